@@ -1,0 +1,161 @@
+//! What each command does. Commands return typed errors; `main` prints them and exits non-zero.
+
+use super::{Cli, Command, MigrateAction};
+use crate::config::{DatabaseArgs, DatabaseTarget, ServerArgs};
+use crate::database::diagnose::ConnectionProblem;
+use crate::server::{Application, ServerError};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, DbErr};
+
+/// The scale the embedded SQLite database is seeded with on first run.
+const EMBEDDED_SEED_SCALE: f64 = 0.1;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Target(#[from] crate::config::database::TargetError),
+    #[error(transparent)]
+    Connection(#[from] ConnectionProblem),
+    #[error("migration failed: {0}")]
+    Migration(DbErr),
+    #[error(transparent)]
+    Seed(#[from] crate::seed::SeedError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("the GraphQL schema is invalid: {0}")]
+    Schema(#[from] async_graphql::dynamic::SchemaError),
+}
+
+/// Runs the command the user asked for (`serve` when none).
+pub async fn run(cli: Cli) -> Result<(), CommandError> {
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(server) => serve(&cli.database, &server).await,
+        Command::Migrate { action } => migrate(&cli.database, action).await,
+        Command::Seed { scale } => {
+            let connection = open(&cli.database).await?;
+            let report = crate::seed::seed(&connection, scale).await?;
+            println!(
+                "seeded scale {scale} in {:.2?}: {} organizations, {} users, {} projects, {} tasks, {} comments, {} tags, {} task_tags",
+                report.elapsed,
+                report.organizations,
+                report.users,
+                report.projects,
+                report.tasks,
+                report.comments,
+                report.tags,
+                report.task_tags
+            );
+            Ok(())
+        }
+        Command::Check => check(&cli.database).await,
+        Command::Schema => {
+            print!("{}", crate::schema::sdl()?);
+            Ok(())
+        }
+    }
+}
+
+async fn open(args: &DatabaseArgs) -> Result<DatabaseConnection, CommandError> {
+    let target = args.target()?;
+    Ok(crate::database::connect(&target, &args.pool).await?)
+}
+
+async fn serve(args: &DatabaseArgs, server: &ServerArgs) -> Result<(), CommandError> {
+    let target = args.target()?;
+    let connection = crate::database::connect(&target, &args.pool).await?;
+    if let DatabaseTarget::Sqlite {
+        embedded: true,
+        path,
+    } = &target
+    {
+        prepare_embedded(&connection, path).await?;
+    } else {
+        let pending = Migrator::get_pending_migrations(&connection)
+            .await
+            .map_err(CommandError::Migration)?;
+        if !pending.is_empty() {
+            tracing::warn!(
+                pending = pending.len(),
+                "the database schema is not up to date: run `gateway migrate up`"
+            );
+        }
+    }
+    let application = Application::build(server, connection).await?;
+    let address = application.local_addr().map_err(ServerError::Io)?;
+    tracing::info!(database = %target, "serving GraphQL at http://{address}/graphql, playground at http://{address}/");
+    application
+        .run_until_stopped(crate::server::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// The zero-configuration default: migrate the embedded file and seed it the first time.
+async fn prepare_embedded(
+    connection: &DatabaseConnection,
+    path: &std::path::Path,
+) -> Result<(), CommandError> {
+    Migrator::up(connection, None)
+        .await
+        .map_err(CommandError::Migration)?;
+    match crate::seed::seed(connection, EMBEDDED_SEED_SCALE).await {
+        Ok(report) => tracing::info!(
+            file = %path.display(),
+            tasks = report.tasks,
+            elapsed = ?report.elapsed,
+            "created the embedded SQLite database with sample data (set DATABASE_URL to use PostgreSQL)"
+        ),
+        Err(crate::seed::SeedError::NotEmpty { .. }) => {}
+        Err(error) => return Err(error.into()),
+    }
+    Ok(())
+}
+
+async fn migrate(args: &DatabaseArgs, action: MigrateAction) -> Result<(), CommandError> {
+    let connection = open(args).await?;
+    let result = match action {
+        MigrateAction::Up => Migrator::up(&connection, None).await,
+        MigrateAction::Down => Migrator::down(&connection, Some(1)).await,
+        MigrateAction::Fresh => Migrator::fresh(&connection).await,
+        MigrateAction::Status => print_status(&connection).await,
+    };
+    result.map_err(CommandError::Migration)?;
+    if !matches!(action, MigrateAction::Status) {
+        print_status(&connection)
+            .await
+            .map_err(CommandError::Migration)?;
+    }
+    Ok(())
+}
+
+async fn print_status(connection: &DatabaseConnection) -> Result<(), DbErr> {
+    for migration in Migrator::get_migration_with_status(connection).await? {
+        println!(
+            "{:<8} {}",
+            format!("{}", migration.status()).to_lowercase(),
+            migration.name()
+        );
+    }
+    Ok(())
+}
+
+async fn check(args: &DatabaseArgs) -> Result<(), CommandError> {
+    let target = args.target()?;
+    println!("database: {target}");
+    let info = crate::database::diagnose(&target, args.pool.connect_timeout).await?;
+    println!("connected: {}", info.version);
+    let connection = crate::database::connect(&target, &args.pool).await?;
+    let pending = Migrator::get_pending_migrations(&connection)
+        .await
+        .map_err(CommandError::Migration)?;
+    if pending.is_empty() {
+        println!("schema: up to date");
+    } else {
+        println!(
+            "schema: {} pending migration(s); run `gateway migrate up`",
+            pending.len()
+        );
+    }
+    connection.close().await.map_err(CommandError::Migration)?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! The command line: `gateway [serve|migrate|seed|check|schema]`, every flag also read from an
+//! environment variable (and `.env`), so the same settings work in a shell, a container and CI.
+
+mod commands;
+
+use crate::config::{DatabaseArgs, LogArgs, ServerArgs};
+use clap::{Parser, Subcommand};
+
+pub use commands::run;
+
+/// A GraphQL data-access gateway generated from SeaORM entities.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Server settings when no subcommand is given (`gateway` alone serves).
+    #[command(flatten)]
+    pub serve: ServerArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do; `serve` when none is given.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve GraphQL over HTTP and WebSocket, and the playground (the default).
+    Serve(ServerArgs),
+    /// Apply, revert or inspect the schema migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Fill the database with the deterministic sample data set.
+    Seed {
+        /// Size of the data set: 1 gives ~10 organizations and 20,000 tasks; linear in the scale.
+        #[arg(long, default_value_t = 1.0, value_parser = crate::seed::parse_scale)]
+        scale: f64,
+    },
+    /// Diagnose the database connection and explain any failure.
+    Check,
+    /// Print the GraphQL schema (SDL) the gateway serves.
+    Schema,
+}
+
+/// The migration commands.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the last applied migration.
+    Down,
+    /// List migrations and whether each is applied.
+    Status,
+    /// Drop every table and apply all migrations again.
+    Fresh,
+}

@@ -1,0 +1,63 @@
+//! Typed settings, parsed once from flags, environment variables and `.env`.
+//!
+//! Each group is a `clap::Args` struct so the CLI, `--help` and the environment stay one
+//! definition. Every variable is named `GATEWAY_*`, except `DATABASE_URL` and the libpq
+//! variables (`PGHOST`, …) that PostgreSQL users already have set.
+
+pub mod database;
+
+pub use database::{DatabaseArgs, DatabaseTarget, PoolArgs};
+
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Logging settings.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log filter, in `tracing` EnvFilter syntax (e.g. `info,gateway=debug`).
+    #[arg(
+        long = "log",
+        env = "GATEWAY_LOG",
+        default_value = "info",
+        global = true
+    )]
+    pub filter: String,
+    /// Log line format.
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    /// How long a shutdown waits for in-flight requests before closing them.
+    #[arg(long, env = "GATEWAY_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerArgs {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Parses a human duration such as `250ms`, `5s` or `10m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|error| format!("{error} (examples: 250ms, 5s, 10m)"))
+}

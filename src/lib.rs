@@ -1,0 +1,13 @@
+//! gateway: a GraphQL data-access gateway generated from SeaORM entities.
+//!
+//! The request flow and the layout follow DESIGN.md: [`config`] parses settings, [`database`]
+//! opens (and explains) the connection pool, [`schema`] builds the GraphQL schema, [`server`]
+//! serves it over HTTP and WebSocket, and [`cli`] ties them into commands.
+
+pub mod cli;
+pub mod config;
+pub mod database;
+pub mod schema;
+pub mod seed;
+pub mod server;
+pub mod telemetry;

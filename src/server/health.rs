@@ -1,0 +1,39 @@
+//! Liveness and readiness probes for orchestrators and load balancers.
+//!
+//! `/healthz` answers as long as the process serves HTTP. `/readyz` also asks the database, so a
+//! load balancer stops sending traffic while the database is down; the pool reconnects by itself,
+//! so readiness comes back without a restart.
+
+use super::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How long readiness waits for the database before calling it unavailable.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn alive() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    match tokio::time::timeout(READINESS_TIMEOUT, state.database.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness check: the database does not answer");
+            unavailable(format!("the database does not answer: {error}"))
+        }
+        Err(_) => unavailable(format!(
+            "the database did not answer within {READINESS_TIMEOUT:?}"
+        )),
+    }
+}
+
+fn unavailable(reason: String) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": "unavailable", "reason": reason })),
+    )
+}

@@ -1,0 +1,171 @@
+//! The HTTP server: GraphQL over HTTP and WebSocket, the playground, and health probes.
+//!
+//! [`Application::build`] binds the listener first and reports the real port, so tests start the
+//! real application on port 0 and talk to it over HTTP. Shutdown is graceful: on the signal the
+//! server stops accepting, lets in-flight requests finish (bounded by the shutdown timeout), and
+//! only then closes the pool.
+
+mod graphql;
+mod health;
+mod playground;
+
+use crate::config::ServerArgs;
+use async_graphql::dynamic::Schema;
+use async_graphql_axum::GraphQLSubscription;
+use axum::Router;
+use axum::http::HeaderName;
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::LatencyUnit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: Schema,
+    pub database: DatabaseConnection,
+}
+
+/// A bound, ready-to-run gateway.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    database: DatabaseConnection,
+    shutdown_timeout: Duration,
+}
+
+/// Errors that stop the server from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the GraphQL schema is invalid: {0}")]
+    Schema(#[from] async_graphql::dynamic::SchemaError),
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Application {
+    /// Builds the schema and the router and binds the listen address.
+    pub async fn build(
+        args: &ServerArgs,
+        database: DatabaseConnection,
+    ) -> Result<Self, ServerError> {
+        let schema = crate::schema::builder().data(database.clone()).finish()?;
+        let listener =
+            TcpListener::bind(args.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    address: args.listen,
+                    source,
+                })?;
+        let state = AppState {
+            schema: schema.clone(),
+            database: database.clone(),
+        };
+        Ok(Self {
+            listener,
+            router: router(state),
+            database,
+            shutdown_timeout: args.shutdown_timeout,
+        })
+    }
+
+    /// The address actually bound (port 0 becomes a real port).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests and closes the pool.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stopping_tx.send(());
+        };
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let drain_deadline = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(self.shutdown_timeout).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = serve => result?,
+            () = drain_deadline => tracing::warn!(timeout = ?self.shutdown_timeout, "in-flight requests did not finish in time; closing them"),
+        }
+        if let Err(error) = self.database.close().await {
+            tracing::warn!(%error, "closing the database pool failed");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/", get(playground::page))
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route_service("/graphql/ws", GraphQLSubscription::new(state.schema.clone()))
+        .route("/playground/{asset}", get(playground::asset))
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    let id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (the signal orchestrators send).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

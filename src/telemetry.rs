@@ -1,0 +1,27 @@
+//! Logging, set up once per process: human-readable lines by default, JSON for log collectors.
+//! Logs go to standard error so that commands such as `gateway schema` keep standard output clean.
+
+use crate::config::{LogArgs, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber; a second call (as in tests) keeps the first one.
+pub fn init(args: &LogArgs) {
+    let filter = EnvFilter::try_new(&args.filter).unwrap_or_else(|error| {
+        eprintln!(
+            "warning: GATEWAY_LOG `{}` is not a valid filter ({error}); using `info`",
+            args.filter
+        );
+        EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+    };
+}
