@@ -23,7 +23,6 @@ pub async fn connect(
     target: &DatabaseTarget,
     pool: &PoolArgs,
 ) -> Result<DatabaseConnection, ConnectionProblem> {
-    wait_until_reachable(target, pool).await?;
     if let DatabaseTarget::Sqlite { path, .. } = target
         && let Some(parent) = path
             .parent()
@@ -33,6 +32,7 @@ pub async fn connect(
             reason: format!("{}: {error}", parent.display()),
         })?;
     }
+    wait_until_reachable(target, pool).await?;
     let mut options = ConnectOptions::new(target.connection_url().expose_secret().to_owned());
     options
         .max_connections(pool.pool_max_connections)

@@ -1,0 +1,11 @@
+//! Integration tests: the real gateway against real databases, over real HTTP.
+//! One test binary (as in zero2prod's `tests/api`), one module per capability.
+
+mod cli;
+mod connection_errors;
+mod playground;
+mod readiness;
+mod seed;
+mod server;
+mod sqlite;
+mod support;

@@ -1,0 +1,48 @@
+//! `/readyz` follows the database: 503 with a reason while it is down, 200 again once it is
+//! back, with no restart of the gateway.
+
+use crate::support::TestApp;
+use crate::support::cluster::{Auth, Cluster};
+use gateway::config::DatabaseArgs;
+use std::time::Duration;
+
+async fn readiness(app: &TestApp) -> (u16, serde_json::Value) {
+    let response = app.client.get(app.url("/readyz")).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
+}
+
+async fn wait_for_status(app: &TestApp, wanted: u16) -> serde_json::Value {
+    for _ in 0..60 {
+        let (status, body) = readiness(app).await;
+        if status == wanted {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("/readyz never answered {wanted}");
+}
+
+#[tokio::test]
+async fn readyz_turns_503_while_the_database_is_down_and_recovers_without_restart() {
+    let cluster = Cluster::start(Auth::Trust).expect("PostgreSQL is installed");
+    let mut args = DatabaseArgs::with_url(Some(&cluster.url("postgres", None, "postgres")));
+    args.pool.acquire_timeout = Duration::from_secs(1);
+    args.pool.connect_timeout = Duration::from_secs(1);
+    let app = TestApp::spawn(&args).await;
+    assert_eq!(readiness(&app).await.0, 200);
+
+    cluster.stop();
+    let body = wait_for_status(&app, 503).await;
+    assert_eq!(body["status"], "unavailable");
+    assert!(body["reason"].as_str().is_some_and(|reason| !reason.is_empty()), "{body}");
+    let alive = app.client.get(app.url("/healthz")).send().await.expect("request");
+    assert_eq!(alive.status().as_u16(), 200, "liveness does not depend on the database");
+
+    cluster.start_again();
+    let body = wait_for_status(&app, 200).await;
+    assert_eq!(body["status"], "ready");
+    let answer = app.graphql("{ databaseVersion }", serde_json::json!({})).await;
+    assert!(answer["data"]["databaseVersion"].as_str().is_some_and(|v| v.starts_with("PostgreSQL")), "{answer}");
+    app.stop().await;
+}

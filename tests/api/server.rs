@@ -1,0 +1,98 @@
+//! The HTTP surface: GraphQL by POST and GET, GET refusing mutations, health probes, request ids
+//! and graceful shutdown.
+
+use crate::support::{TestApp, TestDatabase};
+use serde_json::json;
+
+#[tokio::test]
+async fn post_runs_a_query_against_postgres() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let answer = app.graphql("{ databaseVersion }", json!({})).await;
+    let version = answer["data"]["databaseVersion"].as_str().expect("a version string");
+    assert!(version.starts_with("PostgreSQL "), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn get_runs_queries_but_refuses_mutations_with_405() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ databaseVersion }")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert!(body["data"]["databaseVersion"].is_string(), "{body}");
+
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "mutation { anything }")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_probes_answer_and_requests_get_an_id() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let alive = app.client.get(app.url("/healthz")).send().await.expect("request");
+    assert_eq!(alive.status().as_u16(), 200);
+    assert!(alive.headers().contains_key("x-request-id"));
+    let ready = app
+        .client
+        .get(app.url("/readyz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ready.status().as_u16(), 200);
+    assert_eq!(ready.headers()["x-request-id"], "trace-me-42", "an incoming request id is kept");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_fields_are_graphql_errors_not_crashes() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let answer = app.graphql("{ noSuchField }", json!({})).await;
+    assert!(answer["errors"][0]["message"].as_str().is_some_and(|m| m.contains("noSuchField")), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_stops_accepting_and_closes_the_pool() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let address = app.address;
+    app.stop().await;
+    let refused = reqwest::Client::new().get(format!("http://{address}/healthz")).send().await;
+    assert!(refused.is_err(), "the listener is closed after shutdown");
+    // The pool is closed too: dropping the database (FORCE aside) finds no gateway sessions.
+    let connection = database.connect().await;
+    use sea_orm::ConnectionTrait;
+    let sessions = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                database.name
+            ),
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    let count: i64 = sessions.try_get_by_index(0).expect("a count");
+    assert_eq!(count, 0, "the gateway's connections are closed");
+}

@@ -1,0 +1,228 @@
+//! The integration-test harness: real PostgreSQL, a fresh database per test, the real app over HTTP.
+//!
+//! The server is `TEST_DATABASE_URL` or `DATABASE_URL` when set, else the local server on
+//! 127.0.0.1:5432; when none answers and PostgreSQL is installed, a throwaway cluster is started for
+//! this test process and stopped when the process exits. Each test database is cloned from a
+//! template migrated once per process, so tests are independent and fast. Databases left behind by
+//! crashed runs are dropped the next time the harness starts.
+#![allow(dead_code)]
+
+pub mod cluster;
+
+use cluster::Cluster;
+use gateway::config::{DatabaseArgs, ServerArgs};
+use gateway::server::Application;
+use sqlx::{Connection, PgConnection};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use tokio::sync::OnceCell;
+use url::Url;
+
+const LOCAL_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The PostgreSQL server the tests use, as a URL to its maintenance database.
+pub async fn server_url() -> Url {
+    static SERVER: OnceLock<Url> = OnceLock::new();
+    if let Some(url) = SERVER.get() {
+        return url.clone();
+    }
+    let configured = std::env::var("TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL")).ok();
+    let url = match configured {
+        Some(url) => Url::parse(&url).expect("TEST_DATABASE_URL/DATABASE_URL is a valid URL"),
+        None if PgConnection::connect(LOCAL_SERVER).await.is_ok() => Url::parse(LOCAL_SERVER).expect("valid URL"),
+        None => {
+            // Leaked on purpose: it lives as long as the process, and its watchdog stops it after.
+            let cluster = Box::leak(Box::new(Cluster::start(cluster::Auth::Trust).expect(
+                "no PostgreSQL answers on 127.0.0.1:5432 and none could be started (are initdb and pg_ctl installed?)",
+            )));
+            cluster.stop_when_process_exits();
+            Url::parse(&cluster.url("postgres", None, "postgres")).expect("valid URL")
+        }
+    };
+    SERVER.get_or_init(|| url).clone()
+}
+
+/// The URL of database `name` on the test server.
+pub async fn database_url(name: &str) -> String {
+    let mut url = server_url().await;
+    url.set_path(name);
+    url.to_string()
+}
+
+/// Runs administrative SQL built from names the harness made itself (never from input).
+async fn execute(admin: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(admin).await.map(|_| ())
+}
+
+async fn admin() -> PgConnection {
+    PgConnection::connect(server_url().await.as_str()).await.expect("connect to the test server")
+}
+
+fn template_name() -> String {
+    format!("gw_tpl_{}", std::process::id())
+}
+
+/// Creates (once per process) the migrated template every test database is cloned from.
+async fn template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let mut admin = admin().await;
+            drop_stale_databases(&mut admin).await;
+            let name = template_name();
+            execute(&mut admin, format!(r#"CREATE DATABASE "{name}""#)).await.expect("create the template");
+            let url = database_url(&name).await;
+            let connection = sea_orm::Database::connect(url.as_str()).await.expect("connect to the template");
+            use migration::MigratorTrait;
+            migration::Migrator::up(&connection, None).await.expect("migrate the template");
+            connection.close().await.expect("close the template");
+            name
+        })
+        .await
+}
+
+/// Drops databases of earlier test processes that are gone (their pid is in the name).
+async fn drop_stale_databases(admin: &mut PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'gw\\_%'")
+        .fetch_all(&mut *admin)
+        .await
+        .expect("list databases");
+    for name in names {
+        let pid = name.split('_').nth(2).and_then(|pid| pid.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = execute(admin, format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).await;
+        }
+    }
+}
+
+/// A fresh, migrated, empty database for one test; dropped when the value is.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let template = template().await;
+        let name = format!("gw_t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let mut admin = admin().await;
+        let statement = format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#);
+        let mut attempts = 0;
+        // Two clones of one template at the same instant can collide; a retry settles it.
+        while let Err(error) = execute(&mut admin, statement.clone()).await {
+            attempts += 1;
+            assert!(attempts < 20, "create test database {name}: {error}");
+            tokio::time::sleep(std::time::Duration::from_millis(50 * attempts)).await;
+        }
+        let url = database_url(&name).await;
+        Self { name, url }
+    }
+
+    /// Gateway settings pointing at this database.
+    pub fn args(&self) -> DatabaseArgs {
+        DatabaseArgs::with_url(Some(&self.url))
+    }
+
+    /// A SeaORM connection for arranging and checking data.
+    pub async fn connect(&self) -> sea_orm::DatabaseConnection {
+        let mut options = sea_orm::ConnectOptions::new(self.url.clone());
+        options.sqlx_logging(false).max_connections(4);
+        sea_orm::Database::connect(options).await.expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async context; a short-lived runtime on its own thread does the work.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let mut admin = admin().await;
+                let _ = execute(&mut admin, format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).await;
+            });
+        })
+        .join();
+    }
+}
+
+/// The gateway running in-process on a random port.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Starts the gateway against `database`.
+    pub async fn spawn(database: &DatabaseArgs) -> Self {
+        let target = database.target().expect("valid target");
+        let connection = gateway::database::connect(&target, &database.pool).await.expect("connect the app");
+        let server = ServerArgs { listen: "127.0.0.1:0".parse().expect("address"), ..ServerArgs::default() };
+        let application = Application::build(&server, connection).await.expect("build the app");
+        let address = application.local_addr().expect("bound address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            application
+                .run_until_stopped(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("the app runs");
+        });
+        Self { address, client: reqwest::Client::new(), stop: Some(stop), task: Some(task) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// POSTs a GraphQL query and returns the JSON response.
+    pub async fn graphql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        self.client
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON response")
+    }
+
+    /// Stops the app gracefully and waits until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the app stops cleanly");
+        }
+    }
+}
+
+/// A TCP port nobody listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+/// Runs the gateway binary with a clean environment plus `env`, returning (success, stdout, stderr).
+pub fn run_gateway(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"));
+    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    command.current_dir(dir.path());
+    let output = command.output().expect("run the gateway binary");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
