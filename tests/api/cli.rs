@@ -7,7 +7,10 @@ use crate::support::run_gateway;
 fn help_does_not_show_secret_values_from_the_environment() {
     let (success, stdout, _) = run_gateway(
         &["--help"],
-        &[("DATABASE_URL", "postgres://app:TopSecret123@db:5432/app"), ("PGPASSWORD", "TopSecret123")],
+        &[
+            ("DATABASE_URL", "postgres://app:TopSecret123@db:5432/app"),
+            ("PGPASSWORD", "TopSecret123"),
+        ],
     );
     assert!(success);
     assert!(stdout.contains("DATABASE_URL"), "{stdout}");
@@ -28,7 +31,13 @@ fn schema_file_matches_the_served_schema() {
 
 #[test]
 fn unknown_database_scheme_is_refused_clearly() {
-    let (success, _, stderr) = run_gateway(&["check"], &[("DATABASE_URL", "mysql://root@localhost/test")]);
+    let (success, _, stderr) = run_gateway(
+        &["check"],
+        &[("DATABASE_URL", "mysql://root@localhost/test")],
+    );
     assert!(!success);
-    assert!(stderr.contains("scheme `mysql` is not supported"), "{stderr}");
+    assert!(
+        stderr.contains("scheme `mysql` is not supported"),
+        "{stderr}"
+    );
 }

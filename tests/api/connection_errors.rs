@@ -18,28 +18,48 @@ fn check(url: &str, extra: &[(&str, &str)]) -> String {
 #[test]
 fn refused_connection_names_the_endpoint_and_asks_whether_the_server_runs() {
     let port = closed_port();
-    let output = check(&format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/app"), &[]);
-    assert!(output.contains(&format!("connection refused by 127.0.0.1:{port}")), "{output}");
+    let output = check(
+        &format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/app"),
+        &[],
+    );
+    assert!(
+        output.contains(&format!("connection refused by 127.0.0.1:{port}")),
+        "{output}"
+    );
     assert!(output.contains("is PostgreSQL running"), "{output}");
-    assert!(output.contains("postgres://app:***@127.0.0.1"), "the target is shown redacted: {output}");
+    assert!(
+        output.contains("postgres://app:***@127.0.0.1"),
+        "the target is shown redacted: {output}"
+    );
 }
 
 #[test]
 fn wrong_password_points_at_credentials_and_pg_hba() {
     let cluster = Cluster::start(Auth::Scram("right-password")).expect("PostgreSQL is installed");
     let output = check(&cluster.url("postgres", Some(PASSWORD), "postgres"), &[]);
-    assert!(output.contains("password authentication failed for user \"postgres\""), "{output}");
+    assert!(
+        output.contains("password authentication failed for user \"postgres\""),
+        "{output}"
+    );
     assert!(output.contains("pg_hba.conf"), "{output}");
 }
 
 #[test]
 fn right_password_connects() {
     let cluster = Cluster::start(Auth::Scram(PASSWORD)).expect("PostgreSQL is installed");
-    let (success, stdout, stderr) =
-        run_gateway(&["check"], &[("DATABASE_URL", &cluster.url("postgres", Some(PASSWORD), "postgres"))]);
+    let (success, stdout, stderr) = run_gateway(
+        &["check"],
+        &[(
+            "DATABASE_URL",
+            &cluster.url("postgres", Some(PASSWORD), "postgres"),
+        )],
+    );
     assert!(success, "{stdout}{stderr}");
     assert!(stdout.contains("connected: PostgreSQL"), "{stdout}");
-    assert!(!format!("{stdout}{stderr}").contains(PASSWORD), "the password leaked");
+    assert!(
+        !format!("{stdout}{stderr}").contains(PASSWORD),
+        "the password leaked"
+    );
 }
 
 #[tokio::test]
@@ -47,7 +67,10 @@ async fn missing_database_says_how_to_create_it() {
     let mut url = server_url().await;
     url.set_path("gw_no_such_database");
     let output = check(url.as_str(), &[]);
-    assert!(output.contains("database \"gw_no_such_database\" does not exist"), "{output}");
+    assert!(
+        output.contains("database \"gw_no_such_database\" does not exist"),
+        "{output}"
+    );
     assert!(output.contains("createdb"), "{output}");
 }
 
@@ -68,18 +91,30 @@ fn silent_server_times_out_with_a_firewall_hint() {
         &format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/app"),
         &[("GATEWAY_CONNECT_TIMEOUT", "1s")],
     );
-    assert!(output.contains(&format!("no answer from 127.0.0.1:{port} within 1s")), "{output}");
+    assert!(
+        output.contains(&format!("no answer from 127.0.0.1:{port} within 1s")),
+        "{output}"
+    );
     assert!(output.contains("firewall"), "{output}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(4), "the timeout is honoured");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the timeout is honoured"
+    );
     drop(held);
 }
 
 #[test]
 fn tls_required_by_the_client_but_not_offered_by_the_server() {
     let cluster = Cluster::start(Auth::Trust).expect("PostgreSQL is installed");
-    let url = format!("{}?sslmode=require", cluster.url("postgres", None, "postgres"));
+    let url = format!(
+        "{}?sslmode=require",
+        cluster.url("postgres", None, "postgres")
+    );
     let output = check(&url, &[]);
-    assert!(output.contains("does not offer TLS, but sslmode is `require`"), "{output}");
+    assert!(
+        output.contains("does not offer TLS, but sslmode is `require`"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -88,11 +123,19 @@ fn libpq_variables_are_used_and_their_password_is_not_shown() {
     let port_text = port.to_string();
     let (success, stdout, stderr) = run_gateway(
         &["check"],
-        &[("PGHOST", "127.0.0.1"), ("PGPORT", &port_text), ("PGUSER", "app"), ("PGPASSWORD", PASSWORD)],
+        &[
+            ("PGHOST", "127.0.0.1"),
+            ("PGPORT", &port_text),
+            ("PGUSER", "app"),
+            ("PGPASSWORD", PASSWORD),
+        ],
     );
     assert!(!success);
     let output = format!("{stdout}{stderr}");
-    assert!(output.contains(&format!("connection refused by 127.0.0.1:{port}")), "{output}");
+    assert!(
+        output.contains(&format!("connection refused by 127.0.0.1:{port}")),
+        "{output}"
+    );
     assert!(!output.contains(PASSWORD), "{output}");
 }
 
@@ -103,15 +146,24 @@ fn startup_retries_with_backoff_and_says_what_it_waits_for() {
     let (success, stdout, stderr) = run_gateway(
         &["serve", "--listen", "127.0.0.1:0"],
         &[
-            ("DATABASE_URL", &format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/app")),
+            (
+                "DATABASE_URL",
+                &format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/app"),
+            ),
             ("GATEWAY_STARTUP_TIMEOUT", "2s"),
         ],
     );
     assert!(!success);
     let output = format!("{stdout}{stderr}");
-    assert!(output.matches("waiting for the database").count() >= 2, "it retried: {output}");
+    assert!(
+        output.matches("waiting for the database").count() >= 2,
+        "it retried: {output}"
+    );
     assert!(output.contains("connection refused"), "{output}");
-    assert!(started.elapsed() >= std::time::Duration::from_millis(1500), "it waited before giving up");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1500),
+        "it waited before giving up"
+    );
     assert!(!output.contains(PASSWORD), "{output}");
 }
 
@@ -138,5 +190,8 @@ fn startup_waits_for_a_server_that_comes_up() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("waiting for the database"), "{stderr}");
-    assert!(stdout.contains("pending  m20261126_000001_sample_schema"), "{stdout}");
+    assert!(
+        stdout.contains("pending  m20261126_000001_sample_schema"),
+        "{stdout}"
+    );
 }

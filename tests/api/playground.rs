@@ -12,14 +12,38 @@ async fn playground_page_and_assets_are_served_by_the_gateway() {
     let page = app.client.get(app.url("/")).send().await.expect("request");
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().await.expect("HTML");
-    for asset in ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"] {
-        assert!(html.contains(&format!("/playground/{asset}")), "the page loads {asset} from the gateway");
-        let response = app.client.get(app.url(&format!("/playground/{asset}"))).send().await.expect("request");
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+    ] {
+        assert!(
+            html.contains(&format!("/playground/{asset}")),
+            "the page loads {asset} from the gateway"
+        );
+        let response = app
+            .client
+            .get(app.url(&format!("/playground/{asset}")))
+            .send()
+            .await
+            .expect("request");
         assert_eq!(response.status().as_u16(), 200, "{asset}");
-        assert!(response.bytes().await.expect("bytes").len() > 5_000, "{asset} is the real file");
+        assert!(
+            response.bytes().await.expect("bytes").len() > 5_000,
+            "{asset} is the real file"
+        );
     }
-    assert!(!html.contains("https://"), "the page references no external host");
-    let missing = app.client.get(app.url("/playground/nope.js")).send().await.expect("request");
+    assert!(
+        !html.contains("https://"),
+        "the page references no external host"
+    );
+    let missing = app
+        .client
+        .get(app.url("/playground/nope.js"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(missing.status().as_u16(), 404);
 
     let browser_get = app
@@ -29,7 +53,10 @@ async fn playground_page_and_assets_are_served_by_the_gateway() {
         .send()
         .await
         .expect("request");
-    assert!(browser_get.text().await.expect("HTML").contains("GraphiQL"), "browsers get the playground at /graphql");
+    assert!(
+        browser_get.text().await.expect("HTML").contains("GraphiQL"),
+        "browsers get the playground at /graphql"
+    );
     app.stop().await;
 }
 
@@ -70,10 +97,27 @@ async fn a_real_browser_runs_a_query_from_the_playground_with_the_internet_block
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the browser run failed: {stdout}{stderr}");
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the script prints JSON");
-    assert!(seen["result"].as_str().is_some_and(|result| result.contains("PostgreSQL")), "{seen}");
-    assert_eq!(seen["blocked"], serde_json::json!([]), "the page asked for nothing outside the gateway");
-    assert_eq!(seen["errors"], serde_json::json!([]), "no script errors on the page");
+    assert!(
+        output.status.success(),
+        "the browser run failed: {stdout}{stderr}"
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(stdout.trim()).expect("the script prints JSON");
+    assert!(
+        seen["result"]
+            .as_str()
+            .is_some_and(|result| result.contains("PostgreSQL")),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["blocked"],
+        serde_json::json!([]),
+        "the page asked for nothing outside the gateway"
+    );
+    assert_eq!(
+        seen["errors"],
+        serde_json::json!([]),
+        "no script errors on the page"
+    );
     app.stop().await;
 }

@@ -7,7 +7,12 @@ use gateway::config::DatabaseArgs;
 use std::time::Duration;
 
 async fn readiness(app: &TestApp) -> (u16, serde_json::Value) {
-    let response = app.client.get(app.url("/readyz")).send().await.expect("request");
+    let response = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.expect("JSON body"))
 }
@@ -35,14 +40,35 @@ async fn readyz_turns_503_while_the_database_is_down_and_recovers_without_restar
     cluster.stop();
     let body = wait_for_status(&app, 503).await;
     assert_eq!(body["status"], "unavailable");
-    assert!(body["reason"].as_str().is_some_and(|reason| !reason.is_empty()), "{body}");
-    let alive = app.client.get(app.url("/healthz")).send().await.expect("request");
-    assert_eq!(alive.status().as_u16(), 200, "liveness does not depend on the database");
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|reason| !reason.is_empty()),
+        "{body}"
+    );
+    let alive = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        alive.status().as_u16(),
+        200,
+        "liveness does not depend on the database"
+    );
 
     cluster.start_again();
     let body = wait_for_status(&app, 200).await;
     assert_eq!(body["status"], "ready");
-    let answer = app.graphql("{ databaseVersion }", serde_json::json!({})).await;
-    assert!(answer["data"]["databaseVersion"].as_str().is_some_and(|v| v.starts_with("PostgreSQL")), "{answer}");
+    let answer = app
+        .graphql("{ databaseVersion }", serde_json::json!({}))
+        .await;
+    assert!(
+        answer["data"]["databaseVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("PostgreSQL")),
+        "{answer}"
+    );
     app.stop().await;
 }

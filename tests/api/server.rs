@@ -9,7 +9,9 @@ async fn post_runs_a_query_against_postgres() {
     let database = TestDatabase::new().await;
     let app = TestApp::spawn(&database.args()).await;
     let answer = app.graphql("{ databaseVersion }", json!({})).await;
-    let version = answer["data"]["databaseVersion"].as_str().expect("a version string");
+    let version = answer["data"]["databaseVersion"]
+        .as_str()
+        .expect("a version string");
     assert!(version.starts_with("PostgreSQL "), "{answer}");
     app.stop().await;
 }
@@ -39,7 +41,10 @@ async fn get_runs_queries_but_refuses_mutations_with_405() {
     assert_eq!(response.status().as_u16(), 405);
     assert_eq!(response.headers()["allow"], "POST");
     let body: serde_json::Value = response.json().await.expect("JSON");
-    assert_eq!(body["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "METHOD_NOT_ALLOWED"
+    );
     app.stop().await;
 }
 
@@ -47,7 +52,12 @@ async fn get_runs_queries_but_refuses_mutations_with_405() {
 async fn health_probes_answer_and_requests_get_an_id() {
     let database = TestDatabase::new().await;
     let app = TestApp::spawn(&database.args()).await;
-    let alive = app.client.get(app.url("/healthz")).send().await.expect("request");
+    let alive = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(alive.status().as_u16(), 200);
     assert!(alive.headers().contains_key("x-request-id"));
     let ready = app
@@ -58,7 +68,11 @@ async fn health_probes_answer_and_requests_get_an_id() {
         .await
         .expect("request");
     assert_eq!(ready.status().as_u16(), 200);
-    assert_eq!(ready.headers()["x-request-id"], "trace-me-42", "an incoming request id is kept");
+    assert_eq!(
+        ready.headers()["x-request-id"],
+        "trace-me-42",
+        "an incoming request id is kept"
+    );
     app.stop().await;
 }
 
@@ -67,7 +81,12 @@ async fn unknown_fields_are_graphql_errors_not_crashes() {
     let database = TestDatabase::new().await;
     let app = TestApp::spawn(&database.args()).await;
     let answer = app.graphql("{ noSuchField }", json!({})).await;
-    assert!(answer["errors"][0]["message"].as_str().is_some_and(|m| m.contains("noSuchField")), "{answer}");
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("noSuchField")),
+        "{answer}"
+    );
     app.stop().await;
 }
 
@@ -77,7 +96,10 @@ async fn graceful_shutdown_stops_accepting_and_closes_the_pool() {
     let app = TestApp::spawn(&database.args()).await;
     let address = app.address;
     app.stop().await;
-    let refused = reqwest::Client::new().get(format!("http://{address}/healthz")).send().await;
+    let refused = reqwest::Client::new()
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await;
     assert!(refused.is_err(), "the listener is closed after shutdown");
     // The pool is closed too: dropping the database (FORCE aside) finds no gateway sessions.
     let connection = database.connect().await;

@@ -25,13 +25,19 @@ async fn first_run_creates_migrates_and_seeds_the_embedded_file() {
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = String::new();
     let address = loop {
-        let line = lines.next().expect("the gateway logs until it serves").expect("a log line");
+        let line = lines
+            .next()
+            .expect("the gateway logs until it serves")
+            .expect("a log line");
         seen.push_str(&line);
         if let Some(rest) = line.split("serving GraphQL at http://").nth(1) {
             break rest.split('/').next().expect("an address").to_owned();
         }
     };
-    assert!(seen.contains("created the embedded SQLite database with sample data"), "{seen}");
+    assert!(
+        seen.contains("created the embedded SQLite database with sample data"),
+        "{seen}"
+    );
     let answer: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
         .json(&serde_json::json!({ "query": "{ databaseVersion }" }))
@@ -41,14 +47,38 @@ async fn first_run_creates_migrates_and_seeds_the_embedded_file() {
         .json()
         .await
         .expect("JSON");
-    assert!(answer["data"]["databaseVersion"].as_str().is_some_and(|v| v.starts_with("SQLite")), "{answer}");
+    assert!(
+        answer["data"]["databaseVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("SQLite")),
+        "{answer}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 
-    let connection = sea_orm::Database::connect(format!("sqlite://{path_text}")).await.expect("open the file");
-    assert!(Migrator::get_pending_migrations(&connection).await.expect("status").is_empty());
-    assert_eq!(entity::task::Entity::find().count(&connection).await.expect("count"), 2_000);
-    assert_eq!(entity::task_tag::Entity::find().count(&connection).await.expect("count"), 4_000);
+    let connection = sea_orm::Database::connect(format!("sqlite://{path_text}"))
+        .await
+        .expect("open the file");
+    assert!(
+        Migrator::get_pending_migrations(&connection)
+            .await
+            .expect("status")
+            .is_empty()
+    );
+    assert_eq!(
+        entity::task::Entity::find()
+            .count(&connection)
+            .await
+            .expect("count"),
+        2_000
+    );
+    assert_eq!(
+        entity::task_tag::Entity::find()
+            .count(&connection)
+            .await
+            .expect("count"),
+        4_000
+    );
 }
 
 use migration::Migrator;
@@ -58,11 +88,29 @@ async fn the_server_answers_on_an_explicit_sqlite_url() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("explicit.db").display());
     let args = DatabaseArgs::with_url(Some(&url));
-    assert!(matches!(args.target().expect("target"), DatabaseTarget::Sqlite { embedded: false, .. }));
+    assert!(matches!(
+        args.target().expect("target"),
+        DatabaseTarget::Sqlite {
+            embedded: false,
+            ..
+        }
+    ));
     let app = TestApp::spawn(&args).await;
-    let ready = app.client.get(app.url("/readyz")).send().await.expect("request");
+    let ready = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(ready.status().as_u16(), 200);
-    let answer = app.graphql("{ databaseVersion }", serde_json::json!({})).await;
-    assert!(answer["data"]["databaseVersion"].as_str().is_some_and(|v| v.starts_with("SQLite")), "{answer}");
+    let answer = app
+        .graphql("{ databaseVersion }", serde_json::json!({}))
+        .await;
+    assert!(
+        answer["data"]["databaseVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("SQLite")),
+        "{answer}"
+    );
     app.stop().await;
 }

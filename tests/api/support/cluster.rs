@@ -35,22 +35,41 @@ fn postgres_bin_dir() -> Option<PathBuf> {
 
 fn which(program: &str) -> Result<PathBuf, ()> {
     std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|path| path.exists()))
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|path| path.exists())
+        })
         .ok_or(())
 }
 
 fn running_as_root() -> bool {
-    Command::new("id").arg("-u").output().map(|output| output.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|output| output.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 impl Cluster {
     /// Creates and starts a cluster; `None` when PostgreSQL is not installed.
     pub fn start(auth: Auth) -> Option<Self> {
         let bin = postgres_bin_dir()?;
-        let dir = tempfile::Builder::new().prefix("gw-cluster-").tempdir().ok()?;
-        let cluster = Self { port: super::closed_port(), dir, bin };
+        let dir = tempfile::Builder::new()
+            .prefix("gw-cluster-")
+            .tempdir()
+            .ok()?;
+        let cluster = Self {
+            port: super::closed_port(),
+            dir,
+            bin,
+        };
         if running_as_root() {
-            let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(cluster.dir.path()).status().ok()?;
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .ok()?;
             assert!(status.success(), "chown the cluster directory");
         }
         let password_file = cluster.dir.path().join("password");
@@ -66,14 +85,22 @@ impl Cluster {
             Auth::Scram(password) => {
                 std::fs::write(&password_file, password).ok()?;
                 if running_as_root() {
-                    Command::new("chown").args(["postgres:postgres"]).arg(&password_file).status().ok()?;
+                    Command::new("chown")
+                        .args(["postgres:postgres"])
+                        .arg(&password_file)
+                        .status()
+                        .ok()?;
                 }
                 initdb.push("--auth=scram-sha-256".into());
                 initdb.push(format!("--pwfile={}", password_file.display()));
             }
         }
         let output = cluster.command("initdb").args(&initdb).output().ok()?;
-        assert!(output.status.success(), "initdb failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         cluster.start_again();
         Some(cluster)
     }
@@ -109,18 +136,30 @@ impl Cluster {
             .args(["-w", "start"])
             .output()
             .expect("run pg_ctl start");
-        assert!(output.status.success(), "pg_ctl start failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "pg_ctl start failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// Stops the cluster (fast shutdown: open connections are closed).
     pub fn stop(&self) {
-        let _ = self.command("pg_ctl").arg("-D").arg(self.data()).args(["-m", "fast", "-w", "stop"]).output();
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "stop"])
+            .output();
     }
 
     /// URL for `user` (with an optional password) and `database`.
     pub fn url(&self, user: &str, password: Option<&str>, database: &str) -> String {
         match password {
-            Some(password) => format!("postgres://{user}:{password}@127.0.0.1:{}/{database}", self.port),
+            Some(password) => format!(
+                "postgres://{user}:{password}@127.0.0.1:{}/{database}",
+                self.port
+            ),
             None => format!("postgres://{user}@127.0.0.1:{}/{database}", self.port),
         }
     }
@@ -143,7 +182,9 @@ impl Cluster {
             command.args(["-c", &script]);
             command
         };
-        watchdog.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        watchdog
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
         let _ = watchdog.spawn();
     }
 }

@@ -14,8 +14,8 @@ use gateway::config::{DatabaseArgs, ServerArgs};
 use gateway::server::Application;
 use sqlx::{Connection, PgConnection};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::OnceCell;
 use url::Url;
 
@@ -27,10 +27,14 @@ pub async fn server_url() -> Url {
     if let Some(url) = SERVER.get() {
         return url.clone();
     }
-    let configured = std::env::var("TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL")).ok();
+    let configured = std::env::var("TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .ok();
     let url = match configured {
         Some(url) => Url::parse(&url).expect("TEST_DATABASE_URL/DATABASE_URL is a valid URL"),
-        None if PgConnection::connect(LOCAL_SERVER).await.is_ok() => Url::parse(LOCAL_SERVER).expect("valid URL"),
+        None if PgConnection::connect(LOCAL_SERVER).await.is_ok() => {
+            Url::parse(LOCAL_SERVER).expect("valid URL")
+        }
         None => {
             // Leaked on purpose: it lives as long as the process, and its watchdog stops it after.
             let cluster = Box::leak(Box::new(Cluster::start(cluster::Auth::Trust).expect(
@@ -52,11 +56,16 @@ pub async fn database_url(name: &str) -> String {
 
 /// Runs administrative SQL built from names the harness made itself (never from input).
 async fn execute(admin: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(admin).await.map(|_| ())
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(admin)
+        .await
+        .map(|_| ())
 }
 
 async fn admin() -> PgConnection {
-    PgConnection::connect(server_url().await.as_str()).await.expect("connect to the test server")
+    PgConnection::connect(server_url().await.as_str())
+        .await
+        .expect("connect to the test server")
 }
 
 fn template_name() -> String {
@@ -71,11 +80,17 @@ async fn template() -> &'static str {
             let mut admin = admin().await;
             drop_stale_databases(&mut admin).await;
             let name = template_name();
-            execute(&mut admin, format!(r#"CREATE DATABASE "{name}""#)).await.expect("create the template");
+            execute(&mut admin, format!(r#"CREATE DATABASE "{name}""#))
+                .await
+                .expect("create the template");
             let url = database_url(&name).await;
-            let connection = sea_orm::Database::connect(url.as_str()).await.expect("connect to the template");
+            let connection = sea_orm::Database::connect(url.as_str())
+                .await
+                .expect("connect to the template");
             use migration::MigratorTrait;
-            migration::Migrator::up(&connection, None).await.expect("migrate the template");
+            migration::Migrator::up(&connection, None)
+                .await
+                .expect("migrate the template");
             connection.close().await.expect("close the template");
             name
         })
@@ -84,15 +99,23 @@ async fn template() -> &'static str {
 
 /// Drops databases of earlier test processes that are gone (their pid is in the name).
 async fn drop_stale_databases(admin: &mut PgConnection) {
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'gw\\_%'")
-        .fetch_all(&mut *admin)
-        .await
-        .expect("list databases");
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'gw\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .expect("list databases");
     for name in names {
-        let pid = name.split('_').nth(2).and_then(|pid| pid.parse::<u32>().ok());
+        let pid = name
+            .split('_')
+            .nth(2)
+            .and_then(|pid| pid.parse::<u32>().ok());
         let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
-            let _ = execute(admin, format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).await;
+            let _ = execute(
+                admin,
+                format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
+            )
+            .await;
         }
     }
 }
@@ -107,7 +130,11 @@ impl TestDatabase {
     pub async fn new() -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let template = template().await;
-        let name = format!("gw_t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "gw_t_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let mut admin = admin().await;
         let statement = format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#);
         let mut attempts = 0;
@@ -130,7 +157,9 @@ impl TestDatabase {
     pub async fn connect(&self) -> sea_orm::DatabaseConnection {
         let mut options = sea_orm::ConnectOptions::new(self.url.clone());
         options.sqlx_logging(false).max_connections(4);
-        sea_orm::Database::connect(options).await.expect("connect to the test database")
+        sea_orm::Database::connect(options)
+            .await
+            .expect("connect to the test database")
     }
 }
 
@@ -139,10 +168,17 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         // Drop runs outside async context; a short-lived runtime on its own thread does the work.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async move {
                 let mut admin = admin().await;
-                let _ = execute(&mut admin, format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).await;
+                let _ = execute(
+                    &mut admin,
+                    format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
+                )
+                .await;
             });
         })
         .join();
@@ -161,9 +197,16 @@ impl TestApp {
     /// Starts the gateway against `database`.
     pub async fn spawn(database: &DatabaseArgs) -> Self {
         let target = database.target().expect("valid target");
-        let connection = gateway::database::connect(&target, &database.pool).await.expect("connect the app");
-        let server = ServerArgs { listen: "127.0.0.1:0".parse().expect("address"), ..ServerArgs::default() };
-        let application = Application::build(&server, connection).await.expect("build the app");
+        let connection = gateway::database::connect(&target, &database.pool)
+            .await
+            .expect("connect the app");
+        let server = ServerArgs {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            ..ServerArgs::default()
+        };
+        let application = Application::build(&server, connection)
+            .await
+            .expect("build the app");
         let address = application.local_addr().expect("bound address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -174,7 +217,12 @@ impl TestApp {
                 .await
                 .expect("the app runs");
         });
-        Self { address, client: reqwest::Client::new(), stop: Some(stop), task: Some(task) }
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -207,13 +255,20 @@ impl TestApp {
 
 /// A TCP port nobody listens on (bound, then released).
 pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
 }
 
 /// Runs the gateway binary with a clean environment plus `env`, returning (success, stdout, stderr).
 pub fn run_gateway(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"));
-    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (key, value) in env {
         command.env(key, value);
     }
