@@ -7,7 +7,13 @@
 pub mod cli;
 pub mod config;
 pub mod database;
+pub mod entities;
+pub mod error;
+pub mod metadata;
+pub mod plan;
 pub mod schema;
 pub mod seed;
 pub mod server;
+pub mod shape;
+pub mod sql;
 pub mod telemetry;

@@ -6,6 +6,7 @@ use crate::database::diagnose::ConnectionProblem;
 use crate::server::{Application, ServerError};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbErr};
+use std::sync::Arc;
 
 /// The scale the embedded SQLite database is seeded with on first run.
 const EMBEDDED_SEED_SCALE: f64 = 0.1;
@@ -25,6 +26,8 @@ pub enum CommandError {
     Server(#[from] ServerError),
     #[error("the GraphQL schema is invalid: {0}")]
     Schema(#[from] async_graphql::dynamic::SchemaError),
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataErrors),
 }
 
 /// Runs the command the user asked for (`serve` when none).
@@ -50,7 +53,10 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Check => check(&cli.database).await,
         Command::Schema => {
-            print!("{}", crate::schema::sdl()?);
+            print!(
+                "{}",
+                crate::schema::sdl(Arc::new(crate::entities::registry()?))?
+            );
             Ok(())
         }
     }
@@ -81,7 +87,8 @@ async fn serve(args: &DatabaseArgs, server: &ServerArgs) -> Result<(), CommandEr
             );
         }
     }
-    let application = Application::build(server, connection).await?;
+    let registry = Arc::new(crate::entities::registry()?);
+    let application = Application::build(server, connection, registry).await?;
     let address = application.local_addr().map_err(ServerError::Io)?;
     tracing::info!(database = %target, "serving GraphQL at http://{address}/graphql, playground at http://{address}/");
     application

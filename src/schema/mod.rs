@@ -1,42 +1,45 @@
-//! The GraphQL schema the gateway serves, built at start-up with async-graphql's dynamic API.
+//! The GraphQL schema, generated at start-up from the entity registry with async-graphql's
+//! dynamic API.
 //!
-//! The schema is assembled from metadata rather than Rust types, so the same code serves any set of
-//! entities. The database connection is not part of the schema's shape: it is attached as context
-//! data by the server, and `gateway schema` prints the SDL without connecting anywhere.
+//! Every registered entity gets the same API (see [`entity`]); nothing here names a table. The
+//! database connection is not part of the schema's shape: the server attaches it as context
+//! data, and `gateway schema` prints the SDL without connecting anywhere.
 
-use async_graphql::dynamic::{
-    Field, FieldFuture, Object, Schema, SchemaBuilder, SchemaError, TypeRef,
-};
-use async_graphql::{ErrorExtensions, Value};
-use sea_orm::DatabaseConnection;
+mod entity;
+mod resolve;
+mod scalars;
 
-/// Starts the schema; the caller attaches context data (the connection) and calls `finish`.
-pub fn builder() -> SchemaBuilder {
-    let database_version = Field::new(
-        "databaseVersion",
-        TypeRef::named_nn(TypeRef::STRING),
-        |context| {
-            FieldFuture::new(async move {
-                let connection = context.data::<DatabaseConnection>()?;
-                let version =
-                    crate::database::server_version(connection)
-                        .await
-                        .map_err(|error| {
-                            tracing::error!(%error, "database version query failed");
-                            async_graphql::Error::new("the database is unavailable").extend_with(
-                                |_, extensions| extensions.set("code", "DATABASE_UNAVAILABLE"),
-                            )
-                        })?;
-                Ok(Some(Value::from(version)))
-            })
-        },
-    )
-    .description("The version string of the database server the gateway reads from.");
-    let query = Object::new("Query").field(database_version);
-    Schema::build("Query", None, None).register(query)
+use crate::metadata::{Registry, ScalarKind};
+use async_graphql::dynamic::{Object, Schema, SchemaBuilder, SchemaError};
+use std::sync::Arc;
+
+/// What resolvers need besides the connection: the metadata the schema was built from.
+#[derive(Clone)]
+pub struct Engine {
+    pub registry: Arc<Registry>,
 }
 
-/// The SDL of the schema, as `gateway schema` prints it and `schema.graphql` stores it.
-pub fn sdl() -> Result<String, SchemaError> {
-    Ok(builder().finish()?.sdl())
+/// Builds the schema for `registry`; the caller attaches the connection and calls `finish`.
+pub fn builder(registry: Arc<Registry>) -> SchemaBuilder {
+    let kinds: Vec<ScalarKind> = registry
+        .entities()
+        .iter()
+        .flat_map(|entity| entity.columns.iter().map(|column| column.kind.clone()))
+        .collect();
+    let mut builder = scalars::register(Schema::build("Query", None, None), &kinds);
+    let mut query = Object::new("Query")
+        .description("Every registered table: lists, lookups by key and aggregates.");
+    for id in 0..registry.entities().len() {
+        let (next, fields) = entity::register(builder, &registry, id);
+        builder = next;
+        for field in fields {
+            query = query.field(field);
+        }
+    }
+    builder.register(query).data(Engine { registry })
+}
+
+/// The SDL, as `gateway schema` prints it and `schema.graphql` stores it.
+pub fn sdl(registry: Arc<Registry>) -> Result<String, SchemaError> {
+    Ok(builder(registry).finish()?.sdl())
 }

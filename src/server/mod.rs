@@ -10,6 +10,7 @@ mod health;
 mod playground;
 
 use crate::config::ServerArgs;
+use crate::metadata::Registry;
 use async_graphql::dynamic::Schema;
 use async_graphql_axum::GraphQLSubscription;
 use axum::Router;
@@ -18,6 +19,7 @@ use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::LatencyUnit;
@@ -59,8 +61,11 @@ impl Application {
     pub async fn build(
         args: &ServerArgs,
         database: DatabaseConnection,
+        registry: Arc<Registry>,
     ) -> Result<Self, ServerError> {
-        let schema = crate::schema::builder().data(database.clone()).finish()?;
+        let schema = crate::schema::builder(registry)
+            .data(database.clone())
+            .finish()?;
         let listener =
             TcpListener::bind(args.listen)
                 .await

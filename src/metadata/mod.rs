@@ -1,0 +1,431 @@
+//! What the database has, read from SeaORM entity metadata: tables, columns, keys, relations.
+//!
+//! The engine never names a sample table: it works from this registry. Registering an entity is
+//! one line ([`RegistryBuilder::register`]); many-to-many relations are discovered from junction
+//! entities (a composite primary key made of two foreign keys), the way PostGraphile's
+//! many-to-many plugin does, so no extra declaration is needed.
+
+mod naming;
+
+pub use naming::{enum_type_name, enum_value_name};
+
+use sea_orm::sea_query::{DynIden, TableRef};
+use sea_orm::{
+    ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn, RelationTrait,
+    RelationType,
+};
+
+/// Index of an entity in the [`Registry`].
+pub type EntityId = usize;
+
+/// How a column's values travel between the database and GraphQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScalarKind {
+    /// 8-, 16- and 32-bit integers: GraphQL `Int`.
+    Int,
+    /// 64-bit integers: `BigInt`, a string in JSON so JavaScript keeps every digit.
+    BigInt,
+    /// Floating point: GraphQL `Float`.
+    Float,
+    /// Exact decimals: `Decimal`, a string; `scale` digits after the point when declared.
+    Decimal {
+        scale: Option<u32>,
+    },
+    Boolean,
+    String,
+    Uuid,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A timestamp, ISO 8601.
+    DateTime,
+    Json,
+    /// A database enum; values are the database labels.
+    Enum {
+        name: String,
+        values: Vec<String>,
+    },
+}
+
+impl ScalarKind {
+    fn from_column_type(column_type: &ColumnType) -> Option<Self> {
+        Some(match column_type {
+            ColumnType::TinyInteger
+            | ColumnType::SmallInteger
+            | ColumnType::Integer
+            | ColumnType::TinyUnsigned
+            | ColumnType::SmallUnsigned => Self::Int,
+            ColumnType::BigInteger | ColumnType::Unsigned | ColumnType::BigUnsigned => Self::BigInt,
+            ColumnType::Float | ColumnType::Double => Self::Float,
+            ColumnType::Decimal(precision) | ColumnType::Money(precision) => Self::Decimal {
+                scale: precision.map(|(_, scale)| scale),
+            },
+            ColumnType::Boolean => Self::Boolean,
+            ColumnType::Char(_) | ColumnType::String(_) | ColumnType::Text => Self::String,
+            ColumnType::Uuid => Self::Uuid,
+            ColumnType::Date => Self::Date,
+            ColumnType::DateTime | ColumnType::Timestamp | ColumnType::TimestampWithTimeZone => {
+                Self::DateTime
+            }
+            ColumnType::Json | ColumnType::JsonBinary => Self::Json,
+            ColumnType::Enum { name, variants } => Self::Enum {
+                name: name.to_string(),
+                values: variants.iter().map(|variant| variant.to_string()).collect(),
+            },
+            _ => return None,
+        })
+    }
+
+    /// Whether `<`, `>`, `min` and `max` make sense.
+    pub fn is_ordered(&self) -> bool {
+        !matches!(self, Self::Boolean | Self::Json | Self::Uuid)
+    }
+
+    /// Whether `sum` and `avg` make sense.
+    pub fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            Self::Int | Self::BigInt | Self::Float | Self::Decimal { .. }
+        )
+    }
+}
+
+/// One column.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Name in the database.
+    pub name: String,
+    /// Name in GraphQL (camelCase).
+    pub field: String,
+    pub kind: ScalarKind,
+    pub nullable: bool,
+}
+
+/// How two entities are related.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelationKind {
+    /// This row holds the foreign key (`task.project`).
+    ManyToOne,
+    /// The target rows hold the foreign key (`project.tasks`).
+    OneToMany,
+    /// Linked through a junction entity (`task.tags` through `task_tags`).
+    ManyToMany {
+        junction: EntityId,
+        /// Junction columns matching `from_columns` (this side) and `to_columns` (target side).
+        junction_from: Vec<String>,
+        junction_to: Vec<String>,
+    },
+}
+
+/// A relation field of an entity.
+#[derive(Debug, Clone)]
+pub struct Relation {
+    /// Name in GraphQL (camelCase).
+    pub field: String,
+    pub kind: RelationKind,
+    pub target: EntityId,
+    /// Columns of this entity that the join uses.
+    pub from_columns: Vec<String>,
+    /// Columns of the target entity that the join uses.
+    pub to_columns: Vec<String>,
+    /// A many-to-one relation whose foreign key may be null.
+    pub optional: bool,
+}
+
+/// One table and everything the engine needs to serve it.
+#[derive(Debug, Clone)]
+pub struct Entity {
+    /// Table name.
+    pub table: String,
+    /// GraphQL type name (PascalCase, singular): `Task`.
+    pub type_name: String,
+    /// Root list field: `tasks`.
+    pub list_field: String,
+    /// Root lookup-by-key field: `task`.
+    pub lookup_field: String,
+    pub description: Option<String>,
+    pub columns: Vec<Column>,
+    /// Names of the primary key columns.
+    pub primary_key: Vec<String>,
+    pub relations: Vec<Relation>,
+}
+
+impl Entity {
+    /// The column named `name` in the database.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|column| column.name == name)
+    }
+
+    /// The column whose GraphQL field is `field`.
+    pub fn column_by_field(&self, field: &str) -> Option<&Column> {
+        self.columns.iter().find(|column| column.field == field)
+    }
+
+    /// The relation whose GraphQL field is `field`.
+    pub fn relation(&self, field: &str) -> Option<&Relation> {
+        self.relations
+            .iter()
+            .find(|relation| relation.field == field)
+    }
+}
+
+/// Every entity the gateway serves.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    entities: Vec<Entity>,
+}
+
+/// Problems found while reading entity metadata.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error(
+        "column `{table}.{column}` has a type the gateway does not support yet ({column_type})"
+    )]
+    UnsupportedColumnType {
+        table: String,
+        column: String,
+        column_type: String,
+    },
+    #[error("relation `{table}.{relation}` points at table `{target}`, which is not registered")]
+    UnknownRelationTarget {
+        table: String,
+        relation: String,
+        target: String,
+    },
+    #[error("table `{0}` has no primary key")]
+    NoPrimaryKey(String),
+    #[error("two entities would both be called `{0}` in GraphQL")]
+    DuplicateName(String),
+}
+
+/// Every problem found in the entity set, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("the entity metadata cannot be served: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct MetadataErrors(pub Vec<MetadataError>);
+
+/// Collects entities, then resolves relations between them.
+#[derive(Default)]
+pub struct RegistryBuilder {
+    pending: Vec<PendingEntity>,
+    errors: Vec<MetadataError>,
+}
+
+struct PendingEntity {
+    entity: Entity,
+    relations: Vec<PendingRelation>,
+}
+
+struct PendingRelation {
+    field: String,
+    relation_type: RelationType,
+    target_table: String,
+    from_columns: Vec<String>,
+    to_columns: Vec<String>,
+    /// `has_one` (the target holds the key) rather than `belongs_to`.
+    is_owner: bool,
+}
+
+fn table_name(table: &TableRef) -> String {
+    match table {
+        TableRef::Table(name, _) => name.1.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn column_names(identity: &sea_orm::Identity) -> Vec<String> {
+    identity
+        .iter()
+        .map(|iden: &DynIden| iden.to_string())
+        .collect()
+}
+
+impl RegistryBuilder {
+    /// Adds entity `E`: its columns, primary key and relations.
+    pub fn register<E: EntityTrait + Default>(mut self) -> Self {
+        let entity = E::default();
+        let table = entity.table_name().to_owned();
+        let mut columns = Vec::new();
+        for column in E::Column::iter() {
+            let definition = column.def();
+            let name = column.as_str().to_owned();
+            match ScalarKind::from_column_type(definition.get_column_type()) {
+                Some(kind) => columns.push(Column {
+                    field: naming::field(&name),
+                    name,
+                    kind,
+                    nullable: definition.is_null(),
+                }),
+                None => self.errors.push(MetadataError::UnsupportedColumnType {
+                    table: table.clone(),
+                    column: name,
+                    column_type: format!("{:?}", definition.get_column_type()),
+                }),
+            }
+        }
+        let primary_key: Vec<String> = E::PrimaryKey::iter()
+            .map(|key| key.into_column().as_str().to_owned())
+            .collect();
+        if primary_key.is_empty() {
+            self.errors.push(MetadataError::NoPrimaryKey(table.clone()));
+        }
+        let relations = E::Relation::iter()
+            .map(|relation| {
+                let definition = relation.def();
+                PendingRelation {
+                    field: naming::field(&format!("{relation:?}")),
+                    relation_type: definition.rel_type,
+                    target_table: table_name(&definition.to_tbl),
+                    from_columns: column_names(&definition.from_col),
+                    to_columns: column_names(&definition.to_col),
+                    is_owner: definition.is_owner,
+                }
+            })
+            .collect();
+        let type_name = naming::type_name(&table);
+        let list_field = naming::list_field(&type_name);
+        let lookup_field = naming::lookup_field(&type_name, &list_field);
+        self.pending.push(PendingEntity {
+            entity: Entity {
+                description: entity.comment().map(str::to_owned),
+                table,
+                type_name,
+                list_field,
+                lookup_field,
+                columns,
+                primary_key,
+                relations: Vec::new(),
+            },
+            relations,
+        });
+        self
+    }
+
+    /// Resolves relations (including many-to-many through junctions) and checks names.
+    pub fn build(mut self) -> Result<Registry, MetadataErrors> {
+        let index_of = |table: &str, pending: &[PendingEntity]| {
+            pending
+                .iter()
+                .position(|candidate| candidate.entity.table == table)
+        };
+        let mut resolved: Vec<Vec<Relation>> = vec![Vec::new(); self.pending.len()];
+        for (id, pending) in self.pending.iter().enumerate() {
+            for relation in &pending.relations {
+                let Some(target) = index_of(&relation.target_table, &self.pending) else {
+                    self.errors.push(MetadataError::UnknownRelationTarget {
+                        table: pending.entity.table.clone(),
+                        relation: relation.field.clone(),
+                        target: relation.target_table.clone(),
+                    });
+                    continue;
+                };
+                // `belongs_to` and `has_one` both join this.from = target.to and yield one row.
+                let kind = match relation.relation_type {
+                    RelationType::HasMany => RelationKind::OneToMany,
+                    RelationType::HasOne => RelationKind::ManyToOne,
+                };
+                let optional = kind == RelationKind::ManyToOne
+                    && (relation.is_owner
+                        || relation.from_columns.iter().any(|column| {
+                            pending
+                                .entity
+                                .column(column)
+                                .is_some_and(|column| column.nullable)
+                        }));
+                resolved[id].push(Relation {
+                    field: relation.field.clone(),
+                    kind,
+                    target,
+                    from_columns: relation.from_columns.clone(),
+                    to_columns: relation.to_columns.clone(),
+                    optional,
+                });
+            }
+        }
+        // Junctions: a composite primary key covered exactly by two many-to-one relations.
+        for (junction, pending) in self.pending.iter().enumerate() {
+            let key = &pending.entity.primary_key;
+            let parents: Vec<&Relation> = resolved[junction]
+                .iter()
+                .filter(|relation| relation.kind == RelationKind::ManyToOne)
+                .filter(|relation| {
+                    relation
+                        .from_columns
+                        .iter()
+                        .all(|column| key.contains(column))
+                })
+                .collect();
+            let covered: usize = parents
+                .iter()
+                .map(|relation| relation.from_columns.len())
+                .sum();
+            if key.len() < 2 || parents.len() != 2 || covered != key.len() {
+                continue;
+            }
+            let (left, right) = (parents[0].clone(), parents[1].clone());
+            for (from, to) in [(&left, &right), (&right, &left)] {
+                let field = self.pending[to.target].entity.list_field.clone();
+                let owner = from.target;
+                let taken = resolved[owner]
+                    .iter()
+                    .any(|relation| relation.field == field)
+                    || self.pending[owner].entity.column_by_field(&field).is_some();
+                let field = if taken {
+                    format!("{field}Via{}", self.pending[junction].entity.type_name)
+                } else {
+                    field
+                };
+                resolved[owner].push(Relation {
+                    field,
+                    kind: RelationKind::ManyToMany {
+                        junction,
+                        junction_from: from.from_columns.clone(),
+                        junction_to: to.from_columns.clone(),
+                    },
+                    target: to.target,
+                    from_columns: from.to_columns.clone(),
+                    to_columns: to.to_columns.clone(),
+                    optional: false,
+                });
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for pending in &self.pending {
+            for name in [
+                &pending.entity.type_name,
+                &pending.entity.list_field,
+                &pending.entity.lookup_field,
+            ] {
+                if !names.insert(name.clone()) {
+                    self.errors.push(MetadataError::DuplicateName(name.clone()));
+                }
+            }
+        }
+        if !self.errors.is_empty() {
+            return Err(MetadataErrors(self.errors));
+        }
+        let entities = self
+            .pending
+            .into_iter()
+            .zip(resolved)
+            .map(|(pending, relations)| Entity {
+                relations,
+                ..pending.entity
+            })
+            .collect();
+        Ok(Registry { entities })
+    }
+}
+
+impl Registry {
+    /// Starts a registry.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    pub fn entities(&self) -> &[Entity] {
+        &self.entities
+    }
+
+    pub fn entity(&self, id: EntityId) -> &Entity {
+        &self.entities[id]
+    }
+}

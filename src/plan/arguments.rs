@@ -1,0 +1,443 @@
+//! Field arguments (filters, orderings, pages, keys) parsed into typed plan parts.
+//!
+//! Values arrive as GraphQL values already checked against the schema's input types; here they
+//! become typed SQL values for their column (`BigInt` strings to `i64`, enum names to database
+//! labels, ...), and anything that still makes no sense is a `BAD_USER_INPUT` error that names
+//! the offending argument.
+
+use super::{Comparison, OrderKey, Predicate, Quantifier, TextMatch};
+use crate::error::GatewayError;
+use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind};
+use async_graphql::{Name, Value as GqlValue};
+use sea_orm::Value;
+use sea_orm::prelude::{ChronoDate, ChronoDateTimeWithTimeZone, Decimal, Uuid};
+
+/// Converts one GraphQL (or cursor) value to a typed SQL value for a column of `kind`.
+pub fn parse_scalar(
+    kind: &ScalarKind,
+    value: &GqlValue,
+    path: &str,
+) -> Result<Value, GatewayError> {
+    let wrong = |expected: &str| {
+        GatewayError::bad_input(format!("{path}: expected {expected}, got {value}"))
+    };
+    Ok(match (kind, value) {
+        (ScalarKind::Int, GqlValue::Number(number)) => Value::BigInt(Some(
+            number
+                .as_i64()
+                .filter(|n| i32::try_from(*n).is_ok())
+                .ok_or_else(|| wrong("a 32-bit integer"))?,
+        )),
+        (ScalarKind::BigInt, GqlValue::Number(number)) => Value::BigInt(Some(
+            number.as_i64().ok_or_else(|| wrong("a 64-bit integer"))?,
+        )),
+        (ScalarKind::BigInt, GqlValue::String(text)) => Value::BigInt(Some(
+            text.parse::<i64>().map_err(|_| wrong("a 64-bit integer"))?,
+        )),
+        (ScalarKind::Float, GqlValue::Number(number)) => {
+            Value::Double(Some(number.as_f64().ok_or_else(|| wrong("a number"))?))
+        }
+        (ScalarKind::Decimal { .. }, GqlValue::String(text)) => Value::Decimal(Some(
+            text.parse::<Decimal>()
+                .map_err(|_| wrong("a decimal number"))?,
+        )),
+        (ScalarKind::Decimal { .. }, GqlValue::Number(number)) => Value::Decimal(Some(
+            number
+                .to_string()
+                .parse::<Decimal>()
+                .map_err(|_| wrong("a decimal number"))?,
+        )),
+        (ScalarKind::Boolean, GqlValue::Boolean(flag)) => Value::Bool(Some(*flag)),
+        // SQLite stores booleans as 0/1; cursors carry what the database returned.
+        (ScalarKind::Boolean, GqlValue::Number(number))
+            if matches!(number.as_i64(), Some(0 | 1)) =>
+        {
+            Value::Bool(Some(number.as_i64() == Some(1)))
+        }
+        (ScalarKind::String, GqlValue::String(text)) => Value::String(Some(text.clone())),
+        (ScalarKind::Uuid, GqlValue::String(text)) => {
+            Value::Uuid(Some(Uuid::parse_str(text).map_err(|_| wrong("a UUID"))?))
+        }
+        (ScalarKind::Date, GqlValue::String(text)) => Value::ChronoDate(Some(
+            text.parse::<ChronoDate>()
+                .map_err(|_| wrong("a date (YYYY-MM-DD)"))?,
+        )),
+        (ScalarKind::DateTime, GqlValue::String(text)) => Value::ChronoDateTimeWithTimeZone(Some(
+            parse_datetime(text).ok_or_else(|| wrong("an ISO 8601 timestamp with offset"))?,
+        )),
+        (ScalarKind::Json, value) => Value::Json(Some(Box::new(
+            value.clone().into_json().map_err(|_| wrong("JSON"))?,
+        ))),
+        (ScalarKind::Enum { values, .. }, GqlValue::Enum(name)) => {
+            enum_label(values, name.as_str()).ok_or_else(|| wrong("an enum value"))?
+        }
+        (ScalarKind::Enum { values, .. }, GqlValue::String(name)) => {
+            enum_label(values, name).ok_or_else(|| wrong("an enum value"))?
+        }
+        _ => return Err(wrong(expected_name(kind))),
+    })
+}
+
+fn expected_name(kind: &ScalarKind) -> &'static str {
+    match kind {
+        ScalarKind::Int => "an integer",
+        ScalarKind::BigInt => "a 64-bit integer",
+        ScalarKind::Float => "a number",
+        ScalarKind::Decimal { .. } => "a decimal number",
+        ScalarKind::Boolean => "a boolean",
+        ScalarKind::String => "a string",
+        ScalarKind::Uuid => "a UUID",
+        ScalarKind::Date => "a date",
+        ScalarKind::DateTime => "a timestamp",
+        ScalarKind::Json => "JSON",
+        ScalarKind::Enum { .. } => "an enum value",
+    }
+}
+
+/// Accepts RFC 3339 and the `YYYY-MM-DD HH:MM:SS+HH:MM` form SQLite stores.
+pub fn parse_datetime(text: &str) -> Option<ChronoDateTimeWithTimeZone> {
+    ChronoDateTimeWithTimeZone::parse_from_rfc3339(text)
+        .or_else(|_| ChronoDateTimeWithTimeZone::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z"))
+        .ok()
+}
+
+/// The database label of a GraphQL enum value (`IN_PROGRESS` → `in_progress`), or of a label.
+fn enum_label(labels: &[String], name: &str) -> Option<Value> {
+    labels
+        .iter()
+        .find(|label| label.as_str() == name || crate::metadata::enum_value_name(label) == name)
+        .map(|label| Value::String(Some(label.clone())))
+}
+
+/// Converts a key argument of the lookup field.
+pub fn parse_key_value(
+    entity: &Entity,
+    column: &str,
+    value: &GqlValue,
+) -> Result<Value, GatewayError> {
+    let column = entity.column(column).ok_or(GatewayError::Internal)?;
+    parse_scalar(&column.kind, value, &column.field)
+}
+
+fn object<'v>(
+    value: &'v GqlValue,
+    path: &str,
+) -> Result<&'v async_graphql::indexmap::IndexMap<Name, GqlValue>, GatewayError> {
+    match value {
+        GqlValue::Object(map) => Ok(map),
+        other => Err(GatewayError::bad_input(format!(
+            "{path}: expected an object, got {other}"
+        ))),
+    }
+}
+
+fn list(value: &GqlValue) -> Vec<&GqlValue> {
+    match value {
+        GqlValue::List(items) => items.iter().collect(),
+        GqlValue::Null => Vec::new(),
+        single => vec![single],
+    }
+}
+
+/// Parses a `filter` argument; `None` when it constrains nothing.
+pub fn parse_filter(
+    registry: &Registry,
+    entity: EntityId,
+    value: &GqlValue,
+    path: &str,
+) -> Result<Option<Predicate>, GatewayError> {
+    if matches!(value, GqlValue::Null) {
+        return Ok(None);
+    }
+    let meta = registry.entity(entity);
+    let mut parts = Vec::new();
+    for (key, value) in object(value, path)? {
+        let key = key.as_str();
+        let here = format!("{path}.{key}");
+        if matches!(value, GqlValue::Null) {
+            continue;
+        }
+        match key {
+            "and" | "or" => {
+                let children = list(value)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, child)| {
+                        parse_filter(registry, entity, child, &format!("{here}[{index}]"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .map(|child| child.unwrap_or(Predicate::And(Vec::new())))
+                    .collect();
+                parts.push(if key == "and" {
+                    Predicate::And(children)
+                } else {
+                    Predicate::Or(children)
+                });
+            }
+            "not" => {
+                if let Some(inner) = parse_filter(registry, entity, value, &here)? {
+                    parts.push(Predicate::Not(Box::new(inner)));
+                }
+            }
+            _ => {
+                if let Some(column) = meta.column_by_field(key) {
+                    parse_column_filter(&column.name, &column.kind, value, &here, &mut parts)?;
+                } else if let Some(index) = meta
+                    .relations
+                    .iter()
+                    .position(|relation| relation.field == key)
+                {
+                    let relation = &meta.relations[index];
+                    if relation.kind == RelationKind::ManyToOne {
+                        if let Some(inner) = parse_filter(registry, relation.target, value, &here)?
+                        {
+                            parts.push(Predicate::Related {
+                                relation: index,
+                                quantifier: Quantifier::One,
+                                predicate: Box::new(inner),
+                            });
+                        }
+                    } else {
+                        for (quantifier_name, inner) in object(value, &here)? {
+                            let quantifier = match quantifier_name.as_str() {
+                                "some" => Quantifier::Some,
+                                "none" => Quantifier::None,
+                                "every" => Quantifier::Every,
+                                other => {
+                                    return Err(GatewayError::bad_input(format!(
+                                        "{here}: unknown quantifier `{other}`"
+                                    )));
+                                }
+                            };
+                            if matches!(inner, GqlValue::Null) {
+                                continue;
+                            }
+                            let predicate = parse_filter(
+                                registry,
+                                relation.target,
+                                inner,
+                                &format!("{here}.{quantifier_name}"),
+                            )?
+                            .unwrap_or(Predicate::And(Vec::new()));
+                            parts.push(Predicate::Related {
+                                relation: index,
+                                quantifier,
+                                predicate: Box::new(predicate),
+                            });
+                        }
+                    }
+                } else {
+                    return Err(GatewayError::bad_input(format!(
+                        "{here}: `{key}` is not a field of {}",
+                        meta.type_name
+                    )));
+                }
+            }
+        }
+    }
+    Ok(match parts.len() {
+        0 => None,
+        1 => parts.pop(),
+        _ => Some(Predicate::And(parts)),
+    })
+}
+
+fn parse_column_filter(
+    column: &str,
+    kind: &ScalarKind,
+    value: &GqlValue,
+    path: &str,
+    parts: &mut Vec<Predicate>,
+) -> Result<(), GatewayError> {
+    for (operator, operand) in object(value, path)? {
+        let operator = operator.as_str();
+        let here = format!("{path}.{operator}");
+        if matches!(operand, GqlValue::Null) {
+            return Err(GatewayError::bad_input(format!(
+                "{here}: null is not a value to compare with; use isNull"
+            )));
+        }
+        let comparison = match operator {
+            "eq" => Some(Comparison::Eq),
+            "ne" => Some(Comparison::Ne),
+            "gt" => Some(Comparison::Gt),
+            "gte" => Some(Comparison::Gte),
+            "lt" => Some(Comparison::Lt),
+            "lte" => Some(Comparison::Lte),
+            _ => None,
+        };
+        if let Some(operator) = comparison {
+            let value = parse_scalar(kind, operand, &here)?;
+            parts.push(Predicate::Compare {
+                column: column.to_owned(),
+                operator,
+                value,
+            });
+            continue;
+        }
+        let text = match operator {
+            "like" => Some(TextMatch::Like),
+            "ilike" => Some(TextMatch::ILike),
+            "startsWith" => Some(TextMatch::StartsWith),
+            "contains" => Some(TextMatch::Contains),
+            _ => None,
+        };
+        if let Some(operator) = text {
+            let GqlValue::String(value) = operand else {
+                return Err(GatewayError::bad_input(format!(
+                    "{here}: expected a string"
+                )));
+            };
+            parts.push(Predicate::Text {
+                column: column.to_owned(),
+                operator,
+                value: value.clone(),
+            });
+            continue;
+        }
+        match operator {
+            "in" | "notIn" => {
+                let values = list(operand)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, item)| parse_scalar(kind, item, &format!("{here}[{index}]")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                parts.push(Predicate::In {
+                    column: column.to_owned(),
+                    values,
+                    negated: operator == "notIn",
+                });
+            }
+            "isNull" => {
+                let GqlValue::Boolean(is_null) = operand else {
+                    return Err(GatewayError::bad_input(format!(
+                        "{here}: expected a boolean"
+                    )));
+                };
+                parts.push(Predicate::IsNull {
+                    column: column.to_owned(),
+                    is_null: *is_null,
+                });
+            }
+            other => {
+                return Err(GatewayError::bad_input(format!(
+                    "{path}: unknown operator `{other}`"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses an `orderBy` argument and appends the primary key so the order is total.
+pub fn parse_order(
+    registry: &Registry,
+    entity: EntityId,
+    value: &GqlValue,
+) -> Result<Vec<OrderKey>, GatewayError> {
+    let mut keys = Vec::new();
+    for (index, item) in list(value).into_iter().enumerate() {
+        let path = format!("orderBy[{index}]");
+        keys.push(parse_order_key(registry, entity, item, &path, Vec::new())?);
+    }
+    for column in &registry.entity(entity).primary_key {
+        if !keys
+            .iter()
+            .any(|key| key.path.is_empty() && &key.column == column)
+        {
+            keys.push(OrderKey {
+                path: Vec::new(),
+                column: column.clone(),
+                descending: false,
+                nulls_first: false,
+            });
+        }
+    }
+    Ok(keys)
+}
+
+fn parse_order_key(
+    registry: &Registry,
+    entity: EntityId,
+    value: &GqlValue,
+    path: &str,
+    mut relations: Vec<usize>,
+) -> Result<OrderKey, GatewayError> {
+    let map = object(value, path)?;
+    let mut entries = map
+        .iter()
+        .filter(|(_, value)| !matches!(value, GqlValue::Null));
+    let (Some((key, direction)), None) = (entries.next(), entries.next()) else {
+        return Err(GatewayError::bad_input(format!(
+            "{path}: give exactly one field per orderBy entry (use a list for several)"
+        )));
+    };
+    let meta = registry.entity(entity);
+    let here = format!("{path}.{key}");
+    if let Some(column) = meta.column_by_field(key.as_str()) {
+        let direction = match direction {
+            GqlValue::Enum(name) => name.as_str(),
+            GqlValue::String(name) => name.as_str(),
+            other => {
+                return Err(GatewayError::bad_input(format!(
+                    "{here}: expected an order direction, got {other}"
+                )));
+            }
+        };
+        let (descending, nulls_first) = match direction {
+            "ASC" => (false, false),
+            "ASC_NULLS_FIRST" => (false, true),
+            "ASC_NULLS_LAST" => (false, false),
+            "DESC" => (true, true),
+            "DESC_NULLS_FIRST" => (true, true),
+            "DESC_NULLS_LAST" => (true, false),
+            other => {
+                return Err(GatewayError::bad_input(format!(
+                    "{here}: unknown order direction `{other}`"
+                )));
+            }
+        };
+        return Ok(OrderKey {
+            path: relations,
+            column: column.name.clone(),
+            descending,
+            nulls_first,
+        });
+    }
+    match meta
+        .relations
+        .iter()
+        .position(|relation| relation.field == key.as_str())
+    {
+        Some(index) if meta.relations[index].kind == RelationKind::ManyToOne => {
+            relations.push(index);
+            parse_order_key(
+                registry,
+                meta.relations[index].target,
+                direction,
+                &here,
+                relations,
+            )
+        }
+        _ => Err(GatewayError::bad_input(format!(
+            "{here}: cannot order {} by `{key}`",
+            meta.type_name
+        ))),
+    }
+}
+
+/// A non-negative integer argument.
+pub fn parse_count(value: &GqlValue, name: &str) -> Result<Option<u64>, GatewayError> {
+    match value {
+        GqlValue::Null => Ok(None),
+        GqlValue::Number(number) => number.as_u64().map(Some).ok_or_else(|| {
+            GatewayError::bad_input(format!(
+                "`{name}` must be a non-negative integer, got {number}"
+            ))
+        }),
+        other => Err(GatewayError::bad_input(format!(
+            "`{name}` must be an integer, got {other}"
+        ))),
+    }
+}

@@ -1,0 +1,245 @@
+//! The planner: one root field's arguments and whole selection set become a [`Plan`] that says
+//! exactly which columns, relations, filters, orderings and pages to fetch.
+//!
+//! Plans are plain data, independent of SQL dialects; [`crate::sql`] compiles a plan into one
+//! statement. Keys in a plan are GraphQL response keys (aliases), so the JSON the database builds
+//! has the response's shape and every resolver only reads its own key.
+
+mod arguments;
+pub mod cursor;
+mod selection;
+
+pub use arguments::{parse_datetime, parse_key_value, parse_scalar};
+pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};
+
+use crate::metadata::EntityId;
+use sea_orm::Value;
+
+/// What one root field needs.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    Connection(ConnectionPlan),
+    Lookup(LookupPlan),
+    Aggregate(AggregatePlan),
+}
+
+/// A list of rows with filters, ordering and a page (a root list or a to-many relation).
+#[derive(Debug, Clone)]
+pub struct ConnectionPlan {
+    pub entity: EntityId,
+    pub filter: Option<Predicate>,
+    /// The requested ordering followed by the primary key, so it is total and stable.
+    pub order: Vec<OrderKey>,
+    /// Identifies `order`; a cursor taken under another ordering is refused.
+    pub order_signature: String,
+    pub page: Page,
+    pub outputs: Vec<(String, ConnectionOutput)>,
+}
+
+/// Which slice of the ordered rows to return.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub first: Option<u64>,
+    pub last: Option<u64>,
+    /// Keyset values (one per order key) after which the page starts.
+    pub after: Option<Vec<Value>>,
+    /// Keyset values before which the page ends.
+    pub before: Option<Vec<Value>>,
+    pub offset: u64,
+}
+
+impl Page {
+    /// Whether rows are read from the end (`last`), and how many.
+    pub fn backward(&self) -> bool {
+        self.last.is_some() && self.first.is_none()
+    }
+
+    /// The page size, when bounded.
+    pub fn size(&self) -> Option<u64> {
+        if self.backward() {
+            self.last
+        } else {
+            self.first
+        }
+    }
+}
+
+/// A field of a connection object.
+#[derive(Debug, Clone)]
+pub enum ConnectionOutput {
+    Nodes(NodePlan),
+    Edges(Vec<(String, EdgeOutput)>),
+    PageInfo(Vec<(String, PageInfoOutput)>),
+    TotalCount,
+}
+
+#[derive(Debug, Clone)]
+pub enum EdgeOutput {
+    Cursor,
+    Node(NodePlan),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageInfoOutput {
+    HasNextPage,
+    HasPreviousPage,
+    StartCursor,
+    EndCursor,
+}
+
+/// The selected fields of one row.
+#[derive(Debug, Clone, Default)]
+pub struct NodePlan {
+    pub fields: Vec<(String, NodeField)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeField {
+    /// A column, by database name.
+    Column(String),
+    /// A to-one relation (index into the entity's relations) and the related row's selection.
+    Object { relation: usize, node: NodePlan },
+    /// A to-many relation and its own connection plan.
+    Connection {
+        relation: usize,
+        plan: Box<ConnectionPlan>,
+    },
+}
+
+/// One key of an ordering.
+#[derive(Debug, Clone)]
+pub struct OrderKey {
+    /// Many-to-one relations to follow (indexes into each entity's relations), then a column.
+    pub path: Vec<usize>,
+    pub column: String,
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+/// A row condition, from the filter language.
+#[derive(Debug, Clone)]
+pub enum Predicate {
+    And(Vec<Predicate>),
+    Or(Vec<Predicate>),
+    Not(Box<Predicate>),
+    Compare {
+        column: String,
+        operator: Comparison,
+        value: Value,
+    },
+    In {
+        column: String,
+        values: Vec<Value>,
+        negated: bool,
+    },
+    IsNull {
+        column: String,
+        is_null: bool,
+    },
+    Text {
+        column: String,
+        operator: TextMatch,
+        value: String,
+    },
+    /// A condition on related rows.
+    Related {
+        relation: usize,
+        quantifier: Quantifier,
+        predicate: Box<Predicate>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextMatch {
+    Like,
+    ILike,
+    StartsWith,
+    Contains,
+}
+
+/// How a condition on related rows combines them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    /// The one related row (to-one relations) exists and matches.
+    One,
+    Some,
+    None,
+    Every,
+}
+
+/// A row looked up by its primary key.
+#[derive(Debug, Clone)]
+pub struct LookupPlan {
+    pub entity: EntityId,
+    /// (column, value) for each primary key column.
+    pub key: Vec<(String, Value)>,
+    pub node: NodePlan,
+}
+
+/// Aggregates over the rows matching a filter.
+#[derive(Debug, Clone)]
+pub struct AggregatePlan {
+    pub entity: EntityId,
+    pub filter: Option<Predicate>,
+    pub outputs: Vec<(String, AggregateOutput)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AggregateOutput {
+    Count,
+    Function {
+        function: AggregateFunction,
+        columns: Vec<(String, String)>,
+    },
+    GroupBy {
+        columns: Vec<String>,
+        outputs: Vec<(String, GroupOutput)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum GroupOutput {
+    /// The group's key columns: (response key, column).
+    Key(Vec<(String, String)>),
+    Count,
+    Function {
+        function: AggregateFunction,
+        columns: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl AggregateFunction {
+    /// The GraphQL field name.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Sum => "sum",
+            Self::Avg => "avg",
+            Self::Min => "min",
+            Self::Max => "max",
+        }
+    }
+
+    pub fn from_field(name: &str) -> Option<Self> {
+        [Self::Sum, Self::Avg, Self::Min, Self::Max]
+            .into_iter()
+            .find(|function| function.field() == name)
+    }
+}

@@ -1,0 +1,360 @@
+//! Walks a root field's selection set (look-ahead) and builds its plan in one pass.
+//!
+//! Fragments are flattened, `@skip`/`@include` are honoured, `__typename` is answered by
+//! async-graphql itself, and fields that share a response key (the same field selected in two
+//! fragments) are merged, as GraphQL's field-merging rules allow.
+
+use super::arguments::{parse_count, parse_filter, parse_order};
+use super::*;
+use crate::error::GatewayError;
+use crate::metadata::{Registry, RelationKind, enum_value_name};
+use async_graphql::{SelectionField, Value as GqlValue};
+
+type Occurrences<'a> = Vec<SelectionField<'a>>;
+
+fn server_error(error: async_graphql::ServerError) -> GatewayError {
+    GatewayError::bad_input(error.message)
+}
+
+fn included(field: &SelectionField<'_>) -> Result<bool, GatewayError> {
+    for directive in field.directives().map_err(server_error)? {
+        let condition = directive
+            .arguments
+            .iter()
+            .find(|(name, _)| name.node.as_str() == "if")
+            .map(|(_, value)| matches!(value.node, GqlValue::Boolean(true)));
+        match (directive.name.node.as_str(), condition) {
+            ("skip", Some(true)) | ("include", Some(false)) => return Ok(false),
+            _ => {}
+        }
+    }
+    Ok(true)
+}
+
+/// The sub-fields of every occurrence, grouped by response key in first-seen order.
+fn grouped<'a>(
+    occurrences: &[SelectionField<'a>],
+) -> Result<Vec<(String, Occurrences<'a>)>, GatewayError> {
+    let mut groups: Vec<(String, Occurrences<'a>)> = Vec::new();
+    for occurrence in occurrences {
+        for child in occurrence.selection_set() {
+            if child.name() == "__typename" || !included(&child)? {
+                continue;
+            }
+            let key = child.alias().unwrap_or(child.name()).to_owned();
+            match groups.iter_mut().find(|(existing, _)| *existing == key) {
+                Some((_, fields)) => fields.push(child),
+                None => groups.push((key, vec![child])),
+            }
+        }
+    }
+    Ok(groups)
+}
+
+fn arguments(field: &SelectionField<'_>) -> Result<Vec<(String, GqlValue)>, GatewayError> {
+    Ok(field
+        .arguments()
+        .map_err(server_error)?
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect())
+}
+
+fn argument<'v>(arguments: &'v [(String, GqlValue)], name: &str) -> &'v GqlValue {
+    arguments
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+        .unwrap_or(&GqlValue::Null)
+}
+
+/// Plans a connection field (a root list or a to-many relation).
+pub fn plan_connection(
+    registry: &Registry,
+    entity: EntityId,
+    occurrences: &[SelectionField<'_>],
+) -> Result<ConnectionPlan, GatewayError> {
+    let first_occurrence = occurrences.first().ok_or(GatewayError::Internal)?;
+    let args = arguments(first_occurrence)?;
+    let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
+    let order = parse_order(registry, entity, argument(&args, "orderBy"))?;
+    let order_signature = signature(registry, entity, &order);
+    let kinds: Vec<&crate::metadata::ScalarKind> = order
+        .iter()
+        .map(|key| &order_column(registry, entity, key).kind)
+        .collect();
+    let cursor = |name: &str| -> Result<Option<Vec<sea_orm::Value>>, GatewayError> {
+        match argument(&args, name) {
+            GqlValue::Null => Ok(None),
+            GqlValue::String(text) => {
+                cursor::decode(text, &order_signature, &kinds, name).map(Some)
+            }
+            other => Err(GatewayError::bad_input(format!(
+                "`{name}` must be a cursor string, got {other}"
+            ))),
+        }
+    };
+    let page = Page {
+        first: parse_count(argument(&args, "first"), "first")?,
+        last: parse_count(argument(&args, "last"), "last")?,
+        after: cursor("after")?,
+        before: cursor("before")?,
+        offset: parse_count(argument(&args, "offset"), "offset")?.unwrap_or(0),
+    };
+    if page.first.is_some() && page.last.is_some() {
+        return Err(GatewayError::bad_input("give `first` or `last`, not both"));
+    }
+    let mut outputs = Vec::new();
+    for (key, fields) in grouped(occurrences)? {
+        let output = match fields[0].name() {
+            "nodes" => ConnectionOutput::Nodes(plan_node(registry, entity, &fields)?),
+            "totalCount" => ConnectionOutput::TotalCount,
+            "edges" => {
+                let mut edge = Vec::new();
+                for (edge_key, edge_fields) in grouped(&fields)? {
+                    match edge_fields[0].name() {
+                        "cursor" => edge.push((edge_key, EdgeOutput::Cursor)),
+                        "node" => edge.push((
+                            edge_key,
+                            EdgeOutput::Node(plan_node(registry, entity, &edge_fields)?),
+                        )),
+                        other => return Err(unknown(other, "edge")),
+                    }
+                }
+                ConnectionOutput::Edges(edge)
+            }
+            "pageInfo" => {
+                let mut info = Vec::new();
+                for (info_key, info_fields) in grouped(&fields)? {
+                    let output = match info_fields[0].name() {
+                        "hasNextPage" => PageInfoOutput::HasNextPage,
+                        "hasPreviousPage" => PageInfoOutput::HasPreviousPage,
+                        "startCursor" => PageInfoOutput::StartCursor,
+                        "endCursor" => PageInfoOutput::EndCursor,
+                        other => return Err(unknown(other, "PageInfo")),
+                    };
+                    info.push((info_key, output));
+                }
+                ConnectionOutput::PageInfo(info)
+            }
+            other => return Err(unknown(other, "connection")),
+        };
+        outputs.push((key, output));
+    }
+    Ok(ConnectionPlan {
+        entity,
+        filter,
+        order,
+        order_signature,
+        page,
+        outputs,
+    })
+}
+
+fn unknown(field: &str, on: &str) -> GatewayError {
+    GatewayError::bad_input(format!("`{field}` is not a field of the {on} type"))
+}
+
+/// The column an order key ends at.
+pub fn order_column<'r>(
+    registry: &'r Registry,
+    entity: EntityId,
+    key: &OrderKey,
+) -> &'r crate::metadata::Column {
+    let mut current = entity;
+    for relation in &key.path {
+        current = registry.entity(current).relations[*relation].target;
+    }
+    registry
+        .entity(current)
+        .column(&key.column)
+        .expect("order keys are parsed from existing columns")
+}
+
+fn signature(registry: &Registry, entity: EntityId, order: &[OrderKey]) -> String {
+    let keys: Vec<String> = order
+        .iter()
+        .map(|key| {
+            let path: Vec<String> = key.path.iter().map(usize::to_string).collect();
+            format!(
+                "{}{}{}{}",
+                if path.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}.", path.join("."))
+                },
+                key.column,
+                if key.descending { "-" } else { "+" },
+                if key.nulls_first { "f" } else { "l" }
+            )
+        })
+        .collect();
+    format!("{}:{}", registry.entity(entity).table, keys.join(","))
+}
+
+fn plan_node(
+    registry: &Registry,
+    entity: EntityId,
+    occurrences: &[SelectionField<'_>],
+) -> Result<NodePlan, GatewayError> {
+    let meta = registry.entity(entity);
+    let mut fields = Vec::new();
+    for (key, occurrence) in grouped(occurrences)? {
+        let name = occurrence[0].name();
+        let field = if let Some(column) = meta.column_by_field(name) {
+            NodeField::Column(column.name.clone())
+        } else if let Some(index) = meta
+            .relations
+            .iter()
+            .position(|relation| relation.field == name)
+        {
+            let relation = &meta.relations[index];
+            if relation.kind == RelationKind::ManyToOne {
+                NodeField::Object {
+                    relation: index,
+                    node: plan_node(registry, relation.target, &occurrence)?,
+                }
+            } else {
+                NodeField::Connection {
+                    relation: index,
+                    plan: Box::new(plan_connection(registry, relation.target, &occurrence)?),
+                }
+            }
+        } else {
+            return Err(unknown(name, &meta.type_name));
+        };
+        fields.push((key, field));
+    }
+    Ok(NodePlan { fields })
+}
+
+/// Plans a lookup by primary key.
+pub fn plan_lookup(
+    registry: &Registry,
+    entity: EntityId,
+    field: SelectionField<'_>,
+) -> Result<LookupPlan, GatewayError> {
+    let meta = registry.entity(entity);
+    let args = arguments(&field)?;
+    let key = meta
+        .primary_key
+        .iter()
+        .map(|column| {
+            let graphql = &meta.column(column).ok_or(GatewayError::Internal)?.field;
+            Ok((
+                column.clone(),
+                super::parse_key_value(meta, column, argument(&args, graphql))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, GatewayError>>()?;
+    let node = plan_node(registry, entity, &[field])?;
+    Ok(LookupPlan { entity, key, node })
+}
+
+/// Plans an aggregate field.
+pub fn plan_aggregate(
+    registry: &Registry,
+    entity: EntityId,
+    field: SelectionField<'_>,
+) -> Result<AggregatePlan, GatewayError> {
+    let args = arguments(&field)?;
+    let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
+    let mut outputs = Vec::new();
+    for (key, occurrences) in grouped(std::slice::from_ref(&field))? {
+        let name = occurrences[0].name();
+        let output = if name == "count" {
+            AggregateOutput::Count
+        } else if let Some(function) = AggregateFunction::from_field(name) {
+            AggregateOutput::Function {
+                function,
+                columns: aggregate_columns(registry, entity, &occurrences)?,
+            }
+        } else if name == "groupBy" {
+            plan_group_by(registry, entity, &occurrences)?
+        } else {
+            return Err(unknown(name, "aggregate"));
+        };
+        outputs.push((key, output));
+    }
+    Ok(AggregatePlan {
+        entity,
+        filter,
+        outputs,
+    })
+}
+
+fn aggregate_columns(
+    registry: &Registry,
+    entity: EntityId,
+    occurrences: &[SelectionField<'_>],
+) -> Result<Vec<(String, String)>, GatewayError> {
+    let meta = registry.entity(entity);
+    grouped(occurrences)?
+        .into_iter()
+        .map(|(key, fields)| {
+            let column = meta
+                .column_by_field(fields[0].name())
+                .ok_or_else(|| unknown(fields[0].name(), "aggregate"))?;
+            Ok((key, column.name.clone()))
+        })
+        .collect()
+}
+
+fn plan_group_by(
+    registry: &Registry,
+    entity: EntityId,
+    occurrences: &[SelectionField<'_>],
+) -> Result<AggregateOutput, GatewayError> {
+    let meta = registry.entity(entity);
+    let args = arguments(&occurrences[0])?;
+    let columns = match argument(&args, "columns") {
+        GqlValue::List(items) => items
+            .iter()
+            .map(|item| {
+                let name = match item {
+                    GqlValue::Enum(name) => name.as_str(),
+                    GqlValue::String(name) => name.as_str(),
+                    _ => "",
+                };
+                meta.columns
+                    .iter()
+                    .find(|column| enum_value_name(&column.name) == name)
+                    .map(|column| column.name.clone())
+                    .ok_or_else(|| {
+                        GatewayError::bad_input(format!(
+                            "groupBy: `{item}` is not a column of {}",
+                            meta.type_name
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(GatewayError::bad_input("groupBy needs `columns`")),
+    };
+    if columns.is_empty() {
+        return Err(GatewayError::bad_input("groupBy needs at least one column"));
+    }
+    let mut outputs = Vec::new();
+    for (key, fields) in grouped(occurrences)? {
+        let name = fields[0].name();
+        let output = if name == "key" {
+            let keys = aggregate_columns(registry, entity, &fields)?;
+            if let Some((_, column)) = keys.iter().find(|(_, column)| !columns.contains(column)) {
+                return Err(GatewayError::bad_input(format!(
+                    "groupBy: `key` selects `{column}`, which is not grouped by"
+                )));
+            }
+            GroupOutput::Key(keys)
+        } else if name == "count" {
+            GroupOutput::Count
+        } else if let Some(function) = AggregateFunction::from_field(name) {
+            GroupOutput::Function {
+                function,
+                columns: aggregate_columns(registry, entity, &fields)?,
+            }
+        } else {
+            return Err(unknown(name, "group"));
+        };
+        outputs.push((key, output));
+    }
+    Ok(AggregateOutput::GroupBy { columns, outputs })
+}

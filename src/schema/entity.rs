@@ -1,0 +1,356 @@
+//! The GraphQL types of one entity: its object, connection, edge, filter, ordering and aggregate
+//! types, and its three root fields.
+
+use super::resolve::{self, Root};
+use super::scalars::{filter_name, type_name};
+use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind, enum_value_name};
+use crate::plan::AggregateFunction;
+use async_graphql::dynamic::{
+    Enum, EnumItem, Field, InputObject, InputValue, Object, SchemaBuilder, TypeRef,
+};
+
+/// Names of an entity's derived types.
+struct Names {
+    object: String,
+    connection: String,
+    edge: String,
+    filter: String,
+    list_filter: String,
+    order_by: String,
+    aggregate: String,
+    group: String,
+    group_key: String,
+    group_column: String,
+}
+
+impl Names {
+    fn of(entity: &Entity) -> Self {
+        let base = &entity.type_name;
+        Self {
+            object: base.clone(),
+            connection: format!("{base}Connection"),
+            edge: format!("{base}Edge"),
+            filter: format!("{base}Filter"),
+            list_filter: format!("{base}ListFilter"),
+            order_by: format!("{base}OrderBy"),
+            aggregate: format!("{base}Aggregate"),
+            group: format!("{base}Group"),
+            group_key: format!("{base}GroupKey"),
+            group_column: format!("{base}GroupColumn"),
+        }
+    }
+
+    fn function(&self, function: AggregateFunction) -> String {
+        let suffix = match function {
+            AggregateFunction::Sum => "Sum",
+            AggregateFunction::Avg => "Avg",
+            AggregateFunction::Min => "Min",
+            AggregateFunction::Max => "Max",
+        };
+        format!("{}{suffix}", self.object)
+    }
+}
+
+/// The arguments every connection field takes.
+fn connection_arguments(field: Field, names: &Names) -> Field {
+    field
+        .argument(InputValue::new("filter", TypeRef::named(&names.filter)).description("Only rows matching this condition."))
+        .argument(
+            InputValue::new("orderBy", TypeRef::named_nn_list(&names.order_by))
+                .description("Sort keys, most significant first; the primary key is always appended so the order is stable."),
+        )
+        .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)).description("At most this many rows from the start."))
+        .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)).description("Rows after this cursor."))
+        .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)).description("At most this many rows from the end."))
+        .argument(InputValue::new("before", TypeRef::named(TypeRef::STRING)).description("Rows before this cursor."))
+        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)).description("Skip this many rows first."))
+}
+
+/// The kind a `function` over a column of `kind` returns, if it applies.
+fn aggregate_kind(function: AggregateFunction, kind: &ScalarKind) -> Option<ScalarKind> {
+    match function {
+        AggregateFunction::Sum => match kind {
+            ScalarKind::Int => Some(ScalarKind::BigInt),
+            ScalarKind::BigInt => Some(ScalarKind::Decimal { scale: Some(0) }),
+            ScalarKind::Decimal { scale } => Some(ScalarKind::Decimal { scale: *scale }),
+            ScalarKind::Float => Some(ScalarKind::Float),
+            _ => None,
+        },
+        AggregateFunction::Avg => kind.is_numeric().then_some(ScalarKind::Float),
+        AggregateFunction::Min | AggregateFunction::Max => {
+            (kind.is_ordered() && !matches!(kind, ScalarKind::Enum { .. })).then(|| kind.clone())
+        }
+    }
+}
+
+/// Registers every type of `entity` and returns its root fields.
+pub fn register(
+    mut builder: SchemaBuilder,
+    registry: &Registry,
+    id: EntityId,
+) -> (SchemaBuilder, Vec<Field>) {
+    let entity = registry.entity(id);
+    let names = Names::of(entity);
+    let described = |description: String| entity.description.clone().unwrap_or(description);
+
+    // The object.
+    let mut object =
+        Object::new(&names.object).description(described(format!("A row of `{}`.", entity.table)));
+    for column in &entity.columns {
+        let type_ref = if column.nullable {
+            TypeRef::named(type_name(&column.kind))
+        } else {
+            TypeRef::named_nn(type_name(&column.kind))
+        };
+        object = object.field(
+            Field::new(
+                &column.field,
+                type_ref,
+                resolve::scalar(column.kind.clone()),
+            )
+            .description(format!("`{}.{}`", entity.table, column.name)),
+        );
+    }
+    for relation in &entity.relations {
+        let target = Names::of(registry.entity(relation.target));
+        let field = match &relation.kind {
+            RelationKind::ManyToOne => {
+                let type_ref = if relation.optional {
+                    TypeRef::named(&target.object)
+                } else {
+                    TypeRef::named_nn(&target.object)
+                };
+                Field::new(&relation.field, type_ref, resolve::object).description(format!(
+                    "The `{}` row this row refers to.",
+                    registry.entity(relation.target).table
+                ))
+            }
+            RelationKind::OneToMany | RelationKind::ManyToMany { .. } => connection_arguments(
+                Field::new(
+                    &relation.field,
+                    TypeRef::named_nn(&target.connection),
+                    resolve::object,
+                ),
+                &target,
+            )
+            .description(format!(
+                "Related `{}` rows.",
+                registry.entity(relation.target).table
+            )),
+        };
+        object = object.field(field);
+    }
+    builder = builder.register(object);
+
+    // Connection and edge.
+    builder = builder
+        .register(
+            Object::new(&names.connection)
+                .description(format!("A page of {} rows.", names.object))
+                .field(Field::new("nodes", TypeRef::named_nn_list_nn(&names.object), resolve::list).description("The rows of the page."))
+                .field(Field::new("edges", TypeRef::named_nn_list_nn(&names.edge), resolve::list).description("The rows with their cursors."))
+                .field(Field::new("pageInfo", TypeRef::named_nn("PageInfo"), resolve::object))
+                .field(
+                    Field::new("totalCount", TypeRef::named_nn(TypeRef::INT), resolve::scalar(ScalarKind::Int))
+                        .description("Rows matching the filter, ignoring the page (computed only when selected)."),
+                ),
+        )
+        .register(
+            Object::new(&names.edge)
+                .field(Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), resolve::cursor).description("Opaque; pass to after/before."))
+                .field(Field::new("node", TypeRef::named_nn(&names.object), resolve::object)),
+        );
+
+    // Filter, list filter, ordering.
+    let mut filter = InputObject::new(&names.filter)
+        .description(format!(
+            "Conditions on {} rows; all given conditions must hold.",
+            names.object
+        ))
+        .field(
+            InputValue::new("and", TypeRef::named_nn_list(&names.filter))
+                .description("All of these."),
+        )
+        .field(
+            InputValue::new("or", TypeRef::named_nn_list(&names.filter))
+                .description("Any of these."),
+        )
+        .field(InputValue::new("not", TypeRef::named(&names.filter)).description("Not this."));
+    let mut order_by =
+        InputObject::new(&names.order_by).description("One sort key: set exactly one field.");
+    for column in &entity.columns {
+        filter = filter.field(InputValue::new(
+            &column.field,
+            TypeRef::named(filter_name(&column.kind)),
+        ));
+        if !matches!(column.kind, ScalarKind::Json) {
+            order_by = order_by.field(InputValue::new(
+                &column.field,
+                TypeRef::named("OrderDirection"),
+            ));
+        }
+    }
+    for relation in &entity.relations {
+        let target = Names::of(registry.entity(relation.target));
+        if relation.kind == RelationKind::ManyToOne {
+            filter = filter.field(InputValue::new(
+                &relation.field,
+                TypeRef::named(&target.filter),
+            ));
+            order_by = order_by.field(InputValue::new(
+                &relation.field,
+                TypeRef::named(&target.order_by),
+            ));
+        } else {
+            filter = filter.field(InputValue::new(
+                &relation.field,
+                TypeRef::named(&target.list_filter),
+            ));
+        }
+    }
+    builder = builder.register(filter).register(order_by).register(
+        InputObject::new(&names.list_filter)
+            .description(format!("Conditions on related {} rows.", names.object))
+            .field(
+                InputValue::new("some", TypeRef::named(&names.filter))
+                    .description("At least one related row matches."),
+            )
+            .field(
+                InputValue::new("none", TypeRef::named(&names.filter))
+                    .description("No related row matches."),
+            )
+            .field(
+                InputValue::new("every", TypeRef::named(&names.filter))
+                    .description("Every related row matches (true when there are none)."),
+            ),
+    );
+
+    // Aggregates.
+    let mut aggregate = Object::new(&names.aggregate)
+        .description(format!(
+            "Aggregates over the {} rows matching a filter.",
+            names.object
+        ))
+        .field(Field::new(
+            "count",
+            TypeRef::named_nn(TypeRef::INT),
+            resolve::scalar(ScalarKind::Int),
+        ));
+    let mut group = Object::new(&names.group)
+        .description("One group of rows sharing the grouped columns' values.")
+        .field(Field::new(
+            "key",
+            TypeRef::named_nn(&names.group_key),
+            resolve::object,
+        ))
+        .field(Field::new(
+            "count",
+            TypeRef::named_nn(TypeRef::INT),
+            resolve::scalar(ScalarKind::Int),
+        ));
+    for function in [
+        AggregateFunction::Sum,
+        AggregateFunction::Avg,
+        AggregateFunction::Min,
+        AggregateFunction::Max,
+    ] {
+        let mut fields = Object::new(names.function(function));
+        let mut any = false;
+        for column in &entity.columns {
+            if let Some(kind) = aggregate_kind(function, &column.kind) {
+                fields = fields.field(Field::new(
+                    &column.field,
+                    TypeRef::named(type_name(&kind)),
+                    resolve::scalar(kind),
+                ));
+                any = true;
+            }
+        }
+        if any {
+            builder = builder.register(fields);
+            aggregate = aggregate.field(Field::new(
+                function.field(),
+                TypeRef::named_nn(names.function(function)),
+                resolve::object,
+            ));
+            group = group.field(Field::new(
+                function.field(),
+                TypeRef::named_nn(names.function(function)),
+                resolve::object,
+            ));
+        }
+    }
+    let groupable: Vec<_> = entity
+        .columns
+        .iter()
+        .filter(|column| !matches!(column.kind, ScalarKind::Json))
+        .collect();
+    let mut group_key =
+        Object::new(&names.group_key).description("The grouped columns' values (others are null).");
+    for column in &groupable {
+        group_key = group_key.field(Field::new(
+            &column.field,
+            TypeRef::named(type_name(&column.kind)),
+            resolve::scalar(column.kind.clone()),
+        ));
+    }
+    aggregate = aggregate.field(
+        Field::new(
+            "groupBy",
+            TypeRef::named_nn_list_nn(&names.group),
+            resolve::list,
+        )
+        .description("The same aggregates per group of rows, ordered by the grouped columns.")
+        .argument(InputValue::new(
+            "columns",
+            TypeRef::named_nn_list_nn(&names.group_column),
+        )),
+    );
+    builder = builder
+        .register(aggregate)
+        .register(group)
+        .register(group_key)
+        .register(
+            Enum::new(&names.group_column).items(
+                groupable
+                    .iter()
+                    .map(|column| EnumItem::new(enum_value_name(&column.name))),
+            ),
+        );
+
+    // Root fields.
+    let list = connection_arguments(
+        Field::new(
+            &entity.list_field,
+            TypeRef::named_nn(&names.connection),
+            resolve::root(id, Root::List),
+        ),
+        &names,
+    )
+    .description(format!(
+        "{} rows: filter, order and page them.",
+        names.object
+    ));
+    let mut lookup = Field::new(
+        &entity.lookup_field,
+        TypeRef::named(&names.object),
+        resolve::root(id, Root::Lookup),
+    )
+    .description(format!("One {} by primary key, or null.", names.object));
+    for key in &entity.primary_key {
+        if let Some(column) = entity.column(key) {
+            lookup = lookup.argument(InputValue::new(
+                &column.field,
+                TypeRef::named_nn(type_name(&column.kind)),
+            ));
+        }
+    }
+    let aggregate_root = Field::new(
+        format!("{}Aggregate", entity.list_field),
+        TypeRef::named_nn(&names.aggregate),
+        resolve::root(id, Root::Aggregate),
+    )
+    .description(format!("Aggregates over {} rows.", names.object))
+    .argument(InputValue::new("filter", TypeRef::named(&names.filter)));
+    (builder, vec![list, lookup, aggregate_root])
+}

@@ -1,0 +1,129 @@
+//! The resolvers. Root fields plan, execute one statement and hand the JSON down; every other
+//! field only reads its response key from its parent's JSON (borrowed, never copied).
+
+use crate::error::GatewayError;
+use crate::metadata::{EntityId, ScalarKind};
+use crate::plan::{self, Plan};
+use crate::schema::Engine;
+use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
+use async_graphql::{Error, ErrorExtensions};
+use sea_orm::DatabaseConnection;
+use serde_json::Value as Json;
+
+/// Which root field a resolver serves.
+#[derive(Debug, Clone, Copy)]
+pub enum Root {
+    List,
+    Lookup,
+    Aggregate,
+}
+
+/// Resolves a root field: plan from the look-ahead, one statement, JSON to the children.
+pub fn root(
+    entity: EntityId,
+    root: Root,
+) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
+    move |context| {
+        FieldFuture::new(async move {
+            let engine = context.data::<Engine>()?;
+            let connection = context.data::<DatabaseConnection>()?;
+            let registry = &engine.registry;
+            let field = context.field();
+            let planned = match root {
+                Root::List => {
+                    plan::plan_connection(registry, entity, &[field]).map(Plan::Connection)
+                }
+                Root::Lookup => plan::plan_lookup(registry, entity, field).map(Plan::Lookup),
+                Root::Aggregate => {
+                    plan::plan_aggregate(registry, entity, field).map(Plan::Aggregate)
+                }
+            };
+            let plan = planned.map_err(|error| error.extend())?;
+            let json = crate::sql::execute(connection, registry, &plan)
+                .await
+                .map_err(|error: GatewayError| error.extend())?;
+            Ok(match json {
+                Json::Null => None,
+                json => Some(FieldValue::owned_any(json)),
+            })
+        })
+    }
+}
+
+/// This field's value in the parent's JSON.
+fn own<'a>(context: &ResolverContext<'a>) -> Result<&'a Json, Error> {
+    let parent: &'a Json = context.parent_value.try_downcast_ref::<Json>()?;
+    let field = context.field();
+    Ok(parent
+        .get(field.alias().unwrap_or(field.name()))
+        .unwrap_or(&Json::Null))
+}
+
+/// A scalar of `kind`.
+pub fn scalar(
+    kind: ScalarKind,
+) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
+    move |context| {
+        let kind = kind.clone();
+        FieldFuture::new(async move {
+            let value = own(&context)?;
+            Ok(match value {
+                Json::Null => None,
+                value => Some(FieldValue::value(crate::shape::scalar(&kind, value))),
+            })
+        })
+    }
+}
+
+/// A nested object (a related row, `pageInfo`, an aggregate group's parts).
+pub fn object(context: ResolverContext<'_>) -> FieldFuture<'_> {
+    FieldFuture::new(async move {
+        let value = own(&context)?;
+        Ok(match value {
+            Json::Null => None,
+            value => Some(FieldValue::borrowed_any(value)),
+        })
+    })
+}
+
+/// A list of objects (`nodes`, `edges`, `groupBy`).
+pub fn list(context: ResolverContext<'_>) -> FieldFuture<'_> {
+    FieldFuture::new(async move {
+        let items = own(&context)?
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Ok(Some(FieldValue::list(
+            items.iter().map(|item| FieldValue::borrowed_any(item)),
+        )))
+    })
+}
+
+/// An edge's cursor.
+pub fn cursor(context: ResolverContext<'_>) -> FieldFuture<'_> {
+    FieldFuture::new(async move {
+        Ok(Some(FieldValue::value(crate::shape::cursor(own(
+            &context,
+        )?))))
+    })
+}
+
+/// `pageInfo.startCursor` (`last == false`) or `endCursor`, from the page's cursors in order.
+pub fn page_cursor(
+    last: bool,
+) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
+    move |context| {
+        FieldFuture::new(async move {
+            let cursors = own(&context)?
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let chosen = if last {
+                cursors.last()
+            } else {
+                cursors.first()
+            };
+            Ok(chosen.map(|keys| FieldValue::value(crate::shape::cursor(keys))))
+        })
+    }
+}

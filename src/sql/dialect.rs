@@ -1,0 +1,259 @@
+//! What differs between PostgreSQL and SQLite when the database builds JSON.
+//!
+//! PostgreSQL: `json_build_object`, `json_agg(… ORDER BY …) FILTER (WHERE …)`, exact `numeric`
+//! via text. SQLite: `json_object`, `json_group_array` (ordered aggregates need 3.44+, which the
+//! bundled SQLite has), nested JSON re-marked with `json()`, decimals printed at their declared
+//! scale, UUID blobs formatted. Templates here are the engine's own text; every value, including
+//! JSON keys taken from the query, is a bind parameter.
+
+use crate::metadata::ScalarKind;
+use sea_orm::DbBackend;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use std::borrow::Cow;
+
+/// PostgreSQL caps function arguments at 100: objects are built in chunks of this many pairs.
+const PAIRS_PER_OBJECT: usize = 50;
+
+/// The backend-specific SQL building blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect {
+    pub backend: DbBackend,
+}
+
+impl Dialect {
+    pub fn postgres(&self) -> bool {
+        self.backend == DbBackend::Postgres
+    }
+
+    /// A custom expression from a template whose `{}` mark the arguments in order.
+    pub fn template(&self, template: &str, arguments: Vec<Expr>) -> Expr {
+        let mut text = String::with_capacity(template.len() + 8);
+        let mut pieces = template.split("{}").peekable();
+        let mut index = 0;
+        while let Some(piece) = pieces.next() {
+            text.push_str(piece);
+            if pieces.peek().is_some() {
+                index += 1;
+                if self.postgres() {
+                    text.push('$');
+                    text.push_str(&index.to_string());
+                } else {
+                    text.push('?');
+                }
+            }
+        }
+        Expr::cust_with_exprs(Cow::Owned(text), arguments)
+    }
+
+    /// A JSON object from (key, value) pairs; keys are bound, not written into the SQL.
+    pub fn object(&self, pairs: Vec<(String, Expr)>) -> Expr {
+        let chunks: Vec<Expr> = pairs
+            .chunks(PAIRS_PER_OBJECT)
+            .map(|chunk| {
+                let function = if self.postgres() {
+                    "json_build_object"
+                } else {
+                    "json_object"
+                };
+                let placeholders = vec!["{}, {}"; chunk.len()].join(", ");
+                let arguments = chunk
+                    .iter()
+                    .flat_map(|(key, value)| [Expr::val(key.as_str()), value.clone()])
+                    .collect();
+                self.template(&format!("{function}({placeholders})"), arguments)
+            })
+            .collect();
+        match chunks.len() {
+            0 => self.template(
+                if self.postgres() {
+                    "json_build_object()"
+                } else {
+                    "json_object()"
+                },
+                vec![],
+            ),
+            1 => chunks.into_iter().next().expect("one chunk"),
+            count if self.postgres() => {
+                let joined = vec!["{}::jsonb"; count].join(" || ");
+                self.template(&format!("({joined})::json"), chunks)
+            }
+            count => {
+                let mut template = "{}".to_owned();
+                for _ in 1..count {
+                    template = format!("json_patch({template}, {{}})");
+                }
+                self.template(&template, chunks)
+            }
+        }
+    }
+
+    /// A JSON array of the given values.
+    pub fn array(&self, items: Vec<Expr>) -> Expr {
+        let function = if self.postgres() {
+            "json_build_array"
+        } else {
+            "json_array"
+        };
+        let placeholders = vec!["{}"; items.len()].join(", ");
+        self.template(&format!("{function}({placeholders})"), items)
+    }
+
+    /// A JSON value produced by a subquery, embedded in an enclosing object or array.
+    pub fn nested(&self, json: Expr) -> Expr {
+        if self.postgres() {
+            json
+        } else {
+            self.template("json({})", vec![json])
+        }
+    }
+
+    /// An aggregate JSON array of `item` over the rows, ordered and optionally filtered; `[]` when
+    /// no row qualifies.
+    pub fn array_agg(&self, item: Expr, order: &[(Expr, bool)], filter: Option<Expr>) -> Expr {
+        let mut arguments = vec![self.nested(item)];
+        let mut order_text = Vec::new();
+        for (expr, descending) in order {
+            arguments.push(expr.clone());
+            order_text.push(if *descending { "{} DESC" } else { "{} ASC" });
+        }
+        let order_clause = if order_text.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", order_text.join(", "))
+        };
+        let filter_clause = match filter {
+            Some(condition) => {
+                arguments.push(condition);
+                " FILTER (WHERE {})"
+            }
+            None => "",
+        };
+        if self.postgres() {
+            self.template(
+                &format!("COALESCE(json_agg({{}}{order_clause}){filter_clause}, '[]'::json)"),
+                arguments,
+            )
+        } else {
+            self.template(
+                &format!("json_group_array({{}}{order_clause}){filter_clause}"),
+                arguments,
+            )
+        }
+    }
+
+    /// A column (or aggregate) value as the response needs it: exact decimals as text, SQLite's
+    /// storage forms turned into the JSON the API promises.
+    pub fn output(&self, kind: &ScalarKind, value: Expr) -> Expr {
+        match (self.postgres(), kind) {
+            (true, ScalarKind::Decimal { .. }) => value.cast_as("text"),
+            (true, _) => value,
+            (false, ScalarKind::Decimal { scale: Some(scale) }) => self.template(
+                &format!("CASE WHEN {{}} IS NULL THEN NULL ELSE printf('%.{scale}f', {{}}) END"),
+                vec![value.clone(), value],
+            ),
+            (false, ScalarKind::Decimal { scale: None }) => value.cast_as("text"),
+            (false, ScalarKind::Uuid) => self.template(
+                "CASE WHEN typeof({}) = 'blob' THEN lower(substr(hex({}), 1, 8) || '-' || substr(hex({}), 9, 4) || '-' || \
+                 substr(hex({}), 13, 4) || '-' || substr(hex({}), 17, 4) || '-' || substr(hex({}), 21)) ELSE {} END",
+                vec![value; 7],
+            ),
+            (false, ScalarKind::Json) => self.template("json({})", vec![value]),
+            (false, _) => value,
+        }
+    }
+
+    /// The whole result as text, which the executor parses once.
+    pub fn as_text(&self, json: Expr) -> Expr {
+        if self.postgres() {
+            json.cast_as("text")
+        } else {
+            json
+        }
+    }
+
+    /// `row_number()` over the given order (expressions with their direction and null placement).
+    pub fn row_number(&self, order: &[(Expr, bool, bool)]) -> Expr {
+        let clauses: Vec<&str> = order
+            .iter()
+            .map(
+                |(_, descending, nulls_first)| match (descending, nulls_first) {
+                    (false, false) => "{} ASC NULLS LAST",
+                    (false, true) => "{} ASC NULLS FIRST",
+                    (true, false) => "{} DESC NULLS LAST",
+                    (true, true) => "{} DESC NULLS FIRST",
+                },
+            )
+            .collect();
+        let arguments = order.iter().map(|(expr, _, _)| expr.clone()).collect();
+        self.template(
+            &format!("row_number() OVER (ORDER BY {})", clauses.join(", ")),
+            arguments,
+        )
+    }
+}
+
+/// Translates a SQL LIKE pattern (with `\` escapes) to a case-sensitive SQLite GLOB pattern.
+pub fn like_to_glob(pattern: &str) -> String {
+    let mut glob = String::with_capacity(pattern.len());
+    let mut characters = pattern.chars();
+    while let Some(character) = characters.next() {
+        match character {
+            '\\' => match characters.next() {
+                Some(literal) => push_glob_literal(&mut glob, literal),
+                None => glob.push('\\'),
+            },
+            '%' => glob.push('*'),
+            '_' => glob.push('?'),
+            literal => push_glob_literal(&mut glob, literal),
+        }
+    }
+    glob
+}
+
+fn push_glob_literal(glob: &mut String, character: char) {
+    match character {
+        '*' | '?' | '[' => {
+            glob.push('[');
+            glob.push(character);
+            glob.push(']');
+        }
+        other => glob.push(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_become_globs() {
+        assert_eq!(like_to_glob("Fix%"), "Fix*");
+        assert_eq!(like_to_glob("a_c"), "a?c");
+        assert_eq!(like_to_glob(r"100\%*"), "100%[*]");
+        assert_eq!(like_to_glob("[x]?"), "[[]x][?]");
+    }
+
+    #[test]
+    fn templates_number_postgres_placeholders() {
+        use sea_orm::sea_query::{PostgresQueryBuilder, Query, SqliteQueryBuilder};
+        let postgres = Dialect {
+            backend: DbBackend::Postgres,
+        };
+        let sqlite = Dialect {
+            backend: DbBackend::Sqlite,
+        };
+        let query = |dialect: Dialect| {
+            Query::select()
+                .expr(dialect.template("strpos({}, {}) > 0", vec![Expr::val("a"), Expr::val("b")]))
+                .to_owned()
+        };
+        assert_eq!(
+            query(postgres).build(PostgresQueryBuilder).0,
+            "SELECT strpos($1, $2) > 0"
+        );
+        assert_eq!(
+            query(sqlite).build(SqliteQueryBuilder).0,
+            "SELECT strpos(?, ?) > 0"
+        );
+    }
+}

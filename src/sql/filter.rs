@@ -1,0 +1,233 @@
+//! Predicates (the filter language) as SQL conditions on a table alias.
+//!
+//! Conditions on related rows are correlated `EXISTS` subqueries; a condition "matches" only when
+//! it is TRUE, so `not` and `every` treat an unknown (NULL) comparison as not matching.
+
+use super::{Compiler, column, dialect::like_to_glob};
+use crate::metadata::{EntityId, RelationKind, ScalarKind};
+use crate::plan::{Comparison, Predicate, Quantifier, TextMatch};
+use sea_orm::Value;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+
+impl Compiler<'_> {
+    /// `predicate` as a condition on the rows of `entity` aliased `alias`.
+    pub(super) fn predicate(
+        &mut self,
+        entity: EntityId,
+        predicate: &Predicate,
+        alias: &str,
+    ) -> Expr {
+        match predicate {
+            Predicate::And(parts) => {
+                let parts: Vec<Expr> = parts
+                    .iter()
+                    .map(|part| self.predicate(entity, part, alias))
+                    .collect();
+                parts
+                    .into_iter()
+                    .reduce(ExprTrait::and)
+                    .unwrap_or_else(|| Expr::cust("TRUE"))
+            }
+            Predicate::Or(parts) => {
+                let parts: Vec<Expr> = parts
+                    .iter()
+                    .map(|part| self.predicate(entity, part, alias))
+                    .collect();
+                parts
+                    .into_iter()
+                    .reduce(ExprTrait::or)
+                    .unwrap_or_else(|| Expr::cust("FALSE"))
+            }
+            Predicate::Not(inner) => {
+                let inner = self.predicate(entity, inner, alias);
+                self.dialect.template("({}) IS NOT TRUE", vec![inner])
+            }
+            Predicate::Compare {
+                column: name,
+                operator,
+                value,
+            } => {
+                let left = column(alias, name);
+                let right = self.bind(entity, name, value.clone());
+                match operator {
+                    Comparison::Eq => left.eq(right),
+                    Comparison::Ne => left.ne(right),
+                    Comparison::Gt => left.gt(right),
+                    Comparison::Gte => left.gte(right),
+                    Comparison::Lt => left.lt(right),
+                    Comparison::Lte => left.lte(right),
+                }
+            }
+            Predicate::In {
+                column: name,
+                values,
+                negated,
+            } => {
+                if values.is_empty() {
+                    return Expr::cust(if *negated { "TRUE" } else { "FALSE" });
+                }
+                let values: Vec<Expr> = values
+                    .iter()
+                    .map(|value| self.bind(entity, name, value.clone()))
+                    .collect();
+                if *negated {
+                    column(alias, name).is_not_in(values)
+                } else {
+                    column(alias, name).is_in(values)
+                }
+            }
+            Predicate::IsNull {
+                column: name,
+                is_null,
+            } => {
+                if *is_null {
+                    column(alias, name).is_null()
+                } else {
+                    column(alias, name).is_not_null()
+                }
+            }
+            Predicate::Text {
+                column: name,
+                operator,
+                value,
+            } => self.text_match(column(alias, name), *operator, value),
+            Predicate::Related {
+                relation,
+                quantifier,
+                predicate,
+            } => {
+                let meta = &self.registry.entity(entity).relations[*relation];
+                let target = meta.target;
+                let child = self.alias();
+                let link = self.related_condition(entity, *relation, alias, &child);
+                let inner = self.predicate(target, predicate, &child);
+                let condition = match quantifier {
+                    Quantifier::Every => {
+                        link.and(self.dialect.template("({}) IS NOT TRUE", vec![inner]))
+                    }
+                    _ => link.and(inner),
+                };
+                let rows = Query::select()
+                    .expr(Expr::cust("1"))
+                    .from_as(
+                        Alias::new(&self.registry.entity(target).table),
+                        Alias::new(&child),
+                    )
+                    .and_where(condition)
+                    .to_owned();
+                match quantifier {
+                    Quantifier::One | Quantifier::Some => Expr::exists(rows),
+                    Quantifier::None | Quantifier::Every => Expr::not_exists(rows),
+                }
+            }
+        }
+    }
+
+    fn text_match(&self, left: Expr, operator: TextMatch, value: &str) -> Expr {
+        let postgres = self.dialect.postgres();
+        let value_expr = || Expr::val(value);
+        match (operator, postgres) {
+            (TextMatch::Like, true) => self
+                .dialect
+                .template("{} LIKE {}", vec![left, value_expr()]),
+            (TextMatch::Like, false) => self
+                .dialect
+                .template("{} GLOB {}", vec![left, Expr::val(like_to_glob(value))]),
+            (TextMatch::ILike, true) => self
+                .dialect
+                .template("{} ILIKE {}", vec![left, value_expr()]),
+            // SQLite's LIKE ignores ASCII case, as ILIKE does.
+            (TextMatch::ILike, false) => self
+                .dialect
+                .template("{} LIKE {} ESCAPE '\\'", vec![left, value_expr()]),
+            (TextMatch::StartsWith, true) => self
+                .dialect
+                .template("starts_with({}, {})", vec![left, value_expr()]),
+            (TextMatch::StartsWith, false) => self.dialect.template(
+                "substr({}, 1, length({})) = {}",
+                vec![left, value_expr(), value_expr()],
+            ),
+            (TextMatch::Contains, true) => self
+                .dialect
+                .template("strpos({}, {}) > 0", vec![left, value_expr()]),
+            (TextMatch::Contains, false) => self
+                .dialect
+                .template("instr({}, {}) > 0", vec![left, value_expr()]),
+        }
+    }
+
+    /// A bind parameter for a value compared with `entity.column` (PostgreSQL enums need a cast).
+    pub(super) fn bind(&self, entity: EntityId, column_name: &str, value: Value) -> Expr {
+        let kind = self
+            .registry
+            .entity(entity)
+            .column(column_name)
+            .map(|column| &column.kind);
+        self.bind_kind(kind, value)
+    }
+
+    pub(super) fn bind_kind(&self, kind: Option<&ScalarKind>, value: Value) -> Expr {
+        match kind {
+            Some(ScalarKind::Enum { name, .. }) if self.dialect.postgres() => {
+                Expr::val(value).as_enum(Alias::new(name))
+            }
+            _ => Expr::val(value),
+        }
+    }
+
+    /// The join condition between a row of `entity` (aliased `parent`) and the rows of its
+    /// relation's target (aliased `child`).
+    pub(super) fn related_condition(
+        &mut self,
+        entity: EntityId,
+        relation: usize,
+        parent: &str,
+        child: &str,
+    ) -> Expr {
+        let meta = self.registry.entity(entity).relations[relation].clone();
+        match &meta.kind {
+            RelationKind::ManyToOne | RelationKind::OneToMany => meta
+                .from_columns
+                .iter()
+                .zip(&meta.to_columns)
+                .map(|(from, to)| column(child, to).equals((Alias::new(parent), Alias::new(from))))
+                .reduce(ExprTrait::and)
+                .unwrap_or_else(|| Expr::cust("FALSE")),
+            RelationKind::ManyToMany {
+                junction,
+                junction_from,
+                junction_to,
+            } => {
+                let link = self.alias();
+                let mut condition = Vec::new();
+                for (junction_column, target_column) in junction_to.iter().zip(&meta.to_columns) {
+                    condition.push(
+                        column(&link, junction_column)
+                            .equals((Alias::new(child), Alias::new(target_column))),
+                    );
+                }
+                for (junction_column, parent_column) in junction_from.iter().zip(&meta.from_columns)
+                {
+                    condition.push(
+                        column(&link, junction_column)
+                            .equals((Alias::new(parent), Alias::new(parent_column))),
+                    );
+                }
+                let rows = Query::select()
+                    .expr(Expr::cust("1"))
+                    .from_as(
+                        Alias::new(&self.registry.entity(*junction).table),
+                        Alias::new(&link),
+                    )
+                    .and_where(
+                        condition
+                            .into_iter()
+                            .reduce(ExprTrait::and)
+                            .unwrap_or_else(|| Expr::cust("FALSE")),
+                    )
+                    .to_owned();
+                Expr::exists(rows)
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The executor: compiles a [`Plan`](crate::plan::Plan) into one parameterized statement in which
+//! the database builds the whole nested result as JSON, runs it, and returns the parsed JSON.
+//!
+//! One statement per root field, whatever the depth: to-one relations are correlated scalar
+//! subqueries, to-many relations are correlated subqueries that filter, order and page per parent
+//! inside the SQL (keyset conditions for cursors, `LIMIT n + 1` to learn whether another page
+//! exists). The SQL is built with sea-query; every value is a bind parameter.
+
+mod dialect;
+mod filter;
+mod select;
+
+pub use dialect::Dialect;
+
+use crate::error::GatewayError;
+use crate::metadata::Registry;
+use crate::plan::Plan;
+use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DbBackend};
+
+/// Turns plans into SQL for one backend, naming table aliases uniquely within a statement.
+pub struct Compiler<'r> {
+    registry: &'r Registry,
+    dialect: Dialect,
+    aliases: usize,
+}
+
+impl<'r> Compiler<'r> {
+    pub fn new(registry: &'r Registry, backend: DbBackend) -> Self {
+        Self {
+            registry,
+            dialect: Dialect { backend },
+            aliases: 0,
+        }
+    }
+
+    fn alias(&mut self) -> String {
+        self.aliases += 1;
+        format!("t{}", self.aliases)
+    }
+
+    /// The statement that returns the plan's JSON as text in one row and column.
+    pub fn compile(&mut self, plan: &Plan) -> SelectStatement {
+        let json = match plan {
+            Plan::Connection(connection) => select::subquery(self.connection(connection, None)),
+            Plan::Lookup(lookup) => select::subquery(self.lookup(lookup)),
+            Plan::Aggregate(aggregate) => select::subquery(self.aggregate(aggregate)),
+        };
+        Query::select()
+            .expr_as(self.dialect.as_text(json), Alias::new("result"))
+            .to_owned()
+    }
+}
+
+/// Compiles and runs `plan`, returning its JSON (`null` for a lookup that found nothing).
+pub async fn execute(
+    connection: &impl ConnectionTrait,
+    registry: &Registry,
+    plan: &Plan,
+) -> Result<serde_json::Value, GatewayError> {
+    let backend = connection.get_database_backend();
+    let statement = backend.build(&Compiler::new(registry, backend).compile(plan));
+    tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
+    let row = connection
+        .query_one_raw(statement)
+        .await?
+        .ok_or(GatewayError::Internal)?;
+    let text: Option<String> = row.try_get_by_index(0)?;
+    match text {
+        None => Ok(serde_json::Value::Null),
+        Some(text) => serde_json::from_str(&text).map_err(|error| {
+            tracing::error!(%error, "the database returned JSON that does not parse");
+            GatewayError::Internal
+        }),
+    }
+}
+
+/// `alias.column`.
+fn column(alias: &str, column: &str) -> Expr {
+    Expr::col((Alias::new(alias), Alias::new(column)))
+}

@@ -1,0 +1,635 @@
+//! Connections, rows, lookups and aggregates as JSON-building SELECTs.
+//!
+//! A connection is three nested SELECTs: the inner one filters, orders and pages the rows of
+//! one table (only the columns the selection needs, plus order keys `__gw_o*`); the middle one
+//! numbers that page (`__gw_rn`, cheap: at most `n + 1` rows); the outer one aggregates it into
+//! `nodes`/`edges`/`pageInfo`, with `totalCount` as its own correlated count.
+
+use super::{Compiler, column};
+use crate::metadata::{EntityId, ScalarKind};
+use crate::plan::{
+    AggregateFunction, AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan,
+    EdgeOutput, GroupOutput, LookupPlan, NodeField, NodePlan, OrderKey, PageInfoOutput,
+};
+use sea_orm::Value;
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, NullOrdering, Order, Query, QueryStatementBuilder, SelectStatement,
+};
+use std::collections::BTreeSet;
+
+const ROW_NUMBER: &str = "__gw_rn";
+
+fn order_column_name(index: usize) -> String {
+    format!("__gw_o{index}")
+}
+
+/// A SELECT used as a scalar value.
+pub(super) fn subquery(select: SelectStatement) -> Expr {
+    Expr::SubQuery(None, Box::new(select.into_sub_query_statement()))
+}
+
+/// Where a connection's rows hang from: the parent's relation and the parent row's alias.
+pub(super) struct Parent<'a> {
+    pub entity: EntityId,
+    pub relation: usize,
+    pub alias: &'a str,
+}
+
+impl Compiler<'_> {
+    /// The SELECT producing one connection's JSON object.
+    pub(super) fn connection(
+        &mut self,
+        plan: &ConnectionPlan,
+        parent: Option<Parent<'_>>,
+    ) -> SelectStatement {
+        let entity = plan.entity;
+        let table = self.registry.entity(entity).table.clone();
+        let backward = plan.page.backward();
+        let size = plan.page.size();
+
+        // Inner: filter, keyset, order, limit.
+        let inner_alias = self.alias();
+        let mut inner = Query::select();
+        inner.from_as(Alias::new(&table), Alias::new(&inner_alias));
+        for name in self.needed_columns(plan) {
+            inner.expr_as(column(&inner_alias, &name), Alias::new(&name));
+        }
+        let base = self.base_condition(plan, parent.as_ref(), &inner_alias);
+        inner.and_where(base);
+        let order_exprs: Vec<Expr> = plan
+            .order
+            .iter()
+            .map(|key| self.order_expr(entity, key, &inner_alias))
+            .collect();
+        for (index, expr) in order_exprs.iter().enumerate() {
+            inner.expr_as(expr.clone(), Alias::new(order_column_name(index)));
+        }
+        if let Some(after) = &plan.page.after {
+            inner.and_where(self.keyset(entity, &plan.order, &order_exprs, after, false));
+        }
+        if let Some(before) = &plan.page.before {
+            inner.and_where(self.keyset(entity, &plan.order, &order_exprs, before, true));
+        }
+        for (key, expr) in plan.order.iter().zip(&order_exprs) {
+            // Reading backwards (`last`) walks the order in reverse.
+            let descending = key.descending != backward;
+            let nulls_first = key.nulls_first != backward;
+            inner.order_by_expr_with_nulls(
+                expr.clone(),
+                if descending { Order::Desc } else { Order::Asc },
+                if nulls_first {
+                    NullOrdering::First
+                } else {
+                    NullOrdering::Last
+                },
+            );
+        }
+        if let Some(size) = size {
+            inner.limit(size + 1);
+        }
+        if plan.page.offset > 0 {
+            inner.offset(plan.page.offset);
+        }
+
+        // Middle: number the page's rows in reading order.
+        let middle_alias = self.alias();
+        let inner_name = self.alias();
+        let window: Vec<(Expr, bool, bool)> = plan
+            .order
+            .iter()
+            .enumerate()
+            .map(|(index, key)| {
+                (
+                    column(&inner_name, &order_column_name(index)),
+                    key.descending != backward,
+                    key.nulls_first != backward,
+                )
+            })
+            .collect();
+        let mut middle = Query::select();
+        middle.expr(Expr::col((
+            Alias::new(&inner_name),
+            sea_orm::sea_query::Asterisk,
+        )));
+        middle.expr_as(self.dialect.row_number(&window), Alias::new(ROW_NUMBER));
+        middle.from_subquery(inner.to_owned(), Alias::new(&inner_name));
+
+        // Outer: aggregate the page into the connection object.
+        let row_number = column(&middle_alias, ROW_NUMBER);
+        let in_page = size.map(|size| row_number.clone().lte(Expr::val(size)));
+        let output_order = [(row_number.clone(), backward)];
+        let mut pairs = Vec::new();
+        for (key, output) in &plan.outputs {
+            let value = match output {
+                ConnectionOutput::Nodes(node) => {
+                    let object = self.node_object(entity, node, &middle_alias);
+                    self.dialect
+                        .array_agg(object, &output_order, in_page.clone())
+                }
+                ConnectionOutput::Edges(fields) => {
+                    let mut edge = Vec::new();
+                    for (edge_key, field) in fields {
+                        let value = match field {
+                            EdgeOutput::Cursor => self.cursor(plan, &middle_alias),
+                            EdgeOutput::Node(node) => {
+                                let object = self.node_object(entity, node, &middle_alias);
+                                self.dialect.nested(object)
+                            }
+                        };
+                        edge.push((edge_key.clone(), value));
+                    }
+                    let object = self.dialect.object(edge);
+                    self.dialect
+                        .array_agg(object, &output_order, in_page.clone())
+                }
+                ConnectionOutput::PageInfo(fields) => {
+                    let mut info = Vec::new();
+                    for (info_key, field) in fields {
+                        let value = match field {
+                            PageInfoOutput::HasNextPage => {
+                                self.has_more(plan, parent.as_ref(), true, size)
+                            }
+                            PageInfoOutput::HasPreviousPage => {
+                                self.has_more(plan, parent.as_ref(), false, size)
+                            }
+                            // All cursors of the page in reading order; the resolver takes the first or last.
+                            PageInfoOutput::StartCursor | PageInfoOutput::EndCursor => {
+                                let cursor = self.cursor(plan, &middle_alias);
+                                self.dialect
+                                    .array_agg(cursor, &output_order, in_page.clone())
+                            }
+                        };
+                        info.push((info_key.clone(), value));
+                    }
+                    self.dialect.object(info)
+                }
+                ConnectionOutput::TotalCount => {
+                    let count_alias = self.alias();
+                    let condition = self.base_condition(plan, parent.as_ref(), &count_alias);
+                    subquery(
+                        Query::select()
+                            .expr(Expr::cust("count(*)"))
+                            .from_as(Alias::new(&table), Alias::new(&count_alias))
+                            .and_where(condition)
+                            .to_owned(),
+                    )
+                }
+            };
+            pairs.push((key.clone(), value));
+        }
+        Query::select()
+            .expr(self.dialect.object(pairs))
+            .from_subquery(middle, Alias::new(&middle_alias))
+            .to_owned()
+    }
+
+    /// The filter plus, for a nested connection, the link to the parent row.
+    fn base_condition(
+        &mut self,
+        plan: &ConnectionPlan,
+        parent: Option<&Parent<'_>>,
+        alias: &str,
+    ) -> Expr {
+        let mut parts = Vec::new();
+        if let Some(parent) = parent {
+            parts.push(self.related_condition(parent.entity, parent.relation, parent.alias, alias));
+        }
+        if let Some(filter) = &plan.filter {
+            parts.push(self.predicate(plan.entity, filter, alias));
+        }
+        parts
+            .into_iter()
+            .reduce(ExprTrait::and)
+            .unwrap_or_else(|| Expr::cust("TRUE"))
+    }
+
+    /// Whether rows exist beyond the page in one direction: `forward` past its end (known from the
+    /// `n + 1` row, or from `before`), or before its start (from `after` or `offset`).
+    fn has_more(
+        &mut self,
+        plan: &ConnectionPlan,
+        parent: Option<&Parent<'_>>,
+        towards_end: bool,
+        size: Option<u64>,
+    ) -> Expr {
+        let backward = plan.page.backward();
+        if towards_end != backward {
+            // The direction the page was read in: the extra row tells.
+            if let Some(size) = size {
+                return Expr::cust("count(*)").gt(Expr::val(size));
+            }
+            return Expr::cust("FALSE");
+        }
+        // Behind the page's starting point: rows on the other side of the cursor (or skipped).
+        let cursor = if backward {
+            &plan.page.before
+        } else {
+            &plan.page.after
+        };
+        if cursor.is_none() && plan.page.offset == 0 {
+            return Expr::cust("FALSE");
+        }
+        let alias = self.alias();
+        let mut condition = self.base_condition(plan, parent, &alias);
+        if let Some(values) = cursor {
+            let order_exprs: Vec<Expr> = plan
+                .order
+                .iter()
+                .map(|key| self.order_expr(plan.entity, key, &alias))
+                .collect();
+            // Not strictly after `after` (resp. before `before`): at or behind the cursor.
+            let beyond = self.keyset(plan.entity, &plan.order, &order_exprs, values, backward);
+            condition = condition.and(self.dialect.template("({}) IS NOT TRUE", vec![beyond]));
+        }
+        Expr::exists(
+            Query::select()
+                .expr(Expr::cust("1"))
+                .from_as(
+                    Alias::new(&self.registry.entity(plan.entity).table),
+                    Alias::new(&alias),
+                )
+                .and_where(condition)
+                .to_owned(),
+        )
+    }
+
+    /// Rows strictly after (`before == false`) or strictly before the cursor `values` in `order`.
+    fn keyset(
+        &self,
+        entity: EntityId,
+        order: &[OrderKey],
+        exprs: &[Expr],
+        values: &[Value],
+        before: bool,
+    ) -> Expr {
+        let kinds: Vec<ScalarKind> = order
+            .iter()
+            .map(|key| {
+                crate::plan::order_column(self.registry, entity, key)
+                    .kind
+                    .clone()
+            })
+            .collect();
+        let mut alternatives = Vec::new();
+        for index in 0..order.len() {
+            let mut conjunction = Vec::new();
+            for earlier in 0..index {
+                conjunction.push(self.equal_to(
+                    &kinds[earlier],
+                    exprs[earlier].clone(),
+                    &values[earlier],
+                ));
+            }
+            let key = &order[index];
+            let (descending, nulls_first) = if before {
+                (!key.descending, !key.nulls_first)
+            } else {
+                (key.descending, key.nulls_first)
+            };
+            conjunction.push(self.beyond(
+                &kinds[index],
+                exprs[index].clone(),
+                &values[index],
+                descending,
+                nulls_first,
+            ));
+            alternatives.push(
+                conjunction
+                    .into_iter()
+                    .reduce(ExprTrait::and)
+                    .unwrap_or_else(|| Expr::cust("TRUE")),
+            );
+        }
+        let any = alternatives
+            .into_iter()
+            .reduce(ExprTrait::or)
+            .unwrap_or_else(|| Expr::cust("FALSE"));
+        self.dialect.template("({})", vec![any])
+    }
+
+    fn equal_to(&self, kind: &ScalarKind, expr: Expr, value: &Value) -> Expr {
+        if is_null(value) {
+            expr.is_null()
+        } else {
+            expr.eq(self.bind_kind(Some(kind), value.clone()))
+        }
+    }
+
+    /// `expr` comes strictly after `value` in an order with this direction and null placement.
+    fn beyond(
+        &self,
+        kind: &ScalarKind,
+        expr: Expr,
+        value: &Value,
+        descending: bool,
+        nulls_first: bool,
+    ) -> Expr {
+        if is_null(value) {
+            // Past a NULL only when NULLs come first, and then every non-NULL is past it.
+            return if nulls_first {
+                expr.is_not_null()
+            } else {
+                Expr::cust("FALSE")
+            };
+        }
+        let bound = self.bind_kind(Some(kind), value.clone());
+        let strictly = if descending {
+            expr.clone().lt(bound)
+        } else {
+            expr.clone().gt(bound)
+        };
+        if nulls_first {
+            strictly
+        } else {
+            strictly.or(expr.is_null())
+        }
+    }
+
+    /// The value an order key sorts by, following many-to-one relations with scalar subqueries.
+    fn order_expr(&mut self, entity: EntityId, key: &OrderKey, alias: &str) -> Expr {
+        let Some((first, rest)) = key.path.split_first() else {
+            return column(alias, &key.column);
+        };
+        let target = self.registry.entity(entity).relations[*first].target;
+        let child = self.alias();
+        let condition = self.related_condition(entity, *first, alias, &child);
+        let nested = OrderKey {
+            path: rest.to_vec(),
+            ..key.clone()
+        };
+        let value = self.order_expr(target, &nested, &child);
+        subquery(
+            Query::select()
+                .expr(value)
+                .from_as(
+                    Alias::new(&self.registry.entity(target).table),
+                    Alias::new(&child),
+                )
+                .and_where(condition)
+                .limit(1)
+                .to_owned(),
+        )
+    }
+
+    /// The cursor of the row aliased `alias`: `[signature, order values…]`.
+    fn cursor(&self, plan: &ConnectionPlan, alias: &str) -> Expr {
+        let mut items = vec![Expr::val(plan.order_signature.as_str())];
+        for (index, key) in plan.order.iter().enumerate() {
+            let kind = &crate::plan::order_column(self.registry, plan.entity, key).kind;
+            items.push(
+                self.dialect
+                    .output(kind, column(alias, &order_column_name(index))),
+            );
+        }
+        self.dialect.array(items)
+    }
+
+    /// Columns the inner SELECT must carry for the selection above it.
+    fn needed_columns(&self, plan: &ConnectionPlan) -> BTreeSet<String> {
+        let mut columns = BTreeSet::new();
+        let entity = self.registry.entity(plan.entity);
+        let add_node = |node: &NodePlan, columns: &mut BTreeSet<String>| {
+            for (_, field) in &node.fields {
+                match field {
+                    NodeField::Column(name) => {
+                        columns.insert(name.clone());
+                    }
+                    NodeField::Object { relation, .. } | NodeField::Connection { relation, .. } => {
+                        columns.extend(entity.relations[*relation].from_columns.iter().cloned());
+                    }
+                }
+            }
+        };
+        for (_, output) in &plan.outputs {
+            match output {
+                ConnectionOutput::Nodes(node) => add_node(node, &mut columns),
+                ConnectionOutput::Edges(fields) => {
+                    for (_, field) in fields {
+                        if let EdgeOutput::Node(node) = field {
+                            add_node(node, &mut columns);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if columns.is_empty() {
+            // A derived table needs at least one column.
+            columns.extend(entity.primary_key.iter().cloned());
+        }
+        columns
+    }
+
+    /// The JSON object of one row (aliased `alias`) for `node`.
+    pub(super) fn node_object(&mut self, entity: EntityId, node: &NodePlan, alias: &str) -> Expr {
+        let mut pairs = Vec::new();
+        for (key, field) in &node.fields {
+            let value = match field {
+                NodeField::Column(name) => {
+                    let kind = &self
+                        .registry
+                        .entity(entity)
+                        .column(name)
+                        .expect("planned columns exist")
+                        .kind;
+                    self.dialect.output(kind, column(alias, name))
+                }
+                NodeField::Object { relation, node } => {
+                    let target = self.registry.entity(entity).relations[*relation].target;
+                    let child = self.alias();
+                    let condition = self.related_condition(entity, *relation, alias, &child);
+                    let object = self.node_object(target, node, &child);
+                    let select = Query::select()
+                        .expr(object)
+                        .from_as(
+                            Alias::new(&self.registry.entity(target).table),
+                            Alias::new(&child),
+                        )
+                        .and_where(condition)
+                        .limit(1)
+                        .to_owned();
+                    self.dialect.nested(subquery(select))
+                }
+                NodeField::Connection { relation, plan } => {
+                    let parent = Parent {
+                        entity,
+                        relation: *relation,
+                        alias,
+                    };
+                    let select = self.connection(plan, Some(parent));
+                    self.dialect.nested(subquery(select))
+                }
+            };
+            pairs.push((key.clone(), value));
+        }
+        self.dialect.object(pairs)
+    }
+
+    /// The SELECT producing a looked-up row's JSON (no row when the key matches nothing).
+    pub(super) fn lookup(&mut self, plan: &LookupPlan) -> SelectStatement {
+        let alias = self.alias();
+        let table = self.registry.entity(plan.entity).table.clone();
+        let condition = plan
+            .key
+            .iter()
+            .map(|(name, value)| {
+                column(&alias, name).eq(self.bind(plan.entity, name, value.clone()))
+            })
+            .reduce(ExprTrait::and)
+            .unwrap_or_else(|| Expr::cust("FALSE"));
+        let object = self.node_object(plan.entity, &plan.node, &alias);
+        Query::select()
+            .expr(object)
+            .from_as(Alias::new(&table), Alias::new(&alias))
+            .and_where(condition)
+            .to_owned()
+    }
+
+    /// The SELECT producing an aggregate's JSON.
+    pub(super) fn aggregate(&mut self, plan: &AggregatePlan) -> SelectStatement {
+        let alias = self.alias();
+        let table = self.registry.entity(plan.entity).table.clone();
+        let condition = match &plan.filter {
+            Some(filter) => self.predicate(plan.entity, filter, &alias),
+            None => Expr::cust("TRUE"),
+        };
+        let mut pairs = Vec::new();
+        for (key, output) in &plan.outputs {
+            let value = match output {
+                AggregateOutput::Count => Expr::cust("count(*)"),
+                AggregateOutput::Function { function, columns } => {
+                    self.functions(plan.entity, *function, columns, &alias)
+                }
+                AggregateOutput::GroupBy { columns, outputs } => {
+                    let groups = subquery(self.group_by(plan, columns, outputs));
+                    self.dialect.nested(groups)
+                }
+            };
+            pairs.push((key.clone(), value));
+        }
+        Query::select()
+            .expr(self.dialect.object(pairs))
+            .from_as(Alias::new(&table), Alias::new(&alias))
+            .and_where(condition)
+            .to_owned()
+    }
+
+    fn functions(
+        &self,
+        entity: EntityId,
+        function: AggregateFunction,
+        columns: &[(String, String)],
+        alias: &str,
+    ) -> Expr {
+        let pairs = columns
+            .iter()
+            .map(|(key, name)| {
+                let kind = &self
+                    .registry
+                    .entity(entity)
+                    .column(name)
+                    .expect("planned columns exist")
+                    .kind;
+                (
+                    key.clone(),
+                    self.aggregate_value(kind, function, column(alias, name)),
+                )
+            })
+            .collect();
+        self.dialect.object(pairs)
+    }
+
+    /// One aggregate of one column, typed as the schema declares it.
+    fn aggregate_value(&self, kind: &ScalarKind, function: AggregateFunction, value: Expr) -> Expr {
+        match function {
+            AggregateFunction::Sum => {
+                let sum = self.dialect.template("sum({})", vec![value]);
+                match kind {
+                    // PostgreSQL sums bigint into numeric: keep every digit.
+                    ScalarKind::BigInt if self.dialect.postgres() => sum.cast_as("text"),
+                    other => self.dialect.output(other, sum),
+                }
+            }
+            AggregateFunction::Avg => {
+                let average = self.dialect.template("avg({})", vec![value]);
+                if self.dialect.postgres() {
+                    average.cast_as("double precision")
+                } else {
+                    average
+                }
+            }
+            AggregateFunction::Min => self
+                .dialect
+                .output(kind, self.dialect.template("min({})", vec![value])),
+            AggregateFunction::Max => self
+                .dialect
+                .output(kind, self.dialect.template("max({})", vec![value])),
+        }
+    }
+
+    fn group_by(
+        &mut self,
+        plan: &AggregatePlan,
+        columns: &[String],
+        outputs: &[(String, GroupOutput)],
+    ) -> SelectStatement {
+        let alias = self.alias();
+        let table = self.registry.entity(plan.entity).table.clone();
+        let condition = match &plan.filter {
+            Some(filter) => self.predicate(plan.entity, filter, &alias),
+            None => Expr::cust("TRUE"),
+        };
+        let mut pairs = Vec::new();
+        for (key, output) in outputs {
+            let value = match output {
+                GroupOutput::Key(keys) => {
+                    let key_pairs = keys
+                        .iter()
+                        .map(|(key, name)| {
+                            let kind = &self
+                                .registry
+                                .entity(plan.entity)
+                                .column(name)
+                                .expect("planned columns exist")
+                                .kind;
+                            (key.clone(), self.dialect.output(kind, column(&alias, name)))
+                        })
+                        .collect();
+                    self.dialect.object(key_pairs)
+                }
+                GroupOutput::Count => Expr::cust("count(*)"),
+                GroupOutput::Function { function, columns } => {
+                    self.functions(plan.entity, *function, columns, &alias)
+                }
+            };
+            pairs.push((key.clone(), value));
+        }
+        let window: Vec<(Expr, bool, bool)> = columns
+            .iter()
+            .map(|name| (column(&alias, name), false, true))
+            .collect();
+        let mut grouped = Query::select();
+        grouped
+            .expr_as(self.dialect.object(pairs), Alias::new("__gw_group"))
+            .expr_as(self.dialect.row_number(&window), Alias::new(ROW_NUMBER))
+            .from_as(Alias::new(&table), Alias::new(&alias))
+            .and_where(condition)
+            .add_group_by(
+                columns
+                    .iter()
+                    .map(|name| column(&alias, name))
+                    .collect::<Vec<_>>(),
+            );
+        let groups = self.alias();
+        let item = column(&groups, "__gw_group");
+        let order = [(column(&groups, ROW_NUMBER), false)];
+        Query::select()
+            .expr(self.dialect.array_agg(item, &order, None))
+            .from_subquery(grouped.to_owned(), Alias::new(&groups))
+            .to_owned()
+    }
+}
+
+fn is_null(value: &Value) -> bool {
+    *value == value.as_null()
+}
