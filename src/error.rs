@@ -41,13 +41,9 @@ impl From<DbErr> for GatewayError {
     fn from(error: DbErr) -> Self {
         let unavailable = match &error {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-            DbErr::Query(RuntimeErr::SqlxError(sqlx))
-            | DbErr::Exec(RuntimeErr::SqlxError(sqlx)) => matches!(
+            DbErr::Query(RuntimeErr::SqlxError(sqlx)) | DbErr::Exec(RuntimeErr::SqlxError(sqlx)) => matches!(
                 sqlx.as_ref(),
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
             ),
             _ => false,
         };
@@ -64,7 +60,6 @@ impl From<DbErr> for GatewayError {
 impl ErrorExtensions for GatewayError {
     fn extend(&self) -> async_graphql::Error {
         let code = self.code();
-        async_graphql::Error::new(self.to_string())
-            .extend_with(|_, extensions| extensions.set("code", code))
+        async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| extensions.set("code", code))
     }
 }

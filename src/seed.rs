@@ -13,8 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use sea_orm::prelude::{ChronoDateTimeWithTimeZone, Decimal, Json, Uuid};
 use sea_orm::sea_query::{Alias, Expr, Func, Query};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, TransactionTrait,
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    TransactionTrait,
 };
 use std::time::{Duration, Instant};
 
@@ -58,16 +58,13 @@ const FIRST_NAMES: &[&str] = &[
     "Ada", "Grace", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Frances", "Alan", "Radia",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Lovelace", "Hopper", "Torvalds", "Liskov", "Thompson", "Hamilton", "Ritchie", "Allen",
-    "Turing", "Perlman",
+    "Lovelace", "Hopper", "Torvalds", "Liskov", "Thompson", "Hamilton", "Ritchie", "Allen", "Turing", "Perlman",
 ];
 
 /// Why seeding did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
-    #[error(
-        "table `{table}` already has rows; seed an empty database (run `gateway migrate fresh` first)"
-    )]
+    #[error("table `{table}` already has rows; seed an empty database (run `gateway migrate fresh` first)")]
     NotEmpty { table: &'static str },
     #[error("seeding failed: {0}")]
     Database(#[from] DbErr),
@@ -90,9 +87,7 @@ pub struct SeedReport {
 pub fn parse_scale(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(scale) if scale > 0.0 && scale <= 1000.0 => Ok(scale),
-        _ => Err(
-            "the scale must be a number greater than 0 and at most 1000 (e.g. 0.1, 1, 10)".into(),
-        ),
+        _ => Err("the scale must be a number greater than 0 and at most 1000 (e.g. 0.1, 1, 10)".into()),
     }
 }
 
@@ -157,9 +152,7 @@ pub async fn seed(connection: &DatabaseConnection, scale: f64) -> Result<SeedRep
                 capitalized(WORDS[rng.random_range(0..WORDS.len())]),
                 id
             )),
-            description: Set(rng
-                .random_bool(0.7)
-                .then(|| format!("Everything about project {id}."))),
+            description: Set(rng.random_bool(0.7).then(|| format!("Everything about project {id}."))),
             is_public: Set(rng.random_bool(0.2)),
             created_at: Set(at(10_000 + id)),
         })
@@ -303,19 +296,13 @@ async fn insert_all<A: sea_orm::ActiveModelTrait>(
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-        A::Entity::insert_many(chunk)
-            .exec_without_returning(connection)
-            .await?;
+        A::Entity::insert_many(chunk).exec_without_returning(connection).await?;
     }
     Ok(())
 }
 
 /// Moves a `bigserial` sequence past the explicit ids the seeder wrote.
-async fn reset_sequence(
-    connection: &impl ConnectionTrait,
-    table: &str,
-    last_id: i64,
-) -> Result<(), DbErr> {
+async fn reset_sequence(connection: &impl ConnectionTrait, table: &str, last_id: i64) -> Result<(), DbErr> {
     let statement = Query::select()
         .expr(
             Func::cust(Alias::new("setval")).args([
@@ -332,9 +319,7 @@ async fn reset_sequence(
 
 async fn refuse_non_empty(connection: &DatabaseConnection) -> Result<(), SeedError> {
     if organization::Entity::find().count(connection).await? > 0 {
-        return Err(SeedError::NotEmpty {
-            table: "organizations",
-        });
+        return Err(SeedError::NotEmpty { table: "organizations" });
     }
     if task::Entity::find().count(connection).await? > 0 {
         return Err(SeedError::NotEmpty { table: "tasks" });

@@ -13,14 +13,10 @@ use serde_json::Value as Json;
 pub fn scalar(kind: &ScalarKind, value: &Json) -> Value {
     match (kind, value) {
         (_, Json::Null) => Value::Null,
-        (ScalarKind::BigInt | ScalarKind::Decimal { .. }, Json::Number(number)) => {
-            Value::String(number.to_string())
-        }
+        (ScalarKind::BigInt | ScalarKind::Decimal { .. }, Json::Number(number)) => Value::String(number.to_string()),
         (ScalarKind::Boolean, Json::Number(number)) => Value::Boolean(number.as_i64() == Some(1)),
         (ScalarKind::DateTime, Json::String(text)) => Value::String(iso8601(text)),
-        (ScalarKind::Enum { .. }, Json::String(label)) => {
-            Value::Enum(Name::new(enum_value_name(label)))
-        }
+        (ScalarKind::Enum { .. }, Json::String(label)) => Value::Enum(Name::new(enum_value_name(label))),
         (ScalarKind::Json, json) => Value::from_json(json.clone()).unwrap_or(Value::Null),
         (_, json) => Value::from_json(json.clone()).unwrap_or(Value::Null),
     }
@@ -62,10 +58,7 @@ mod tests {
 
     #[test]
     fn sqlite_forms_are_normalised() {
-        assert_eq!(
-            scalar(&ScalarKind::Boolean, &json!(1)),
-            Value::Boolean(true)
-        );
+        assert_eq!(scalar(&ScalarKind::Boolean, &json!(1)), Value::Boolean(true));
         assert_eq!(
             scalar(&ScalarKind::DateTime, &json!("2026-01-01 10:00:00+00:00")),
             Value::String("2026-01-01T10:00:00+00:00".into())

@@ -119,10 +119,7 @@ fn created_at<T: IntoIden>(name: T) -> ColumnDef {
         .take()
 }
 
-fn foreign_key(
-    from: (impl IntoIden, impl IntoIden),
-    to: (impl IntoIden, impl IntoIden),
-) -> ForeignKeyCreateStatement {
+fn foreign_key(from: (impl IntoIden, impl IntoIden), to: (impl IntoIden, impl IntoIden)) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .from(from.0, from.1)
         .to(to.0, to.1)
@@ -179,12 +176,7 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Organizations::Table)
                     .col(big_pk_auto(Organizations::Id))
-                    .col(
-                        ColumnDef::new(Organizations::Slug)
-                            .text()
-                            .not_null()
-                            .unique_key(),
-                    )
+                    .col(ColumnDef::new(Organizations::Slug).text().not_null().unique_key())
                     .col(ColumnDef::new(Organizations::Name).text().not_null())
                     .col(
                         ColumnDef::new(Organizations::Plan)
@@ -216,12 +208,7 @@ impl MigrationTrait for Migration {
                             .enumeration(UserRole::Type, [UserRole::Member, UserRole::Admin])
                             .not_null(),
                     )
-                    .col(
-                        ColumnDef::new(Users::ExternalId)
-                            .uuid()
-                            .not_null()
-                            .unique_key(),
-                    )
+                    .col(ColumnDef::new(Users::ExternalId).uuid().not_null().unique_key())
                     .col(created_at(Users::CreatedAt))
                     .foreign_key(&mut foreign_key(
                         (Users::Table, Users::OrganizationId),
@@ -231,11 +218,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index(
-                Users::Table,
-                &["organization_id"],
-                "users_organization_id_idx",
-            ))
+            .create_index(index(Users::Table, &["organization_id"], "users_organization_id_idx"))
             .await?;
 
         manager
@@ -246,12 +229,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer(Projects::OrganizationId))
                     .col(ColumnDef::new(Projects::Name).text().not_null())
                     .col(ColumnDef::new(Projects::Description).text().null())
-                    .col(
-                        ColumnDef::new(Projects::IsPublic)
-                            .boolean()
-                            .not_null()
-                            .default(false),
-                    )
+                    .col(ColumnDef::new(Projects::IsPublic).boolean().not_null().default(false))
                     .col(created_at(Projects::CreatedAt))
                     .foreign_key(&mut foreign_key(
                         (Projects::Table, Projects::OrganizationId),
@@ -286,11 +264,7 @@ impl MigrationTrait for Migration {
                     )
                     .col(ColumnDef::new(Tasks::Priority).integer().not_null())
                     .col(ColumnDef::new(Tasks::DueOn).date().null())
-                    .col(
-                        ColumnDef::new(Tasks::EstimateHours)
-                            .decimal_len(6, 2)
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Tasks::EstimateHours).decimal_len(6, 2).null())
                     .col(ColumnDef::new(Tasks::Metadata).json_binary().null())
                     .col(created_at(Tasks::CreatedAt))
                     .col(created_at(Tasks::UpdatedAt))
@@ -315,11 +289,7 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         manager
-            .create_index(index(
-                Tasks::Table,
-                &["assignee_id"],
-                "tasks_assignee_id_idx",
-            ))
+            .create_index(index(Tasks::Table, &["assignee_id"], "tasks_assignee_id_idx"))
             .await?;
         manager
             .create_index(index(Tasks::Table, &["status"], "tasks_status_idx"))
@@ -349,11 +319,7 @@ impl MigrationTrait for Migration {
             .create_index(index(Comments::Table, &["task_id"], "comments_task_id_idx"))
             .await?;
         manager
-            .create_index(index(
-                Comments::Table,
-                &["author_id"],
-                "comments_author_id_idx",
-            ))
+            .create_index(index(Comments::Table, &["author_id"], "comments_author_id_idx"))
             .await?;
 
         manager
@@ -416,9 +382,7 @@ impl MigrationTrait for Migration {
             Users::Table.into_iden(),
             Organizations::Table.into_iden(),
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         if manager.get_database_backend() == DbBackend::Postgres {
             for name in [
@@ -426,9 +390,7 @@ impl MigrationTrait for Migration {
                 UserRole::Type.into_iden(),
                 OrganizationPlan::Type.into_iden(),
             ] {
-                manager
-                    .drop_type(Type::drop().name(name).to_owned())
-                    .await?;
+                manager.drop_type(Type::drop().name(name).to_owned()).await?;
             }
         }
         Ok(())

@@ -53,10 +53,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Check => check(&cli.database).await,
         Command::Schema => {
-            print!(
-                "{}",
-                crate::schema::sdl(Arc::new(crate::entities::registry()?))?
-            );
+            print!("{}", crate::schema::sdl(Arc::new(crate::entities::registry()?))?);
             Ok(())
         }
     }
@@ -70,11 +67,7 @@ async fn open(args: &DatabaseArgs) -> Result<DatabaseConnection, CommandError> {
 async fn serve(args: &DatabaseArgs, server: &ServerArgs) -> Result<(), CommandError> {
     let target = args.target()?;
     let connection = crate::database::connect(&target, &args.pool).await?;
-    if let DatabaseTarget::Sqlite {
-        embedded: true,
-        path,
-    } = &target
-    {
+    if let DatabaseTarget::Sqlite { embedded: true, path } = &target {
         prepare_embedded(&connection, path).await?;
     } else {
         let pending = Migrator::get_pending_migrations(&connection)
@@ -91,20 +84,13 @@ async fn serve(args: &DatabaseArgs, server: &ServerArgs) -> Result<(), CommandEr
     let application = Application::build(server, connection, registry).await?;
     let address = application.local_addr().map_err(ServerError::Io)?;
     tracing::info!(database = %target, "serving GraphQL at http://{address}/graphql, playground at http://{address}/");
-    application
-        .run_until_stopped(crate::server::shutdown_signal())
-        .await?;
+    application.run_until_stopped(crate::server::shutdown_signal()).await?;
     Ok(())
 }
 
 /// The zero-configuration default: migrate the embedded file and seed it the first time.
-async fn prepare_embedded(
-    connection: &DatabaseConnection,
-    path: &std::path::Path,
-) -> Result<(), CommandError> {
-    Migrator::up(connection, None)
-        .await
-        .map_err(CommandError::Migration)?;
+async fn prepare_embedded(connection: &DatabaseConnection, path: &std::path::Path) -> Result<(), CommandError> {
+    Migrator::up(connection, None).await.map_err(CommandError::Migration)?;
     match crate::seed::seed(connection, EMBEDDED_SEED_SCALE).await {
         Ok(report) => tracing::info!(
             file = %path.display(),
@@ -128,9 +114,7 @@ async fn migrate(args: &DatabaseArgs, action: MigrateAction) -> Result<(), Comma
     };
     result.map_err(CommandError::Migration)?;
     if !matches!(action, MigrateAction::Status) {
-        print_status(&connection)
-            .await
-            .map_err(CommandError::Migration)?;
+        print_status(&connection).await.map_err(CommandError::Migration)?;
     }
     Ok(())
 }

@@ -38,12 +38,7 @@ pub struct DatabaseArgs {
     #[arg(long, env = "PGSSLMODE", global = true)]
     pub pg_sslmode: Option<String>,
     /// The embedded SQLite file used when no PostgreSQL server is configured.
-    #[arg(
-        long,
-        env = "GATEWAY_SQLITE_PATH",
-        default_value = "gateway.db",
-        global = true
-    )]
+    #[arg(long, env = "GATEWAY_SQLITE_PATH", default_value = "gateway.db", global = true)]
     pub sqlite_path: PathBuf,
     #[command(flatten)]
     pub pool: PoolArgs,
@@ -62,20 +57,10 @@ impl fmt::Debug for DatabaseArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PoolArgs {
     /// Most connections the pool opens.
-    #[arg(
-        long,
-        env = "GATEWAY_POOL_MAX_CONNECTIONS",
-        default_value_t = 10,
-        global = true
-    )]
+    #[arg(long, env = "GATEWAY_POOL_MAX_CONNECTIONS", default_value_t = 10, global = true)]
     pub pool_max_connections: u32,
     /// Connections the pool keeps open even when idle.
-    #[arg(
-        long,
-        env = "GATEWAY_POOL_MIN_CONNECTIONS",
-        default_value_t = 1,
-        global = true
-    )]
+    #[arg(long, env = "GATEWAY_POOL_MIN_CONNECTIONS", default_value_t = 1, global = true)]
     pub pool_min_connections: u32,
     /// Longest wait for a new connection to be established.
     #[arg(long, env = "GATEWAY_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
@@ -203,9 +188,7 @@ impl DatabaseTarget {
                 url: SecretString::from(url.to_owned()),
             }),
             "sqlite" => {
-                let path = url
-                    .trim_start_matches("sqlite://")
-                    .trim_start_matches("sqlite:");
+                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
                 let path = path.split('?').next().unwrap_or_default();
                 Ok(Self::Sqlite {
                     path: PathBuf::from(path),
@@ -220,9 +203,7 @@ impl DatabaseTarget {
     pub fn connection_url(&self) -> SecretString {
         match self {
             Self::Postgres { url } => url.clone(),
-            Self::Sqlite { path, .. } => {
-                SecretString::from(format!("sqlite://{}?mode=rwc", path.display()))
-            }
+            Self::Sqlite { path, .. } => SecretString::from(format!("sqlite://{}?mode=rwc", path.display())),
         }
     }
 
@@ -276,10 +257,7 @@ mod tests {
     #[test]
     fn redacts_the_password_of_a_url() {
         let shown = redact_url("postgres://app:s3cret%21@db.internal:5433/prod?sslmode=require");
-        assert_eq!(
-            shown,
-            "postgres://app:***@db.internal:5433/prod?sslmode=require"
-        );
+        assert_eq!(shown, "postgres://app:***@db.internal:5433/prod?sslmode=require");
     }
 
     #[test]
@@ -312,10 +290,7 @@ mod tests {
     #[test]
     fn nothing_configured_means_the_embedded_sqlite_file() {
         let target = DatabaseArgs::with_url(None).target().expect("valid target");
-        assert!(matches!(
-            target,
-            DatabaseTarget::Sqlite { embedded: true, .. }
-        ));
+        assert!(matches!(target, DatabaseTarget::Sqlite { embedded: true, .. }));
     }
 
     #[test]

@@ -16,12 +16,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
     /// Log filter, in `tracing` EnvFilter syntax (e.g. `info,gateway=debug`).
-    #[arg(
-        long = "log",
-        env = "GATEWAY_LOG",
-        default_value = "info",
-        global = true
-    )]
+    #[arg(long = "log", env = "GATEWAY_LOG", default_value = "info", global = true)]
     pub filter: String,
     /// Log line format.
     #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]

@@ -40,9 +40,7 @@ pub enum ConnectionProblem {
          and port? (check `listen_addresses` and `port` in postgresql.conf, and PGHOST/PGPORT or DATABASE_URL)"
     )]
     Refused { endpoint: Endpoint },
-    #[error(
-        "cannot resolve the host `{host}`: check the host name in PGHOST or DATABASE_URL and your DNS"
-    )]
+    #[error("cannot resolve the host `{host}`: check the host name in PGHOST or DATABASE_URL and your DNS")]
     UnknownHost { host: String },
     #[error(
         "password authentication failed for user \"{user}\" at {endpoint}: check the user and password \
@@ -108,28 +106,24 @@ pub struct ServerInfo {
 
 /// Opens one connection to `target` within `timeout`, asks for the server version, and explains
 /// any failure.
-pub async fn diagnose(
-    target: &DatabaseTarget,
-    timeout: Duration,
-) -> Result<ServerInfo, ConnectionProblem> {
+pub async fn diagnose(target: &DatabaseTarget, timeout: Duration) -> Result<ServerInfo, ConnectionProblem> {
     match target {
         DatabaseTarget::Postgres { url } => diagnose_postgres(url.expose_secret(), timeout)
             .await
             .map_err(|problem| scrubbed(target, problem)),
         DatabaseTarget::Sqlite { .. } => {
-            let mut options =
-                sea_orm::ConnectOptions::new(target.connection_url().expose_secret().to_owned());
+            let mut options = sea_orm::ConnectOptions::new(target.connection_url().expose_secret().to_owned());
             options.sqlx_logging(false).max_connections(1);
-            let connection = sea_orm::Database::connect(options).await.map_err(|error| {
-                ConnectionProblem::Sqlite {
+            let connection = sea_orm::Database::connect(options)
+                .await
+                .map_err(|error| ConnectionProblem::Sqlite {
                     reason: error.to_string(),
-                }
-            })?;
-            let version = super::server_version(&connection).await.map_err(|error| {
-                ConnectionProblem::Sqlite {
+                })?;
+            let version = super::server_version(&connection)
+                .await
+                .map_err(|error| ConnectionProblem::Sqlite {
                     reason: error.to_string(),
-                }
-            })?;
+                })?;
             let _ = connection.close().await;
             Ok(ServerInfo { version })
         }
@@ -164,10 +158,7 @@ async fn diagnose_postgres(url: &str, timeout: Duration) -> Result<ServerInfo, C
         host: options.get_host().to_owned(),
         port: options.get_port(),
         user: options.get_username().to_owned(),
-        database: options
-            .get_database()
-            .unwrap_or(options.get_username())
-            .to_owned(),
+        database: options.get_database().unwrap_or(options.get_username()).to_owned(),
     };
     let ssl_mode = ssl_mode_name(&options);
     let attempt = async {
@@ -211,9 +202,7 @@ fn classify(error: sqlx::Error, endpoint: Endpoint, ssl_mode: &str) -> Connectio
                 after: Duration::ZERO,
             },
             _ if io.to_string().contains("failed to lookup address") => {
-                ConnectionProblem::UnknownHost {
-                    host: endpoint.host,
-                }
+                ConnectionProblem::UnknownHost { host: endpoint.host }
             }
             _ => ConnectionProblem::Other {
                 endpoint,
@@ -221,16 +210,11 @@ fn classify(error: sqlx::Error, endpoint: Endpoint, ssl_mode: &str) -> Connectio
             },
         },
         sqlx::Error::Database(database) => {
-            let code = database
-                .code()
-                .map(|code| code.into_owned())
-                .unwrap_or_default();
+            let code = database.code().map(|code| code.into_owned()).unwrap_or_default();
             let message = database.message().to_owned();
             match code.as_str() {
                 "28P01" => ConnectionProblem::AuthenticationFailed { endpoint },
-                "28000" if message.contains("no encryption") => {
-                    ConnectionProblem::TlsRequired { endpoint }
-                }
+                "28000" if message.contains("no encryption") => ConnectionProblem::TlsRequired { endpoint },
                 "28000" => ConnectionProblem::Rejected {
                     endpoint,
                     reason: message,

@@ -19,14 +19,9 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// Opens the pool for `target`, waiting (with backoff) for a server that is not up yet.
-pub async fn connect(
-    target: &DatabaseTarget,
-    pool: &PoolArgs,
-) -> Result<DatabaseConnection, ConnectionProblem> {
+pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<DatabaseConnection, ConnectionProblem> {
     if let DatabaseTarget::Sqlite { path, .. } = target
-        && let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
+        && let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty())
     {
         std::fs::create_dir_all(parent).map_err(|error| ConnectionProblem::Sqlite {
             reason: format!("{}: {error}", parent.display()),
@@ -42,22 +37,17 @@ pub async fn connect(
         .idle_timeout(pool.idle_timeout)
         // Statements are traced by the gateway itself; sqlx's own INFO logging would flood the logs.
         .sqlx_logging(false);
-    sea_orm::Database::connect(options)
-        .await
-        .map_err(|error| match target {
-            DatabaseTarget::Sqlite { .. } => ConnectionProblem::Sqlite {
-                reason: error.to_string(),
-            },
-            DatabaseTarget::Postgres { .. } => ConnectionProblem::Configuration {
-                reason: target.scrub(&error.to_string()),
-            },
-        })
+    sea_orm::Database::connect(options).await.map_err(|error| match target {
+        DatabaseTarget::Sqlite { .. } => ConnectionProblem::Sqlite {
+            reason: error.to_string(),
+        },
+        DatabaseTarget::Postgres { .. } => ConnectionProblem::Configuration {
+            reason: target.scrub(&error.to_string()),
+        },
+    })
 }
 
-async fn wait_until_reachable(
-    target: &DatabaseTarget,
-    pool: &PoolArgs,
-) -> Result<ServerInfo, ConnectionProblem> {
+async fn wait_until_reachable(target: &DatabaseTarget, pool: &PoolArgs) -> Result<ServerInfo, ConnectionProblem> {
     let started = Instant::now();
     let mut delay = FIRST_RETRY_DELAY;
     loop {
@@ -66,9 +56,7 @@ async fn wait_until_reachable(
                 tracing::info!(database = %target, server = %info.version, "database reachable");
                 return Ok(info);
             }
-            Err(problem)
-                if problem.is_transient() && started.elapsed() + delay <= pool.startup_timeout =>
-            {
+            Err(problem) if problem.is_transient() && started.elapsed() + delay <= pool.startup_timeout => {
                 tracing::warn!(
                     database = %target,
                     retry_in = ?delay,

@@ -11,8 +11,7 @@ pub use naming::{enum_type_name, enum_value_name};
 
 use sea_orm::sea_query::{DynIden, TableRef};
 use sea_orm::{
-    ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn, RelationTrait,
-    RelationType,
+    ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn, RelationTrait, RelationType,
 };
 
 /// Index of an entity in the [`Registry`].
@@ -63,9 +62,7 @@ impl ScalarKind {
             ColumnType::Char(_) | ColumnType::String(_) | ColumnType::Text => Self::String,
             ColumnType::Uuid => Self::Uuid,
             ColumnType::Date => Self::Date,
-            ColumnType::DateTime | ColumnType::Timestamp | ColumnType::TimestampWithTimeZone => {
-                Self::DateTime
-            }
+            ColumnType::DateTime | ColumnType::Timestamp | ColumnType::TimestampWithTimeZone => Self::DateTime,
             ColumnType::Json | ColumnType::JsonBinary => Self::Json,
             ColumnType::Enum { name, variants } => Self::Enum {
                 name: name.to_string(),
@@ -82,10 +79,7 @@ impl ScalarKind {
 
     /// Whether `sum` and `avg` make sense.
     pub fn is_numeric(&self) -> bool {
-        matches!(
-            self,
-            Self::Int | Self::BigInt | Self::Float | Self::Decimal { .. }
-        )
+        matches!(self, Self::Int | Self::BigInt | Self::Float | Self::Decimal { .. })
     }
 }
 
@@ -162,9 +156,7 @@ impl Entity {
 
     /// The relation whose GraphQL field is `field`.
     pub fn relation(&self, field: &str) -> Option<&Relation> {
-        self.relations
-            .iter()
-            .find(|relation| relation.field == field)
+        self.relations.iter().find(|relation| relation.field == field)
     }
 }
 
@@ -177,9 +169,7 @@ pub struct Registry {
 /// Problems found while reading entity metadata.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
-    #[error(
-        "column `{table}.{column}` has a type the gateway does not support yet ({column_type})"
-    )]
+    #[error("column `{table}.{column}` has a type the gateway does not support yet ({column_type})")]
     UnsupportedColumnType {
         table: String,
         column: String,
@@ -232,10 +222,7 @@ fn table_name(table: &TableRef) -> String {
 }
 
 fn column_names(identity: &sea_orm::Identity) -> Vec<String> {
-    identity
-        .iter()
-        .map(|iden: &DynIden| iden.to_string())
-        .collect()
+    identity.iter().map(|iden: &DynIden| iden.to_string()).collect()
 }
 
 impl RegistryBuilder {
@@ -302,9 +289,7 @@ impl RegistryBuilder {
     /// Resolves relations (including many-to-many through junctions) and checks names.
     pub fn build(mut self) -> Result<Registry, MetadataErrors> {
         let index_of = |table: &str, pending: &[PendingEntity]| {
-            pending
-                .iter()
-                .position(|candidate| candidate.entity.table == table)
+            pending.iter().position(|candidate| candidate.entity.table == table)
         };
         let mut resolved: Vec<Vec<Relation>> = vec![Vec::new(); self.pending.len()];
         for (id, pending) in self.pending.iter().enumerate() {
@@ -324,12 +309,10 @@ impl RegistryBuilder {
                 };
                 let optional = kind == RelationKind::ManyToOne
                     && (relation.is_owner
-                        || relation.from_columns.iter().any(|column| {
-                            pending
-                                .entity
-                                .column(column)
-                                .is_some_and(|column| column.nullable)
-                        }));
+                        || relation
+                            .from_columns
+                            .iter()
+                            .any(|column| pending.entity.column(column).is_some_and(|column| column.nullable)));
                 resolved[id].push(Relation {
                     field: relation.field.clone(),
                     kind,
@@ -346,17 +329,9 @@ impl RegistryBuilder {
             let parents: Vec<&Relation> = resolved[junction]
                 .iter()
                 .filter(|relation| relation.kind == RelationKind::ManyToOne)
-                .filter(|relation| {
-                    relation
-                        .from_columns
-                        .iter()
-                        .all(|column| key.contains(column))
-                })
+                .filter(|relation| relation.from_columns.iter().all(|column| key.contains(column)))
                 .collect();
-            let covered: usize = parents
-                .iter()
-                .map(|relation| relation.from_columns.len())
-                .sum();
+            let covered: usize = parents.iter().map(|relation| relation.from_columns.len()).sum();
             if key.len() < 2 || parents.len() != 2 || covered != key.len() {
                 continue;
             }
@@ -364,9 +339,7 @@ impl RegistryBuilder {
             for (from, to) in [(&left, &right), (&right, &left)] {
                 let field = self.pending[to.target].entity.list_field.clone();
                 let owner = from.target;
-                let taken = resolved[owner]
-                    .iter()
-                    .any(|relation| relation.field == field)
+                let taken = resolved[owner].iter().any(|relation| relation.field == field)
                     || self.pending[owner].entity.column_by_field(&field).is_some();
                 let field = if taken {
                     format!("{field}Via{}", self.pending[junction].entity.type_name)

@@ -13,14 +13,8 @@ use sea_orm::Value;
 use sea_orm::prelude::{ChronoDate, ChronoDateTimeWithTimeZone, Decimal, Uuid};
 
 /// Converts one GraphQL (or cursor) value to a typed SQL value for a column of `kind`.
-pub fn parse_scalar(
-    kind: &ScalarKind,
-    value: &GqlValue,
-    path: &str,
-) -> Result<Value, GatewayError> {
-    let wrong = |expected: &str| {
-        GatewayError::bad_input(format!("{path}: expected {expected}, got {value}"))
-    };
+pub fn parse_scalar(kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<Value, GatewayError> {
+    let wrong = |expected: &str| GatewayError::bad_input(format!("{path}: expected {expected}, got {value}"));
     Ok(match (kind, value) {
         (ScalarKind::Int, GqlValue::Number(number)) => Value::BigInt(Some(
             number
@@ -28,19 +22,18 @@ pub fn parse_scalar(
                 .filter(|n| i32::try_from(*n).is_ok())
                 .ok_or_else(|| wrong("a 32-bit integer"))?,
         )),
-        (ScalarKind::BigInt, GqlValue::Number(number)) => Value::BigInt(Some(
-            number.as_i64().ok_or_else(|| wrong("a 64-bit integer"))?,
-        )),
-        (ScalarKind::BigInt, GqlValue::String(text)) => Value::BigInt(Some(
-            text.parse::<i64>().map_err(|_| wrong("a 64-bit integer"))?,
-        )),
+        (ScalarKind::BigInt, GqlValue::Number(number)) => {
+            Value::BigInt(Some(number.as_i64().ok_or_else(|| wrong("a 64-bit integer"))?))
+        }
+        (ScalarKind::BigInt, GqlValue::String(text)) => {
+            Value::BigInt(Some(text.parse::<i64>().map_err(|_| wrong("a 64-bit integer"))?))
+        }
         (ScalarKind::Float, GqlValue::Number(number)) => {
             Value::Double(Some(number.as_f64().ok_or_else(|| wrong("a number"))?))
         }
-        (ScalarKind::Decimal { .. }, GqlValue::String(text)) => Value::Decimal(Some(
-            text.parse::<Decimal>()
-                .map_err(|_| wrong("a decimal number"))?,
-        )),
+        (ScalarKind::Decimal { .. }, GqlValue::String(text)) => {
+            Value::Decimal(Some(text.parse::<Decimal>().map_err(|_| wrong("a decimal number"))?))
+        }
         (ScalarKind::Decimal { .. }, GqlValue::Number(number)) => Value::Decimal(Some(
             number
                 .to_string()
@@ -49,9 +42,7 @@ pub fn parse_scalar(
         )),
         (ScalarKind::Boolean, GqlValue::Boolean(flag)) => Value::Bool(Some(*flag)),
         // SQLite stores booleans as 0/1; cursors carry what the database returned.
-        (ScalarKind::Boolean, GqlValue::Number(number))
-            if matches!(number.as_i64(), Some(0 | 1)) =>
-        {
+        (ScalarKind::Boolean, GqlValue::Number(number)) if matches!(number.as_i64(), Some(0 | 1)) => {
             Value::Bool(Some(number.as_i64() == Some(1)))
         }
         (ScalarKind::String, GqlValue::String(text)) => Value::String(Some(text.clone())),
@@ -59,15 +50,12 @@ pub fn parse_scalar(
             Value::Uuid(Some(Uuid::parse_str(text).map_err(|_| wrong("a UUID"))?))
         }
         (ScalarKind::Date, GqlValue::String(text)) => Value::ChronoDate(Some(
-            text.parse::<ChronoDate>()
-                .map_err(|_| wrong("a date (YYYY-MM-DD)"))?,
+            text.parse::<ChronoDate>().map_err(|_| wrong("a date (YYYY-MM-DD)"))?,
         )),
         (ScalarKind::DateTime, GqlValue::String(text)) => Value::ChronoDateTimeWithTimeZone(Some(
             parse_datetime(text).ok_or_else(|| wrong("an ISO 8601 timestamp with offset"))?,
         )),
-        (ScalarKind::Json, value) => Value::Json(Some(Box::new(
-            value.clone().into_json().map_err(|_| wrong("JSON"))?,
-        ))),
+        (ScalarKind::Json, value) => Value::Json(Some(Box::new(value.clone().into_json().map_err(|_| wrong("JSON"))?))),
         (ScalarKind::Enum { values, .. }, GqlValue::Enum(name)) => {
             enum_label(values, name.as_str()).ok_or_else(|| wrong("an enum value"))?
         }
@@ -110,11 +98,7 @@ fn enum_label(labels: &[String], name: &str) -> Option<Value> {
 }
 
 /// Converts a key argument of the lookup field.
-pub fn parse_key_value(
-    entity: &Entity,
-    column: &str,
-    value: &GqlValue,
-) -> Result<Value, GatewayError> {
+pub fn parse_key_value(entity: &Entity, column: &str, value: &GqlValue) -> Result<Value, GatewayError> {
     let column = entity.column(column).ok_or(GatewayError::Internal)?;
     parse_scalar(&column.kind, value, &column.field)
 }
@@ -162,9 +146,7 @@ pub fn parse_filter(
                 let children = list(value)
                     .into_iter()
                     .enumerate()
-                    .map(|(index, child)| {
-                        parse_filter(registry, entity, child, &format!("{here}[{index}]"))
-                    })
+                    .map(|(index, child)| parse_filter(registry, entity, child, &format!("{here}[{index}]")))
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
                     .map(|child| child.unwrap_or(Predicate::And(Vec::new())))
@@ -183,15 +165,10 @@ pub fn parse_filter(
             _ => {
                 if let Some(column) = meta.column_by_field(key) {
                     parse_column_filter(&column.name, &column.kind, value, &here, &mut parts)?;
-                } else if let Some(index) = meta
-                    .relations
-                    .iter()
-                    .position(|relation| relation.field == key)
-                {
+                } else if let Some(index) = meta.relations.iter().position(|relation| relation.field == key) {
                     let relation = &meta.relations[index];
                     if relation.kind == RelationKind::ManyToOne {
-                        if let Some(inner) = parse_filter(registry, relation.target, value, &here)?
-                        {
+                        if let Some(inner) = parse_filter(registry, relation.target, value, &here)? {
                             parts.push(Predicate::Related {
                                 relation: index,
                                 quantifier: Quantifier::One,
@@ -213,13 +190,9 @@ pub fn parse_filter(
                             if matches!(inner, GqlValue::Null) {
                                 continue;
                             }
-                            let predicate = parse_filter(
-                                registry,
-                                relation.target,
-                                inner,
-                                &format!("{here}.{quantifier_name}"),
-                            )?
-                            .unwrap_or(Predicate::And(Vec::new()));
+                            let predicate =
+                                parse_filter(registry, relation.target, inner, &format!("{here}.{quantifier_name}"))?
+                                    .unwrap_or(Predicate::And(Vec::new()));
                             parts.push(Predicate::Related {
                                 relation: index,
                                 quantifier,
@@ -285,9 +258,7 @@ fn parse_column_filter(
         };
         if let Some(operator) = text {
             let GqlValue::String(value) = operand else {
-                return Err(GatewayError::bad_input(format!(
-                    "{here}: expected a string"
-                )));
+                return Err(GatewayError::bad_input(format!("{here}: expected a string")));
             };
             parts.push(Predicate::Text {
                 column: column.to_owned(),
@@ -311,9 +282,7 @@ fn parse_column_filter(
             }
             "isNull" => {
                 let GqlValue::Boolean(is_null) = operand else {
-                    return Err(GatewayError::bad_input(format!(
-                        "{here}: expected a boolean"
-                    )));
+                    return Err(GatewayError::bad_input(format!("{here}: expected a boolean")));
                 };
                 parts.push(Predicate::IsNull {
                     column: column.to_owned(),
@@ -321,9 +290,7 @@ fn parse_column_filter(
                 });
             }
             other => {
-                return Err(GatewayError::bad_input(format!(
-                    "{path}: unknown operator `{other}`"
-                )));
+                return Err(GatewayError::bad_input(format!("{path}: unknown operator `{other}`")));
             }
         }
     }
@@ -331,21 +298,14 @@ fn parse_column_filter(
 }
 
 /// Parses an `orderBy` argument and appends the primary key so the order is total.
-pub fn parse_order(
-    registry: &Registry,
-    entity: EntityId,
-    value: &GqlValue,
-) -> Result<Vec<OrderKey>, GatewayError> {
+pub fn parse_order(registry: &Registry, entity: EntityId, value: &GqlValue) -> Result<Vec<OrderKey>, GatewayError> {
     let mut keys = Vec::new();
     for (index, item) in list(value).into_iter().enumerate() {
         let path = format!("orderBy[{index}]");
         keys.push(parse_order_key(registry, entity, item, &path, Vec::new())?);
     }
     for column in &registry.entity(entity).primary_key {
-        if !keys
-            .iter()
-            .any(|key| key.path.is_empty() && &key.column == column)
-        {
+        if !keys.iter().any(|key| key.path.is_empty() && &key.column == column) {
             keys.push(OrderKey {
                 path: Vec::new(),
                 column: column.clone(),
@@ -365,9 +325,7 @@ fn parse_order_key(
     mut relations: Vec<usize>,
 ) -> Result<OrderKey, GatewayError> {
     let map = object(value, path)?;
-    let mut entries = map
-        .iter()
-        .filter(|(_, value)| !matches!(value, GqlValue::Null));
+    let mut entries = map.iter().filter(|(_, value)| !matches!(value, GqlValue::Null));
     let (Some((key, direction)), None) = (entries.next(), entries.next()) else {
         return Err(GatewayError::bad_input(format!(
             "{path}: give exactly one field per orderBy entry (use a list for several)"
@@ -412,13 +370,7 @@ fn parse_order_key(
     {
         Some(index) if meta.relations[index].kind == RelationKind::ManyToOne => {
             relations.push(index);
-            parse_order_key(
-                registry,
-                meta.relations[index].target,
-                direction,
-                &here,
-                relations,
-            )
+            parse_order_key(registry, meta.relations[index].target, direction, &here, relations)
         }
         _ => Err(GatewayError::bad_input(format!(
             "{here}: cannot order {} by `{key}`",
@@ -431,11 +383,10 @@ fn parse_order_key(
 pub fn parse_count(value: &GqlValue, name: &str) -> Result<Option<u64>, GatewayError> {
     match value {
         GqlValue::Null => Ok(None),
-        GqlValue::Number(number) => number.as_u64().map(Some).ok_or_else(|| {
-            GatewayError::bad_input(format!(
-                "`{name}` must be a non-negative integer, got {number}"
-            ))
-        }),
+        GqlValue::Number(number) => number
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| GatewayError::bad_input(format!("`{name}` must be a non-negative integer, got {number}"))),
         other => Err(GatewayError::bad_input(format!(
             "`{name}` must be an integer, got {other}"
         ))),

@@ -24,13 +24,9 @@ pub fn decode(
     kinds: &[&ScalarKind],
     argument: &str,
 ) -> Result<Vec<Value>, GatewayError> {
-    let invalid =
-        || GatewayError::bad_input(format!("`{argument}` is not a valid cursor for this list"));
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor.trim())
-        .map_err(|_| invalid())?;
-    let serde_json::Value::Array(items) =
-        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|_| invalid())?
+    let invalid = || GatewayError::bad_input(format!("`{argument}` is not a valid cursor for this list"));
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
+    let serde_json::Value::Array(items) = serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|_| invalid())?
     else {
         return Err(invalid());
     };
@@ -51,8 +47,7 @@ pub fn decode(
         .map(|(value, kind)| match value {
             serde_json::Value::Null => Ok(null_of(kind)),
             value => {
-                let value =
-                    async_graphql::Value::from_json(value.clone()).map_err(|_| invalid())?;
+                let value = async_graphql::Value::from_json(value.clone()).map_err(|_| invalid())?;
                 parse_scalar(kind, &value, argument).map_err(|_| invalid())
             }
         })
@@ -90,14 +85,6 @@ mod tests {
             "after",
         );
         assert!(error.is_err());
-        assert!(
-            decode(
-                "not a cursor!",
-                "tasks:id+",
-                &[&ScalarKind::BigInt],
-                "after"
-            )
-            .is_err()
-        );
+        assert!(decode("not a cursor!", "tasks:id+", &[&ScalarKind::BigInt], "after").is_err());
     }
 }

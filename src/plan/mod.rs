@@ -56,11 +56,7 @@ impl Page {
 
     /// The page size, when bounded.
     pub fn size(&self) -> Option<u64> {
-        if self.backward() {
-            self.last
-        } else {
-            self.first
-        }
+        if self.backward() { self.last } else { self.first }
     }
 }
 
@@ -100,10 +96,7 @@ pub enum NodeField {
     /// A to-one relation (index into the entity's relations) and the related row's selection.
     Object { relation: usize, node: NodePlan },
     /// A to-many relation and its own connection plan.
-    Connection {
-        relation: usize,
-        plan: Box<ConnectionPlan>,
-    },
+    Connection { relation: usize, plan: Box<ConnectionPlan> },
 }
 
 /// One key of an ordering.

@@ -32,9 +32,7 @@ fn included(field: &SelectionField<'_>) -> Result<bool, GatewayError> {
 }
 
 /// The sub-fields of every occurrence, grouped by response key in first-seen order.
-fn grouped<'a>(
-    occurrences: &[SelectionField<'a>],
-) -> Result<Vec<(String, Occurrences<'a>)>, GatewayError> {
+fn grouped<'a>(occurrences: &[SelectionField<'a>]) -> Result<Vec<(String, Occurrences<'a>)>, GatewayError> {
     let mut groups: Vec<(String, Occurrences<'a>)> = Vec::new();
     for occurrence in occurrences {
         for child in occurrence.selection_set() {
@@ -86,9 +84,7 @@ pub fn plan_connection(
     let cursor = |name: &str| -> Result<Option<Vec<sea_orm::Value>>, GatewayError> {
         match argument(&args, name) {
             GqlValue::Null => Ok(None),
-            GqlValue::String(text) => {
-                cursor::decode(text, &order_signature, &kinds, name).map(Some)
-            }
+            GqlValue::String(text) => cursor::decode(text, &order_signature, &kinds, name).map(Some),
             other => Err(GatewayError::bad_input(format!(
                 "`{name}` must be a cursor string, got {other}"
             ))),
@@ -114,10 +110,7 @@ pub fn plan_connection(
                 for (edge_key, edge_fields) in grouped(&fields)? {
                     match edge_fields[0].name() {
                         "cursor" => edge.push((edge_key, EdgeOutput::Cursor)),
-                        "node" => edge.push((
-                            edge_key,
-                            EdgeOutput::Node(plan_node(registry, entity, &edge_fields)?),
-                        )),
+                        "node" => edge.push((edge_key, EdgeOutput::Node(plan_node(registry, entity, &edge_fields)?))),
                         other => return Err(unknown(other, "edge")),
                     }
                 }
@@ -156,11 +149,7 @@ fn unknown(field: &str, on: &str) -> GatewayError {
 }
 
 /// The column an order key ends at.
-pub fn order_column<'r>(
-    registry: &'r Registry,
-    entity: EntityId,
-    key: &OrderKey,
-) -> &'r crate::metadata::Column {
+pub fn order_column<'r>(registry: &'r Registry, entity: EntityId, key: &OrderKey) -> &'r crate::metadata::Column {
     let mut current = entity;
     for relation in &key.path {
         current = registry.entity(current).relations[*relation].target;
@@ -203,11 +192,7 @@ fn plan_node(
         let name = occurrence[0].name();
         let field = if let Some(column) = meta.column_by_field(name) {
             NodeField::Column(column.name.clone())
-        } else if let Some(index) = meta
-            .relations
-            .iter()
-            .position(|relation| relation.field == name)
-        {
+        } else if let Some(index) = meta.relations.iter().position(|relation| relation.field == name) {
             let relation = &meta.relations[index];
             if relation.kind == RelationKind::ManyToOne {
                 NodeField::Object {
@@ -321,10 +306,7 @@ fn plan_group_by(
                     .find(|column| enum_value_name(&column.name) == name)
                     .map(|column| column.name.clone())
                     .ok_or_else(|| {
-                        GatewayError::bad_input(format!(
-                            "groupBy: `{item}` is not a column of {}",
-                            meta.type_name
-                        ))
+                        GatewayError::bad_input(format!("groupBy: `{item}` is not a column of {}", meta.type_name))
                     })
             })
             .collect::<Result<Vec<_>, _>>()?,

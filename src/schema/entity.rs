@@ -5,9 +5,7 @@ use super::resolve::{self, Root};
 use super::scalars::{filter_name, type_name};
 use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind, enum_value_name};
 use crate::plan::AggregateFunction;
-use async_graphql::dynamic::{
-    Enum, EnumItem, Field, InputObject, InputValue, Object, SchemaBuilder, TypeRef,
-};
+use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, SchemaBuilder, TypeRef};
 
 /// Names of an entity's derived types.
 struct Names {
@@ -54,14 +52,22 @@ impl Names {
 /// The arguments every connection field takes.
 fn connection_arguments(field: Field, names: &Names) -> Field {
     field
-        .argument(InputValue::new("filter", TypeRef::named(&names.filter)).description("Only rows matching this condition."))
         .argument(
-            InputValue::new("orderBy", TypeRef::named_nn_list(&names.order_by))
-                .description("Sort keys, most significant first; the primary key is always appended so the order is stable."),
+            InputValue::new("filter", TypeRef::named(&names.filter)).description("Only rows matching this condition."),
         )
-        .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)).description("At most this many rows from the start."))
+        .argument(
+            InputValue::new("orderBy", TypeRef::named_nn_list(&names.order_by)).description(
+                "Sort keys, most significant first; the primary key is always appended so the order is stable.",
+            ),
+        )
+        .argument(
+            InputValue::new("first", TypeRef::named(TypeRef::INT))
+                .description("At most this many rows from the start."),
+        )
         .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)).description("Rows after this cursor."))
-        .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)).description("At most this many rows from the end."))
+        .argument(
+            InputValue::new("last", TypeRef::named(TypeRef::INT)).description("At most this many rows from the end."),
+        )
         .argument(InputValue::new("before", TypeRef::named(TypeRef::STRING)).description("Rows before this cursor."))
         .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)).description("Skip this many rows first."))
 }
@@ -84,18 +90,13 @@ fn aggregate_kind(function: AggregateFunction, kind: &ScalarKind) -> Option<Scal
 }
 
 /// Registers every type of `entity` and returns its root fields.
-pub fn register(
-    mut builder: SchemaBuilder,
-    registry: &Registry,
-    id: EntityId,
-) -> (SchemaBuilder, Vec<Field>) {
+pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -> (SchemaBuilder, Vec<Field>) {
     let entity = registry.entity(id);
     let names = Names::of(entity);
     let described = |description: String| entity.description.clone().unwrap_or(description);
 
     // The object.
-    let mut object =
-        Object::new(&names.object).description(described(format!("A row of `{}`.", entity.table)));
+    let mut object = Object::new(&names.object).description(described(format!("A row of `{}`.", entity.table)));
     for column in &entity.columns {
         let type_ref = if column.nullable {
             TypeRef::named(type_name(&column.kind))
@@ -103,12 +104,8 @@ pub fn register(
             TypeRef::named_nn(type_name(&column.kind))
         };
         object = object.field(
-            Field::new(
-                &column.field,
-                type_ref,
-                resolve::scalar(column.kind.clone()),
-            )
-            .description(format!("`{}.{}`", entity.table, column.name)),
+            Field::new(&column.field, type_ref, resolve::scalar(column.kind.clone()))
+                .description(format!("`{}.{}`", entity.table, column.name)),
         );
     }
     for relation in &entity.relations {
@@ -126,17 +123,10 @@ pub fn register(
                 ))
             }
             RelationKind::OneToMany | RelationKind::ManyToMany { .. } => connection_arguments(
-                Field::new(
-                    &relation.field,
-                    TypeRef::named_nn(&target.connection),
-                    resolve::object,
-                ),
+                Field::new(&relation.field, TypeRef::named_nn(&target.connection), resolve::object),
                 &target,
             )
-            .description(format!(
-                "Related `{}` rows.",
-                registry.entity(relation.target).table
-            )),
+            .description(format!("Related `{}` rows.", registry.entity(relation.target).table)),
         };
         object = object.field(field);
     }
@@ -147,17 +137,30 @@ pub fn register(
         .register(
             Object::new(&names.connection)
                 .description(format!("A page of {} rows.", names.object))
-                .field(Field::new("nodes", TypeRef::named_nn_list_nn(&names.object), resolve::list).description("The rows of the page."))
-                .field(Field::new("edges", TypeRef::named_nn_list_nn(&names.edge), resolve::list).description("The rows with their cursors."))
+                .field(
+                    Field::new("nodes", TypeRef::named_nn_list_nn(&names.object), resolve::list)
+                        .description("The rows of the page."),
+                )
+                .field(
+                    Field::new("edges", TypeRef::named_nn_list_nn(&names.edge), resolve::list)
+                        .description("The rows with their cursors."),
+                )
                 .field(Field::new("pageInfo", TypeRef::named_nn("PageInfo"), resolve::object))
                 .field(
-                    Field::new("totalCount", TypeRef::named_nn(TypeRef::INT), resolve::scalar(ScalarKind::Int))
-                        .description("Rows matching the filter, ignoring the page (computed only when selected)."),
+                    Field::new(
+                        "totalCount",
+                        TypeRef::named_nn(TypeRef::INT),
+                        resolve::scalar(ScalarKind::Int),
+                    )
+                    .description("Rows matching the filter, ignoring the page (computed only when selected)."),
                 ),
         )
         .register(
             Object::new(&names.edge)
-                .field(Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), resolve::cursor).description("Opaque; pass to after/before."))
+                .field(
+                    Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), resolve::cursor)
+                        .description("Opaque; pass to after/before."),
+                )
                 .field(Field::new("node", TypeRef::named_nn(&names.object), resolve::object)),
         );
 
@@ -167,58 +170,35 @@ pub fn register(
             "Conditions on {} rows; all given conditions must hold.",
             names.object
         ))
-        .field(
-            InputValue::new("and", TypeRef::named_nn_list(&names.filter))
-                .description("All of these."),
-        )
-        .field(
-            InputValue::new("or", TypeRef::named_nn_list(&names.filter))
-                .description("Any of these."),
-        )
+        .field(InputValue::new("and", TypeRef::named_nn_list(&names.filter)).description("All of these."))
+        .field(InputValue::new("or", TypeRef::named_nn_list(&names.filter)).description("Any of these."))
         .field(InputValue::new("not", TypeRef::named(&names.filter)).description("Not this."));
-    let mut order_by =
-        InputObject::new(&names.order_by).description("One sort key: set exactly one field.");
+    let mut order_by = InputObject::new(&names.order_by).description("One sort key: set exactly one field.");
     for column in &entity.columns {
         filter = filter.field(InputValue::new(
             &column.field,
             TypeRef::named(filter_name(&column.kind)),
         ));
         if !matches!(column.kind, ScalarKind::Json) {
-            order_by = order_by.field(InputValue::new(
-                &column.field,
-                TypeRef::named("OrderDirection"),
-            ));
+            order_by = order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
         }
     }
     for relation in &entity.relations {
         let target = Names::of(registry.entity(relation.target));
         if relation.kind == RelationKind::ManyToOne {
-            filter = filter.field(InputValue::new(
-                &relation.field,
-                TypeRef::named(&target.filter),
-            ));
-            order_by = order_by.field(InputValue::new(
-                &relation.field,
-                TypeRef::named(&target.order_by),
-            ));
+            filter = filter.field(InputValue::new(&relation.field, TypeRef::named(&target.filter)));
+            order_by = order_by.field(InputValue::new(&relation.field, TypeRef::named(&target.order_by)));
         } else {
-            filter = filter.field(InputValue::new(
-                &relation.field,
-                TypeRef::named(&target.list_filter),
-            ));
+            filter = filter.field(InputValue::new(&relation.field, TypeRef::named(&target.list_filter)));
         }
     }
     builder = builder.register(filter).register(order_by).register(
         InputObject::new(&names.list_filter)
             .description(format!("Conditions on related {} rows.", names.object))
             .field(
-                InputValue::new("some", TypeRef::named(&names.filter))
-                    .description("At least one related row matches."),
+                InputValue::new("some", TypeRef::named(&names.filter)).description("At least one related row matches."),
             )
-            .field(
-                InputValue::new("none", TypeRef::named(&names.filter))
-                    .description("No related row matches."),
-            )
+            .field(InputValue::new("none", TypeRef::named(&names.filter)).description("No related row matches."))
             .field(
                 InputValue::new("every", TypeRef::named(&names.filter))
                     .description("Every related row matches (true when there are none)."),
@@ -227,10 +207,7 @@ pub fn register(
 
     // Aggregates.
     let mut aggregate = Object::new(&names.aggregate)
-        .description(format!(
-            "Aggregates over the {} rows matching a filter.",
-            names.object
-        ))
+        .description(format!("Aggregates over the {} rows matching a filter.", names.object))
         .field(Field::new(
             "count",
             TypeRef::named_nn(TypeRef::INT),
@@ -238,11 +215,7 @@ pub fn register(
         ));
     let mut group = Object::new(&names.group)
         .description("One group of rows sharing the grouped columns' values.")
-        .field(Field::new(
-            "key",
-            TypeRef::named_nn(&names.group_key),
-            resolve::object,
-        ))
+        .field(Field::new("key", TypeRef::named_nn(&names.group_key), resolve::object))
         .field(Field::new(
             "count",
             TypeRef::named_nn(TypeRef::INT),
@@ -285,8 +258,7 @@ pub fn register(
         .iter()
         .filter(|column| !matches!(column.kind, ScalarKind::Json))
         .collect();
-    let mut group_key =
-        Object::new(&names.group_key).description("The grouped columns' values (others are null).");
+    let mut group_key = Object::new(&names.group_key).description("The grouped columns' values (others are null).");
     for column in &groupable {
         group_key = group_key.field(Field::new(
             &column.field,
@@ -295,16 +267,12 @@ pub fn register(
         ));
     }
     aggregate = aggregate.field(
-        Field::new(
-            "groupBy",
-            TypeRef::named_nn_list_nn(&names.group),
-            resolve::list,
-        )
-        .description("The same aggregates per group of rows, ordered by the grouped columns.")
-        .argument(InputValue::new(
-            "columns",
-            TypeRef::named_nn_list_nn(&names.group_column),
-        )),
+        Field::new("groupBy", TypeRef::named_nn_list_nn(&names.group), resolve::list)
+            .description("The same aggregates per group of rows, ordered by the grouped columns.")
+            .argument(InputValue::new(
+                "columns",
+                TypeRef::named_nn_list_nn(&names.group_column),
+            )),
     );
     builder = builder
         .register(aggregate)
@@ -327,10 +295,7 @@ pub fn register(
         ),
         &names,
     )
-    .description(format!(
-        "{} rows: filter, order and page them.",
-        names.object
-    ));
+    .description(format!("{} rows: filter, order and page them.", names.object));
     let mut lookup = Field::new(
         &entity.lookup_field,
         TypeRef::named(&names.object),

@@ -5,6 +5,7 @@
 //! database connection is not part of the schema's shape: the server attaches it as context
 //! data, and `gateway schema` prints the SDL without connecting anywhere.
 
+mod codes;
 mod entity;
 mod resolve;
 mod scalars;
@@ -27,8 +28,7 @@ pub fn builder(registry: Arc<Registry>) -> SchemaBuilder {
         .flat_map(|entity| entity.columns.iter().map(|column| column.kind.clone()))
         .collect();
     let mut builder = scalars::register(Schema::build("Query", None, None), &kinds);
-    let mut query = Object::new("Query")
-        .description("Every registered table: lists, lookups by key and aggregates.");
+    let mut query = Object::new("Query").description("Every registered table: lists, lookups by key and aggregates.");
     for id in 0..registry.entities().len() {
         let (next, fields) = entity::register(builder, &registry, id);
         builder = next;
@@ -36,7 +36,10 @@ pub fn builder(registry: Arc<Registry>) -> SchemaBuilder {
             query = query.field(field);
         }
     }
-    builder.register(query).data(Engine { registry })
+    builder
+        .register(query)
+        .data(Engine { registry })
+        .extension(codes::ErrorCodes)
 }
 
 /// The SDL, as `gateway schema` prints it and `schema.graphql` stores it.

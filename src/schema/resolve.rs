@@ -19,10 +19,7 @@ pub enum Root {
 }
 
 /// Resolves a root field: plan from the look-ahead, one statement, JSON to the children.
-pub fn root(
-    entity: EntityId,
-    root: Root,
-) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
+pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
     move |context| {
         FieldFuture::new(async move {
             let engine = context.data::<Engine>()?;
@@ -30,13 +27,9 @@ pub fn root(
             let registry = &engine.registry;
             let field = context.field();
             let planned = match root {
-                Root::List => {
-                    plan::plan_connection(registry, entity, &[field]).map(Plan::Connection)
-                }
+                Root::List => plan::plan_connection(registry, entity, &[field]).map(Plan::Connection),
                 Root::Lookup => plan::plan_lookup(registry, entity, field).map(Plan::Lookup),
-                Root::Aggregate => {
-                    plan::plan_aggregate(registry, entity, field).map(Plan::Aggregate)
-                }
+                Root::Aggregate => plan::plan_aggregate(registry, entity, field).map(Plan::Aggregate),
             };
             let plan = planned.map_err(|error| error.extend())?;
             let json = crate::sql::execute(connection, registry, &plan)
@@ -54,15 +47,11 @@ pub fn root(
 fn own<'a>(context: &ResolverContext<'a>) -> Result<&'a Json, Error> {
     let parent: &'a Json = context.parent_value.try_downcast_ref::<Json>()?;
     let field = context.field();
-    Ok(parent
-        .get(field.alias().unwrap_or(field.name()))
-        .unwrap_or(&Json::Null))
+    Ok(parent.get(field.alias().unwrap_or(field.name())).unwrap_or(&Json::Null))
 }
 
 /// A scalar of `kind`.
-pub fn scalar(
-    kind: ScalarKind,
-) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
+pub fn scalar(kind: ScalarKind) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
     move |context| {
         let kind = kind.clone();
         FieldFuture::new(async move {
@@ -89,10 +78,7 @@ pub fn object(context: ResolverContext<'_>) -> FieldFuture<'_> {
 /// A list of objects (`nodes`, `edges`, `groupBy`).
 pub fn list(context: ResolverContext<'_>) -> FieldFuture<'_> {
     FieldFuture::new(async move {
-        let items = own(&context)?
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let items = own(&context)?.as_array().map(Vec::as_slice).unwrap_or_default();
         Ok(Some(FieldValue::list(
             items.iter().map(|item| FieldValue::borrowed_any(item)),
         )))
@@ -101,28 +87,15 @@ pub fn list(context: ResolverContext<'_>) -> FieldFuture<'_> {
 
 /// An edge's cursor.
 pub fn cursor(context: ResolverContext<'_>) -> FieldFuture<'_> {
-    FieldFuture::new(async move {
-        Ok(Some(FieldValue::value(crate::shape::cursor(own(
-            &context,
-        )?))))
-    })
+    FieldFuture::new(async move { Ok(Some(FieldValue::value(crate::shape::cursor(own(&context)?)))) })
 }
 
 /// `pageInfo.startCursor` (`last == false`) or `endCursor`, from the page's cursors in order.
-pub fn page_cursor(
-    last: bool,
-) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
+pub fn page_cursor(last: bool) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
     move |context| {
         FieldFuture::new(async move {
-            let cursors = own(&context)?
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let chosen = if last {
-                cursors.last()
-            } else {
-                cursors.first()
-            };
+            let cursors = own(&context)?.as_array().map(Vec::as_slice).unwrap_or_default();
+            let chosen = if last { cursors.last() } else { cursors.first() };
             Ok(chosen.map(|keys| FieldValue::value(crate::shape::cursor(keys))))
         })
     }

@@ -4,9 +4,7 @@
 use super::resolve;
 use crate::metadata::{ScalarKind, enum_type_name};
 use async_graphql::Value;
-use async_graphql::dynamic::{
-    Enum, EnumItem, Field, InputObject, InputValue, Object, Scalar, SchemaBuilder, TypeRef,
-};
+use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, Scalar, SchemaBuilder, TypeRef};
 
 /// The GraphQL type of a column of `kind`.
 pub fn type_name(kind: &ScalarKind) -> String {
@@ -130,14 +128,8 @@ fn scalar_filter(kind: &ScalarKind, name: &str) -> InputObject {
     }
     if !matches!(kind, ScalarKind::Json | ScalarKind::Boolean) {
         input = input
-            .field(
-                InputValue::new("in", TypeRef::named_nn_list(&value))
-                    .description("one of these values"),
-            )
-            .field(
-                InputValue::new("notIn", TypeRef::named_nn_list(&value))
-                    .description("none of these values"),
-            );
+            .field(InputValue::new("in", TypeRef::named_nn_list(&value)).description("one of these values"))
+            .field(InputValue::new("notIn", TypeRef::named_nn_list(&value)).description("none of these values"));
     }
     if matches!(kind, ScalarKind::String) {
         input = input
@@ -149,14 +141,8 @@ fn scalar_filter(kind: &ScalarKind, name: &str) -> InputObject {
                 InputValue::new("ilike", TypeRef::named(TypeRef::STRING))
                     .description("SQL LIKE pattern, ignoring case"),
             )
-            .field(
-                InputValue::new("startsWith", TypeRef::named(TypeRef::STRING))
-                    .description("starts with this text"),
-            )
-            .field(
-                InputValue::new("contains", TypeRef::named(TypeRef::STRING))
-                    .description("contains this text"),
-            );
+            .field(InputValue::new("startsWith", TypeRef::named(TypeRef::STRING)).description("starts with this text"))
+            .field(InputValue::new("contains", TypeRef::named(TypeRef::STRING)).description("contains this text"));
     }
     input.field(
         InputValue::new("isNull", TypeRef::named(TypeRef::BOOLEAN))

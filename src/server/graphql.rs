@@ -28,8 +28,7 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) ->
         Ok(request) => request,
         Err(error) => return bad_request(&format!("invalid GraphQL GET request: {error}")),
     };
-    if let Some(operation) =
-        selected_operation_type(&request.query, request.operation_name.as_deref())
+    if let Some(operation) = selected_operation_type(&request.query, request.operation_name.as_deref())
         && operation != OperationType::Query
     {
         return (
@@ -61,10 +60,9 @@ fn selected_operation_type(query: &str, operation_name: Option<&str>) -> Option<
         (DocumentOperations::Multiple(operations), Some(name)) => {
             operations.get(name).map(|operation| operation.node.ty)
         }
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
-            .values()
-            .next()
-            .map(|operation| operation.node.ty),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next().map(|operation| operation.node.ty)
+        }
         (DocumentOperations::Multiple(_), None) => None,
     }
 }
@@ -72,9 +70,7 @@ fn selected_operation_type(query: &str, operation_name: Option<&str>) -> Option<
 fn bad_request(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        axum::Json(
-            json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] }),
-        ),
+        axum::Json(json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] })),
     )
         .into_response()
 }

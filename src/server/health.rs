@@ -25,9 +25,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             tracing::warn!(%error, "readiness check: the database does not answer");
             unavailable(format!("the database does not answer: {error}"))
         }
-        Err(_) => unavailable(format!(
-            "the database did not answer within {READINESS_TIMEOUT:?}"
-        )),
+        Err(_) => unavailable(format!("the database did not answer within {READINESS_TIMEOUT:?}")),
     }
 }
 

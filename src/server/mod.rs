@@ -63,16 +63,13 @@ impl Application {
         database: DatabaseConnection,
         registry: Arc<Registry>,
     ) -> Result<Self, ServerError> {
-        let schema = crate::schema::builder(registry)
-            .data(database.clone())
-            .finish()?;
-        let listener =
-            TcpListener::bind(args.listen)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    address: args.listen,
-                    source,
-                })?;
+        let schema = crate::schema::builder(registry).data(database.clone()).finish()?;
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                address: args.listen,
+                source,
+            })?;
         let state = AppState {
             schema: schema.clone(),
             database: database.clone(),

@@ -164,25 +164,19 @@ impl Dialect {
 
     /// The whole result as text, which the executor parses once.
     pub fn as_text(&self, json: Expr) -> Expr {
-        if self.postgres() {
-            json.cast_as("text")
-        } else {
-            json
-        }
+        if self.postgres() { json.cast_as("text") } else { json }
     }
 
     /// `row_number()` over the given order (expressions with their direction and null placement).
     pub fn row_number(&self, order: &[(Expr, bool, bool)]) -> Expr {
         let clauses: Vec<&str> = order
             .iter()
-            .map(
-                |(_, descending, nulls_first)| match (descending, nulls_first) {
-                    (false, false) => "{} ASC NULLS LAST",
-                    (false, true) => "{} ASC NULLS FIRST",
-                    (true, false) => "{} DESC NULLS LAST",
-                    (true, true) => "{} DESC NULLS FIRST",
-                },
-            )
+            .map(|(_, descending, nulls_first)| match (descending, nulls_first) {
+                (false, false) => "{} ASC NULLS LAST",
+                (false, true) => "{} ASC NULLS FIRST",
+                (true, false) => "{} DESC NULLS LAST",
+                (true, true) => "{} DESC NULLS FIRST",
+            })
             .collect();
         let arguments = order.iter().map(|(expr, _, _)| expr.clone()).collect();
         self.template(
@@ -251,9 +245,6 @@ mod tests {
             query(postgres).build(PostgresQueryBuilder).0,
             "SELECT strpos($1, $2) > 0"
         );
-        assert_eq!(
-            query(sqlite).build(SqliteQueryBuilder).0,
-            "SELECT strpos(?, ?) > 0"
-        );
+        assert_eq!(query(sqlite).build(SqliteQueryBuilder).0, "SELECT strpos(?, ?) > 0");
     }
 }

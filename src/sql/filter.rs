@@ -11,28 +11,17 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 
 impl Compiler<'_> {
     /// `predicate` as a condition on the rows of `entity` aliased `alias`.
-    pub(super) fn predicate(
-        &mut self,
-        entity: EntityId,
-        predicate: &Predicate,
-        alias: &str,
-    ) -> Expr {
+    pub(super) fn predicate(&mut self, entity: EntityId, predicate: &Predicate, alias: &str) -> Expr {
         match predicate {
             Predicate::And(parts) => {
-                let parts: Vec<Expr> = parts
-                    .iter()
-                    .map(|part| self.predicate(entity, part, alias))
-                    .collect();
+                let parts: Vec<Expr> = parts.iter().map(|part| self.predicate(entity, part, alias)).collect();
                 parts
                     .into_iter()
                     .reduce(ExprTrait::and)
                     .unwrap_or_else(|| Expr::cust("TRUE"))
             }
             Predicate::Or(parts) => {
-                let parts: Vec<Expr> = parts
-                    .iter()
-                    .map(|part| self.predicate(entity, part, alias))
-                    .collect();
+                let parts: Vec<Expr> = parts.iter().map(|part| self.predicate(entity, part, alias)).collect();
                 parts
                     .into_iter()
                     .reduce(ExprTrait::or)
@@ -76,10 +65,7 @@ impl Compiler<'_> {
                     column(alias, name).is_in(values)
                 }
             }
-            Predicate::IsNull {
-                column: name,
-                is_null,
-            } => {
+            Predicate::IsNull { column: name, is_null } => {
                 if *is_null {
                     column(alias, name).is_null()
                 } else {
@@ -102,17 +88,12 @@ impl Compiler<'_> {
                 let link = self.related_condition(entity, *relation, alias, &child);
                 let inner = self.predicate(target, predicate, &child);
                 let condition = match quantifier {
-                    Quantifier::Every => {
-                        link.and(self.dialect.template("({}) IS NOT TRUE", vec![inner]))
-                    }
+                    Quantifier::Every => link.and(self.dialect.template("({}) IS NOT TRUE", vec![inner])),
                     _ => link.and(inner),
                 };
                 let rows = Query::select()
                     .expr(Expr::cust("1"))
-                    .from_as(
-                        Alias::new(&self.registry.entity(target).table),
-                        Alias::new(&child),
-                    )
+                    .from_as(Alias::new(&self.registry.entity(target).table), Alias::new(&child))
                     .and_where(condition)
                     .to_owned();
                 match quantifier {
@@ -127,32 +108,21 @@ impl Compiler<'_> {
         let postgres = self.dialect.postgres();
         let value_expr = || Expr::val(value);
         match (operator, postgres) {
-            (TextMatch::Like, true) => self
-                .dialect
-                .template("{} LIKE {}", vec![left, value_expr()]),
+            (TextMatch::Like, true) => self.dialect.template("{} LIKE {}", vec![left, value_expr()]),
             (TextMatch::Like, false) => self
                 .dialect
                 .template("{} GLOB {}", vec![left, Expr::val(like_to_glob(value))]),
-            (TextMatch::ILike, true) => self
-                .dialect
-                .template("{} ILIKE {}", vec![left, value_expr()]),
+            (TextMatch::ILike, true) => self.dialect.template("{} ILIKE {}", vec![left, value_expr()]),
             // SQLite's LIKE ignores ASCII case, as ILIKE does.
             (TextMatch::ILike, false) => self
                 .dialect
                 .template("{} LIKE {} ESCAPE '\\'", vec![left, value_expr()]),
-            (TextMatch::StartsWith, true) => self
+            (TextMatch::StartsWith, true) => self.dialect.template("starts_with({}, {})", vec![left, value_expr()]),
+            (TextMatch::StartsWith, false) => self
                 .dialect
-                .template("starts_with({}, {})", vec![left, value_expr()]),
-            (TextMatch::StartsWith, false) => self.dialect.template(
-                "substr({}, 1, length({})) = {}",
-                vec![left, value_expr(), value_expr()],
-            ),
-            (TextMatch::Contains, true) => self
-                .dialect
-                .template("strpos({}, {}) > 0", vec![left, value_expr()]),
-            (TextMatch::Contains, false) => self
-                .dialect
-                .template("instr({}, {}) > 0", vec![left, value_expr()]),
+                .template("substr({}, 1, length({})) = {}", vec![left, value_expr(), value_expr()]),
+            (TextMatch::Contains, true) => self.dialect.template("strpos({}, {}) > 0", vec![left, value_expr()]),
+            (TextMatch::Contains, false) => self.dialect.template("instr({}, {}) > 0", vec![left, value_expr()]),
         }
     }
 
@@ -177,13 +147,7 @@ impl Compiler<'_> {
 
     /// The join condition between a row of `entity` (aliased `parent`) and the rows of its
     /// relation's target (aliased `child`).
-    pub(super) fn related_condition(
-        &mut self,
-        entity: EntityId,
-        relation: usize,
-        parent: &str,
-        child: &str,
-    ) -> Expr {
+    pub(super) fn related_condition(&mut self, entity: EntityId, relation: usize, parent: &str, child: &str) -> Expr {
         let meta = self.registry.entity(entity).relations[relation].clone();
         match &meta.kind {
             RelationKind::ManyToOne | RelationKind::OneToMany => meta
@@ -201,24 +165,16 @@ impl Compiler<'_> {
                 let link = self.alias();
                 let mut condition = Vec::new();
                 for (junction_column, target_column) in junction_to.iter().zip(&meta.to_columns) {
-                    condition.push(
-                        column(&link, junction_column)
-                            .equals((Alias::new(child), Alias::new(target_column))),
-                    );
+                    condition
+                        .push(column(&link, junction_column).equals((Alias::new(child), Alias::new(target_column))));
                 }
-                for (junction_column, parent_column) in junction_from.iter().zip(&meta.from_columns)
-                {
-                    condition.push(
-                        column(&link, junction_column)
-                            .equals((Alias::new(parent), Alias::new(parent_column))),
-                    );
+                for (junction_column, parent_column) in junction_from.iter().zip(&meta.from_columns) {
+                    condition
+                        .push(column(&link, junction_column).equals((Alias::new(parent), Alias::new(parent_column))));
                 }
                 let rows = Query::select()
                     .expr(Expr::cust("1"))
-                    .from_as(
-                        Alias::new(&self.registry.entity(*junction).table),
-                        Alias::new(&link),
-                    )
+                    .from_as(Alias::new(&self.registry.entity(*junction).table), Alias::new(&link))
                     .and_where(
                         condition
                             .into_iter()

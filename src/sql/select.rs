@@ -8,13 +8,11 @@
 use super::{Compiler, column};
 use crate::metadata::{EntityId, ScalarKind};
 use crate::plan::{
-    AggregateFunction, AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan,
-    EdgeOutput, GroupOutput, LookupPlan, NodeField, NodePlan, OrderKey, PageInfoOutput,
+    AggregateFunction, AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, GroupOutput,
+    LookupPlan, NodeField, NodePlan, OrderKey, PageInfoOutput,
 };
 use sea_orm::Value;
-use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait, NullOrdering, Order, Query, QueryStatementBuilder, SelectStatement,
-};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, NullOrdering, Order, Query, QueryStatementBuilder, SelectStatement};
 use std::collections::BTreeSet;
 
 const ROW_NUMBER: &str = "__gw_rn";
@@ -37,11 +35,7 @@ pub(super) struct Parent<'a> {
 
 impl Compiler<'_> {
     /// The SELECT producing one connection's JSON object.
-    pub(super) fn connection(
-        &mut self,
-        plan: &ConnectionPlan,
-        parent: Option<Parent<'_>>,
-    ) -> SelectStatement {
+    pub(super) fn connection(&mut self, plan: &ConnectionPlan, parent: Option<Parent<'_>>) -> SelectStatement {
         let entity = plan.entity;
         let table = self.registry.entity(entity).table.clone();
         let backward = plan.page.backward();
@@ -107,10 +101,7 @@ impl Compiler<'_> {
             })
             .collect();
         let mut middle = Query::select();
-        middle.expr(Expr::col((
-            Alias::new(&inner_name),
-            sea_orm::sea_query::Asterisk,
-        )));
+        middle.expr(Expr::col((Alias::new(&inner_name), sea_orm::sea_query::Asterisk)));
         middle.expr_as(self.dialect.row_number(&window), Alias::new(ROW_NUMBER));
         middle.from_subquery(inner.to_owned(), Alias::new(&inner_name));
 
@@ -123,8 +114,7 @@ impl Compiler<'_> {
             let value = match output {
                 ConnectionOutput::Nodes(node) => {
                     let object = self.node_object(entity, node, &middle_alias);
-                    self.dialect
-                        .array_agg(object, &output_order, in_page.clone())
+                    self.dialect.array_agg(object, &output_order, in_page.clone())
                 }
                 ConnectionOutput::Edges(fields) => {
                     let mut edge = Vec::new();
@@ -139,24 +129,18 @@ impl Compiler<'_> {
                         edge.push((edge_key.clone(), value));
                     }
                     let object = self.dialect.object(edge);
-                    self.dialect
-                        .array_agg(object, &output_order, in_page.clone())
+                    self.dialect.array_agg(object, &output_order, in_page.clone())
                 }
                 ConnectionOutput::PageInfo(fields) => {
                     let mut info = Vec::new();
                     for (info_key, field) in fields {
                         let value = match field {
-                            PageInfoOutput::HasNextPage => {
-                                self.has_more(plan, parent.as_ref(), true, size)
-                            }
-                            PageInfoOutput::HasPreviousPage => {
-                                self.has_more(plan, parent.as_ref(), false, size)
-                            }
+                            PageInfoOutput::HasNextPage => self.has_more(plan, parent.as_ref(), true, size),
+                            PageInfoOutput::HasPreviousPage => self.has_more(plan, parent.as_ref(), false, size),
                             // All cursors of the page in reading order; the resolver takes the first or last.
                             PageInfoOutput::StartCursor | PageInfoOutput::EndCursor => {
                                 let cursor = self.cursor(plan, &middle_alias);
-                                self.dialect
-                                    .array_agg(cursor, &output_order, in_page.clone())
+                                self.dialect.array_agg(cursor, &output_order, in_page.clone())
                             }
                         };
                         info.push((info_key.clone(), value));
@@ -177,19 +161,18 @@ impl Compiler<'_> {
             };
             pairs.push((key.clone(), value));
         }
-        Query::select()
-            .expr(self.dialect.object(pairs))
-            .from_subquery(middle, Alias::new(&middle_alias))
-            .to_owned()
+        let mut outer = Query::select();
+        outer.expr(self.dialect.object(pairs));
+        // Every output that reads the page is an aggregate, so the page yields exactly one row;
+        // without such an output, reading it would yield one row per page row instead.
+        if reads_page(plan) {
+            outer.from_subquery(middle, Alias::new(&middle_alias));
+        }
+        outer
     }
 
     /// The filter plus, for a nested connection, the link to the parent row.
-    fn base_condition(
-        &mut self,
-        plan: &ConnectionPlan,
-        parent: Option<&Parent<'_>>,
-        alias: &str,
-    ) -> Expr {
+    fn base_condition(&mut self, plan: &ConnectionPlan, parent: Option<&Parent<'_>>, alias: &str) -> Expr {
         let mut parts = Vec::new();
         if let Some(parent) = parent {
             parts.push(self.related_condition(parent.entity, parent.relation, parent.alias, alias));
@@ -221,11 +204,7 @@ impl Compiler<'_> {
             return Expr::cust("FALSE");
         }
         // Behind the page's starting point: rows on the other side of the cursor (or skipped).
-        let cursor = if backward {
-            &plan.page.before
-        } else {
-            &plan.page.after
-        };
+        let cursor = if backward { &plan.page.before } else { &plan.page.after };
         if cursor.is_none() && plan.page.offset == 0 {
             return Expr::cust("FALSE");
         }
@@ -244,41 +223,23 @@ impl Compiler<'_> {
         Expr::exists(
             Query::select()
                 .expr(Expr::cust("1"))
-                .from_as(
-                    Alias::new(&self.registry.entity(plan.entity).table),
-                    Alias::new(&alias),
-                )
+                .from_as(Alias::new(&self.registry.entity(plan.entity).table), Alias::new(&alias))
                 .and_where(condition)
                 .to_owned(),
         )
     }
 
     /// Rows strictly after (`before == false`) or strictly before the cursor `values` in `order`.
-    fn keyset(
-        &self,
-        entity: EntityId,
-        order: &[OrderKey],
-        exprs: &[Expr],
-        values: &[Value],
-        before: bool,
-    ) -> Expr {
+    fn keyset(&self, entity: EntityId, order: &[OrderKey], exprs: &[Expr], values: &[Value], before: bool) -> Expr {
         let kinds: Vec<ScalarKind> = order
             .iter()
-            .map(|key| {
-                crate::plan::order_column(self.registry, entity, key)
-                    .kind
-                    .clone()
-            })
+            .map(|key| crate::plan::order_column(self.registry, entity, key).kind.clone())
             .collect();
         let mut alternatives = Vec::new();
         for index in 0..order.len() {
             let mut conjunction = Vec::new();
             for earlier in 0..index {
-                conjunction.push(self.equal_to(
-                    &kinds[earlier],
-                    exprs[earlier].clone(),
-                    &values[earlier],
-                ));
+                conjunction.push(self.equal_to(&kinds[earlier], exprs[earlier].clone(), &values[earlier]));
             }
             let key = &order[index];
             let (descending, nulls_first) = if before {
@@ -316,14 +277,7 @@ impl Compiler<'_> {
     }
 
     /// `expr` comes strictly after `value` in an order with this direction and null placement.
-    fn beyond(
-        &self,
-        kind: &ScalarKind,
-        expr: Expr,
-        value: &Value,
-        descending: bool,
-        nulls_first: bool,
-    ) -> Expr {
+    fn beyond(&self, kind: &ScalarKind, expr: Expr, value: &Value, descending: bool, nulls_first: bool) -> Expr {
         if is_null(value) {
             // Past a NULL only when NULLs come first, and then every non-NULL is past it.
             return if nulls_first {
@@ -361,10 +315,7 @@ impl Compiler<'_> {
         subquery(
             Query::select()
                 .expr(value)
-                .from_as(
-                    Alias::new(&self.registry.entity(target).table),
-                    Alias::new(&child),
-                )
+                .from_as(Alias::new(&self.registry.entity(target).table), Alias::new(&child))
                 .and_where(condition)
                 .limit(1)
                 .to_owned(),
@@ -376,10 +327,7 @@ impl Compiler<'_> {
         let mut items = vec![Expr::val(plan.order_signature.as_str())];
         for (index, key) in plan.order.iter().enumerate() {
             let kind = &crate::plan::order_column(self.registry, plan.entity, key).kind;
-            items.push(
-                self.dialect
-                    .output(kind, column(alias, &order_column_name(index))),
-            );
+            items.push(self.dialect.output(kind, column(alias, &order_column_name(index))));
         }
         self.dialect.array(items)
     }
@@ -441,10 +389,7 @@ impl Compiler<'_> {
                     let object = self.node_object(target, node, &child);
                     let select = Query::select()
                         .expr(object)
-                        .from_as(
-                            Alias::new(&self.registry.entity(target).table),
-                            Alias::new(&child),
-                        )
+                        .from_as(Alias::new(&self.registry.entity(target).table), Alias::new(&child))
                         .and_where(condition)
                         .limit(1)
                         .to_owned();
@@ -472,9 +417,7 @@ impl Compiler<'_> {
         let condition = plan
             .key
             .iter()
-            .map(|(name, value)| {
-                column(&alias, name).eq(self.bind(plan.entity, name, value.clone()))
-            })
+            .map(|(name, value)| column(&alias, name).eq(self.bind(plan.entity, name, value.clone())))
             .reduce(ExprTrait::and)
             .unwrap_or_else(|| Expr::cust("FALSE"));
         let object = self.node_object(plan.entity, &plan.node, &alias);
@@ -530,10 +473,7 @@ impl Compiler<'_> {
                     .column(name)
                     .expect("planned columns exist")
                     .kind;
-                (
-                    key.clone(),
-                    self.aggregate_value(kind, function, column(alias, name)),
-                )
+                (key.clone(), self.aggregate_value(kind, function, column(alias, name)))
             })
             .collect();
         self.dialect.object(pairs)
@@ -558,12 +498,8 @@ impl Compiler<'_> {
                     average
                 }
             }
-            AggregateFunction::Min => self
-                .dialect
-                .output(kind, self.dialect.template("min({})", vec![value])),
-            AggregateFunction::Max => self
-                .dialect
-                .output(kind, self.dialect.template("max({})", vec![value])),
+            AggregateFunction::Min => self.dialect.output(kind, self.dialect.template("min({})", vec![value])),
+            AggregateFunction::Max => self.dialect.output(kind, self.dialect.template("max({})", vec![value])),
         }
     }
 
@@ -598,28 +534,18 @@ impl Compiler<'_> {
                     self.dialect.object(key_pairs)
                 }
                 GroupOutput::Count => Expr::cust("count(*)"),
-                GroupOutput::Function { function, columns } => {
-                    self.functions(plan.entity, *function, columns, &alias)
-                }
+                GroupOutput::Function { function, columns } => self.functions(plan.entity, *function, columns, &alias),
             };
             pairs.push((key.clone(), value));
         }
-        let window: Vec<(Expr, bool, bool)> = columns
-            .iter()
-            .map(|name| (column(&alias, name), false, true))
-            .collect();
+        let window: Vec<(Expr, bool, bool)> = columns.iter().map(|name| (column(&alias, name), false, true)).collect();
         let mut grouped = Query::select();
         grouped
             .expr_as(self.dialect.object(pairs), Alias::new("__gw_group"))
             .expr_as(self.dialect.row_number(&window), Alias::new(ROW_NUMBER))
             .from_as(Alias::new(&table), Alias::new(&alias))
             .and_where(condition)
-            .add_group_by(
-                columns
-                    .iter()
-                    .map(|name| column(&alias, name))
-                    .collect::<Vec<_>>(),
-            );
+            .add_group_by(columns.iter().map(|name| column(&alias, name)).collect::<Vec<_>>());
         let groups = self.alias();
         let item = column(&groups, "__gw_group");
         let order = [(column(&groups, ROW_NUMBER), false)];
@@ -628,6 +554,19 @@ impl Compiler<'_> {
             .from_subquery(grouped.to_owned(), Alias::new(&groups))
             .to_owned()
     }
+}
+
+/// Whether any output aggregates the page's rows (rather than counting or probing on its own).
+fn reads_page(plan: &ConnectionPlan) -> bool {
+    plan.outputs.iter().any(|(_, output)| match output {
+        ConnectionOutput::Nodes(_) | ConnectionOutput::Edges(_) => true,
+        ConnectionOutput::TotalCount => false,
+        ConnectionOutput::PageInfo(fields) => fields.iter().any(|(_, field)| match field {
+            PageInfoOutput::StartCursor | PageInfoOutput::EndCursor => true,
+            PageInfoOutput::HasNextPage => !plan.page.backward() && plan.page.size().is_some(),
+            PageInfoOutput::HasPreviousPage => plan.page.backward(),
+        }),
+    })
 }
 
 fn is_null(value: &Value) -> bool {

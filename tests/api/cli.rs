@@ -31,13 +31,7 @@ fn schema_file_matches_the_served_schema() {
 
 #[test]
 fn unknown_database_scheme_is_refused_clearly() {
-    let (success, _, stderr) = run_gateway(
-        &["check"],
-        &[("DATABASE_URL", "mysql://root@localhost/test")],
-    );
+    let (success, _, stderr) = run_gateway(&["check"], &[("DATABASE_URL", "mysql://root@localhost/test")]);
     assert!(!success);
-    assert!(
-        stderr.contains("scheme `mysql` is not supported"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("scheme `mysql` is not supported"), "{stderr}");
 }

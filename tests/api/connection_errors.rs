@@ -18,10 +18,7 @@ fn check(url: &str, extra: &[(&str, &str)]) -> String {
 #[test]
 fn refused_connection_names_the_endpoint_and_asks_whether_the_server_runs() {
     let port = closed_port();
-    let output = check(
-        &format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/app"),
-        &[],
-    );
+    let output = check(&format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/app"), &[]);
     assert!(
         output.contains(&format!("connection refused by 127.0.0.1:{port}")),
         "{output}"
@@ -49,17 +46,11 @@ fn right_password_connects() {
     let cluster = Cluster::start(Auth::Scram(PASSWORD)).expect("PostgreSQL is installed");
     let (success, stdout, stderr) = run_gateway(
         &["check"],
-        &[(
-            "DATABASE_URL",
-            &cluster.url("postgres", Some(PASSWORD), "postgres"),
-        )],
+        &[("DATABASE_URL", &cluster.url("postgres", Some(PASSWORD), "postgres"))],
     );
     assert!(success, "{stdout}{stderr}");
     assert!(stdout.contains("connected: PostgreSQL"), "{stdout}");
-    assert!(
-        !format!("{stdout}{stderr}").contains(PASSWORD),
-        "the password leaked"
-    );
+    assert!(!format!("{stdout}{stderr}").contains(PASSWORD), "the password leaked");
 }
 
 #[tokio::test]
@@ -106,10 +97,7 @@ fn silent_server_times_out_with_a_firewall_hint() {
 #[test]
 fn tls_required_by_the_client_but_not_offered_by_the_server() {
     let cluster = Cluster::start(Auth::Trust).expect("PostgreSQL is installed");
-    let url = format!(
-        "{}?sslmode=require",
-        cluster.url("postgres", None, "postgres")
-    );
+    let url = format!("{}?sslmode=require", cluster.url("postgres", None, "postgres"));
     let output = check(&url, &[]);
     assert!(
         output.contains("does not offer TLS, but sslmode is `require`"),
@@ -190,8 +178,5 @@ fn startup_waits_for_a_server_that_comes_up() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("waiting for the database"), "{stderr}");
-    assert!(
-        stdout.contains("pending  m20261126_000001_sample_schema"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("pending  m20261126_000001_sample_schema"), "{stdout}");
 }

@@ -3,7 +3,9 @@
 
 mod cli;
 mod connection_errors;
+mod fixture;
 mod playground;
+mod read_engine;
 mod readiness;
 mod seed;
 mod server;

@@ -34,10 +34,7 @@ async fn playground_page_and_assets_are_served_by_the_gateway() {
             "{asset} is the real file"
         );
     }
-    assert!(
-        !html.contains("https://"),
-        "the page references no external host"
-    );
+    assert!(!html.contains("https://"), "the page references no external host");
     let missing = app
         .client
         .get(app.url("/playground/nope.js"))
@@ -97,16 +94,12 @@ async fn a_real_browser_runs_a_query_from_the_playground_with_the_internet_block
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the browser run failed: {stdout}{stderr}"
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.trim()).expect("the script prints JSON");
+    assert!(output.status.success(), "the browser run failed: {stdout}{stderr}");
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the script prints JSON");
     assert!(
         seen["result"]
             .as_str()
-            .is_some_and(|result| result.contains("PostgreSQL")),
+            .is_some_and(|result| result.contains("\"totalCount\": 0")),
         "{seen}"
     );
     assert_eq!(
@@ -114,10 +107,6 @@ async fn a_real_browser_runs_a_query_from_the_playground_with_the_internet_block
         serde_json::json!([]),
         "the page asked for nothing outside the gateway"
     );
-    assert_eq!(
-        seen["errors"],
-        serde_json::json!([]),
-        "no script errors on the page"
-    );
+    assert_eq!(seen["errors"], serde_json::json!([]), "no script errors on the page");
     app.stop().await;
 }

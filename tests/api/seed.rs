@@ -14,20 +14,10 @@ fn pg_dump_hash(url: &str) -> String {
                 .flatten()
                 .map(|entry| entry.path().join("bin/pg_dump").display().to_string()),
         )
-        .find(|candidate| {
-            std::process::Command::new(candidate)
-                .arg("--version")
-                .output()
-                .is_ok()
-        })
+        .find(|candidate| std::process::Command::new(candidate).arg("--version").output().is_ok())
         .expect("pg_dump is installed");
     let output = std::process::Command::new(pg_dump)
-        .args([
-            "--data-only",
-            "--no-owner",
-            "--exclude-table=seaql_migrations",
-            url,
-        ])
+        .args(["--data-only", "--no-owner", "--exclude-table=seaql_migrations", url])
         .output()
         .expect("run pg_dump");
     assert!(
@@ -47,12 +37,8 @@ fn pg_dump_hash(url: &str) -> String {
 fn fresh_and_seed(url: &str) -> String {
     let (success, stdout, stderr) = run_gateway(&["migrate", "fresh"], &[("DATABASE_URL", url)]);
     assert!(success, "migrate fresh: {stdout}{stderr}");
-    assert!(
-        stdout.contains("applied  m20261126_000001_sample_schema"),
-        "{stdout}"
-    );
-    let (success, stdout, stderr) =
-        run_gateway(&["seed", "--scale", "1"], &[("DATABASE_URL", url)]);
+    assert!(stdout.contains("applied  m20261126_000001_sample_schema"), "{stdout}");
+    let (success, stdout, stderr) = run_gateway(&["seed", "--scale", "1"], &[("DATABASE_URL", url)]);
     assert!(success, "seed: {stdout}{stderr}");
     stdout
 }
@@ -70,52 +56,19 @@ async fn seeding_scale_one_twice_from_fresh_gives_the_documented_counts_and_iden
     let connection = database.connect().await;
     use sea_orm::{EntityTrait, PaginatorTrait};
     assert_eq!(
-        entity::organization::Entity::find()
-            .count(&connection)
-            .await
-            .unwrap(),
+        entity::organization::Entity::find().count(&connection).await.unwrap(),
         10
     );
+    assert_eq!(entity::user::Entity::find().count(&connection).await.unwrap(), 200);
+    assert_eq!(entity::project::Entity::find().count(&connection).await.unwrap(), 500);
+    assert_eq!(entity::task::Entity::find().count(&connection).await.unwrap(), 20_000);
     assert_eq!(
-        entity::user::Entity::find()
-            .count(&connection)
-            .await
-            .unwrap(),
-        200
-    );
-    assert_eq!(
-        entity::project::Entity::find()
-            .count(&connection)
-            .await
-            .unwrap(),
-        500
-    );
-    assert_eq!(
-        entity::task::Entity::find()
-            .count(&connection)
-            .await
-            .unwrap(),
-        20_000
-    );
-    assert_eq!(
-        entity::comment::Entity::find()
-            .count(&connection)
-            .await
-            .unwrap(),
+        entity::comment::Entity::find().count(&connection).await.unwrap(),
         60_000
     );
+    assert_eq!(entity::tag::Entity::find().count(&connection).await.unwrap(), 100);
     assert_eq!(
-        entity::tag::Entity::find()
-            .count(&connection)
-            .await
-            .unwrap(),
-        100
-    );
-    assert_eq!(
-        entity::task_tag::Entity::find()
-            .count(&connection)
-            .await
-            .unwrap(),
+        entity::task_tag::Entity::find().count(&connection).await.unwrap(),
         40_000
     );
     connection.close().await.unwrap();
@@ -129,15 +82,9 @@ async fn seeding_scale_one_twice_from_fresh_gives_the_documented_counts_and_iden
 #[tokio::test]
 async fn seed_refuses_a_database_that_already_has_data_and_sequences_continue_after_it() {
     let database = TestDatabase::new().await;
-    let (success, _, stderr) = run_gateway(
-        &["seed", "--scale", "0.1"],
-        &[("DATABASE_URL", &database.url)],
-    );
+    let (success, _, stderr) = run_gateway(&["seed", "--scale", "0.1"], &[("DATABASE_URL", &database.url)]);
     assert!(success, "{stderr}");
-    let (success, _, stderr) = run_gateway(
-        &["seed", "--scale", "0.1"],
-        &[("DATABASE_URL", &database.url)],
-    );
+    let (success, _, stderr) = run_gateway(&["seed", "--scale", "0.1"], &[("DATABASE_URL", &database.url)]);
     assert!(!success);
     assert!(stderr.contains("already has rows"), "{stderr}");
 

@@ -27,7 +27,7 @@ try {
   await page.waitForSelector('.graphiql-execute-button', { timeout: 20000 });
   await page.click('.graphiql-execute-button');
   await page.waitForFunction(
-    () => document.querySelector('.graphiql-response')?.textContent.includes('databaseVersion'),
+    () => document.querySelector('.graphiql-response')?.textContent.includes('totalCount'),
     null,
     { timeout: 20000 },
   );

@@ -55,10 +55,7 @@ impl Cluster {
     /// Creates and starts a cluster; `None` when PostgreSQL is not installed.
     pub fn start(auth: Auth) -> Option<Self> {
         let bin = postgres_bin_dir()?;
-        let dir = tempfile::Builder::new()
-            .prefix("gw-cluster-")
-            .tempdir()
-            .ok()?;
+        let dir = tempfile::Builder::new().prefix("gw-cluster-").tempdir().ok()?;
         let cluster = Self {
             port: super::closed_port(),
             dir,
@@ -156,10 +153,7 @@ impl Cluster {
     /// URL for `user` (with an optional password) and `database`.
     pub fn url(&self, user: &str, password: Option<&str>, database: &str) -> String {
         match password {
-            Some(password) => format!(
-                "postgres://{user}:{password}@127.0.0.1:{}/{database}",
-                self.port
-            ),
+            Some(password) => format!("postgres://{user}:{password}@127.0.0.1:{}/{database}", self.port),
             None => format!("postgres://{user}@127.0.0.1:{}/{database}", self.port),
         }
     }

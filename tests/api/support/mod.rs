@@ -32,9 +32,7 @@ pub async fn server_url() -> Url {
         .ok();
     let url = match configured {
         Some(url) => Url::parse(&url).expect("TEST_DATABASE_URL/DATABASE_URL is a valid URL"),
-        None if PgConnection::connect(LOCAL_SERVER).await.is_ok() => {
-            Url::parse(LOCAL_SERVER).expect("valid URL")
-        }
+        None if PgConnection::connect(LOCAL_SERVER).await.is_ok() => Url::parse(LOCAL_SERVER).expect("valid URL"),
         None => {
             // Leaked on purpose: it lives as long as the process, and its watchdog stops it after.
             let cluster = Box::leak(Box::new(Cluster::start(cluster::Auth::Trust).expect(
@@ -56,10 +54,7 @@ pub async fn database_url(name: &str) -> String {
 
 /// Runs administrative SQL built from names the harness made itself (never from input).
 async fn execute(admin: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(admin)
-        .await
-        .map(|_| ())
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(admin).await.map(|_| ())
 }
 
 async fn admin() -> PgConnection {
@@ -99,23 +94,15 @@ async fn template() -> &'static str {
 
 /// Drops databases of earlier test processes that are gone (their pid is in the name).
 async fn drop_stale_databases(admin: &mut PgConnection) {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'gw\\_%'")
-            .fetch_all(&mut *admin)
-            .await
-            .expect("list databases");
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'gw\\_%'")
+        .fetch_all(&mut *admin)
+        .await
+        .expect("list databases");
     for name in names {
-        let pid = name
-            .split('_')
-            .nth(2)
-            .and_then(|pid| pid.parse::<u32>().ok());
+        let pid = name.split('_').nth(2).and_then(|pid| pid.parse::<u32>().ok());
         let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
-            let _ = execute(
-                admin,
-                format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
-            )
-            .await;
+            let _ = execute(admin, format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).await;
         }
     }
 }
@@ -174,11 +161,7 @@ impl Drop for TestDatabase {
                 .expect("runtime");
             runtime.block_on(async move {
                 let mut admin = admin().await;
-                let _ = execute(
-                    &mut admin,
-                    format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
-                )
-                .await;
+                let _ = execute(&mut admin, format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).await;
             });
         })
         .join();
@@ -194,8 +177,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts the gateway against `database`.
+    /// Starts the gateway serving the sample entities from `database`.
     pub async fn spawn(database: &DatabaseArgs) -> Self {
+        let registry = gateway::entities::registry().expect("the sample entities are valid");
+        Self::spawn_with(database, registry).await
+    }
+
+    /// Starts the gateway serving `registry` from `database`.
+    pub async fn spawn_with(database: &DatabaseArgs, registry: gateway::metadata::Registry) -> Self {
         let target = database.target().expect("valid target");
         let connection = gateway::database::connect(&target, &database.pool)
             .await
@@ -204,7 +193,7 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().expect("address"),
             ..ServerArgs::default()
         };
-        let application = Application::build(&server, connection)
+        let application = Application::build(&server, connection, std::sync::Arc::new(registry))
             .await
             .expect("build the app");
         let address = application.local_addr().expect("bound address");

@@ -1,0 +1,124 @@
+//! A seeded gateway on either backend, with a direct connection for checking answers
+//! independently of the gateway.
+
+use crate::support::{TestApp, TestDatabase};
+use gateway::config::DatabaseArgs;
+use migration::MigratorTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+/// Scale 0.1: one organization, 20 users, 50 projects, 2,000 tasks, 6,000 comments.
+pub const SCALE: f64 = 0.1;
+
+pub struct Fixture {
+    pub app: TestApp,
+    pub connection: DatabaseConnection,
+    // Kept alive for the fixture's lifetime (dropping them deletes the database).
+    _postgres: Option<TestDatabase>,
+    _sqlite: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    pub async fn postgres() -> Self {
+        let database = TestDatabase::new().await;
+        let connection = database.connect().await;
+        gateway::seed::seed(&connection, SCALE).await.expect("seed");
+        let app = TestApp::spawn(&database.args()).await;
+        Self {
+            app,
+            connection,
+            _postgres: Some(database),
+            _sqlite: None,
+        }
+    }
+
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("fixture.db").display());
+        let connection = sea_orm::Database::connect(&url).await.expect("open SQLite");
+        migration::Migrator::up(&connection, None).await.expect("migrate");
+        gateway::seed::seed(&connection, SCALE).await.expect("seed");
+        let app = TestApp::spawn(&DatabaseArgs::with_url(Some(&url))).await;
+        Self {
+            app,
+            connection,
+            _postgres: None,
+            _sqlite: Some(dir),
+        }
+    }
+
+    pub async fn on(backend: DbBackend) -> Self {
+        match backend {
+            DbBackend::Sqlite => Self::sqlite().await,
+            _ => Self::postgres().await,
+        }
+    }
+
+    /// Runs a GraphQL query and returns `data`, failing the test on any error.
+    pub async fn data(&self, query: &str) -> serde_json::Value {
+        let answer = self.app.graphql(query, serde_json::json!({})).await;
+        assert!(
+            answer.get("errors").is_none(),
+            "unexpected errors for {query}: {answer}"
+        );
+        answer["data"].clone()
+    }
+
+    /// Runs a GraphQL query and returns its first error's code.
+    pub async fn error_code(&self, query: &str) -> String {
+        let answer = self.app.graphql(query, serde_json::json!({})).await;
+        answer["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected an error: {answer}"))
+            .to_owned()
+    }
+
+    /// The first column of every row of hand-written SQL, as i64.
+    pub async fn ids(&self, sql: &str) -> Vec<i64> {
+        let rows = self
+            .connection
+            .query_all_raw(Statement::from_string(self.connection.get_database_backend(), sql))
+            .await
+            .expect("query");
+        rows.iter()
+            .map(|row| row.try_get_by_index::<i64>(0).expect("an integer"))
+            .collect()
+    }
+
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        self.ids(sql).await[0]
+    }
+}
+
+/// The `id`s of a list of nodes, as numbers.
+pub fn node_ids(nodes: &serde_json::Value) -> Vec<i64> {
+    nodes
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|node| {
+            node["id"]
+                .as_str()
+                .expect("ids are strings")
+                .parse()
+                .expect("numeric id")
+        })
+        .collect()
+}
+
+/// Runs an async test body once on PostgreSQL and once on SQLite, as two tests.
+macro_rules! on_both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn postgres() {
+                ($body)(crate::fixture::Fixture::on(sea_orm::DbBackend::Postgres).await).await
+            }
+            #[tokio::test]
+            async fn sqlite() {
+                ($body)(crate::fixture::Fixture::on(sea_orm::DbBackend::Sqlite).await).await
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends;
