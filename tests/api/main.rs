@@ -4,10 +4,12 @@
 mod cli;
 mod connection_errors;
 mod fixture;
+mod generic_entities;
 mod playground;
 mod read_engine;
 mod readiness;
 mod seed;
 mod server;
 mod sqlite;
+mod statement_count;
 mod support;

@@ -140,6 +140,11 @@ impl Cluster {
         );
     }
 
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
     /// Stops the cluster (fast shutdown: open connections are closed).
     pub fn stop(&self) {
         let _ = self

@@ -1,0 +1,201 @@
+//! The engine is generic: a gateway over a second, test-only set of entities (other names, a
+//! composite primary key, a self-referencing relation) gets the whole API with no engine change.
+
+use crate::support::{TestApp, TestDatabase};
+use gateway::metadata::Registry;
+use sea_orm::{ConnectionTrait, Schema};
+use serde_json::json;
+
+mod shelf {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shelves", comment = "A shelf in the library.")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub label: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(has_many = "super::placement::Entity")]
+        Placements,
+    }
+
+    impl Related<super::placement::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Placements.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod placement {
+    use sea_orm::entity::prelude::*;
+
+    /// A book at a position on a shelf: the key is (shelf, position).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "placements")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub shelf_id: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub position: i32,
+        pub title: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::shelf::Entity",
+            from = "Column::ShelfId",
+            to = "super::shelf::Column::Id"
+        )]
+        Shelf,
+    }
+
+    impl Related<super::shelf::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Shelf.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod category {
+    use sea_orm::RelationType;
+    use sea_orm::entity::prelude::*;
+
+    /// A category tree: each category may have a parent category.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "categories")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub name: String,
+        pub parent_id: Option<i32>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter)]
+    pub enum Relation {
+        Parent,
+        Children,
+    }
+
+    impl RelationTrait for Relation {
+        fn def(&self) -> RelationDef {
+            let parent: RelationDef = Entity::belongs_to(Entity).from(Column::ParentId).to(Column::Id).into();
+            match self {
+                Self::Parent => parent,
+                Self::Children => {
+                    let mut children = parent.rev();
+                    children.rel_type = RelationType::HasMany;
+                    children
+                }
+            }
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+#[tokio::test]
+async fn a_gateway_over_other_entities_serves_the_whole_api() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let backend = connection.get_database_backend();
+    let schema = Schema::new(backend);
+    connection
+        .execute(&schema.create_table_from_entity(shelf::Entity))
+        .await
+        .expect("create shelves");
+    connection
+        .execute(&schema.create_table_from_entity(placement::Entity))
+        .await
+        .expect("create placements");
+    connection
+        .execute(&schema.create_table_from_entity(category::Entity))
+        .await
+        .expect("create categories");
+    for sql in [
+        "INSERT INTO shelves (id, label) VALUES (1, 'fiction'), (2, 'science')",
+        "INSERT INTO placements (shelf_id, position, title) VALUES (1, 1, 'Dune'), (1, 2, 'Emma'), (2, 1, 'Cosmos')",
+        "INSERT INTO categories (id, name, parent_id) VALUES (1, 'root', NULL), (2, 'books', 1), (3, 'music', 1), (4, 'novels', 2)",
+    ] {
+        connection.execute_unprepared(sql).await.expect("insert");
+    }
+    let registry = Registry::builder()
+        .register::<shelf::Entity>()
+        .register::<placement::Entity>()
+        .register::<category::Entity>()
+        .build()
+        .expect("valid metadata");
+    let app = TestApp::spawn_with(&database.args(), registry).await;
+    let data = |query: &'static str| {
+        let app = &app;
+        async move {
+            let answer = app.graphql(query, json!({})).await;
+            assert!(answer.get("errors").is_none(), "{answer}");
+            answer["data"].clone()
+        }
+    };
+
+    let tree = data(
+        "{ categories(orderBy: [{id: ASC}]) { nodes { name parent { name } children(orderBy: [{name: DESC}]) { totalCount nodes { name } } } } }",
+    )
+    .await;
+    assert_eq!(
+        tree["categories"]["nodes"],
+        json!([
+            { "name": "root", "parent": null, "children": { "totalCount": 2, "nodes": [{ "name": "music" }, { "name": "books" }] } },
+            { "name": "books", "parent": { "name": "root" }, "children": { "totalCount": 1, "nodes": [{ "name": "novels" }] } },
+            { "name": "music", "parent": { "name": "root" }, "children": { "totalCount": 0, "nodes": [] } },
+            { "name": "novels", "parent": { "name": "books" }, "children": { "totalCount": 0, "nodes": [] } },
+        ])
+    );
+    let under_root = data("{ categories(filter: {parent: {name: {eq: \"root\"}}}) { totalCount } }").await;
+    assert_eq!(under_root["categories"]["totalCount"], 2);
+    let leaves =
+        data("{ categories(filter: {children: {none: {}}}, orderBy: [{name: ASC}]) { nodes { name } } }").await;
+    assert_eq!(
+        leaves["categories"]["nodes"],
+        json!([{ "name": "music" }, { "name": "novels" }])
+    );
+
+    let placement = data("{ placement(shelfId: 1, position: 2) { title shelf { label } } missing: placement(shelfId: 2, position: 2) { title } }").await;
+    assert_eq!(
+        placement,
+        json!({ "placement": { "title": "Emma", "shelf": { "label": "fiction" } }, "missing": null })
+    );
+    let shelves = data(
+        "{ shelves(orderBy: [{label: DESC}]) { nodes { label placements(orderBy: [{position: DESC}]) { nodes { position title } } } } shelvesAggregate { count } placementsAggregate { max { position } } }",
+    )
+    .await;
+    assert_eq!(
+        shelves,
+        json!({
+            "shelves": { "nodes": [
+                { "label": "science", "placements": { "nodes": [{ "position": 1, "title": "Cosmos" }] } },
+                { "label": "fiction", "placements": { "nodes": [{ "position": 2, "title": "Emma" }, { "position": 1, "title": "Dune" }] } },
+            ] },
+            "shelvesAggregate": { "count": 2 },
+            "placementsAggregate": { "max": { "position": 2 } },
+        })
+    );
+    let sdl = gateway::schema::sdl(std::sync::Arc::new(
+        Registry::builder()
+            .register::<shelf::Entity>()
+            .register::<placement::Entity>()
+            .build()
+            .expect("valid"),
+    ))
+    .expect("schema");
+    assert!(
+        sdl.contains("A shelf in the library."),
+        "entity comments become descriptions"
+    );
+    app.stop().await;
+}

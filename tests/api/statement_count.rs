@@ -1,0 +1,93 @@
+//! One SQL statement per root field, whatever the depth and the number of rows: counted by the
+//! database itself (`log_statement = 'all'` on a throwaway cluster), not by the gateway.
+
+use crate::support::TestApp;
+use crate::support::cluster::{Auth, Cluster};
+use gateway::config::DatabaseArgs;
+use migration::MigratorTrait;
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+const APPLICATION: &str = "gw_statement_count";
+
+/// Statements the gateway's sessions ran since `from` bytes into the server log.
+fn statements_since(cluster: &Cluster, from: usize) -> Vec<String> {
+    let log = std::fs::read_to_string(cluster.log_path()).expect("read the server log");
+    log[from..]
+        .lines()
+        .filter(|line| line.starts_with(&format!("{APPLICATION}|")))
+        .filter(|line| line.contains("LOG:  execute") || line.contains("LOG:  statement:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn log_length(cluster: &Cluster) -> usize {
+    std::fs::metadata(cluster.log_path())
+        .map(|metadata| metadata.len() as usize)
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_four_level_query_is_one_statement_per_root_field_for_any_number_of_rows() {
+    let cluster = Cluster::start(Auth::Trust).expect("PostgreSQL is installed");
+    let admin = sea_orm::Database::connect(cluster.url("postgres", None, "postgres"))
+        .await
+        .expect("connect");
+    migration::Migrator::up(&admin, None).await.expect("migrate");
+    gateway::seed::seed(&admin, 0.1).await.expect("seed");
+    admin
+        .execute_unprepared("ALTER SYSTEM SET log_statement = 'all'")
+        .await
+        .expect("log statements");
+    admin
+        .execute_unprepared("ALTER SYSTEM SET log_line_prefix = '%a|'")
+        .await
+        .expect("log prefix");
+    admin
+        .execute_unprepared("SELECT pg_reload_conf()")
+        .await
+        .expect("reload");
+    admin.close().await.expect("close");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let url = format!(
+        "{}?application_name={APPLICATION}",
+        cluster.url("postgres", None, "postgres")
+    );
+    let app = TestApp::spawn(&DatabaseArgs::with_url(Some(&url))).await;
+    for size in [1, 3, 10] {
+        let query = format!(
+            "{{ organizations(first: {size}) {{ nodes {{ slug projects(first: {size}) {{ totalCount nodes {{ name
+                 tasks(first: {size}) {{ pageInfo {{ hasNextPage }} nodes {{ title
+                   comments(first: {size}) {{ nodes {{ body author {{ displayName }} }} }} }} }} }} }} }} }} }}"
+        );
+        let before = log_length(&cluster);
+        let answer = app.graphql(&query, json!({})).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        let projects = answer["data"]["organizations"]["nodes"][0]["projects"]["nodes"]
+            .as_array()
+            .expect("projects")
+            .len();
+        assert_eq!(projects, size, "the query returned {size} projects");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let statements = statements_since(&cluster, before);
+        assert_eq!(
+            statements.len(),
+            1,
+            "exactly one statement for one root field at size {size}: {statements:#?}"
+        );
+    }
+
+    let before = log_length(&cluster);
+    let answer = app
+        .graphql("{ tasks(first: 5) { nodes { id tags { nodes { name } } } } tasksAggregate { count groupBy(columns: [STATUS]) { count } } }", json!({}))
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        statements_since(&cluster, before).len(),
+        2,
+        "two root fields, two statements"
+    );
+    app.stop().await;
+}
