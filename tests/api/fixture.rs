@@ -53,6 +53,11 @@ impl Fixture {
         }
     }
 
+    /// Stops the gateway (the databases go when the fixture is dropped).
+    pub async fn app_stop(self) {
+        self.app.stop().await;
+    }
+
     /// Runs a GraphQL query and returns `data`, failing the test on any error.
     pub async fn data(&self, query: &str) -> serde_json::Value {
         let answer = self.app.graphql(query, serde_json::json!({})).await;

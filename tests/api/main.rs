@@ -6,6 +6,7 @@ mod connection_errors;
 mod fixture;
 mod generic_entities;
 mod playground;
+mod randomized;
 mod read_engine;
 mod readiness;
 mod seed;
