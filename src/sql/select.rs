@@ -450,11 +450,15 @@ impl Compiler<'_> {
             };
             pairs.push((key.clone(), value));
         }
-        Query::select()
-            .expr(self.dialect.object(pairs))
-            .from_as(Alias::new(&table), Alias::new(&alias))
-            .and_where(condition)
-            .to_owned()
+                let mut select = Query::select();
+        select.expr(self.dialect.object(pairs));
+        // Counts and functions make this an aggregate query (exactly one row); `groupBy` alone
+        // reads the table in its own subquery, and reading it here too would yield a row per row.
+        let aggregates = plan.outputs.iter().any(|(_, output)| !matches!(output, AggregateOutput::GroupBy { .. }));
+        if aggregates {
+            select.from_as(Alias::new(&table), Alias::new(&alias)).and_where(condition);
+        }
+        select
     }
 
     fn functions(
