@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 /// The first and the longest pause between two connection attempts at start-up.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY_DELAY: Duration = Duration::from_secs(5);
+/// Pooled connections idle longer than this are pinged before use (one may have gone stale).
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// Opens the pool for `target`, waiting (with backoff) for a server that is not up yet.
 pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<DatabaseConnection, ConnectionProblem> {
@@ -35,6 +37,9 @@ pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<Databas
         .connect_timeout(pool.connect_timeout)
         .acquire_timeout(pool.acquire_timeout)
         .idle_timeout(pool.idle_timeout)
+                // A connection that was just in use is known to work: pinging it before every request
+        // would cost a round trip per query. Only connections idle for a while are checked.
+        .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
         // Statements are traced by the gateway itself; sqlx's own INFO logging would flood the logs.
         .sqlx_logging(false);
     sea_orm::Database::connect(options).await.map_err(|error| match target {
