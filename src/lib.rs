@@ -1,8 +1,10 @@
 //! gateway: a GraphQL data-access gateway generated from SeaORM entities.
 //!
 //! The request flow and the layout follow DESIGN.md: [`config`] parses settings, [`database`]
-//! opens (and explains) the connection pool, [`schema`] builds the GraphQL schema, [`server`]
-//! serves it over HTTP and WebSocket, and [`cli`] ties them into commands.
+//! opens (and explains) the connection pool, [`metadata`] reads the entities registered in
+//! [`entities`], [`schema`] generates the GraphQL schema from them, and a root field's resolver
+//! runs the [`plan`]ner, the [`sql`] executor (one statement per root field) and the [`shape`]r.
+//! [`server`] serves it over HTTP and WebSocket, and [`cli`] ties everything into commands.
 
 pub mod cli;
 pub mod config;

@@ -37,7 +37,7 @@ pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<Databas
         .connect_timeout(pool.connect_timeout)
         .acquire_timeout(pool.acquire_timeout)
         .idle_timeout(pool.idle_timeout)
-                // A connection that was just in use is known to work: pinging it before every request
+        // A connection that was just in use is known to work: pinging it before every request
         // would cost a round trip per query. Only connections idle for a while are checked.
         .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
         // Statements are traced by the gateway itself; sqlx's own INFO logging would flood the logs.

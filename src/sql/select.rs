@@ -450,13 +450,18 @@ impl Compiler<'_> {
             };
             pairs.push((key.clone(), value));
         }
-                let mut select = Query::select();
+        let mut select = Query::select();
         select.expr(self.dialect.object(pairs));
         // Counts and functions make this an aggregate query (exactly one row); `groupBy` alone
         // reads the table in its own subquery, and reading it here too would yield a row per row.
-        let aggregates = plan.outputs.iter().any(|(_, output)| !matches!(output, AggregateOutput::GroupBy { .. }));
+        let aggregates = plan
+            .outputs
+            .iter()
+            .any(|(_, output)| !matches!(output, AggregateOutput::GroupBy { .. }));
         if aggregates {
-            select.from_as(Alias::new(&table), Alias::new(&alias)).and_where(condition);
+            select
+                .from_as(Alias::new(&table), Alias::new(&alias))
+                .and_where(condition);
         }
         select
     }

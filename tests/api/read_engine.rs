@@ -267,11 +267,22 @@ on_both_backends!(aggregates_and_groups_match_sql, |fixture: Fixture| async move
             ))
             .await;
         assert_eq!(group["count"], count, "{group}");
-                assert_eq!(group["sum"]["priority"], (count * priority).to_string());
+        assert_eq!(group["sum"]["priority"], (count * priority).to_string());
     }
-    let only_groups = fixture.data("{ tasksAggregate(filter: {priority: {gte: 2}}) { groupBy(columns: [STATUS]) { count } } }").await;
-    let total: i64 = only_groups["tasksAggregate"]["groupBy"].as_array().unwrap().iter().map(|group| group["count"].as_i64().unwrap()).sum();
-    assert_eq!(total, aggregate["count"].as_i64().unwrap(), "groups alone cover the filtered rows");
+    let only_groups = fixture
+        .data("{ tasksAggregate(filter: {priority: {gte: 2}}) { groupBy(columns: [STATUS]) { count } } }")
+        .await;
+    let total: i64 = only_groups["tasksAggregate"]["groupBy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| group["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        total,
+        aggregate["count"].as_i64().unwrap(),
+        "groups alone cover the filtered rows"
+    );
 });
 
 on_both_backends!(
