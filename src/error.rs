@@ -13,6 +13,12 @@ pub enum GatewayError {
     /// value of the wrong type, ...).
     #[error("{0}")]
     BadUserInput(String),
+    /// A write broke a unique, foreign-key, not-null or check constraint.
+    #[error("{0}")]
+    ConstraintViolation(String),
+    /// The row a mutation names does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// The database cannot be reached (down, pool exhausted, timed out).
     #[error("the database is unavailable; try again shortly")]
     DatabaseUnavailable,
@@ -26,6 +32,8 @@ impl GatewayError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadUserInput(_) => "BAD_USER_INPUT",
+            Self::ConstraintViolation(_) => "CONSTRAINT_VIOLATION",
+            Self::NotFound(_) => "NOT_FOUND",
             Self::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }

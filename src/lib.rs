@@ -19,3 +19,4 @@ pub mod server;
 pub mod shape;
 pub mod sql;
 pub mod telemetry;
+pub mod transaction;

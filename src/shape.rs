@@ -22,17 +22,18 @@ pub fn scalar(kind: &ScalarKind, value: &Json) -> Value {
     }
 }
 
-/// `2026-01-01 10:00:00+00:00` (SQLite's text form) → `2026-01-01T10:00:00+00:00`.
+/// `2026-01-01 10:00:00+00:00` (SQLite's text form) → `2026-01-01T10:00:00+00:00`; a time
+/// without offset (SQLite's `CURRENT_TIMESTAMP`, which is UTC) gets `+00:00`.
 fn iso8601(text: &str) -> String {
-    if text.len() > 10 && text.as_bytes()[10] == b' ' {
-        let mut iso = String::with_capacity(text.len());
-        iso.push_str(&text[..10]);
-        iso.push('T');
-        iso.push_str(&text[11..]);
-        iso
-    } else {
-        text.to_owned()
+    let mut iso = text.to_owned();
+    if iso.len() > 10 && iso.as_bytes()[10] == b' ' {
+        iso.replace_range(10..11, "T");
     }
+    let time = iso.get(11..).unwrap_or_default();
+    if !time.is_empty() && !time.ends_with('Z') && !time.contains('+') && !time.contains('-') {
+        iso.push_str("+00:00");
+    }
+    iso
 }
 
 /// A row's cursor, from the `[signature, values…]` array the database built.
@@ -61,6 +62,10 @@ mod tests {
         assert_eq!(scalar(&ScalarKind::Boolean, &json!(1)), Value::Boolean(true));
         assert_eq!(
             scalar(&ScalarKind::DateTime, &json!("2026-01-01 10:00:00+00:00")),
+            Value::String("2026-01-01T10:00:00+00:00".into())
+        );
+        assert_eq!(
+            scalar(&ScalarKind::DateTime, &json!("2026-01-01 10:00:00")),
             Value::String("2026-01-01T10:00:00+00:00".into())
         );
         let status = ScalarKind::Enum {

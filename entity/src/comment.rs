@@ -11,6 +11,7 @@ pub struct Model {
     pub task_id: i64,
     pub author_id: i64,
     pub body: String,
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTimeWithTimeZone,
 }
 

@@ -14,6 +14,7 @@ pub struct Model {
     pub slug: String,
     pub name: String,
     pub plan: OrganizationPlan,
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTimeWithTimeZone,
 }
 

@@ -12,7 +12,9 @@ pub struct Model {
     pub name: String,
     pub description: Option<String>,
     /// Public projects and their tasks are visible without signing in.
+    #[sea_orm(default_value = false)]
     pub is_public: bool,
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTimeWithTimeZone,
 }
 

@@ -17,6 +17,7 @@ pub struct Model {
     /// The user's id in the identity provider.
     #[sea_orm(unique)]
     pub external_id: Uuid,
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTimeWithTimeZone,
 }
 

@@ -38,6 +38,9 @@ pub struct ServerArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
+    /// Most rows one `createXs` mutation may insert.
+    #[arg(long, env = "GATEWAY_MAX_INSERT_ROWS", default_value_t = 1000)]
+    pub max_insert_rows: usize,
     /// How long a shutdown waits for in-flight requests before closing them.
     #[arg(long, env = "GATEWAY_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -48,6 +51,7 @@ impl Default for ServerArgs {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             shutdown_timeout: Duration::from_secs(30),
+            max_insert_rows: 1000,
         }
     }
 }

@@ -92,6 +92,13 @@ pub struct Column {
     pub field: String,
     pub kind: ScalarKind,
     pub nullable: bool,
+    /// The database fills it when an insert leaves it out (a default or an auto-increment key).
+    pub has_default: bool,
+    /// Written by the database or the gateway, never by clients in a patch: primary keys and
+    /// timestamps defaulting to the current time (`created_at`).
+    pub read_only: bool,
+    /// A timestamp the gateway sets to the current time on every update (`updated_at`).
+    pub touched_on_update: bool,
 }
 
 /// How two entities are related.
@@ -231,16 +238,30 @@ impl RegistryBuilder {
         let entity = E::default();
         let table = entity.table_name().to_owned();
         let mut columns = Vec::new();
+        let primary_key: Vec<String> = E::PrimaryKey::iter()
+            .map(|key| key.into_column().as_str().to_owned())
+            .collect();
+        let auto_increment = <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::auto_increment();
         for column in E::Column::iter() {
             let definition = column.def();
             let name = column.as_str().to_owned();
             match ScalarKind::from_column_type(definition.get_column_type()) {
-                Some(kind) => columns.push(Column {
-                    field: naming::field(&name),
-                    name,
-                    kind,
-                    nullable: definition.is_null(),
-                }),
+                Some(kind) => {
+                    let key = primary_key.contains(&name);
+                    let now_default = definition
+                        .get_column_default()
+                        .is_some_and(|default| format!("{default:?}").contains("CurrentTimestamp"));
+                    let touched_on_update = kind == ScalarKind::DateTime && name == "updated_at";
+                    columns.push(Column {
+                        field: naming::field(&name),
+                        has_default: definition.get_column_default().is_some() || (key && auto_increment),
+                        read_only: key || now_default,
+                        touched_on_update,
+                        name,
+                        kind,
+                        nullable: definition.is_null(),
+                    })
+                }
                 None => self.errors.push(MetadataError::UnsupportedColumnType {
                     table: table.clone(),
                     column: name,
@@ -248,9 +269,6 @@ impl RegistryBuilder {
                 }),
             }
         }
-        let primary_key: Vec<String> = E::PrimaryKey::iter()
-            .map(|key| key.into_column().as_str().to_owned())
-            .collect();
         if primary_key.is_empty() {
             self.errors.push(MetadataError::NoPrimaryKey(table.clone()));
         }

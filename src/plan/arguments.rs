@@ -82,6 +82,21 @@ fn expected_name(kind: &ScalarKind) -> &'static str {
     }
 }
 
+/// A typed SQL NULL for a column of `kind`.
+pub fn null_value(kind: &ScalarKind) -> Value {
+    match kind {
+        ScalarKind::Int | ScalarKind::BigInt => Value::BigInt(None),
+        ScalarKind::Float => Value::Double(None),
+        ScalarKind::Decimal { .. } => Value::Decimal(None),
+        ScalarKind::Boolean => Value::Bool(None),
+        ScalarKind::String | ScalarKind::Enum { .. } => Value::String(None),
+        ScalarKind::Uuid => Value::Uuid(None),
+        ScalarKind::Date => Value::ChronoDate(None),
+        ScalarKind::DateTime => Value::ChronoDateTimeWithTimeZone(None),
+        ScalarKind::Json => Value::Json(None),
+    }
+}
+
 /// Accepts RFC 3339 and the `YYYY-MM-DD HH:MM:SS+HH:MM` form SQLite stores.
 pub fn parse_datetime(text: &str) -> Option<ChronoDateTimeWithTimeZone> {
     ChronoDateTimeWithTimeZone::parse_from_rfc3339(text)
@@ -95,6 +110,15 @@ fn enum_label(labels: &[String], name: &str) -> Option<Value> {
         .iter()
         .find(|label| label.as_str() == name || crate::metadata::enum_value_name(label) == name)
         .map(|label| Value::String(Some(label.clone())))
+}
+
+/// The value of argument `name` (null when absent).
+pub fn argument_value<'v>(arguments: &'v [(String, GqlValue)], name: &str) -> &'v GqlValue {
+    arguments
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+        .unwrap_or(&GqlValue::Null)
 }
 
 /// Converts a key argument of the lookup field.

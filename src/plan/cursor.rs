@@ -5,7 +5,7 @@
 //! cursor taken under another ordering or from another list is refused, and converts each value
 //! back to a typed SQL value for the keyset condition.
 
-use super::arguments::parse_scalar;
+use super::arguments::{null_value, parse_scalar};
 use crate::error::GatewayError;
 use crate::metadata::ScalarKind;
 use base64::Engine as _;
@@ -45,28 +45,13 @@ pub fn decode(
         .iter()
         .zip(kinds)
         .map(|(value, kind)| match value {
-            serde_json::Value::Null => Ok(null_of(kind)),
+            serde_json::Value::Null => Ok(null_value(kind)),
             value => {
                 let value = async_graphql::Value::from_json(value.clone()).map_err(|_| invalid())?;
                 parse_scalar(kind, &value, argument).map_err(|_| invalid())
             }
         })
         .collect()
-}
-
-/// A typed SQL NULL for a column of `kind`.
-fn null_of(kind: &ScalarKind) -> Value {
-    match kind {
-        ScalarKind::Int | ScalarKind::BigInt => Value::BigInt(None),
-        ScalarKind::Float => Value::Double(None),
-        ScalarKind::Decimal { .. } => Value::Decimal(None),
-        ScalarKind::Boolean => Value::Bool(None),
-        ScalarKind::String | ScalarKind::Enum { .. } => Value::String(None),
-        ScalarKind::Uuid => Value::Uuid(None),
-        ScalarKind::Date => Value::ChronoDate(None),
-        ScalarKind::DateTime => Value::ChronoDateTimeWithTimeZone(None),
-        ScalarKind::Json => Value::Json(None),
-    }
 }
 
 #[cfg(test)]

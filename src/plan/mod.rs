@@ -8,6 +8,7 @@
 mod arguments;
 pub mod cursor;
 mod selection;
+pub mod write;
 
 pub use arguments::{parse_datetime, parse_key_value, parse_scalar};
 pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};
@@ -124,6 +125,11 @@ pub enum Predicate {
         column: String,
         values: Vec<Value>,
         negated: bool,
+    },
+    /// The row's key (several columns) is one of these tuples.
+    KeyIn {
+        columns: Vec<String>,
+        keys: Vec<Vec<Value>>,
     },
     IsNull {
         column: String,

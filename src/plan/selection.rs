@@ -4,7 +4,7 @@
 //! async-graphql itself, and fields that share a response key (the same field selected in two
 //! fragments) are merged, as GraphQL's field-merging rules allow.
 
-use super::arguments::{parse_count, parse_filter, parse_order};
+use super::arguments::{argument_value as argument, parse_count, parse_filter, parse_order};
 use super::*;
 use crate::error::GatewayError;
 use crate::metadata::{Registry, RelationKind, enum_value_name};
@@ -32,7 +32,7 @@ fn included(field: &SelectionField<'_>) -> Result<bool, GatewayError> {
 }
 
 /// The sub-fields of every occurrence, grouped by response key in first-seen order.
-fn grouped<'a>(occurrences: &[SelectionField<'a>]) -> Result<Vec<(String, Occurrences<'a>)>, GatewayError> {
+pub(super) fn grouped<'a>(occurrences: &[SelectionField<'a>]) -> Result<Vec<(String, Occurrences<'a>)>, GatewayError> {
     let mut groups: Vec<(String, Occurrences<'a>)> = Vec::new();
     for occurrence in occurrences {
         for child in occurrence.selection_set() {
@@ -49,21 +49,13 @@ fn grouped<'a>(occurrences: &[SelectionField<'a>]) -> Result<Vec<(String, Occurr
     Ok(groups)
 }
 
-fn arguments(field: &SelectionField<'_>) -> Result<Vec<(String, GqlValue)>, GatewayError> {
+pub(super) fn arguments(field: &SelectionField<'_>) -> Result<Vec<(String, GqlValue)>, GatewayError> {
     Ok(field
         .arguments()
         .map_err(server_error)?
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .collect())
-}
-
-fn argument<'v>(arguments: &'v [(String, GqlValue)], name: &str) -> &'v GqlValue {
-    arguments
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value)
-        .unwrap_or(&GqlValue::Null)
 }
 
 /// Plans a connection field (a root list or a to-many relation).
@@ -181,7 +173,7 @@ fn signature(registry: &Registry, entity: EntityId, order: &[OrderKey]) -> Strin
     format!("{}:{}", registry.entity(entity).table, keys.join(","))
 }
 
-fn plan_node(
+pub(super) fn plan_node(
     registry: &Registry,
     entity: EntityId,
     occurrences: &[SelectionField<'_>],

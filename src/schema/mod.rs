@@ -7,6 +7,7 @@
 
 mod codes;
 mod entity;
+mod mutation;
 mod resolve;
 mod scalars;
 
@@ -18,16 +19,33 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Engine {
     pub registry: Arc<Registry>,
+    /// Most rows one `createXs` may insert.
+    pub max_insert_rows: usize,
+}
+
+/// Settings that shape the generated API.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaOptions {
+    pub max_insert_rows: usize,
+}
+
+impl Default for SchemaOptions {
+    fn default() -> Self {
+        Self { max_insert_rows: 1000 }
+    }
 }
 
 /// Builds the schema for `registry`; the caller attaches the connection and calls `finish`.
-pub fn builder(registry: Arc<Registry>) -> SchemaBuilder {
+pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder {
     let kinds: Vec<ScalarKind> = registry
         .entities()
         .iter()
         .flat_map(|entity| entity.columns.iter().map(|column| column.kind.clone()))
         .collect();
-    let mut builder = scalars::register(Schema::build("Query", None, None), &kinds);
+    let mut builder = scalars::register(Schema::build("Query", Some("Mutation"), None), &kinds);
+    let mut mutation = Object::new("Mutation").description(
+        "Writes; all mutation fields of one operation run in one transaction and commit together or not at all.",
+    );
     let mut query = Object::new("Query").description("Every registered table: lists, lookups by key and aggregates.");
     for id in 0..registry.entities().len() {
         let (next, fields) = entity::register(builder, &registry, id);
@@ -35,14 +53,23 @@ pub fn builder(registry: Arc<Registry>) -> SchemaBuilder {
         for field in fields {
             query = query.field(field);
         }
+        let (next, fields) = mutation::register(builder, &registry, id);
+        builder = next;
+        for field in fields {
+            mutation = mutation.field(field);
+        }
     }
     builder
         .register(query)
-        .data(Engine { registry })
+        .register(mutation)
+        .data(Engine {
+            registry,
+            max_insert_rows: options.max_insert_rows,
+        })
         .extension(codes::ErrorCodes)
 }
 
 /// The SDL, as `gateway schema` prints it and `schema.graphql` stores it.
 pub fn sdl(registry: Arc<Registry>) -> Result<String, SchemaError> {
-    Ok(builder(registry).finish()?.sdl())
+    Ok(builder(registry, SchemaOptions::default()).finish()?.sdl())
 }

@@ -6,16 +6,24 @@
 
 use super::AppState;
 use super::playground;
+use crate::transaction::OperationTransaction;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use std::sync::Arc;
 
 /// `POST /graphql`.
 pub async fn post(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {
-    state.schema.execute(request.into_inner()).await.into()
+    let transaction = Arc::new(OperationTransaction::new(state.database.clone()));
+    let mut response = state
+        .schema
+        .execute(request.into_inner().data(transaction.clone()))
+        .await;
+    transaction.finish(&mut response).await;
+    response.into()
 }
 
 /// `GET /graphql?query=…&variables=…&operationName=…`, or the playground for a browser.

@@ -63,7 +63,12 @@ impl Application {
         database: DatabaseConnection,
         registry: Arc<Registry>,
     ) -> Result<Self, ServerError> {
-        let schema = crate::schema::builder(registry).data(database.clone()).finish()?;
+        let options = crate::schema::SchemaOptions {
+            max_insert_rows: args.max_insert_rows,
+        };
+        let schema = crate::schema::builder(registry, options)
+            .data(database.clone())
+            .finish()?;
         let listener = TcpListener::bind(args.listen)
             .await
             .map_err(|source| ServerError::Bind {

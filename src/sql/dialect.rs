@@ -162,6 +162,16 @@ impl Dialect {
         }
     }
 
+    /// The current time for `updated_at`-style columns: the database's clock, at sub-second
+    /// precision (SQLite's `CURRENT_TIMESTAMP` has whole seconds and no offset).
+    pub fn now(&self) -> Expr {
+        if self.postgres() {
+            Expr::current_timestamp()
+        } else {
+            Expr::cust("strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')")
+        }
+    }
+
     /// The whole result as text, which the executor parses once.
     pub fn as_text(&self, json: Expr) -> Expr {
         if self.postgres() { json.cast_as("text") } else { json }

@@ -65,6 +65,7 @@ impl Compiler<'_> {
                     column(alias, name).is_in(values)
                 }
             }
+            Predicate::KeyIn { columns, keys } => self.key_in(entity, columns, keys, Some(alias)),
             Predicate::IsNull { column: name, is_null } => {
                 if *is_null {
                     column(alias, name).is_null()
@@ -124,6 +125,42 @@ impl Compiler<'_> {
             (TextMatch::Contains, true) => self.dialect.template("strpos({}, {}) > 0", vec![left, value_expr()]),
             (TextMatch::Contains, false) => self.dialect.template("instr({}, {}) > 0", vec![left, value_expr()]),
         }
+    }
+
+    /// `(columns) IN (keys)` as one row-value comparison (a flat list, however many keys), on the
+    /// rows of `alias` or, with `None`, on the unqualified table of an UPDATE or DELETE.
+    pub(super) fn key_in(
+        &self,
+        entity: EntityId,
+        columns: &[String],
+        keys: &[Vec<Value>],
+        alias: Option<&str>,
+    ) -> Expr {
+        if keys.is_empty() {
+            return Expr::cust("FALSE");
+        }
+        let reference = |name: &str| match alias {
+            Some(alias) => column(alias, name),
+            None => Expr::col(Alias::new(name)),
+        };
+        let tuple = |key: &Vec<Value>| -> Expr {
+            let values: Vec<Expr> = columns
+                .iter()
+                .zip(key)
+                .map(|(name, value)| self.bind(entity, name, value.clone()))
+                .collect();
+            if values.len() == 1 {
+                values.into_iter().next().expect("one value")
+            } else {
+                Expr::tuple(values)
+            }
+        };
+        let left = if columns.len() == 1 {
+            reference(&columns[0])
+        } else {
+            Expr::tuple(columns.iter().map(|name| reference(name)))
+        };
+        left.is_in(keys.iter().map(tuple))
     }
 
     /// A bind parameter for a value compared with `entity.column` (PostgreSQL enums need a cast).

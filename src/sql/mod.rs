@@ -6,9 +6,11 @@
 //! inside the SQL (keyset conditions for cursors, `LIMIT n + 1` to learn whether another page
 //! exists). The SQL is built with sea-query; every value is a bind parameter.
 
+mod constraint;
 mod dialect;
 mod filter;
 mod select;
+pub mod write;
 
 pub use dialect::Dialect;
 

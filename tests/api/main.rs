@@ -5,6 +5,7 @@ mod cli;
 mod connection_errors;
 mod fixture;
 mod generic_entities;
+mod mutations;
 mod playground;
 mod randomized;
 mod read_engine;

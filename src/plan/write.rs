@@ -1,0 +1,334 @@
+//! Mutations as plans: what to write, which rows, and what to return.
+//!
+//! Inputs are parsed and typed before any SQL runs (a bad value is `BAD_USER_INPUT` naming the
+//! row and field). A [`WritePlan`] is executed inside the operation's transaction by
+//! [`crate::sql::write`], and the rows it wrote are read back through the same selection
+//! machinery as queries, so nested fields work on mutation results. Permission checks (row
+//! checks on the rows as written, column allow-lists, presets) belong between "write" and "read
+//! back" in that same transaction.
+
+use super::arguments::{argument_value, null_value, parse_filter, parse_scalar};
+use super::{NodePlan, Predicate};
+use crate::error::GatewayError;
+use crate::metadata::{Entity, EntityId, Registry, RelationKind, enum_value_name};
+use async_graphql::{SelectionField, Value as GqlValue};
+use sea_orm::Value;
+
+/// One row to insert: its column values and its many-to-many links.
+#[derive(Debug, Clone, Default)]
+pub struct InsertRow {
+    pub values: Vec<(String, Value)>,
+    pub links: Vec<Links>,
+}
+
+/// The complete set of targets of a many-to-many relation (replacing any existing links).
+#[derive(Debug, Clone)]
+pub struct Links {
+    /// Index of the many-to-many relation in the entity's relations.
+    pub relation: usize,
+    /// Key values of the linked target rows.
+    pub targets: Vec<Value>,
+}
+
+/// Which existing rows a write applies to.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One row by primary key; missing is `NOT_FOUND`.
+    Key(Vec<(String, Value)>),
+    /// Every row matching the (explicit) filter.
+    Filter(Option<Predicate>),
+}
+
+#[derive(Debug, Clone)]
+pub enum WriteKind {
+    Insert(Vec<InsertRow>),
+    Upsert {
+        row: InsertRow,
+        conflict: Vec<String>,
+        update: Vec<String>,
+    },
+    Update {
+        target: Target,
+        set: Vec<(String, Value)>,
+        links: Vec<Links>,
+    },
+    Delete(Target),
+}
+
+/// What a mutation field returns.
+#[derive(Debug, Clone)]
+pub enum Returning {
+    /// One row (`createTask`, `updateTask`, …), selected like a lookup.
+    One(NodePlan),
+    /// `{ affectedRows rows { … } }` of the bulk forms: (response key, output).
+    Many(Vec<(String, ManyOutput)>),
+}
+
+#[derive(Debug, Clone)]
+pub enum ManyOutput {
+    AffectedRows,
+    Rows(NodePlan),
+}
+
+#[derive(Debug, Clone)]
+pub struct WritePlan {
+    pub entity: EntityId,
+    pub kind: WriteKind,
+    pub returning: Returning,
+}
+
+/// The mutation forms generated for each entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation {
+    Create,
+    CreateMany,
+    Update,
+    UpdateMany,
+    Delete,
+    DeleteMany,
+    Upsert,
+}
+
+impl Mutation {
+    pub fn is_bulk(self) -> bool {
+        matches!(self, Self::CreateMany | Self::UpdateMany | Self::DeleteMany)
+    }
+}
+
+/// The field name of an m2m link list in inputs: `tags` → `tagIds`.
+pub fn links_field(relation_field: &str) -> String {
+    format!("{}Ids", cruet::to_singular(relation_field))
+}
+
+/// Plans a mutation field from its arguments and selection.
+pub fn plan_write(
+    registry: &Registry,
+    entity: EntityId,
+    mutation: Mutation,
+    field: SelectionField<'_>,
+    max_rows: usize,
+) -> Result<WritePlan, GatewayError> {
+    let meta = registry.entity(entity);
+    let args = super::selection::arguments(&field)?;
+    let arg = |name: &str| argument_value(&args, name);
+    let kind = match mutation {
+        Mutation::Create => WriteKind::Insert(vec![parse_insert(registry, meta, arg("input"), "input")?]),
+        Mutation::CreateMany => {
+            let GqlValue::List(items) = arg("inputs") else {
+                return Err(GatewayError::bad_input("`inputs` must be a list of rows"));
+            };
+            if items.len() > max_rows {
+                return Err(GatewayError::bad_input(format!(
+                    "`inputs` has {} rows; at most {max_rows} may be inserted at once (GATEWAY_MAX_INSERT_ROWS)",
+                    items.len()
+                )));
+            }
+            let rows = items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| parse_insert(registry, meta, item, &format!("inputs[{index}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            WriteKind::Insert(rows)
+        }
+        Mutation::Upsert => {
+            let row = parse_insert(registry, meta, arg("input"), "input")?;
+            let GqlValue::Object(on_conflict) = arg("onConflict") else {
+                return Err(GatewayError::bad_input("`onConflict` is required"));
+            };
+            let columns = |name: &str| -> Result<Vec<String>, GatewayError> {
+                let list = on_conflict.get(name).cloned().unwrap_or(GqlValue::List(Vec::new()));
+                let GqlValue::List(items) = list else {
+                    return Err(GatewayError::bad_input(format!(
+                        "onConflict.{name} must be a list of columns"
+                    )));
+                };
+                items
+                    .iter()
+                    .map(|item| column_of_enum(meta, item, &format!("onConflict.{name}")))
+                    .collect()
+            };
+            let conflict = columns("columns")?;
+            if conflict.is_empty() {
+                return Err(GatewayError::bad_input(
+                    "onConflict.columns must name the unique columns to match on",
+                ));
+            }
+            WriteKind::Upsert {
+                row,
+                conflict,
+                update: columns("update")?,
+            }
+        }
+        Mutation::Update | Mutation::UpdateMany => {
+            let target = if mutation == Mutation::Update {
+                Target::Key(parse_key(meta, &args)?)
+            } else {
+                Target::Filter(parse_filter(registry, entity, arg("filter"), "filter")?)
+            };
+            let (set, links) = parse_patch(registry, meta, arg("patch"))?;
+            WriteKind::Update { target, set, links }
+        }
+        Mutation::Delete => WriteKind::Delete(Target::Key(parse_key(meta, &args)?)),
+        Mutation::DeleteMany => {
+            WriteKind::Delete(Target::Filter(parse_filter(registry, entity, arg("filter"), "filter")?))
+        }
+    };
+    let returning = if mutation.is_bulk() {
+        let mut outputs = Vec::new();
+        for (key, fields) in super::selection::grouped(std::slice::from_ref(&field))? {
+            let output = match fields[0].name() {
+                "affectedRows" => ManyOutput::AffectedRows,
+                "rows" => ManyOutput::Rows(super::selection::plan_node(registry, entity, &fields)?),
+                other => {
+                    return Err(GatewayError::bad_input(format!(
+                        "`{other}` is not a field of the mutation result"
+                    )));
+                }
+            };
+            outputs.push((key, output));
+        }
+        Returning::Many(outputs)
+    } else {
+        Returning::One(super::selection::plan_node(registry, entity, &[field])?)
+    };
+    Ok(WritePlan {
+        entity,
+        kind,
+        returning,
+    })
+}
+
+fn parse_key(meta: &Entity, args: &[(String, GqlValue)]) -> Result<Vec<(String, Value)>, GatewayError> {
+    meta.primary_key
+        .iter()
+        .map(|column| {
+            let field = &meta.column(column).ok_or(GatewayError::Internal)?.field;
+            Ok((
+                column.clone(),
+                super::parse_key_value(meta, column, argument_value(args, field))?,
+            ))
+        })
+        .collect()
+}
+
+fn column_of_enum(meta: &Entity, value: &GqlValue, path: &str) -> Result<String, GatewayError> {
+    let name = match value {
+        GqlValue::Enum(name) => name.as_str(),
+        GqlValue::String(name) => name.as_str(),
+        _ => "",
+    };
+    meta.columns
+        .iter()
+        .find(|column| enum_value_name(&column.name) == name)
+        .map(|column| column.name.clone())
+        .ok_or_else(|| GatewayError::bad_input(format!("{path}: `{value}` is not a column of {}", meta.type_name)))
+}
+
+/// A typed value for `column` from an input value (`null` allowed only for nullable columns).
+fn column_value(column: &crate::metadata::Column, value: &GqlValue, path: &str) -> Result<Value, GatewayError> {
+    if matches!(value, GqlValue::Null) {
+        if !column.nullable {
+            return Err(GatewayError::bad_input(format!(
+                "{path}: {} cannot be null",
+                column.field
+            )));
+        }
+        return Ok(null_value(&column.kind));
+    }
+    parse_scalar(&column.kind, value, path)
+}
+
+fn parse_links(
+    registry: &Registry,
+    meta: &Entity,
+    field: &str,
+    value: &GqlValue,
+    path: &str,
+) -> Result<Option<Links>, GatewayError> {
+    let Some(relation) = meta.relations.iter().position(|relation| {
+        matches!(relation.kind, RelationKind::ManyToMany { .. }) && links_field(&relation.field) == field
+    }) else {
+        return Ok(None);
+    };
+    let target = registry.entity(meta.relations[relation].target);
+    let key_column = target
+        .column(&meta.relations[relation].to_columns[0])
+        .ok_or(GatewayError::Internal)?;
+    let items = match value {
+        GqlValue::List(items) => items.clone(),
+        GqlValue::Null => Vec::new(),
+        single => vec![single.clone()],
+    };
+    let targets = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| parse_scalar(&key_column.kind, item, &format!("{path}[{index}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Links { relation, targets }))
+}
+
+fn parse_insert(registry: &Registry, meta: &Entity, value: &GqlValue, path: &str) -> Result<InsertRow, GatewayError> {
+    let GqlValue::Object(fields) = value else {
+        return Err(GatewayError::bad_input(format!("{path}: expected an object")));
+    };
+    let mut row = InsertRow::default();
+    for (name, value) in fields {
+        let here = format!("{path}.{name}");
+        if let Some(column) = meta.column_by_field(name.as_str()) {
+            row.values
+                .push((column.name.clone(), column_value(column, value, &here)?));
+        } else if let Some(links) = parse_links(registry, meta, name.as_str(), value, &here)? {
+            row.links.push(links);
+        } else {
+            return Err(GatewayError::bad_input(format!(
+                "{here}: not an input field of {}",
+                meta.type_name
+            )));
+        }
+    }
+    for column in &meta.columns {
+        if !column.nullable && !column.has_default && !row.values.iter().any(|(name, _)| *name == column.name) {
+            return Err(GatewayError::bad_input(format!("{path}: {} is required", column.field)));
+        }
+    }
+    Ok(row)
+}
+
+fn parse_patch(
+    registry: &Registry,
+    meta: &Entity,
+    value: &GqlValue,
+) -> Result<(Vec<(String, Value)>, Vec<Links>), GatewayError> {
+    let GqlValue::Object(fields) = value else {
+        return Err(GatewayError::bad_input("`patch` must be an object"));
+    };
+    let mut set = Vec::new();
+    let mut links = Vec::new();
+    for (name, value) in fields {
+        let here = format!("patch.{name}");
+        match meta.column_by_field(name.as_str()) {
+            Some(column) if !column.read_only && !column.touched_on_update => {
+                set.push((column.name.clone(), column_value(column, value, &here)?));
+            }
+            Some(column) => {
+                return Err(GatewayError::bad_input(format!(
+                    "{here}: {} cannot be changed",
+                    column.field
+                )));
+            }
+            None => match parse_links(registry, meta, name.as_str(), value, &here)? {
+                Some(found) => links.push(found),
+                None => {
+                    return Err(GatewayError::bad_input(format!(
+                        "{here}: not a patch field of {}",
+                        meta.type_name
+                    )));
+                }
+            },
+        }
+    }
+    if set.is_empty() && links.is_empty() {
+        return Err(GatewayError::bad_input("`patch` changes nothing"));
+    }
+    Ok((set, links))
+}

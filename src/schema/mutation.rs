@@ -1,0 +1,237 @@
+//! The generated mutations of one entity: `createX`, `createXs`, `updateX`, `updateXs`, `deleteX`,
+//! `deleteXs`, `upsertX`, their input types, and the resolver that runs them in the operation's
+//! transaction.
+
+use super::Engine;
+use super::scalars::type_name;
+use crate::error::GatewayError;
+use crate::metadata::{EntityId, Registry, RelationKind, enum_value_name};
+use crate::plan::write::{Mutation, links_field, plan_write};
+use crate::transaction::OperationTransaction;
+use async_graphql::ErrorExtensions;
+use async_graphql::dynamic::{
+    Enum, EnumItem, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, SchemaBuilder,
+    TypeRef,
+};
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+/// Resolves a mutation field: plan, write and read back in the operation's transaction.
+fn resolver(
+    entity: EntityId,
+    mutation: Mutation,
+) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
+    move |context| {
+        FieldFuture::new(async move {
+            let engine = context.data::<Engine>()?;
+            let registry = &engine.registry;
+            let plan = plan_write(registry, entity, mutation, context.field(), engine.max_insert_rows)
+                .map_err(|error| error.extend())?;
+            let write = async |transaction: &sea_orm::DatabaseTransaction| {
+                crate::sql::write::execute(transaction, registry, &plan).await
+            };
+            let json = match context.data_opt::<Arc<OperationTransaction>>() {
+                Some(operation) => operation.run(write).await,
+                None => crate::transaction::run_alone(context.data::<DatabaseConnection>()?, write).await,
+            }
+            .map_err(|error: GatewayError| {
+                // Name the failing field: the dynamic schema reports no error path for it.
+                let field = context.field();
+                let mut extended = error.extend();
+                extended.message = format!("{}: {}", field.alias().unwrap_or(field.name()), extended.message);
+                extended
+            })?;
+            Ok(match json {
+                serde_json::Value::Null => None,
+                json => Some(FieldValue::owned_any(json)),
+            })
+        })
+    }
+}
+
+/// Registers the mutation input types of entity `id` and returns its mutation fields.
+pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -> (SchemaBuilder, Vec<Field>) {
+    let entity = registry.entity(id);
+    let base = &entity.type_name;
+    let insert_input = format!("{base}InsertInput");
+    let patch_input = format!("{base}Patch");
+    let column_enum = format!("{base}Column");
+    let on_conflict = format!("{base}OnConflict");
+    let result = format!("{base}MutationResult");
+    let plural = cruet::to_pascal_case(&entity.list_field);
+
+    let mut insert = InsertObjectBuilder::new(
+        &insert_input,
+        format!("A new {base} row; fields with database defaults may be left out."),
+    );
+    let mut patch = InsertObjectBuilder::new(
+        &patch_input,
+        format!("Changes to {base} rows: only the given fields change."),
+    );
+    for column in &entity.columns {
+        let required = !column.nullable && !column.has_default;
+        let scalar = type_name(&column.kind);
+        insert.add(InputValue::new(
+            &column.field,
+            if required {
+                TypeRef::named_nn(&scalar)
+            } else {
+                TypeRef::named(&scalar)
+            },
+        ));
+        if !column.read_only && !column.touched_on_update {
+            patch.add(InputValue::new(&column.field, TypeRef::named(&scalar)));
+        }
+    }
+    for relation in &entity.relations {
+        let target = registry.entity(relation.target);
+        let linkable = matches!(relation.kind, RelationKind::ManyToMany { .. })
+            && relation.to_columns.len() == 1
+            && relation.from_columns == entity.primary_key;
+        if let (true, Some(key)) = (linkable, target.column(&relation.to_columns[0])) {
+            let description = format!("The {} to link (replaces the current links).", target.type_name);
+            let value = || {
+                InputValue::new(
+                    links_field(&relation.field),
+                    TypeRef::named_nn_list(type_name(&key.kind)),
+                )
+            };
+            insert.add(value().description(description.clone()));
+            patch.add(value().description(description));
+        }
+    }
+    builder = builder
+        .register(insert.object)
+        .register(
+            Enum::new(&column_enum).items(
+                entity
+                    .columns
+                    .iter()
+                    .map(|column| EnumItem::new(enum_value_name(&column.name))),
+            ),
+        )
+        .register(
+            InputObject::new(&on_conflict)
+                .description("What makes an insert a conflict, and what to update then.")
+                .field(
+                    InputValue::new("columns", TypeRef::named_nn_list_nn(&column_enum))
+                        .description("The columns of a unique constraint."),
+                )
+                .field(
+                    InputValue::new("update", TypeRef::named_nn_list_nn(&column_enum))
+                        .description("Columns to overwrite with the new values."),
+                ),
+        )
+        .register(
+            Object::new(&result)
+                .description(format!("What a bulk mutation of {base} rows did."))
+                .field(Field::new(
+                    "affectedRows",
+                    TypeRef::named_nn(TypeRef::INT),
+                    super::resolve::scalar(crate::metadata::ScalarKind::Int),
+                ))
+                .field(
+                    Field::new("rows", TypeRef::named_nn_list_nn(base), super::resolve::list)
+                        .description("The rows as written (deleted rows as they were)."),
+                ),
+        );
+    let key_arguments = |field: Field| {
+        entity
+            .primary_key
+            .iter()
+            .filter_map(|key| entity.column(key))
+            .fold(field, |field, column| {
+                field.argument(InputValue::new(
+                    &column.field,
+                    TypeRef::named_nn(type_name(&column.kind)),
+                ))
+            })
+    };
+    let filter = format!("{base}Filter");
+    let mut fields = vec![
+        Field::new(
+            format!("create{base}"),
+            TypeRef::named_nn(base),
+            resolver(id, Mutation::Create),
+        )
+        .description(format!("Inserts one {base}."))
+        .argument(InputValue::new("input", TypeRef::named_nn(&insert_input))),
+        Field::new(
+            format!("create{plural}"),
+            TypeRef::named_nn(&result),
+            resolver(id, Mutation::CreateMany),
+        )
+        .description(format!("Inserts {base} rows in one statement."))
+        .argument(InputValue::new("inputs", TypeRef::named_nn_list_nn(&insert_input))),
+        Field::new(
+            format!("upsert{base}"),
+            TypeRef::named_nn(base),
+            resolver(id, Mutation::Upsert),
+        )
+        .description(format!("Inserts one {base}, or updates the row it conflicts with."))
+        .argument(InputValue::new("input", TypeRef::named_nn(&insert_input)))
+        .argument(InputValue::new("onConflict", TypeRef::named_nn(&on_conflict))),
+        key_arguments(Field::new(
+            format!("delete{base}"),
+            TypeRef::named_nn(base),
+            resolver(id, Mutation::Delete),
+        ))
+        .description(format!(
+            "Deletes one {base} by key and returns it as it was; NOT_FOUND when there is none."
+        )),
+        Field::new(
+            format!("delete{plural}"),
+            TypeRef::named_nn(&result),
+            resolver(id, Mutation::DeleteMany),
+        )
+        .description(format!(
+            "Deletes the {base} rows matching the filter (write `{{}}` to mean all)."
+        ))
+        .argument(InputValue::new("filter", TypeRef::named_nn(&filter))),
+    ];
+    if patch.any {
+        builder = builder.register(patch.object);
+        fields.push(
+            key_arguments(Field::new(
+                format!("update{base}"),
+                TypeRef::named_nn(base),
+                resolver(id, Mutation::Update),
+            ))
+            .description(format!("Changes one {base} by key; NOT_FOUND when there is none."))
+            .argument(InputValue::new("patch", TypeRef::named_nn(&patch_input))),
+        );
+        fields.push(
+            Field::new(
+                format!("update{plural}"),
+                TypeRef::named_nn(&result),
+                resolver(id, Mutation::UpdateMany),
+            )
+            .description(format!(
+                "Changes the {base} rows matching the filter (write `{{}}` to mean all)."
+            ))
+            .argument(InputValue::new("filter", TypeRef::named_nn(&filter)))
+            .argument(InputValue::new("patch", TypeRef::named_nn(&patch_input))),
+        );
+    }
+    (builder, fields)
+}
+
+/// An input object that remembers whether it got any field (GraphQL forbids empty ones).
+struct InsertObjectBuilder {
+    object: InputObject,
+    any: bool,
+}
+
+impl InsertObjectBuilder {
+    fn new(name: &str, description: String) -> Self {
+        Self {
+            object: InputObject::new(name).description(description),
+            any: false,
+        }
+    }
+
+    fn add(&mut self, value: InputValue) {
+        self.object = std::mem::replace(&mut self.object, InputObject::new("")).field(value);
+        self.any = true;
+    }
+}

@@ -1,0 +1,459 @@
+//! Executes a [`WritePlan`] inside the operation's transaction and reads the written rows back.
+//!
+//! Inserts and upserts return the new keys with `RETURNING`; updates and deletes first select
+//! (and on PostgreSQL lock, `FOR UPDATE`) the keys of the rows they apply to, so the rows a
+//! delete returns are read before they go and concurrent writers queue instead of racing.
+//! Keys are processed in chunks so bind-parameter limits are never reached.
+
+use super::{Compiler, column};
+use crate::error::GatewayError;
+use crate::metadata::{EntityId, Registry, RelationKind, ScalarKind};
+use crate::plan::write::{InsertRow, Links, ManyOutput, Returning, Target, WriteKind, WritePlan};
+use crate::plan::{ConnectionOutput, ConnectionPlan, LookupPlan, OrderKey, Page, Plan, Predicate};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, OnConflict, Query, ReturningClause};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult, Value};
+use serde_json::Value as Json;
+
+/// Keys per statement when a write or a read-back names rows by key.
+const KEYS_PER_STATEMENT: usize = 1000;
+
+type Key = Vec<Value>;
+
+/// Runs `plan` in `transaction`; returns the mutation field's JSON.
+pub async fn execute(
+    transaction: &DatabaseTransaction,
+    registry: &Registry,
+    plan: &WritePlan,
+) -> Result<Json, GatewayError> {
+    let backend = transaction.get_database_backend();
+    let writer = Writer {
+        registry,
+        backend,
+        entity: plan.entity,
+    };
+    let (keys, deleted) = match &plan.kind {
+        WriteKind::Insert(rows) => (writer.insert(transaction, rows).await?, None),
+        WriteKind::Upsert { row, conflict, update } => (writer.upsert(transaction, row, conflict, update).await?, None),
+        WriteKind::Update { target, set, links } => {
+            let keys = writer.target_keys(transaction, target).await?;
+            writer.update(transaction, &keys, set).await?;
+            for link in links {
+                writer.replace_links(transaction, &keys, link).await?;
+            }
+            (keys, None)
+        }
+        WriteKind::Delete(target) => {
+            let keys = writer.target_keys(transaction, target).await?;
+            // Read what goes before it goes.
+            let json = writer.read_back(transaction, &keys, &plan.returning).await?;
+            writer.delete(transaction, &keys).await?;
+            (keys, Some(json))
+        }
+    };
+    match deleted {
+        Some(json) => Ok(json),
+        None => writer.read_back(transaction, &keys, &plan.returning).await,
+    }
+}
+
+struct Writer<'r> {
+    registry: &'r Registry,
+    backend: DbBackend,
+    entity: EntityId,
+}
+
+impl Writer<'_> {
+    fn meta(&self) -> &crate::metadata::Entity {
+        self.registry.entity(self.entity)
+    }
+
+    fn table(&self) -> Alias {
+        Alias::new(&self.meta().table)
+    }
+
+    fn compiler(&self) -> Compiler<'_> {
+        Compiler::new(self.registry, self.backend)
+    }
+
+    fn key_kinds(&self) -> Vec<ScalarKind> {
+        let meta = self.meta();
+        meta.primary_key
+            .iter()
+            .map(|name| meta.column(name).expect("key columns exist").kind.clone())
+            .collect()
+    }
+
+    fn returning_keys(&self) -> ReturningClause {
+        Query::returning().columns(self.meta().primary_key.iter().map(Alias::new))
+    }
+
+    fn keys_of(&self, rows: &[QueryResult]) -> Result<Vec<Key>, GatewayError> {
+        let kinds = self.key_kinds();
+        rows.iter()
+            .map(|row| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(index, kind)| read_value(row, index, kind))
+                    .collect()
+            })
+            .collect::<Result<_, DbErr>>()
+            .map_err(GatewayError::from)
+    }
+
+    /// `(key columns) IN keys`, on the unqualified table of an UPDATE or DELETE.
+    fn key_condition(&self, keys: &[Key]) -> Expr {
+        self.compiler()
+            .key_in(self.entity, &self.meta().primary_key, keys, None)
+    }
+
+    async fn insert(&self, transaction: &DatabaseTransaction, rows: &[InsertRow]) -> Result<Vec<Key>, GatewayError> {
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut start = 0;
+        // Consecutive rows naming the same columns share one multi-row INSERT.
+        while start < rows.len() {
+            let columns: Vec<&String> = rows[start].values.iter().map(|(name, _)| name).collect();
+            let mut end = start + 1;
+            while end < rows.len()
+                && rows[end]
+                    .values
+                    .iter()
+                    .map(|(name, _)| name)
+                    .eq(columns.iter().copied())
+            {
+                end += 1;
+            }
+            for chunk_start in (start..end).step_by(KEYS_PER_STATEMENT) {
+                let chunk = &rows[chunk_start..end.min(chunk_start + KEYS_PER_STATEMENT)];
+                let mut insert = Query::insert();
+                insert.into_table(self.table()).returning(self.returning_keys());
+                if columns.is_empty() {
+                    insert.or_default_values();
+                } else {
+                    insert.columns(columns.iter().map(|name| Alias::new(name.as_str())));
+                    for row in chunk {
+                        let values: Vec<Expr> = row
+                            .values
+                            .iter()
+                            .map(|(name, value)| self.compiler().bind(self.entity, name, value.clone()))
+                            .collect();
+                        insert.values(values).map_err(|_| GatewayError::Internal)?;
+                    }
+                }
+                let returned = transaction
+                    .query_all(&insert)
+                    .await
+                    .map_err(|error| self.explain(error, Some((chunk_start, chunk))))?;
+                let chunk_keys = self.keys_of(&returned)?;
+                for (row, key) in chunk.iter().zip(&chunk_keys) {
+                    for link in &row.links {
+                        self.replace_links(transaction, std::slice::from_ref(key), link).await?;
+                    }
+                }
+                keys.extend(chunk_keys);
+            }
+            start = end;
+        }
+        Ok(keys)
+    }
+
+    async fn upsert(
+        &self,
+        transaction: &DatabaseTransaction,
+        row: &InsertRow,
+        conflict: &[String],
+        update: &[String],
+    ) -> Result<Vec<Key>, GatewayError> {
+        let meta = self.meta();
+        let mut on_conflict = OnConflict::columns(conflict.iter().map(Alias::new));
+        // Always update something, so RETURNING yields the existing row too.
+        let update: Vec<&String> = if update.is_empty() {
+            conflict.iter().take(1).collect()
+        } else {
+            update.iter().collect()
+        };
+        on_conflict.update_columns(update.iter().map(|name| Alias::new(name.as_str())));
+        for touched in meta.columns.iter().filter(|column| column.touched_on_update) {
+            on_conflict.value(Alias::new(&touched.name), self.compiler().dialect.now());
+        }
+        let mut insert = Query::insert();
+        insert
+            .into_table(self.table())
+            .columns(row.values.iter().map(|(name, _)| Alias::new(name)))
+            .on_conflict(on_conflict)
+            .returning(self.returning_keys());
+        let values: Vec<Expr> = row
+            .values
+            .iter()
+            .map(|(name, value)| self.compiler().bind(self.entity, name, value.clone()))
+            .collect();
+        insert.values(values).map_err(|_| GatewayError::Internal)?;
+        let returned = transaction
+            .query_all(&insert)
+            .await
+            .map_err(|error| self.explain(error, None))?;
+        let keys = self.keys_of(&returned)?;
+        for link in &row.links {
+            self.replace_links(transaction, &keys, link).await?;
+        }
+        Ok(keys)
+    }
+
+    /// The keys of the rows a target names, locked for the rest of the transaction on PostgreSQL.
+    async fn target_keys(&self, transaction: &DatabaseTransaction, target: &Target) -> Result<Vec<Key>, GatewayError> {
+        let meta = self.meta();
+        let mut compiler = self.compiler();
+        let alias = "target";
+        let condition = match target {
+            Target::Key(key) => key
+                .iter()
+                .map(|(name, value)| column(alias, name).eq(compiler.bind(self.entity, name, value.clone())))
+                .reduce(ExprTrait::and)
+                .unwrap_or_else(|| Expr::cust("FALSE")),
+            Target::Filter(Some(predicate)) => compiler.predicate(self.entity, predicate, alias),
+            Target::Filter(None) => Expr::cust("TRUE"),
+        };
+        let mut select = Query::select();
+        for name in &meta.primary_key {
+            select.expr(column(alias, name));
+        }
+        select.from_as(self.table(), Alias::new(alias)).and_where(condition);
+        for name in &meta.primary_key {
+            select.order_by_expr(column(alias, name), sea_orm::sea_query::Order::Asc);
+        }
+        if self.backend == DbBackend::Postgres {
+            select.lock(LockType::Update);
+        }
+        let rows = transaction.query_all(&select).await?;
+        let keys = self.keys_of(&rows)?;
+        if let (Target::Key(key), true) = (target, keys.is_empty()) {
+            let described: Vec<String> = key
+                .iter()
+                .map(|(name, value)| {
+                    format!(
+                        "{} {}",
+                        meta.column(name).map(|c| c.field.as_str()).unwrap_or(name),
+                        display(value)
+                    )
+                })
+                .collect();
+            return Err(GatewayError::NotFound(format!(
+                "no {} with {}",
+                meta.type_name,
+                described.join(", ")
+            )));
+        }
+        Ok(keys)
+    }
+
+    async fn update(
+        &self,
+        transaction: &DatabaseTransaction,
+        keys: &[Key],
+        set: &[(String, Value)],
+    ) -> Result<(), GatewayError> {
+        if set.is_empty() || keys.is_empty() {
+            return Ok(());
+        }
+        let meta = self.meta();
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let mut update = Query::update();
+            update.table(self.table());
+            for (name, value) in set {
+                update.value(Alias::new(name), self.compiler().bind(self.entity, name, value.clone()));
+            }
+            for touched in meta.columns.iter().filter(|column| column.touched_on_update) {
+                update.value(Alias::new(&touched.name), self.compiler().dialect.now());
+            }
+            update.and_where(self.key_condition(chunk));
+            transaction
+                .execute(&update)
+                .await
+                .map_err(|error| self.explain(error, None))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, transaction: &DatabaseTransaction, keys: &[Key]) -> Result<(), GatewayError> {
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let delete = Query::delete()
+                .from_table(self.table())
+                .and_where(self.key_condition(chunk))
+                .to_owned();
+            transaction
+                .execute(&delete)
+                .await
+                .map_err(|error| self.explain(error, None))?;
+        }
+        Ok(())
+    }
+
+    /// Makes the rows' links through a junction exactly `link.targets`.
+    async fn replace_links(
+        &self,
+        transaction: &DatabaseTransaction,
+        keys: &[Key],
+        link: &Links,
+    ) -> Result<(), GatewayError> {
+        let relation = &self.meta().relations[link.relation];
+        let RelationKind::ManyToMany {
+            junction,
+            junction_from,
+            junction_to,
+        } = &relation.kind
+        else {
+            return Err(GatewayError::Internal);
+        };
+        let junction_table = Alias::new(&self.registry.entity(*junction).table);
+        let junction_compiler = Compiler::new(self.registry, self.backend);
+        for key in keys {
+            let owner = junction_from
+                .iter()
+                .zip(key)
+                .map(|(name, value)| {
+                    Expr::col(Alias::new(name)).eq(junction_compiler.bind(*junction, name, value.clone()))
+                })
+                .reduce(ExprTrait::and)
+                .unwrap_or_else(|| Expr::cust("FALSE"));
+            let clear = Query::delete()
+                .from_table(junction_table.clone())
+                .and_where(owner)
+                .to_owned();
+            transaction
+                .execute(&clear)
+                .await
+                .map_err(|error| self.explain(error, None))?;
+            if link.targets.is_empty() {
+                continue;
+            }
+            let mut insert = Query::insert();
+            insert
+                .into_table(junction_table.clone())
+                .columns(junction_from.iter().chain(junction_to).map(Alias::new));
+            let mut seen = Vec::new();
+            for target in &link.targets {
+                if seen.contains(target) {
+                    continue;
+                }
+                seen.push(target.clone());
+                let mut values: Vec<Expr> = junction_from
+                    .iter()
+                    .zip(key)
+                    .map(|(name, value)| junction_compiler.bind(*junction, name, value.clone()))
+                    .collect();
+                values.push(junction_compiler.bind(*junction, &junction_to[0], target.clone()));
+                insert.values(values).map_err(|_| GatewayError::Internal)?;
+            }
+            transaction.execute(&insert).await.map_err(|error| {
+                let target = self.registry.entity(relation.target);
+                match self.explain(error, None) {
+                    GatewayError::ConstraintViolation(_) => GatewayError::ConstraintViolation(format!(
+                        "{}: every id must name an existing {}",
+                        crate::plan::write::links_field(&relation.field),
+                        target.type_name
+                    )),
+                    other => other,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Reads the written rows through the query machinery, as the mutation's selection asks.
+    async fn read_back(
+        &self,
+        transaction: &DatabaseTransaction,
+        keys: &[Key],
+        returning: &Returning,
+    ) -> Result<Json, GatewayError> {
+        let meta = self.meta();
+        match returning {
+            Returning::One(node) => {
+                let Some(key) = keys.first() else { return Ok(Json::Null) };
+                let lookup = LookupPlan {
+                    entity: self.entity,
+                    key: meta.primary_key.iter().cloned().zip(key.iter().cloned()).collect(),
+                    node: node.clone(),
+                };
+                super::execute(transaction, self.registry, &Plan::Lookup(lookup)).await
+            }
+            Returning::Many(outputs) => {
+                let mut object = serde_json::Map::new();
+                for (response_key, output) in outputs {
+                    let value = match output {
+                        ManyOutput::AffectedRows => Json::from(keys.len()),
+                        ManyOutput::Rows(node) => {
+                            let mut rows = Vec::with_capacity(keys.len());
+                            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                                let plan = self.rows_plan(chunk, node.clone());
+                                let json = super::execute(transaction, self.registry, &Plan::Connection(plan)).await?;
+                                if let Some(Json::Array(items)) = json.get("rows").cloned() {
+                                    rows.extend(items);
+                                }
+                            }
+                            Json::Array(rows)
+                        }
+                    };
+                    object.insert(response_key.clone(), value);
+                }
+                Ok(Json::Object(object))
+            }
+        }
+    }
+
+    /// A connection over exactly `keys`, in key order, whose nodes are `node`.
+    fn rows_plan(&self, keys: &[Key], node: crate::plan::NodePlan) -> ConnectionPlan {
+        let meta = self.meta();
+        let filter = Predicate::KeyIn {
+            columns: meta.primary_key.clone(),
+            keys: keys.to_vec(),
+        };
+        let order = meta
+            .primary_key
+            .iter()
+            .map(|name| OrderKey {
+                path: Vec::new(),
+                column: name.clone(),
+                descending: false,
+                nulls_first: false,
+            })
+            .collect();
+        ConnectionPlan {
+            entity: self.entity,
+            filter: Some(filter),
+            order,
+            order_signature: String::new(),
+            page: Page::default(),
+            outputs: vec![("rows".to_owned(), ConnectionOutput::Nodes(node))],
+        }
+    }
+
+    /// A database error of a write, in the API's terms.
+    fn explain(&self, error: DbErr, rows: Option<(usize, &[InsertRow])>) -> GatewayError {
+        super::constraint::explain(self.registry, self.entity, error, rows)
+    }
+}
+
+/// Reads column `index` of a RETURNING/SELECT row as a typed value.
+fn read_value(row: &QueryResult, index: usize, kind: &ScalarKind) -> Result<Value, DbErr> {
+    Ok(match kind {
+        ScalarKind::Int | ScalarKind::BigInt => Value::BigInt(Some(row.try_get_by_index::<i64>(index)?)),
+        ScalarKind::String | ScalarKind::Enum { .. } => Value::String(Some(row.try_get_by_index::<String>(index)?)),
+        ScalarKind::Uuid => Value::Uuid(Some(row.try_get_by_index(index)?)),
+        ScalarKind::Date => Value::ChronoDate(Some(row.try_get_by_index(index)?)),
+        ScalarKind::DateTime => Value::ChronoDateTimeWithTimeZone(Some(row.try_get_by_index(index)?)),
+        ScalarKind::Decimal { .. } => Value::Decimal(Some(row.try_get_by_index(index)?)),
+        ScalarKind::Boolean => Value::Bool(Some(row.try_get_by_index(index)?)),
+        ScalarKind::Float => Value::Double(Some(row.try_get_by_index(index)?)),
+        ScalarKind::Json => Value::Json(Some(Box::new(row.try_get_by_index(index)?))),
+    })
+}
+
+/// A value as a person would write it in a message.
+pub(super) fn display(value: &Value) -> String {
+    match value {
+        Value::String(Some(text)) => format!("\"{text}\""),
+        Value::BigInt(Some(number)) => number.to_string(),
+        other => format!("{other:?}"),
+    }
+}
