@@ -14,10 +14,13 @@ use crate::metadata::{Entity, EntityId, Registry, RelationKind, enum_value_name}
 use async_graphql::{SelectionField, Value as GqlValue};
 use sea_orm::Value;
 
+/// Column values to write: (column, value).
+pub type Assignments = Vec<(String, Value)>;
+
 /// One row to insert: its column values and its many-to-many links.
 #[derive(Debug, Clone, Default)]
 pub struct InsertRow {
-    pub values: Vec<(String, Value)>,
+    pub values: Assignments,
     pub links: Vec<Links>,
 }
 
@@ -49,7 +52,7 @@ pub enum WriteKind {
     },
     Update {
         target: Target,
-        set: Vec<(String, Value)>,
+        set: Assignments,
         links: Vec<Links>,
     },
     Delete(Target),
@@ -298,7 +301,7 @@ fn parse_patch(
     registry: &Registry,
     meta: &Entity,
     value: &GqlValue,
-) -> Result<(Vec<(String, Value)>, Vec<Links>), GatewayError> {
+) -> Result<(Assignments, Vec<Links>), GatewayError> {
     let GqlValue::Object(fields) = value else {
         return Err(GatewayError::bad_input("`patch` must be an object"));
     };
