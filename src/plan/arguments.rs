@@ -112,6 +112,20 @@ fn enum_label(labels: &[String], name: &str) -> Option<Value> {
         .map(|label| Value::String(Some(label.clone())))
 }
 
+/// The column a `…Column`/`…GroupColumn` enum value names (`ESTIMATE_HOURS` → `estimate_hours`).
+pub fn column_of_enum(meta: &Entity, value: &GqlValue, path: &str) -> Result<String, GatewayError> {
+    let name = match value {
+        GqlValue::Enum(name) => name.as_str(),
+        GqlValue::String(name) => name.as_str(),
+        _ => "",
+    };
+    meta.columns
+        .iter()
+        .find(|column| crate::metadata::enum_value_name(&column.name) == name)
+        .map(|column| column.name.clone())
+        .ok_or_else(|| GatewayError::bad_input(format!("{path}: `{value}` is not a column of {}", meta.type_name)))
+}
+
 /// The value of argument `name` (null when absent).
 pub fn argument_value<'v>(arguments: &'v [(String, GqlValue)], name: &str) -> &'v GqlValue {
     arguments

@@ -4,10 +4,10 @@
 //! async-graphql itself, and fields that share a response key (the same field selected in two
 //! fragments) are merged, as GraphQL's field-merging rules allow.
 
-use super::arguments::{argument_value as argument, parse_count, parse_filter, parse_order};
+use super::arguments::{argument_value as argument, column_of_enum, parse_count, parse_filter, parse_order};
 use super::*;
 use crate::error::GatewayError;
-use crate::metadata::{Registry, RelationKind, enum_value_name};
+use crate::metadata::{Registry, RelationKind};
 use async_graphql::{SelectionField, Value as GqlValue};
 
 type Occurrences<'a> = Vec<SelectionField<'a>>;
@@ -287,20 +287,7 @@ fn plan_group_by(
     let columns = match argument(&args, "columns") {
         GqlValue::List(items) => items
             .iter()
-            .map(|item| {
-                let name = match item {
-                    GqlValue::Enum(name) => name.as_str(),
-                    GqlValue::String(name) => name.as_str(),
-                    _ => "",
-                };
-                meta.columns
-                    .iter()
-                    .find(|column| enum_value_name(&column.name) == name)
-                    .map(|column| column.name.clone())
-                    .ok_or_else(|| {
-                        GatewayError::bad_input(format!("groupBy: `{item}` is not a column of {}", meta.type_name))
-                    })
-            })
+            .map(|item| column_of_enum(meta, item, "groupBy"))
             .collect::<Result<Vec<_>, _>>()?,
         _ => return Err(GatewayError::bad_input("groupBy needs `columns`")),
     };

@@ -7,10 +7,10 @@
 //! checks on the rows as written, column allow-lists, presets) belong between "write" and "read
 //! back" in that same transaction.
 
-use super::arguments::{argument_value, null_value, parse_filter, parse_scalar};
+use super::arguments::{argument_value, column_of_enum, null_value, parse_filter, parse_scalar};
 use super::{NodePlan, Predicate};
 use crate::error::GatewayError;
-use crate::metadata::{Entity, EntityId, Registry, RelationKind, enum_value_name};
+use crate::metadata::{Entity, EntityId, Registry, RelationKind};
 use async_graphql::{SelectionField, Value as GqlValue};
 use sea_orm::Value;
 
@@ -212,19 +212,6 @@ fn parse_key(meta: &Entity, args: &[(String, GqlValue)]) -> Result<Vec<(String, 
             ))
         })
         .collect()
-}
-
-fn column_of_enum(meta: &Entity, value: &GqlValue, path: &str) -> Result<String, GatewayError> {
-    let name = match value {
-        GqlValue::Enum(name) => name.as_str(),
-        GqlValue::String(name) => name.as_str(),
-        _ => "",
-    };
-    meta.columns
-        .iter()
-        .find(|column| enum_value_name(&column.name) == name)
-        .map(|column| column.name.clone())
-        .ok_or_else(|| GatewayError::bad_input(format!("{path}: `{value}` is not a column of {}", meta.type_name)))
 }
 
 /// A typed value for `column` from an input value (`null` allowed only for nullable columns).

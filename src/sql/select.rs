@@ -432,10 +432,7 @@ impl Compiler<'_> {
     pub(super) fn aggregate(&mut self, plan: &AggregatePlan) -> SelectStatement {
         let alias = self.alias();
         let table = self.registry.entity(plan.entity).table.clone();
-        let condition = match &plan.filter {
-            Some(filter) => self.predicate(plan.entity, filter, &alias),
-            None => Expr::cust("TRUE"),
-        };
+        let condition = self.filter_condition(plan, &alias);
         let mut pairs = Vec::new();
         for (key, output) in &plan.outputs {
             let value = match output {
@@ -464,6 +461,14 @@ impl Compiler<'_> {
                 .and_where(condition);
         }
         select
+    }
+
+    /// An aggregate's filter on the rows of `alias` (TRUE without one).
+    fn filter_condition(&mut self, plan: &AggregatePlan, alias: &str) -> Expr {
+        match &plan.filter {
+            Some(filter) => self.predicate(plan.entity, filter, alias),
+            None => Expr::cust("TRUE"),
+        }
     }
 
     fn functions(
@@ -520,10 +525,7 @@ impl Compiler<'_> {
     ) -> SelectStatement {
         let alias = self.alias();
         let table = self.registry.entity(plan.entity).table.clone();
-        let condition = match &plan.filter {
-            Some(filter) => self.predicate(plan.entity, filter, &alias),
-            None => Expr::cust("TRUE"),
-        };
+        let condition = self.filter_condition(plan, &alias);
         let mut pairs = Vec::new();
         for (key, output) in outputs {
             let value = match output {

@@ -107,6 +107,15 @@ impl Writer<'_> {
             .key_in(self.entity, &self.meta().primary_key, keys, None)
     }
 
+    /// The bind parameters of one row to insert.
+    fn row_values(&self, row: &InsertRow) -> Vec<Expr> {
+        let compiler = self.compiler();
+        row.values
+            .iter()
+            .map(|(name, value)| compiler.bind(self.entity, name, value.clone()))
+            .collect()
+    }
+
     async fn insert(&self, transaction: &DatabaseTransaction, rows: &[InsertRow]) -> Result<Vec<Key>, GatewayError> {
         let mut keys = Vec::with_capacity(rows.len());
         let mut start = 0;
@@ -132,12 +141,9 @@ impl Writer<'_> {
                 } else {
                     insert.columns(columns.iter().map(|name| Alias::new(name.as_str())));
                     for row in chunk {
-                        let values: Vec<Expr> = row
-                            .values
-                            .iter()
-                            .map(|(name, value)| self.compiler().bind(self.entity, name, value.clone()))
-                            .collect();
-                        insert.values(values).map_err(|_| GatewayError::Internal)?;
+                        insert
+                            .values(self.row_values(row))
+                            .map_err(|_| GatewayError::Internal)?;
                     }
                 }
                 let returned = transaction
@@ -182,12 +188,9 @@ impl Writer<'_> {
             .columns(row.values.iter().map(|(name, _)| Alias::new(name)))
             .on_conflict(on_conflict)
             .returning(self.returning_keys());
-        let values: Vec<Expr> = row
-            .values
-            .iter()
-            .map(|(name, value)| self.compiler().bind(self.entity, name, value.clone()))
-            .collect();
-        insert.values(values).map_err(|_| GatewayError::Internal)?;
+        insert
+            .values(self.row_values(row))
+            .map_err(|_| GatewayError::Internal)?;
         let returned = transaction
             .query_all(&insert)
             .await
