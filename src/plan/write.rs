@@ -22,6 +22,22 @@ pub type Assignments = Vec<(String, Value)>;
 pub struct InsertRow {
     pub values: Assignments,
     pub links: Vec<Links>,
+    /// Rows of one-to-many relations to create with this row as their parent.
+    pub children: Vec<Children>,
+}
+
+/// New rows of a one-to-many relation, whose reference to the parent is filled in on insert.
+#[derive(Debug, Clone)]
+pub struct Children {
+    /// Index of the one-to-many relation in the parent entity's relations.
+    pub relation: usize,
+    pub rows: Vec<InsertRow>,
+}
+
+/// Whether rows of `relation` can be created inside their parent's insert: a one-to-many relation
+/// that references the parent's primary key (the key the insert returns).
+pub fn accepts_children(meta: &Entity, relation: &crate::metadata::Relation) -> bool {
+    relation.kind == RelationKind::OneToMany && relation.from_columns == meta.primary_key
 }
 
 /// The complete set of targets of a many-to-many relation (replacing any existing links).
@@ -258,17 +274,54 @@ fn parse_links(
 }
 
 fn parse_insert(registry: &Registry, meta: &Entity, value: &GqlValue, path: &str) -> Result<InsertRow, GatewayError> {
+    parse_insert_row(registry, meta, value, path, &[])
+}
+
+/// An insert input; `filled` columns (a child's reference to its parent) are set by the insert.
+fn parse_insert_row(
+    registry: &Registry,
+    meta: &Entity,
+    value: &GqlValue,
+    path: &str,
+    filled: &[String],
+) -> Result<InsertRow, GatewayError> {
     let GqlValue::Object(fields) = value else {
         return Err(GatewayError::bad_input(format!("{path}: expected an object")));
     };
     let mut row = InsertRow::default();
     for (name, value) in fields {
         let here = format!("{path}.{name}");
-        if let Some(column) = meta.column_by_field(name.as_str()) {
+        let child_relation = meta
+            .relations
+            .iter()
+            .position(|relation| relation.field == name.as_str() && accepts_children(meta, relation));
+        if let Some(column) = meta
+            .column_by_field(name.as_str())
+            .filter(|column| !filled.contains(&column.name))
+        {
             row.values
                 .push((column.name.clone(), column_value(column, value, &here)?));
         } else if let Some(links) = parse_links(registry, meta, name.as_str(), value, &here)? {
             row.links.push(links);
+        } else if let Some(relation) = child_relation {
+            let target = registry.entity(meta.relations[relation].target);
+            let GqlValue::List(items) = value else {
+                return Err(GatewayError::bad_input(format!("{here}: expected a list of rows")));
+            };
+            let rows = items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    parse_insert_row(
+                        registry,
+                        target,
+                        item,
+                        &format!("{here}[{index}]"),
+                        &meta.relations[relation].to_columns,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            row.children.push(Children { relation, rows });
         } else {
             return Err(GatewayError::bad_input(format!(
                 "{here}: not an input field of {}",
@@ -277,7 +330,8 @@ fn parse_insert(registry: &Registry, meta: &Entity, value: &GqlValue, path: &str
         }
     }
     for column in &meta.columns {
-        if !column.nullable && !column.has_default && !row.values.iter().any(|(name, _)| *name == column.name) {
+        let given = row.values.iter().any(|(name, _)| *name == column.name) || filled.contains(&column.name);
+        if !column.nullable && !column.has_default && !given {
             return Err(GatewayError::bad_input(format!("{path}: {} is required", column.field)));
         }
     }

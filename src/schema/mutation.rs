@@ -5,8 +5,8 @@
 use super::Engine;
 use super::scalars::type_name;
 use crate::error::GatewayError;
-use crate::metadata::{EntityId, Registry, RelationKind, enum_value_name};
-use crate::plan::write::{Mutation, links_field, plan_write};
+use crate::metadata::{Entity, EntityId, Registry, Relation, RelationKind, enum_value_name};
+use crate::plan::write::{Mutation, accepts_children, links_field, plan_write};
 use crate::transaction::OperationTransaction;
 use async_graphql::ErrorExtensions;
 use async_graphql::dynamic::{
@@ -53,55 +53,53 @@ fn resolver(
 pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -> (SchemaBuilder, Vec<Field>) {
     let entity = registry.entity(id);
     let base = &entity.type_name;
-    let insert_input = format!("{base}InsertInput");
+    let insert_input_name = format!("{base}InsertInput");
     let patch_input = format!("{base}Patch");
     let column_enum = format!("{base}Column");
     let on_conflict = format!("{base}OnConflict");
     let result = format!("{base}MutationResult");
     let plural = cruet::to_pascal_case(&entity.list_field);
 
-    let mut insert = InsertObjectBuilder::new(
-        &insert_input,
-        format!("A new {base} row; fields with database defaults may be left out."),
-    );
     let mut patch = InsertObjectBuilder::new(
         &patch_input,
         format!("Changes to {base} rows: only the given fields change."),
     );
-    for column in &entity.columns {
-        let required = !column.nullable && !column.has_default;
-        let scalar = type_name(&column.kind);
-        insert.add(InputValue::new(
-            &column.field,
-            if required {
-                TypeRef::named_nn(&scalar)
-            } else {
-                TypeRef::named(&scalar)
-            },
-        ));
-        if !column.read_only && !column.touched_on_update {
-            patch.add(InputValue::new(&column.field, TypeRef::named(&scalar)));
-        }
+    for column in entity
+        .columns
+        .iter()
+        .filter(|column| !column.read_only && !column.touched_on_update)
+    {
+        patch.add(InputValue::new(&column.field, TypeRef::named(type_name(&column.kind))));
     }
-    for relation in &entity.relations {
+    for value in link_fields(registry, entity) {
+        patch.add(value);
+    }
+    let insert = insert_input(
+        registry,
+        entity,
+        &insert_input_name,
+        format!("A new {base} row; fields with database defaults may be left out."),
+        &[],
+    );
+    for relation in entity
+        .relations
+        .iter()
+        .filter(|relation| accepts_children(entity, relation))
+    {
         let target = registry.entity(relation.target);
-        let linkable = matches!(relation.kind, RelationKind::ManyToMany { .. })
-            && relation.to_columns.len() == 1
-            && relation.from_columns == entity.primary_key;
-        if let (true, Some(key)) = (linkable, target.column(&relation.to_columns[0])) {
-            let description = format!("The {} to link (replaces the current links).", target.type_name);
-            let value = || {
-                InputValue::new(
-                    links_field(&relation.field),
-                    TypeRef::named_nn_list(type_name(&key.kind)),
-                )
-            };
-            insert.add(value().description(description.clone()));
-            patch.add(value().description(description));
-        }
+        builder = builder.register(insert_input(
+            registry,
+            target,
+            &children_input_name(entity, relation),
+            format!(
+                "A new {} row created inside its {base}, which it then refers to.",
+                target.type_name
+            ),
+            &relation.to_columns,
+        ));
     }
     builder = builder
-        .register(insert.object)
+        .register(insert)
         .register(
             Enum::new(&column_enum).items(
                 entity
@@ -155,21 +153,21 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
             resolver(id, Mutation::Create),
         )
         .description(format!("Inserts one {base}."))
-        .argument(InputValue::new("input", TypeRef::named_nn(&insert_input))),
+        .argument(InputValue::new("input", TypeRef::named_nn(&insert_input_name))),
         Field::new(
             format!("create{plural}"),
             TypeRef::named_nn(&result),
             resolver(id, Mutation::CreateMany),
         )
         .description(format!("Inserts {base} rows in one statement."))
-        .argument(InputValue::new("inputs", TypeRef::named_nn_list_nn(&insert_input))),
+        .argument(InputValue::new("inputs", TypeRef::named_nn_list_nn(&insert_input_name))),
         Field::new(
             format!("upsert{base}"),
             TypeRef::named_nn(base),
             resolver(id, Mutation::Upsert),
         )
         .description(format!("Inserts one {base}, or updates the row it conflicts with."))
-        .argument(InputValue::new("input", TypeRef::named_nn(&insert_input)))
+        .argument(InputValue::new("input", TypeRef::named_nn(&insert_input_name)))
         .argument(InputValue::new("onConflict", TypeRef::named_nn(&on_conflict))),
         key_arguments(Field::new(
             format!("delete{base}"),
@@ -214,6 +212,86 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
         );
     }
     (builder, fields)
+}
+
+/// The input that creates rows of `relation` inside a row of `entity`: `TaskCommentsInsertInput`.
+fn children_input_name(entity: &Entity, relation: &Relation) -> String {
+    format!(
+        "{}{}InsertInput",
+        entity.type_name,
+        cruet::to_pascal_case(&relation.field)
+    )
+}
+
+/// `…Ids` fields for the many-to-many relations whose links can be written.
+fn link_fields(registry: &Registry, entity: &Entity) -> Vec<InputValue> {
+    entity
+        .relations
+        .iter()
+        .filter(|relation| {
+            matches!(relation.kind, RelationKind::ManyToMany { .. })
+                && relation.to_columns.len() == 1
+                && relation.from_columns == entity.primary_key
+        })
+        .filter_map(|relation| {
+            let target = registry.entity(relation.target);
+            let key = target.column(&relation.to_columns[0])?;
+            Some(
+                InputValue::new(
+                    links_field(&relation.field),
+                    TypeRef::named_nn_list(type_name(&key.kind)),
+                )
+                .description(format!(
+                    "The {} to link (replaces the current links).",
+                    target.type_name
+                )),
+            )
+        })
+        .collect()
+}
+
+/// An insert input for `entity`: its columns (without the `filled` ones, which the insert sets),
+/// its many-to-many links, and the children it can create.
+fn insert_input(
+    registry: &Registry,
+    entity: &Entity,
+    name: &str,
+    description: String,
+    filled: &[String],
+) -> InputObject {
+    let mut input = InputObject::new(name).description(description);
+    for column in entity.columns.iter().filter(|column| !filled.contains(&column.name)) {
+        let scalar = type_name(&column.kind);
+        let required = !column.nullable && !column.has_default;
+        input = input.field(InputValue::new(
+            &column.field,
+            if required {
+                TypeRef::named_nn(&scalar)
+            } else {
+                TypeRef::named(&scalar)
+            },
+        ));
+    }
+    for value in link_fields(registry, entity) {
+        input = input.field(value);
+    }
+    for relation in entity
+        .relations
+        .iter()
+        .filter(|relation| accepts_children(entity, relation))
+    {
+        input = input.field(
+            InputValue::new(
+                &relation.field,
+                TypeRef::named_nn_list(children_input_name(entity, relation)),
+            )
+            .description(format!(
+                "New {} rows to create with this one.",
+                registry.entity(relation.target).type_name
+            )),
+        );
+    }
+    input
 }
 
 /// An input object that remembers whether it got any field (GraphQL forbids empty ones).

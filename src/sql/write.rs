@@ -8,7 +8,9 @@
 use super::{Compiler, column};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind, ScalarKind};
-use crate::plan::write::{InsertRow, Links, ManyOutput, Returning, Target, WriteKind, WritePlan};
+use crate::plan::write::{
+    Assignments, Children, InsertRow, Links, ManyOutput, Returning, Target, WriteKind, WritePlan,
+};
 use crate::plan::{ConnectionOutput, ConnectionPlan, LookupPlan, OrderKey, Page, Plan, Predicate};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, OnConflict, Query, ReturningClause};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult, Value};
@@ -155,12 +157,48 @@ impl Writer<'_> {
                     for link in &row.links {
                         self.replace_links(transaction, std::slice::from_ref(key), link).await?;
                     }
+                    for children in &row.children {
+                        self.insert_children(transaction, key, children).await?;
+                    }
                 }
                 keys.extend(chunk_keys);
             }
             start = end;
         }
         Ok(keys)
+    }
+
+    /// Inserts a row's new children with their reference to it filled in.
+    async fn insert_children(
+        &self,
+        transaction: &DatabaseTransaction,
+        key: &Key,
+        children: &Children,
+    ) -> Result<(), GatewayError> {
+        let meta = self.meta();
+        let relation = &meta.relations[children.relation];
+        let reference: Assignments = relation
+            .to_columns
+            .iter()
+            .zip(&relation.from_columns)
+            .filter_map(|(child, parent)| {
+                let index = meta.primary_key.iter().position(|column| column == parent)?;
+                Some((child.clone(), key[index].clone()))
+            })
+            .collect();
+        let rows: Vec<InsertRow> = children
+            .rows
+            .iter()
+            .map(|row| InsertRow {
+                values: reference.iter().cloned().chain(row.values.iter().cloned()).collect(),
+                ..row.clone()
+            })
+            .collect();
+        let writer = Writer {
+            entity: relation.target,
+            ..*self
+        };
+        Box::pin(writer.insert(transaction, &rows)).await.map(|_| ())
     }
 
     async fn upsert(
@@ -198,6 +236,11 @@ impl Writer<'_> {
         let keys = self.keys_of(&returned)?;
         for link in &row.links {
             self.replace_links(transaction, &keys, link).await?;
+        }
+        for key in &keys {
+            for children in &row.children {
+                self.insert_children(transaction, key, children).await?;
+            }
         }
         Ok(keys)
     }

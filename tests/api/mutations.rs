@@ -412,3 +412,41 @@ async fn concurrent_writers_lose_nothing_and_duplicate_nothing() {
         500
     );
 }
+
+on_both_backends!(
+    children_are_created_with_their_parent_in_one_call,
+    |fixture: Fixture| async move {
+        let created = fixture
+        .data(
+            r#"mutation { createProject(input: {organizationId: 1, name: "Launch", tasks: [
+                 {title: "Plan", status: TODO, priority: 3, tagIds: [1], comments: [{authorId: 1, body: "first"}, {authorId: 2, body: "second"}]},
+                 {title: "Do", status: TODO, priority: 2}]}) {
+               name isPublic tasks(orderBy: [{title: DESC}]) { nodes { title tags { nodes { id } } comments(orderBy: [{id: ASC}]) { nodes { body author { id } } } } } } }"#,
+        )
+        .await;
+        assert_eq!(
+            created["createProject"],
+            json!({ "name": "Launch", "isPublic": false, "tasks": { "nodes": [
+            { "title": "Plan", "tags": { "nodes": [{ "id": "1" }] }, "comments": { "nodes": [
+                { "body": "first", "author": { "id": "1" } }, { "body": "second", "author": { "id": "2" } }] } },
+            { "title": "Do", "tags": { "nodes": [] }, "comments": { "nodes": [] } },
+        ] } })
+        );
+        let before = fingerprint(&fixture).await;
+        let failing = errors(
+        &fixture,
+        r#"mutation { createProject(input: {organizationId: 1, name: "Doomed", tasks: [{title: "t", status: TODO, priority: 1,
+             comments: [{authorId: 99999999, body: "orphan"}]}]}) { id } }"#,
+    )
+    .await;
+        assert_eq!(
+            failing["errors"][0]["extensions"]["code"], "CONSTRAINT_VIOLATION",
+            "{failing}"
+        );
+        assert_eq!(
+            fingerprint(&fixture).await,
+            before,
+            "a failing child undoes its parents"
+        );
+    }
+);
