@@ -6,6 +6,7 @@
 //! runs the [`plan`]ner, the [`sql`] executor (one statement per root field) and the [`shape`]r.
 //! [`server`] serves it over HTTP and WebSocket, and [`cli`] ties everything into commands.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod database;

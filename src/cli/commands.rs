@@ -1,7 +1,8 @@
 //! What each command does. Commands return typed errors; `main` prints them and exits non-zero.
 
 use super::{Cli, Command, MigrateAction};
-use crate::config::{DatabaseArgs, DatabaseTarget, ServerArgs};
+use crate::auth::Authenticator;
+use crate::config::{AuthArgs, DatabaseArgs, DatabaseTarget, ServerArgs};
 use crate::database::diagnose::ConnectionProblem;
 use crate::server::{Application, ServerError};
 use migration::{Migrator, MigratorTrait};
@@ -28,12 +29,16 @@ pub enum CommandError {
     Schema(#[from] async_graphql::dynamic::SchemaError),
     #[error(transparent)]
     Metadata(#[from] crate::metadata::MetadataErrors),
+    #[error("authentication settings: {0}")]
+    Auth(#[from] crate::auth::AuthConfigError),
+    #[error(transparent)]
+    Token(#[from] crate::auth::token::TokenError),
 }
 
 /// Runs the command the user asked for (`serve` when none).
 pub async fn run(cli: Cli) -> Result<(), CommandError> {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
-        Command::Serve(server) => serve(&cli.database, &server).await,
+        Command::Serve(server) => serve(&cli.database, &cli.auth, &server).await,
         Command::Migrate { action } => migrate(&cli.database, action).await,
         Command::Seed { scale } => {
             let connection = open(&cli.database).await?;
@@ -52,6 +57,10 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Check => check(&cli.database).await,
+        Command::Token { role, sub, claims, ttl } => {
+            println!("{}", crate::auth::token::mint(&cli.auth, &role, &sub, &claims, ttl)?);
+            Ok(())
+        }
         Command::Schema => {
             print!("{}", crate::schema::sdl(Arc::new(crate::entities::registry()?))?);
             Ok(())
@@ -64,7 +73,14 @@ async fn open(args: &DatabaseArgs) -> Result<DatabaseConnection, CommandError> {
     Ok(crate::database::connect(&target, &args.pool).await?)
 }
 
-async fn serve(args: &DatabaseArgs, server: &ServerArgs) -> Result<(), CommandError> {
+async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Result<(), CommandError> {
+    let authenticator = Arc::new(Authenticator::new(auth)?);
+    if !authenticator.verifies_tokens() && auth.anonymous_role.is_none() {
+        tracing::warn!(
+            "authentication is off: every request is served without a role \
+             (set GATEWAY_JWT_SECRET, GATEWAY_JWT_PUBLIC_KEY_FILE or GATEWAY_JWKS_URL)"
+        );
+    }
     let target = args.target()?;
     let connection = crate::database::connect(&target, &args.pool).await?;
     if let DatabaseTarget::Sqlite { embedded: true, path } = &target {
@@ -81,7 +97,7 @@ async fn serve(args: &DatabaseArgs, server: &ServerArgs) -> Result<(), CommandEr
         }
     }
     let registry = Arc::new(crate::entities::registry()?);
-    let application = Application::build(server, connection, registry).await?;
+    let application = Application::build(server, connection, registry, authenticator).await?;
     let address = application.local_addr().map_err(ServerError::Io)?;
     tracing::info!(database = %target, "serving GraphQL at http://{address}/graphql, playground at http://{address}/");
     application.run_until_stopped(crate::server::shutdown_signal()).await?;

@@ -3,7 +3,7 @@
 
 mod commands;
 
-use crate::config::{DatabaseArgs, LogArgs, ServerArgs};
+use crate::config::{AuthArgs, DatabaseArgs, LogArgs, ServerArgs};
 use clap::{Parser, Subcommand};
 
 pub use commands::run;
@@ -16,6 +16,8 @@ pub struct Cli {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Server settings when no subcommand is given (`gateway` alone serves).
     #[command(flatten)]
     pub serve: ServerArgs,
@@ -43,6 +45,21 @@ pub enum Command {
     Check,
     /// Print the GraphQL schema (SDL) the gateway serves.
     Schema,
+    /// Mint an HS256 development token signed with GATEWAY_JWT_SECRET.
+    Token {
+        /// The role the token acts as.
+        #[arg(long)]
+        role: String,
+        /// The user id (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// Extra claims, e.g. `--claim org_id=3` (numbers stay numbers); repeatable.
+        #[arg(long = "claim")]
+        claims: Vec<String>,
+        /// How long the token is valid.
+        #[arg(long, default_value = "1h", value_parser = crate::config::parse_duration)]
+        ttl: std::time::Duration,
+    },
 }
 
 /// The migration commands.

@@ -4,7 +4,10 @@
 //! definition. Every variable is named `GATEWAY_*`, except `DATABASE_URL` and the libpq
 //! variables (`PGHOST`, …) that PostgreSQL users already have set.
 
+mod auth;
 pub mod database;
+
+pub use auth::AuthArgs;
 
 pub use database::{DatabaseArgs, DatabaseTarget, PoolArgs};
 

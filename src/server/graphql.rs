@@ -6,9 +6,11 @@
 
 use super::AppState;
 use super::playground;
+use crate::auth::Session;
 use crate::transaction::OperationTransaction;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -16,18 +18,28 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// `POST /graphql`.
-pub async fn post(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {
+pub async fn post(
+    State(state): State<AppState>,
+    session: Option<Extension<Session>>,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
     let transaction = Arc::new(OperationTransaction::new(state.database.clone()));
-    let mut response = state
-        .schema
-        .execute(request.into_inner().data(transaction.clone()))
-        .await;
+    let mut request = request.into_inner().data(transaction.clone());
+    if let Some(Extension(session)) = session {
+        request = request.data(session);
+    }
+    let mut response = state.schema.execute(request).await;
     transaction.finish(&mut response).await;
     response.into()
 }
 
 /// `GET /graphql?query=…&variables=…&operationName=…`, or the playground for a browser.
-pub async fn get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn get(
+    State(state): State<AppState>,
+    session: Option<Extension<Session>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let query_string = uri.query().unwrap_or_default();
     if query_string.is_empty() && accepts_html(&headers) {
         return playground::page().await.into_response();
@@ -49,6 +61,10 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) ->
         )
             .into_response();
     }
+    let request = match session {
+        Some(Extension(session)) => request.data(session),
+        None => request,
+    };
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 

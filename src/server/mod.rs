@@ -8,11 +8,13 @@
 mod graphql;
 mod health;
 mod playground;
+mod websocket;
 
+use crate::auth::Authenticator;
 use crate::config::ServerArgs;
 use crate::metadata::Registry;
 use async_graphql::dynamic::Schema;
-use async_graphql_axum::GraphQLSubscription;
+
 use axum::Router;
 use axum::http::HeaderName;
 use axum::routing::get;
@@ -32,6 +34,7 @@ use tracing::Level;
 pub struct AppState {
     pub schema: Schema,
     pub database: DatabaseConnection,
+    pub authenticator: Arc<Authenticator>,
 }
 
 /// A bound, ready-to-run gateway.
@@ -62,6 +65,7 @@ impl Application {
         args: &ServerArgs,
         database: DatabaseConnection,
         registry: Arc<Registry>,
+        authenticator: Arc<Authenticator>,
     ) -> Result<Self, ServerError> {
         let options = crate::schema::SchemaOptions {
             max_insert_rows: args.max_insert_rows,
@@ -78,6 +82,7 @@ impl Application {
         let state = AppState {
             schema: schema.clone(),
             database: database.clone(),
+            authenticator,
         };
         Ok(Self {
             listener,
@@ -125,10 +130,16 @@ impl Application {
 
 fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/", get(playground::page))
+    let graphql = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .route_service("/graphql/ws", GraphQLSubscription::new(state.schema.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.authenticator.clone(),
+            crate::auth::authenticate,
+        ));
+    Router::new()
+        .merge(graphql)
+        .route("/", get(playground::page))
+        .route("/graphql/ws", get(websocket::upgrade))
         .route("/playground/{asset}", get(playground::asset))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))

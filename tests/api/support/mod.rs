@@ -183,8 +183,24 @@ impl TestApp {
         Self::spawn_with(database, registry).await
     }
 
-    /// Starts the gateway serving `registry` from `database`.
+    /// Starts the gateway serving `registry` from `database`, with authentication off.
     pub async fn spawn_with(database: &DatabaseArgs, registry: gateway::metadata::Registry) -> Self {
+        Self::spawn_full(database, registry, &gateway::config::AuthArgs::default()).await
+    }
+
+    /// Starts the gateway serving the sample entities with these authentication settings.
+    pub async fn spawn_with_auth(database: &DatabaseArgs, auth: &gateway::config::AuthArgs) -> Self {
+        let registry = gateway::entities::registry().expect("the sample entities are valid");
+        Self::spawn_full(database, registry, auth).await
+    }
+
+    async fn spawn_full(
+        database: &DatabaseArgs,
+        registry: gateway::metadata::Registry,
+        auth: &gateway::config::AuthArgs,
+    ) -> Self {
+        let authenticator =
+            std::sync::Arc::new(gateway::auth::Authenticator::new(auth).expect("valid authentication settings"));
         let target = database.target().expect("valid target");
         let connection = gateway::database::connect(&target, &database.pool)
             .await
@@ -193,7 +209,7 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().expect("address"),
             ..ServerArgs::default()
         };
-        let application = Application::build(&server, connection, std::sync::Arc::new(registry))
+        let application = Application::build(&server, connection, std::sync::Arc::new(registry), authenticator)
             .await
             .expect("build the app");
         let address = application.local_addr().expect("bound address");
