@@ -1,0 +1,331 @@
+//! Bearer tokens: every way a token can be wrong gets 401 with a reason (never anonymous), roles
+//! are chosen with X-Role, and JWKS key rotation works without a restart.
+
+use crate::support::{TestApp, TestDatabase, run_gateway};
+use gateway::config::AuthArgs;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const SECRET: &str = "a-test-secret-that-is-long-enough";
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn claims(extra: Value) -> Value {
+    let mut claims =
+        json!({ "sub": "7", "role": "member", "roles": ["member", "admin"], "org_id": 1, "exp": now() + 600 });
+    claims
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    claims
+}
+
+fn hs(claims: &Value, secret: &str) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn secret_auth() -> AuthArgs {
+    AuthArgs {
+        jwt_secret: Some(SecretString::from(SECRET.to_owned())),
+        jwt_issuer: Some("https://issuer.test".into()),
+        jwt_audience: Some("gateway".into()),
+        jwt_leeway: std::time::Duration::from_secs(5),
+        ..AuthArgs::default()
+    }
+}
+
+/// Status, body and WWW-Authenticate of `{ organizations { totalCount } }` with these headers.
+async fn ask(app: &TestApp, token: Option<&str>, role: Option<&str>) -> (u16, Value, Option<String>) {
+    let mut request = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": "{ organizations { totalCount } }" }));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(role) = role {
+        request = request.header("x-role", role);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned());
+    (status, response.json().await.expect("JSON body"), challenge)
+}
+
+async fn refused(app: &TestApp, token: &str, reason: &str) {
+    let (status, body, challenge) = ask(app, Some(token), None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains(reason), "expected `{reason}` in `{message}`");
+    assert!(challenge.is_some_and(|challenge| challenge.starts_with("Bearer error=\"invalid_token\"")));
+}
+
+#[tokio::test]
+async fn shared_secret_tokens_are_verified_and_every_fault_is_named() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn_with_auth(&database.args(), &secret_auth()).await;
+    let valid = claims(json!({ "iss": "https://issuer.test", "aud": "gateway" }));
+    let (status, body, _) = ask(&app, Some(&hs(&valid, SECRET)), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["organizations"]["totalCount"], 0);
+
+    let with = |extra: Value| {
+        let mut token = valid.clone();
+        token
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        hs(&token, SECRET)
+    };
+    refused(&app, &with(json!({ "exp": now() - 60 })), "expired").await;
+    refused(&app, &with(json!({ "nbf": now() + 600 })), "not valid yet").await;
+    refused(&app, &with(json!({ "iss": "https://evil.test" })), "wrong issuer").await;
+    refused(&app, &with(json!({ "aud": "someone-else" })), "wrong audience").await;
+    refused(&app, &hs(&valid, "another-secret-of-decent-length!!"), "signature").await;
+    let token = hs(&valid, SECRET);
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut payload: Value = serde_json::from_slice(&engine.decode(&parts[1]).unwrap()).unwrap();
+    payload["org_id"] = json!(2);
+    parts[1] = engine.encode(payload.to_string());
+    refused(&app, &parts.join("."), "signature").await;
+    let none = format!(
+        "{}.{}.",
+        engine.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        engine.encode(valid.to_string())
+    );
+    refused(&app, &none, "").await;
+    refused(&app, "garbage", "malformed").await;
+    refused(&app, &"x".repeat(20_000), "malformed").await;
+
+    let (status, body, _) = ask(&app, None, None).await;
+    assert_eq!(status, 401, "no token and no anonymous role: {body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bearer token is required")
+    );
+    let basic = app
+        .client
+        .post(app.url("/graphql"))
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status().as_u16(), 401);
+
+    let token = hs(&valid, SECRET);
+    assert_eq!(
+        ask(&app, Some(&token), Some("admin")).await.0,
+        200,
+        "a role the token holds"
+    );
+    let (status, body, _) = ask(&app, Some(&token), Some("service")).await;
+    assert_eq!(status, 403, "a role it does not hold: {body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_token_is_the_anonymous_role_but_a_bad_token_is_never_anonymous() {
+    let database = TestDatabase::new().await;
+    let auth = AuthArgs {
+        anonymous_role: Some("anonymous".into()),
+        ..secret_auth()
+    };
+    let app = TestApp::spawn_with_auth(&database.args(), &auth).await;
+    assert_eq!(ask(&app, None, None).await.0, 200);
+    refused(&app, "not.a.token", "malformed").await;
+    let expired = hs(
+        &claims(json!({ "iss": "https://issuer.test", "aud": "gateway", "exp": now() - 600 })),
+        SECRET,
+    );
+    refused(&app, &expired, "expired").await;
+    let page = app
+        .client
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200, "the playground page needs no token");
+    app.stop().await;
+}
+
+/// (private PEM, public PEM) made by `openssl` for `algorithm` (`rsa` or `ec`).
+fn key_pair(kind: &str) -> (Vec<u8>, Vec<u8>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private.pem");
+    let public = dir.path().join("public.pem");
+    let generate = match kind {
+        "rsa" => vec!["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        _ => vec!["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    };
+    let status = Command::new("openssl")
+        .args(&generate)
+        .arg("-out")
+        .arg(&private)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is installed");
+    assert!(status.success());
+    let status = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (std::fs::read(&private).unwrap(), std::fs::read(&public).unwrap(), dir)
+}
+
+#[tokio::test]
+async fn public_key_tokens_and_algorithm_confusion() {
+    let database = TestDatabase::new().await;
+    let (private, public, dir) = key_pair("rsa");
+    let public_path = dir.path().join("public.pem");
+    let auth = AuthArgs {
+        jwt_public_key_file: Some(public_path),
+        jwt_algorithms: vec!["RS256".into()],
+        ..AuthArgs::default()
+    };
+    let app = TestApp::spawn_with_auth(&database.args(), &auth).await;
+    let rs = encode(
+        &Header::new(Algorithm::RS256),
+        &claims(json!({})),
+        &EncodingKey::from_rsa_pem(&private).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ask(&app, Some(&rs), None).await.0, 200);
+    // The classic confusion attack: an HS256 token "signed" with the public key as the secret.
+    let confused = encode(
+        &Header::new(Algorithm::HS256),
+        &claims(json!({})),
+        &EncodingKey::from_secret(&public),
+    )
+    .unwrap();
+    refused(&app, &confused, "algorithm").await;
+    app.stop().await;
+
+    let (private, _, dir) = key_pair("ec");
+    let auth = AuthArgs {
+        jwt_public_key_file: Some(dir.path().join("public.pem")),
+        jwt_algorithms: vec!["ES256".into()],
+        ..AuthArgs::default()
+    };
+    let app = TestApp::spawn_with_auth(&database.args(), &auth).await;
+    let es = encode(
+        &Header::new(Algorithm::ES256),
+        &claims(json!({})),
+        &EncodingKey::from_ec_pem(&private).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ask(&app, Some(&es), None).await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn jwks_key_rotation_needs_no_restart() {
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    use std::sync::{Arc, Mutex};
+    let (first_private, _, _first_dir) = key_pair("rsa");
+    let (second_private, _, _second_dir) = key_pair("rsa");
+    let jwk = |private: &[u8], kid: &str| {
+        let mut jwk = Jwk::from_encoding_key(&EncodingKey::from_rsa_pem(private).unwrap(), Algorithm::RS256).unwrap();
+        jwk.common.key_id = Some(kid.into());
+        jwk
+    };
+    let keys = Arc::new(Mutex::new(JwkSet {
+        keys: vec![jwk(&first_private, "k1")],
+    }));
+    let served = keys.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let jwks_server = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { axum::Json(serde_json::to_value(&*served.lock().unwrap()).unwrap()) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, jwks_server).await.unwrap() });
+
+    let database = TestDatabase::new().await;
+    let auth = AuthArgs {
+        jwks_url: Some(url),
+        jwt_algorithms: vec!["RS256".into()],
+        jwks_min_refresh: std::time::Duration::ZERO,
+        ..AuthArgs::default()
+    };
+    let app = TestApp::spawn_with_auth(&database.args(), &auth).await;
+    let sign = |private: &[u8], kid: &str| {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.into());
+        encode(
+            &header,
+            &claims(json!({})),
+            &EncodingKey::from_rsa_pem(private).unwrap(),
+        )
+        .unwrap()
+    };
+    let old = sign(&first_private, "k1");
+    assert_eq!(ask(&app, Some(&old), None).await.0, 200);
+    refused(&app, &sign(&second_private, "k2"), "key id is unknown").await;
+
+    *keys.lock().unwrap() = JwkSet {
+        keys: vec![jwk(&second_private, "k2")],
+    };
+    assert_eq!(
+        ask(&app, Some(&sign(&second_private, "k2")), None).await.0,
+        200,
+        "the new key is fetched"
+    );
+    refused(&app, &old, "key id is unknown").await;
+    refused(&app, &sign(&first_private, "k2"), "signature").await;
+    app.stop().await;
+}
+
+#[test]
+fn gateway_token_mints_a_token_the_gateway_accepts() {
+    let (success, stdout, stderr) = run_gateway(
+        &[
+            "token", "--role", "member", "--sub", "7", "--claim", "org_id=3", "--ttl", "10m",
+        ],
+        &[("GATEWAY_JWT_SECRET", SECRET)],
+    );
+    assert!(success, "{stderr}");
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    let decoded = jsonwebtoken::decode::<Value>(
+        stdout.trim(),
+        &jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("a valid token");
+    assert_eq!(decoded.claims["role"], "member");
+    assert_eq!(decoded.claims["sub"], "7");
+    assert_eq!(decoded.claims["org_id"], 3);
+    let ttl = decoded.claims["exp"].as_i64().unwrap() - now();
+    assert!((590..=600).contains(&ttl), "{ttl}");
+    let (success, _, stderr) = run_gateway(&["token", "--role", "member", "--sub", "7"], &[]);
+    assert!(!success);
+    assert!(stderr.contains("GATEWAY_JWT_SECRET"), "{stderr}");
+}
