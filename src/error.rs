@@ -16,6 +16,9 @@ pub enum GatewayError {
     /// A write broke a unique, foreign-key, not-null or check constraint.
     #[error("{0}")]
     ConstraintViolation(String),
+    /// The session's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The row a mutation names does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -34,6 +37,7 @@ impl GatewayError {
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::ConstraintViolation(_) => "CONSTRAINT_VIOLATION",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::Forbidden(_) => "FORBIDDEN",
             Self::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }

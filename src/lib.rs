@@ -13,6 +13,7 @@ pub mod database;
 pub mod entities;
 pub mod error;
 pub mod metadata;
+pub mod permission;
 pub mod plan;
 pub mod schema;
 pub mod seed;

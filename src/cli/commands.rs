@@ -33,6 +33,8 @@ pub enum CommandError {
     Auth(#[from] crate::auth::AuthConfigError),
     #[error(transparent)]
     Token(#[from] crate::auth::token::TokenError),
+    #[error("permission policy: {0}")]
+    Policy(#[from] crate::permission::PolicyError),
 }
 
 /// Runs the command the user asked for (`serve` when none).
@@ -97,7 +99,20 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
         }
     }
     let registry = Arc::new(crate::entities::registry()?);
-    let application = Application::build(server, connection, registry, authenticator).await?;
+    let policy = match &auth.policy_file {
+        Some(path) => Some(Arc::new(crate::permission::Policy::load(
+            path,
+            &registry,
+            &auth.jwt_session_claims,
+        )?)),
+        None => {
+            if authenticator.verifies_tokens() {
+                tracing::warn!("no permission policy (GATEWAY_POLICY_FILE): every authenticated role reads everything");
+            }
+            None
+        }
+    };
+    let application = Application::build(server, connection, registry, authenticator, policy).await?;
     let address = application.local_addr().map_err(ServerError::Io)?;
     tracing::info!(database = %target, "serving GraphQL at http://{address}/graphql, playground at http://{address}/");
     application.run_until_stopped(crate::server::shutdown_signal()).await?;

@@ -57,6 +57,9 @@ pub struct AuthArgs {
         global = true
     )]
     pub jwt_session_claims: Vec<String>,
+    /// The permission policy (`policy.toml`); without one, every authenticated role reads everything.
+    #[arg(long = "policy", env = "GATEWAY_POLICY_FILE", global = true)]
+    pub policy_file: Option<PathBuf>,
     /// Role of requests without a token; unset means such requests get 401.
     #[arg(long, env = "GATEWAY_ANONYMOUS_ROLE", global = true)]
     pub anonymous_role: Option<String>,
@@ -97,6 +100,7 @@ impl Default for AuthArgs {
             jwt_user_id_claim: "sub".into(),
             jwt_session_claims: vec!["org_id".into()],
             anonymous_role: None,
+            policy_file: None,
         }
     }
 }

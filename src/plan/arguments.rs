@@ -161,12 +161,35 @@ fn list(value: &GqlValue) -> Vec<&GqlValue> {
     }
 }
 
+/// Supplies a claim's value (checked against the column's kind) for `"$claim"` in policy filters.
+pub type ClaimResolver<'a> = &'a dyn Fn(&str, &ScalarKind) -> Result<GqlValue, String>;
+
 /// Parses a `filter` argument; `None` when it constrains nothing.
 pub fn parse_filter(
     registry: &Registry,
     entity: EntityId,
     value: &GqlValue,
     path: &str,
+) -> Result<Option<Predicate>, GatewayError> {
+    filter_with(registry, entity, value, path, None)
+}
+
+/// Parses a policy filter, in which a string `"$name"` is the session's claim `name`.
+pub fn parse_policy_filter(
+    registry: &Registry,
+    entity: EntityId,
+    value: &GqlValue,
+    claims: ClaimResolver<'_>,
+) -> Result<Option<Predicate>, GatewayError> {
+    filter_with(registry, entity, value, "filter", Some(claims))
+}
+
+fn filter_with(
+    registry: &Registry,
+    entity: EntityId,
+    value: &GqlValue,
+    path: &str,
+    claims: Option<ClaimResolver<'_>>,
 ) -> Result<Option<Predicate>, GatewayError> {
     if matches!(value, GqlValue::Null) {
         return Ok(None);
@@ -184,7 +207,7 @@ pub fn parse_filter(
                 let children = list(value)
                     .into_iter()
                     .enumerate()
-                    .map(|(index, child)| parse_filter(registry, entity, child, &format!("{here}[{index}]")))
+                    .map(|(index, child)| filter_with(registry, entity, child, &format!("{here}[{index}]"), claims))
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
                     .map(|child| child.unwrap_or(Predicate::And(Vec::new())))
@@ -196,17 +219,17 @@ pub fn parse_filter(
                 });
             }
             "not" => {
-                if let Some(inner) = parse_filter(registry, entity, value, &here)? {
+                if let Some(inner) = filter_with(registry, entity, value, &here, claims)? {
                     parts.push(Predicate::Not(Box::new(inner)));
                 }
             }
             _ => {
                 if let Some(column) = meta.column_by_field(key) {
-                    parse_column_filter(&column.name, &column.kind, value, &here, &mut parts)?;
+                    parse_column_filter(&column.name, &column.kind, value, &here, &mut parts, claims)?;
                 } else if let Some(index) = meta.relations.iter().position(|relation| relation.field == key) {
                     let relation = &meta.relations[index];
                     if relation.kind == RelationKind::ManyToOne {
-                        if let Some(inner) = parse_filter(registry, relation.target, value, &here)? {
+                        if let Some(inner) = filter_with(registry, relation.target, value, &here, claims)? {
                             parts.push(Predicate::Related {
                                 relation: index,
                                 quantifier: Quantifier::One,
@@ -228,9 +251,14 @@ pub fn parse_filter(
                             if matches!(inner, GqlValue::Null) {
                                 continue;
                             }
-                            let predicate =
-                                parse_filter(registry, relation.target, inner, &format!("{here}.{quantifier_name}"))?
-                                    .unwrap_or(Predicate::And(Vec::new()));
+                            let predicate = filter_with(
+                                registry,
+                                relation.target,
+                                inner,
+                                &format!("{here}.{quantifier_name}"),
+                                claims,
+                            )?
+                            .unwrap_or(Predicate::And(Vec::new()));
                             parts.push(Predicate::Related {
                                 relation: index,
                                 quantifier,
@@ -260,7 +288,17 @@ fn parse_column_filter(
     value: &GqlValue,
     path: &str,
     parts: &mut Vec<Predicate>,
+    claims: Option<ClaimResolver<'_>>,
 ) -> Result<(), GatewayError> {
+    // In a policy, "$name" is a claim of the session, typed by the column it is compared with.
+    let resolve = |operand: &GqlValue, path: &str| -> Result<GqlValue, GatewayError> {
+        match (claims, operand) {
+            (Some(claims), GqlValue::String(text)) if text.starts_with('$') => {
+                claims(&text[1..], kind).map_err(|reason| GatewayError::bad_input(format!("{path}: {reason}")))
+            }
+            _ => Ok(operand.clone()),
+        }
+    };
     for (operator, operand) in object(value, path)? {
         let operator = operator.as_str();
         let here = format!("{path}.{operator}");
@@ -279,7 +317,7 @@ fn parse_column_filter(
             _ => None,
         };
         if let Some(operator) = comparison {
-            let value = parse_scalar(kind, operand, &here)?;
+            let value = parse_scalar(kind, &resolve(operand, &here)?, &here)?;
             parts.push(Predicate::Compare {
                 column: column.to_owned(),
                 operator,
@@ -310,7 +348,10 @@ fn parse_column_filter(
                 let values = list(operand)
                     .into_iter()
                     .enumerate()
-                    .map(|(index, item)| parse_scalar(kind, item, &format!("{here}[{index}]")))
+                    .map(|(index, item)| {
+                        let here = format!("{here}[{index}]");
+                        parse_scalar(kind, &resolve(item, &here)?, &here)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 parts.push(Predicate::In {
                     column: column.to_owned(),

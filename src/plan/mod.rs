@@ -10,7 +10,7 @@ pub mod cursor;
 mod selection;
 pub mod write;
 
-pub use arguments::{parse_datetime, parse_key_value, parse_scalar};
+pub use arguments::{ClaimResolver, parse_datetime, parse_key_value, parse_policy_filter, parse_scalar};
 pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};
 
 use crate::metadata::EntityId;

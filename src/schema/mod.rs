@@ -11,7 +11,10 @@ mod mutation;
 mod resolve;
 mod scalars;
 
+use crate::auth::Session;
+use crate::error::GatewayError;
 use crate::metadata::{Registry, ScalarKind};
+use crate::permission::{Access, Policy};
 use async_graphql::dynamic::{Object, Schema, SchemaBuilder, SchemaError};
 use std::sync::Arc;
 
@@ -21,17 +24,33 @@ pub struct Engine {
     pub registry: Arc<Registry>,
     /// Most rows one `createXs` may insert.
     pub max_insert_rows: usize,
+    /// The permission policy, when one is configured.
+    pub policy: Option<Arc<Policy>>,
+}
+
+impl Engine {
+    /// What a request with `session` may read (everything without a policy or a session).
+    pub fn access(&self, session: Option<&Session>) -> Result<Access, GatewayError> {
+        match (&self.policy, session) {
+            (Some(policy), Some(session)) => policy.access(&self.registry, session),
+            _ => Ok(Access::Unrestricted),
+        }
+    }
 }
 
 /// Settings that shape the generated API.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SchemaOptions {
     pub max_insert_rows: usize,
+    pub policy: Option<Arc<Policy>>,
 }
 
 impl Default for SchemaOptions {
     fn default() -> Self {
-        Self { max_insert_rows: 1000 }
+        Self {
+            max_insert_rows: 1000,
+            policy: None,
+        }
     }
 }
 
@@ -65,6 +84,7 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
         .data(Engine {
             registry,
             max_insert_rows: options.max_insert_rows,
+            policy: options.policy,
         })
         .extension(codes::ErrorCodes)
 }

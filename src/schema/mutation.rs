@@ -25,6 +25,16 @@ fn resolver(
         FieldFuture::new(async move {
             let engine = context.data::<Engine>()?;
             let registry = &engine.registry;
+            if engine
+                .access(context.data_opt::<crate::auth::Session>())
+                .map_err(|error| error.extend())?
+                .is_restricted()
+            {
+                return Err(GatewayError::Forbidden(
+                    "writes by a role under a permission policy are not supported yet".into(),
+                )
+                .extend());
+            }
             let plan = plan_write(registry, entity, mutation, context.field(), engine.max_insert_rows)
                 .map_err(|error| error.extend())?;
             let write = async |transaction: &sea_orm::DatabaseTransaction| {

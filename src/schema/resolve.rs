@@ -1,6 +1,7 @@
 //! The resolvers. Root fields plan, execute one statement and hand the JSON down; every other
 //! field only reads its response key from its parent's JSON (borrowed, never copied).
 
+use crate::auth::Session;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, ScalarKind};
 use crate::plan::{self, Plan};
@@ -32,7 +33,11 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
                 Root::Aggregate => plan::plan_aggregate(registry, entity, field).map(Plan::Aggregate),
             };
             let plan = planned.map_err(|error| error.extend())?;
-            let json = crate::sql::execute(connection, registry, &plan)
+            let access = engine
+                .access(context.data_opt::<Session>())
+                .map_err(|error| error.extend())?;
+            access.check(registry, &plan).map_err(|error| error.extend())?;
+            let json = crate::sql::execute(connection, registry, &access, &plan)
                 .await
                 .map_err(|error: GatewayError| error.extend())?;
             Ok(match json {

@@ -66,9 +66,11 @@ impl Application {
         database: DatabaseConnection,
         registry: Arc<Registry>,
         authenticator: Arc<Authenticator>,
+        policy: Option<Arc<crate::permission::Policy>>,
     ) -> Result<Self, ServerError> {
         let options = crate::schema::SchemaOptions {
             max_insert_rows: args.max_insert_rows,
+            policy,
         };
         let schema = crate::schema::builder(registry, options)
             .data(database.clone())

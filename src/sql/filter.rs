@@ -185,6 +185,16 @@ impl Compiler<'_> {
     /// The join condition between a row of `entity` (aliased `parent`) and the rows of its
     /// relation's target (aliased `child`).
     pub(super) fn related_condition(&mut self, entity: EntityId, relation: usize, parent: &str, child: &str) -> Expr {
+        let link = self.join_condition(entity, relation, parent, child);
+        let target = self.registry.entity(entity).relations[relation].target;
+        match self.visible(target, child) {
+            Some(visible) => link.and(visible),
+            None => link,
+        }
+    }
+
+    /// The join itself, without the target's row filter.
+    fn join_condition(&mut self, entity: EntityId, relation: usize, parent: &str, child: &str) -> Expr {
         let meta = self.registry.entity(entity).relations[relation].clone();
         match &meta.kind {
             RelationKind::ManyToOne | RelationKind::OneToMany => meta
@@ -208,6 +218,9 @@ impl Compiler<'_> {
                 for (junction_column, parent_column) in junction_from.iter().zip(&meta.from_columns) {
                     condition
                         .push(column(&link, junction_column).equals((Alias::new(parent), Alias::new(parent_column))));
+                }
+                if let Some(visible) = self.visible(*junction, &link) {
+                    condition.push(visible);
                 }
                 let rows = Query::select()
                     .expr(Expr::cust("1"))

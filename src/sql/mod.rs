@@ -16,6 +16,7 @@ pub use dialect::Dialect;
 
 use crate::error::GatewayError;
 use crate::metadata::Registry;
+use crate::permission::Access;
 use crate::plan::Plan;
 use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbBackend};
@@ -25,15 +26,33 @@ pub struct Compiler<'r> {
     registry: &'r Registry,
     dialect: Dialect,
     aliases: usize,
+    /// What the session may read: its row filters are added wherever a table is read.
+    access: &'r Access,
+    /// Set while a row filter itself is compiled: a policy's filter is not filtered again.
+    in_row_filter: bool,
 }
 
 impl<'r> Compiler<'r> {
-    pub fn new(registry: &'r Registry, backend: DbBackend) -> Self {
+    pub fn new(registry: &'r Registry, backend: DbBackend, access: &'r Access) -> Self {
         Self {
             registry,
             dialect: Dialect { backend },
             aliases: 0,
+            access,
+            in_row_filter: false,
         }
+    }
+
+    /// The session's row filter for the rows of `entity` aliased `alias`, if it has one.
+    fn visible(&mut self, entity: crate::metadata::EntityId, alias: &str) -> Option<Expr> {
+        if self.in_row_filter {
+            return None;
+        }
+        let filter = self.access.row_filter(entity)?.clone();
+        self.in_row_filter = true;
+        let condition = self.predicate(entity, &filter, alias);
+        self.in_row_filter = false;
+        Some(condition)
     }
 
     fn alias(&mut self) -> String {
@@ -58,10 +77,11 @@ impl<'r> Compiler<'r> {
 pub async fn execute(
     connection: &impl ConnectionTrait,
     registry: &Registry,
+    access: &Access,
     plan: &Plan,
 ) -> Result<serde_json::Value, GatewayError> {
     let backend = connection.get_database_backend();
-    let statement = backend.build(&Compiler::new(registry, backend).compile(plan));
+    let statement = backend.build(&Compiler::new(registry, backend, access).compile(plan));
     tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
     let row = connection
         .query_one_raw(statement)

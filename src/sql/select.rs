@@ -177,6 +177,12 @@ impl Compiler<'_> {
         if let Some(parent) = parent {
             parts.push(self.related_condition(parent.entity, parent.relation, parent.alias, alias));
         }
+        // Nested rows get the row filter through the join; root rows get it here.
+        if parent.is_none()
+            && let Some(visible) = self.visible(plan.entity, alias)
+        {
+            parts.push(visible);
+        }
         if let Some(filter) = &plan.filter {
             parts.push(self.predicate(plan.entity, filter, alias));
         }
@@ -414,12 +420,15 @@ impl Compiler<'_> {
     pub(super) fn lookup(&mut self, plan: &LookupPlan) -> SelectStatement {
         let alias = self.alias();
         let table = self.registry.entity(plan.entity).table.clone();
-        let condition = plan
+        let mut condition = plan
             .key
             .iter()
             .map(|(name, value)| column(&alias, name).eq(self.bind(plan.entity, name, value.clone())))
             .reduce(ExprTrait::and)
             .unwrap_or_else(|| Expr::cust("FALSE"));
+        if let Some(visible) = self.visible(plan.entity, &alias) {
+            condition = condition.and(visible);
+        }
         let object = self.node_object(plan.entity, &plan.node, &alias);
         Query::select()
             .expr(object)
@@ -465,10 +474,16 @@ impl Compiler<'_> {
 
     /// An aggregate's filter on the rows of `alias` (TRUE without one).
     fn filter_condition(&mut self, plan: &AggregatePlan, alias: &str) -> Expr {
-        match &plan.filter {
-            Some(filter) => self.predicate(plan.entity, filter, alias),
-            None => Expr::cust("TRUE"),
-        }
+        let filter = plan
+            .filter
+            .as_ref()
+            .map(|filter| self.predicate(plan.entity, filter, alias));
+        let visible = self.visible(plan.entity, alias);
+        filter
+            .into_iter()
+            .chain(visible)
+            .reduce(ExprTrait::and)
+            .unwrap_or_else(|| Expr::cust("TRUE"))
     }
 
     fn functions(

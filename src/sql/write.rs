@@ -8,6 +8,7 @@
 use super::{Compiler, column};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind, ScalarKind};
+use crate::permission::Access;
 use crate::plan::write::{
     Assignments, Children, InsertRow, Links, ManyOutput, Returning, Target, WriteKind, WritePlan,
 };
@@ -74,7 +75,7 @@ impl Writer<'_> {
     }
 
     fn compiler(&self) -> Compiler<'_> {
-        Compiler::new(self.registry, self.backend)
+        Compiler::new(self.registry, self.backend, &Access::Unrestricted)
     }
 
     fn key_kinds(&self) -> Vec<ScalarKind> {
@@ -351,7 +352,7 @@ impl Writer<'_> {
             return Err(GatewayError::Internal);
         };
         let junction_table = Alias::new(&self.registry.entity(*junction).table);
-        let junction_compiler = Compiler::new(self.registry, self.backend);
+        let junction_compiler = self.compiler();
         for key in keys {
             let owner = junction_from
                 .iter()
@@ -421,7 +422,7 @@ impl Writer<'_> {
                     key: meta.primary_key.iter().cloned().zip(key.iter().cloned()).collect(),
                     node: node.clone(),
                 };
-                super::execute(transaction, self.registry, &Plan::Lookup(lookup)).await
+                super::execute(transaction, self.registry, &Access::Unrestricted, &Plan::Lookup(lookup)).await
             }
             Returning::Many(outputs) => {
                 let mut object = serde_json::Map::new();
@@ -432,7 +433,13 @@ impl Writer<'_> {
                             let mut rows = Vec::with_capacity(keys.len());
                             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
                                 let plan = self.rows_plan(chunk, node.clone());
-                                let json = super::execute(transaction, self.registry, &Plan::Connection(plan)).await?;
+                                let json = super::execute(
+                                    transaction,
+                                    self.registry,
+                                    &Access::Unrestricted,
+                                    &Plan::Connection(plan),
+                                )
+                                .await?;
                                 if let Some(Json::Array(items)) = json.get("rows").cloned() {
                                     rows.extend(items);
                                 }

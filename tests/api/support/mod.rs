@@ -209,7 +209,13 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().expect("address"),
             ..ServerArgs::default()
         };
-        let application = Application::build(&server, connection, std::sync::Arc::new(registry), authenticator)
+        let registry = std::sync::Arc::new(registry);
+        let policy = auth.policy_file.as_ref().map(|path| {
+            std::sync::Arc::new(
+                gateway::permission::Policy::load(path, &registry, &auth.jwt_session_claims).expect("a valid policy"),
+            )
+        });
+        let application = Application::build(&server, connection, registry, authenticator, policy)
             .await
             .expect("build the app");
         let address = application.local_addr().expect("bound address");
