@@ -143,8 +143,8 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn columns<'c>(&self, entity: EntityId, columns: impl Iterator<Item = &'c String>) -> Result<(), GatewayError> {
         columns
-            .map(|column| self.access.column(self.registry, entity, column))
-            .collect()
+            .into_iter()
+            .try_for_each(|column| self.access.column(self.registry, entity, column))
     }
 
     fn connection(&self, plan: &crate::plan::ConnectionPlan) -> Result<(), GatewayError> {
