@@ -7,6 +7,7 @@ mod connection_errors;
 mod fixture;
 mod generic_entities;
 mod mutations;
+mod permissions;
 mod playground;
 mod randomized;
 mod read_engine;
