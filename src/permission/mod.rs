@@ -1,15 +1,19 @@
-//! Role-based read permissions from a declarative policy file (`policy.toml`).
+//! Role-based permissions from a declarative policy file (`policy.toml`).
 //!
-//! For each role and table the policy gives a `select` rule: a row filter written in the API's
-//! filter language, whose values may be claims of the session (`"$org_id"`, `"$user_id"`), and an
-//! optional allow-list of columns. The policy is validated against the registry at start-up.
+//! For each role and table the policy gives rules per operation: `select` (row filter, column
+//! allow-list), `insert` (check on the rows as written, allowed columns, presets from claims),
+//! `update` (row filter, check, allowed columns, presets) and `delete` (row filter). Filters use the
+//! API's filter language; values may be claims of the session (`"$org_id"`, `"$user_id"`). The
+//! policy is validated against the registry at start-up.
 //! Per request it becomes an [`Access`]: row filters are injected by the SQL compiler into every
 //! table the statement reads (lists, lookups, nested relations at any depth, relation filters,
 //! ordering through relations, totals, aggregates and groups, cursors), and [`Access::check`]
 //! refuses plans that touch tables or columns the role may not read, so no path can skip them.
 //!
-//! Not covered yet (issue 5 stays open): write permissions (mutations by a role under a policy
-//! are refused), per-role schema views (hidden columns are refused, not absent).
+//! Writes are enforced by [`crate::sql::write`] inside the operation's transaction: update and
+//! delete targets are narrowed by the rule's filter, presets overwrite client values, and checks
+//! run on the rows as written, so a failing check undoes the write. Not covered yet: per-role
+//! schema views (a hidden column is refused when used, but still listed by introspection).
 
 mod policy;
 
@@ -36,10 +40,36 @@ pub enum Access {
 
 #[derive(Debug, Clone)]
 pub struct EntityAccess {
+    /// Whether the role may read the table at all.
+    pub readable: bool,
     /// Rows the role may see; `None` is every row.
     pub filter: Option<Predicate>,
     /// Columns (database names) the role may see; `None` is every column.
     pub columns: Option<HashSet<String>>,
+    pub insert: Option<WriteAccess>,
+    pub update: Option<WriteAccess>,
+    pub delete: Option<WriteAccess>,
+}
+
+/// What a role may write to one table with one kind of write.
+#[derive(Debug, Clone)]
+pub struct WriteAccess {
+    /// Existing rows the write may touch (update, delete).
+    pub filter: Option<Predicate>,
+    /// What rows must satisfy as written (insert, update), checked in the same transaction.
+    pub check: Option<Predicate>,
+    /// Columns the client may set; `None` is all.
+    pub columns: Option<HashSet<String>>,
+    /// (column, value) written whatever the client sends.
+    pub presets: Vec<(String, sea_orm::Value)>,
+}
+
+/// The kinds of write a policy grants separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Insert,
+    Update,
+    Delete,
 }
 
 impl Access {
@@ -49,6 +79,34 @@ impl Access {
             Self::Unrestricted => None,
             Self::Restricted { entities, .. } => entities.get(&entity).and_then(|access| access.filter.as_ref()),
         }
+    }
+
+    /// The rule for a write, `Ok(None)` when unrestricted, FORBIDDEN when the role lacks it.
+    pub fn write(
+        &self,
+        registry: &Registry,
+        entity: EntityId,
+        kind: WriteKind,
+    ) -> Result<Option<&WriteAccess>, GatewayError> {
+        let Self::Restricted { role, entities } = self else {
+            return Ok(None);
+        };
+        let rule = entities.get(&entity).and_then(|access| match kind {
+            WriteKind::Insert => access.insert.as_ref(),
+            WriteKind::Update => access.update.as_ref(),
+            WriteKind::Delete => access.delete.as_ref(),
+        });
+        rule.map(Some).ok_or_else(|| {
+            let verb = match kind {
+                WriteKind::Insert => "insert",
+                WriteKind::Update => "update",
+                WriteKind::Delete => "delete",
+            };
+            GatewayError::Forbidden(format!(
+                "role `{role}` may not {verb} {} rows",
+                registry.entity(entity).type_name
+            ))
+        })
     }
 
     pub fn is_restricted(&self) -> bool {
@@ -72,7 +130,7 @@ impl Access {
 
     fn entity(&self, registry: &Registry, entity: EntityId) -> Result<(), GatewayError> {
         match self {
-            Self::Restricted { entities, .. } if !entities.contains_key(&entity) => {
+            Self::Restricted { entities, .. } if !entities.get(&entity).is_some_and(|access| access.readable) => {
                 Err(self.forbidden(registry, entity, None))
             }
             _ => Ok(()),

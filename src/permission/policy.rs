@@ -7,29 +7,53 @@
 //! [roles.member.users.select]
 //! filter = { organizationId = { eq = "$org_id" } }
 //! columns = ["id", "organizationId", "displayName", "role", "externalId", "createdAt"]
+//!
+//! [roles.member.comments.insert]
+//! check = { task = { project = { organizationId = { eq = "$org_id" } } } }
+//! presets = { authorId = "$user_id" }
 //! ```
 //!
-//! Tables are named as in the database; columns and filters use the API's field names. A string
-//! `"$name"` in a filter is the session's claim `name` (`"$user_id"` is the user id).
+//! Tables are named as in the database; columns, filters and presets use the API's field names. A
+//! string `"$name"` is the session's claim `name` (`"$user_id"` is the user id). Each operation
+//! (`select`, `insert`, `update`, `delete`) the role may perform on a table has a section; without
+//! one the operation is refused.
 
-use super::{Access, EntityAccess};
+use super::{Access, EntityAccess, WriteAccess};
 use crate::auth::Session;
-use crate::metadata::{EntityId, Registry, ScalarKind};
-use crate::plan::parse_policy_filter;
+use crate::error::GatewayError;
+use crate::metadata::{Entity, EntityId, Registry, ScalarKind};
+use crate::plan::{ClaimResolver, Predicate, parse_policy_filter, parse_scalar};
 use async_graphql::{Name, Value as GqlValue};
+use sea_orm::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// A loaded, validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    roles: HashMap<String, HashMap<EntityId, Rule>>,
+    roles: HashMap<String, HashMap<EntityId, Rules>>,
 }
 
-#[derive(Debug, Clone)]
-struct Rule {
+/// The operations a role may perform on one table.
+#[derive(Debug, Clone, Default)]
+struct Rules {
+    select: Option<Operation>,
+    insert: Option<Operation>,
+    update: Option<Operation>,
+    delete: Option<Operation>,
+}
+
+/// One operation's rule, with claim references still unresolved.
+#[derive(Debug, Clone, Default)]
+struct Operation {
+    /// Which existing rows it applies to (`select`, `update`, `delete`).
     filter: Option<GqlValue>,
+    /// What written rows must satisfy (`insert`, `update`).
+    check: Option<GqlValue>,
+    /// Columns (database names) it may read or write; `None` is all.
     columns: Option<HashSet<String>>,
+    /// Values written whatever the client sends: (column, value or "$claim").
+    presets: Vec<(String, GqlValue)>,
 }
 
 /// A policy that cannot be served, naming the file, the role and the path.
@@ -58,7 +82,7 @@ fn to_graphql(value: &toml::Value) -> GqlValue {
     }
 }
 
-/// A value of `kind` used to check a policy filter's shape at start-up.
+/// A value of `kind` used to check a policy's shape at start-up.
 fn sample(kind: &ScalarKind) -> GqlValue {
     match kind {
         ScalarKind::Int | ScalarKind::Float => GqlValue::from(0),
@@ -73,8 +97,17 @@ fn sample(kind: &ScalarKind) -> GqlValue {
     }
 }
 
+/// A preset's typed value: a constant, or a claim resolved through `claims`.
+fn preset_value(kind: &ScalarKind, value: &GqlValue, path: &str, claims: ClaimResolver<'_>) -> Result<Value, String> {
+    let value = match value {
+        GqlValue::String(text) if text.starts_with('$') => claims(&text[1..], kind)?,
+        other => other.clone(),
+    };
+    parse_scalar(kind, &value, path).map_err(|error| error.to_string())
+}
+
 impl Policy {
-    /// Loads `path` and checks every role, table, column and claim against `registry`.
+    /// Loads `path` and checks every role, table, column, relation and claim against `registry`.
     pub fn load(path: &Path, registry: &Registry, session_claims: &[String]) -> Result<Self, PolicyError> {
         let file = path.display().to_string();
         let error = |location: String, reason: String| PolicyError {
@@ -84,19 +117,31 @@ impl Policy {
         };
         let text = std::fs::read_to_string(path).map_err(|io| error("file".into(), io.to_string()))?;
         let document: toml::Table = toml::from_str(&text).map_err(|parse| error("syntax".into(), parse.to_string()))?;
-        let mut roles = HashMap::new();
         let Some(toml::Value::Table(role_tables)) = document.get("roles") else {
             return Err(error(
                 "roles".into(),
-                "the policy needs a [roles.<role>.<table>.select] section".into(),
+                "the policy needs [roles.<role>.<table>.<operation>] sections".into(),
             ));
         };
+        let check_claim = |name: &str, kind: &ScalarKind| {
+            if name == "user_id" || session_claims.iter().any(|claim| claim == name) {
+                Ok(sample(kind))
+            } else {
+                Err(format!(
+                    "`${name}` is not a session claim (GATEWAY_JWT_SESSION_CLAIMS) nor $user_id"
+                ))
+            }
+        };
+        let mut roles = HashMap::new();
         for (role, tables) in role_tables {
             let toml::Value::Table(tables) = tables else {
-                return Err(error(format!("role `{role}`"), "expected a table of tables".into()));
+                return Err(error(
+                    format!("role `{role}`"),
+                    "expected a table per table name".into(),
+                ));
             };
             let mut rules = HashMap::new();
-            for (table, rule) in tables {
+            for (table, operations) in tables {
                 let location = format!("role `{role}`, table `{table}`");
                 let entity = registry
                     .entities()
@@ -104,53 +149,91 @@ impl Policy {
                     .position(|entity| entity.table == *table)
                     .ok_or_else(|| error(location.clone(), "no such table is served".into()))?;
                 let meta = registry.entity(entity);
-                let Some(select) = rule.get("select") else { continue };
-                let filter = select.get("filter").map(to_graphql);
-                if let Some(filter) = &filter {
-                    let check = |name: &str, kind: &ScalarKind| {
-                        if name == "user_id" || session_claims.iter().any(|claim| claim == name) {
-                            Ok(sample(kind))
-                        } else {
-                            Err(format!(
-                                "`${name}` is not a session claim (GATEWAY_JWT_SESSION_CLAIMS) nor $user_id"
-                            ))
+                let toml::Value::Table(operations) = operations else {
+                    return Err(error(location, "expected select/insert/update/delete sections".into()));
+                };
+                let mut table_rules = Rules::default();
+                for (name, section) in operations {
+                    let here = format!("{location}, {name}");
+                    let operation = Self::operation(registry, entity, meta, section, &here, &check_claim)
+                        .map_err(|(path, reason)| error(path, reason))?;
+                    let slot = match name.as_str() {
+                        "select" => &mut table_rules.select,
+                        "insert" => &mut table_rules.insert,
+                        "update" => &mut table_rules.update,
+                        "delete" => &mut table_rules.delete,
+                        other => {
+                            return Err(error(
+                                here,
+                                format!("`{other}` is not an operation (select, insert, update, delete)"),
+                            ));
                         }
                     };
-                    parse_policy_filter(registry, entity, filter, &check)
-                        .map_err(|problem| error(format!("{location}, select.filter"), problem.to_string()))?;
+                    *slot = Some(operation);
                 }
-                let columns = match select.get("columns") {
-                    None => None,
-                    Some(toml::Value::Array(items)) => {
-                        let mut columns = HashSet::new();
-                        for item in items {
-                            let field = item.as_str().unwrap_or_default();
-                            let column = meta.column_by_field(field).ok_or_else(|| {
-                                error(
-                                    format!("{location}, select.columns"),
-                                    format!("`{field}` is not a field of {}", meta.type_name),
-                                )
-                            })?;
-                            columns.insert(column.name.clone());
-                        }
-                        Some(columns)
-                    }
-                    Some(_) => {
-                        return Err(error(
-                            format!("{location}, select.columns"),
-                            "expected a list of fields".into(),
-                        ));
-                    }
-                };
-                rules.insert(entity, Rule { filter, columns });
+                rules.insert(entity, table_rules);
             }
             roles.insert(role.clone(), rules);
         }
         Ok(Self { roles })
     }
 
-    /// What `session` may read; a role the policy does not name may read nothing.
-    pub fn access(&self, registry: &Registry, session: &Session) -> Result<Access, crate::error::GatewayError> {
+    fn operation(
+        registry: &Registry,
+        entity: EntityId,
+        meta: &Entity,
+        section: &toml::Value,
+        location: &str,
+        claims: ClaimResolver<'_>,
+    ) -> Result<Operation, (String, String)> {
+        let mut operation = Operation::default();
+        for (key, slot) in [("filter", &mut operation.filter), ("check", &mut operation.check)] {
+            if let Some(value) = section.get(key).map(to_graphql) {
+                parse_policy_filter(registry, entity, &value, claims)
+                    .map_err(|problem| (format!("{location}.{key}"), problem.to_string()))?;
+                *slot = Some(value);
+            }
+        }
+        match section.get("columns") {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                let mut columns = HashSet::new();
+                for item in items {
+                    let field = item.as_str().unwrap_or_default();
+                    let column = meta.column_by_field(field).ok_or_else(|| {
+                        (
+                            format!("{location}.columns"),
+                            format!("`{field}` is not a field of {}", meta.type_name),
+                        )
+                    })?;
+                    columns.insert(column.name.clone());
+                }
+                operation.columns = Some(columns);
+            }
+            Some(_) => return Err((format!("{location}.columns"), "expected a list of fields".into())),
+        }
+        if let Some(presets) = section.get("presets") {
+            let toml::Value::Table(presets) = presets else {
+                return Err((
+                    format!("{location}.presets"),
+                    "expected a table of field = value".into(),
+                ));
+            };
+            for (field, value) in presets {
+                let path = format!("{location}.presets.{field}");
+                let column = meta
+                    .column_by_field(field)
+                    .ok_or_else(|| (path.clone(), format!("`{field}` is not a field of {}", meta.type_name)))?;
+                let value = to_graphql(value);
+                preset_value(&column.kind, &value, &path, claims).map_err(|reason| (path.clone(), reason))?;
+                operation.presets.push((column.name.clone(), value));
+            }
+        }
+        Ok(operation)
+    }
+
+    /// What `session` may do; a role the policy does not name may do nothing.
+    pub fn access(&self, registry: &Registry, session: &Session) -> Result<Access, GatewayError> {
         let rules = self.roles.get(&session.role).cloned().unwrap_or_default();
         let claim = |name: &str, _: &ScalarKind| -> Result<GqlValue, String> {
             let value = if name == "user_id" {
@@ -162,18 +245,48 @@ impl Policy {
                 .and_then(|value| GqlValue::from_json(value).ok())
                 .ok_or_else(|| format!("the token lacks the `{name}` claim this role's permissions need"))
         };
-        let mut entities = HashMap::new();
-        for (entity, rule) in rules {
-            let filter = match &rule.filter {
+        let filter = |entity: EntityId, template: &Option<GqlValue>| -> Result<Option<Predicate>, GatewayError> {
+            match template {
                 Some(template) => parse_policy_filter(registry, entity, template, &claim)
-                    .map_err(|error| crate::error::GatewayError::Forbidden(error.to_string()))?,
+                    .map_err(|error| GatewayError::Forbidden(error.to_string())),
+                None => Ok(None),
+            }
+        };
+        let write = |entity: EntityId, operation: &Option<Operation>| -> Result<Option<WriteAccess>, GatewayError> {
+            let Some(operation) = operation else { return Ok(None) };
+            let meta = registry.entity(entity);
+            let presets = operation
+                .presets
+                .iter()
+                .map(|(column, value)| {
+                    let kind = &meta.column(column).ok_or(GatewayError::Internal)?.kind;
+                    preset_value(kind, value, column, &claim)
+                        .map(|value| (column.clone(), value))
+                        .map_err(GatewayError::Forbidden)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(WriteAccess {
+                filter: filter(entity, &operation.filter)?,
+                check: filter(entity, &operation.check)?,
+                columns: operation.columns.clone(),
+                presets,
+            }))
+        };
+        let mut entities = HashMap::new();
+        for (entity, rules) in &rules {
+            let select = match &rules.select {
+                Some(operation) => Some((filter(*entity, &operation.filter)?, operation.columns.clone())),
                 None => None,
             };
             entities.insert(
-                entity,
+                *entity,
                 EntityAccess {
-                    filter,
-                    columns: rule.columns,
+                    readable: select.is_some(),
+                    filter: select.as_ref().and_then(|(filter, _)| filter.clone()),
+                    columns: select.and_then(|(_, columns)| columns),
+                    insert: write(*entity, &rules.insert)?,
+                    update: write(*entity, &rules.update)?,
+                    delete: write(*entity, &rules.delete)?,
                 },
             );
         }

@@ -25,20 +25,13 @@ fn resolver(
         FieldFuture::new(async move {
             let engine = context.data::<Engine>()?;
             let registry = &engine.registry;
-            if engine
+            let access = engine
                 .access(context.data_opt::<crate::auth::Session>())
-                .map_err(|error| error.extend())?
-                .is_restricted()
-            {
-                return Err(GatewayError::Forbidden(
-                    "writes by a role under a permission policy are not supported yet".into(),
-                )
-                .extend());
-            }
+                .map_err(|error| error.extend())?;
             let plan = plan_write(registry, entity, mutation, context.field(), engine.max_insert_rows)
                 .map_err(|error| error.extend())?;
             let write = async |transaction: &sea_orm::DatabaseTransaction| {
-                crate::sql::write::execute(transaction, registry, &plan).await
+                crate::sql::write::execute(transaction, registry, &access, &plan).await
             };
             let json = match context.data_opt::<Arc<OperationTransaction>>() {
                 Some(operation) => operation.run(write).await,

@@ -8,7 +8,7 @@
 use super::{Compiler, column};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind, ScalarKind};
-use crate::permission::Access;
+use crate::permission::{Access, WriteAccess, WriteKind as Permission};
 use crate::plan::write::{
     Assignments, Children, InsertRow, Links, ManyOutput, Returning, Target, WriteKind, WritePlan,
 };
@@ -26,6 +26,7 @@ type Key = Vec<Value>;
 pub async fn execute(
     transaction: &DatabaseTransaction,
     registry: &Registry,
+    access: &Access,
     plan: &WritePlan,
 ) -> Result<Json, GatewayError> {
     let backend = transaction.get_database_backend();
@@ -33,20 +34,25 @@ pub async fn execute(
         registry,
         backend,
         entity: plan.entity,
+        access,
     };
     let (keys, deleted) = match &plan.kind {
         WriteKind::Insert(rows) => (writer.insert(transaction, rows).await?, None),
         WriteKind::Upsert { row, conflict, update } => (writer.upsert(transaction, row, conflict, update).await?, None),
         WriteKind::Update { target, set, links } => {
-            let keys = writer.target_keys(transaction, target).await?;
-            writer.update(transaction, &keys, set).await?;
+            let rule = access.write(registry, plan.entity, Permission::Update)?;
+            let set = authorized(registry, plan.entity, rule, set)?;
+            let keys = writer.target_keys(transaction, target, rule).await?;
+            writer.update(transaction, &keys, &set).await?;
             for link in links {
                 writer.replace_links(transaction, &keys, link).await?;
             }
+            writer.verify(transaction, &keys, rule).await?;
             (keys, None)
         }
         WriteKind::Delete(target) => {
-            let keys = writer.target_keys(transaction, target).await?;
+            let rule = access.write(registry, plan.entity, Permission::Delete)?;
+            let keys = writer.target_keys(transaction, target, rule).await?;
             // Read what goes before it goes.
             let json = writer.read_back(transaction, &keys, &plan.returning).await?;
             writer.delete(transaction, &keys).await?;
@@ -63,6 +69,38 @@ struct Writer<'r> {
     registry: &'r Registry,
     backend: DbBackend,
     entity: EntityId,
+    /// What the session may write (and read back).
+    access: &'r Access,
+}
+
+/// The values a write may set under `rule`: only allowed columns, then the rule's presets.
+fn authorized(
+    registry: &Registry,
+    entity: EntityId,
+    rule: Option<&WriteAccess>,
+    values: &Assignments,
+) -> Result<Assignments, GatewayError> {
+    let Some(rule) = rule else { return Ok(values.clone()) };
+    let meta = registry.entity(entity);
+    if let Some(allowed) = &rule.columns
+        && let Some((column, _)) = values.iter().find(|(column, _)| !allowed.contains(column))
+    {
+        let field = meta
+            .column(column)
+            .map(|column| column.field.as_str())
+            .unwrap_or(column);
+        return Err(GatewayError::Forbidden(format!(
+            "{}.{field} may not be written by this role",
+            meta.type_name
+        )));
+    }
+    let mut values: Assignments = values
+        .iter()
+        .filter(|(column, _)| !rule.presets.iter().any(|(preset, _)| preset == column))
+        .cloned()
+        .collect();
+    values.extend(rule.presets.iter().cloned());
+    Ok(values)
 }
 
 impl Writer<'_> {
@@ -120,6 +158,59 @@ impl Writer<'_> {
     }
 
     async fn insert(&self, transaction: &DatabaseTransaction, rows: &[InsertRow]) -> Result<Vec<Key>, GatewayError> {
+        let rule = self.access.write(self.registry, self.entity, Permission::Insert)?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok(InsertRow {
+                    values: authorized(self.registry, self.entity, rule, &row.values)?,
+                    ..row.clone()
+                })
+            })
+            .collect::<Result<Vec<_>, GatewayError>>()?;
+        let keys = self.insert_rows(transaction, &rows).await?;
+        self.verify(transaction, &keys, rule).await?;
+        Ok(keys)
+    }
+
+    /// Fails when a written row does not satisfy the rule's check (in the same transaction, so
+    /// the failure undoes the write).
+    async fn verify(
+        &self,
+        transaction: &DatabaseTransaction,
+        keys: &[Key],
+        rule: Option<&WriteAccess>,
+    ) -> Result<(), GatewayError> {
+        let Some(check) = rule.and_then(|rule| rule.check.as_ref()) else {
+            return Ok(());
+        };
+        let meta = self.meta();
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let mut compiler = self.compiler();
+            let alias = "written";
+            let keys = compiler.key_in(self.entity, &meta.primary_key, chunk, Some(alias));
+            let passes = compiler.predicate(self.entity, check, alias);
+            let failing = Query::select()
+                .expr(Expr::cust("1"))
+                .from_as(self.table(), Alias::new(alias))
+                .and_where(keys.and(compiler.dialect.template("({}) IS NOT TRUE", vec![passes])))
+                .limit(1)
+                .to_owned();
+            if transaction.query_one(&failing).await?.is_some() {
+                return Err(GatewayError::Forbidden(format!(
+                    "a written {} row is outside what this role may write",
+                    meta.type_name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_rows(
+        &self,
+        transaction: &DatabaseTransaction,
+        rows: &[InsertRow],
+    ) -> Result<Vec<Key>, GatewayError> {
         let mut keys = Vec::with_capacity(rows.len());
         let mut start = 0;
         // Consecutive rows naming the same columns share one multi-row INSERT.
@@ -210,6 +301,21 @@ impl Writer<'_> {
         update: &[String],
     ) -> Result<Vec<Key>, GatewayError> {
         let meta = self.meta();
+        // An upsert may insert or update, so the role needs both rules.
+        let insert_rule = self.access.write(self.registry, self.entity, Permission::Insert)?;
+        let update_rule = self.access.write(self.registry, self.entity, Permission::Update)?;
+        let row = &InsertRow {
+            values: authorized(self.registry, self.entity, insert_rule, &row.values)?,
+            ..row.clone()
+        };
+        if let Some(allowed) = update_rule.and_then(|rule| rule.columns.as_ref())
+            && let Some(column) = update.iter().find(|column| !allowed.contains(*column))
+        {
+            return Err(GatewayError::Forbidden(format!(
+                "{}.{column} may not be updated by this role",
+                meta.type_name
+            )));
+        }
         let mut on_conflict = OnConflict::columns(conflict.iter().map(Alias::new));
         // Always update something, so RETURNING yields the existing row too.
         let update: Vec<&String> = if update.is_empty() {
@@ -220,6 +326,10 @@ impl Writer<'_> {
         on_conflict.update_columns(update.iter().map(|name| Alias::new(name.as_str())));
         for touched in meta.columns.iter().filter(|column| column.touched_on_update) {
             on_conflict.value(Alias::new(&touched.name), self.compiler().dialect.now());
+        }
+        // Only a conflicting row the role may update is updated (and so returned).
+        if let Some(filter) = update_rule.and_then(|rule| rule.filter.as_ref()) {
+            on_conflict.action_and_where(self.compiler().predicate(self.entity, filter, &meta.table));
         }
         let mut insert = Query::insert();
         insert
@@ -235,6 +345,14 @@ impl Writer<'_> {
             .await
             .map_err(|error| self.explain(error, None))?;
         let keys = self.keys_of(&returned)?;
+        if keys.is_empty() {
+            return Err(GatewayError::Forbidden(format!(
+                "the {} row this conflicts with is outside what this role may update",
+                meta.type_name
+            )));
+        }
+        self.verify(transaction, &keys, insert_rule).await?;
+        self.verify(transaction, &keys, update_rule).await?;
         for link in &row.links {
             self.replace_links(transaction, &keys, link).await?;
         }
@@ -247,11 +365,16 @@ impl Writer<'_> {
     }
 
     /// The keys of the rows a target names, locked for the rest of the transaction on PostgreSQL.
-    async fn target_keys(&self, transaction: &DatabaseTransaction, target: &Target) -> Result<Vec<Key>, GatewayError> {
+    async fn target_keys(
+        &self,
+        transaction: &DatabaseTransaction,
+        target: &Target,
+        rule: Option<&WriteAccess>,
+    ) -> Result<Vec<Key>, GatewayError> {
         let meta = self.meta();
         let mut compiler = self.compiler();
         let alias = "target";
-        let condition = match target {
+        let mut condition = match target {
             Target::Key(key) => key
                 .iter()
                 .map(|(name, value)| column(alias, name).eq(compiler.bind(self.entity, name, value.clone())))
@@ -260,6 +383,10 @@ impl Writer<'_> {
             Target::Filter(Some(predicate)) => compiler.predicate(self.entity, predicate, alias),
             Target::Filter(None) => Expr::cust("TRUE"),
         };
+        // Rows outside the role's rule are as good as absent (NOT_FOUND, never "forbidden").
+        if let Some(filter) = rule.and_then(|rule| rule.filter.as_ref()) {
+            condition = condition.and(compiler.predicate(self.entity, filter, alias));
+        }
         let mut select = Query::select();
         for name in &meta.primary_key {
             select.expr(column(alias, name));
@@ -343,6 +470,8 @@ impl Writer<'_> {
         link: &Links,
     ) -> Result<(), GatewayError> {
         let relation = &self.meta().relations[link.relation];
+        self.require_visible(transaction, relation.target, &relation.to_columns, &link.targets)
+            .await?;
         let RelationKind::ManyToMany {
             junction,
             junction_from,
@@ -406,6 +535,46 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Fails unless every row of `entity` keyed by `values` (one column) exists and is readable
+    /// by the role: links may only point at rows the role can see.
+    async fn require_visible(
+        &self,
+        transaction: &DatabaseTransaction,
+        entity: EntityId,
+        key_columns: &[String],
+        values: &[Value],
+    ) -> Result<(), GatewayError> {
+        if !self.access.is_restricted() || values.is_empty() {
+            return Ok(());
+        }
+        let mut distinct: Vec<Vec<Value>> = Vec::new();
+        for value in values {
+            if !distinct.iter().any(|key| key[0] == *value) {
+                distinct.push(vec![value.clone()]);
+            }
+        }
+        let mut compiler = Compiler::new(self.registry, self.backend, self.access);
+        let alias = "linked";
+        let mut condition = compiler.key_in(entity, key_columns, &distinct, Some(alias));
+        if let Some(visible) = compiler.visible(entity, alias) {
+            condition = condition.and(visible);
+        }
+        let count = Query::select()
+            .expr(Expr::cust("count(*)"))
+            .from_as(Alias::new(&self.registry.entity(entity).table), Alias::new(alias))
+            .and_where(condition)
+            .to_owned();
+        let row = transaction.query_one(&count).await?.ok_or(GatewayError::Internal)?;
+        let found: i64 = row.try_get_by_index(0)?;
+        if found as usize != distinct.len() {
+            return Err(GatewayError::Forbidden(format!(
+                "every linked {} must exist and be visible to this role",
+                self.registry.entity(entity).type_name
+            )));
+        }
+        Ok(())
+    }
+
     /// Reads the written rows through the query machinery, as the mutation's selection asks.
     async fn read_back(
         &self,
@@ -422,7 +591,10 @@ impl Writer<'_> {
                     key: meta.primary_key.iter().cloned().zip(key.iter().cloned()).collect(),
                     node: node.clone(),
                 };
-                super::execute(transaction, self.registry, &Access::Unrestricted, &Plan::Lookup(lookup)).await
+                let plan = Plan::Lookup(lookup);
+                // The written row is returned only as far as the role may read it.
+                self.access.check(self.registry, &plan)?;
+                super::execute(transaction, self.registry, self.access, &plan).await
             }
             Returning::Many(outputs) => {
                 let mut object = serde_json::Map::new();
@@ -432,14 +604,9 @@ impl Writer<'_> {
                         ManyOutput::Rows(node) => {
                             let mut rows = Vec::with_capacity(keys.len());
                             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                                let plan = self.rows_plan(chunk, node.clone());
-                                let json = super::execute(
-                                    transaction,
-                                    self.registry,
-                                    &Access::Unrestricted,
-                                    &Plan::Connection(plan),
-                                )
-                                .await?;
+                                let plan = Plan::Connection(self.rows_plan(chunk, node.clone()));
+                                self.access.check(self.registry, &plan)?;
+                                let json = super::execute(transaction, self.registry, self.access, &plan).await?;
                                 if let Some(Json::Array(items)) = json.get("rows").cloned() {
                                     rows.extend(items);
                                 }

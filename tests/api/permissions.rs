@@ -361,3 +361,125 @@ fn invalid_policies_fail_naming_file_role_and_path() {
     assert!(error.contains("select.columns") && error.contains("mail"), "{error}");
     assert!(check(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policy.toml")).unwrap()).is_none());
 }
+
+/// A fingerprint of the second organization's rows (tasks, comments, tags and links included).
+async fn second_organization(tenants: &Tenants) -> String {
+    use sea_orm::ConnectionTrait;
+    let sql = "SELECT md5(string_agg(row_text, '|' ORDER BY row_text)) FROM (
+        SELECT o::text AS row_text FROM organizations o WHERE o.id = 2
+        UNION ALL SELECT u::text FROM users u WHERE u.organization_id = 2
+        UNION ALL SELECT p::text FROM projects p WHERE p.organization_id = 2
+        UNION ALL SELECT t::text FROM tasks t JOIN projects p ON p.id = t.project_id WHERE p.organization_id = 2
+        UNION ALL SELECT c::text FROM comments c JOIN tasks t ON t.id = c.task_id JOIN projects p ON p.id = t.project_id WHERE p.organization_id = 2
+        UNION ALL SELECT g::text FROM tags g WHERE g.organization_id = 2
+        UNION ALL SELECT l::text FROM task_tags l JOIN tags g ON g.id = l.tag_id WHERE g.organization_id = 2) rows";
+    let row = tenants
+        .connection
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
+#[tokio::test]
+async fn writes_stay_inside_the_members_organization() {
+    let tenants = Tenants::new().await;
+    let before = second_organization(&tenants).await;
+    let member = token("member", Some(1));
+    let foreign_project = 51; // projects 51..100 belong to organization 2
+    let foreign_task = tenants
+        .count("SELECT min(t.id) FROM tasks t WHERE t.project_id = 51")
+        .await;
+
+    // Own organization: allowed, and the preset fills the author of a comment.
+    let created = tenants
+        .data(Some(&member), r#"mutation { createTask(input: {projectId: 1, title: "mine", status: TODO, priority: 1, tagIds: [1]}) { id project { organizationId } } }"#)
+        .await;
+    assert_eq!(created["createTask"]["project"]["organizationId"], "1");
+    let task = created["createTask"]["id"].as_str().unwrap().to_owned();
+    let comment = tenants
+        .data(Some(&member), &format!(r#"mutation {{ createComment(input: {{taskId: {task}, authorId: 99, body: "hello"}}) {{ id author {{ id }} }} }}"#))
+        .await;
+    assert_eq!(
+        comment["createComment"]["author"]["id"], "7",
+        "authorId is preset from the token"
+    );
+    let comment = comment["createComment"]["id"].as_str().unwrap().to_owned();
+    let edited = tenants
+        .data(
+            Some(&member),
+            &format!(r#"mutation {{ updateComment(id: {comment}, patch: {{body: "edited"}}) {{ body }} }}"#),
+        )
+        .await;
+    assert_eq!(edited["updateComment"]["body"], "edited");
+
+    // Aimed at the other organization: refused or not found, and nothing of it changes.
+    let attempts = [
+        (format!(r#"mutation {{ createTask(input: {{projectId: {foreign_project}, title: "x", status: TODO, priority: 1}}) {{ id }} }}"#), "FORBIDDEN"),
+        (format!(r#"mutation {{ updateTask(id: {foreign_task}, patch: {{title: "x"}}) {{ id }} }}"#), "NOT_FOUND"),
+        (format!(r#"mutation {{ updateTask(id: {task}, patch: {{projectId: {foreign_project}}}) {{ id }} }}"#), "FORBIDDEN"),
+        (format!(r#"mutation {{ updateTask(id: {task}, patch: {{tagIds: [11]}}) {{ id }} }}"#), "FORBIDDEN"),
+        (r#"mutation { createTask(input: {projectId: 1, title: "x", status: TODO, priority: 1, tagIds: [12]}) { id } }"#.to_owned(), "FORBIDDEN"),
+        (format!(r#"mutation {{ createComment(input: {{taskId: {foreign_task}, authorId: 7, body: "x"}}) {{ id }} }}"#), "FORBIDDEN"),
+        (format!(r#"mutation {{ deleteTask(id: {foreign_task}) {{ id }} }}"#), "FORBIDDEN"),
+        (r#"mutation { deleteTasks(filter: {}) { affectedRows } }"#.to_owned(), "FORBIDDEN"),
+        (r#"mutation { createTag(input: {organizationId: 2, name: "x"}) { id } }"#.to_owned(), "FORBIDDEN"),
+        (r#"mutation { upsertTag(input: {organizationId: 2, name: "billing-0"}, onConflict: {columns: [ORGANIZATION_ID, NAME], update: [NAME]}) { id } }"#.to_owned(), "FORBIDDEN"),
+        (format!(r#"mutation {{ updateComment(id: {comment}, patch: {{taskId: {foreign_task}}}) {{ id }} }}"#), "FORBIDDEN"),
+    ];
+    for (operation, code) in &attempts {
+        assert_eq!(&tenants.code(Some(&member), operation).await, code, "{operation}");
+    }
+    let bulk = tenants.data(Some(&member), r#"mutation { updateTasks(filter: {title: {startsWith: "Fix"}}, patch: {priority: 4}) { affectedRows rows { project { organizationId } } } }"#).await;
+    assert!(bulk["updateTasks"]["affectedRows"].as_i64().unwrap() > 0);
+    for row in bulk["updateTasks"]["rows"].as_array().unwrap() {
+        assert_eq!(
+            row["project"]["organizationId"], "1",
+            "bulk updates touch only visible rows"
+        );
+    }
+    let others = tenants
+        .count("SELECT min(c.id) FROM comments c WHERE c.task_id = 1 AND c.author_id <> 7")
+        .await;
+    assert_eq!(
+        tenants
+            .code(
+                Some(&member),
+                &format!(r#"mutation {{ deleteComment(id: {others}) {{ id }} }}"#)
+            )
+            .await,
+        "NOT_FOUND",
+        "only own comments"
+    );
+
+    // An admin's upsert cannot take over another organization's row through a unique key.
+    let admin = token("admin", Some(1));
+    let foreign_email = tenants
+        .data(Some(&token("service", None)), "{ user(id: 21) { email } }")
+        .await["user"]["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let takeover = format!(
+        r#"mutation {{ upsertUser(input: {{organizationId: 1, email: "{foreign_email}", displayName: "Mine now", role: ADMIN,
+             externalId: "00000000-0000-0000-0000-000000000099"}}, onConflict: {{columns: [EMAIL], update: [DISPLAY_NAME, ROLE]}}) {{ id }} }}"#
+    );
+    assert_eq!(tenants.code(Some(&admin), &takeover).await, "FORBIDDEN");
+    let moved = tenants
+        .data(
+            Some(&admin),
+            r#"mutation { createProject(input: {organizationId: 2, name: "where?"}) { organizationId } }"#,
+        )
+        .await;
+    assert_eq!(
+        moved["createProject"]["organizationId"], "1",
+        "organizationId is preset to the admin's own"
+    );
+
+    assert_eq!(
+        second_organization(&tenants).await,
+        before,
+        "the other organization is byte-identical"
+    );
+}
