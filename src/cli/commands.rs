@@ -8,6 +8,7 @@ use crate::server::{Application, ServerError};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbErr};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The scale the embedded SQLite database is seeded with on first run.
 const EMBEDDED_SEED_SCALE: f64 = 0.1;
@@ -76,6 +77,21 @@ async fn open(args: &DatabaseArgs) -> Result<DatabaseConnection, CommandError> {
 }
 
 async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Result<(), CommandError> {
+    let target = args.target()?;
+    let embedded = matches!(target, DatabaseTarget::Sqlite { embedded: true, .. });
+    let no_keys = auth.jwt_secret.is_none() && auth.jwt_public_key_file.is_none() && auth.jwks_url.is_none();
+    // The zero-configuration default comes with authentication on, the sample policy and a token
+    // printed below, so permissions can be tried at once.
+    let auth = &if embedded && no_keys {
+        let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        AuthArgs {
+            jwt_secret: Some(secret.into()),
+            anonymous_role: auth.anonymous_role.clone().or_else(|| Some("anonymous".into())),
+            ..auth.clone()
+        }
+    } else {
+        auth.clone()
+    };
     let authenticator = Arc::new(Authenticator::new(auth)?);
     if !authenticator.verifies_tokens() && auth.anonymous_role.is_none() {
         tracing::warn!(
@@ -83,7 +99,6 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
              (set GATEWAY_JWT_SECRET, GATEWAY_JWT_PUBLIC_KEY_FILE or GATEWAY_JWKS_URL)"
         );
     }
-    let target = args.target()?;
     let connection = crate::database::connect(&target, &args.pool).await?;
     if let DatabaseTarget::Sqlite { embedded: true, path } = &target {
         prepare_embedded(&connection, path).await?;
@@ -105,6 +120,10 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             &registry,
             &auth.jwt_session_claims,
         )?)),
+        None if embedded => Some(Arc::new(crate::permission::Policy::sample(
+            &registry,
+            &auth.jwt_session_claims,
+        )?)),
         None => {
             if authenticator.verifies_tokens() {
                 tracing::warn!("no permission policy (GATEWAY_POLICY_FILE): every authenticated role reads everything");
@@ -115,6 +134,19 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
     let application = Application::build(server, connection, registry, authenticator, policy).await?;
     let address = application.local_addr().map_err(ServerError::Io)?;
     tracing::info!(database = %target, "serving GraphQL at http://{address}/graphql, playground at http://{address}/");
+    if embedded && no_keys {
+        // Printed, not logged: a development token for this process only (the secret is new each start).
+        let token = crate::auth::token::mint(
+            auth,
+            "admin",
+            "1",
+            &["org_id=1".to_owned()],
+            Duration::from_secs(24 * 3600),
+        )?;
+        println!("playground: http://{address}/");
+        println!("admin token of organization 1 (valid 24 h, this run only): {token}");
+        println!("send it as the header  Authorization: Bearer <token>  (without it you are `anonymous`)");
+    }
     application.run_until_stopped(crate::server::shutdown_signal()).await?;
     Ok(())
 }

@@ -110,12 +110,32 @@ impl Policy {
     /// Loads `path` and checks every role, table, column, relation and claim against `registry`.
     pub fn load(path: &Path, registry: &Registry, session_claims: &[String]) -> Result<Self, PolicyError> {
         let file = path.display().to_string();
-        let error = |location: String, reason: String| PolicyError {
+        let text = std::fs::read_to_string(path).map_err(|io| PolicyError {
             file: file.clone(),
+            location: "file".into(),
+            reason: io.to_string(),
+        })?;
+        Self::parse(&text, &file, registry, session_claims)
+    }
+
+    /// The sample policy shipped in the binary (the repository's `policy.toml`), which the
+    /// zero-configuration SQLite default serves.
+    pub fn sample(registry: &Registry, session_claims: &[String]) -> Result<Self, PolicyError> {
+        Self::parse(
+            include_str!("../../policy.toml"),
+            "built-in policy.toml",
+            registry,
+            session_claims,
+        )
+    }
+
+    /// Parses and checks a policy; `file` names it in errors.
+    pub fn parse(text: &str, file: &str, registry: &Registry, session_claims: &[String]) -> Result<Self, PolicyError> {
+        let error = |location: String, reason: String| PolicyError {
+            file: file.to_owned(),
             location,
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|io| error("file".into(), io.to_string()))?;
         let document: toml::Table = toml::from_str(&text).map_err(|parse| error("syntax".into(), parse.to_string()))?;
         let Some(toml::Value::Table(role_tables)) = document.get("roles") else {
             return Err(error(

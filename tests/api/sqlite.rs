@@ -17,6 +17,7 @@ async fn first_run_creates_migrates_and_seeds_the_embedded_file() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .current_dir(dir.path())
         .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start the gateway");
     // The file is seeded before the server starts listening; wait for the log line.
@@ -38,16 +39,46 @@ async fn first_run_creates_migrates_and_seeds_the_embedded_file() {
         seen.contains("created the embedded SQLite database with sample data"),
         "{seen}"
     );
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://{address}/graphql"))
-        .json(&serde_json::json!({ "query": "{ tasks { totalCount } }" }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(answer["data"]["tasks"]["totalCount"], 2_000, "{answer}");
+    // A ready admin token is printed, with the playground address.
+    let stdout = child.stdout.take().expect("stdout");
+    let printed: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(3)
+        .map(|line| line.expect("a line"))
+        .collect();
+    assert!(printed[0].starts_with("playground: http://"), "{printed:?}");
+    let token = printed[1].rsplit(' ').next().expect("a token").to_owned();
+    let ask = |token: Option<String>| {
+        let address = address.clone();
+        async move {
+            let mut request = reqwest::Client::new()
+                .post(format!("http://{address}/graphql"))
+                .json(&serde_json::json!({ "query": "{ tasks { totalCount } }" }));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request
+                .send()
+                .await
+                .expect("request")
+                .json::<serde_json::Value>()
+                .await
+                .expect("JSON")
+        }
+    };
+    let answer = ask(Some(token)).await;
+    assert_eq!(
+        answer["data"]["tasks"]["totalCount"], 2_000,
+        "the admin sees the organization: {answer}"
+    );
+    let anonymous = ask(None).await;
+    let public = anonymous["data"]["tasks"]["totalCount"]
+        .as_i64()
+        .expect("anonymous reads public tasks");
+    assert!(
+        public > 0 && public < 2_000,
+        "anonymous sees only public projects' tasks: {anonymous}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 
