@@ -136,7 +136,7 @@ impl Policy {
             location,
             reason,
         };
-        let document: toml::Table = toml::from_str(&text).map_err(|parse| error("syntax".into(), parse.to_string()))?;
+        let document: toml::Table = toml::from_str(text).map_err(|parse| error("syntax".into(), parse.to_string()))?;
         let Some(toml::Value::Table(role_tables)) = document.get("roles") else {
             return Err(error(
                 "roles".into(),
