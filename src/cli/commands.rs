@@ -64,8 +64,20 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             println!("{}", crate::auth::token::mint(&cli.auth, &role, &sub, &claims, ttl)?);
             Ok(())
         }
-        Command::Schema => {
-            print!("{}", crate::schema::sdl(Arc::new(crate::entities::registry()?))?);
+        Command::Schema { role } => {
+            let registry = Arc::new(crate::entities::registry()?);
+            let sdl = match role {
+                None => crate::schema::sdl(registry)?,
+                Some(role) => {
+                    let claims = &cli.auth.jwt_session_claims;
+                    let policy = match &cli.auth.policy_file {
+                        Some(path) => crate::permission::Policy::load(path, &registry, claims)?,
+                        None => crate::permission::Policy::sample(&registry, claims)?,
+                    };
+                    crate::schema::role_sdl(registry, &policy, &role)?
+                }
+            };
+            print!("{sdl}");
             Ok(())
         }
     }

@@ -44,7 +44,11 @@ pub enum Command {
     /// Diagnose the database connection and explain any failure.
     Check,
     /// Print the GraphQL schema (SDL) the gateway serves.
-    Schema,
+    Schema {
+        /// Print this role's view under the policy (GATEWAY_POLICY_FILE, else the built-in sample).
+        #[arg(long)]
+        role: Option<String>,
+    },
     /// Mint an HS256 development token signed with GATEWAY_JWT_SECRET.
     Token {
         /// The role the token acts as.

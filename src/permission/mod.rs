@@ -26,6 +26,71 @@ use crate::plan::{
 };
 use std::collections::{HashMap, HashSet};
 
+/// What the schema shows a role: the tables and columns it may read, the writes it may make.
+/// Built from the policy without a session (claims only shape rows, not the schema).
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// Readable tables and their readable columns (`None`: all); `None` overall: everything.
+    readable: Option<HashMap<EntityId, Option<HashSet<String>>>>,
+    /// Granted writes and the columns they may set (`None`: all).
+    writes: HashMap<(EntityId, WriteKind), Option<HashSet<String>>>,
+    /// Columns an insert presets, which clients need not send.
+    presets: HashSet<(EntityId, String)>,
+}
+
+impl View {
+    /// Everything (no policy, or no session).
+    pub fn full() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn restricted(
+        readable: HashMap<EntityId, Option<HashSet<String>>>,
+        writes: HashMap<(EntityId, WriteKind), Option<HashSet<String>>>,
+        presets: HashSet<(EntityId, String)>,
+    ) -> Self {
+        Self {
+            readable: Some(readable),
+            writes,
+            presets,
+        }
+    }
+
+    /// Whether inserts of `entity` preset `column` (so it is optional in the role's input).
+    pub fn preset(&self, entity: EntityId, column: &str) -> bool {
+        self.presets.contains(&(entity, column.to_owned()))
+    }
+
+    pub fn entity(&self, entity: EntityId) -> bool {
+        self.readable
+            .as_ref()
+            .is_none_or(|readable| readable.contains_key(&entity))
+    }
+
+    pub fn column(&self, entity: EntityId, column: &str) -> bool {
+        match &self.readable {
+            None => true,
+            Some(readable) => readable
+                .get(&entity)
+                .is_some_and(|columns| columns.as_ref().is_none_or(|columns| columns.contains(column))),
+        }
+    }
+
+    /// Whether the role may make this kind of write to `entity`.
+    pub fn can(&self, entity: EntityId, kind: WriteKind) -> bool {
+        self.readable.is_none() || self.writes.contains_key(&(entity, kind))
+    }
+
+    /// Whether the role may set `column` with this kind of write.
+    pub fn writable(&self, entity: EntityId, kind: WriteKind, column: &str) -> bool {
+        self.readable.is_none()
+            || self
+                .writes
+                .get(&(entity, kind))
+                .is_some_and(|columns| columns.as_ref().is_none_or(|columns| columns.contains(column)))
+    }
+}
+
 /// What one request may read.
 #[derive(Debug, Clone)]
 pub enum Access {
@@ -65,7 +130,7 @@ pub struct WriteAccess {
 }
 
 /// The kinds of write a policy grants separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WriteKind {
     Insert,
     Update,
@@ -78,6 +143,17 @@ impl Access {
         match self {
             Self::Unrestricted => None,
             Self::Restricted { entities, .. } => entities.get(&entity).and_then(|access| access.filter.as_ref()),
+        }
+    }
+
+    /// Whether inserts of `entity` set `column` from the policy (clients need not send it).
+    pub fn presets_insert(&self, entity: EntityId, column: &str) -> bool {
+        match self {
+            Self::Unrestricted => false,
+            Self::Restricted { entities, .. } => entities
+                .get(&entity)
+                .and_then(|access| access.insert.as_ref())
+                .is_some_and(|rule| rule.presets.iter().any(|(preset, _)| preset == column)),
         }
     }
 

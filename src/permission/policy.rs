@@ -18,7 +18,7 @@
 //! (`select`, `insert`, `update`, `delete`) the role may perform on a table has a section; without
 //! one the operation is refused.
 
-use super::{Access, EntityAccess, WriteAccess};
+use super::{Access, EntityAccess, View, WriteAccess, WriteKind};
 use crate::auth::Session;
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, ScalarKind};
@@ -250,6 +250,36 @@ impl Policy {
             }
         }
         Ok(operation)
+    }
+
+    /// The roles the policy names.
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.roles.keys().map(String::as_str)
+    }
+
+    /// What the schema shows `role` (a role the policy does not name sees nothing).
+    pub fn view(&self, role: &str) -> View {
+        let mut readable = HashMap::new();
+        let mut writes = HashMap::new();
+        let mut presets = HashSet::new();
+        for (entity, rules) in self.roles.get(role).into_iter().flatten() {
+            if let Some(select) = &rules.select {
+                readable.insert(*entity, select.columns.clone());
+            }
+            for (kind, operation) in [
+                (WriteKind::Insert, &rules.insert),
+                (WriteKind::Update, &rules.update),
+                (WriteKind::Delete, &rules.delete),
+            ] {
+                if let Some(operation) = operation {
+                    writes.insert((*entity, kind), operation.columns.clone());
+                    if kind == WriteKind::Insert {
+                        presets.extend(operation.presets.iter().map(|(column, _)| (*entity, column.clone())));
+                    }
+                }
+            }
+        }
+        View::restricted(readable, writes, presets)
     }
 
     /// What `session` may do; a role the policy does not name may do nothing.

@@ -126,12 +126,13 @@ pub fn plan_write(
     mutation: Mutation,
     field: SelectionField<'_>,
     max_rows: usize,
+    access: &crate::permission::Access,
 ) -> Result<WritePlan, GatewayError> {
     let meta = registry.entity(entity);
     let args = super::selection::arguments(&field)?;
     let arg = |name: &str| argument_value(&args, name);
     let kind = match mutation {
-        Mutation::Create => WriteKind::Insert(vec![parse_insert(registry, meta, arg("input"), "input")?]),
+        Mutation::Create => WriteKind::Insert(vec![parse_insert(registry, access, entity, arg("input"), "input")?]),
         Mutation::CreateMany => {
             let GqlValue::List(items) = arg("inputs") else {
                 return Err(GatewayError::bad_input("`inputs` must be a list of rows"));
@@ -145,12 +146,12 @@ pub fn plan_write(
             let rows = items
                 .iter()
                 .enumerate()
-                .map(|(index, item)| parse_insert(registry, meta, item, &format!("inputs[{index}]")))
+                .map(|(index, item)| parse_insert(registry, access, entity, item, &format!("inputs[{index}]")))
                 .collect::<Result<Vec<_>, _>>()?;
             WriteKind::Insert(rows)
         }
         Mutation::Upsert => {
-            let row = parse_insert(registry, meta, arg("input"), "input")?;
+            let row = parse_insert(registry, access, entity, arg("input"), "input")?;
             let GqlValue::Object(on_conflict) = arg("onConflict") else {
                 return Err(GatewayError::bad_input("`onConflict` is required"));
             };
@@ -273,18 +274,29 @@ fn parse_links(
     Ok(Some(Links { relation, targets }))
 }
 
-fn parse_insert(registry: &Registry, meta: &Entity, value: &GqlValue, path: &str) -> Result<InsertRow, GatewayError> {
-    parse_insert_row(registry, meta, value, path, &[])
+/// Who writes: their insert presets make those columns optional.
+type Writer<'a> = &'a crate::permission::Access;
+
+fn parse_insert(
+    registry: &Registry,
+    access: Writer<'_>,
+    entity_id: EntityId,
+    value: &GqlValue,
+    path: &str,
+) -> Result<InsertRow, GatewayError> {
+    parse_insert_row(registry, access, entity_id, value, path, &[])
 }
 
 /// An insert input; `filled` columns (a child's reference to its parent) are set by the insert.
 fn parse_insert_row(
     registry: &Registry,
-    meta: &Entity,
+    access: Writer<'_>,
+    entity_id: EntityId,
     value: &GqlValue,
     path: &str,
     filled: &[String],
 ) -> Result<InsertRow, GatewayError> {
+    let meta = registry.entity(entity_id);
     let GqlValue::Object(fields) = value else {
         return Err(GatewayError::bad_input(format!("{path}: expected an object")));
     };
@@ -304,7 +316,7 @@ fn parse_insert_row(
         } else if let Some(links) = parse_links(registry, meta, name.as_str(), value, &here)? {
             row.links.push(links);
         } else if let Some(relation) = child_relation {
-            let target = registry.entity(meta.relations[relation].target);
+            let target = meta.relations[relation].target;
             let GqlValue::List(items) = value else {
                 return Err(GatewayError::bad_input(format!("{here}: expected a list of rows")));
             };
@@ -314,6 +326,7 @@ fn parse_insert_row(
                 .map(|(index, item)| {
                     parse_insert_row(
                         registry,
+                        access,
                         target,
                         item,
                         &format!("{here}[{index}]"),
@@ -330,7 +343,9 @@ fn parse_insert_row(
         }
     }
     for column in &meta.columns {
-        let given = row.values.iter().any(|(name, _)| *name == column.name) || filled.contains(&column.name);
+        let given = row.values.iter().any(|(name, _)| *name == column.name)
+            || filled.contains(&column.name)
+            || access.presets_insert(entity_id, &column.name);
         if !column.nullable && !column.has_default && !given {
             return Err(GatewayError::bad_input(format!("{path}: {} is required", column.field)));
         }

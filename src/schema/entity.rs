@@ -3,7 +3,8 @@
 
 use super::resolve::{self, Root};
 use super::scalars::{filter_name, type_name};
-use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind, enum_value_name};
+use crate::metadata::{Column, Entity, EntityId, Registry, Relation, RelationKind, ScalarKind, enum_value_name};
+use crate::permission::View;
 use crate::plan::AggregateFunction;
 use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, SchemaBuilder, TypeRef};
 
@@ -90,14 +91,40 @@ fn aggregate_kind(function: AggregateFunction, kind: &ScalarKind) -> Option<Scal
 }
 
 /// Registers every type of `entity` and returns its root fields.
-pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -> (SchemaBuilder, Vec<Field>) {
+pub fn register(
+    mut builder: SchemaBuilder,
+    registry: &Registry,
+    id: EntityId,
+    view: &View,
+) -> (SchemaBuilder, Vec<Field>) {
     let entity = registry.entity(id);
+    if !view.entity(id) {
+        return (builder, Vec::new());
+    }
     let names = Names::of(entity);
+    // What this role's view shows: readable columns, and relations whose both ends it can read.
+    let columns: Vec<&Column> = entity
+        .columns
+        .iter()
+        .filter(|column| view.column(id, &column.name))
+        .collect();
+    let relations: Vec<&Relation> = entity
+        .relations
+        .iter()
+        .filter(|relation| {
+            view.entity(relation.target)
+                && relation.from_columns.iter().all(|column| view.column(id, column))
+                && relation
+                    .to_columns
+                    .iter()
+                    .all(|column| view.column(relation.target, column))
+        })
+        .collect();
     let described = |description: String| entity.description.clone().unwrap_or(description);
 
     // The object.
     let mut object = Object::new(&names.object).description(described(format!("A row of `{}`.", entity.table)));
-    for column in &entity.columns {
+    for column in &columns {
         let type_ref = if column.nullable {
             TypeRef::named(type_name(&column.kind))
         } else {
@@ -108,7 +135,7 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
                 .description(format!("`{}.{}`", entity.table, column.name)),
         );
     }
-    for relation in &entity.relations {
+    for relation in &relations {
         let target = Names::of(registry.entity(relation.target));
         let field = match &relation.kind {
             RelationKind::ManyToOne => {
@@ -174,7 +201,7 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
         .field(InputValue::new("or", TypeRef::named_nn_list(&names.filter)).description("Any of these."))
         .field(InputValue::new("not", TypeRef::named(&names.filter)).description("Not this."));
     let mut order_by = InputObject::new(&names.order_by).description("One sort key: set exactly one field.");
-    for column in &entity.columns {
+    for column in &columns {
         filter = filter.field(InputValue::new(
             &column.field,
             TypeRef::named(filter_name(&column.kind)),
@@ -183,7 +210,7 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
             order_by = order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
         }
     }
-    for relation in &entity.relations {
+    for relation in &relations {
         let target = Names::of(registry.entity(relation.target));
         if relation.kind == RelationKind::ManyToOne {
             filter = filter.field(InputValue::new(&relation.field, TypeRef::named(&target.filter)));
@@ -229,7 +256,7 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
     ] {
         let mut fields = Object::new(names.function(function));
         let mut any = false;
-        for column in &entity.columns {
+        for column in &columns {
             if let Some(kind) = aggregate_kind(function, &column.kind) {
                 fields = fields.field(Field::new(
                     &column.field,
@@ -253,8 +280,7 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
             ));
         }
     }
-    let groupable: Vec<_> = entity
-        .columns
+    let groupable: Vec<_> = columns
         .iter()
         .filter(|column| !matches!(column.kind, ScalarKind::Json))
         .collect();

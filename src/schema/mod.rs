@@ -14,7 +14,7 @@ mod scalars;
 use crate::auth::Session;
 use crate::error::GatewayError;
 use crate::metadata::{Registry, ScalarKind};
-use crate::permission::{Access, Policy};
+use crate::permission::{Access, Policy, View, WriteKind};
 use async_graphql::dynamic::{Object, Schema, SchemaBuilder, SchemaError};
 use std::sync::Arc;
 
@@ -43,6 +43,8 @@ impl Engine {
 pub struct SchemaOptions {
     pub max_insert_rows: usize,
     pub policy: Option<Arc<Policy>>,
+    /// What the schema shows (one role's view, or everything).
+    pub view: View,
 }
 
 impl Default for SchemaOptions {
@@ -50,6 +52,7 @@ impl Default for SchemaOptions {
         Self {
             max_insert_rows: 1000,
             policy: None,
+            view: View::full(),
         }
     }
 }
@@ -61,26 +64,35 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
         .iter()
         .flat_map(|entity| entity.columns.iter().map(|column| column.kind.clone()))
         .collect();
-    let mut builder = scalars::register(Schema::build("Query", Some("Mutation"), None), &kinds);
+    // GraphQL forbids empty root types: a view without writes has no Mutation type.
+    let writes = (0..registry.entities().len()).any(|id| {
+        options.view.entity(id)
+            && [WriteKind::Insert, WriteKind::Update, WriteKind::Delete]
+                .into_iter()
+                .any(|kind| options.view.can(id, kind))
+    });
+    let mut builder = scalars::register(Schema::build("Query", writes.then_some("Mutation"), None), &kinds);
     let mut mutation = Object::new("Mutation").description(
         "Writes; all mutation fields of one operation run in one transaction and commit together or not at all.",
     );
     let mut query = Object::new("Query").description("Every registered table: lists, lookups by key and aggregates.");
     for id in 0..registry.entities().len() {
-        let (next, fields) = entity::register(builder, &registry, id);
+        let (next, fields) = entity::register(builder, &registry, id, &options.view);
         builder = next;
         for field in fields {
             query = query.field(field);
         }
-        let (next, fields) = mutation::register(builder, &registry, id);
+        let (next, fields) = mutation::register(builder, &registry, id, &options.view);
         builder = next;
         for field in fields {
             mutation = mutation.field(field);
         }
     }
+    if writes {
+        builder = builder.register(mutation);
+    }
     builder
         .register(query)
-        .register(mutation)
         .data(Engine {
             registry,
             max_insert_rows: options.max_insert_rows,
@@ -91,5 +103,25 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
 
 /// The SDL, as `gateway schema` prints it and `schema.graphql` stores it.
 pub fn sdl(registry: Arc<Registry>) -> Result<String, SchemaError> {
-    Ok(builder(registry, SchemaOptions::default()).finish()?.sdl())
+    let header = "# The schema of a session without a role restriction. Under a permission policy each role\n\
+                  # sees its own view (only what it may read and write): `gateway schema --role <role>`.\n\n";
+    Ok(format!(
+        "{header}{}",
+        builder(registry, SchemaOptions::default()).finish()?.sdl()
+    ))
+}
+
+/// The SDL of one role's view under `policy`.
+pub fn role_sdl(registry: Arc<Registry>, policy: &Policy, role: &str) -> Result<String, SchemaError> {
+    let options = SchemaOptions {
+        view: policy.view(role),
+        ..SchemaOptions::default()
+    };
+    let header = format!("# The view of role `{role}`: only what its permissions let it read and write.\n\n");
+    Ok(format!("{header}{}", builder(registry, options).finish()?.sdl()))
+}
+
+/// Whether a view shows anything to query (a schema needs at least one Query field).
+pub fn view_has_queries(registry: &Registry, view: &View) -> bool {
+    (0..registry.entities().len()).any(|id| view.entity(id))
 }

@@ -6,6 +6,7 @@ use super::Engine;
 use super::scalars::type_name;
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, Relation, RelationKind, enum_value_name};
+use crate::permission::{View, WriteKind};
 use crate::plan::write::{Mutation, accepts_children, links_field, plan_write};
 use crate::transaction::OperationTransaction;
 use async_graphql::ErrorExtensions;
@@ -25,11 +26,19 @@ fn resolver(
         FieldFuture::new(async move {
             let engine = context.data::<Engine>()?;
             let registry = &engine.registry;
+
             let access = engine
                 .access(context.data_opt::<crate::auth::Session>())
                 .map_err(|error| error.extend())?;
-            let plan = plan_write(registry, entity, mutation, context.field(), engine.max_insert_rows)
-                .map_err(|error| error.extend())?;
+            let plan = plan_write(
+                registry,
+                entity,
+                mutation,
+                context.field(),
+                engine.max_insert_rows,
+                &access,
+            )
+            .map_err(|error| error.extend())?;
             let write = async |transaction: &sea_orm::DatabaseTransaction| {
                 crate::sql::write::execute(transaction, registry, &access, &plan).await
             };
@@ -53,8 +62,17 @@ fn resolver(
 }
 
 /// Registers the mutation input types of entity `id` and returns its mutation fields.
-pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -> (SchemaBuilder, Vec<Field>) {
+pub fn register(
+    mut builder: SchemaBuilder,
+    registry: &Registry,
+    id: EntityId,
+    view: &View,
+) -> (SchemaBuilder, Vec<Field>) {
     let entity = registry.entity(id);
+    // Mutations return rows, so a role sees the writes of the tables it can read.
+    if !view.entity(id) {
+        return (builder, Vec::new());
+    }
     let base = &entity.type_name;
     let insert_input_name = format!("{base}InsertInput");
     let patch_input = format!("{base}Patch");
@@ -67,11 +85,9 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
         &patch_input,
         format!("Changes to {base} rows: only the given fields change."),
     );
-    for column in entity
-        .columns
-        .iter()
-        .filter(|column| !column.read_only && !column.touched_on_update)
-    {
+    for column in entity.columns.iter().filter(|column| {
+        !column.read_only && !column.touched_on_update && view.writable(id, WriteKind::Update, &column.name)
+    }) {
         patch.add(InputValue::new(&column.field, TypeRef::named(type_name(&column.kind))));
     }
     for value in link_fields(registry, entity) {
@@ -82,7 +98,8 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
         entity,
         &insert_input_name,
         format!("A new {base} row; fields with database defaults may be left out."),
-        &[],
+        &|column| view.writable(id, WriteKind::Insert, column),
+        &|column| view.preset(id, column),
     );
     for relation in entity
         .relations
@@ -98,7 +115,8 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
                 "A new {} row created inside its {base}, which it then refers to.",
                 target.type_name
             ),
-            &relation.to_columns,
+            &|column| !relation.to_columns.iter().any(|filled| filled == column),
+            &|_| false,
         ));
     }
     builder = builder
@@ -149,7 +167,7 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
             })
     };
     let filter = format!("{base}Filter");
-    let mut fields = vec![
+    let mut all = vec![
         Field::new(
             format!("create{base}"),
             TypeRef::named_nn(base),
@@ -190,7 +208,21 @@ pub fn register(mut builder: SchemaBuilder, registry: &Registry, id: EntityId) -
         ))
         .argument(InputValue::new("filter", TypeRef::named_nn(&filter))),
     ];
-    if patch.any {
+    // create, createMany, upsert, delete, deleteMany: what the role's view grants.
+    let granted = [
+        view.can(id, WriteKind::Insert),
+        view.can(id, WriteKind::Insert),
+        view.can(id, WriteKind::Insert) && view.can(id, WriteKind::Update),
+        view.can(id, WriteKind::Delete),
+        view.can(id, WriteKind::Delete),
+    ];
+    let mut fields: Vec<Field> = all
+        .drain(..)
+        .zip(granted)
+        .filter(|(_, granted)| *granted)
+        .map(|(field, _)| field)
+        .collect();
+    if patch.any && view.can(id, WriteKind::Update) {
         builder = builder.register(patch.object);
         fields.push(
             key_arguments(Field::new(
@@ -260,12 +292,13 @@ fn insert_input(
     entity: &Entity,
     name: &str,
     description: String,
-    filled: &[String],
+    settable: &dyn Fn(&str) -> bool,
+    preset: &dyn Fn(&str) -> bool,
 ) -> InputObject {
     let mut input = InputObject::new(name).description(description);
-    for column in entity.columns.iter().filter(|column| !filled.contains(&column.name)) {
+    for column in entity.columns.iter().filter(|column| settable(&column.name)) {
         let scalar = type_name(&column.kind);
-        let required = !column.nullable && !column.has_default;
+        let required = !column.nullable && !column.has_default && !preset(&column.name);
         input = input.field(InputValue::new(
             &column.field,
             if required {

@@ -25,10 +25,11 @@ pub async fn post(
 ) -> GraphQLResponse {
     let transaction = Arc::new(OperationTransaction::new(state.database.clone()));
     let mut request = request.into_inner().data(transaction.clone());
+    let session_role = session.as_ref().map(|Extension(session)| session.role.clone());
     if let Some(Extension(session)) = session {
         request = request.data(session);
     }
-    let mut response = state.schema.execute(request).await;
+    let mut response = state.schema_for(session_role.as_deref()).execute(request).await;
     transaction.finish(&mut response).await;
     response.into()
 }
@@ -61,11 +62,12 @@ pub async fn get(
         )
             .into_response();
     }
+    let role = session.as_ref().map(|Extension(session)| session.role.clone());
     let request = match session {
         Some(Extension(session)) => request.data(session),
         None => request,
     };
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    GraphQLResponse::from(state.schema_for(role.as_deref()).execute(request).await).into_response()
 }
 
 fn accepts_html(headers: &HeaderMap) -> bool {

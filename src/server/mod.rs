@@ -19,6 +19,7 @@ use axum::Router;
 use axum::http::HeaderName;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +33,10 @@ use tracing::Level;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// The schema of sessions without a role view (no policy, or a role it does not name).
     pub schema: Schema,
+    /// Each policy role's view.
+    pub role_schemas: Arc<HashMap<String, Schema>>,
     pub database: DatabaseConnection,
     pub authenticator: Arc<Authenticator>,
 }
@@ -70,11 +74,27 @@ impl Application {
     ) -> Result<Self, ServerError> {
         let options = crate::schema::SchemaOptions {
             max_insert_rows: args.max_insert_rows,
-            policy,
+            policy: policy.clone(),
+            view: crate::permission::View::full(),
         };
-        let schema = crate::schema::builder(registry, options)
+        let schema = crate::schema::builder(registry.clone(), options.clone())
             .data(database.clone())
             .finish()?;
+        // Each role of the policy gets a schema showing only what it may read and write.
+        let mut role_schemas = HashMap::new();
+        for role in policy.iter().flat_map(|policy| policy.roles()) {
+            let view = policy.as_ref().map(|policy| policy.view(role)).unwrap_or_default();
+            if crate::schema::view_has_queries(&registry, &view) {
+                let options = crate::schema::SchemaOptions {
+                    view,
+                    ..options.clone()
+                };
+                let role_schema = crate::schema::builder(registry.clone(), options)
+                    .data(database.clone())
+                    .finish()?;
+                role_schemas.insert(role.to_owned(), role_schema);
+            }
+        }
         let listener = TcpListener::bind(args.listen)
             .await
             .map_err(|source| ServerError::Bind {
@@ -82,6 +102,7 @@ impl Application {
                 source,
             })?;
         let state = AppState {
+            role_schemas: Arc::new(role_schemas),
             schema: schema.clone(),
             database: database.clone(),
             authenticator,
@@ -187,5 +208,13 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {},
         () = terminate => {},
+    }
+}
+
+impl AppState {
+    /// The schema a request with this role sees.
+    pub fn schema_for(&self, role: Option<&str>) -> &Schema {
+        role.and_then(|role| self.role_schemas.get(role))
+            .unwrap_or(&self.schema)
     }
 }
