@@ -25,6 +25,19 @@ pub struct Session {
     pub user_id: Option<String>,
     /// The configured session claims (e.g. `org_id`) present in the token.
     pub claims: BTreeMap<String, Value>,
+    /// When the token expires (seconds since the Unix epoch); long-lived connections end then.
+    pub expires_at: Option<u64>,
+}
+
+impl Session {
+    fn anonymous(role: &str) -> Self {
+        Self {
+            role: role.to_owned(),
+            user_id: None,
+            claims: BTreeMap::new(),
+            expires_at: None,
+        }
+    }
 }
 
 /// Turns request credentials into sessions.
@@ -79,16 +92,8 @@ impl Authenticator {
     async fn verified_session(&self, token: Option<&str>, requested_role: Option<&str>) -> Result<Session, AuthError> {
         let Some(token) = token else {
             return match (&self.args.anonymous_role, requested_role) {
-                (Some(anonymous), None) => Ok(Session {
-                    role: anonymous.clone(),
-                    user_id: None,
-                    claims: BTreeMap::new(),
-                }),
-                (Some(anonymous), Some(role)) if role == anonymous => Ok(Session {
-                    role: anonymous.clone(),
-                    user_id: None,
-                    claims: BTreeMap::new(),
-                }),
+                (Some(anonymous), None) => Ok(Session::anonymous(anonymous)),
+                (Some(anonymous), Some(role)) if role == anonymous => Ok(Session::anonymous(anonymous)),
                 (Some(_), Some(role)) => Err(AuthError::RoleNotHeld(role.to_owned())),
                 (None, _) => Err(AuthError::Missing),
             };
@@ -138,6 +143,7 @@ impl Authenticator {
                 Value::Number(number) => Some(number.to_string()),
                 _ => None,
             });
+        let expires_at = claims.get("exp").and_then(Value::as_u64);
         let claims = self
             .args
             .jwt_session_claims
@@ -149,6 +155,11 @@ impl Authenticator {
                     .map(|value| (name.clone(), value.clone()))
             })
             .collect();
-        Ok(Session { role, user_id, claims })
+        Ok(Session {
+            role,
+            user_id,
+            claims,
+            expires_at,
+        })
     }
 }

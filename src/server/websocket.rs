@@ -1,25 +1,91 @@
 //! GraphQL over WebSocket at `/graphql/ws` (`graphql-transport-ws` and the legacy `graphql-ws`),
 //! authenticated from the `connection_init` payload (`{"Authorization": "Bearer …"}`, optionally
 //! `"X-Role"`) with the same rules as HTTP.
+//!
+//! A rejected `connection_init` closes the socket with 4403 (Forbidden); when the token expires,
+//! the connection is closed with 4401 (Unauthorized), so a long-lived subscription cannot outlive
+//! its credentials.
 
 use super::AppState;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Session};
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Close code for a rejected `connection_init` (graphql-transport-ws: Forbidden).
+const FORBIDDEN: u16 = 4403;
+/// Close code when the token expires during the connection (Unauthorized).
+const UNAUTHORIZED: u16 = 4401;
 
 /// `GET /graphql/ws`.
 pub async fn upgrade(State(state): State<AppState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
-    let authenticator = state.authenticator.clone();
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
-        GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-            .on_connection_init(move |payload| initialize(authenticator, payload))
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve(state, protocol, socket))
+}
+
+async fn serve(state: AppState, protocol: GraphQLProtocol, socket: WebSocket) {
+    let (mut sink, stream) = socket.split();
+    let (expiry_tx, expiry_rx) = watch::channel::<Option<u64>>(None);
+    let rejected = Arc::new(AtomicBool::new(false));
+    let expired = Arc::new(AtomicBool::new(false));
+    let input = stream.take_until(token_expiry(expiry_rx, expired.clone()));
+    {
+        // A failed init is closed by async-graphql with 1002; say what it is: 4403.
+        let init_failed = rejected.clone();
+        let mut output = (&mut sink).with(move |message: Message| {
+            let message = match message {
+                Message::Close(Some(frame)) if init_failed.load(Ordering::Relaxed) => {
+                    Message::Close(Some(CloseFrame {
+                        code: FORBIDDEN,
+                        reason: frame.reason,
+                    }))
+                }
+                other => other,
+            };
+            futures_util::future::ready(Ok::<_, axum::Error>(message))
+        });
+        let authenticator = state.authenticator.clone();
+        GraphQLWebSocket::new_with_pair(&mut output, input, state.schema.clone(), protocol)
+            .on_connection_init(move |payload| initialize(authenticator, payload, expiry_tx, rejected))
             .serve()
-    })
+            .await;
+    }
+    if expired.load(Ordering::Relaxed) {
+        let frame = CloseFrame {
+            code: UNAUTHORIZED,
+            reason: "the token has expired".into(),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+    }
+}
+
+/// Resolves when the token announced through `expiry` runs out (never without one).
+async fn token_expiry(mut expiry: watch::Receiver<Option<u64>>, expired: Arc<AtomicBool>) {
+    loop {
+        let deadline = *expiry.borrow_and_update();
+        if let Some(at) = deadline {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            tokio::time::sleep(Duration::from_secs(at.saturating_sub(now))).await;
+            expired.store(true, Ordering::Relaxed);
+            return;
+        }
+        if expiry.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// A header-like entry of the `connection_init` payload, at the top level or under `headers`.
@@ -34,7 +100,12 @@ fn entry<'a>(payload: &'a Value, name: &str) -> Option<&'a str> {
     find(payload).or_else(|| payload.get("headers").and_then(find))
 }
 
-async fn initialize(authenticator: Arc<Authenticator>, payload: Value) -> async_graphql::Result<Data> {
+async fn initialize(
+    authenticator: Arc<Authenticator>,
+    payload: Value,
+    expiry: watch::Sender<Option<u64>>,
+    rejected: Arc<AtomicBool>,
+) -> async_graphql::Result<Data> {
     let token = entry(&payload, "authorization").map(|value| {
         value
             .split_once(' ')
@@ -42,12 +113,16 @@ async fn initialize(authenticator: Arc<Authenticator>, payload: Value) -> async_
             .map(|(_, token)| token.trim())
             .unwrap_or(value)
     });
-    let session = authenticator
-        .session(token, entry(&payload, "x-role"))
-        .await
-        .map_err(|error| async_graphql::Error::new(error.to_string()))?;
+    let session: Option<Session> = match authenticator.session(token, entry(&payload, "x-role")).await {
+        Ok(session) => session,
+        Err(error) => {
+            rejected.store(true, Ordering::Relaxed);
+            return Err(async_graphql::Error::new(error.to_string()));
+        }
+    };
     let mut data = Data::default();
     if let Some(session) = session {
+        let _ = expiry.send(session.expires_at);
         data.insert(session);
     }
     Ok(data)

@@ -329,3 +329,79 @@ fn gateway_token_mints_a_token_the_gateway_accepts() {
     assert!(!success);
     assert!(stderr.contains("GATEWAY_JWT_SECRET"), "{stderr}");
 }
+
+mod websocket {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    use tokio_tungstenite::tungstenite::Message;
+
+    type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    async fn connect(app: &TestApp) -> Socket {
+        let mut request = format!("ws://{}/graphql/ws", app.address)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket upgrade")
+            .0
+    }
+
+    async fn init(socket: &mut Socket, token: &str) {
+        let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+        socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    }
+
+    /// The close code the server ends the connection with, waiting at most `seconds`.
+    async fn close_code(socket: &mut Socket, seconds: u64) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while let Ok(Some(message)) = tokio::time::timeout_at(deadline, socket.next()).await {
+            if let Ok(Message::Close(frame)) = message {
+                return frame.map(|frame| u16::from(frame.code));
+            }
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn connection_init_is_authenticated_and_an_expired_token_closes_the_socket() {
+        let database = TestDatabase::new().await;
+        let app = TestApp::spawn_with_auth(&database.args(), &secret_auth()).await;
+        let valid = claims(json!({ "iss": "https://issuer.test", "aud": "gateway" }));
+
+        let mut socket = connect(&app).await;
+        init(&mut socket, &hs(&valid, SECRET)).await;
+        let ack = socket.next().await.unwrap().unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(ack.to_text().unwrap()).unwrap()["type"],
+            "connection_ack"
+        );
+
+        let mut socket = connect(&app).await;
+        init(&mut socket, "not-a-token").await;
+        assert_eq!(
+            close_code(&mut socket, 5).await,
+            Some(4403),
+            "a bad token is refused with 4403"
+        );
+
+        // Leeway is 5 s: a token expiring 2 s from now is cut off at its expiry time.
+        let short = claims(json!({ "iss": "https://issuer.test", "aud": "gateway", "exp": now() + 2 }));
+        let mut socket = connect(&app).await;
+        init(&mut socket, &hs(&short, SECRET)).await;
+        let ack = socket.next().await.unwrap().unwrap();
+        assert!(ack.to_text().unwrap().contains("connection_ack"));
+        assert_eq!(
+            close_code(&mut socket, 8).await,
+            Some(4401),
+            "the socket closes when the token expires"
+        );
+
+        app.stop().await;
+    }
+}
