@@ -476,6 +476,24 @@ async fn writes_stay_inside_the_members_organization() {
         "organizationId is preset to the admin's own"
     );
 
+    // Every table's bulk delete, generated from the registry, as an admin of the first
+    // organization: refused, or limited to the admin's own rows.
+    let registry = gateway::entities::registry().unwrap();
+    for entity in registry.entities() {
+        let plural = cruet::to_pascal_case(&entity.list_field);
+        let answer = tenants
+            .ask(
+                Some(&admin),
+                &format!("mutation {{ delete{plural}(filter: {{}}) {{ affectedRows }} }}"),
+            )
+            .await;
+        let refused = answer["errors"][0]["extensions"]["code"].as_str();
+        assert!(
+            matches!(refused, Some("FORBIDDEN" | "GRAPHQL_VALIDATION_FAILED")) || answer["data"].is_object(),
+            "{}: {answer}",
+            entity.table
+        );
+    }
     assert_eq!(
         second_organization(&tenants).await,
         before,
