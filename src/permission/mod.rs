@@ -36,6 +36,8 @@ pub struct View {
     writes: HashMap<(EntityId, WriteKind), Option<HashSet<String>>>,
     /// Columns an insert presets, which clients need not send.
     presets: HashSet<(EntityId, String)>,
+    /// Readable tables whose aggregates the role may not use.
+    no_aggregates: HashSet<EntityId>,
 }
 
 impl View {
@@ -48,12 +50,19 @@ impl View {
         readable: HashMap<EntityId, Option<HashSet<String>>>,
         writes: HashMap<(EntityId, WriteKind), Option<HashSet<String>>>,
         presets: HashSet<(EntityId, String)>,
+        no_aggregates: HashSet<EntityId>,
     ) -> Self {
         Self {
             readable: Some(readable),
             writes,
             presets,
+            no_aggregates,
         }
+    }
+
+    /// Whether the role may aggregate `entity`.
+    pub fn aggregates(&self, entity: EntityId) -> bool {
+        self.entity(entity) && !self.no_aggregates.contains(&entity)
     }
 
     /// Whether inserts of `entity` preset `column` (so it is optional in the role's input).
@@ -107,6 +116,10 @@ pub enum Access {
 pub struct EntityAccess {
     /// Whether the role may read the table at all.
     pub readable: bool,
+    /// Most rows one list of this table returns.
+    pub limit: Option<u64>,
+    /// Whether aggregates and groups are allowed.
+    pub aggregates: bool,
     /// Rows the role may see; `None` is every row.
     pub filter: Option<Predicate>,
     /// Columns (database names) the role may see; `None` is every column.
@@ -224,6 +237,57 @@ impl Access {
         }
     }
 
+    /// Caps every list of the plan (nested ones too) at the role's `limit` for its table: an
+    /// unbounded list gets `first: limit`, a larger page is cut down to it.
+    pub fn limit_rows(&self, plan: &mut Plan) {
+        if !self.is_restricted() {
+            return;
+        }
+        match plan {
+            Plan::Connection(connection) => self.limit_connection(connection),
+            Plan::Lookup(lookup) => self.limit_node(&mut lookup.node),
+            Plan::Aggregate(_) => {}
+        }
+    }
+
+    fn limit_connection(&self, plan: &mut crate::plan::ConnectionPlan) {
+        if let Self::Restricted { entities, .. } = self
+            && let Some(limit) = entities.get(&plan.entity).and_then(|access| access.limit)
+        {
+            let page = &mut plan.page;
+            match (page.first, page.last) {
+                (None, None) => page.first = Some(limit),
+                (first, last) => {
+                    page.first = first.map(|first| first.min(limit));
+                    page.last = last.map(|last| last.min(limit));
+                }
+            }
+        }
+        for (_, output) in &mut plan.outputs {
+            match output {
+                ConnectionOutput::Nodes(node) => self.limit_node(node),
+                ConnectionOutput::Edges(fields) => {
+                    for (_, field) in fields {
+                        if let EdgeOutput::Node(node) = field {
+                            self.limit_node(node);
+                        }
+                    }
+                }
+                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
+            }
+        }
+    }
+
+    fn limit_node(&self, node: &mut NodePlan) {
+        for (_, field) in &mut node.fields {
+            match field {
+                NodeField::Column(_) => {}
+                NodeField::Object { node, .. } => self.limit_node(node),
+                NodeField::Connection { plan, .. } => self.limit_connection(plan),
+            }
+        }
+    }
+
     /// Refuses a plan that reads a table or column (to select, filter, order or aggregate) the
     /// role may not read. Row filters are the compiler's business.
     pub fn check(&self, registry: &Registry, plan: &Plan) -> Result<(), GatewayError> {
@@ -241,6 +305,14 @@ impl Access {
             }
             Plan::Aggregate(aggregate) => {
                 self.entity(registry, aggregate.entity)?;
+                if let Self::Restricted { role, entities } = self
+                    && !entities.get(&aggregate.entity).is_some_and(|access| access.aggregates)
+                {
+                    let name = &registry.entity(aggregate.entity).type_name;
+                    return Err(GatewayError::Forbidden(format!(
+                        "role `{role}` may not aggregate {name} rows"
+                    )));
+                }
                 if let Some(filter) = &aggregate.filter {
                     checker.predicate(aggregate.entity, filter)?;
                 }

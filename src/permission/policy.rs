@@ -54,6 +54,10 @@ struct Operation {
     columns: Option<HashSet<String>>,
     /// Values written whatever the client sends: (column, value or "$claim").
     presets: Vec<(String, GqlValue)>,
+    /// Most rows one list may return (`select`).
+    limit: Option<u64>,
+    /// Whether aggregates and groups are allowed (`select`; default true).
+    aggregates: bool,
 }
 
 /// A policy that cannot be served, naming the file, the role and the path.
@@ -206,7 +210,20 @@ impl Policy {
         location: &str,
         claims: ClaimResolver<'_>,
     ) -> Result<Operation, (String, String)> {
-        let mut operation = Operation::default();
+        let mut operation = Operation {
+            aggregates: true,
+            ..Operation::default()
+        };
+        match section.get("limit") {
+            None => {}
+            Some(toml::Value::Integer(limit)) if *limit > 0 => operation.limit = Some(*limit as u64),
+            Some(_) => return Err((format!("{location}.limit"), "expected a positive number of rows".into())),
+        }
+        match section.get("aggregates") {
+            None => {}
+            Some(toml::Value::Boolean(allowed)) => operation.aggregates = *allowed,
+            Some(_) => return Err((format!("{location}.aggregates"), "expected true or false".into())),
+        }
         for (key, slot) in [("filter", &mut operation.filter), ("check", &mut operation.check)] {
             if let Some(value) = section.get(key).map(to_graphql) {
                 parse_policy_filter(registry, entity, &value, claims)
@@ -262,9 +279,13 @@ impl Policy {
         let mut readable = HashMap::new();
         let mut writes = HashMap::new();
         let mut presets = HashSet::new();
+        let mut no_aggregates = HashSet::new();
         for (entity, rules) in self.roles.get(role).into_iter().flatten() {
             if let Some(select) = &rules.select {
                 readable.insert(*entity, select.columns.clone());
+                if !select.aggregates {
+                    no_aggregates.insert(*entity);
+                }
             }
             for (kind, operation) in [
                 (WriteKind::Insert, &rules.insert),
@@ -279,7 +300,7 @@ impl Policy {
                 }
             }
         }
-        View::restricted(readable, writes, presets)
+        View::restricted(readable, writes, presets, no_aggregates)
     }
 
     /// What `session` may do; a role the policy does not name may do nothing.
@@ -328,10 +349,14 @@ impl Policy {
                 Some(operation) => Some((filter(*entity, &operation.filter)?, operation.columns.clone())),
                 None => None,
             };
+            let limit = rules.select.as_ref().and_then(|operation| operation.limit);
+            let aggregates = rules.select.as_ref().is_some_and(|operation| operation.aggregates);
             entities.insert(
                 *entity,
                 EntityAccess {
                     readable: select.is_some(),
+                    limit,
+                    aggregates,
                     filter: select.as_ref().and_then(|(filter, _)| filter.clone()),
                     columns: select.and_then(|(_, columns)| columns),
                     insert: write(*entity, &rules.insert)?,

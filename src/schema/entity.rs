@@ -343,5 +343,9 @@ pub fn register(
     )
     .description(format!("Aggregates over {} rows.", names.object))
     .argument(InputValue::new("filter", TypeRef::named(&names.filter)));
-    (builder, vec![list, lookup, aggregate_root])
+    let mut roots = vec![list, lookup];
+    if view.aggregates(id) {
+        roots.push(aggregate_root);
+    }
+    (builder, roots)
 }

@@ -32,11 +32,12 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
                 Root::Lookup => plan::plan_lookup(registry, entity, field).map(Plan::Lookup),
                 Root::Aggregate => plan::plan_aggregate(registry, entity, field).map(Plan::Aggregate),
             };
-            let plan = planned.map_err(|error| error.extend())?;
+            let mut plan = planned.map_err(|error| error.extend())?;
             let access = engine
                 .access(context.data_opt::<Session>())
                 .map_err(|error| error.extend())?;
             access.check(registry, &plan).map_err(|error| error.extend())?;
+            access.limit_rows(&mut plan);
             let json = crate::sql::execute(connection, registry, &access, &plan)
                 .await
                 .map_err(|error: GatewayError| error.extend())?;

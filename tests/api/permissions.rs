@@ -571,3 +571,41 @@ fn gateway_schema_prints_a_roles_view() {
         "{anonymous}"
     );
 }
+
+#[tokio::test]
+async fn select_rules_cap_rows_and_can_forbid_aggregates() {
+    let tenants = Tenants::new().await;
+    let data = tenants
+        .data(
+            None,
+            "{ tasks { totalCount nodes { id } pageInfo { hasNextPage } } big: tasks(first: 500) { nodes { id } } }",
+        )
+        .await;
+    assert!(
+        data["tasks"]["totalCount"].as_i64().unwrap() > 100,
+        "more public tasks exist than the cap"
+    );
+    assert_eq!(
+        data["tasks"]["nodes"].as_array().unwrap().len(),
+        100,
+        "an unbounded list is capped"
+    );
+    assert_eq!(data["tasks"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(
+        data["big"]["nodes"].as_array().unwrap().len(),
+        100,
+        "a larger page is cut down"
+    );
+    tenants.refused(None, "{ tasksAggregate { count } }").await;
+    let member = tenants
+        .data(
+            Some(&token("member", Some(1))),
+            "{ tasks(first: 500) { nodes { id } } }",
+        )
+        .await;
+    assert_eq!(
+        member["tasks"]["nodes"].as_array().unwrap().len(),
+        500,
+        "members have no cap"
+    );
+}
