@@ -41,6 +41,23 @@ pub struct ServerArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
+    /// Largest request body read, in bytes.
+    #[arg(long, env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most operations in one batched (JSON array) request.
+    #[arg(long, env = "GATEWAY_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+    /// Refuse GET requests without one of the CSRF headers (browsers cannot add them cross-site).
+    #[arg(long, env = "GATEWAY_CSRF_PREVENTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub csrf_prevention: bool,
+    /// Headers that make a GET request safe from CSRF, comma-separated.
+    #[arg(
+        long,
+        env = "GATEWAY_CSRF_REQUIRED_HEADERS",
+        value_delimiter = ',',
+        default_value = "x-apollo-operation-name,apollo-require-preflight"
+    )]
+    pub csrf_required_headers: Vec<String>,
     /// Most rows one `createXs` mutation may insert.
     #[arg(long, env = "GATEWAY_MAX_INSERT_ROWS", default_value_t = 1000)]
     pub max_insert_rows: usize,
@@ -55,6 +72,10 @@ impl Default for ServerArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             shutdown_timeout: Duration::from_secs(30),
             max_insert_rows: 1000,
+            max_body_bytes: 1024 * 1024,
+            max_batch: 10,
+            csrf_prevention: true,
+            csrf_required_headers: vec!["x-apollo-operation-name".into(), "apollo-require-preflight".into()],
         }
     }
 }

@@ -5,8 +5,8 @@
 //! server stops accepting, lets in-flight requests finish (bounded by the shutdown timeout), and
 //! only then closes the pool.
 
-mod graphql;
 mod health;
+mod http;
 mod playground;
 mod websocket;
 
@@ -33,6 +33,8 @@ use tracing::Level;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// Protocol limits and CSRF settings.
+    pub http: Arc<http::HttpOptions>,
     /// The schema of sessions without a role view (no policy, or a role it does not name).
     pub schema: Schema,
     /// Each policy role's view.
@@ -102,6 +104,11 @@ impl Application {
                 source,
             })?;
         let state = AppState {
+            http: Arc::new(http::HttpOptions {
+                max_body_bytes: args.max_body_bytes,
+                max_batch: args.max_batch,
+                csrf_headers: args.csrf_prevention.then(|| args.csrf_required_headers.clone()),
+            }),
             role_schemas: Arc::new(role_schemas),
             schema: schema.clone(),
             database: database.clone(),
@@ -154,7 +161,7 @@ impl Application {
 fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let graphql = Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql", get(http::get).post(http::post))
         .route_layer(axum::middleware::from_fn_with_state(
             state.authenticator.clone(),
             crate::auth::authenticate,

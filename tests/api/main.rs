@@ -9,6 +9,7 @@ mod generic_entities;
 mod mutations;
 mod permissions;
 mod playground;
+mod protocol;
 mod randomized;
 mod read_engine;
 mod readiness;

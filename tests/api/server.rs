@@ -26,6 +26,7 @@ async fn get_runs_queries_but_refuses_mutations_with_405() {
     let response = app
         .client
         .get(app.url("/graphql"))
+        .header("apollo-require-preflight", "true")
         .query(&[("query", "{ organizations { totalCount } }")])
         .send()
         .await

@@ -1,0 +1,271 @@
+//! GraphQL over HTTP, per the graphql-over-http specification: `POST /graphql` (a JSON request or
+//! a batch) and `GET /graphql` (queries only).
+//!
+//! The stock async-graphql-axum handler answers in the wrong media type, reads bodies without a
+//! limit, runs mutations sent as `text/plain` and accepts unbounded batches, so requests are read
+//! here: bodies are read up to `GATEWAY_MAX_BODY_BYTES`, only `application/json` bodies run, the
+//! response is `application/graphql-response+json` (with 400 for requests that cannot run) or
+//! `application/json` (always 200) as `Accept` asks, and every refusal is a JSON error with
+//! `extensions.code`. CSRF: a GET carries no content type a browser would have to preflight, so
+//! it runs only with one of the configured headers (Apollo Router's rule); a POST runs only as
+//! `application/json`, which browsers cannot send cross-site without a preflight. A GET never
+//! runs a mutation (405, `Allow: POST`). A browser asking for HTML gets the playground.
+
+mod request;
+
+use super::AppState;
+use super::playground;
+use crate::auth::Session;
+use crate::transaction::OperationTransaction;
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use axum::Extension;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The response media types of the specification.
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// Protocol settings.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+    /// Headers one of which a GET must carry; `None` turns CSRF prevention off.
+    pub csrf_headers: Option<Vec<String>>,
+}
+
+/// A request refused before GraphQL runs.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HttpError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl HttpError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn malformed(message: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+
+    fn invalid(message: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let body = json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
+        let mut response = (self.status, [(header::CONTENT_TYPE, JSON)], body.to_string()).into_response();
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+/// The media type to answer in, from `Accept` (none, `*/*` or `application/*` mean JSON).
+fn response_type(headers: &HeaderMap) -> Result<&'static str, HttpError> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|accept| accept.to_str().ok()) else {
+        return Ok(JSON);
+    };
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|item| item.split(';').next().unwrap_or_default().trim())
+        .filter(|item| !item.is_empty())
+        .collect();
+    if types.contains(&GRAPHQL_RESPONSE) {
+        Ok(GRAPHQL_RESPONSE)
+    } else if types.iter().any(|item| matches!(*item, JSON | "*/*" | "application/*")) || types.is_empty() {
+        Ok(JSON)
+    } else {
+        Err(HttpError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "NOT_ACCEPTABLE",
+            format!("responses are {GRAPHQL_RESPONSE} or {JSON}; Accept asks for `{accept}`"),
+        ))
+    }
+}
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// The type of the operation a request would run, when the document parses and names one;
+/// otherwise execution reports the problem itself.
+fn selected_operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(query).ok()?;
+    match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => Some(operation.node.ty),
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            operations.get(name).map(|operation| operation.node.ty)
+        }
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next().map(|operation| operation.node.ty)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// Runs one operation in its own operation-wide transaction; the JSON result and whether it was
+/// a request error (it could not run at all).
+async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (Value, bool) {
+    let transaction = Arc::new(OperationTransaction::new(state.database.clone()));
+    let mut request = request.data(transaction.clone());
+    if let Some(session) = session {
+        request = request.data(session.clone());
+    }
+    let mut response = state
+        .schema_for(session.map(|session| session.role.as_str()))
+        .execute(request)
+        .await;
+    transaction.finish(&mut response).await;
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| {
+            let code = error
+                .extensions
+                .as_ref()
+                .and_then(|extensions| extensions.get("code"))
+                .map(|code| code.to_string());
+            matches!(
+                code.as_deref(),
+                Some("\"GRAPHQL_PARSE_FAILED\"" | "\"GRAPHQL_VALIDATION_FAILED\"")
+            )
+        });
+    let mut body =
+        serde_json::to_value(&response).unwrap_or_else(|_| json!({ "errors": [{ "message": "internal error" }] }));
+    if request_error && let Some(object) = body.as_object_mut() {
+        object.remove("data");
+    }
+    (body, request_error)
+}
+
+fn respond(media_type: &'static str, results: Vec<(Value, bool)>, batch: bool) -> Response {
+    // application/json is always 200; graphql-response+json says 400 when a request could not run.
+    let failed =
+        media_type == GRAPHQL_RESPONSE && !batch && results.first().is_some_and(|(_, request_error)| *request_error);
+    let body = if batch {
+        Value::Array(results.into_iter().map(|(body, _)| body).collect())
+    } else {
+        results.into_iter().next().map(|(body, _)| body).unwrap_or(Value::Null)
+    };
+    let status = if failed {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, [(header::CONTENT_TYPE, media_type)], body.to_string()).into_response()
+}
+
+/// `POST /graphql`.
+pub async fn post(
+    State(state): State<AppState>,
+    session: Option<Extension<Session>>,
+    request: Request<Body>,
+) -> Response {
+    match post_inner(&state, session.as_ref().map(|Extension(session)| session), request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn post_inner(
+    state: &AppState,
+    session: Option<&Session>,
+    request: Request<Body>,
+) -> Result<Response, HttpError> {
+    let media_type = response_type(request.headers())?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence != JSON {
+        return Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!("send GraphQL requests as {JSON} (got `{content_type}`)"),
+        ));
+    }
+    let limit = state.http.max_body_bytes;
+    let body = to_bytes(request.into_body(), limit).await.map_err(|_| {
+        HttpError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body exceeds {limit} bytes (GATEWAY_MAX_BODY_BYTES)"),
+        )
+    })?;
+    let operations = request::parse_body(&body, state.http.max_batch)?;
+    let mut results = Vec::with_capacity(operations.requests.len());
+    for operation in operations.requests {
+        results.push(run(state, session, operation).await);
+    }
+    Ok(respond(media_type, results, operations.batch))
+}
+
+/// `GET /graphql?query=…&variables=…&operationName=…`, or the playground for a browser.
+pub async fn get(
+    State(state): State<AppState>,
+    session: Option<Extension<Session>>,
+    request: Request<Body>,
+) -> Response {
+    let headers = request.headers();
+    let query_string = request.uri().query().unwrap_or_default();
+    if query_string.is_empty() && accepts_html(headers) {
+        return playground::page().await.into_response();
+    }
+    let result = async {
+        let media_type = response_type(headers)?;
+        let operation = request::parse_query_string(query_string)?;
+        if let Some(kind) = selected_operation_type(&operation.query, operation.operation_name.as_deref())
+            && kind != OperationType::Query
+        {
+            return Err(HttpError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                format!("{kind} operations must be sent with POST"),
+            ));
+        }
+        if let Some(required) = &state.http.csrf_headers
+            && !required.iter().any(|name| headers.contains_key(name.as_str()))
+        {
+            return Err(HttpError::new(
+                StatusCode::BAD_REQUEST,
+                "CSRF_PREVENTION",
+                format!(
+                    "a GET could be a cross-site request: add one of the headers {} (or use POST with {JSON})",
+                    required.join(", ")
+                ),
+            ));
+        }
+        let session = session.as_ref().map(|Extension(session)| session);
+        Ok(respond(media_type, vec![run(&state, session, operation).await], false))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
