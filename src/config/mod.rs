@@ -58,6 +58,30 @@ pub struct ServerArgs {
         default_value = "x-apollo-operation-name,apollo-require-preflight"
     )]
     pub csrf_required_headers: Vec<String>,
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "GATEWAY_MAX_DEPTH", default_value_t = 16)]
+    pub max_depth: usize,
+    /// Most fields one query may select in all (its complexity).
+    #[arg(long, env = "GATEWAY_MAX_COMPLEXITY", default_value_t = 5000)]
+    pub max_complexity: usize,
+    /// Most directives on one field.
+    #[arg(long, env = "GATEWAY_MAX_DIRECTIVES", default_value_t = 10)]
+    pub max_directives: usize,
+    /// Most aliases in one document.
+    #[arg(long, env = "GATEWAY_MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+    /// Most root fields in one operation.
+    #[arg(long, env = "GATEWAY_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+    /// Largest `first`/`last`; lists without them stop there too.
+    #[arg(long, env = "GATEWAY_MAX_PAGE_SIZE", default_value_t = 10_000)]
+    pub max_page_size: u64,
+    /// Answer introspection queries (turn off in production if clients do not need it).
+    #[arg(long, env = "GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// Serve the GraphiQL playground.
+    #[arg(long, env = "GATEWAY_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
+    pub playground: bool,
     /// Most rows one `createXs` mutation may insert.
     #[arg(long, env = "GATEWAY_MAX_INSERT_ROWS", default_value_t = 1000)]
     pub max_insert_rows: usize,
@@ -72,6 +96,14 @@ impl Default for ServerArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             shutdown_timeout: Duration::from_secs(30),
             max_insert_rows: 1000,
+            max_depth: 16,
+            max_complexity: 5000,
+            max_directives: 10,
+            max_aliases: 50,
+            max_root_fields: 20,
+            max_page_size: 10_000,
+            introspection: true,
+            playground: true,
             max_body_bytes: 1024 * 1024,
             max_batch: 10,
             csrf_prevention: true,

@@ -240,52 +240,21 @@ impl Access {
     /// Caps every list of the plan (nested ones too) at the role's `limit` for its table: an
     /// unbounded list gets `first: limit`, a larger page is cut down to it.
     pub fn limit_rows(&self, plan: &mut Plan) {
-        if !self.is_restricted() {
+        let Self::Restricted { entities, .. } = self else {
             return;
-        }
-        match plan {
-            Plan::Connection(connection) => self.limit_connection(connection),
-            Plan::Lookup(lookup) => self.limit_node(&mut lookup.node),
-            Plan::Aggregate(_) => {}
-        }
-    }
-
-    fn limit_connection(&self, plan: &mut crate::plan::ConnectionPlan) {
-        if let Self::Restricted { entities, .. } = self
-            && let Some(limit) = entities.get(&plan.entity).and_then(|access| access.limit)
-        {
-            let page = &mut plan.page;
-            match (page.first, page.last) {
-                (None, None) => page.first = Some(limit),
-                (first, last) => {
-                    page.first = first.map(|first| first.min(limit));
-                    page.last = last.map(|last| last.min(limit));
-                }
-            }
-        }
-        for (_, output) in &mut plan.outputs {
-            match output {
-                ConnectionOutput::Nodes(node) => self.limit_node(node),
-                ConnectionOutput::Edges(fields) => {
-                    for (_, field) in fields {
-                        if let EdgeOutput::Node(node) = field {
-                            self.limit_node(node);
-                        }
+        };
+        crate::plan::for_each_connection(plan, &mut |connection| {
+            if let Some(limit) = entities.get(&connection.entity).and_then(|access| access.limit) {
+                let page = &mut connection.page;
+                match (page.first, page.last) {
+                    (None, None) => page.first = Some(limit),
+                    (first, last) => {
+                        page.first = first.map(|first| first.min(limit));
+                        page.last = last.map(|last| last.min(limit));
                     }
                 }
-                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
             }
-        }
-    }
-
-    fn limit_node(&self, node: &mut NodePlan) {
-        for (_, field) in &mut node.fields {
-            match field {
-                NodeField::Column(_) => {}
-                NodeField::Object { node, .. } => self.limit_node(node),
-                NodeField::Connection { plan, .. } => self.limit_connection(plan),
-            }
-        }
+        });
     }
 
     /// Refuses a plan that reads a table or column (to select, filter, order or aggregate) the

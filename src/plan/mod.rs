@@ -37,6 +37,62 @@ pub struct ConnectionPlan {
     pub outputs: Vec<(String, ConnectionOutput)>,
 }
 
+/// Calls `visit` on every connection of the plan, nested ones included.
+pub fn for_each_connection(plan: &mut Plan, visit: &mut dyn FnMut(&mut ConnectionPlan)) {
+    fn node(plan: &mut NodePlan, visit: &mut dyn FnMut(&mut ConnectionPlan)) {
+        for (_, field) in &mut plan.fields {
+            match field {
+                NodeField::Column(_) => {}
+                NodeField::Object { node: inner, .. } => node(inner, visit),
+                NodeField::Connection { plan, .. } => connection(plan, visit),
+            }
+        }
+    }
+    fn connection(plan: &mut ConnectionPlan, visit: &mut dyn FnMut(&mut ConnectionPlan)) {
+        visit(plan);
+        for (_, output) in &mut plan.outputs {
+            match output {
+                ConnectionOutput::Nodes(inner) => node(inner, visit),
+                ConnectionOutput::Edges(fields) => {
+                    for (_, field) in fields {
+                        if let EdgeOutput::Node(inner) = field {
+                            node(inner, visit);
+                        }
+                    }
+                }
+                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
+            }
+        }
+    }
+    match plan {
+        Plan::Connection(plan) => connection(plan, visit),
+        Plan::Lookup(lookup) => node(&mut lookup.node, visit),
+        Plan::Aggregate(_) => {}
+    }
+}
+
+/// Refuses pages larger than `max` and stops unbounded lists at `max` rows.
+pub fn bound_pages(plan: &mut Plan, max: u64) -> Result<(), crate::error::GatewayError> {
+    let mut too_large = None;
+    for_each_connection(plan, &mut |connection| {
+        let page = &mut connection.page;
+        match (page.first, page.last) {
+            (None, None) => page.first = Some(max),
+            (first, last) => {
+                if let Some(size) = first.or(last).filter(|size| *size > max) {
+                    too_large = Some(size);
+                }
+            }
+        }
+    });
+    match too_large {
+        Some(size) => Err(crate::error::GatewayError::bad_input(format!(
+            "a page may hold at most {max} rows (GATEWAY_MAX_PAGE_SIZE), not {size}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Which slice of the ordered rows to return.
 #[derive(Debug, Clone, Default)]
 pub struct Page {

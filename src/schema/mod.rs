@@ -7,6 +7,7 @@
 
 mod codes;
 mod entity;
+pub mod limits;
 mod mutation;
 mod resolve;
 mod scalars;
@@ -26,6 +27,8 @@ pub struct Engine {
     pub max_insert_rows: usize,
     /// The permission policy, when one is configured.
     pub policy: Option<Arc<Policy>>,
+    /// Largest `first`/`last`; unbounded lists stop there.
+    pub max_page_size: u64,
 }
 
 impl Engine {
@@ -45,6 +48,11 @@ pub struct SchemaOptions {
     pub policy: Option<Arc<Policy>>,
     /// What the schema shows (one role's view, or everything).
     pub view: View,
+    pub limits: limits::QueryLimits,
+    /// Whether the schema answers introspection queries.
+    pub introspection: bool,
+    /// Largest page a list may return (`first`/`last`); unbounded lists stop there.
+    pub max_page_size: u64,
 }
 
 impl Default for SchemaOptions {
@@ -53,6 +61,9 @@ impl Default for SchemaOptions {
             max_insert_rows: 1000,
             policy: None,
             view: View::full(),
+            limits: limits::QueryLimits::default(),
+            introspection: true,
+            max_page_size: 10_000,
         }
     }
 }
@@ -91,14 +102,24 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
     if writes {
         builder = builder.register(mutation);
     }
-    builder
+    let builder = builder
         .register(query)
         .data(Engine {
             registry,
             max_insert_rows: options.max_insert_rows,
             policy: options.policy,
+            max_page_size: options.max_page_size,
         })
         .extension(codes::ErrorCodes)
+        .extension(options.limits)
+        .limit_depth(options.limits.depth)
+        .limit_complexity(options.limits.complexity)
+        .limit_directives(options.limits.directives);
+    if options.introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    }
 }
 
 /// The SDL, as `gateway schema` prints it and `schema.graphql` stores it.

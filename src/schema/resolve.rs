@@ -37,6 +37,7 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
                 .access(context.data_opt::<Session>())
                 .map_err(|error| error.extend())?;
             access.check(registry, &plan).map_err(|error| error.extend())?;
+            crate::plan::bound_pages(&mut plan, engine.max_page_size).map_err(|error| error.extend())?;
             access.limit_rows(&mut plan);
             let json = crate::sql::execute(connection, registry, &access, &plan)
                 .await

@@ -78,6 +78,15 @@ impl Application {
             max_insert_rows: args.max_insert_rows,
             policy: policy.clone(),
             view: crate::permission::View::full(),
+            limits: crate::schema::limits::QueryLimits {
+                depth: args.max_depth,
+                complexity: args.max_complexity,
+                directives: args.max_directives,
+                aliases: args.max_aliases,
+                root_fields: args.max_root_fields,
+            },
+            introspection: args.introspection,
+            max_page_size: args.max_page_size,
         };
         let schema = crate::schema::builder(registry.clone(), options.clone())
             .data(database.clone())
@@ -108,6 +117,7 @@ impl Application {
                 max_body_bytes: args.max_body_bytes,
                 max_batch: args.max_batch,
                 csrf_headers: args.csrf_prevention.then(|| args.csrf_required_headers.clone()),
+                playground: args.playground,
             }),
             role_schemas: Arc::new(role_schemas),
             schema: schema.clone(),
@@ -166,11 +176,17 @@ fn router(state: AppState) -> Router {
             state.authenticator.clone(),
             crate::auth::authenticate,
         ));
+    let playground = if state.http.playground {
+        Router::new()
+            .route("/", get(playground::page))
+            .route("/playground/{asset}", get(playground::asset))
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(graphql)
-        .route("/", get(playground::page))
+        .merge(playground)
         .route("/graphql/ws", get(websocket::upgrade))
-        .route("/playground/{asset}", get(playground::asset))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .with_state(state)

@@ -53,6 +53,14 @@ impl Fixture {
         }
     }
 
+    /// The URL of the fixture's PostgreSQL database.
+    pub fn connection_url(&self) -> String {
+        self._postgres
+            .as_ref()
+            .map(|database| database.url.clone())
+            .expect("a PostgreSQL fixture")
+    }
+
     /// Stops the gateway (the databases go when the fixture is dropped).
     pub async fn app_stop(self) {
         self.app.stop().await;

@@ -116,7 +116,7 @@ async fn reachable(tenants: &Tenants, token: &str) -> Vec<(String, BTreeSet<Stri
             selections.push(nested);
         }
         let query = format!(
-            "{{ {}(first: 100000) {{ nodes {{ {} }} }} }}",
+            "{{ {}(first: 10000) {{ nodes {{ {} }} }} }}",
             entity.list_field,
             selections.join(" ")
         );

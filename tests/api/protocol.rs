@@ -201,3 +201,93 @@ async fn batches_and_bodies_are_bounded() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn query_limits_refuse_with_codes() {
+    let database = TestDatabase::new().await;
+    let server = gateway::config::ServerArgs {
+        max_depth: 5,
+        max_aliases: 3,
+        max_root_fields: 2,
+        max_page_size: 50,
+        introspection: false,
+        playground: false,
+        ..gateway::config::ServerArgs::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let code = |query: &'static str| {
+        let app = &app;
+        async move {
+            app.graphql(query, json!({})).await["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    assert_eq!(
+        code("{ tasks { nodes { project { organization { projects { nodes { tasks { nodes { id } } } } } } } } }")
+            .await,
+        "GRAPHQL_VALIDATION_FAILED",
+        "too deep"
+    );
+    assert_eq!(
+        code("{ a: tasks { totalCount } b: tasks { totalCount } }").await,
+        "",
+        "two root fields are fine"
+    );
+    assert_eq!(
+        code("{ a: tasks { totalCount } b: tasks { totalCount } c: tasks { totalCount } }").await,
+        "QUERY_LIMIT_EXCEEDED"
+    );
+    assert_eq!(
+        code("{ tasks { nodes { a: id b: id c: id d: id } } }").await,
+        "QUERY_LIMIT_EXCEEDED",
+        "too many aliases"
+    );
+    assert_eq!(
+        code("{ tasks(first: 51) { totalCount } }").await,
+        "BAD_USER_INPUT",
+        "page larger than the maximum"
+    );
+    assert_eq!(
+        code("{ __schema { types { name } } }").await,
+        "GRAPHQL_VALIDATION_FAILED",
+        "introspection is off"
+    );
+    let page = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 404, "the playground is off");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unbounded_lists_stop_at_the_maximum_page_size() {
+    let fixture = crate::fixture::Fixture::postgres().await;
+    let data = fixture
+        .data("{ tasks { totalCount nodes { id } pageInfo { hasNextPage } } }")
+        .await;
+    assert_eq!(data["tasks"]["totalCount"], 2000);
+    assert_eq!(
+        data["tasks"]["nodes"].as_array().unwrap().len(),
+        2000,
+        "below the default maximum (10,000) nothing is cut"
+    );
+    let server = gateway::config::ServerArgs {
+        max_page_size: 100,
+        ..gateway::config::ServerArgs::default()
+    };
+    let database_url = fixture.connection_url();
+    let app = TestApp::spawn_with_server(&gateway::config::DatabaseArgs::with_url(Some(&database_url)), server).await;
+    let answer = app
+        .graphql(
+            "{ tasks { totalCount nodes { id } pageInfo { hasNextPage } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["tasks"]["nodes"].as_array().unwrap().len(),
+        100,
+        "{answer}"
+    );
+    assert_eq!(answer["data"]["tasks"]["pageInfo"]["hasNextPage"], true);
+    app.stop().await;
+}

@@ -37,6 +37,8 @@ pub struct HttpOptions {
     pub max_batch: usize,
     /// Headers one of which a GET must carry; `None` turns CSRF prevention off.
     pub csrf_headers: Option<Vec<String>>,
+    /// Whether browsers asking for HTML get the playground.
+    pub playground: bool,
 }
 
 /// A request refused before GraphQL runs.
@@ -236,7 +238,7 @@ pub async fn get(
 ) -> Response {
     let headers = request.headers();
     let query_string = request.uri().query().unwrap_or_default();
-    if query_string.is_empty() && accepts_html(headers) {
+    if query_string.is_empty() && accepts_html(headers) && state.http.playground {
         return playground::page().await.into_response();
     }
     let result = async {

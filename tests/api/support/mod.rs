@@ -194,10 +194,25 @@ impl TestApp {
         Self::spawn_full(database, registry, auth).await
     }
 
+    /// Starts the gateway serving the sample entities with these server settings (listen is ignored).
+    pub async fn spawn_with_server(database: &DatabaseArgs, server: ServerArgs) -> Self {
+        let registry = gateway::entities::registry().expect("the sample entities are valid");
+        Self::start(database, registry, &gateway::config::AuthArgs::default(), server).await
+    }
+
     async fn spawn_full(
         database: &DatabaseArgs,
         registry: gateway::metadata::Registry,
         auth: &gateway::config::AuthArgs,
+    ) -> Self {
+        Self::start(database, registry, auth, ServerArgs::default()).await
+    }
+
+    async fn start(
+        database: &DatabaseArgs,
+        registry: gateway::metadata::Registry,
+        auth: &gateway::config::AuthArgs,
+        server: ServerArgs,
     ) -> Self {
         let authenticator =
             std::sync::Arc::new(gateway::auth::Authenticator::new(auth).expect("valid authentication settings"));
@@ -207,7 +222,7 @@ impl TestApp {
             .expect("connect the app");
         let server = ServerArgs {
             listen: "127.0.0.1:0".parse().expect("address"),
-            ..ServerArgs::default()
+            ..server
         };
         let registry = std::sync::Arc::new(registry);
         let policy = auth.policy_file.as_ref().map(|path| {
