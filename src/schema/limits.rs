@@ -40,15 +40,15 @@ impl ExtensionFactory for QueryLimits {
     }
 }
 
-fn count_aliases(selection_set: &SelectionSet, document: &ExecutableDocument) -> usize {
+fn count_aliases(selection_set: &SelectionSet) -> usize {
     selection_set
         .items
         .iter()
         .map(|item| match &item.node {
             Selection::Field(field) => {
-                usize::from(field.node.alias.is_some()) + count_aliases(&field.node.selection_set.node, document)
+                usize::from(field.node.alias.is_some()) + count_aliases(&field.node.selection_set.node)
             }
-            Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set.node, document),
+            Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set.node),
             // Fragment definitions are counted once each, below.
             Selection::FragmentSpread(_) => 0,
         })
@@ -74,10 +74,10 @@ impl Extension for QueryLimits {
         let mut aliases: usize = document
             .fragments
             .values()
-            .map(|fragment| count_aliases(&fragment.node.selection_set.node, &document))
+            .map(|fragment| count_aliases(&fragment.node.selection_set.node))
             .sum();
         for (_, operation) in document.operations.iter() {
-            aliases += count_aliases(&operation.node.selection_set.node, &document);
+            aliases += count_aliases(&operation.node.selection_set.node);
             let roots = operation.node.selection_set.node.items.len();
             if roots > self.root_fields {
                 return Err(exceeded(format!(
