@@ -71,6 +71,9 @@ pub struct PoolArgs {
     /// Idle connections above the minimum are closed after this long.
     #[arg(long, env = "GATEWAY_IDLE_TIMEOUT", default_value = "10m", value_parser = parse_duration, global = true)]
     pub idle_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on every pooled connection: the database stops work too.
+    #[arg(long, env = "GATEWAY_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub statement_timeout: Duration,
     /// How long start-up keeps retrying (with backoff) a database that is not reachable yet; 0s fails at once.
     #[arg(long, env = "GATEWAY_STARTUP_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub startup_timeout: Duration,
@@ -85,6 +88,7 @@ impl Default for PoolArgs {
             acquire_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(600),
             startup_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -82,6 +82,16 @@ pub struct ServerArgs {
     /// Serve the GraphiQL playground.
     #[arg(long, env = "GATEWAY_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
     pub playground: bool,
+    /// Longest time one GraphQL operation may run before a 504 `TIMEOUT` (the database's own limit
+    /// is GATEWAY_STATEMENT_TIMEOUT).
+    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Most GraphQL requests served at once; more wait in a queue.
+    #[arg(long, env = "GATEWAY_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
+    /// How long a request waits in the queue before a quick 503.
+    #[arg(long, env = "GATEWAY_QUEUE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub queue_timeout: Duration,
     /// Most rows one `createXs` mutation may insert.
     #[arg(long, env = "GATEWAY_MAX_INSERT_ROWS", default_value_t = 1000)]
     pub max_insert_rows: usize,
@@ -96,6 +106,9 @@ impl Default for ServerArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             shutdown_timeout: Duration::from_secs(30),
             max_insert_rows: 1000,
+            request_timeout: Duration::from_secs(30),
+            max_concurrent_requests: 256,
+            queue_timeout: Duration::from_secs(1),
             max_depth: 16,
             max_complexity: 5000,
             max_directives: 10,

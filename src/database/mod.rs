@@ -40,6 +40,7 @@ pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<Databas
         // A connection that was just in use is known to work: pinging it before every request
         // would cost a round trip per query. Only connections idle for a while are checked.
         .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
+        .statement_timeout(pool.statement_timeout)
         // Statements are traced by the gateway itself; sqlx's own INFO logging would flood the logs.
         .sqlx_logging(false);
     sea_orm::Database::connect(options).await.map_err(|error| match target {

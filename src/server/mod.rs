@@ -118,6 +118,9 @@ impl Application {
                 max_batch: args.max_batch,
                 csrf_headers: args.csrf_prevention.then(|| args.csrf_required_headers.clone()),
                 playground: args.playground,
+                request_timeout: args.request_timeout,
+                in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_requests.max(1))),
+                queue_timeout: args.queue_timeout,
             }),
             role_schemas: Arc::new(role_schemas),
             schema: schema.clone(),
@@ -175,7 +178,8 @@ fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.authenticator.clone(),
             crate::auth::authenticate,
-        ));
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(state.http.clone(), http::admit));
     let playground = if state.http.playground {
         Router::new()
             .route("/", get(playground::page))

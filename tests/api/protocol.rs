@@ -291,3 +291,78 @@ async fn unbounded_lists_stop_at_the_maximum_page_size() {
     assert_eq!(answer["data"]["tasks"]["pageInfo"]["hasNextPage"], true);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn timeouts_and_overload_fail_fast_with_codes() {
+    let fixture = crate::fixture::Fixture::postgres().await;
+    let database = gateway::config::DatabaseArgs {
+        pool: gateway::config::PoolArgs {
+            statement_timeout: std::time::Duration::from_millis(1500),
+            ..Default::default()
+        },
+        ..gateway::config::DatabaseArgs::with_url(Some(&fixture.connection_url()))
+    };
+    // The pool sets PostgreSQL's statement_timeout on its connections.
+    let target = database.target().unwrap();
+    let pool = gateway::database::connect(&target, &database.pool).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let row = pool
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SHOW statement_timeout",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "1500ms");
+    pool.close().await.unwrap();
+
+    let heavy =
+        "{ tasks(first: 2000) { nodes { comments { nodes { author { displayName } } } tags { nodes { name } } } } }";
+    let server = gateway::config::ServerArgs {
+        request_timeout: std::time::Duration::from_millis(1),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with_server(&database, server).await;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": heavy }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 504);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TIMEOUT");
+    app.stop().await;
+
+    let server = gateway::config::ServerArgs {
+        max_concurrent_requests: 1,
+        queue_timeout: std::time::Duration::from_millis(20),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with_server(&database, server).await;
+    let requests = (0..12).map(|_| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let response = app
+                .client
+                .post(app.url("/graphql"))
+                .json(&json!({ "query": heavy }))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), started.elapsed())
+        }
+    });
+    let results = futures_util::future::join_all(requests).await;
+    let overloaded = results.iter().filter(|(status, _)| *status == 503).count();
+    let served = results.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(overloaded + served, 12, "every request answered: {results:?}");
+    assert!(
+        served >= 1 && overloaded >= 1,
+        "some served, the overflow refused quickly: {results:?}"
+    );
+    app.stop().await;
+}

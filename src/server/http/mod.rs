@@ -39,6 +39,11 @@ pub struct HttpOptions {
     pub csrf_headers: Option<Vec<String>>,
     /// Whether browsers asking for HTML get the playground.
     pub playground: bool,
+    /// Longest time one operation may run.
+    pub request_timeout: std::time::Duration,
+    /// Requests being served; the rest queue for at most `queue_timeout`.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+    pub queue_timeout: std::time::Duration,
 }
 
 /// A request refused before GraphQL runs.
@@ -127,18 +132,30 @@ fn selected_operation_type(query: &str, operation_name: Option<&str>) -> Option<
     }
 }
 
-/// Runs one operation in its own operation-wide transaction; the JSON result and whether it was
-/// a request error (it could not run at all).
-async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (Value, bool) {
+/// How an operation ended, for the status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ran,
+    /// It could not run at all (parse or validation errors).
+    RequestError,
+    TimedOut,
+}
+
+/// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
+async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (Value, Outcome) {
     let transaction = Arc::new(OperationTransaction::new(state.database.clone()));
     let mut request = request.data(transaction.clone());
     if let Some(session) = session {
         request = request.data(session.clone());
     }
-    let mut response = state
-        .schema_for(session.map(|session| session.role.as_str()))
-        .execute(request)
-        .await;
+    let schema = state.schema_for(session.map(|session| session.role.as_str()));
+    // Past the timeout the operation is dropped: its statement is cancelled with the connection's
+    // future and its transaction rolls back.
+    let Ok(mut response) = tokio::time::timeout(state.http.request_timeout, schema.execute(request)).await else {
+        let timeout = state.http.request_timeout;
+        let error = json!({ "errors": [{ "message": format!("the request took longer than {timeout:?} (GATEWAY_REQUEST_TIMEOUT)"), "extensions": { "code": "TIMEOUT" } }] });
+        return (error, Outcome::TimedOut);
+    };
     transaction.finish(&mut response).await;
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -158,22 +175,33 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     if request_error && let Some(object) = body.as_object_mut() {
         object.remove("data");
     }
-    (body, request_error)
+    (
+        body,
+        if request_error {
+            Outcome::RequestError
+        } else {
+            Outcome::Ran
+        },
+    )
 }
 
-fn respond(media_type: &'static str, results: Vec<(Value, bool)>, batch: bool) -> Response {
-    // application/json is always 200; graphql-response+json says 400 when a request could not run.
-    let failed =
-        media_type == GRAPHQL_RESPONSE && !batch && results.first().is_some_and(|(_, request_error)| *request_error);
+fn respond(media_type: &'static str, results: Vec<(Value, Outcome)>, batch: bool) -> Response {
+    // application/json is 200 for anything GraphQL answered; graphql-response+json says 400 when a
+    // request could not run. A timeout is 504 either way.
+    let outcome = if batch {
+        Outcome::Ran
+    } else {
+        results.first().map(|(_, outcome)| *outcome).unwrap_or(Outcome::Ran)
+    };
     let body = if batch {
         Value::Array(results.into_iter().map(|(body, _)| body).collect())
     } else {
         results.into_iter().next().map(|(body, _)| body).unwrap_or(Value::Null)
     };
-    let status = if failed {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let status = match outcome {
+        Outcome::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+        Outcome::RequestError if media_type == GRAPHQL_RESPONSE => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
     };
     (status, [(header::CONTENT_TYPE, media_type)], body.to_string()).into_response()
 }
@@ -270,4 +298,32 @@ pub async fn get(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Admission control: at most `GATEWAY_MAX_CONCURRENT_REQUESTS` GraphQL requests run at once;
+/// others wait up to `GATEWAY_QUEUE_TIMEOUT`, then get a quick 503 instead of piling up memory.
+pub async fn admit(
+    State(options): State<Arc<HttpOptions>>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(options.queue_timeout, options.in_flight.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => {
+            let response = next.run(request).await;
+            drop(permit);
+            response
+        }
+        _ => {
+            let mut response = HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "OVERLOADED",
+                "the gateway is at its concurrency limit; retry shortly",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
 }
