@@ -7,6 +7,7 @@
 
 mod health;
 mod http;
+pub mod metrics;
 mod playground;
 mod websocket;
 
@@ -88,6 +89,8 @@ impl Application {
             introspection: args.introspection,
             max_page_size: args.max_page_size,
         };
+        // Record from the first request on.
+        metrics::handle();
         let schema = crate::schema::builder(registry.clone(), options.clone())
             .data(database.clone())
             .finish()?;
@@ -120,6 +123,7 @@ impl Application {
                 playground: args.playground,
                 request_timeout: args.request_timeout,
                 in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_requests.max(1))),
+                max_concurrent: args.max_concurrent_requests.max(1),
                 queue_timeout: args.queue_timeout,
             }),
             role_schemas: Arc::new(role_schemas),
@@ -192,7 +196,8 @@ fn router(state: AppState) -> Router {
         .merge(playground)
         .route("/graphql/ws", get(websocket::upgrade))
         .route("/healthz", get(health::alive))
-        .route("/readyz", get(health::ready))
+                .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::render))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(

@@ -83,10 +83,12 @@ pub async fn execute(
     let backend = connection.get_database_backend();
     let statement = backend.build(&Compiler::new(registry, backend, access).compile(plan));
     tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
+    let started = std::time::Instant::now();
     let row = connection
         .query_one_raw(statement)
         .await?
         .ok_or(GatewayError::Internal)?;
+    crate::server::metrics::statement(started.elapsed().as_secs_f64());
     let text: Option<String> = row.try_get_by_index(0)?;
     match text {
         None => Ok(serde_json::Value::Null),

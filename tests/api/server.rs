@@ -114,3 +114,26 @@ async fn graceful_shutdown_stops_accepting_and_closes_the_pool() {
     let count: i64 = sessions.try_get_by_index(0).expect("a count");
     assert_eq!(count, 0, "the gateway's connections are closed");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_errors_and_statements() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    app.graphql("{ organizations { totalCount } }", json!({})).await;
+    app.graphql("{ nope }", json!({})).await;
+    let response = app.client.get(app.url("/metrics")).send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.expect("text");
+    for metric in [
+        "gateway_requests_total{operation=\"query\",outcome=\"ok\"}",
+        "gateway_graphql_errors_total{code=\"GRAPHQL_VALIDATION_FAILED\"}",
+        "gateway_sql_statements_total",
+        "gateway_request_duration_seconds_bucket",
+        "gateway_sql_duration_seconds_bucket",
+        "gateway_pool_connections{state=\"open\"}",
+        "gateway_requests_in_flight",
+    ] {
+        assert!(text.contains(metric), "{metric} missing from:\n{text}");
+    }
+    app.stop().await;
+}

@@ -43,6 +43,7 @@ pub struct HttpOptions {
     pub request_timeout: std::time::Duration,
     /// Requests being served; the rest queue for at most `queue_timeout`.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    pub max_concurrent: usize,
     pub queue_timeout: std::time::Duration,
 }
 
@@ -149,11 +150,23 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         request = request.data(session.clone());
     }
     let schema = state.schema_for(session.map(|session| session.role.as_str()));
+    let started = std::time::Instant::now();
+    let kind = match selected_operation_type(&request.query, request.operation_name.as_deref()) {
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        _ => "query",
+    };
     // Past the timeout the operation is dropped: its statement is cancelled with the connection's
     // future and its transaction rolls back.
     let Ok(mut response) = tokio::time::timeout(state.http.request_timeout, schema.execute(request)).await else {
         let timeout = state.http.request_timeout;
         let error = json!({ "errors": [{ "message": format!("the request took longer than {timeout:?} (GATEWAY_REQUEST_TIMEOUT)"), "extensions": { "code": "TIMEOUT" } }] });
+        super::metrics::operation(
+            kind,
+            "timeout",
+            started.elapsed().as_secs_f64(),
+            std::iter::once("TIMEOUT".to_owned()),
+        );
         return (error, Outcome::TimedOut);
     };
     transaction.finish(&mut response).await;
@@ -175,6 +188,16 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     if request_error && let Some(object) = body.as_object_mut() {
         object.remove("data");
     }
+    let codes = response.errors.iter().map(|error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .map(|code| code.to_string().trim_matches('"').to_owned())
+            .unwrap_or_else(|| "UNCODED".to_owned())
+    });
+    let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+    super::metrics::operation(kind, outcome, started.elapsed().as_secs_f64(), codes);
     (
         body,
         if request_error {
