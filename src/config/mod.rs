@@ -61,8 +61,8 @@ pub struct ServerArgs {
     /// Deepest selection nesting a query may have.
     #[arg(long, env = "GATEWAY_MAX_DEPTH", default_value_t = 16)]
     pub max_depth: usize,
-    /// Most fields one query may select in all (its complexity).
-    #[arg(long, env = "GATEWAY_MAX_COMPLEXITY", default_value_t = 5000)]
+    /// Most fields one operation may select, fragments expanded (its complexity).
+    #[arg(long, env = "GATEWAY_MAX_COMPLEXITY", default_value_t = 1000)]
     pub max_complexity: usize,
     /// Most directives on one field.
     #[arg(long, env = "GATEWAY_MAX_DIRECTIVES", default_value_t = 10)]
@@ -73,6 +73,12 @@ pub struct ServerArgs {
     /// Most root fields in one operation.
     #[arg(long, env = "GATEWAY_MAX_ROOT_FIELDS", default_value_t = 20)]
     pub max_root_fields: usize,
+    /// Most values (rows × fields, lists weighted by `first`/`last`) one operation may produce.
+    #[arg(long, env = "GATEWAY_MAX_COST", default_value_t = 10_000_000)]
+    pub max_cost: u64,
+    /// Rows assumed for a list without `first`/`last` when weighing an operation's cost.
+    #[arg(long, env = "GATEWAY_ASSUMED_LIST_SIZE", default_value_t = 100)]
+    pub assumed_list_size: u64,
     /// Largest `first`/`last`; lists without them stop there too.
     #[arg(long, env = "GATEWAY_MAX_PAGE_SIZE", default_value_t = 10_000)]
     pub max_page_size: u64,
@@ -110,10 +116,12 @@ impl Default for ServerArgs {
             max_concurrent_requests: 256,
             queue_timeout: Duration::from_secs(1),
             max_depth: 16,
-            max_complexity: 5000,
+            max_complexity: 1000,
             max_directives: 10,
             max_aliases: 50,
             max_root_fields: 20,
+            max_cost: 10_000_000,
+            assumed_list_size: 100,
             max_page_size: 10_000,
             introspection: true,
             playground: true,

@@ -85,6 +85,8 @@ impl Application {
                 directives: args.max_directives,
                 aliases: args.max_aliases,
                 root_fields: args.max_root_fields,
+                cost: args.max_cost,
+                assumed_list_size: args.assumed_list_size,
             },
             introspection: args.introspection,
             max_page_size: args.max_page_size,

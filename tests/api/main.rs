@@ -6,6 +6,7 @@ mod cli;
 mod connection_errors;
 mod fixture;
 mod generic_entities;
+mod hostile;
 mod mutations;
 mod permissions;
 mod playground;

@@ -111,12 +111,12 @@ async fn reachable(tenants: &Tenants, token: &str) -> Vec<(String, BTreeSet<Stri
             let target = registry.entity(relation.target);
             let nested = match relation.kind {
                 RelationKind::ManyToOne => format!("{} {{ {} }}", relation.field, key(target)),
-                _ => format!("{} {{ nodes {{ {} }} }}", relation.field, key(target)),
+                _ => format!("{}(first: 20) {{ nodes {{ {} }} }}", relation.field, key(target)),
             };
             selections.push(nested);
         }
         let query = format!(
-            "{{ {}(first: 10000) {{ nodes {{ {} }} }} }}",
+            "{{ {}(first: 500) {{ nodes {{ {} }} }} }}",
             entity.list_field,
             selections.join(" ")
         );

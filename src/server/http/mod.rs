@@ -180,7 +180,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
                 .map(|code| code.to_string());
             matches!(
                 code.as_deref(),
-                Some("\"GRAPHQL_PARSE_FAILED\"" | "\"GRAPHQL_VALIDATION_FAILED\"")
+                Some("\"GRAPHQL_PARSE_FAILED\"" | "\"GRAPHQL_VALIDATION_FAILED\"" | "\"QUERY_LIMIT_EXCEEDED\"")
             )
         });
     let mut body =
