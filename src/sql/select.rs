@@ -34,6 +34,16 @@ pub(super) struct Parent<'a> {
 }
 
 impl Compiler<'_> {
+    /// The kind of a column the planner resolved from the metadata.
+    fn kind(&self, entity: EntityId, column: &str) -> &ScalarKind {
+        &self
+            .registry
+            .entity(entity)
+            .column(column)
+            .expect("planned columns exist")
+            .kind
+    }
+
     /// The SELECT producing one connection's JSON object.
     pub(super) fn connection(&mut self, plan: &ConnectionPlan, parent: Option<Parent<'_>>) -> SelectStatement {
         let entity = plan.entity;
@@ -380,12 +390,7 @@ impl Compiler<'_> {
         for (key, field) in &node.fields {
             let value = match field {
                 NodeField::Column(name) => {
-                    let kind = &self
-                        .registry
-                        .entity(entity)
-                        .column(name)
-                        .expect("planned columns exist")
-                        .kind;
+                    let kind = self.kind(entity, name);
                     self.dialect.output(kind, column(alias, name))
                 }
                 NodeField::Object { relation, node } => {
@@ -496,12 +501,7 @@ impl Compiler<'_> {
         let pairs = columns
             .iter()
             .map(|(key, name)| {
-                let kind = &self
-                    .registry
-                    .entity(entity)
-                    .column(name)
-                    .expect("planned columns exist")
-                    .kind;
+                let kind = self.kind(entity, name);
                 (key.clone(), self.aggregate_value(kind, function, column(alias, name)))
             })
             .collect();
@@ -548,12 +548,7 @@ impl Compiler<'_> {
                     let key_pairs = keys
                         .iter()
                         .map(|(key, name)| {
-                            let kind = &self
-                                .registry
-                                .entity(plan.entity)
-                                .column(name)
-                                .expect("planned columns exist")
-                                .kind;
+                            let kind = self.kind(plan.entity, name);
                             (key.clone(), self.dialect.output(kind, column(&alias, name)))
                         })
                         .collect();
