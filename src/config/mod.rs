@@ -98,6 +98,15 @@ pub struct ServerArgs {
     /// How long a request waits in the queue before a quick 503.
     #[arg(long, env = "GATEWAY_QUEUE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub queue_timeout: Duration,
+    /// Documents kept for automatic persisted queries (APQ); 0 turns APQ off.
+    #[arg(long, env = "GATEWAY_APQ_CACHE_SIZE", default_value_t = 1000)]
+    pub apq_cache_size: usize,
+    /// Manifest of allowed operations (Apollo persisted-query manifest or Relay `{"id": "document"}` JSON).
+    #[arg(long, env = "GATEWAY_SAFELIST_FILE")]
+    pub safelist_file: Option<std::path::PathBuf>,
+    /// Roles that may run only safelisted operations, comma-separated (`*`: every request).
+    #[arg(long, env = "GATEWAY_SAFELIST_ROLES", value_delimiter = ',')]
+    pub safelist_roles: Vec<String>,
     /// Most rows one `createXs` mutation may insert.
     #[arg(long, env = "GATEWAY_MAX_INSERT_ROWS", default_value_t = 1000)]
     pub max_insert_rows: usize,
@@ -113,6 +122,9 @@ impl Default for ServerArgs {
             shutdown_timeout: Duration::from_secs(30),
             max_insert_rows: 1000,
             request_timeout: Duration::from_secs(30),
+            apq_cache_size: 1000,
+            safelist_file: None,
+            safelist_roles: Vec::new(),
             max_concurrent_requests: 256,
             queue_timeout: Duration::from_secs(1),
             max_depth: 16,

@@ -62,6 +62,8 @@ pub enum ServerError {
     },
     #[error("the GraphQL schema is invalid: {0}")]
     Schema(#[from] async_graphql::dynamic::SchemaError),
+    #[error(transparent)]
+    Safelist(#[from] http::SafelistError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -127,6 +129,11 @@ impl Application {
                 in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_requests.max(1))),
                 max_concurrent: args.max_concurrent_requests.max(1),
                 queue_timeout: args.queue_timeout,
+                persisted: http::PersistedQueries::new(
+                    args.apq_cache_size,
+                    args.safelist_file.as_deref(),
+                    args.safelist_roles.clone(),
+                )?,
             }),
             role_schemas: Arc::new(role_schemas),
             schema: schema.clone(),

@@ -366,3 +366,88 @@ async fn timeouts_and_overload_fail_fast_with_codes() {
     );
     app.stop().await;
 }
+
+fn sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(text.as_bytes()))
+}
+
+#[tokio::test]
+async fn automatic_persisted_queries_follow_the_apollo_protocol() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let query = "{ organizations { totalCount } }";
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256(query) } });
+    let by_hash = json!({ "extensions": extensions }).to_string();
+    let (status, _, body) = post(&app, Some("application/json"), None, &by_hash).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
+    let with_query = json!({ "query": query, "extensions": extensions }).to_string();
+    let (status, _, body) = post(&app, Some("application/json"), None, &with_query).await;
+    assert_eq!(
+        (status, body["data"]["organizations"]["totalCount"].as_i64()),
+        (200, Some(0))
+    );
+    let (status, _, body) = post(&app, Some("application/json"), None, &by_hash).await;
+    assert_eq!(
+        (status, body["data"]["organizations"]["totalCount"].as_i64()),
+        (200, Some(0)),
+        "now known by its hash"
+    );
+    let wrong = json!({ "query": "{ tasks { totalCount } }", "extensions": extensions }).to_string();
+    let (status, _, body) = post(&app, Some("application/json"), None, &wrong).await;
+    assert_eq!(status, 400, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn safelisted_roles_run_only_listed_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("operations.json");
+    let listed = "query Count { organizations { totalCount } }";
+    std::fs::write(
+        &manifest,
+        json!({ "format": "apollo-persisted-query-manifest", "version": 1,
+                "operations": [{ "id": "count-organizations", "name": "Count", "type": "query", "body": listed }] })
+        .to_string(),
+    )
+    .unwrap();
+    let database = TestDatabase::new().await;
+    let server = gateway::config::ServerArgs {
+        safelist_file: Some(manifest),
+        safelist_roles: vec!["*".into()],
+        ..gateway::config::ServerArgs::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let (status, _, body) = post(
+        &app,
+        Some("application/json"),
+        None,
+        &json!({ "id": "count-organizations" }).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["data"]["organizations"]["totalCount"].as_i64()),
+        (200, Some(0)),
+        "{body}"
+    );
+    let (status, _, body) = post(
+        &app,
+        Some("application/json"),
+        None,
+        &json!({ "query": listed }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "the listed document sent in full: {body}");
+    let (status, _, body) = post(
+        &app,
+        Some("application/json"),
+        None,
+        &json!({ "query": "{ tasks { totalCount } }" }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "OPERATION_NOT_IN_SAFELIST");
+    app.stop().await;
+}

@@ -11,7 +11,10 @@
 //! `application/json`, which browsers cannot send cross-site without a preflight. A GET never
 //! runs a mutation (405, `Allow: POST`). A browser asking for HTML gets the playground.
 
+mod persisted;
 mod request;
+
+pub use persisted::{PersistedQueries, SafelistError};
 
 use super::AppState;
 use super::playground;
@@ -31,7 +34,6 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
 /// Protocol settings.
-#[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub max_body_bytes: usize,
     pub max_batch: usize,
@@ -45,6 +47,8 @@ pub struct HttpOptions {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     pub max_concurrent: usize,
     pub queue_timeout: std::time::Duration,
+    /// Automatic persisted queries and the safelist.
+    pub persisted: PersistedQueries,
 }
 
 /// A request refused before GraphQL runs.
@@ -274,8 +278,10 @@ async fn post_inner(
         )
     })?;
     let operations = request::parse_body(&body, state.http.max_batch)?;
+    let role = session.map(|session| session.role.as_str());
     let mut results = Vec::with_capacity(operations.requests.len());
-    for operation in operations.requests {
+    for (mut operation, id) in operations.requests {
+        state.http.persisted.resolve(&mut operation, id, role)?;
         results.push(run(state, session, operation).await);
     }
     Ok(respond(media_type, results, operations.batch))
@@ -294,7 +300,9 @@ pub async fn get(
     }
     let result = async {
         let media_type = response_type(headers)?;
-        let operation = request::parse_query_string(query_string)?;
+        let (mut operation, id) = request::parse_query_string(query_string)?;
+        let role = session.as_ref().map(|Extension(session)| session.role.as_str());
+        state.http.persisted.resolve(&mut operation, id, role)?;
         if let Some(kind) = selected_operation_type(&operation.query, operation.operation_name.as_deref())
             && kind != OperationType::Query
         {

@@ -7,12 +7,13 @@ use serde_json::{Map, Value};
 
 /// The operations of one HTTP request.
 pub struct Operations {
-    pub requests: Vec<Request>,
+    /// Each request with the persisted-operation id it named (`id`, `documentId` or `doc_id`).
+    pub requests: Vec<(Request, Option<String>)>,
     /// Sent as a JSON array: answered with an array.
     pub batch: bool,
 }
 
-fn operation(value: Value, index: Option<usize>) -> Result<Request, HttpError> {
+fn operation(value: Value, index: Option<usize>) -> Result<(Request, Option<String>), HttpError> {
     let at = |field: &str| match index {
         Some(index) => format!("[{index}].{field}"),
         None => field.to_owned(),
@@ -23,8 +24,22 @@ fn operation(value: Value, index: Option<usize>) -> Result<Request, HttpError> {
             at("body")
         )));
     };
+    let id = ["id", "documentId", "doc_id"]
+        .into_iter()
+        .find_map(|name| match fields.remove(name) {
+            Some(Value::String(id)) => Some(id),
+            _ => None,
+        });
+    // A persisted operation (by id or hash) may leave the query out; the persisted-query step
+    // fills it in or refuses the request.
+    let persisted = id.is_some()
+        || fields
+            .get("extensions")
+            .and_then(|extensions| extensions.get("persistedQuery"))
+            .is_some();
     let query = match fields.remove("query") {
         Some(Value::String(query)) => query,
+        Some(Value::Null) | None if persisted => String::new(),
         Some(_) => return Err(HttpError::invalid(format!("`{}` must be a string", at("query")))),
         None => return Err(HttpError::invalid(format!("`{}` is missing", at("query")))),
     };
@@ -55,7 +70,7 @@ fn operation(value: Value, index: Option<usize>) -> Result<Request, HttpError> {
         }
         Some(_) => return Err(HttpError::invalid(format!("`{}` must be an object", at("extensions")))),
     }
-    Ok(request)
+    Ok((request, id))
 }
 
 /// Parses a POST body: one request object, or an array of at most `max_batch`.
@@ -88,7 +103,7 @@ pub fn parse_body(body: &[u8], max_batch: usize) -> Result<Operations, HttpError
 }
 
 /// Parses the query string of a GET (`variables` and `extensions` are JSON-encoded).
-pub fn parse_query_string(query: &str) -> Result<Request, HttpError> {
+pub fn parse_query_string(query: &str) -> Result<(Request, Option<String>), HttpError> {
     let mut fields = Map::new();
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let value = match key.as_ref() {
