@@ -451,3 +451,49 @@ async fn safelisted_roles_run_only_listed_operations() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "OPERATION_NOT_IN_SAFELIST");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_exhausted_pool_answers_every_request_in_time() {
+    let fixture = crate::fixture::Fixture::postgres().await;
+    let mut database = gateway::config::DatabaseArgs::with_url(Some(&fixture.connection_url()));
+    database.pool.pool_max_connections = 2;
+    database.pool.acquire_timeout = std::time::Duration::from_millis(500);
+    let app = TestApp::spawn(&database).await;
+    let query = "{ tasks(first: 500) { nodes { id comments { totalCount } } } }";
+    let started = std::time::Instant::now();
+    let requests = (0..200).map(|_| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/graphql"))
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .expect("an answer");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.expect("JSON");
+            (status, body)
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "no request hangs: {:?}",
+        started.elapsed()
+    );
+    let mut succeeded = 0;
+    for (status, body) in &answers {
+        if body.get("errors").is_none() {
+            succeeded += 1;
+        } else {
+            let code = body["errors"][0]["extensions"]["code"].as_str().unwrap_or_default();
+            assert!(
+                matches!(code, "DATABASE_UNAVAILABLE" | "OVERLOADED" | "TIMEOUT"),
+                "{status}: {body}"
+            );
+        }
+    }
+    assert!(succeeded > 0, "the pool still serves");
+    app.stop().await;
+}
