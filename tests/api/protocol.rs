@@ -497,3 +497,36 @@ async fn an_exhausted_pool_answers_every_request_in_time() {
     assert!(succeeded > 0, "the pool still serves");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_under_load_lets_accepted_requests_finish() {
+    let fixture = crate::fixture::Fixture::postgres().await;
+    let database = gateway::config::DatabaseArgs::with_url(Some(&fixture.connection_url()));
+    let app = TestApp::spawn(&database).await;
+    let url = app.url("/graphql");
+    let client = app.client.clone();
+    let query = "{ tasks(first: 2000) { nodes { id comments { nodes { body } } } } }";
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.clone();
+            tokio::spawn(async move { client.post(url).json(&json!({ "query": query })).send().await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    app.stop().await;
+    let mut answered = 0;
+    for request in requests {
+        match request.await.unwrap() {
+            Ok(response) => {
+                assert_eq!(response.status().as_u16(), 200, "an accepted request finishes");
+                let body: Value = response.json().await.expect("a complete body");
+                assert_eq!(body["data"]["tasks"]["nodes"].as_array().map(Vec::len), Some(2000));
+                answered += 1;
+            }
+            // Connections not yet accepted when the listener closed are refused, never dropped mid-way.
+            Err(error) => assert!(error.is_connect(), "{error:?}"),
+        }
+    }
+    assert!(answered > 0, "requests in flight at shutdown were answered");
+}
