@@ -54,6 +54,20 @@ async fn readyz_turns_503_while_the_database_is_down_and_recovers_without_restar
         answer["errors"][0]["extensions"]["code"], "DATABASE_UNAVAILABLE",
         "{answer}"
     );
+    // Under load, every request fails fast (bounded by the acquire timeout), none hangs.
+    let started = std::time::Instant::now();
+    let requests = (0..50).map(|_| app.graphql("{ tasks { totalCount } }", serde_json::json!({})));
+    for answer in futures_util::future::join_all(requests).await {
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "DATABASE_UNAVAILABLE",
+            "{answer}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "failed fast: {:?}",
+        started.elapsed()
+    );
     assert!(
         !answer.to_string().contains("SELECT"),
         "no SQL reaches the client: {answer}"
