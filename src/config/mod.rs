@@ -98,6 +98,9 @@ pub struct ServerArgs {
     /// How long a request waits in the queue before a quick 503.
     #[arg(long, env = "GATEWAY_QUEUE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub queue_timeout: Duration,
+    /// Operations slower than this are logged as warnings (`slow operation`).
+    #[arg(long, env = "GATEWAY_SLOW_OPERATION", default_value = "1s", value_parser = parse_duration)]
+    pub slow_operation: Duration,
     /// Documents kept for automatic persisted queries (APQ); 0 turns APQ off.
     #[arg(long, env = "GATEWAY_APQ_CACHE_SIZE", default_value_t = 1000)]
     pub apq_cache_size: usize,
@@ -123,6 +126,7 @@ impl Default for ServerArgs {
             max_insert_rows: 1000,
             request_timeout: Duration::from_secs(30),
             apq_cache_size: 1000,
+            slow_operation: Duration::from_secs(1),
             safelist_file: None,
             safelist_roles: Vec::new(),
             max_concurrent_requests: 256,

@@ -129,6 +129,7 @@ impl Application {
                 in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_requests.max(1))),
                 max_concurrent: args.max_concurrent_requests.max(1),
                 queue_timeout: args.queue_timeout,
+                slow_operation: args.slow_operation,
                 persisted: http::PersistedQueries::new(
                     args.apq_cache_size,
                     args.safelist_file.as_deref(),

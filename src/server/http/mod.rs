@@ -47,6 +47,8 @@ pub struct HttpOptions {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     pub max_concurrent: usize,
     pub queue_timeout: std::time::Duration,
+    /// Operations slower than this are logged as warnings.
+    pub slow_operation: std::time::Duration,
     /// Automatic persisted queries and the safelist.
     pub persisted: PersistedQueries,
 }
@@ -155,6 +157,8 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     }
     let schema = state.schema_for(session.map(|session| session.role.as_str()));
     let started = std::time::Instant::now();
+    let operation_name = request.operation_name.clone().unwrap_or_default();
+    let role = session.map(|session| session.role.clone()).unwrap_or_default();
     let kind = match selected_operation_type(&request.query, request.operation_name.as_deref()) {
         Some(OperationType::Mutation) => "mutation",
         Some(OperationType::Subscription) => "subscription",
@@ -201,7 +205,19 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
             .unwrap_or_else(|| "UNCODED".to_owned())
     });
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
-    super::metrics::operation(kind, outcome, started.elapsed().as_secs_f64(), codes);
+    let elapsed = started.elapsed();
+    tracing::info!(
+        operation = %operation_name,
+        kind,
+        role = %role,
+        outcome,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "graphql operation"
+    );
+    if elapsed > state.http.slow_operation {
+        tracing::warn!(operation = %operation_name, kind, role = %role, duration_ms = elapsed.as_secs_f64() * 1000.0, "slow operation");
+    }
+    super::metrics::operation(kind, outcome, elapsed.as_secs_f64(), codes);
     (
         body,
         if request_error {
