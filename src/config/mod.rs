@@ -98,6 +98,12 @@ pub struct ServerArgs {
     /// How long a request waits in the queue before a quick 503.
     #[arg(long, env = "GATEWAY_QUEUE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub queue_timeout: Duration,
+    /// Origins browsers may call the gateway from, comma-separated (`*`: any); none sends no CORS headers.
+    #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Let browsers send cookies and credentials cross-origin (only with explicit origins).
+    #[arg(long, env = "GATEWAY_CORS_CREDENTIALS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub cors_credentials: bool,
     /// Operations slower than this are logged as warnings (`slow operation`).
     #[arg(long, env = "GATEWAY_SLOW_OPERATION", default_value = "1s", value_parser = parse_duration)]
     pub slow_operation: Duration,
@@ -127,6 +133,8 @@ impl Default for ServerArgs {
             request_timeout: Duration::from_secs(30),
             apq_cache_size: 1000,
             slow_operation: Duration::from_secs(1),
+            cors_origins: Vec::new(),
+            cors_credentials: false,
             safelist_file: None,
             safelist_roles: Vec::new(),
             max_concurrent_requests: 256,

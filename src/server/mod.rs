@@ -64,6 +64,8 @@ pub enum ServerError {
     Schema(#[from] async_graphql::dynamic::SchemaError),
     #[error(transparent)]
     Safelist(#[from] http::SafelistError),
+    #[error("CORS settings: {0}")]
+    Cors(String),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -141,9 +143,13 @@ impl Application {
             database: database.clone(),
             authenticator,
         };
+        let router = match cors(args)? {
+            Some(cors) => router(state).layer(cors),
+            None => router(state),
+        };
         Ok(Self {
             listener,
-            router: router(state),
+            router,
             database,
             shutdown_timeout: args.shutdown_timeout,
         })
@@ -183,6 +189,46 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The CORS layer the settings ask for: explicit origins (credentials allowed only then) or any
+/// origin without credentials.
+fn cors(args: &ServerArgs) -> Result<Option<tower_http::cors::CorsLayer>, ServerError> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    if args.cors_origins.is_empty() {
+        return Ok(None);
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::ACCEPT,
+            HeaderName::from_static("x-role"),
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("apollo-require-preflight"),
+            HeaderName::from_static("x-apollo-operation-name"),
+        ]);
+    if args.cors_origins.iter().any(|origin| origin == "*") {
+        if args.cors_credentials {
+            return Err(ServerError::Cors("credentials need explicit origins, not `*`".into()));
+        }
+        return Ok(Some(layer.allow_origin(Any)));
+    }
+    let origins = args
+        .cors_origins
+        .iter()
+        .map(|origin| {
+            origin
+                .parse()
+                .map_err(|_| ServerError::Cors(format!("`{origin}` is not a valid origin")))
+        })
+        .collect::<Result<Vec<axum::http::HeaderValue>, _>>()?;
+    Ok(Some(
+        layer
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(args.cors_credentials),
+    ))
 }
 
 fn router(state: AppState) -> Router {

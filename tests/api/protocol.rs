@@ -530,3 +530,39 @@ async fn shutdown_under_load_lets_accepted_requests_finish() {
     }
     assert!(answered > 0, "requests in flight at shutdown were answered");
 }
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let database = TestDatabase::new().await;
+    let server = gateway::config::ServerArgs {
+        cors_origins: vec!["https://app.example.com".into()],
+        cors_credentials: true,
+        ..gateway::config::ServerArgs::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let preflight = |origin: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type,authorization")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let allowed = preflight("https://app.example.com").await;
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
+    let refused = preflight("https://evil.example.net").await;
+    assert!(
+        refused.headers().get("access-control-allow-origin").is_none(),
+        "other origins get no CORS grant"
+    );
+    app.stop().await;
+}
