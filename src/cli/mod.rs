@@ -26,6 +26,8 @@ pub struct Cli {
 }
 
 /// What to do; `serve` when none is given.
+// Parsed once per process: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve GraphQL over HTTP and WebSocket, and the playground (the default).
