@@ -104,6 +104,9 @@ pub struct ServerArgs {
     /// Let browsers send cookies and credentials cross-origin (only with explicit origins).
     #[arg(long, env = "GATEWAY_CORS_CREDENTIALS", default_value_t = false, action = clap::ArgAction::Set)]
     pub cors_credentials: bool,
+    /// How long a WebSocket may stay open before `connection_init` (then closed with 4408).
+    #[arg(long, env = "GATEWAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub ws_init_timeout: Duration,
     /// Operations slower than this are logged as warnings (`slow operation`).
     #[arg(long, env = "GATEWAY_SLOW_OPERATION", default_value = "1s", value_parser = parse_duration)]
     pub slow_operation: Duration,
@@ -133,6 +136,7 @@ impl Default for ServerArgs {
             request_timeout: Duration::from_secs(30),
             apq_cache_size: 1000,
             slow_operation: Duration::from_secs(1),
+            ws_init_timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
             cors_credentials: false,
             safelist_file: None,

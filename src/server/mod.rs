@@ -34,6 +34,8 @@ use tracing::Level;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// How long a WebSocket may wait before `connection_init`.
+    pub ws_init_timeout: std::time::Duration,
     /// Protocol limits and CSRF settings.
     pub http: Arc<http::HttpOptions>,
     /// The schema of sessions without a role view (no policy, or a role it does not name).
@@ -122,6 +124,7 @@ impl Application {
                 source,
             })?;
         let state = AppState {
+            ws_init_timeout: args.ws_init_timeout,
             http: Arc::new(http::HttpOptions {
                 max_body_bytes: args.max_body_bytes,
                 max_batch: args.max_batch,

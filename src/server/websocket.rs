@@ -2,9 +2,10 @@
 //! authenticated from the `connection_init` payload (`{"Authorization": "Bearer …"}`, optionally
 //! `"X-Role"`) with the same rules as HTTP.
 //!
-//! A rejected `connection_init` closes the socket with 4403 (Forbidden); when the token expires,
-//! the connection is closed with 4401 (Unauthorized), so a long-lived subscription cannot outlive
-//! its credentials.
+//! Close codes of `graphql-transport-ws`: 4400 for an invalid message, 4403 when `connection_init`
+//! is refused, 4408 when it does not come within `GATEWAY_WS_INIT_TIMEOUT`, 4429 for a second
+//! `connection_init` (async-graphql's own), and 4401 when the token expires mid-connection, so a
+//! long-lived subscription cannot outlive its credentials.
 
 use super::AppState;
 use crate::auth::{Authenticator, Session};
@@ -25,6 +26,12 @@ use tokio::sync::watch;
 const FORBIDDEN: u16 = 4403;
 /// Close code when the token expires during the connection (Unauthorized).
 const UNAUTHORIZED: u16 = 4401;
+/// Close code for a message that is not valid for the protocol.
+const BAD_MESSAGE: u16 = 4400;
+/// Close code when `connection_init` does not arrive in time.
+const INIT_TIMEOUT: u16 = 4408;
+/// async-graphql closes with the generic protocol-error code, which the protocol refines.
+const PROTOCOL_ERROR: u16 = 1002;
 
 /// `GET /graphql/ws`.
 pub async fn upgrade(State(state): State<AppState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
@@ -38,15 +45,24 @@ async fn serve(state: AppState, protocol: GraphQLProtocol, socket: WebSocket) {
     let (expiry_tx, expiry_rx) = watch::channel::<Option<u64>>(None);
     let rejected = Arc::new(AtomicBool::new(false));
     let expired = Arc::new(AtomicBool::new(false));
-    let input = stream.take_until(token_expiry(expiry_rx, expired.clone()));
+    let initialized = Arc::new(AtomicBool::new(false));
+    let init_timed_out = Arc::new(AtomicBool::new(false));
+    let deadline = init_deadline(state.ws_init_timeout, initialized.clone(), init_timed_out.clone());
+    let stop = futures_util::future::select(Box::pin(token_expiry(expiry_rx, expired.clone())), Box::pin(deadline));
+    let input = stream.take_until(stop);
     {
         // A failed init is closed by async-graphql with 1002; say what it is: 4403.
         let init_failed = rejected.clone();
         let mut output = (&mut sink).with(move |message: Message| {
             let message = match message {
-                Message::Close(Some(frame)) if init_failed.load(Ordering::Relaxed) => {
+                Message::Close(Some(frame)) if frame.code == PROTOCOL_ERROR => {
+                    let code = if init_failed.load(Ordering::Relaxed) {
+                        FORBIDDEN
+                    } else {
+                        BAD_MESSAGE
+                    };
                     Message::Close(Some(CloseFrame {
-                        code: FORBIDDEN,
+                        code,
                         reason: frame.reason,
                     }))
                 }
@@ -56,17 +72,35 @@ async fn serve(state: AppState, protocol: GraphQLProtocol, socket: WebSocket) {
         });
         let authenticator = state.authenticator.clone();
         GraphQLWebSocket::new_with_pair(&mut output, input, state.schema.clone(), protocol)
-            .on_connection_init(move |payload| initialize(authenticator, payload, expiry_tx, rejected))
+            .on_connection_init(move |payload| initialize(authenticator, payload, expiry_tx, rejected, initialized))
             .serve()
             .await;
     }
-    if expired.load(Ordering::Relaxed) {
-        let frame = CloseFrame {
+    let frame = if expired.load(Ordering::Relaxed) {
+        Some(CloseFrame {
             code: UNAUTHORIZED,
             reason: "the token has expired".into(),
-        };
+        })
+    } else if init_timed_out.load(Ordering::Relaxed) {
+        Some(CloseFrame {
+            code: INIT_TIMEOUT,
+            reason: "connection initialisation timeout".into(),
+        })
+    } else {
+        None
+    };
+    if let Some(frame) = frame {
         let _ = sink.send(Message::Close(Some(frame))).await;
     }
+}
+
+/// Resolves when `connection_init` has not arrived within `timeout` (never once it has).
+async fn init_deadline(timeout: Duration, initialized: Arc<AtomicBool>, timed_out: Arc<AtomicBool>) {
+    tokio::time::sleep(timeout).await;
+    if initialized.load(Ordering::Relaxed) {
+        std::future::pending::<()>().await;
+    }
+    timed_out.store(true, Ordering::Relaxed);
 }
 
 /// Resolves when the token announced through `expiry` runs out (never without one).
@@ -105,7 +139,9 @@ async fn initialize(
     payload: Value,
     expiry: watch::Sender<Option<u64>>,
     rejected: Arc<AtomicBool>,
+    initialized: Arc<AtomicBool>,
 ) -> async_graphql::Result<Data> {
+    initialized.store(true, Ordering::Relaxed);
     let token = entry(&payload, "authorization").map(|value| {
         value
             .split_once(' ')

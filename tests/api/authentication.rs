@@ -337,9 +337,10 @@ mod websocket {
 
     use tokio_tungstenite::tungstenite::Message;
 
-    type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+    pub(super) type Socket =
+        tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-    async fn connect(app: &TestApp) -> Socket {
+    pub(super) async fn connect(app: &TestApp) -> Socket {
         let mut request = format!("ws://{}/graphql/ws", app.address)
             .into_client_request()
             .unwrap();
@@ -358,7 +359,7 @@ mod websocket {
     }
 
     /// The close code the server ends the connection with, waiting at most `seconds`.
-    async fn close_code(socket: &mut Socket, seconds: u64) -> Option<u16> {
+    pub(super) async fn close_code(socket: &mut Socket, seconds: u64) -> Option<u16> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
         while let Ok(Some(message)) = tokio::time::timeout_at(deadline, socket.next()).await {
             if let Ok(Message::Close(frame)) = message {
@@ -402,6 +403,41 @@ mod websocket {
             "the socket closes when the token expires"
         );
 
+        app.stop().await;
+    }
+}
+
+mod websocket_protocol {
+    use super::websocket::{close_code, connect};
+    use crate::support::{TestApp, TestDatabase};
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    #[tokio::test]
+    async fn protocol_violations_close_with_the_protocols_codes() {
+        let database = TestDatabase::new().await;
+        let server = gateway::config::ServerArgs {
+            ws_init_timeout: std::time::Duration::from_secs(1),
+            ..Default::default()
+        };
+        let app = TestApp::spawn_with_server(&database.args(), server).await;
+
+        let mut socket = connect(&app).await;
+        socket.send(Message::Text("this is not JSON".into())).await.unwrap();
+        assert_eq!(close_code(&mut socket, 5).await, Some(4400), "an invalid message");
+
+        let mut socket = connect(&app).await;
+        assert_eq!(
+            close_code(&mut socket, 5).await,
+            Some(4408),
+            "no connection_init in time"
+        );
+
+        let mut socket = connect(&app).await;
+        let init = serde_json::json!({ "type": "connection_init" }).to_string();
+        socket.send(Message::Text(init.clone().into())).await.unwrap();
+        socket.send(Message::Text(init.into())).await.unwrap();
+        assert_eq!(close_code(&mut socket, 5).await, Some(4429), "a second connection_init");
         app.stop().await;
     }
 }
