@@ -2,9 +2,12 @@
 //!
 //! The request flow and the layout follow DESIGN.md: [`config`] parses settings, [`database`]
 //! opens (and explains) the connection pool, [`metadata`] reads the entities registered in
-//! [`entities`], [`schema`] generates the GraphQL schema from them, and a root field's resolver
-//! runs the [`plan`]ner, the [`sql`] executor (one statement per root field) and the [`shape`]r.
-//! [`server`] serves it over HTTP and WebSocket, and [`cli`] ties everything into commands.
+//! [`entities`], [`schema`] generates the GraphQL schema from them (one view per role), [`auth`]
+//! turns a bearer token into a session, [`permission`] turns the policy into row filters and
+//! checks, and a root field's resolver runs the [`plan`]ner, the [`sql`] executor (one statement
+//! per root field, permissions injected) and the [`shape`]r; mutations share one
+//! [`transaction`] per operation. [`server`] serves it over HTTP and WebSocket, and [`cli`] ties
+//! everything into commands.
 
 pub mod auth;
 pub mod cli;
