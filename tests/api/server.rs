@@ -137,3 +137,19 @@ async fn metrics_count_requests_errors_and_statements() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn response_fields_keep_the_order_of_the_selection() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": "{ z: organizations { totalCount } a: organizations { totalCount } }" }))
+        .send()
+        .await
+        .expect("request");
+    let text = response.text().await.expect("text");
+    assert!(text.find("\"z\"").unwrap() < text.find("\"a\"").unwrap(), "{text}");
+    app.stop().await;
+}

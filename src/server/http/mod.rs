@@ -26,7 +26,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
 /// The response media types of the specification.
@@ -149,7 +149,7 @@ enum Outcome {
 }
 
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
-async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (Value, Outcome) {
+async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (String, Outcome) {
     let transaction = Arc::new(OperationTransaction::new(state.database.clone()));
     let mut request = request.data(transaction.clone());
     if let Some(session) = session {
@@ -175,7 +175,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
             started.elapsed().as_secs_f64(),
             std::iter::once("TIMEOUT".to_owned()),
         );
-        return (error, Outcome::TimedOut);
+        return (error.to_string(), Outcome::TimedOut);
     };
     transaction.finish(&mut response).await;
     let request_error = response.data == async_graphql::Value::Null
@@ -191,11 +191,13 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
                 Some("\"GRAPHQL_PARSE_FAILED\"" | "\"GRAPHQL_VALIDATION_FAILED\"" | "\"QUERY_LIMIT_EXCEEDED\"")
             )
         });
-    let mut body =
-        serde_json::to_value(&response).unwrap_or_else(|_| json!({ "errors": [{ "message": "internal error" }] }));
-    if request_error && let Some(object) = body.as_object_mut() {
-        object.remove("data");
-    }
+    // Serialized straight from the response, so fields keep the order of the selection set.
+    let serialized = if request_error {
+        serde_json::to_string(&json!({ "errors": response.errors }))
+    } else {
+        serde_json::to_string(&response)
+    };
+    let body = serialized.unwrap_or_else(|_| r#"{"errors":[{"message":"internal error"}]}"#.to_owned());
     let codes = response.errors.iter().map(|error| {
         error
             .extensions
@@ -228,7 +230,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     )
 }
 
-fn respond(media_type: &'static str, results: Vec<(Value, Outcome)>, batch: bool) -> Response {
+fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: bool) -> Response {
     // application/json is 200 for anything GraphQL answered; graphql-response+json says 400 when a
     // request could not run. A timeout is 504 either way.
     let outcome = if batch {
@@ -237,16 +239,19 @@ fn respond(media_type: &'static str, results: Vec<(Value, Outcome)>, batch: bool
         results.first().map(|(_, outcome)| *outcome).unwrap_or(Outcome::Ran)
     };
     let body = if batch {
-        Value::Array(results.into_iter().map(|(body, _)| body).collect())
+        format!(
+            "[{}]",
+            results.into_iter().map(|(body, _)| body).collect::<Vec<_>>().join(",")
+        )
     } else {
-        results.into_iter().next().map(|(body, _)| body).unwrap_or(Value::Null)
+        results.into_iter().next().map(|(body, _)| body).unwrap_or_default()
     };
     let status = match outcome {
         Outcome::TimedOut => StatusCode::GATEWAY_TIMEOUT,
         Outcome::RequestError if media_type == GRAPHQL_RESPONSE => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    (status, [(header::CONTENT_TYPE, media_type)], body.to_string()).into_response()
+    (status, [(header::CONTENT_TYPE, media_type)], body).into_response()
 }
 
 /// `POST /graphql`.
