@@ -275,11 +275,11 @@ fn parse_links(
 }
 
 /// Who writes: their insert presets make those columns optional.
-type Writer<'a> = &'a crate::permission::Access;
+type WritingAccess<'a> = &'a crate::permission::Access;
 
 fn parse_insert(
     registry: &Registry,
-    access: Writer<'_>,
+    access: WritingAccess<'_>,
     entity_id: EntityId,
     value: &GqlValue,
     path: &str,
@@ -290,7 +290,7 @@ fn parse_insert(
 /// An insert input; `filled` columns (a child's reference to its parent) are set by the insert.
 fn parse_insert_row(
     registry: &Registry,
-    access: Writer<'_>,
+    access: WritingAccess<'_>,
     entity_id: EntityId,
     value: &GqlValue,
     path: &str,
