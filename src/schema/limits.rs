@@ -126,8 +126,12 @@ fn exceeded(message: String) -> ServerError {
     error.into_server_error(Default::default())
 }
 
+/// Request data saying the HTTP layer already checked the limits on the parsed document.
+pub struct LimitsChecked;
+
 impl QueryLimits {
-    fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
+    /// Refuses a document over the limits (before async-graphql's own, exponential, checks).
+    pub fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
         let mut aliases: usize = document
             .fragments
             .values()
@@ -185,7 +189,9 @@ impl Extension for QueryLimits {
     ) -> ServerResult<ExecutableDocument> {
         // Checked on a plain parse before async-graphql's own parse, whose recursion check
         // expands fragment spreads and takes exponential time on a fragment bomb.
-        if let Ok(document) = async_graphql::parser::parse_query(query) {
+        if context.data_opt::<LimitsChecked>().is_none()
+            && let Ok(document) = async_graphql::parser::parse_query(query)
+        {
             self.check(&document)?;
         }
         next.run(context, query, variables).await

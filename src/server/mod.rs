@@ -135,6 +135,7 @@ impl Application {
                 max_concurrent: args.max_concurrent_requests.max(1),
                 queue_timeout: args.queue_timeout,
                 slow_operation: args.slow_operation,
+                limits: options.limits,
                 persisted: http::PersistedQueries::new(
                     args.apq_cache_size,
                     args.safelist_file.as_deref(),

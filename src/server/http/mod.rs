@@ -19,8 +19,9 @@ pub use persisted::{PersistedQueries, SafelistError};
 use super::AppState;
 use super::playground;
 use crate::auth::Session;
+use crate::schema::limits::{LimitsChecked, QueryLimits};
 use crate::transaction::OperationTransaction;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use axum::Extension;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -49,6 +50,8 @@ pub struct HttpOptions {
     pub queue_timeout: std::time::Duration,
     /// Operations slower than this are logged as warnings.
     pub slow_operation: std::time::Duration,
+    /// Limits checked on the parsed document before async-graphql sees it.
+    pub limits: QueryLimits,
     /// Automatic persisted queries and the safelist.
     pub persisted: PersistedQueries,
 }
@@ -125,8 +128,7 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 
 /// The type of the operation a request would run, when the document parses and names one;
 /// otherwise execution reports the problem itself.
-fn selected_operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
-    let document = async_graphql::parser::parse_query(query).ok()?;
+fn selected_operation_type(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<OperationType> {
     match (&document.operations, operation_name) {
         (DocumentOperations::Single(operation), _) => Some(operation.node.ty),
         (DocumentOperations::Multiple(operations), Some(name)) => {
@@ -159,11 +161,31 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let started = std::time::Instant::now();
     let operation_name = request.operation_name.clone().unwrap_or_default();
     let role = session.map(|session| session.role.clone()).unwrap_or_default();
-    let kind = match selected_operation_type(&request.query, request.operation_name.as_deref()) {
-        Some(OperationType::Mutation) => "mutation",
-        Some(OperationType::Subscription) => "subscription",
-        _ => "query",
+    // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
+    let name = request.operation_name.clone();
+    let (kind, refused) = match request.parsed_query() {
+        Ok(document) => {
+            let kind = match selected_operation_type(document, name.as_deref()) {
+                Some(OperationType::Mutation) => "mutation",
+                Some(OperationType::Subscription) => "subscription",
+                _ => "query",
+            };
+            (kind, state.http.limits.check(document).err())
+        }
+        // Execution reports the parse error with its code.
+        Err(_) => ("query", None),
     };
+    if let Some(error) = refused {
+        super::metrics::operation(
+            kind,
+            "error",
+            started.elapsed().as_secs_f64(),
+            std::iter::once("QUERY_LIMIT_EXCEEDED".to_owned()),
+        );
+        let body = serde_json::to_string(&json!({ "errors": [error] })).unwrap_or_default();
+        return (body, Outcome::RequestError);
+    }
+    let request = request.data(LimitsChecked);
     // Past the timeout the operation is dropped: its statement is cancelled with the connection's
     // future and its transaction rolls back.
     let Ok(mut response) = tokio::time::timeout(state.http.request_timeout, schema.execute(request)).await else {
@@ -324,7 +346,9 @@ pub async fn get(
         let (mut operation, id) = request::parse_query_string(query_string)?;
         let role = session.as_ref().map(|Extension(session)| session.role.as_str());
         state.http.persisted.resolve(&mut operation, id, role)?;
-        if let Some(kind) = selected_operation_type(&operation.query, operation.operation_name.as_deref())
+        let name = operation.operation_name.clone();
+        if let Ok(document) = operation.parsed_query()
+            && let Some(kind) = selected_operation_type(document, name.as_deref())
             && kind != OperationType::Query
         {
             return Err(HttpError::new(
