@@ -5,7 +5,6 @@
 //! this test process and stopped when the process exits. Each test database is cloned from a
 //! template migrated once per process, so tests are independent and fast. Databases left behind by
 //! crashed runs are dropped the next time the harness starts.
-#![allow(dead_code)]
 
 pub mod cluster;
 
