@@ -19,6 +19,9 @@ pub async fn alive() -> Json<Value> {
 }
 
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.http.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return unavailable("the gateway is shutting down".to_owned());
+    }
     match tokio::time::timeout(READINESS_TIMEOUT, state.database.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Ok(Err(error)) => {

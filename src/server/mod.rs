@@ -52,6 +52,7 @@ pub struct Application {
     router: Router,
     database: DatabaseConnection,
     shutdown_timeout: Duration,
+    http: Arc<http::HttpOptions>,
 }
 
 /// Errors that stop the server from starting or running.
@@ -123,25 +124,27 @@ impl Application {
                 address: args.listen,
                 source,
             })?;
+        let http = Arc::new(http::HttpOptions {
+            max_body_bytes: args.max_body_bytes,
+            max_batch: args.max_batch,
+            csrf_headers: args.csrf_prevention.then(|| args.csrf_required_headers.clone()),
+            playground: args.playground,
+            request_timeout: args.request_timeout,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_requests.max(1))),
+            max_concurrent: args.max_concurrent_requests.max(1),
+            queue_timeout: args.queue_timeout,
+            slow_operation: args.slow_operation,
+            limits: options.limits,
+            persisted: http::PersistedQueries::new(
+                args.apq_cache_size,
+                args.safelist_file.as_deref(),
+                args.safelist_roles.clone(),
+            )?,
+            draining: std::sync::atomic::AtomicBool::new(false),
+        });
         let state = AppState {
             ws_init_timeout: args.ws_init_timeout,
-            http: Arc::new(http::HttpOptions {
-                max_body_bytes: args.max_body_bytes,
-                max_batch: args.max_batch,
-                csrf_headers: args.csrf_prevention.then(|| args.csrf_required_headers.clone()),
-                playground: args.playground,
-                request_timeout: args.request_timeout,
-                in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_requests.max(1))),
-                max_concurrent: args.max_concurrent_requests.max(1),
-                queue_timeout: args.queue_timeout,
-                slow_operation: args.slow_operation,
-                limits: options.limits,
-                persisted: http::PersistedQueries::new(
-                    args.apq_cache_size,
-                    args.safelist_file.as_deref(),
-                    args.safelist_roles.clone(),
-                )?,
-            }),
+            http: http.clone(),
             role_schemas: Arc::new(role_schemas),
             schema: schema.clone(),
             database: database.clone(),
@@ -156,6 +159,7 @@ impl Application {
             router,
             database,
             shutdown_timeout: args.shutdown_timeout,
+            http,
         })
     }
 
@@ -170,9 +174,18 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let http = self.http.clone();
+        let drain = self.shutdown_timeout;
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            // Drain first: readiness turns 503 so load balancers stop sending, new GraphQL requests
+            // get a quick 503, and in-flight ones finish; then the listener closes.
+            tracing::info!("shutting down: refusing new requests, finishing in-flight ones");
+            http.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            let deadline = tokio::time::Instant::now() + drain;
+            while http.in_flight.available_permits() < http.max_concurrent && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             let _ = stopping_tx.send(());
         };
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);

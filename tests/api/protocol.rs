@@ -518,6 +518,11 @@ async fn shutdown_under_load_lets_accepted_requests_finish() {
     let mut answered = 0;
     for request in requests {
         match request.await.unwrap() {
+            // Arriving after the signal: a quick 503 while the others drain.
+            Ok(response) if response.status().as_u16() == 503 => {
+                let body: Value = response.json().await.expect("a JSON error");
+                assert_eq!(body["errors"][0]["extensions"]["code"], "SHUTTING_DOWN");
+            }
             Ok(response) => {
                 assert_eq!(response.status().as_u16(), 200, "an accepted request finishes");
                 let body: Value = response.json().await.expect("a complete body");
@@ -564,5 +569,38 @@ async fn cors_allows_only_the_configured_origins() {
         refused.headers().get("access-control-allow-origin").is_none(),
         "other origins get no CORS grant"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn draining_refuses_new_requests_with_503_while_in_flight_ones_finish() {
+    let fixture = crate::fixture::Fixture::postgres().await;
+    let database = gateway::config::DatabaseArgs::with_url(Some(&fixture.connection_url()));
+    let mut app = TestApp::spawn(&database).await;
+    let heavy = "{ tasks(first: 2000) { nodes { id comments { nodes { body author { displayName } } } tags { nodes { name } } } } }";
+    let in_flight = {
+        let client = app.client.clone();
+        let url = app.url("/graphql");
+        tokio::spawn(async move { client.post(url).json(&json!({ "query": heavy })).send().await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    app.signal_stop();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let fresh = reqwest::Client::new();
+    let refused = fresh
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await;
+    let response = refused.expect("the listener stays open while requests are in flight");
+    assert_eq!(response.status().as_u16(), 503, "a new request while draining");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "SHUTTING_DOWN");
+    let ready = reqwest::Client::new().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503, "readiness reports the drain");
+    let finished = in_flight.await.unwrap().expect("the in-flight request is answered");
+    assert_eq!(finished.status().as_u16(), 200);
+    let body: Value = finished.json().await.expect("a complete body");
+    assert_eq!(body["data"]["tasks"]["nodes"].as_array().map(Vec::len), Some(2000));
     app.stop().await;
 }

@@ -50,6 +50,8 @@ pub struct HttpOptions {
     pub queue_timeout: std::time::Duration,
     /// Operations slower than this are logged as warnings.
     pub slow_operation: std::time::Duration,
+    /// Set when shutdown begins: new requests get 503 while in-flight ones finish.
+    pub draining: std::sync::atomic::AtomicBool,
     /// Limits checked on the parsed document before async-graphql sees it.
     pub limits: QueryLimits,
     /// Automatic persisted queries and the safelist.
@@ -383,6 +385,18 @@ pub async fn admit(
     request: Request<Body>,
     next: axum::middleware::Next,
 ) -> Response {
+    if options.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut response = HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SHUTTING_DOWN",
+            "the gateway is shutting down; retry on another instance",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
     match tokio::time::timeout(options.queue_timeout, options.in_flight.clone().acquire_owned()).await {
         Ok(Ok(permit)) => {
             let response = next.run(request).await;

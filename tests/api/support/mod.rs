@@ -267,6 +267,13 @@ impl TestApp {
             .expect("JSON response")
     }
 
+    /// Sends the shutdown signal without waiting (the app drains, then stops).
+    pub fn signal_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Stops the app gracefully and waits until it has stopped.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
