@@ -6,6 +6,7 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Installs [`ErrorCodesExtension`].
 pub struct ErrorCodes;
@@ -36,6 +37,7 @@ impl Extension for ErrorCodesExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         next.run(context, query, variables)
+            .instrument(tracing::debug_span!("parse"))
             .await
             .map_err(|error| with_code(error, "GRAPHQL_PARSE_FAILED"))
     }
@@ -45,11 +47,14 @@ impl Extension for ErrorCodesExtension {
         context: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(context).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|error| with_code(error, "GRAPHQL_VALIDATION_FAILED"))
-                .collect()
-        })
+        next.run(context)
+            .instrument(tracing::debug_span!("validate"))
+            .await
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|error| with_code(error, "GRAPHQL_VALIDATION_FAILED"))
+                    .collect()
+            })
     }
 }

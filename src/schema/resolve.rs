@@ -10,6 +10,7 @@ use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::{Error, ErrorExtensions};
 use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
+use tracing::Instrument;
 
 /// Which root field a resolver serves.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +28,8 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             let connection = context.data::<DatabaseConnection>()?;
             let registry = &engine.registry;
             let field = context.field();
+            let field_name = field.name();
+            let plan_span = tracing::debug_span!("plan", field = field_name).entered();
             let planned = match root {
                 Root::List => plan::plan_connection(registry, entity, &[field]).map(Plan::Connection),
                 Root::Lookup => plan::plan_lookup(registry, entity, field).map(Plan::Lookup),
@@ -39,7 +42,9 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             access.check(registry, &plan).map_err(|error| error.extend())?;
             crate::plan::bound_pages(&mut plan, engine.max_page_size).map_err(|error| error.extend())?;
             access.limit_rows(&mut plan);
+            drop(plan_span);
             let json = crate::sql::execute(connection, registry, &access, &plan)
+                .instrument(tracing::debug_span!("sql", field = field_name))
                 .await
                 .map_err(|error: GatewayError| error.extend())?;
             Ok(match json {
