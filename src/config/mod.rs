@@ -85,6 +85,9 @@ pub struct ServerArgs {
     /// Answer introspection queries (turn off in production if clients do not need it).
     #[arg(long, env = "GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+    /// Roles that may introspect even when GATEWAY_INTROSPECTION is false, comma-separated.
+    #[arg(long, env = "GATEWAY_INTROSPECTION_ROLES", value_delimiter = ',')]
+    pub introspection_roles: Vec<String>,
     /// Serve the GraphiQL playground.
     #[arg(long, env = "GATEWAY_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
     pub playground: bool,
@@ -152,6 +155,7 @@ impl Default for ServerArgs {
             assumed_list_size: 100,
             max_page_size: 10_000,
             introspection: true,
+            introspection_roles: Vec::new(),
             playground: true,
             max_body_bytes: 1024 * 1024,
             max_batch: 10,

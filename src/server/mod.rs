@@ -108,8 +108,12 @@ impl Application {
         for role in policy.iter().flat_map(|policy| policy.roles()) {
             let view = policy.as_ref().map(|policy| policy.view(role)).unwrap_or_default();
             if crate::schema::view_has_queries(&registry, &view) {
+                // Introspection can be off in general yet on for chosen roles (e.g. developers).
+                let introspection =
+                    args.introspection || args.introspection_roles.iter().any(|allowed| allowed == role);
                 let options = crate::schema::SchemaOptions {
                     view,
+                    introspection,
                     ..options.clone()
                 };
                 let role_schema = crate::schema::builder(registry.clone(), options)

@@ -609,3 +609,39 @@ async fn select_rules_cap_rows_and_can_forbid_aggregates() {
         "members have no cap"
     );
 }
+
+#[tokio::test]
+async fn introspection_can_be_off_except_for_chosen_roles() {
+    let database = TestDatabase::new().await;
+    let server = gateway::config::ServerArgs {
+        introspection: false,
+        introspection_roles: vec!["admin".into()],
+        ..gateway::config::ServerArgs::default()
+    };
+    let app = TestApp::spawn_configured(&database.args(), &auth(), server).await;
+    let introspect = |token: Option<String>| {
+        let app = &app;
+        async move {
+            let mut request = app
+                .client
+                .post(app.url("/graphql"))
+                .json(&json!({ "query": "{ __schema { queryType { name } } }" }));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(
+        introspect(Some(token("admin", Some(1)))).await["data"]["__schema"]["queryType"]["name"],
+        "Query"
+    );
+    let member = introspect(Some(token("member", Some(1)))).await;
+    assert!(member.get("errors").is_some(), "members may not introspect: {member}");
+    let anonymous = introspect(None).await;
+    assert!(
+        anonymous.get("errors").is_some(),
+        "nor may anonymous clients: {anonymous}"
+    );
+    app.stop().await;
+}

@@ -199,6 +199,16 @@ impl TestApp {
         Self::start(database, registry, &gateway::config::AuthArgs::default(), server).await
     }
 
+    /// Starts the gateway serving the sample entities with these authentication and server settings.
+    pub async fn spawn_configured(
+        database: &DatabaseArgs,
+        auth: &gateway::config::AuthArgs,
+        server: ServerArgs,
+    ) -> Self {
+        let registry = gateway::entities::registry().expect("the sample entities are valid");
+        Self::start(database, registry, auth, server).await
+    }
+
     async fn spawn_full(
         database: &DatabaseArgs,
         registry: gateway::metadata::Registry,
