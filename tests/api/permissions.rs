@@ -82,6 +82,11 @@ impl Tenants {
     }
 
     async fn count(&self, sql: &str) -> i64 {
+        self.value(sql).await
+    }
+
+    /// The first column of the first row of hand-written SQL.
+    async fn value<T: sea_orm::TryGetable>(&self, sql: &str) -> T {
         use sea_orm::ConnectionTrait;
         let row = self
             .connection
@@ -359,7 +364,6 @@ fn invalid_policies_fail_naming_file_role_and_path() {
 
 /// A fingerprint of the second organization's rows (tasks, comments, tags and links included).
 async fn second_organization(tenants: &Tenants) -> String {
-    use sea_orm::ConnectionTrait;
     let sql = "SELECT md5(string_agg(row_text, '|' ORDER BY row_text)) FROM (
         SELECT o::text AS row_text FROM organizations o WHERE o.id = 2
         UNION ALL SELECT u::text FROM users u WHERE u.organization_id = 2
@@ -368,13 +372,7 @@ async fn second_organization(tenants: &Tenants) -> String {
         UNION ALL SELECT c::text FROM comments c JOIN tasks t ON t.id = c.task_id JOIN projects p ON p.id = t.project_id WHERE p.organization_id = 2
         UNION ALL SELECT g::text FROM tags g WHERE g.organization_id = 2
         UNION ALL SELECT l::text FROM task_tags l JOIN tags g ON g.id = l.tag_id WHERE g.organization_id = 2) rows";
-    let row = tenants
-        .connection
-        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index(0).unwrap()
+    tenants.value(sql).await
 }
 
 #[tokio::test]

@@ -143,6 +143,14 @@ fn selected_operation_type(document: &ExecutableDocument, operation_name: Option
     }
 }
 
+/// An error's `extensions.code`.
+fn error_code(error: &async_graphql::ServerError) -> Option<&str> {
+    match error.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code.as_str()),
+        _ => None,
+    }
+}
+
 /// How an operation ended, for the status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -205,14 +213,9 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|error| {
-            let code = error
-                .extensions
-                .as_ref()
-                .and_then(|extensions| extensions.get("code"))
-                .map(|code| code.to_string());
             matches!(
-                code.as_deref(),
-                Some("\"GRAPHQL_PARSE_FAILED\"" | "\"GRAPHQL_VALIDATION_FAILED\"" | "\"QUERY_LIMIT_EXCEEDED\"")
+                error_code(error),
+                Some("GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "QUERY_LIMIT_EXCEEDED")
             )
         });
     // Serialized straight from the response, so fields keep the order of the selection set.
@@ -222,14 +225,10 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         serde_json::to_string(&response)
     };
     let body = serialized.unwrap_or_else(|_| r#"{"errors":[{"message":"internal error"}]}"#.to_owned());
-    let codes = response.errors.iter().map(|error| {
-        error
-            .extensions
-            .as_ref()
-            .and_then(|extensions| extensions.get("code"))
-            .map(|code| code.to_string().trim_matches('"').to_owned())
-            .unwrap_or_else(|| "UNCODED".to_owned())
-    });
+    let codes = response
+        .errors
+        .iter()
+        .map(|error| error_code(error).unwrap_or("UNCODED").to_owned());
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     let elapsed = started.elapsed();
     tracing::info!(
