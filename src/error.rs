@@ -22,6 +22,9 @@ pub enum GatewayError {
     /// The row a mutation names does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A configured limit refuses the request (subscriptions per connection, in total, ...).
+    #[error("{0}")]
+    LimitExceeded(String),
     /// The database cannot be reached (down, pool exhausted, timed out).
     #[error("the database is unavailable; try again shortly")]
     DatabaseUnavailable,
@@ -38,6 +41,7 @@ impl GatewayError {
             Self::ConstraintViolation(_) => "CONSTRAINT_VIOLATION",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Forbidden(_) => "FORBIDDEN",
+            Self::LimitExceeded(_) => "QUERY_LIMIT_EXCEEDED",
             Self::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }

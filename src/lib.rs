@@ -10,6 +10,7 @@
 //! everything into commands.
 
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod database;

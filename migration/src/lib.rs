@@ -4,6 +4,9 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_sample_schema;
+pub mod m20261127_000001_change_feed;
+
+pub use m20261127_000001_change_feed::{track, untrack};
 
 /// Every migration of the gateway's schema, in order.
 pub struct Migrator;
@@ -11,6 +14,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_sample_schema::Migration)]
+        vec![
+            Box::new(m20261126_000001_sample_schema::Migration),
+            Box::new(m20261127_000001_change_feed::Migration),
+        ]
     }
 }

@@ -110,6 +110,22 @@ pub struct ServerArgs {
     /// How long a WebSocket may stay open before `connection_init` (then closed with 4408).
     #[arg(long, env = "GATEWAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub ws_init_timeout: Duration,
+    /// How often the server pings an idle WebSocket (`ping`, or `ka` on the legacy protocol); 0 is never.
+    #[arg(long, env = "GATEWAY_WS_KEEPALIVE", default_value = "15s", value_parser = parse_duration)]
+    pub ws_keepalive: Duration,
+    /// Most subscriptions one WebSocket may run at once.
+    #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 100)]
+    pub max_subscriptions_per_connection: usize,
+    /// Most subscriptions this process runs at once, over all connections.
+    #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
+    pub max_subscriptions: usize,
+    /// Events a subscriber may have waiting; a consumer further behind is disconnected (close 1008).
+    #[arg(long, env = "GATEWAY_SUBSCRIPTION_QUEUE", default_value_t = 256)]
+    pub subscription_queue: usize,
+    /// How long changes are gathered before subscriptions are updated (live queries re-run at most
+    /// this often).
+    #[arg(long, env = "GATEWAY_SUBSCRIPTION_DEBOUNCE", default_value = "50ms", value_parser = parse_duration)]
+    pub subscription_debounce: Duration,
     /// Operations slower than this are logged as warnings (`slow operation`).
     #[arg(long, env = "GATEWAY_SLOW_OPERATION", default_value = "1s", value_parser = parse_duration)]
     pub slow_operation: Duration,
@@ -140,6 +156,11 @@ impl Default for ServerArgs {
             apq_cache_size: 1000,
             slow_operation: Duration::from_secs(1),
             ws_init_timeout: Duration::from_secs(10),
+            ws_keepalive: Duration::from_secs(15),
+            max_subscriptions_per_connection: 100,
+            max_subscriptions: 10_000,
+            subscription_queue: 256,
+            subscription_debounce: Duration::from_millis(50),
             cors_origins: Vec::new(),
             cors_credentials: false,
             safelist_file: None,

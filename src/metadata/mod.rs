@@ -412,6 +412,11 @@ impl Registry {
         RegistryBuilder::default()
     }
 
+    /// The entity stored in `table`.
+    pub fn entity_by_table(&self, table: &str) -> Option<EntityId> {
+        self.entities.iter().position(|entity| entity.table == table)
+    }
+
     pub fn entities(&self) -> &[Entity] {
         &self.entities
     }

@@ -7,10 +7,12 @@
 
 mod arguments;
 pub mod cursor;
+mod event;
 mod selection;
 pub mod write;
 
 pub use arguments::{ClaimResolver, parse_datetime, parse_key_value, parse_policy_filter, parse_scalar};
+pub use event::{EventPlan, plan_events};
 pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};
 
 use crate::metadata::EntityId;

@@ -9,11 +9,11 @@ use crate::plan::AggregateFunction;
 use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, SchemaBuilder, TypeRef};
 
 /// Names of an entity's derived types.
-struct Names {
-    object: String,
-    connection: String,
+pub(super) struct Names {
+    pub object: String,
+    pub connection: String,
     edge: String,
-    filter: String,
+    pub filter: String,
     list_filter: String,
     order_by: String,
     aggregate: String,
@@ -23,7 +23,7 @@ struct Names {
 }
 
 impl Names {
-    fn of(entity: &Entity) -> Self {
+    pub fn of(entity: &Entity) -> Self {
         let base = &entity.type_name;
         Self {
             object: base.clone(),
@@ -51,26 +51,24 @@ impl Names {
 }
 
 /// The arguments every connection field takes.
+pub(super) fn connection_inputs(names: &Names) -> Vec<InputValue> {
+    vec![
+        InputValue::new("filter", TypeRef::named(&names.filter)).description("Only rows matching this condition."),
+        InputValue::new("orderBy", TypeRef::named_nn_list(&names.order_by)).description(
+            "Sort keys, most significant first; the primary key is always appended so the order is stable.",
+        ),
+        InputValue::new("first", TypeRef::named(TypeRef::INT)).description("At most this many rows from the start."),
+        InputValue::new("after", TypeRef::named(TypeRef::STRING)).description("Rows after this cursor."),
+        InputValue::new("last", TypeRef::named(TypeRef::INT)).description("At most this many rows from the end."),
+        InputValue::new("before", TypeRef::named(TypeRef::STRING)).description("Rows before this cursor."),
+        InputValue::new("offset", TypeRef::named(TypeRef::INT)).description("Skip this many rows first."),
+    ]
+}
+
 fn connection_arguments(field: Field, names: &Names) -> Field {
-    field
-        .argument(
-            InputValue::new("filter", TypeRef::named(&names.filter)).description("Only rows matching this condition."),
-        )
-        .argument(
-            InputValue::new("orderBy", TypeRef::named_nn_list(&names.order_by)).description(
-                "Sort keys, most significant first; the primary key is always appended so the order is stable.",
-            ),
-        )
-        .argument(
-            InputValue::new("first", TypeRef::named(TypeRef::INT))
-                .description("At most this many rows from the start."),
-        )
-        .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)).description("Rows after this cursor."))
-        .argument(
-            InputValue::new("last", TypeRef::named(TypeRef::INT)).description("At most this many rows from the end."),
-        )
-        .argument(InputValue::new("before", TypeRef::named(TypeRef::STRING)).description("Rows before this cursor."))
-        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)).description("Skip this many rows first."))
+    connection_inputs(names)
+        .into_iter()
+        .fold(field, |field, input| field.argument(input))
 }
 
 /// The kind a `function` over a column of `kind` returns, if it applies.

@@ -11,12 +11,13 @@ pub mod limits;
 mod mutation;
 mod resolve;
 mod scalars;
+mod subscription;
 
 use crate::auth::Session;
 use crate::error::GatewayError;
 use crate::metadata::{Registry, ScalarKind};
 use crate::permission::{Access, Policy, View, WriteKind};
-use async_graphql::dynamic::{Object, Schema, SchemaBuilder, SchemaError};
+use async_graphql::dynamic::{Object, Schema, SchemaBuilder, SchemaError, Subscription};
 use std::sync::Arc;
 
 /// What resolvers need besides the connection: the metadata the schema was built from.
@@ -82,7 +83,16 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
                 .into_iter()
                 .any(|kind| options.view.can(id, kind))
     });
-    let mut builder = scalars::register(Schema::build("Query", writes.then_some("Mutation"), None), &kinds);
+    let reads = view_has_queries(&registry, &options.view);
+    let mut builder = scalars::register(
+        Schema::build("Query", writes.then_some("Mutation"), reads.then_some("Subscription")),
+        &kinds,
+    );
+    if reads {
+        builder = subscription::register_common(builder);
+    }
+    let mut subscriptions = Subscription::new("Subscription")
+        .description("Row changes and live lists, pushed over the WebSocket at /graphql/ws as they commit.");
     let mut mutation = Object::new("Mutation").description(
         "Writes; all mutation fields of one operation run in one transaction and commit together or not at all.",
     );
@@ -98,6 +108,14 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
         for field in fields {
             mutation = mutation.field(field);
         }
+        let (next, fields) = subscription::register(builder, &registry, id, &options.view);
+        builder = next;
+        for field in fields {
+            subscriptions = subscriptions.field(field);
+        }
+    }
+    if reads {
+        builder = builder.register(subscriptions);
     }
     if writes {
         builder = builder.register(mutation);

@@ -34,8 +34,8 @@ use tracing::Level;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// How long a WebSocket may wait before `connection_init`.
-    pub ws_init_timeout: std::time::Duration,
+    /// WebSocket timeouts and limits.
+    pub websocket: websocket::Options,
     /// Protocol limits and CSRF settings.
     pub http: Arc<http::HttpOptions>,
     /// The schema of sessions without a role view (no policy, or a role it does not name).
@@ -53,6 +53,7 @@ pub struct Application {
     database: DatabaseConnection,
     shutdown_timeout: Duration,
     http: Arc<http::HttpOptions>,
+    feed: crate::changes::ChangeFeed,
 }
 
 /// Errors that stop the server from starting or running.
@@ -100,8 +101,18 @@ impl Application {
         };
         // Record from the first request on.
         metrics::handle();
+        let feed = crate::changes::ChangeFeed::start(
+            database.clone(),
+            registry.clone(),
+            crate::changes::FeedSettings {
+                debounce: args.subscription_debounce,
+                queue: args.subscription_queue,
+                max_subscriptions: args.max_subscriptions,
+            },
+        );
         let schema = crate::schema::builder(registry.clone(), options.clone())
             .data(database.clone())
+            .data(feed.clone())
             .finish()?;
         // Each role of the policy gets a schema showing only what it may read and write.
         let mut role_schemas = HashMap::new();
@@ -118,6 +129,7 @@ impl Application {
                 };
                 let role_schema = crate::schema::builder(registry.clone(), options)
                     .data(database.clone())
+                    .data(feed.clone())
                     .finish()?;
                 role_schemas.insert(role.to_owned(), role_schema);
             }
@@ -147,7 +159,11 @@ impl Application {
             draining: std::sync::atomic::AtomicBool::new(false),
         });
         let state = AppState {
-            ws_init_timeout: args.ws_init_timeout,
+            websocket: websocket::Options {
+                init_timeout: args.ws_init_timeout,
+                keepalive: args.ws_keepalive,
+                max_subscriptions: args.max_subscriptions_per_connection,
+            },
             http: http.clone(),
             role_schemas: Arc::new(role_schemas),
             schema: schema.clone(),
@@ -164,6 +180,7 @@ impl Application {
             database,
             shutdown_timeout: args.shutdown_timeout,
             http,
+            feed,
         })
     }
 
@@ -204,6 +221,7 @@ impl Application {
             result = serve => result?,
             () = drain_deadline => tracing::warn!(timeout = ?self.shutdown_timeout, "in-flight requests did not finish in time; closing them"),
         }
+        self.feed.stop();
         if let Err(error) = self.database.close().await {
             tracing::warn!(%error, "closing the database pool failed");
         }
@@ -273,7 +291,7 @@ fn router(state: AppState) -> Router {
         .merge(playground)
         .route("/graphql/ws", get(websocket::upgrade))
         .route("/healthz", get(health::alive))
-                .route("/readyz", get(health::ready))
+        .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -2,109 +2,221 @@
 //! authenticated from the `connection_init` payload (`{"Authorization": "Bearer …"}`, optionally
 //! `"X-Role"`) with the same rules as HTTP.
 //!
-//! Close codes of `graphql-transport-ws`: 4400 for an invalid message, 4403 when `connection_init`
-//! is refused, 4408 when it does not come within `GATEWAY_WS_INIT_TIMEOUT`, 4429 for a second
-//! `connection_init` (async-graphql's own), and 4401 when the token expires mid-connection, so a
-//! long-lived subscription cannot outlive its credentials.
+//! async-graphql runs the protocol's messages; this module owns the connection around it, because
+//! the protocol asks for more than async-graphql does: the close codes of `graphql-transport-ws`
+//! (4400 invalid message, 4401 a subscribe before `connection_ack` or an expired token, 4403 a
+//! refused `connection_init`, 4408 no `connection_init` within `GATEWAY_WS_INIT_TIMEOUT`, 4409 an
+//! operation id already in use, 4429 a second `connection_init`), server keep-alive pings, a
+//! limit on subscriptions per connection, and closing a consumer too slow to keep up (1008)
+//! instead of buffering for it.
 
 use super::AppState;
 use crate::auth::{Authenticator, Session};
+use crate::changes::Channel;
 use async_graphql::Data;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket as ProtocolStream, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 /// Close code for a rejected `connection_init` (graphql-transport-ws: Forbidden).
 const FORBIDDEN: u16 = 4403;
-/// Close code when the token expires during the connection (Unauthorized).
+/// Close code for an expired token, or a subscribe before `connection_ack` (Unauthorized).
 const UNAUTHORIZED: u16 = 4401;
 /// Close code for a message that is not valid for the protocol.
 const BAD_MESSAGE: u16 = 4400;
 /// Close code when `connection_init` does not arrive in time.
 const INIT_TIMEOUT: u16 = 4408;
+/// Close code for a subscribe whose id is already in use.
+const DUPLICATE_ID: u16 = 4409;
 /// async-graphql closes with the generic protocol-error code, which the protocol refines.
 const PROTOCOL_ERROR: u16 = 1002;
+/// async-graphql's code for a subscribe before the handshake completed.
+const HANDSHAKE_INCOMPLETE: u16 = 1011;
+/// How long a closing frame may take to send to a client that does not read.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// WebSocket timeouts and limits.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub init_timeout: Duration,
+    /// Ping interval; zero sends none.
+    pub keepalive: Duration,
+    pub max_subscriptions: usize,
+}
+
+type Close = Option<(u16, String)>;
 
 /// `GET /graphql/ws`.
-pub async fn upgrade(State(state): State<AppState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    let protocol = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|name| WebSocketProtocols::from_str(name.trim()).ok());
+    let Some(protocol) = protocol else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Protocol must be graphql-transport-ws or graphql-ws",
+        )
+            .into_response();
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve(state, protocol, socket))
 }
 
-async fn serve(state: AppState, protocol: GraphQLProtocol, socket: WebSocket) {
-    let (mut sink, stream) = socket.split();
-    let (expiry_tx, expiry_rx) = watch::channel::<Option<u64>>(None);
-    let rejected = Arc::new(AtomicBool::new(false));
-    let expired = Arc::new(AtomicBool::new(false));
-    let initialized = Arc::new(AtomicBool::new(false));
-    let init_timed_out = Arc::new(AtomicBool::new(false));
-    let deadline = init_deadline(state.ws_init_timeout, initialized.clone(), init_timed_out.clone());
-    let stop = futures_util::future::select(Box::pin(token_expiry(expiry_rx, expired.clone())), Box::pin(deadline));
-    let input = stream.take_until(stop);
-    {
-        // A failed init is closed by async-graphql with 1002; say what it is: 4403.
-        let init_failed = rejected.clone();
-        let mut output = (&mut sink).with(move |message: Message| {
-            let message = match message {
-                Message::Close(Some(frame)) if frame.code == PROTOCOL_ERROR => {
-                    let code = if init_failed.load(Ordering::Relaxed) {
-                        FORBIDDEN
-                    } else {
-                        BAD_MESSAGE
-                    };
-                    Message::Close(Some(CloseFrame {
-                        code,
-                        reason: frame.reason,
-                    }))
-                }
-                other => other,
-            };
-            futures_util::future::ready(Ok::<_, axum::Error>(message))
-        });
-        let authenticator = state.authenticator.clone();
-        GraphQLWebSocket::new_with_pair(&mut output, input, state.schema.clone(), protocol)
-            .on_connection_init(move |payload| initialize(authenticator, payload, expiry_tx, rejected, initialized))
-            .serve()
-            .await;
-    }
-    let frame = if expired.load(Ordering::Relaxed) {
-        Some(CloseFrame {
-            code: UNAUTHORIZED,
-            reason: "the token has expired".into(),
-        })
-    } else if init_timed_out.load(Ordering::Relaxed) {
-        Some(CloseFrame {
-            code: INIT_TIMEOUT,
-            reason: "connection initialisation timeout".into(),
-        })
-    } else {
-        None
-    };
-    if let Some(frame) = frame {
-        let _ = sink.send(Message::Close(Some(frame))).await;
-    }
+/// The `type` and `id` of a protocol message.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
 }
 
-/// Resolves when `connection_init` has not arrived within `timeout` (never once it has).
-async fn init_deadline(timeout: Duration, initialized: Arc<AtomicBool>, timed_out: Arc<AtomicBool>) {
-    tokio::time::sleep(timeout).await;
-    if initialized.load(Ordering::Relaxed) {
-        std::future::pending::<()>().await;
+async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket) {
+    let options = state.websocket.clone();
+    let modern = protocol == WebSocketProtocols::GraphQLWS;
+    let (mut sink, stream) = socket.split();
+    let (close_tx, mut close_rx) = watch::channel::<Close>(None);
+    let close_tx = Arc::new(close_tx);
+    let channel = {
+        let close_tx = close_tx.clone();
+        Arc::new(Channel::new(options.max_subscriptions, move |code, reason| {
+            let _ = close_tx.send(Some((code, reason)));
+        }))
+    };
+    let mut connection_data = Data::default();
+    connection_data.insert(channel);
+
+    // Operation ids in use: a second subscribe with one of them closes the connection (4409).
+    let active = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let input = {
+        let active = active.clone();
+        let close_tx = close_tx.clone();
+        stream
+            .take_while(|message| futures_util::future::ready(message.is_ok()))
+            .filter_map(move |message| {
+                let bytes = match message {
+                    Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
+                    Ok(Message::Binary(bytes)) => Some(bytes),
+                    _ => None,
+                };
+                let forward = bytes.filter(|bytes| {
+                    if !modern {
+                        return true;
+                    }
+                    let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_slice::<Envelope>(bytes) else {
+                        return true;
+                    };
+                    let mut active = active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    match kind.as_str() {
+                        "subscribe" if !active.insert(id.clone()) => {
+                            let _ = close_tx.send(Some((DUPLICATE_ID, format!("Subscriber for {id} already exists"))));
+                            false
+                        }
+                        "complete" => {
+                            active.remove(&id);
+                            true
+                        }
+                        _ => true,
+                    }
+                });
+                futures_util::future::ready(forward)
+            })
+    };
+
+    let (expiry_tx, expiry_rx) = watch::channel::<Option<u64>>(None);
+    let rejected = Arc::new(AtomicBool::new(false));
+    let initialized = Arc::new(AtomicBool::new(false));
+    let authenticator = state.authenticator.clone();
+    let protocol_stream = {
+        let rejected = rejected.clone();
+        let initialized = initialized.clone();
+        ProtocolStream::new(state.schema.clone(), input, protocol)
+            .connection_data(connection_data)
+            .on_connection_init(move |payload| initialize(authenticator, payload, expiry_tx, rejected, initialized))
+    };
+    futures_util::pin_mut!(protocol_stream);
+    let expiry = token_expiry(expiry_rx);
+    futures_util::pin_mut!(expiry);
+    let init_deadline = tokio::time::sleep(options.init_timeout);
+    futures_util::pin_mut!(init_deadline);
+    let mut init_pending = true;
+    let keepalive_every = if options.keepalive.is_zero() {
+        Duration::from_secs(u64::from(u32::MAX))
+    } else {
+        options.keepalive
+    };
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + keepalive_every, keepalive_every);
+    let ping = if modern {
+        r#"{"type":"ping"}"#
+    } else {
+        r#"{"type":"ka"}"#
+    };
+
+    let close: Close = loop {
+        let outgoing = tokio::select! {
+            message = protocol_stream.next() => match message {
+                None => break None,
+                Some(WsMessage::Text(text)) => {
+                    if modern && (text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#))
+                        && let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(&text)
+                    {
+                        active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
+                    }
+                    Message::Text(text.into())
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let code = match code {
+                        PROTOCOL_ERROR if rejected.load(Ordering::Relaxed) => FORBIDDEN,
+                        PROTOCOL_ERROR => BAD_MESSAGE,
+                        HANDSHAKE_INCOMPLETE => UNAUTHORIZED,
+                        other => other,
+                    };
+                    break Some((code, reason));
+                }
+            },
+            _ = keepalive.tick(), if !options.keepalive.is_zero() && initialized.load(Ordering::Relaxed) => {
+                Message::Text(ping.into())
+            }
+            () = &mut init_deadline, if init_pending => {
+                init_pending = false;
+                if initialized.load(Ordering::Relaxed) {
+                    continue;
+                }
+                break Some((INIT_TIMEOUT, "Connection initialisation timeout".into()));
+            }
+            () = &mut expiry => break Some((UNAUTHORIZED, "the token has expired".into())),
+            _ = close_rx.changed() => break close_rx.borrow().clone(),
+        };
+        // A client that stops reading blocks this send; a close request (a slow consumer) still ends it.
+        tokio::select! {
+            sent = sink.send(outgoing) => if sent.is_err() { break None },
+            _ = close_rx.changed() => break close_rx.borrow().clone(),
+        }
+    };
+    if let Some((code, reason)) = close {
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
     }
-    timed_out.store(true, Ordering::Relaxed);
 }
 
 /// Resolves when the token announced through `expiry` runs out (never without one).
-async fn token_expiry(mut expiry: watch::Receiver<Option<u64>>, expired: Arc<AtomicBool>) {
+async fn token_expiry(mut expiry: watch::Receiver<Option<u64>>) {
     loop {
         let deadline = *expiry.borrow_and_update();
         if let Some(at) = deadline {
@@ -113,7 +225,6 @@ async fn token_expiry(mut expiry: watch::Receiver<Option<u64>>, expired: Arc<Ato
                 .unwrap_or_default()
                 .as_secs();
             tokio::time::sleep(Duration::from_secs(at.saturating_sub(now))).await;
-            expired.store(true, Ordering::Relaxed);
             return;
         }
         if expiry.changed().await.is_err() {

@@ -6,6 +6,7 @@
 //! inside the SQL (keyset conditions for cursors, `LIMIT n + 1` to learn whether another page
 //! exists). The SQL is built with sea-query; every value is a bind parameter.
 
+pub mod change;
 mod constraint;
 mod dialect;
 mod filter;
@@ -19,7 +20,7 @@ use crate::metadata::Registry;
 use crate::permission::Access;
 use crate::plan::Plan;
 use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 /// Turns plans into SQL for one backend, naming table aliases uniquely within a statement.
 pub struct Compiler<'r> {
@@ -81,7 +82,16 @@ pub async fn execute(
     plan: &Plan,
 ) -> Result<serde_json::Value, GatewayError> {
     let backend = connection.get_database_backend();
-    let statement = backend.build(&Compiler::new(registry, backend, access).compile(plan));
+    run(connection, statement(backend, registry, access, plan)).await
+}
+
+/// The statement that reads `plan` for a session with `access`.
+pub fn statement(backend: DbBackend, registry: &Registry, access: &Access, plan: &Plan) -> Statement {
+    backend.build(&Compiler::new(registry, backend, access).compile(plan))
+}
+
+/// Runs a statement made by [`statement`] and parses the JSON it returns.
+pub async fn run(connection: &impl ConnectionTrait, statement: Statement) -> Result<serde_json::Value, GatewayError> {
     tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
     let started = std::time::Instant::now();
     let row = connection

@@ -18,4 +18,5 @@ mod seed;
 mod server;
 mod sqlite;
 mod statement_count;
+mod subscriptions;
 mod support;

@@ -1,0 +1,237 @@
+//! The change feed behind subscriptions: every insert, update and delete on a tracked table is
+//! announced, so every gateway process can tell its subscribers, whoever made the change (the
+//! gateway, another replica, or plain SQL).
+//!
+//! PostgreSQL: a row trigger sends `NOTIFY gateway_changes` with the table, the operation and the
+//! primary key only (a payload is limited to 8000 bytes). Updates and deletes also keep the row as
+//! it was in `gateway_change_log`, and the notification names that entry: the gateway needs the
+//! old row to decide whether a subscriber could see it before the change (a row leaving a
+//! subscriber's view arrives as a delete, and only for those who saw it). The log is unlogged
+//! and the gateway trims it.
+//!
+//! SQLite has no NOTIFY: triggers write every change to the same log, and the gateway reads it
+//! after each of its own writes.
+//!
+//! A table added later is tracked by calling [`track`] in its migration.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{DbBackend, Statement};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+/// The sample schema's tables and their primary keys.
+const TRACKED: [(&str, &[&str]); 7] = [
+    ("organizations", &["id"]),
+    ("users", &["id"]),
+    ("projects", &["id"]),
+    ("tasks", &["id"]),
+    ("comments", &["id"]),
+    ("tags", &["id"]),
+    ("task_tags", &["task_id", "tag_id"]),
+];
+
+const POSTGRES_SETUP: &str = r#"
+CREATE UNLOGGED TABLE gateway_change_log (
+    id bigserial PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    table_name text NOT NULL,
+    op text NOT NULL,
+    row_key jsonb,
+    old_key jsonb,
+    old_row jsonb
+);
+CREATE INDEX gateway_change_log_created_at ON gateway_change_log (created_at);
+
+CREATE OR REPLACE FUNCTION gateway_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    new_row jsonb;
+    old_row jsonb;
+    new_key jsonb := '{}';
+    old_key jsonb := '{}';
+    image bigint;
+    key_column text;
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        new_row := to_jsonb(NEW);
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        old_row := to_jsonb(OLD);
+    END IF;
+    FOREACH key_column IN ARRAY TG_ARGV LOOP
+        IF new_row IS NOT NULL THEN
+            new_key := new_key || jsonb_build_object(key_column, new_row -> key_column);
+        END IF;
+        IF old_row IS NOT NULL THEN
+            old_key := old_key || jsonb_build_object(key_column, old_row -> key_column);
+        END IF;
+    END LOOP;
+    IF old_row IS NOT NULL THEN
+        INSERT INTO gateway_change_log (table_name, op, row_key, old_key, old_row)
+        VALUES (TG_TABLE_NAME, TG_OP, CASE WHEN new_row IS NULL THEN NULL ELSE new_key END, old_key, old_row)
+        RETURNING id INTO image;
+    END IF;
+    PERFORM pg_notify('gateway_changes', jsonb_build_object(
+        't', TG_TABLE_NAME,
+        'op', TG_OP,
+        'k', CASE WHEN new_row IS NULL THEN NULL ELSE new_key END,
+        'ok', CASE WHEN old_row IS NULL THEN NULL ELSE old_key END,
+        'i', image
+    )::text);
+    RETURN NULL;
+END
+$$;
+"#;
+
+const SQLITE_SETUP: &str = r#"
+CREATE TABLE gateway_change_log (
+    id integer PRIMARY KEY AUTOINCREMENT,
+    created_at text NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    table_name text NOT NULL,
+    op text NOT NULL,
+    row_key text,
+    old_key text,
+    old_row text
+);
+CREATE INDEX gateway_change_log_created_at ON gateway_change_log (created_at);
+"#;
+
+/// Announces every change of `table` (primary key `key`) on the change feed.
+pub async fn track(manager: &SchemaManager<'_>, table: &str, key: &[&str]) -> Result<(), DbErr> {
+    let connection = manager.get_connection();
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    match manager.get_database_backend() {
+        DbBackend::Postgres => {
+            let arguments: Vec<String> = key
+                .iter()
+                .map(|column| format!("'{}'", column.replace('\'', "''")))
+                .collect();
+            connection
+                .execute_unprepared(&format!(
+                    "CREATE TRIGGER gateway_changes AFTER INSERT OR UPDATE OR DELETE ON {} \
+                     FOR EACH ROW EXECUTE FUNCTION gateway_notify_change({})",
+                    quote(table),
+                    arguments.join(", ")
+                ))
+                .await?;
+        }
+        DbBackend::Sqlite => {
+            let rows = connection
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "SELECT name FROM pragma_table_info(?) ORDER BY cid",
+                    [table.into()],
+                ))
+                .await?;
+            let columns = rows
+                .iter()
+                .map(|row| row.try_get_by_index::<String>(0))
+                .collect::<Result<Vec<_>, _>>()?;
+            let object = |image: &str, names: &[String]| {
+                let pairs: Vec<String> = names
+                    .iter()
+                    .map(|name| {
+                        // JSON holds no blobs (SQLite's UUIDs): those are logged as hex.
+                        let value = format!("{image}.{}", quote(name));
+                        format!(
+                            "'{}', CASE typeof({value}) WHEN 'blob' THEN lower(hex({value})) ELSE {value} END",
+                            name.replace('\'', "''")
+                        )
+                    })
+                    .collect();
+                format!("json_object({})", pairs.join(", "))
+            };
+            let key: Vec<String> = key.iter().map(|column| (*column).to_owned()).collect();
+            let literal = format!("'{}'", table.replace('\'', "''"));
+            let triggers = [
+                (
+                    "insert",
+                    "INSERT",
+                    format!("{literal}, 'INSERT', {}, NULL, NULL", object("NEW", &key)),
+                ),
+                (
+                    "update",
+                    "UPDATE",
+                    format!(
+                        "{literal}, 'UPDATE', {}, {}, {}",
+                        object("NEW", &key),
+                        object("OLD", &key),
+                        object("OLD", &columns)
+                    ),
+                ),
+                (
+                    "delete",
+                    "DELETE",
+                    format!(
+                        "{literal}, 'DELETE', NULL, {}, {}",
+                        object("OLD", &key),
+                        object("OLD", &columns)
+                    ),
+                ),
+            ];
+            for (suffix, event, values) in triggers {
+                connection
+                    .execute_unprepared(&format!(
+                        "CREATE TRIGGER {} AFTER {event} ON {} BEGIN \
+                         INSERT INTO gateway_change_log (table_name, op, row_key, old_key, old_row) VALUES ({values}); END",
+                        quote(&format!("gateway_changes_{table}_{suffix}")),
+                        quote(table),
+                    ))
+                    .await?;
+            }
+        }
+        _ => return Err(DbErr::Custom("the change feed supports PostgreSQL and SQLite".into())),
+    }
+    Ok(())
+}
+
+/// Stops announcing changes of `table`.
+pub async fn untrack(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    let connection = manager.get_connection();
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    match manager.get_database_backend() {
+        DbBackend::Postgres => {
+            connection
+                .execute_unprepared(&format!("DROP TRIGGER IF EXISTS gateway_changes ON {}", quote(table)))
+                .await?;
+        }
+        _ => {
+            for suffix in ["insert", "update", "delete"] {
+                connection
+                    .execute_unprepared(&format!(
+                        "DROP TRIGGER IF EXISTS {}",
+                        quote(&format!("gateway_changes_{table}_{suffix}"))
+                    ))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let setup = match manager.get_database_backend() {
+            DbBackend::Postgres => POSTGRES_SETUP,
+            _ => SQLITE_SETUP,
+        };
+        manager.get_connection().execute_unprepared(setup).await?;
+        for (table, key) in TRACKED {
+            track(manager, table, key).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (table, _) in TRACKED {
+            untrack(manager, table).await?;
+        }
+        let teardown = match manager.get_database_backend() {
+            DbBackend::Postgres => "DROP TABLE gateway_change_log; DROP FUNCTION gateway_notify_change();",
+            _ => "DROP TABLE gateway_change_log;",
+        };
+        manager.get_connection().execute_unprepared(teardown).await?;
+        Ok(())
+    }
+}

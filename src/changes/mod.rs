@@ -1,0 +1,384 @@
+//! The change feed: row changes announced by the database become subscription events and
+//! live-query updates, with the same permissions as reads.
+//!
+//! Triggers (installed by the change-feed migration) announce every insert, update and delete:
+//! on PostgreSQL as `NOTIFY gateway_changes` carrying the table, operation and primary key, which
+//! one dedicated connection outside the pool `LISTEN`s to ([`source`]); on SQLite, where there is
+//! no NOTIFY, as rows of the change log that the gateway reads. Because the database announces
+//! the changes, a write through any replica of the gateway, or plain SQL, reaches the
+//! subscribers of every replica.
+//!
+//! Changes are gathered for a short debounce window and handled as one batch ([`dispatch`]):
+//! each subscriber's rows are fetched through the planner with its own role and claims, one
+//! statement per batch and subscription shape (subscribers whose statements are identical share
+//! it), so tenants never see each other's rows. Each subscriber has a bounded queue; one that
+//! falls behind is disconnected rather than buffered without end.
+
+mod dispatch;
+mod source;
+
+use crate::error::GatewayError;
+use crate::metadata::{EntityId, Registry, RelationKind};
+use crate::permission::Access;
+use sea_orm::DatabaseConnection;
+use serde_json::Value as Json;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// What a subscription watches.
+#[derive(Debug, Clone)]
+pub enum Watch {
+    /// Row changes of one table.
+    Events(crate::plan::EventPlan),
+    /// A list query, re-run when a table it reads changes.
+    Live {
+        plan: crate::plan::Plan,
+        /// Every table the statement reads, including through relations and row filters.
+        reads: std::collections::HashSet<crate::metadata::EntityId>,
+    },
+}
+
+impl Watch {
+    /// A live query of `plan` for a session with `access`.
+    pub fn live(registry: &Registry, plan: crate::plan::Plan, access: &Access) -> Self {
+        let reads = reads(registry, &plan, access);
+        Self::Live { plan, reads }
+    }
+}
+
+/// Every table a plan's statement reads: its lists, relations, filters and orderings, and the
+/// tables the session's row filters read in turn.
+fn reads(registry: &Registry, plan: &crate::plan::Plan, access: &Access) -> HashSet<EntityId> {
+    use crate::plan::{ConnectionOutput, EdgeOutput, NodeField, NodePlan, Plan, Predicate};
+    fn relation(registry: &Registry, entity: EntityId, index: usize, found: &mut HashSet<EntityId>) -> EntityId {
+        let relation = &registry.entity(entity).relations[index];
+        if let RelationKind::ManyToMany { junction, .. } = relation.kind {
+            found.insert(junction);
+        }
+        found.insert(relation.target);
+        relation.target
+    }
+    fn predicate(registry: &Registry, entity: EntityId, filter: &Predicate, found: &mut HashSet<EntityId>) {
+        match filter {
+            Predicate::And(parts) | Predicate::Or(parts) => {
+                parts.iter().for_each(|part| predicate(registry, entity, part, found))
+            }
+            Predicate::Not(inner) => predicate(registry, entity, inner, found),
+            Predicate::Related {
+                relation: index,
+                predicate: inner,
+                ..
+            } => {
+                let target = relation(registry, entity, *index, found);
+                predicate(registry, target, inner, found);
+            }
+            _ => {}
+        }
+    }
+    fn node(registry: &Registry, entity: EntityId, plan: &NodePlan, found: &mut HashSet<EntityId>) {
+        for (_, field) in &plan.fields {
+            match field {
+                NodeField::Column(_) => {}
+                NodeField::Object {
+                    relation: index,
+                    node: inner,
+                } => {
+                    let target = relation(registry, entity, *index, found);
+                    node(registry, target, inner, found);
+                }
+                NodeField::Connection { relation: index, plan } => {
+                    relation(registry, entity, *index, found);
+                    connection(registry, plan, found);
+                }
+            }
+        }
+    }
+    fn connection(registry: &Registry, plan: &crate::plan::ConnectionPlan, found: &mut HashSet<EntityId>) {
+        found.insert(plan.entity);
+        if let Some(filter) = &plan.filter {
+            predicate(registry, plan.entity, filter, found);
+        }
+        for key in &plan.order {
+            let mut current = plan.entity;
+            for index in &key.path {
+                current = relation(registry, current, *index, found);
+            }
+        }
+        for (_, output) in &plan.outputs {
+            match output {
+                ConnectionOutput::Nodes(inner) => node(registry, plan.entity, inner, found),
+                ConnectionOutput::Edges(edges) => {
+                    for (_, edge) in edges {
+                        if let EdgeOutput::Node(inner) = edge {
+                            node(registry, plan.entity, inner, found);
+                        }
+                    }
+                }
+                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
+            }
+        }
+    }
+    let mut found = HashSet::new();
+    match plan {
+        Plan::Connection(plan) => connection(registry, plan, &mut found),
+        Plan::Lookup(lookup) => {
+            found.insert(lookup.entity);
+            node(registry, lookup.entity, &lookup.node, &mut found);
+        }
+        Plan::Aggregate(aggregate) => {
+            found.insert(aggregate.entity);
+            if let Some(filter) = &aggregate.filter {
+                predicate(registry, aggregate.entity, filter, &mut found);
+            }
+        }
+    }
+    // Row filters read tables too (a task is visible through its project's organization).
+    let mut pending: Vec<EntityId> = found.iter().copied().collect();
+    while let Some(entity) = pending.pop() {
+        if let Some(filter) = access.row_filter(entity) {
+            let mut more = HashSet::new();
+            predicate(registry, entity, filter, &mut more);
+            for table in more {
+                if found.insert(table) {
+                    pending.push(table);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A kind of row change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Op {
+    /// The name triggers use and GraphQL shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Insert => "INSERT",
+            Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Insert, Self::Update, Self::Delete]
+            .into_iter()
+            .find(|op| op.name() == name)
+    }
+}
+
+/// One row change, as a trigger announced it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub table: String,
+    pub op: Op,
+    /// The row's primary key after the change (inserts and updates), by column name.
+    pub key: Option<Json>,
+    /// The row's primary key before the change (updates and deletes).
+    pub old_key: Option<Json>,
+    /// The change-log entry holding the row as it was (updates and deletes).
+    pub entry: Option<i64>,
+}
+
+/// What the sources tell the dispatcher.
+#[derive(Debug)]
+pub(crate) enum Signal {
+    Change(Change),
+    /// Changes may have been missed (the listening connection was lost): refresh everything.
+    Resync,
+}
+
+/// Settings of the change feed.
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// How long changes are gathered into one batch.
+    pub debounce: Duration,
+    /// Events a subscriber may have waiting before it is disconnected.
+    pub queue: usize,
+    /// Most subscriptions at once in this process.
+    pub max_subscriptions: usize,
+}
+
+/// An item of a subscriber's queue: the next result, or why the subscription ends.
+pub type Event = Result<Json, async_graphql::Error>;
+
+/// Lent by a transport (the WebSocket) to its subscriptions: counts them against the
+/// connection's limit and lets the feed close a connection whose consumer is too slow.
+pub struct Channel {
+    active: AtomicUsize,
+    max: usize,
+    close: Box<dyn Fn(u16, String) + Send + Sync>,
+}
+
+/// Close code for a consumer that stopped keeping up (WebSocket "policy violation").
+pub const SLOW_CONSUMER: u16 = 1008;
+
+impl Channel {
+    pub fn new(max: usize, close: impl Fn(u16, String) + Send + Sync + 'static) -> Self {
+        Self {
+            active: AtomicUsize::new(0),
+            max,
+            close: Box::new(close),
+        }
+    }
+
+    /// Counts one more subscription, or refuses it when the connection has its maximum.
+    fn admit(self: &Arc<Self>) -> Result<ChannelSlot, GatewayError> {
+        let previous = self.active.fetch_add(1, Ordering::SeqCst);
+        if previous >= self.max {
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            return Err(GatewayError::LimitExceeded(format!(
+                "a connection may run at most {} subscriptions at once (GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION)",
+                self.max
+            )));
+        }
+        Ok(ChannelSlot(self.clone()))
+    }
+}
+
+/// One subscription's place in its connection's count.
+struct ChannelSlot(Arc<Channel>);
+
+impl Drop for ChannelSlot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One running subscription.
+pub(crate) struct Subscriber {
+    watch: Watch,
+    access: Access,
+    sender: mpsc::Sender<Event>,
+    /// Live queries: a digest of the result last sent, so unchanged results are not sent again.
+    last: Mutex<Option<u64>>,
+    channel: Option<Arc<Channel>>,
+}
+
+struct Inner {
+    registry: Arc<Registry>,
+    database: DatabaseConnection,
+    settings: FeedSettings,
+    subscribers: Mutex<HashMap<u64, Arc<Subscriber>>>,
+    next_id: AtomicU64,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// The process's change feed and its subscribers.
+#[derive(Clone)]
+pub struct ChangeFeed {
+    inner: Arc<Inner>,
+}
+
+/// Keeps a subscription registered; dropping it (the client stopped, or went away) ends it.
+pub struct Registration {
+    feed: Weak<Inner>,
+    id: u64,
+    _slot: Option<ChannelSlot>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(feed) = self.feed.upgrade() {
+            remove(&feed, self.id);
+        }
+    }
+}
+
+fn remove(inner: &Inner, id: u64) {
+    let mut subscribers = inner
+        .subscribers
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if subscribers.remove(&id).is_some() {
+        metrics::gauge!("gateway_subscriptions").set(subscribers.len() as f64);
+    }
+}
+
+impl ChangeFeed {
+    /// Starts listening for changes of `database` and dispatching them.
+    pub fn start(database: DatabaseConnection, registry: Arc<Registry>, settings: FeedSettings) -> Self {
+        let inner = Arc::new(Inner {
+            registry,
+            database: database.clone(),
+            settings,
+            subscribers: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let (signals, received) = mpsc::channel(65_536);
+        let tasks = vec![
+            tokio::spawn(source::run(database.clone(), signals)),
+            tokio::spawn(source::trim(database)),
+            tokio::spawn(dispatch::run(Arc::downgrade(&inner), received)),
+        ];
+        *inner.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = tasks;
+        Self { inner }
+    }
+
+    /// Stops listening; running subscriptions receive nothing more.
+    pub fn stop(&self) {
+        for task in self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+
+    /// Registers a subscription; it runs until the returned registration is dropped.
+    pub async fn subscribe(
+        &self,
+        watch: Watch,
+        access: Access,
+        channel: Option<&Arc<Channel>>,
+    ) -> Result<(Registration, mpsc::Receiver<Event>), GatewayError> {
+        let slot = channel.map(Channel::admit).transpose()?;
+        let (sender, receiver) = mpsc::channel(self.inner.settings.queue.max(1));
+        let subscriber = Arc::new(Subscriber {
+            watch,
+            access,
+            sender,
+            last: Mutex::new(None),
+            channel: channel.cloned(),
+        });
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut subscribers = self
+                .inner
+                .subscribers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if subscribers.len() >= self.inner.settings.max_subscriptions {
+                return Err(GatewayError::LimitExceeded(format!(
+                    "the gateway runs at most {} subscriptions at once (GATEWAY_MAX_SUBSCRIPTIONS)",
+                    self.inner.settings.max_subscriptions
+                )));
+            }
+            subscribers.insert(id, subscriber.clone());
+            metrics::gauge!("gateway_subscriptions").set(subscribers.len() as f64);
+        }
+        let registration = Registration {
+            feed: Arc::downgrade(&self.inner),
+            id,
+            _slot: slot,
+        };
+        // A live query sends its result at once.
+        if matches!(subscriber.watch, Watch::Live { .. }) {
+            dispatch::refresh_live(&self.inner, &[(id, subscriber)]).await?;
+        }
+        Ok((registration, receiver))
+    }
+}

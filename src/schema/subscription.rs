@@ -1,0 +1,210 @@
+//! The Subscription root: per entity, change events (`taskChanged`) and a live list
+//! (`tasksLive`), both served by the change feed with the session's permissions.
+
+use super::Engine;
+use super::entity::{Names, connection_inputs};
+use super::resolve;
+use super::scalars::type_name;
+use crate::auth::Session;
+use crate::changes::{ChangeFeed, Channel, Event, Registration, Watch};
+use crate::error::GatewayError;
+use crate::metadata::{EntityId, Registry};
+use crate::permission::View;
+use crate::plan::{self, ConnectionOutput, ConnectionPlan, NodeField, NodePlan, Page, Plan};
+use async_graphql::dynamic::{
+    Enum, EnumItem, Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, SchemaBuilder,
+    SubscriptionField, SubscriptionFieldFuture, TypeRef,
+};
+use async_graphql::{ErrorExtensions, Name, Value as GqlValue};
+use futures_util::Stream;
+use serde_json::Value as Json;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The enum of change operations (and `RESYNC`).
+pub const OPERATION: &str = "ChangeOperation";
+
+/// Registers the types shared by every entity's subscriptions.
+pub fn register_common(builder: SchemaBuilder) -> SchemaBuilder {
+    builder.register(
+        Enum::new(OPERATION)
+            .description("What happened to a row, as the subscriber sees it.")
+            .item(
+                EnumItem::new("INSERT")
+                    .description("The row appeared: inserted, or changed into the subscriber's view."),
+            )
+            .item(EnumItem::new("UPDATE").description("A row the subscriber sees changed and is still seen."))
+            .item(
+                EnumItem::new("DELETE")
+                    .description("The row went away: deleted, or changed out of the subscriber's view."),
+            )
+            .item(EnumItem::new("RESYNC").description(
+                "Changes may have been missed (the gateway lost its database connection); re-read what you hold.",
+            )),
+    )
+}
+
+/// Registers the subscription types of one entity and returns its subscription fields.
+pub fn register(
+    mut builder: SchemaBuilder,
+    registry: &Registry,
+    id: EntityId,
+    view: &View,
+) -> (SchemaBuilder, Vec<SubscriptionField>) {
+    let entity = registry.entity(id);
+    if !view.entity(id) {
+        return (builder, Vec::new());
+    }
+    let names = Names::of(entity);
+    let key_type = format!("{}Key", names.object);
+    let change_type = format!("{}Change", names.object);
+    let key_columns: Vec<_> = entity
+        .primary_key
+        .iter()
+        .filter_map(|name| entity.column(name))
+        .filter(|column| view.column(id, &column.name))
+        .collect();
+    let mut change = Object::new(&change_type)
+        .description(format!("A change of a {} row.", names.object))
+        .field(Field::new("op", TypeRef::named_nn(OPERATION), operation))
+        .field(
+            Field::new("row", TypeRef::named(&names.object), resolve::object)
+                .description("The row as it is now (null for DELETE and RESYNC)."),
+        );
+    if !key_columns.is_empty() {
+        let mut key = Object::new(&key_type).description(format!("The primary key of a {} row.", names.object));
+        for column in &key_columns {
+            key = key.field(Field::new(
+                &column.field,
+                TypeRef::named_nn(type_name(&column.kind)),
+                resolve::scalar(column.kind.clone()),
+            ));
+        }
+        builder = builder.register(key);
+        change = change.field(
+            Field::new("oldKey", TypeRef::named(&key_type), resolve::object)
+                .description("The key the row had before (UPDATE and DELETE)."),
+        );
+    }
+    builder = builder.register(change);
+    let events = SubscriptionField::new(
+        format!("{}Changed", entity.lookup_field),
+        TypeRef::named_nn(&change_type),
+        move |context| SubscriptionFieldFuture::new(subscribe(context, id, Kind::Events)),
+    )
+    .description(format!(
+        "Inserts, updates and deletes of {} rows the session may read, as they commit.",
+        names.object
+    ))
+    .argument(
+        InputValue::new("filter", TypeRef::named(&names.filter)).description("Only rows matching this condition."),
+    )
+    .argument(
+        InputValue::new("ops", TypeRef::named_nn_list(OPERATION))
+            .description("Only these operations (default: INSERT, UPDATE and DELETE; RESYNC is always sent)."),
+    );
+    let live = connection_inputs(&names)
+        .into_iter()
+        .fold(
+            SubscriptionField::new(
+                format!("{}Live", entity.list_field),
+                TypeRef::named_nn(&names.connection),
+                move |context| SubscriptionFieldFuture::new(subscribe(context, id, Kind::Live)),
+            ),
+            |field, input| field.argument(input),
+        )
+        .description(format!(
+            "The `{}` list, sent at once and again whenever a change alters it.",
+            entity.list_field
+        ));
+    (builder, vec![events, live])
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Events,
+    Live,
+}
+
+/// The `op` field: an enum value from the event's JSON.
+fn operation(context: ResolverContext<'_>) -> FieldFuture<'_> {
+    FieldFuture::new(async move {
+        let parent = context.parent_value.try_downcast_ref::<Json>()?;
+        let field = context.field();
+        let name = parent
+            .get(field.alias().unwrap_or(field.name()))
+            .and_then(Json::as_str)
+            .unwrap_or_default();
+        Ok(Some(FieldValue::value(GqlValue::Enum(Name::new(name)))))
+    })
+}
+
+async fn subscribe<'a>(
+    context: ResolverContext<'a>,
+    entity: EntityId,
+    kind: Kind,
+) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<FieldValue<'a>>> + use<'a>> {
+    let engine = context.data::<Engine>()?;
+    let feed = context.data::<ChangeFeed>()?;
+    let registry = &engine.registry;
+    let access = engine
+        .access(context.data_opt::<Session>())
+        .map_err(|error| error.extend())?;
+    let field = context.field();
+    let watch = match kind {
+        Kind::Events => {
+            let events = plan::plan_events(registry, entity, field).map_err(|error| error.extend())?;
+            access
+                .check(registry, &event_reads(registry, &events))
+                .map_err(|error| error.extend())?;
+            Watch::Events(events)
+        }
+        Kind::Live => {
+            let mut live =
+                Plan::Connection(plan::plan_connection(registry, entity, &[field]).map_err(|error| error.extend())?);
+            access.check(registry, &live).map_err(|error| error.extend())?;
+            plan::bound_pages(&mut live, engine.max_page_size).map_err(|error| error.extend())?;
+            access.limit_rows(&mut live);
+            Watch::live(registry, live, &access)
+        }
+    };
+    let channel = context.data_opt::<Arc<Channel>>();
+    let (registration, receiver) = feed
+        .subscribe(watch, access, channel)
+        .await
+        .map_err(|error: GatewayError| error.extend())?;
+    Ok(events(registration, receiver))
+}
+
+/// What an event subscription reads, as a plan the permission check understands.
+fn event_reads(registry: &Registry, events: &plan::EventPlan) -> Plan {
+    let meta = registry.entity(events.entity);
+    let mut node = NodePlan::default();
+    for (_, columns) in &events.old_keys {
+        for (_, column) in columns {
+            node.fields.push((column.clone(), NodeField::Column(column.clone())));
+        }
+    }
+    for (_, row) in &events.rows {
+        node.fields.extend(row.fields.iter().cloned());
+    }
+    Plan::Connection(ConnectionPlan {
+        entity: events.entity,
+        filter: events.filter.clone(),
+        order: Vec::new(),
+        order_signature: meta.table.clone(),
+        page: Page::default(),
+        outputs: vec![("nodes".into(), ConnectionOutput::Nodes(node))],
+    })
+}
+
+/// The subscriber's queue as a GraphQL stream; it stays registered while the stream lives.
+fn events<'a>(
+    registration: Registration,
+    receiver: mpsc::Receiver<Event>,
+) -> impl Stream<Item = async_graphql::Result<FieldValue<'a>>> {
+    futures_util::stream::unfold((registration, receiver), |(registration, mut receiver)| async move {
+        let event = receiver.recv().await?;
+        Some((event.map(FieldValue::owned_any), (registration, receiver)))
+    })
+}
