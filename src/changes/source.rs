@@ -184,7 +184,9 @@ pub async fn trim(database: DatabaseConnection) {
             "DELETE FROM {CHANGE_LOG} WHERE created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{RETENTION_MINUTES} minutes')"
         ),
     };
-    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    // Not at start-up: on SQLite a trim is a write that a starting request's transaction may meet.
+    let every = Duration::from_secs(60);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         ticker.tick().await;
         if let Err(error) = database.execute_unprepared(&sql).await {

@@ -45,6 +45,9 @@ const HANDSHAKE_INCOMPLETE: u16 = 1011;
 /// How long a closing frame may take to send to a client that does not read.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Read and write buffer of each connection.
+const SOCKET_BUFFER: usize = 8 * 1024;
+
 /// WebSocket timeouts and limits.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -71,8 +74,14 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
         )
             .into_response();
     };
+    // Small buffers: most of a subscriber's memory is its connection's (tungstenite's defaults are
+    // 128 KiB each way); a message is bounded like a request body.
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
+        .max_message_size(state.http.max_body_bytes)
+        .max_frame_size(state.http.max_body_bytes)
         .on_upgrade(move |socket| serve(state, protocol, socket))
 }
 

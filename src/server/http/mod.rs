@@ -21,7 +21,9 @@ use super::playground;
 use crate::auth::Session;
 use crate::schema::limits::{LimitsChecked, QueryLimits};
 use crate::transaction::OperationTransaction;
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
+};
 use axum::Extension;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -131,16 +133,77 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 /// The type of the operation a request would run, when the document parses and names one;
 /// otherwise execution reports the problem itself.
 fn selected_operation_type(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<OperationType> {
+    selected_operation(document, operation_name).map(|operation| operation.ty)
+}
+
+/// The operation a request runs.
+fn selected_operation<'d>(
+    document: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d OperationDefinition> {
     match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), _) => Some(operation.node.ty),
-        (DocumentOperations::Multiple(operations), Some(name)) => {
-            operations.get(name).map(|operation| operation.node.ty)
-        }
+        (DocumentOperations::Single(operation), _) => Some(&operation.node),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name).map(|operation| &operation.node),
         (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next().map(|operation| operation.node.ty)
+            operations.values().next().map(|operation| &operation.node)
         }
         (DocumentOperations::Multiple(_), None) => None,
     }
+}
+
+/// The response keys of the operation's root fields, in selection order (fragments expanded).
+fn root_keys(document: &ExecutableDocument, operation_name: Option<&str>) -> Vec<async_graphql::Name> {
+    fn collect(
+        document: &ExecutableDocument,
+        set: &SelectionSet,
+        keys: &mut Vec<async_graphql::Name>,
+        seen_fragments: &mut Vec<async_graphql::Name>,
+    ) {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let key = field.node.response_key().node.clone();
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    collect(document, &fragment.node.selection_set.node, keys, seen_fragments)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    if seen_fragments.contains(name) {
+                        continue;
+                    }
+                    seen_fragments.push(name.clone());
+                    if let Some(fragment) = document.fragments.get(name) {
+                        collect(document, &fragment.node.selection_set.node, keys, seen_fragments);
+                    }
+                }
+            }
+        }
+    }
+    let mut keys = Vec::new();
+    if let Some(operation) = selected_operation(document, operation_name) {
+        collect(document, &operation.selection_set.node, &mut keys, &mut Vec::new());
+    }
+    keys
+}
+
+/// Puts the root fields of `data` in selection order: async-graphql resolves root query fields
+/// concurrently and keeps them in the order they finish.
+fn order_root_fields(data: &mut async_graphql::Value, keys: &[async_graphql::Name]) {
+    let async_graphql::Value::Object(fields) = data else {
+        return;
+    };
+    let mut ordered = async_graphql::indexmap::IndexMap::with_capacity(fields.len());
+    for key in keys {
+        if let Some(value) = fields.shift_remove(key) {
+            ordered.insert(key.clone(), value);
+        }
+    }
+    ordered.extend(std::mem::take(fields));
+    *fields = ordered;
 }
 
 /// An error's `extensions.code`.
@@ -173,17 +236,18 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let role = session.map(|session| session.role.clone()).unwrap_or_default();
     // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
     let name = request.operation_name.clone();
-    let (kind, refused) = match request.parsed_query() {
+    let (kind, refused, keys) = match request.parsed_query() {
         Ok(document) => {
             let kind = match selected_operation_type(document, name.as_deref()) {
                 Some(OperationType::Mutation) => "mutation",
                 Some(OperationType::Subscription) => "subscription",
                 _ => "query",
             };
-            (kind, state.http.limits.check(document).err())
+            let refused = state.http.limits.check(document).err();
+            (kind, refused, root_keys(document, name.as_deref()))
         }
         // Execution reports the parse error with its code.
-        Err(_) => ("query", None),
+        Err(_) => ("query", None, Vec::new()),
     };
     if let Some(error) = refused {
         super::metrics::operation(
@@ -210,6 +274,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         return (error.to_string(), Outcome::TimedOut);
     };
     transaction.finish(&mut response).await;
+    order_root_fields(&mut response.data, &keys);
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|error| {
