@@ -12,13 +12,19 @@ const APPLICATION: &str = "gw_statement_count";
 
 /// Statements the gateway's sessions ran since `from` bytes into the server log.
 fn statements_since(cluster: &Cluster, from: usize) -> Vec<String> {
+    all_statements_since(cluster, from)
+        .into_iter()
+        // The change feed's own statements (LISTEN, trimming its log) run in the background.
+        .filter(|line| !line.contains("gateway_change"))
+        .collect()
+}
+
+fn all_statements_since(cluster: &Cluster, from: usize) -> Vec<String> {
     let log = std::fs::read_to_string(cluster.log_path()).expect("read the server log");
     log[from..]
         .lines()
         .filter(|line| line.starts_with(&format!("{APPLICATION}|")))
         .filter(|line| line.contains("LOG:  execute") || line.contains("LOG:  statement:"))
-        // The change feed's own statements (LISTEN, trimming its log) run in the background.
-        .filter(|line| !line.contains("gateway_change"))
         .map(str::to_owned)
         .collect()
 }
@@ -29,8 +35,8 @@ fn log_length(cluster: &Cluster) -> usize {
         .unwrap_or(0)
 }
 
-#[tokio::test]
-async fn a_four_level_query_is_one_statement_per_root_field_for_any_number_of_rows() {
+/// A throwaway cluster, migrated and seeded, logging every statement with its application name.
+async fn logging_cluster() -> Cluster {
     let cluster = Cluster::start(Auth::Trust).expect("PostgreSQL is installed");
     let admin = sea_orm::Database::connect(cluster.url("postgres", None, "postgres"))
         .await
@@ -51,12 +57,20 @@ async fn a_four_level_query_is_one_statement_per_root_field_for_any_number_of_ro
         .expect("reload");
     admin.close().await.expect("close");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    cluster
+}
 
-    let url = format!(
+fn app_url(cluster: &Cluster) -> String {
+    format!(
         "{}?application_name={APPLICATION}",
         cluster.url("postgres", None, "postgres")
-    );
-    let app = TestApp::spawn(&DatabaseArgs::with_url(Some(&url))).await;
+    )
+}
+
+#[tokio::test]
+async fn a_four_level_query_is_one_statement_per_root_field_for_any_number_of_rows() {
+    let cluster = logging_cluster().await;
+    let app = TestApp::spawn(&DatabaseArgs::with_url(Some(&app_url(&cluster)))).await;
     for size in [1, 3, 10] {
         let query = format!(
             "{{ organizations(first: {size}) {{ nodes {{ slug projects(first: {size}) {{ totalCount nodes {{ name
@@ -91,5 +105,50 @@ async fn a_four_level_query_is_one_statement_per_root_field_for_any_number_of_ro
         2,
         "two root fields, two statements"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn subscribers_of_one_shape_share_one_statement_per_batch() {
+    use crate::subscriptions::Client;
+    let cluster = logging_cluster().await;
+    let app = TestApp::spawn(&DatabaseArgs::with_url(Some(&app_url(&cluster)))).await;
+    let events = "subscription { taskChanged(filter: { projectId: { eq: 1 } }) { op row { id title } } }";
+    let live = "subscription { tasksLive(filter: { projectId: { eq: 1 } }, first: 3) { nodes { id title } } }";
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let mut client = Client::connect(&app, None).await;
+        client.subscribe("events", events).await;
+        client.subscribe("live", live).await;
+        client.data("live").await;
+        clients.push(client);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = log_length(&cluster);
+    let writer = sea_orm::Database::connect(cluster.url("postgres", None, "postgres"))
+        .await
+        .expect("connect");
+    writer
+        .execute_unprepared(
+            "UPDATE tasks SET title = 'shared' WHERE id = (SELECT min(id) FROM tasks WHERE project_id = 1)",
+        )
+        .await
+        .expect("update");
+    for client in &mut clients {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            seen.push(client.next_message().await);
+        }
+        assert!(seen.iter().any(|message| message["id"] == "events"), "{seen:?}");
+        assert!(seen.iter().any(|message| message["id"] == "live"), "{seen:?}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let statements: Vec<String> = all_statements_since(&cluster, before)
+        .into_iter()
+        .filter(|line| line.contains("\"tasks\""))
+        .collect();
+    // The changed row as it is now, whether the old row was visible, and the live list: three
+    // statements for twenty subscriptions.
+    assert_eq!(statements.len(), 3, "{statements:#?}");
     app.stop().await;
 }

@@ -16,13 +16,13 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A `graphql-transport-ws` client.
-struct Client {
+pub(crate) struct Client {
     socket: Socket,
 }
 
 impl Client {
     /// Connects and completes `connection_init` (with a bearer token when given).
-    async fn connect(app: &TestApp, token: Option<&str>) -> Self {
+    pub(crate) async fn connect(app: &TestApp, token: Option<&str>) -> Self {
         let mut request = format!("ws://{}/graphql/ws", app.address)
             .into_client_request()
             .unwrap();
@@ -52,7 +52,7 @@ impl Client {
             .expect("send");
     }
 
-    async fn subscribe(&mut self, id: &str, query: &str) {
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str) {
         self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query } }))
             .await;
     }
@@ -83,12 +83,17 @@ impl Client {
     }
 
     /// The `data` of the next `next` message of subscription `id`.
-    async fn data(&mut self, id: &str) -> Value {
+    pub(crate) async fn data(&mut self, id: &str) -> Value {
         let message = self.next(10).await.unwrap_or_else(|| panic!("no event for {id}"));
         assert_eq!(message["type"], "next", "{message}");
         assert_eq!(message["id"], id, "{message}");
         assert!(message["payload"].get("errors").is_none(), "{message}");
         message["payload"]["data"].clone()
+    }
+
+    /// The next message, failing the test after 10 s.
+    pub(crate) async fn next_message(&mut self) -> Value {
+        self.next(10).await.expect("a message within 10 s")
     }
 
     /// Asserts that nothing arrives for `millis`.
@@ -693,4 +698,40 @@ async fn on_sqlite_the_gateways_own_writes_feed_subscriptions() {
         "{ops:?}"
     );
     fixture.app_stop().await;
+}
+
+#[tokio::test]
+async fn the_process_runs_at_most_the_configured_number_of_subscriptions() {
+    let database = TestDatabase::new().await;
+    let server = ServerArgs {
+        max_subscriptions: 2,
+        ..ServerArgs::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let events = "subscription { tagChanged { op } }";
+    let mut first = Client::connect(&app, None).await;
+    first.subscribe("a", events).await;
+    first.subscribe("b", events).await;
+    first.quiet(300).await;
+    let mut second = Client::connect(&app, None).await;
+    second.subscribe("c", events).await;
+    let refused = second.next(5).await.unwrap();
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "QUERY_LIMIT_EXCEEDED",
+        "{refused}"
+    );
+    assert!(
+        refused["payload"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("GATEWAY_MAX_SUBSCRIPTIONS"),
+        "{refused}"
+    );
+    assert_eq!(second.next(5).await.unwrap(), json!({ "type": "complete", "id": "c" }));
+    // A closed connection gives its places back.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    second.subscribe("d", events).await;
+    second.quiet(300).await;
+    app.stop().await;
 }
