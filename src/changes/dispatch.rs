@@ -91,6 +91,12 @@ fn fold(changes: &[&Change], key_columns: &[String]) -> Vec<Pending> {
         })
     };
     let mut updates: Vec<(usize, Option<Json>, bool)> = Vec::new();
+    let appears = |key: &Json| Pending {
+        key: key.clone(),
+        old_key: None,
+        before: None,
+        exists: true,
+    };
     for change in changes {
         let gone = |old_key: &Json| Pending {
             key: old_key.clone(),
@@ -100,15 +106,7 @@ fn fold(changes: &[&Change], key_columns: &[String]) -> Vec<Pending> {
         };
         match (change.op, &change.key, &change.old_key) {
             (Op::Insert, Some(key), _) => {
-                let at = touch(
-                    key,
-                    Pending {
-                        key: key.clone(),
-                        old_key: None,
-                        before: None,
-                        exists: true,
-                    },
-                );
+                let at = touch(key, appears(key));
                 updates.push((at, None, true));
             }
             (Op::Update, Some(key), Some(old_key)) if key_text(key, key_columns) == key_text(old_key, key_columns) => {
@@ -119,15 +117,7 @@ fn fold(changes: &[&Change], key_columns: &[String]) -> Vec<Pending> {
                 // A new key: the old row is gone and a new one appears.
                 let at = touch(old_key, gone(old_key));
                 updates.push((at, None, false));
-                let at = touch(
-                    key,
-                    Pending {
-                        key: key.clone(),
-                        old_key: None,
-                        before: None,
-                        exists: true,
-                    },
-                );
+                let at = touch(key, appears(key));
                 updates.push((at, Some(key.clone()), true));
             }
             (Op::Delete, _, Some(old_key)) => {

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 const SECRET: &str = "permissions-test-secret-0123456789";
 
-fn auth() -> AuthArgs {
+pub(crate) fn auth() -> AuthArgs {
     AuthArgs {
         jwt_secret: Some(SecretString::from(SECRET.to_owned())),
         anonymous_role: Some("anonymous".into()),
@@ -20,7 +20,7 @@ fn auth() -> AuthArgs {
     }
 }
 
-fn token(role: &str, organization: Option<i64>) -> String {
+pub(crate) fn token(role: &str, organization: Option<i64>) -> String {
     let claims: Vec<String> = organization.map(|id| format!("org_id={id}")).into_iter().collect();
     gateway::auth::token::mint(&auth(), role, "7", &claims, std::time::Duration::from_secs(600)).expect("token")
 }

@@ -5,9 +5,8 @@
 use crate::fixture::Fixture;
 use crate::support::{TestApp, TestDatabase};
 use futures_util::{SinkExt, StreamExt};
-use gateway::config::{AuthArgs, ServerArgs};
+use gateway::config::ServerArgs;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -43,6 +42,20 @@ impl Client {
         let ack = client.next(5).await.expect("connection_ack");
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         client
+    }
+
+    /// Opens the WebSocket without `connection_init`.
+    async fn open(app: &TestApp) -> Self {
+        let mut request = format!("ws://{}/graphql/ws", app.address)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket upgrade");
+        Self { socket }
     }
 
     async fn send(&mut self, message: Value) {
@@ -271,26 +284,8 @@ async fn live_queries_push_only_when_their_result_changes() {
     fixture.app_stop().await;
 }
 
-const SECRET: &str = "subscriptions-test-secret-0123456789";
-
-fn policy_auth() -> AuthArgs {
-    AuthArgs {
-        jwt_secret: Some(SecretString::from(SECRET.to_owned())),
-        anonymous_role: Some("anonymous".into()),
-        policy_file: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/policy.toml").into()),
-        ..AuthArgs::default()
-    }
-}
-
 fn member(organization: i64) -> String {
-    gateway::auth::token::mint(
-        &policy_auth(),
-        "member",
-        "7",
-        &[format!("org_id={organization}")],
-        Duration::from_secs(600),
-    )
-    .expect("token")
+    crate::permissions::token("member", Some(organization))
 }
 
 #[tokio::test]
@@ -298,7 +293,7 @@ async fn members_of_two_organizations_never_see_each_others_rows() {
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
     gateway::seed::seed(&connection, 0.2).await.expect("seed");
-    let app = TestApp::spawn_with_auth(&database.args(), &policy_auth()).await;
+    let app = TestApp::spawn_with_auth(&database.args(), &crate::permissions::auth()).await;
     let project_of = |organization: i64| {
         let connection = connection.clone();
         async move {
@@ -627,14 +622,7 @@ async fn connections_are_limited_pinged_and_refuse_duplicate_ids() {
     assert_eq!(code, Some(4409));
 
     // A subscribe before the handshake is 4401.
-    let mut request = format!("ws://{}/graphql/ws", app.address)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let mut early = Client { socket };
+    let mut early = Client::open(&app).await;
     early.subscribe("x", events).await;
     assert_eq!(early.next(5).await.unwrap()["code"], 4401);
     app.stop().await;
