@@ -19,6 +19,7 @@ pub mod error;
 pub mod metadata;
 pub mod permission;
 pub mod plan;
+pub mod portable;
 pub mod schema;
 pub mod seed;
 pub mod server;

@@ -76,7 +76,9 @@ BEGIN
         'op', TG_OP,
         'k', CASE WHEN new_row IS NULL THEN NULL ELSE new_key END,
         'ok', CASE WHEN old_row IS NULL THEN NULL ELSE old_key END,
-        'i', image
+        'i', image,
+        -- PostgreSQL drops a notification identical to one already sent in the transaction.
+        'at', clock_timestamp()
     )::text);
     RETURN NULL;
 END

@@ -155,7 +155,13 @@ enum Query {
 enum Outcome {
     Json(Json),
     Entries(HashSet<i64>),
-    Failed(String),
+    Failed(Failure),
+}
+
+/// Why a statement failed, kept to answer a subscriber whose first result it was.
+struct Failure {
+    unavailable: bool,
+    message: String,
 }
 
 impl Statements {
@@ -183,7 +189,12 @@ impl Statements {
                         Err(error) => Err(error.into()),
                     },
                 };
-                result.unwrap_or_else(|error| Outcome::Failed(error.to_string()))
+                result.unwrap_or_else(|error| {
+                    Outcome::Failed(Failure {
+                        unavailable: matches!(error, GatewayError::DatabaseUnavailable),
+                        message: error.to_string(),
+                    })
+                })
             })
             .buffered(CONCURRENT_STATEMENTS)
             .collect()
@@ -228,11 +239,13 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
     let mut statements = Statements::default();
     let mut jobs = Vec::new();
     let mut live = Vec::new();
+    // Events for each subscriber, delivered as one queue item per batch.
+    let mut events: HashMap<u64, Vec<Json>> = HashMap::new();
     for (id, subscriber) in subscribers {
         match &subscriber.watch {
             Watch::Events(plan) => {
                 if resync {
-                    deliver(inner, id, &subscriber, Ok(resync_event(plan)));
+                    events.entry(id).or_default().push(resync_event(plan));
                 }
                 let Some(pending) = folded.get(&plan.entity) else {
                     continue;
@@ -254,22 +267,32 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
         }
     }
     let outcomes = statements.run(&inner.database).await;
+    let mut subscribers_by_id = HashMap::new();
     for job in jobs {
         let Watch::Events(plan) = &job.subscriber.watch else {
             continue;
+        };
+        let queued = events.entry(job.id).or_default();
+        subscribers_by_id.insert(job.id, job.subscriber.clone());
+        let failed = |outcome: &Outcome| match outcome {
+            Outcome::Failed(failure) => Some(failure.message.clone()),
+            _ => None,
         };
         let rows = match job.rows.map(|index| &outcomes[index]) {
             None => HashMap::new(),
             Some(Outcome::Json(json)) => rows_by_key(json, &registry.entity(plan.entity).primary_key),
             Some(other) => {
-                tracing::warn!(error = ?error_of(Some(other)), "fetching changed rows failed");
+                // The changes cannot be told: the subscriber must re-read.
+                tracing::warn!(error = ?failed(other), "fetching changed rows failed");
+                queued.push(resync_event(plan));
                 continue;
             }
         };
         let entries = match job.entries.map(|index| &outcomes[index]) {
             Some(Outcome::Entries(entries)) => entries.clone(),
             Some(other) => {
-                tracing::warn!(error = ?error_of(Some(other)), "reading old rows failed");
+                tracing::warn!(error = ?failed(other), "reading old rows failed");
+                queued.push(resync_event(plan));
                 continue;
             }
             None => HashSet::new(),
@@ -295,21 +318,29 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
             } else {
                 pending.old_key.as_ref()
             };
-            let event = event_json(plan, op.name(), now.copied(), old_key);
-            if !deliver(inner, job.id, &job.subscriber, Ok(event)) {
-                break;
-            }
+            queued.push(event_json(plan, op.name(), now.copied(), old_key));
         }
+    }
+    for (id, batch) in events {
+        if batch.is_empty() {
+            continue;
+        }
+        let subscriber = match subscribers_by_id.get(&id) {
+            Some(subscriber) => subscriber.clone(),
+            None => match inner
+                .subscribers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get(&id)
+            {
+                Some(subscriber) => subscriber.clone(),
+                None => continue,
+            },
+        };
+        deliver(inner, id, &subscriber, batch);
     }
     if let Err(error) = refresh_live(inner, &live).await {
         tracing::warn!(%error, "re-running live queries failed");
-    }
-}
-
-fn error_of(outcome: Option<&Outcome>) -> Option<&str> {
-    match outcome {
-        Some(Outcome::Failed(error)) => Some(error),
-        _ => None,
     }
 }
 
@@ -381,11 +412,6 @@ fn key_values(registry: &Registry, entity: EntityId, key: &Json) -> Option<Vec<s
         .iter()
         .map(|column| {
             let value = async_graphql::Value::from_json(key.get(column)?.clone()).ok()?;
-            let value = match value {
-                // Keys of 64-bit columns arrive as JSON numbers; the scalar parser takes both.
-                async_graphql::Value::Number(number) => async_graphql::Value::String(number.to_string()),
-                other => other,
-            };
             crate::plan::parse_key_value(meta, column, &value).ok()
         })
         .collect()
@@ -452,13 +478,11 @@ fn resync_event(plan: &EventPlan) -> Json {
     event_json(plan, "RESYNC", None, None)
 }
 
-/// Queues `event` for a subscriber; a full queue disconnects it. Whether it is still subscribed.
-fn deliver(inner: &Inner, id: u64, subscriber: &Subscriber, event: Event) -> bool {
-    match subscriber.sender.try_send(event) {
-        Ok(()) => {
-            metrics::counter!("gateway_subscription_events_total").increment(1);
-            true
-        }
+/// Queues one batch of events for a subscriber; a full queue disconnects it.
+fn deliver(inner: &Inner, id: u64, subscriber: &Subscriber, events: Event) {
+    let count = events.len() as u64;
+    match subscriber.sender.try_send(events) {
+        Ok(()) => metrics::counter!("gateway_subscription_events_total").increment(count),
         Err(mpsc::error::TrySendError::Full(_)) => {
             tracing::warn!(subscription = id, "a subscriber is too slow; disconnecting it");
             metrics::counter!("gateway_slow_consumers_total").increment(1);
@@ -467,27 +491,28 @@ fn deliver(inner: &Inner, id: u64, subscriber: &Subscriber, event: Event) -> boo
                 (channel.close)(
                     SLOW_CONSUMER,
                     format!(
-                        "slow consumer: more than {} events waiting (GATEWAY_SUBSCRIPTION_QUEUE)",
+                        "slow consumer: more than {} batches of events waiting (GATEWAY_SUBSCRIPTION_QUEUE)",
                         inner.settings.queue
                     ),
                 );
             }
-            false
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => {
-            remove(inner, id);
-            false
-        }
+        Err(mpsc::error::TrySendError::Closed(_)) => remove(inner, id),
     }
 }
 
 /// Re-runs live queries and sends each subscriber its result if it changed.
+///
+/// Each subscriber's refresh lock is held from before its statement runs until its result is
+/// queued, so a first result and a dispatcher's re-run cannot overtake each other.
 pub(super) async fn refresh_live(inner: &Inner, subscribers: &[(u64, Arc<Subscriber>)]) -> Result<(), GatewayError> {
     let backend = inner.database.get_database_backend();
     let mut statements = Statements::default();
     let mut wanted = Vec::new();
+    let mut guards = Vec::new();
     for (id, subscriber) in subscribers {
         if let Watch::Live { plan, .. } = &subscriber.watch {
+            guards.push(subscriber.refreshing.lock().await);
             let statement = crate::sql::statement(backend, &inner.registry, &subscriber.access, plan);
             wanted.push((*id, subscriber, statements.add(statement, Query::Json)));
         }
@@ -502,18 +527,19 @@ pub(super) async fn refresh_live(inner: &Inner, subscribers: &[(u64, Arc<Subscri
                 if *last != Some(digest) {
                     *last = Some(digest);
                     drop(last);
-                    deliver(inner, id, subscriber, Ok(json.clone()));
+                    deliver(inner, id, subscriber, vec![json.clone()]);
                 }
             }
-            Outcome::Failed(error) => failure = Some(error.clone()),
+            Outcome::Failed(error) => failure = Some(error),
             Outcome::Entries(_) => {}
         }
     }
+    drop(guards);
     match failure {
-        Some(error) if subscribers.len() == 1 => Err(GatewayError::bad_input(error)),
-        Some(error) => {
-            tracing::warn!(%error, "a live query failed");
-            Ok(())
+        Some(failure) if failure.unavailable => Err(GatewayError::DatabaseUnavailable),
+        Some(failure) => {
+            tracing::warn!(error = %failure.message, "a live query failed");
+            Err(GatewayError::Internal)
         }
         None => Ok(()),
     }

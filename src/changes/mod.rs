@@ -208,8 +208,8 @@ pub struct FeedSettings {
     pub max_subscriptions: usize,
 }
 
-/// An item of a subscriber's queue: the next result, or why the subscription ends.
-pub type Event = Result<Json, async_graphql::Error>;
+/// An item of a subscriber's queue: its events of one batch (a live query's new result).
+pub type Event = Vec<Json>;
 
 /// Lent by a transport (the WebSocket) to its subscriptions: counts them against the
 /// connection's limit and lets the feed close a connection whose consumer is too slow.
@@ -261,6 +261,8 @@ pub(crate) struct Subscriber {
     sender: mpsc::Sender<Event>,
     /// Live queries: a digest of the result last sent, so unchanged results are not sent again.
     last: Mutex<Option<u64>>,
+    /// Held while a live query's result is computed and queued, so results keep their order.
+    refreshing: tokio::sync::Mutex<()>,
     channel: Option<Arc<Channel>>,
 }
 
@@ -352,6 +354,7 @@ impl ChangeFeed {
             access,
             sender,
             last: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
             channel: channel.cloned(),
         });
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);

@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 
 /// The NOTIFY channel the triggers send on.
 const CHANNEL: &str = "gateway_changes";
+/// How long the listening connection may be silent before it is checked.
+const HEALTH_CHECK: Duration = Duration::from_secs(30);
 /// How often the SQLite change log is read.
 const SQLITE_POLL: Duration = Duration::from_millis(100);
 /// Log entries older than this are deleted (every replica has long read them).
@@ -67,7 +69,21 @@ async fn listen(database: DatabaseConnection, signals: mpsc::Sender<Signal>) {
         }
         connected_before = true;
         loop {
-            match listener.try_recv().await {
+            // A connection dropped without a word (a NAT or load balancer forgetting an idle flow)
+            // is found by a query now and then.
+            let received = tokio::select! {
+                received = listener.try_recv() => received,
+                () = tokio::time::sleep(HEALTH_CHECK) => {
+                    let check = tokio::time::timeout(Duration::from_secs(5), sqlx::query("SELECT 1").execute(&mut listener));
+                    match check.await {
+                        Ok(Ok(_)) => continue,
+                        Ok(Err(error)) => tracing::warn!(%error, "the change listener's connection failed its check"),
+                        Err(_) => tracing::warn!("the change listener's connection did not answer its check"),
+                    }
+                    break;
+                }
+            };
+            match received {
                 Ok(Some(notification)) => {
                     let Some(change) = parse(notification.payload()) else {
                         tracing::warn!(

@@ -36,6 +36,8 @@ pub enum CommandError {
     Token(#[from] crate::auth::token::TokenError),
     #[error("permission policy: {0}")]
     Policy(#[from] crate::permission::PolicyError),
+    #[error(transparent)]
+    Portable(#[from] crate::portable::PortableError),
 }
 
 /// Runs the command the user asked for (`serve` when none).
@@ -60,6 +62,25 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Check => check(&cli.database).await,
+        Command::Export { file } => {
+            let connection = open(&cli.database).await?;
+            let registry = crate::entities::registry()?;
+            let report = crate::portable::export(&connection, &registry, &file).await?;
+            summarize("exported", &report.rows, report.elapsed);
+            Ok(())
+        }
+        Command::Import { file, truncate, upsert } => {
+            let connection = open(&cli.database).await?;
+            let registry = crate::entities::registry()?;
+            let mode = match (truncate, upsert) {
+                (true, _) => crate::portable::ImportMode::Truncate,
+                (_, true) => crate::portable::ImportMode::Upsert,
+                _ => crate::portable::ImportMode::IntoEmpty,
+            };
+            let report = crate::portable::import(&connection, &registry, &file, mode).await?;
+            summarize("imported", &report.rows, report.elapsed);
+            Ok(())
+        }
         Command::Token { role, sub, claims, ttl } => {
             println!("{}", crate::auth::token::mint(&cli.auth, &role, &sub, &claims, ttl)?);
             Ok(())
@@ -81,6 +102,17 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
     }
+}
+
+/// One line on standard error: rows per table and the rate.
+fn summarize(verb: &str, rows: &[(String, u64)], elapsed: Duration) {
+    let total: u64 = rows.iter().map(|(_, count)| count).sum();
+    let tables: Vec<String> = rows.iter().map(|(table, count)| format!("{table} {count}")).collect();
+    eprintln!(
+        "{verb} {total} rows in {elapsed:.2?} ({:.0} rows/s): {}",
+        total as f64 / elapsed.as_secs_f64().max(1e-9),
+        tables.join(", ")
+    );
 }
 
 async fn open(args: &DatabaseArgs) -> Result<DatabaseConnection, CommandError> {

@@ -1,4 +1,4 @@
-//! The command line: `gateway [serve|migrate|seed|check|schema]`, every flag also read from an
+//! The command line: `gateway [serve|migrate|seed|check|export|import|schema|token]`, every flag also read from an
 //! environment variable (and `.env`), so the same settings work in a shell, a container and CI.
 
 mod commands;
@@ -45,6 +45,23 @@ pub enum Command {
     },
     /// Diagnose the database connection and explain any failure.
     Check,
+    /// Write every table's rows as portable NDJSON (`.zst`/`.gz` names compress).
+    Export {
+        /// The file to write; `-` is standard output.
+        #[arg(default_value = "-")]
+        file: std::path::PathBuf,
+    },
+    /// Load an export into the database in one transaction (refused if it already has rows).
+    Import {
+        /// The file to read; `-` is standard input.
+        file: std::path::PathBuf,
+        /// Delete the existing rows of the file's tables first.
+        #[arg(long, conflicts_with = "upsert")]
+        truncate: bool,
+        /// Merge: insert new rows and update rows with the same primary key.
+        #[arg(long)]
+        upsert: bool,
+    },
     /// Print the GraphQL schema (SDL) the gateway serves.
     Schema {
         /// Print this role's view under the policy (GATEWAY_POLICY_FILE, else the built-in sample).

@@ -11,7 +11,7 @@ mod event;
 mod selection;
 pub mod write;
 
-pub use arguments::{ClaimResolver, parse_datetime, parse_key_value, parse_policy_filter, parse_scalar};
+pub use arguments::{ClaimResolver, null_value, parse_datetime, parse_key_value, parse_policy_filter, parse_scalar};
 pub use event::{EventPlan, plan_events};
 pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};
 

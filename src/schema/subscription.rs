@@ -10,7 +10,7 @@ use crate::changes::{ChangeFeed, Channel, Event, Registration, Watch};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::permission::View;
-use crate::plan::{self, ConnectionOutput, ConnectionPlan, NodeField, NodePlan, Page, Plan};
+use crate::plan::{self, ConnectionOutput, ConnectionPlan, LookupPlan, NodeField, NodePlan, Page, Plan};
 use async_graphql::dynamic::{
     Enum, EnumItem, Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, SchemaBuilder,
     SubscriptionField, SubscriptionFieldFuture, TypeRef,
@@ -153,10 +153,23 @@ async fn subscribe<'a>(
     let field = context.field();
     let watch = match kind {
         Kind::Events => {
-            let events = plan::plan_events(registry, entity, field).map_err(|error| error.extend())?;
+            let mut events = plan::plan_events(registry, entity, field).map_err(|error| error.extend())?;
             access
                 .check(registry, &event_reads(registry, &events))
                 .map_err(|error| error.extend())?;
+            // Nested lists of each row are bounded like a read's.
+            for (_, row) in &mut events.rows {
+                let mut bounded = Plan::Lookup(LookupPlan {
+                    entity,
+                    key: Vec::new(),
+                    node: std::mem::take(row),
+                });
+                plan::bound_pages(&mut bounded, engine.max_page_size).map_err(|error| error.extend())?;
+                access.limit_rows(&mut bounded);
+                if let Plan::Lookup(lookup) = bounded {
+                    *row = lookup.node;
+                }
+            }
             Watch::Events(events)
         }
         Kind::Live => {
@@ -198,13 +211,19 @@ fn event_reads(registry: &Registry, events: &plan::EventPlan) -> Plan {
     })
 }
 
-/// The subscriber's queue as a GraphQL stream; it stays registered while the stream lives.
+/// The subscriber's queue as a GraphQL stream, one message per event; it stays registered while
+/// the stream lives.
 fn events<'a>(
     registration: Registration,
     receiver: mpsc::Receiver<Event>,
 ) -> impl Stream<Item = async_graphql::Result<FieldValue<'a>>> {
-    futures_util::stream::unfold((registration, receiver), |(registration, mut receiver)| async move {
-        let event = receiver.recv().await?;
-        Some((event.map(FieldValue::owned_any), (registration, receiver)))
+    let state = (registration, receiver, std::collections::VecDeque::<Json>::new());
+    futures_util::stream::unfold(state, |(registration, mut receiver, mut pending)| async move {
+        loop {
+            if let Some(event) = pending.pop_front() {
+                return Some((Ok(FieldValue::owned_any(event)), (registration, receiver, pending)));
+            }
+            pending.extend(receiver.recv().await?);
+        }
     })
 }

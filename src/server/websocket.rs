@@ -61,12 +61,18 @@ type Close = Option<(u16, String)>;
 
 /// `GET /graphql/ws`.
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
-    let protocol = headers
+    // The same choice axum makes for the handshake: our preference among those offered.
+    let offered: Vec<&str> = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .find_map(|name| WebSocketProtocols::from_str(name.trim()).ok());
+        .map(str::trim)
+        .collect();
+    let protocol = ALL_WEBSOCKET_PROTOCOLS
+        .iter()
+        .find(|name| offered.contains(name))
+        .and_then(|name| WebSocketProtocols::from_str(name).ok());
     let Some(protocol) = protocol else {
         return (
             StatusCode::BAD_REQUEST,
@@ -168,6 +174,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
         options.keepalive
     };
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + keepalive_every, keepalive_every);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ping = if modern {
         r#"{"type":"ping"}"#
     } else {
@@ -213,6 +220,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
         tokio::select! {
             sent = sink.send(outgoing) => if sent.is_err() { break None },
             _ = close_rx.changed() => break close_rx.borrow().clone(),
+            () = &mut expiry => break Some((UNAUTHORIZED, "the token has expired".into())),
         }
     };
     if let Some((code, reason)) = close {

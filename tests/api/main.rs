@@ -10,6 +10,7 @@ mod hostile;
 mod mutations;
 mod permissions;
 mod playground;
+mod portable;
 mod protocol;
 mod randomized;
 mod read_engine;

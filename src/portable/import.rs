@@ -1,0 +1,401 @@
+//! `gateway import`: one transaction, tables in the file's (dependency) order, multi-row inserts;
+//! any fault rolls everything back and names the line.
+//!
+//! A batch that the database refuses (a missing parent row, a value out of the column's range)
+//! is retried row by row inside savepoints, so the error can name the offending line.
+
+use super::export::progress;
+use super::{FORMAT, Header, PortableError, TableHeader, VERSION, file, table_header};
+use crate::metadata::{Entity, EntityId, Registry, ScalarKind};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait, Value};
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What to do with rows already in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Refuse unless every table is empty.
+    IntoEmpty,
+    /// Delete every row of the file's tables first.
+    Truncate,
+    /// Insert, or update the row with the same primary key.
+    Upsert,
+}
+
+/// What an import wrote.
+#[derive(Debug)]
+pub struct ImportReport {
+    pub rows: Vec<(String, u64)>,
+    pub elapsed: Duration,
+}
+
+/// One parsed row, with the line it came from.
+struct Row {
+    line: u64,
+    values: Vec<Value>,
+}
+
+fn at(line: u64, reason: impl Into<String>) -> PortableError {
+    PortableError::Line {
+        line,
+        reason: reason.into(),
+    }
+}
+
+/// Reads `path` (`-`: standard input) into the database in one transaction.
+pub async fn import(
+    connection: &DatabaseConnection,
+    registry: &Registry,
+    path: &Path,
+    mode: ImportMode,
+) -> Result<ImportReport, PortableError> {
+    let started = Instant::now();
+    let mut lines = Lines {
+        inner: file::open(path)?.lines(),
+        number: 0,
+    };
+    let header_line = lines.next()?.ok_or_else(|| at(1, "the file is empty"))?;
+    let header: Header =
+        serde_json::from_str(&header_line).map_err(|error| at(1, format!("not a gateway export header: {error}")))?;
+    if header.format != FORMAT {
+        return Err(at(1, format!("format `{}` is not `{FORMAT}`", header.format)));
+    }
+    if header.version != VERSION {
+        return Err(at(
+            1,
+            format!(
+                "unknown format version {} (this gateway reads version {VERSION})",
+                header.version
+            ),
+        ));
+    }
+    let entities = match_tables(registry, &header.tables)?;
+
+    let transaction = connection.begin().await?;
+    match mode {
+        ImportMode::IntoEmpty => {
+            for &entity in &entities {
+                let table = &registry.entity(entity).table;
+                let probe = Query::select()
+                    .expr(Expr::val(1))
+                    .from(Alias::new(table))
+                    .limit(1)
+                    .to_owned();
+                if transaction.query_one(&probe).await?.is_some() {
+                    return Err(PortableError::NotEmpty { table: table.clone() });
+                }
+            }
+        }
+        ImportMode::Truncate => {
+            for &entity in entities.iter().rev() {
+                let delete = Query::delete()
+                    .from_table(Alias::new(&registry.entity(entity).table))
+                    .to_owned();
+                transaction.execute(&delete).await?;
+            }
+        }
+        ImportMode::Upsert => {}
+    }
+
+    let positions: HashMap<&str, usize> = header
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(index, table)| (table.name.as_str(), index))
+        .collect();
+    let mut counts = vec![0u64; header.tables.len()];
+    let mut current: Option<usize> = None;
+    let mut batch: Vec<Row> = Vec::new();
+    let mut bar = None;
+    let end = loop {
+        let Some(text) = lines.next()? else {
+            return Err(at(
+                lines.number,
+                "the file ends without its end line: it was cut off (nothing was imported)",
+            ));
+        };
+        let line = lines.number;
+        let json: Map<String, Json> =
+            serde_json::from_str(&text).map_err(|error| at(line, format!("not a JSON object: {error}")))?;
+        if let Some(end) = json.get("end") {
+            break end.clone();
+        }
+        let table = json
+            .get("table")
+            .and_then(Json::as_str)
+            .ok_or_else(|| at(line, "a row line needs `table` and `row`"))?;
+        let index = *positions
+            .get(table)
+            .ok_or_else(|| at(line, format!("table `{table}` is not in the header")))?;
+        if current != Some(index) {
+            if current.is_some_and(|current| index < current) {
+                return Err(at(
+                    line,
+                    format!("rows of `{table}` come after rows of a later table; the file is out of order"),
+                ));
+            }
+            if let Some(previous) = current {
+                flush(&transaction, registry, entities[previous], mode, &mut batch).await?;
+            }
+            if let Some(bar) = bar.take() {
+                finish_bar(bar);
+            }
+            current = Some(index);
+            bar = Some(progress(table, header.tables[index].rows));
+        }
+        let entity = registry.entity(entities[index]);
+        let row = json
+            .get("row")
+            .and_then(Json::as_object)
+            .ok_or_else(|| at(line, "a row line needs `table` and `row`"))?;
+        batch.push(Row {
+            line,
+            values: parse_row(entity, row, line)?,
+        });
+        counts[index] += 1;
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+        if batch.len() >= batch_size(entity) {
+            flush(&transaction, registry, entities[index], mode, &mut batch).await?;
+        }
+    };
+    if let Some(previous) = current {
+        flush(&transaction, registry, entities[previous], mode, &mut batch).await?;
+    }
+    if let Some(bar) = bar.take() {
+        finish_bar(bar);
+    }
+    let declared: BTreeMap<String, u64> = serde_json::from_value(end.get("rows").cloned().unwrap_or(Json::Null))
+        .map_err(|error| at(lines.number, format!("the end line needs `rows`: {error}")))?;
+    for (table, count) in header.tables.iter().zip(&counts) {
+        let expected = declared.get(&table.name).copied().unwrap_or(0);
+        if expected != *count {
+            return Err(at(
+                lines.number,
+                format!(
+                    "the end line counts {expected} rows of `{}` but the file holds {count}",
+                    table.name
+                ),
+            ));
+        }
+    }
+    if transaction.get_database_backend() == DbBackend::Postgres {
+        for &entity in &entities {
+            reset_sequence(&transaction, registry.entity(entity)).await?;
+        }
+    }
+    transaction.commit().await?;
+    Ok(ImportReport {
+        rows: header
+            .tables
+            .iter()
+            .zip(counts)
+            .map(|(table, count)| (table.name.clone(), count))
+            .collect(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The file's lines, numbered from 1.
+struct Lines {
+    inner: std::io::Lines<Box<dyn BufRead>>,
+    number: u64,
+}
+
+impl Lines {
+    fn next(&mut self) -> Result<Option<String>, PortableError> {
+        self.number += 1;
+        match self.inner.next() {
+            None => Ok(None),
+            Some(Ok(line)) => Ok(Some(line)),
+            Some(Err(error)) => Err(at(self.number, format!("cannot be read: {error}"))),
+        }
+    }
+}
+
+fn finish_bar(bar: indicatif::ProgressBar) {
+    bar.finish_and_clear();
+}
+
+/// The registry entity of each header table; refuses a table or column this schema lacks.
+fn match_tables(registry: &Registry, tables: &[TableHeader]) -> Result<Vec<EntityId>, PortableError> {
+    tables
+        .iter()
+        .map(|table| {
+            let entity = registry
+                .entity_by_table(&table.name)
+                .ok_or_else(|| at(1, format!("table `{}` is not in this gateway's schema", table.name)))?;
+            let ours = table_header(registry, entity, table.rows);
+            if ours.columns != table.columns || ours.primary_key != table.primary_key {
+                let describe = |header: &TableHeader| {
+                    header
+                        .columns
+                        .iter()
+                        .map(|column| {
+                            format!(
+                                "{} {}{}",
+                                column.name,
+                                column.kind,
+                                if column.nullable { "" } else { " not null" }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                return Err(at(
+                    1,
+                    format!(
+                        "table `{}` differs: the file has ({}), this schema has ({})",
+                        table.name,
+                        describe(table),
+                        describe(&ours)
+                    ),
+                ));
+            }
+            Ok(entity)
+        })
+        .collect()
+}
+
+/// A row's values in column order, parsed with the API's input rules.
+fn parse_row(entity: &Entity, row: &Map<String, Json>, line: u64) -> Result<Vec<Value>, PortableError> {
+    if let Some(unknown) = row.keys().find(|name| entity.column(name).is_none()) {
+        return Err(at(line, format!("`{}` has no column `{unknown}`", entity.table)));
+    }
+    entity
+        .columns
+        .iter()
+        .map(|column| {
+            let path = format!("{}.{}", entity.table, column.name);
+            match row.get(&column.name).unwrap_or(&Json::Null) {
+                Json::Null if column.nullable => Ok(crate::plan::null_value(&column.kind)),
+                Json::Null => Err(at(line, format!("{path}: a value is required"))),
+                value => {
+                    let value = async_graphql::Value::from_json(value.clone())
+                        .map_err(|error| at(line, format!("{path}: {error}")))?;
+                    crate::plan::parse_scalar(&column.kind, &value, &path).map_err(|error| at(line, error.to_string()))
+                }
+            }
+        })
+        .collect()
+}
+
+/// Rows per INSERT: bounded by the bind parameters one statement may carry.
+fn batch_size(entity: &Entity) -> usize {
+    (20_000 / entity.columns.len().max(1)).clamp(1, 1000)
+}
+
+/// Inserts the batch; a refused batch is retried row by row to name the failing line.
+async fn flush(
+    transaction: &DatabaseTransaction,
+    registry: &Registry,
+    entity: EntityId,
+    mode: ImportMode,
+    batch: &mut Vec<Row>,
+) -> Result<(), PortableError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let meta = registry.entity(entity);
+    let rows = std::mem::take(batch);
+    let savepoint = transaction.begin().await?;
+    match savepoint
+        .execute(&insert(transaction.get_database_backend(), meta, mode, &rows))
+        .await
+    {
+        Ok(_) => {
+            savepoint.commit().await?;
+            return Ok(());
+        }
+        Err(_) => savepoint.rollback().await?,
+    }
+    for row in &rows {
+        let savepoint = transaction.begin().await?;
+        let single = insert(
+            transaction.get_database_backend(),
+            meta,
+            mode,
+            std::slice::from_ref(row),
+        );
+        match savepoint.execute(&single).await {
+            Ok(_) => savepoint.commit().await?,
+            Err(error) => {
+                savepoint.rollback().await?;
+                return Err(at(row.line, format!("`{}` refused the row: {error}", meta.table)));
+            }
+        }
+    }
+    Err(at(
+        rows[0].line,
+        format!("`{}` refused the rows starting here as a batch", meta.table),
+    ))
+}
+
+fn insert(backend: DbBackend, meta: &Entity, mode: ImportMode, rows: &[Row]) -> sea_orm::sea_query::InsertStatement {
+    let mut statement = Query::insert();
+    statement
+        .into_table(Alias::new(&meta.table))
+        .columns(meta.columns.iter().map(|column| Alias::new(&column.name)));
+    for row in rows {
+        let values = row.values.iter().zip(&meta.columns).map(|(value, column)| {
+            let value = Expr::val(value.clone());
+            match &column.kind {
+                ScalarKind::Enum { name, .. } if backend == DbBackend::Postgres => value.as_enum(Alias::new(name)),
+                _ => value,
+            }
+        });
+        // Every row has one value per column (parse_row builds them so).
+        statement.values_panic(values);
+    }
+    if mode == ImportMode::Upsert {
+        let keys = meta.primary_key.iter().map(Alias::new);
+        let others: Vec<Alias> = meta
+            .columns
+            .iter()
+            .filter(|column| !meta.primary_key.contains(&column.name))
+            .map(|column| Alias::new(&column.name))
+            .collect();
+        let mut conflict = OnConflict::columns(keys);
+        if others.is_empty() {
+            conflict.do_nothing();
+        } else {
+            conflict.update_columns(others);
+        }
+        statement.on_conflict(conflict);
+    }
+    statement
+}
+
+/// Moves an auto-increment key's sequence past the imported keys.
+async fn reset_sequence(transaction: &DatabaseTransaction, meta: &Entity) -> Result<(), PortableError> {
+    let [key] = meta.primary_key.as_slice() else {
+        return Ok(());
+    };
+    if !meta
+        .column(key)
+        .is_some_and(|column| matches!(column.kind, ScalarKind::Int | ScalarKind::BigInt))
+    {
+        return Ok(());
+    }
+    let sequence = Func::cust(Alias::new("pg_get_serial_sequence"))
+        .args([Expr::val(meta.table.as_str()), Expr::val(key.as_str())]);
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let statement = Query::select()
+        .expr(Func::cust(Alias::new("setval")).args([
+            sequence.clone().into(),
+            Expr::cust(format!(
+                "(SELECT coalesce(max({}), 1) FROM {})",
+                quote(key),
+                quote(&meta.table)
+            )),
+        ]))
+        .and_where(Expr::expr(sequence).is_not_null())
+        .to_owned();
+    transaction.query_one(&statement).await?;
+    Ok(())
+}
