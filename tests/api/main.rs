@@ -15,6 +15,7 @@ mod protocol;
 mod randomized;
 mod read_engine;
 mod readiness;
+mod scale_out;
 mod seed;
 mod server;
 mod sqlite;

@@ -22,16 +22,12 @@ pub(crate) struct Client {
 impl Client {
     /// Connects and completes `connection_init` (with a bearer token when given).
     pub(crate) async fn connect(app: &TestApp, token: Option<&str>) -> Self {
-        let mut request = format!("ws://{}/graphql/ws", app.address)
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket upgrade");
-        let mut client = Self { socket };
+        Self::connect_to(app.address, token).await
+    }
+
+    /// Connects to a gateway at `address` and completes `connection_init`.
+    pub(crate) async fn connect_to(address: std::net::SocketAddr, token: Option<&str>) -> Self {
+        let mut client = Self::open(address).await;
         let payload = match token {
             Some(token) => json!({ "Authorization": format!("Bearer {token}") }),
             None => json!({}),
@@ -45,10 +41,8 @@ impl Client {
     }
 
     /// Opens the WebSocket without `connection_init`.
-    async fn open(app: &TestApp) -> Self {
-        let mut request = format!("ws://{}/graphql/ws", app.address)
-            .into_client_request()
-            .unwrap();
+    async fn open(address: std::net::SocketAddr) -> Self {
+        let mut request = format!("ws://{address}/graphql/ws").into_client_request().unwrap();
         request
             .headers_mut()
             .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
@@ -71,7 +65,7 @@ impl Client {
     }
 
     /// The next protocol message (pings answered and skipped), or `None` after `seconds`.
-    async fn next(&mut self, seconds: u64) -> Option<Value> {
+    pub(crate) async fn next(&mut self, seconds: u64) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
         loop {
             let message = tokio::time::timeout_at(deadline, self.socket.next())
@@ -632,7 +626,7 @@ async fn connections_are_limited_pinged_and_refuse_duplicate_ids() {
     assert_eq!(code, Some(4409));
 
     // A subscribe before the handshake is 4401.
-    let mut early = Client::open(&app).await;
+    let mut early = Client::open(app.address).await;
     early.subscribe("x", events).await;
     assert_eq!(early.next(5).await.unwrap()["code"], 4401);
     app.stop().await;

@@ -7,6 +7,7 @@
 //! crashed runs are dropped the next time the harness starts.
 
 pub mod cluster;
+pub mod process;
 
 use cluster::Cluster;
 use gateway::config::{DatabaseArgs, ServerArgs};
