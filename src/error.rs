@@ -57,10 +57,15 @@ impl From<DbErr> for GatewayError {
     fn from(error: DbErr) -> Self {
         let unavailable = match &error {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-            DbErr::Query(RuntimeErr::SqlxError(sqlx)) | DbErr::Exec(RuntimeErr::SqlxError(sqlx)) => matches!(
-                sqlx.as_ref(),
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
-            ),
+            DbErr::Query(RuntimeErr::SqlxError(sqlx)) | DbErr::Exec(RuntimeErr::SqlxError(sqlx)) => match sqlx.as_ref()
+            {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
+                // Connection exceptions (08…) and a server shutting down or starting (57P01–57P03).
+                sqlx::Error::Database(database) => database
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")),
+                _ => false,
+            },
             _ => false,
         };
         if unavailable {

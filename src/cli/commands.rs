@@ -26,6 +26,8 @@ pub enum CommandError {
     Seed(#[from] crate::seed::SeedError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error(transparent)]
+    Replicas(#[from] crate::database::replicas::ReplicaError),
     #[error("the GraphQL schema is invalid: {0}")]
     Schema(#[from] async_graphql::dynamic::SchemaError),
     #[error(transparent)]
@@ -175,7 +177,8 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             None
         }
     };
-    let application = Application::build(server, connection, registry, authenticator, policy).await?;
+    let replicas = crate::database::replicas::from_args(args).await?;
+    let application = Application::build(server, connection, registry, authenticator, policy, replicas).await?;
     let address = application.local_addr().map_err(ServerError::Io)?;
     tracing::info!(database = %target, "serving GraphQL at http://{address}/graphql, playground at http://{address}/");
     if embedded && no_keys {

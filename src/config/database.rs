@@ -42,6 +42,51 @@ pub struct DatabaseArgs {
     pub sqlite_path: PathBuf,
     #[command(flatten)]
     pub pool: PoolArgs,
+    #[command(flatten)]
+    pub replicas: ReplicaArgs,
+}
+
+/// Read replicas: queries go to them, writes and subscriptions to the primary.
+#[derive(Clone, Args)]
+pub struct ReplicaArgs {
+    /// Read replica URLs, comma-separated (`postgres://…`); queries are spread over them.
+    #[arg(long = "database-read-url", env = "DATABASE_READ_URL", hide_env_values = true, global = true, value_parser = parse_secret)]
+    pub read_url: Option<SecretString>,
+    /// A read replica's host (`GATEWAY_READ_PG*` default to the primary's libpq settings).
+    #[arg(long, env = "GATEWAY_READ_PGHOST", global = true)]
+    pub read_pg_host: Option<String>,
+    #[arg(long, env = "GATEWAY_READ_PGPORT", global = true)]
+    pub read_pg_port: Option<u16>,
+    #[arg(long, env = "GATEWAY_READ_PGUSER", global = true)]
+    pub read_pg_user: Option<String>,
+    #[arg(long, env = "GATEWAY_READ_PGPASSWORD", hide_env_values = true, global = true, value_parser = parse_secret)]
+    pub read_pg_password: Option<SecretString>,
+    #[arg(long, env = "GATEWAY_READ_PGDATABASE", global = true)]
+    pub read_pg_database: Option<String>,
+    #[arg(long, env = "GATEWAY_READ_PGSSLMODE", global = true)]
+    pub read_pg_sslmode: Option<String>,
+    /// A replica further behind the primary than this is skipped until it catches up.
+    #[arg(long, env = "GATEWAY_READ_MAX_LAG", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub read_max_lag: Duration,
+    /// How often each replica's health and lag are checked.
+    #[arg(long, env = "GATEWAY_READ_CHECK_INTERVAL", default_value = "2s", value_parser = parse_duration, global = true)]
+    pub read_check_interval: Duration,
+}
+
+impl Default for ReplicaArgs {
+    fn default() -> Self {
+        Self {
+            read_url: None,
+            read_pg_host: None,
+            read_pg_port: None,
+            read_pg_user: None,
+            read_pg_password: None,
+            read_pg_database: None,
+            read_pg_sslmode: None,
+            read_max_lag: Duration::from_secs(10),
+            read_check_interval: Duration::from_secs(2),
+        }
+    }
 }
 
 impl fmt::Debug for DatabaseArgs {
@@ -132,7 +177,44 @@ impl DatabaseArgs {
             pg_sslmode: None,
             sqlite_path: PathBuf::from("gateway.db"),
             pool: PoolArgs::default(),
+            replicas: ReplicaArgs::default(),
         }
+    }
+
+    /// The read replicas configured (none: every query goes to the primary).
+    pub fn read_targets(&self) -> Result<Vec<DatabaseTarget>, TargetError> {
+        let replicas = &self.replicas;
+        if let Some(urls) = &replicas.read_url {
+            return urls
+                .expose_secret()
+                .split(',')
+                .map(str::trim)
+                .filter(|url| !url.is_empty())
+                .map(|url| match DatabaseTarget::from_url(url)? {
+                    target @ DatabaseTarget::Postgres { .. } => Ok(target),
+                    DatabaseTarget::Sqlite { .. } => {
+                        Err(TargetError::UnsupportedScheme("sqlite (for a read replica)".into()))
+                    }
+                })
+                .collect();
+        }
+        let configured = replicas.read_pg_host.is_some()
+            || replicas.read_pg_port.is_some()
+            || replicas.read_pg_user.is_some()
+            || replicas.read_pg_password.is_some()
+            || replicas.read_pg_database.is_some();
+        if !configured {
+            return Ok(Vec::new());
+        }
+        let libpq = LibpqSettings {
+            host: replicas.read_pg_host.as_deref().or(self.pg_host.as_deref()),
+            port: replicas.read_pg_port.or(self.pg_port),
+            user: replicas.read_pg_user.as_deref().or(self.pg_user.as_deref()),
+            password: replicas.read_pg_password.as_ref().or(self.pg_password.as_ref()),
+            database: replicas.read_pg_database.as_deref().or(self.pg_database.as_deref()),
+            sslmode: replicas.read_pg_sslmode.as_deref().or(self.pg_sslmode.as_deref()),
+        };
+        Ok(vec![DatabaseTarget::Postgres { url: libpq.url()? }])
     }
 
     /// Resolves which database these settings point at.
@@ -156,8 +238,33 @@ impl DatabaseArgs {
 
     /// Builds a PostgreSQL URL from the libpq variables, with libpq's defaults for the rest.
     fn libpq_url(&self) -> Result<SecretString, TargetError> {
+        LibpqSettings {
+            host: self.pg_host.as_deref(),
+            port: self.pg_port,
+            user: self.pg_user.as_deref(),
+            password: self.pg_password.as_ref(),
+            database: self.pg_database.as_deref(),
+            sslmode: self.pg_sslmode.as_deref(),
+        }
+        .url()
+    }
+}
+
+/// libpq-style settings of one server.
+struct LibpqSettings<'a> {
+    host: Option<&'a str>,
+    port: Option<u16>,
+    user: Option<&'a str>,
+    password: Option<&'a SecretString>,
+    database: Option<&'a str>,
+    sslmode: Option<&'a str>,
+}
+
+impl LibpqSettings<'_> {
+    /// The URL, with libpq's defaults for what is not given.
+    fn url(&self) -> Result<SecretString, TargetError> {
         let mut url = Url::parse("postgres://localhost").map_err(TargetError::InvalidUrl)?;
-        let host = self.pg_host.as_deref().unwrap_or("localhost");
+        let host = self.host.unwrap_or("localhost");
         if host.starts_with('/') {
             // A socket directory, which sqlx takes as the `host` parameter.
             url.query_pairs_mut().append_pair("host", host);
@@ -165,18 +272,18 @@ impl DatabaseArgs {
             url.set_host(Some(host))
                 .map_err(|_| TargetError::InvalidHost(host.to_owned()))?;
         }
-        let _ = url.set_port(Some(self.pg_port.unwrap_or(5432)));
+        let _ = url.set_port(Some(self.port.unwrap_or(5432)));
         let user = self
-            .pg_user
-            .clone()
+            .user
+            .map(str::to_owned)
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "postgres".into());
         let _ = url.set_username(&user);
-        if let Some(password) = &self.pg_password {
+        if let Some(password) = self.password {
             let _ = url.set_password(Some(password.expose_secret()));
         }
-        url.set_path(self.pg_database.as_deref().unwrap_or(&user));
-        if let Some(mode) = &self.pg_sslmode {
+        url.set_path(self.database.unwrap_or(&user));
+        if let Some(mode) = self.sslmode {
             url.query_pairs_mut().append_pair("sslmode", mode);
         }
         Ok(SecretString::from(url.to_string()))

@@ -6,6 +6,7 @@
 //! gateway waits for; the others stop start-up at once with the explanation.
 
 pub mod diagnose;
+pub mod replicas;
 
 use crate::config::{DatabaseTarget, PoolArgs};
 use diagnose::ConnectionProblem;
@@ -30,6 +31,20 @@ pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<Databas
         })?;
     }
     wait_until_reachable(target, pool).await?;
+    sea_orm::Database::connect(options(target, pool))
+        .await
+        .map_err(|error| match target {
+            DatabaseTarget::Sqlite { .. } => ConnectionProblem::Sqlite {
+                reason: error.to_string(),
+            },
+            DatabaseTarget::Postgres { .. } => ConnectionProblem::Configuration {
+                reason: target.scrub(&error.to_string()),
+            },
+        })
+}
+
+/// The pool settings for `target`.
+fn options(target: &DatabaseTarget, pool: &PoolArgs) -> ConnectOptions {
     let mut options = ConnectOptions::new(target.connection_url().expose_secret().to_owned());
     options
         .max_connections(pool.pool_max_connections)
@@ -43,14 +58,7 @@ pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<Databas
         .statement_timeout(pool.statement_timeout)
         // Statements are traced by the gateway itself; sqlx's own INFO logging would flood the logs.
         .sqlx_logging(false);
-    sea_orm::Database::connect(options).await.map_err(|error| match target {
-        DatabaseTarget::Sqlite { .. } => ConnectionProblem::Sqlite {
-            reason: error.to_string(),
-        },
-        DatabaseTarget::Postgres { .. } => ConnectionProblem::Configuration {
-            reason: target.scrub(&error.to_string()),
-        },
-    })
+    options
 }
 
 async fn wait_until_reachable(target: &DatabaseTarget, pool: &PoolArgs) -> Result<ServerInfo, ConnectionProblem> {

@@ -2,6 +2,7 @@
 //! field only reads its response key from its parent's JSON (borrowed, never copied).
 
 use crate::auth::Session;
+use crate::database::replicas::ReadReplicas;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, ScalarKind};
 use crate::plan::{self, Plan};
@@ -10,6 +11,7 @@ use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::{Error, ErrorExtensions};
 use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
+use std::sync::Arc;
 use tracing::Instrument;
 
 /// Which root field a resolver serves.
@@ -25,7 +27,8 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
     move |context| {
         FieldFuture::new(async move {
             let engine = context.data::<Engine>()?;
-            let connection = context.data::<DatabaseConnection>()?;
+            let primary = context.data::<DatabaseConnection>()?;
+            let replicas = context.data_opt::<Arc<ReadReplicas>>();
             let registry = &engine.registry;
             let field = context.field();
             let field_name = field.name();
@@ -43,10 +46,20 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             crate::plan::bound_pages(&mut plan, engine.max_page_size).map_err(|error| error.extend())?;
             access.limit_rows(&mut plan);
             drop(plan_span);
-            let json = crate::sql::execute(connection, registry, &access, &plan)
+            // A read replica when one is healthy; the primary when it fails mid-query.
+            let connection = replicas.and_then(|replicas| replicas.pick()).unwrap_or(primary);
+            let mut result = crate::sql::execute(connection, registry, &access, &plan)
                 .instrument(tracing::debug_span!("sql", field = field_name))
-                .await
-                .map_err(|error: GatewayError| error.extend())?;
+                .await;
+            if let (Err(GatewayError::DatabaseUnavailable), Some(replicas)) = (&result, replicas)
+                && !std::ptr::eq(connection, primary)
+            {
+                replicas.failed(connection);
+                result = crate::sql::execute(primary, registry, &access, &plan)
+                    .instrument(tracing::debug_span!("sql", field = field_name))
+                    .await;
+            }
+            let json = result.map_err(|error: GatewayError| error.extend())?;
             Ok(match json {
                 Json::Null => None,
                 json => Some(FieldValue::owned_any(json)),

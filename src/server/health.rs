@@ -23,7 +23,14 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         return unavailable("the gateway is shutting down".to_owned());
     }
     match tokio::time::timeout(READINESS_TIMEOUT, state.database.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        // Replicas are reported, but the gateway serves without them (from the primary).
+        Ok(Ok(())) => match &state.replicas {
+            Some(replicas) => (
+                StatusCode::OK,
+                Json(json!({ "status": "ready", "primary": "ready", "replicas": replicas.report() })),
+            ),
+            None => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        },
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness check: the database does not answer");
             unavailable(format!("the database does not answer: {error}"))

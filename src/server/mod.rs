@@ -43,6 +43,8 @@ pub struct AppState {
     /// Each policy role's view.
     pub role_schemas: Arc<HashMap<String, Schema>>,
     pub database: DatabaseConnection,
+    /// Read replicas, when configured.
+    pub replicas: Option<Arc<crate::database::replicas::ReadReplicas>>,
     pub authenticator: Arc<Authenticator>,
 }
 
@@ -82,6 +84,7 @@ impl Application {
         registry: Arc<Registry>,
         authenticator: Arc<Authenticator>,
         policy: Option<Arc<crate::permission::Policy>>,
+        replicas: Option<Arc<crate::database::replicas::ReadReplicas>>,
     ) -> Result<Self, ServerError> {
         let options = crate::schema::SchemaOptions {
             max_insert_rows: args.max_insert_rows,
@@ -110,10 +113,14 @@ impl Application {
                 max_subscriptions: args.max_subscriptions,
             },
         );
-        let schema = crate::schema::builder(registry.clone(), options.clone())
-            .data(database.clone())
-            .data(feed.clone())
-            .finish()?;
+        let with_connections = |builder: async_graphql::dynamic::SchemaBuilder| {
+            let builder = builder.data(database.clone()).data(feed.clone());
+            match &replicas {
+                Some(replicas) => builder.data(replicas.clone()),
+                None => builder,
+            }
+        };
+        let schema = with_connections(crate::schema::builder(registry.clone(), options.clone())).finish()?;
         // Each role of the policy gets a schema showing only what it may read and write.
         let mut role_schemas = HashMap::new();
         for role in policy.iter().flat_map(|policy| policy.roles()) {
@@ -127,10 +134,7 @@ impl Application {
                     introspection,
                     ..options.clone()
                 };
-                let role_schema = crate::schema::builder(registry.clone(), options)
-                    .data(database.clone())
-                    .data(feed.clone())
-                    .finish()?;
+                let role_schema = with_connections(crate::schema::builder(registry.clone(), options)).finish()?;
                 role_schemas.insert(role.to_owned(), role_schema);
             }
         }
@@ -168,6 +172,7 @@ impl Application {
             role_schemas: Arc::new(role_schemas),
             schema: schema.clone(),
             database: database.clone(),
+            replicas,
             authenticator,
         };
         let router = match cors(args)? {

@@ -83,3 +83,105 @@ async fn three_gateway_processes_behave_as_one() {
         assert_eq!(names, expected, "subscriber on process {index}");
     }
 }
+
+#[tokio::test]
+async fn reads_go_to_a_streaming_replica_and_fall_back_to_the_primary() {
+    use crate::support::TestApp;
+    use crate::support::cluster::{Auth, Cluster};
+    use migration::MigratorTrait;
+    use sea_orm::ConnectionTrait;
+    use std::time::Duration;
+
+    const APPLICATION: &str = "gw_replica_test";
+    let primary = Cluster::start(Auth::Trust).expect("PostgreSQL is installed");
+    let admin = sea_orm::Database::connect(primary.url("postgres", None, "postgres"))
+        .await
+        .expect("connect");
+    migration::Migrator::up(&admin, None).await.expect("migrate");
+    gateway::seed::seed(&admin, 0.1).await.expect("seed");
+    let replica = primary
+        .replica("-c log_statement=all -c log_line_prefix=%a:")
+        .expect("a replica");
+    let replica_log = || std::fs::read_to_string(replica.log_path()).unwrap_or_default();
+
+    let with_name = |url: String| format!("{url}?application_name={APPLICATION}");
+    let mut args = gateway::config::DatabaseArgs::with_url(Some(&with_name(primary.url("postgres", None, "postgres"))));
+    args.replicas.read_url = Some(with_name(replica.url("postgres", None, "postgres")).into());
+    args.replicas.read_check_interval = Duration::from_millis(200);
+    let app = TestApp::spawn(&args).await;
+    let ready = || async {
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .json::<Value>()
+            .await
+            .expect("JSON")
+    };
+    let mut report = Value::Null;
+    for _ in 0..50 {
+        report = ready().await;
+        if report["replicas"][0]["state"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(report["replicas"][0]["state"], "ready", "{report}");
+
+    // A query runs on the replica (its log shows the gateway's statement).
+    let before = replica_log().len();
+    let answer = app.graphql("{ tasks { totalCount } }", json!({})).await;
+    assert_eq!(answer["data"]["tasks"]["totalCount"], 2000, "{answer}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let since = replica_log()[before..].to_owned();
+    assert!(
+        since
+            .lines()
+            .any(|line| line.starts_with(&format!("{APPLICATION}:")) && line.contains("\"tasks\"")),
+        "the replica ran the query:\n{since}"
+    );
+
+    // A write goes to the primary (a replica refuses writes) and reaches reads once replayed.
+    let created = app
+        .graphql(
+            r#"mutation { createTag(input: { organizationId: 1, name: "replicated" }) { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(created.get("errors").is_none(), "{created}");
+    let mut seen = 0;
+    for _ in 0..50 {
+        let answer = app
+            .graphql(
+                r#"{ tags(filter: { name: { eq: "replicated" } }) { totalCount } }"#,
+                json!({}),
+            )
+            .await;
+        seen = answer["data"]["tags"]["totalCount"].as_i64().unwrap_or(0);
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 1, "the replica replays the primary's write");
+
+    // The replica stops: queries keep answering from the primary, readiness reports it.
+    replica.stop();
+    for _ in 0..5 {
+        let answer = app.graphql("{ tasks { totalCount } }", json!({})).await;
+        assert_eq!(answer["data"]["tasks"]["totalCount"], 2000, "{answer}");
+    }
+    let mut report = Value::Null;
+    for _ in 0..50 {
+        report = ready().await;
+        if report["replicas"][0]["state"] == "down" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(report["status"], "ready", "{report}");
+    assert_eq!(report["replicas"][0]["state"], "down", "{report}");
+    admin.execute_unprepared("SELECT 1").await.expect("the primary is fine");
+    app.stop().await;
+}

@@ -18,10 +18,14 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     pub port: u16,
     bin: PathBuf,
+    /// More server options (`-c name=value …`).
+    options: String,
 }
 
 fn postgres_bin_dir() -> Option<PathBuf> {
+    // Symlinks on PATH may cover only some programs: take the directory they point into.
     if let Ok(path) = which("pg_ctl") {
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
         return path.parent().map(Path::to_path_buf);
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -60,6 +64,7 @@ impl Cluster {
             port: super::closed_port(),
             dir,
             bin,
+            options: String::new(),
         };
         if running_as_root() {
             let status = Command::new("chown")
@@ -120,9 +125,10 @@ impl Cluster {
     /// Starts the (stopped) cluster and waits until it accepts connections.
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=off {}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.options
         );
         let output = self
             .command("pg_ctl")
@@ -138,6 +144,52 @@ impl Cluster {
             "pg_ctl start failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// A streaming replica of this cluster (`pg_basebackup -R`), started on its own port with
+    /// these extra server options.
+    pub fn replica(&self, options: &str) -> Option<Self> {
+        let dir = tempfile::Builder::new().prefix("gw-replica-").tempdir().ok()?;
+        if running_as_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .ok()?;
+            assert!(status.success(), "chown the replica directory");
+        }
+        let replica = Self {
+            port: super::closed_port(),
+            dir,
+            bin: self.bin.clone(),
+            options: options.to_owned(),
+        };
+        let output = replica
+            .command("pg_basebackup")
+            .arg("-D")
+            .arg(replica.data())
+            .args([
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "--no-sync",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-p",
+            ])
+            .arg(self.port.to_string())
+            .output()
+            .ok()?;
+        assert!(
+            output.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        replica.start_again();
+        Some(replica)
     }
 
     /// The server's log file.

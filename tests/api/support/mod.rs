@@ -240,7 +240,10 @@ impl TestApp {
                 gateway::permission::Policy::load(path, &registry, &auth.jwt_session_claims).expect("a valid policy"),
             )
         });
-        let application = Application::build(&server, connection, registry, authenticator, policy)
+        let replicas = gateway::database::replicas::from_args(database)
+            .await
+            .expect("valid read replica settings");
+        let application = Application::build(&server, connection, registry, authenticator, policy, replicas)
             .await
             .expect("build the app");
         let address = application.local_addr().expect("bound address");
