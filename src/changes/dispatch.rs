@@ -12,6 +12,7 @@
 //! subscribers with the same shape and claims share one statement per batch.
 
 use super::{Change, Event, Inner, Op, SLOW_CONSUMER, Signal, Subscriber, Watch, remove};
+use crate::database::Reader;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::plan::{ConnectionOutput, ConnectionPlan, EventPlan, NodeField, NodePlan, OrderKey, Page, Plan, Predicate};
@@ -174,21 +175,26 @@ impl Statements {
         })
     }
 
-    async fn run(self, database: &sea_orm::DatabaseConnection) -> Vec<Outcome> {
+    async fn run(self, database: &sea_orm::DatabaseConnection, pgbouncer: bool) -> Vec<Outcome> {
         futures_util::stream::iter(self.list)
             .map(|(statement, query)| async move {
-                let result: Result<Outcome, GatewayError> = match query {
-                    Query::Json => crate::sql::run(database, statement).await.map(Outcome::Json),
-                    Query::Entries => match database.query_all_raw(statement).await {
-                        Ok(rows) => rows
-                            .iter()
-                            .map(|row| row.try_get_by_index::<i64>(0))
-                            .collect::<Result<HashSet<_>, _>>()
-                            .map(Outcome::Entries)
-                            .map_err(GatewayError::from),
-                        Err(error) => Err(error.into()),
-                    },
-                };
+                let result: Result<Outcome, GatewayError> = async {
+                    let reader = Reader::open(database, pgbouncer).await?;
+                    let outcome = match query {
+                        Query::Json => Outcome::Json(crate::sql::run(&reader, statement).await?),
+                        Query::Entries => Outcome::Entries(
+                            reader
+                                .query_all_raw(statement)
+                                .await?
+                                .iter()
+                                .map(|row| row.try_get_by_index::<i64>(0))
+                                .collect::<Result<HashSet<_>, _>>()?,
+                        ),
+                    };
+                    reader.finish().await?;
+                    Ok(outcome)
+                }
+                .await;
                 result.unwrap_or_else(|error| {
                     Outcome::Failed(Failure {
                         unavailable: matches!(error, GatewayError::DatabaseUnavailable),
@@ -266,7 +272,7 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
             }
         }
     }
-    let outcomes = statements.run(&inner.database).await;
+    let outcomes = statements.run(&inner.database, inner.settings.pgbouncer).await;
     let mut subscribers_by_id = HashMap::new();
     for job in jobs {
         let Watch::Events(plan) = &job.subscriber.watch else {
@@ -517,7 +523,7 @@ pub(super) async fn refresh_live(inner: &Inner, subscribers: &[(u64, Arc<Subscri
             wanted.push((*id, subscriber, statements.add(statement, Query::Json)));
         }
     }
-    let outcomes = statements.run(&inner.database).await;
+    let outcomes = statements.run(&inner.database, inner.settings.pgbouncer).await;
     let mut failure = None;
     for (id, subscriber, index) in wanted {
         match &outcomes[index] {

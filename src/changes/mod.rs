@@ -206,6 +206,10 @@ pub struct FeedSettings {
     pub queue: usize,
     /// Most subscriptions at once in this process.
     pub max_subscriptions: usize,
+    /// The pool goes through PgBouncer in transaction mode: reads run in transactions.
+    pub pgbouncer: bool,
+    /// Where to LISTEN, when not the pool's own server (a direct URL past a pooler).
+    pub listen: Option<secrecy::SecretString>,
 }
 
 /// An item of a subscriber's queue: its events of one batch (a live query's new result).
@@ -319,7 +323,7 @@ impl ChangeFeed {
         });
         let (signals, received) = mpsc::channel(65_536);
         let tasks = vec![
-            tokio::spawn(source::run(database.clone(), signals)),
+            tokio::spawn(source::run(database.clone(), inner.settings.listen.clone(), signals)),
             tokio::spawn(source::trim(database)),
             tokio::spawn(dispatch::run(Arc::downgrade(&inner), received)),
         ];

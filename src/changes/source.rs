@@ -9,6 +9,7 @@
 use super::{Change, Op, Signal};
 use crate::sql::change::CHANGE_LOG;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value as Json;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use std::time::Duration;
@@ -24,15 +25,23 @@ const SQLITE_POLL: Duration = Duration::from_millis(100);
 const RETENTION_MINUTES: u32 = 10;
 
 /// Feeds `signals` until the dispatcher goes away.
-pub async fn run(database: DatabaseConnection, signals: mpsc::Sender<Signal>) {
+pub async fn run(database: DatabaseConnection, direct: Option<SecretString>, signals: mpsc::Sender<Signal>) {
     match database.get_database_backend() {
-        DbBackend::Postgres => listen(database, signals).await,
+        DbBackend::Postgres => listen(database, direct, signals).await,
         _ => poll(database, signals).await,
     }
 }
 
-async fn listen(database: DatabaseConnection, signals: mpsc::Sender<Signal>) {
-    let options = (*database.get_postgres_connection_pool().connect_options()).clone();
+async fn listen(database: DatabaseConnection, direct: Option<SecretString>, signals: mpsc::Sender<Signal>) {
+    // The pool's own server, unless a direct URL is given (past a pooler, LISTEN needs one).
+    let options = match direct.map(|url| url.expose_secret().parse::<sqlx::postgres::PgConnectOptions>()) {
+        Some(Ok(options)) => options,
+        Some(Err(error)) => {
+            tracing::error!(%error, "DATABASE_DIRECT_URL is not a PostgreSQL URL; subscriptions receive no changes");
+            return;
+        }
+        None => (*database.get_postgres_connection_pool().connect_options()).clone(),
+    };
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .min_connections(0)

@@ -148,7 +148,9 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
     let connection = crate::database::connect(&target, &args.pool).await?;
     if let DatabaseTarget::Sqlite { embedded: true, path } = &target {
         prepare_embedded(&connection, path).await?;
-    } else {
+    } else if !args.pool.pgbouncer {
+        // (Behind PgBouncer in transaction mode the migrator's statements cannot run: migrate
+        // with a direct URL.)
         let pending = Migrator::get_pending_migrations(&connection)
             .await
             .map_err(CommandError::Migration)?;
@@ -177,8 +179,8 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             None
         }
     };
-    let replicas = crate::database::replicas::from_args(args).await?;
-    let application = Application::build(server, connection, registry, authenticator, policy, replicas).await?;
+    let routing = crate::database::Routing::from_args(args).await?;
+    let application = Application::build(server, connection, registry, authenticator, policy, routing).await?;
     let address = application.local_addr().map_err(ServerError::Io)?;
     tracing::info!(database = %target, "serving GraphQL at http://{address}/graphql, playground at http://{address}/");
     if embedded && no_keys {

@@ -44,6 +44,10 @@ pub struct DatabaseArgs {
     pub pool: PoolArgs,
     #[command(flatten)]
     pub replicas: ReplicaArgs,
+    /// A direct connection to the primary for the change feed's LISTEN, when DATABASE_URL goes
+    /// through a pooler that cannot hold one (PgBouncer in transaction mode); default DATABASE_URL.
+    #[arg(long, env = "DATABASE_DIRECT_URL", hide_env_values = true, global = true, value_parser = parse_secret)]
+    pub direct_url: Option<SecretString>,
 }
 
 /// Read replicas: queries go to them, writes and subscriptions to the primary.
@@ -119,6 +123,10 @@ pub struct PoolArgs {
     /// PostgreSQL's `statement_timeout` on every pooled connection: the database stops work too.
     #[arg(long, env = "GATEWAY_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub statement_timeout: Duration,
+    /// DATABASE_URL points at PgBouncer in transaction mode: no session state, no named prepared
+    /// statements, every read in a transaction (set `statement_timeout` on the database role).
+    #[arg(long, env = "GATEWAY_PGBOUNCER", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub pgbouncer: bool,
     /// How long start-up keeps retrying (with backoff) a database that is not reachable yet; 0s fails at once.
     #[arg(long, env = "GATEWAY_STARTUP_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub startup_timeout: Duration,
@@ -134,6 +142,7 @@ impl Default for PoolArgs {
             idle_timeout: Duration::from_secs(600),
             startup_timeout: Duration::from_secs(30),
             statement_timeout: Duration::from_secs(30),
+            pgbouncer: false,
         }
     }
 }
@@ -178,6 +187,7 @@ impl DatabaseArgs {
             sqlite_path: PathBuf::from("gateway.db"),
             pool: PoolArgs::default(),
             replicas: ReplicaArgs::default(),
+            direct_url: None,
         }
     }
 

@@ -163,9 +163,10 @@ async fn diagnose_postgres(url: &str, timeout: Duration) -> Result<ServerInfo, C
     let ssl_mode = ssl_mode_name(&options);
     let attempt = async {
         let mut connection = sqlx::PgConnection::connect_with(&options).await?;
-        let version: String = sqlx::query_scalar("SELECT version()")
-            .fetch_one(&mut connection)
-            .await?;
+        // The simple protocol: one round trip, no prepared statement (so it also works through
+        // PgBouncer in transaction mode).
+        let row = sqlx::raw_sql("SELECT version()").fetch_one(&mut connection).await?;
+        let version: String = sqlx::Row::try_get(&row, 0)?;
         connection.close().await?;
         Ok::<_, sqlx::Error>(version)
     };

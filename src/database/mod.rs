@@ -55,12 +55,102 @@ fn options(target: &DatabaseTarget, pool: &PoolArgs) -> ConnectOptions {
         // A connection that was just in use is known to work: pinging it before every request
         // would cost a round trip per query. Only connections idle for a while are checked.
         .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
-        .statement_timeout(pool.statement_timeout)
         // Statements are traced by the gateway itself; sqlx's own INFO logging would flood the logs.
         .sqlx_logging(false);
+    if pool.pgbouncer {
+        // Transaction mode keeps nothing between transactions: no startup `options` (PgBouncer
+        // refuses them) and no named prepared statements (they would be on another server).
+        options.map_sqlx_postgres_opts(|options| options.statement_cache_capacity(0));
+    } else {
+        options.statement_timeout(pool.statement_timeout);
+    }
     options
 }
 
+/// How the server reaches its databases beyond the primary pool.
+#[derive(Clone, Default)]
+pub struct Routing {
+    /// Read replicas, when configured.
+    pub replicas: Option<std::sync::Arc<replicas::ReadReplicas>>,
+    /// The primary pool goes through PgBouncer in transaction mode: reads run in transactions.
+    pub pgbouncer: bool,
+    /// Where the change feed LISTENs, when not the primary pool's URL.
+    pub listen: Option<secrecy::SecretString>,
+}
+
+impl Routing {
+    /// The routing `args` configure (replica pools are opened lazily).
+    pub async fn from_args(args: &crate::config::DatabaseArgs) -> Result<Self, replicas::ReplicaError> {
+        Ok(Self {
+            replicas: replicas::from_args(args).await?,
+            pgbouncer: args.pool.pgbouncer,
+            listen: args.direct_url.clone(),
+        })
+    }
+}
+
+/// Where a read runs: the pool, or, behind PgBouncer in transaction mode, a transaction of its
+/// own, so that the statement's prepare and execute reach the same server connection.
+pub enum Reader<'a> {
+    Pool(&'a DatabaseConnection),
+    Transaction(sea_orm::DatabaseTransaction),
+}
+
+impl<'a> Reader<'a> {
+    pub async fn open(connection: &'a DatabaseConnection, pgbouncer: bool) -> Result<Self, DbErr> {
+        Ok(if pgbouncer {
+            Self::Transaction(sea_orm::TransactionTrait::begin(connection).await?)
+        } else {
+            Self::Pool(connection)
+        })
+    }
+
+    /// Ends the read (a read-only transaction commits either way).
+    pub async fn finish(self) -> Result<(), DbErr> {
+        match self {
+            Self::Pool(_) => Ok(()),
+            Self::Transaction(transaction) => transaction.commit().await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Reader<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Self::Pool(connection) => connection.get_database_backend(),
+            Self::Transaction(transaction) => transaction.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, statement: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Self::Pool(connection) => connection.execute_raw(statement).await,
+            Self::Transaction(transaction) => transaction.execute_raw(statement).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Self::Pool(connection) => connection.execute_unprepared(sql).await,
+            Self::Transaction(transaction) => transaction.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, statement: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        match self {
+            Self::Pool(connection) => connection.query_one_raw(statement).await,
+            Self::Transaction(transaction) => transaction.query_one_raw(statement).await,
+        }
+    }
+
+    async fn query_all_raw(&self, statement: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        match self {
+            Self::Pool(connection) => connection.query_all_raw(statement).await,
+            Self::Transaction(transaction) => transaction.query_all_raw(statement).await,
+        }
+    }
+}
 async fn wait_until_reachable(target: &DatabaseTarget, pool: &PoolArgs) -> Result<ServerInfo, ConnectionProblem> {
     let started = Instant::now();
     let mut delay = FIRST_RETRY_DELAY;

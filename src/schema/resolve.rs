@@ -2,7 +2,7 @@
 //! field only reads its response key from its parent's JSON (borrowed, never copied).
 
 use crate::auth::Session;
-use crate::database::replicas::ReadReplicas;
+use crate::database::{Reader, Routing};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, ScalarKind};
 use crate::plan::{self, Plan};
@@ -11,7 +11,6 @@ use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::{Error, ErrorExtensions};
 use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
-use std::sync::Arc;
 use tracing::Instrument;
 
 /// Which root field a resolver serves.
@@ -28,7 +27,9 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
         FieldFuture::new(async move {
             let engine = context.data::<Engine>()?;
             let primary = context.data::<DatabaseConnection>()?;
-            let replicas = context.data_opt::<Arc<ReadReplicas>>();
+            let routing = context.data_opt::<Routing>();
+            let pgbouncer = routing.is_some_and(|routing| routing.pgbouncer);
+            let replicas = routing.and_then(|routing| routing.replicas.as_deref());
             let registry = &engine.registry;
             let field = context.field();
             let field_name = field.name();
@@ -47,17 +48,21 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             access.limit_rows(&mut plan);
             drop(plan_span);
             // A read replica when one is healthy; the primary when it fails mid-query.
+            let read = async |connection: &DatabaseConnection| -> Result<Json, GatewayError> {
+                let reader = Reader::open(connection, pgbouncer).await?;
+                let json = crate::sql::execute(&reader, registry, &access, &plan)
+                    .instrument(tracing::debug_span!("sql", field = field_name))
+                    .await?;
+                reader.finish().await?;
+                Ok(json)
+            };
             let connection = replicas.and_then(|replicas| replicas.pick()).unwrap_or(primary);
-            let mut result = crate::sql::execute(connection, registry, &access, &plan)
-                .instrument(tracing::debug_span!("sql", field = field_name))
-                .await;
+            let mut result = read(connection).await;
             if let (Err(GatewayError::DatabaseUnavailable), Some(replicas)) = (&result, replicas)
                 && !std::ptr::eq(connection, primary)
             {
                 replicas.failed(connection);
-                result = crate::sql::execute(primary, registry, &access, &plan)
-                    .instrument(tracing::debug_span!("sql", field = field_name))
-                    .await;
+                result = read(primary).await;
             }
             let json = result.map_err(|error: GatewayError| error.extend())?;
             Ok(match json {

@@ -84,7 +84,7 @@ impl Application {
         registry: Arc<Registry>,
         authenticator: Arc<Authenticator>,
         policy: Option<Arc<crate::permission::Policy>>,
-        replicas: Option<Arc<crate::database::replicas::ReadReplicas>>,
+        routing: crate::database::Routing,
     ) -> Result<Self, ServerError> {
         let options = crate::schema::SchemaOptions {
             max_insert_rows: args.max_insert_rows,
@@ -111,14 +111,12 @@ impl Application {
                 debounce: args.subscription_debounce,
                 queue: args.subscription_queue,
                 max_subscriptions: args.max_subscriptions,
+                pgbouncer: routing.pgbouncer,
+                listen: routing.listen.clone(),
             },
         );
         let with_connections = |builder: async_graphql::dynamic::SchemaBuilder| {
-            let builder = builder.data(database.clone()).data(feed.clone());
-            match &replicas {
-                Some(replicas) => builder.data(replicas.clone()),
-                None => builder,
-            }
+            builder.data(database.clone()).data(feed.clone()).data(routing.clone())
         };
         let schema = with_connections(crate::schema::builder(registry.clone(), options.clone())).finish()?;
         // Each role of the policy gets a schema showing only what it may read and write.
@@ -172,7 +170,7 @@ impl Application {
             role_schemas: Arc::new(role_schemas),
             schema: schema.clone(),
             database: database.clone(),
-            replicas,
+            replicas: routing.replicas.clone(),
             authenticator,
         };
         let router = match cors(args)? {

@@ -185,3 +185,141 @@ async fn reads_go_to_a_streaming_replica_and_fall_back_to_the_primary() {
     admin.execute_unprepared("SELECT 1").await.expect("the primary is fine");
     app.stop().await;
 }
+
+/// PgBouncer in transaction mode in front of the test server, run by the test.
+struct Bouncer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Bouncer {
+    fn start(server: &url::Url) -> Self {
+        let binary = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .expect("PgBouncer is installed (apt-get install pgbouncer)");
+        let dir = tempfile::Builder::new().prefix("gw-pgbouncer-").tempdir().unwrap();
+        let port = crate::support::closed_port();
+        let config = format!(
+            "[databases]\n* = host={host} port={server_port}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+             unix_socket_dir =\nauth_type = trust\nauth_file = {dir}/users.txt\npool_mode = transaction\n\
+             default_pool_size = 3\nmax_client_conn = 500\nignore_startup_parameters = extra_float_digits\n\
+             server_reset_query_always = 1\n\
+             logfile = {dir}/pgbouncer.log\npidfile = {dir}/pgbouncer.pid\n",
+            host = server.host_str().unwrap_or("127.0.0.1"),
+            server_port = server.port().unwrap_or(5432),
+            dir = dir.path().display(),
+        );
+        std::fs::write(dir.path().join("pgbouncer.ini"), config).unwrap();
+        std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n").unwrap();
+        // PgBouncer refuses to run as root.
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|output| output.stdout.starts_with(b"0\n"));
+        let mut command = if root {
+            let _ = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status();
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--", binary]);
+            command
+        } else {
+            std::process::Command::new(binary)
+        };
+        let child = command
+            .arg(dir.path().join("pgbouncer.ini"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start PgBouncer");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port, _dir: dir };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "PgBouncer did not start: {}",
+            std::fs::read_to_string(dir.path().join("pgbouncer.log")).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_works_behind_pgbouncer_in_transaction_mode() {
+    use crate::support::TestApp;
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    gateway::seed::seed(&connection, 0.1).await.expect("seed");
+    let direct = url::Url::parse(&database.url).unwrap();
+    let bouncer = Bouncer::start(&direct);
+    let mut through = direct.clone();
+    let _ = through.set_port(Some(bouncer.port));
+
+    let mut args = gateway::config::DatabaseArgs::with_url(Some(through.as_str()));
+    args.pool.pgbouncer = true;
+    // More client connections than PgBouncer has server connections (3): statements of one
+    // client connection land on different server connections.
+    args.pool.pool_max_connections = 20;
+    args.direct_url = Some(database.url.clone().into());
+    let app = TestApp::spawn(&args).await;
+
+    let mut subscriber = Client::connect(&app, None).await;
+    subscriber
+        .subscribe("1", "subscription { tagChanged(ops: [INSERT]) { row { name } } }")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // 200 concurrent requests, reads and writes mixed.
+    let requests = (0..200).map(|index| {
+        let client = app.client.clone();
+        let url = app.url("/graphql");
+        async move {
+            let query = if index % 10 == 0 {
+                format!(
+                    r#"mutation {{ createTag(input: {{ organizationId: 1, name: "bounced-{index}" }}) {{ id name }} }}"#
+                )
+            } else {
+                format!("{{ tasks(first: 5, offset: {index}) {{ nodes {{ id title project {{ name }} }} }} }}")
+            };
+            let answer: Value = client
+                .post(url)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("JSON");
+            answer
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    for answer in &answers {
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    let tags = app
+        .graphql(
+            r#"{ tags(filter: { name: { startsWith: "bounced-" } }) { totalCount } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(tags["data"]["tags"]["totalCount"], 20, "{tags}");
+    // Subscriptions listen on the direct connection and still see the writes.
+    let mut names = Vec::new();
+    while names.len() < 20 {
+        let data = subscriber.data("1").await;
+        names.push(data["tagChanged"]["row"]["name"].as_str().unwrap().to_owned());
+    }
+    app.stop().await;
+}

@@ -240,10 +240,10 @@ impl TestApp {
                 gateway::permission::Policy::load(path, &registry, &auth.jwt_session_claims).expect("a valid policy"),
             )
         });
-        let replicas = gateway::database::replicas::from_args(database)
+        let routing = gateway::database::Routing::from_args(database)
             .await
             .expect("valid read replica settings");
-        let application = Application::build(&server, connection, registry, authenticator, policy, replicas)
+        let application = Application::build(&server, connection, registry, authenticator, policy, routing)
             .await
             .expect("build the app");
         let address = application.local_addr().expect("bound address");
