@@ -229,7 +229,7 @@ impl Bouncer {
         } else {
             std::process::Command::new(binary)
         };
-        let child = command
+        let mut child = command
             .arg(dir.path().join("pgbouncer.ini"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -241,6 +241,8 @@ impl Bouncer {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!(
             "PgBouncer did not start: {}",
             std::fs::read_to_string(dir.path().join("pgbouncer.log")).unwrap_or_default()
