@@ -27,7 +27,7 @@ pub enum CommandError {
     #[error(transparent)]
     Server(#[from] ServerError),
     #[error(transparent)]
-    Replicas(#[from] crate::database::replicas::ReplicaError),
+    Replicas(#[from] crate::database::replicas::RoutingError),
     #[error("the GraphQL schema is invalid: {0}")]
     Schema(#[from] async_graphql::dynamic::SchemaError),
     #[error(transparent)]

@@ -80,7 +80,12 @@ pub struct Routing {
 
 impl Routing {
     /// The routing `args` configure (replica pools are opened lazily).
-    pub async fn from_args(args: &crate::config::DatabaseArgs) -> Result<Self, replicas::ReplicaError> {
+    pub async fn from_args(args: &crate::config::DatabaseArgs) -> Result<Self, replicas::RoutingError> {
+        // LISTEN cannot go through PgBouncer in transaction mode (its reset query undoes it).
+        if args.pool.pgbouncer && args.direct_url.is_none() && !matches!(args.target()?, DatabaseTarget::Sqlite { .. })
+        {
+            return Err(replicas::RoutingError::NoDirectUrl);
+        }
         Ok(Self {
             replicas: replicas::from_args(args).await?,
             pgbouncer: args.pool.pgbouncer,

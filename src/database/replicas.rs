@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The replicas `args` configure, started; `None` when there are none.
-pub async fn from_args(args: &crate::config::DatabaseArgs) -> Result<Option<Arc<ReadReplicas>>, ReplicaError> {
+pub async fn from_args(args: &crate::config::DatabaseArgs) -> Result<Option<Arc<ReadReplicas>>, RoutingError> {
     let targets = args.read_targets()?;
     if targets.is_empty() {
         return Ok(None);
@@ -30,18 +30,20 @@ pub async fn from_args(args: &crate::config::DatabaseArgs) -> Result<Option<Arc<
         replicas.read_check_interval,
     )
     .await
-    .map_err(|error| ReplicaError::Pool(error.to_string()))?;
+    .map_err(|error| RoutingError::Pool(error.to_string()))?;
     tracing::info!(replicas = targets.len(), "queries go to the read replicas");
     Ok(Some(started))
 }
 
 /// Read replica settings that cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum ReplicaError {
+pub enum RoutingError {
     #[error("read replica: {0}")]
     Target(#[from] crate::config::database::TargetError),
     #[error("read replica pool: {0}")]
     Pool(String),
+    #[error("GATEWAY_PGBOUNCER needs DATABASE_DIRECT_URL: subscriptions LISTEN on a direct connection to the primary")]
+    NoDirectUrl,
 }
 
 const UNKNOWN: u8 = 0;
@@ -73,6 +75,11 @@ impl ReadReplicas {
         interval: Duration,
     ) -> Result<Arc<Self>, sea_orm::DbErr> {
         let mut replicas = Vec::with_capacity(targets.len());
+        // Replicas are reached directly (PgBouncer settings are the primary URL's).
+        let pool = &PoolArgs {
+            pgbouncer: false,
+            ..pool.clone()
+        };
         for target in targets {
             let mut options = options(target, pool);
             options.connect_lazy(true).min_connections(0);
@@ -142,7 +149,11 @@ impl ReadReplicas {
     }
 
     async fn check(&self, replica: &Replica, timeout: Duration) {
-        let sql = "SELECT CAST(CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 \
+        // Lag in milliseconds; -1 for a standby that is not streaming (its receive position is
+        // frozen, so "replayed all it received" would look like no lag at all).
+        let sql = "SELECT CAST(CASE \
+                   WHEN pg_is_in_recovery() AND NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN -1 \
+                   WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 \
                    ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) * 1000 END AS bigint)";
         let query = replica
             .connection
@@ -154,8 +165,13 @@ impl ReadReplicas {
             Err(_) => Err(format!("no answer within {timeout:?}")),
         };
         match lag {
+            Ok(lag) if lag < 0 => self.set(
+                replica,
+                LAGGING,
+                "the read replica is not streaming from the primary (pg_stat_wal_receiver; the role needs pg_monitor to see it); reading from the primary",
+            ),
             Ok(lag) => {
-                let lag = lag.max(0) as u64;
+                let lag = lag as u64;
                 replica.lag_millis.store(lag, Ordering::Relaxed);
                 if Duration::from_millis(lag) > self.max_lag {
                     self.set(

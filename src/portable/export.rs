@@ -7,7 +7,9 @@ use crate::sql::Dialect;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm::sea_query::{Alias, Expr, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, StreamTrait};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DbBackend, IsolationLevel, StreamTrait, TransactionTrait,
+};
 use serde_json::{Map, Value as Json, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,6 +41,14 @@ pub async fn export(
 ) -> Result<ExportReport, PortableError> {
     let started = Instant::now();
     let backend = connection.get_database_backend();
+    // One snapshot for the whole file (a row added meanwhile cannot leave a child without its
+    // parent), and no statement timeout: a large table may take longer to stream than a query.
+    let connection = connection
+        .begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
+        .await?;
+    if backend == DbBackend::Postgres {
+        connection.execute_unprepared("SET LOCAL statement_timeout = 0").await?;
+    }
     let order = dependency_order(registry);
     let mut tables = Vec::with_capacity(order.len());
     for &entity in &order {
@@ -118,6 +128,7 @@ pub async fn export(
     }
     output.line(&json!({ "end": { "rows": counts } })).map_err(written)?;
     output.finish().map_err(written)?;
+    connection.commit().await?;
     Ok(ExportReport {
         rows: report,
         elapsed: started.elapsed(),

@@ -5,8 +5,15 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-/// Where an export goes.
-pub enum Output {
+/// Where an export goes. A file is written under a temporary name and renamed when complete, so
+/// a failed export never replaces an earlier good one.
+pub struct Output {
+    stream: Stream,
+    /// (temporary, final) names of a file; none for standard output.
+    rename: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+enum Stream {
     Plain(BufWriter<Box<dyn Write>>),
     Zstd(zstd::Encoder<'static, BufWriter<Box<dyn Write>>>),
     Gzip(flate2::write::GzEncoder<BufWriter<Box<dyn Write>>>),
@@ -21,40 +28,53 @@ fn failed(path: &Path) -> impl Fn(std::io::Error) -> PortableError + '_ {
 
 impl Output {
     pub fn create(path: &Path) -> Result<Self, PortableError> {
+        let mut rename = None;
         let sink: Box<dyn Write> = if path.as_os_str() == "-" {
             Box::new(std::io::stdout())
         } else {
-            Box::new(File::create(path).map_err(failed(path))?)
+            let mut temporary = path.as_os_str().to_owned();
+            temporary.push(".partial");
+            let temporary = std::path::PathBuf::from(temporary);
+            let file = File::create(&temporary).map_err(failed(&temporary))?;
+            rename = Some((temporary, path.to_path_buf()));
+            Box::new(file)
         };
         let sink = BufWriter::with_capacity(256 * 1024, sink);
         let name = path.to_string_lossy();
-        Ok(if name.ends_with(".zst") {
-            Self::Zstd(zstd::Encoder::new(sink, 3).map_err(failed(path))?)
+        let stream = if name.ends_with(".zst") {
+            let mut encoder = zstd::Encoder::new(sink, 3).map_err(failed(path))?;
+            encoder.include_checksum(true).map_err(failed(path))?;
+            Stream::Zstd(encoder)
         } else if name.ends_with(".gz") {
-            Self::Gzip(flate2::write::GzEncoder::new(sink, flate2::Compression::default()))
+            Stream::Gzip(flate2::write::GzEncoder::new(sink, flate2::Compression::default()))
         } else {
-            Self::Plain(sink)
-        })
+            Stream::Plain(sink)
+        };
+        Ok(Self { stream, rename })
     }
 
     /// Writes one line.
     pub fn line(&mut self, json: &impl serde::Serialize) -> std::io::Result<()> {
-        let writer: &mut dyn Write = match self {
-            Self::Plain(writer) => writer,
-            Self::Zstd(writer) => writer,
-            Self::Gzip(writer) => writer,
+        let writer: &mut dyn Write = match &mut self.stream {
+            Stream::Plain(writer) => writer,
+            Stream::Zstd(writer) => writer,
+            Stream::Gzip(writer) => writer,
         };
         serde_json::to_writer(&mut *writer, json)?;
         writer.write_all(b"\n")
     }
 
-    /// Completes the compressed stream and flushes everything.
+    /// Completes the compressed stream, flushes everything and gives the file its name.
     pub fn finish(self) -> std::io::Result<()> {
-        match self {
-            Self::Plain(mut writer) => writer.flush(),
-            Self::Zstd(writer) => writer.finish()?.flush(),
-            Self::Gzip(writer) => writer.finish()?.flush(),
+        match self.stream {
+            Stream::Plain(mut writer) => writer.flush()?,
+            Stream::Zstd(writer) => writer.finish()?.flush()?,
+            Stream::Gzip(writer) => writer.finish()?.flush()?,
         }
+        if let Some((temporary, path)) = self.rename {
+            std::fs::rename(temporary, path)?;
+        }
+        Ok(())
     }
 }
 

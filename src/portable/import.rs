@@ -76,6 +76,12 @@ pub async fn import(
     let entities = match_tables(registry, &header.tables)?;
 
     let transaction = connection.begin().await?;
+    if transaction.get_database_backend() == DbBackend::Postgres {
+        // A large import may take longer than a query is allowed to.
+        transaction
+            .execute_unprepared("SET LOCAL statement_timeout = 0")
+            .await?;
+    }
     match mode {
         ImportMode::IntoEmpty => {
             for &entity in &entities {
@@ -122,6 +128,12 @@ pub async fn import(
         let json: Map<String, Json> =
             serde_json::from_str(&text).map_err(|error| at(line, format!("not a JSON object: {error}")))?;
         if let Some(end) = json.get("end") {
+            // Nothing may follow (and reading on lets a compressed stream verify its checksum).
+            while let Some(rest) = lines.next()? {
+                if !rest.trim().is_empty() {
+                    return Err(at(lines.number, "data after the end line"));
+                }
+            }
             break end.clone();
         }
         let table = json
@@ -385,15 +397,18 @@ async fn reset_sequence(transaction: &DatabaseTransaction, meta: &Entity) -> Res
     let sequence = Func::cust(Alias::new("pg_get_serial_sequence"))
         .args([Expr::val(meta.table.as_str()), Expr::val(key.as_str())]);
     let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    // Past the largest key and never backwards (setval is not undone by a rollback, and an
+    // upsert may meet a sequence already further on): the next value is one above both.
     let statement = Query::select()
-        .expr(Func::cust(Alias::new("setval")).args([
-            sequence.clone().into(),
-            Expr::cust(format!(
-                "(SELECT coalesce(max({}), 1) FROM {})",
-                quote(key),
-                quote(&meta.table)
-            )),
-        ]))
+        .expr(Expr::cust_with_exprs(
+            format!(
+                "setval($1, GREATEST((SELECT coalesce(max({key}), 0) FROM {table}), \
+                 coalesce(pg_sequence_last_value(CAST($2 AS regclass)), 0)) + 1, false)",
+                key = quote(key),
+                table = quote(&meta.table)
+            ),
+            [sequence.clone().into(), sequence.clone().into()],
+        ))
         .and_where(Expr::expr(sequence).is_not_null())
         .to_owned();
     transaction.query_one(&statement).await?;

@@ -273,6 +273,12 @@ async fn the_gateway_works_behind_pgbouncer_in_transaction_mode() {
     // More client connections than PgBouncer has server connections (3): statements of one
     // client connection land on different server connections.
     args.pool.pool_max_connections = 20;
+    // Subscriptions cannot LISTEN through PgBouncer: without a direct URL the gateway refuses.
+    let refused = gateway::database::Routing::from_args(&args)
+        .await
+        .err()
+        .expect("refused");
+    assert!(refused.to_string().contains("DATABASE_DIRECT_URL"), "{refused}");
     args.direct_url = Some(database.url.clone().into());
     let app = TestApp::spawn(&args).await;
 

@@ -759,3 +759,40 @@ async fn a_bulk_write_reaches_a_reading_client_whole_however_small_its_queue() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_reference_graphql_ws_client_subscribes_and_is_refused_a_bad_token() {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"));
+    if !dir.join("node_modules/graphql-ws").exists() {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            .status()
+            .expect("npm");
+        assert!(status.success(), "npm ci in tests/browser failed");
+    }
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    gateway::seed::seed(&connection, 0.1).await.expect("seed");
+    let app = TestApp::spawn_with_auth(&database.args(), &crate::permissions::auth()).await;
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("ws.mjs"))
+        .arg(format!("ws://{}/graphql/ws", app.address))
+        .arg(app.url("/graphql"))
+        .arg(crate::permissions::token("admin", Some(1)))
+        .arg("not-a-token")
+        .output()
+        .await
+        .expect("run node");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let seen: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(seen["refused"], 4403, "{seen}");
+    assert!(seen["mutation"].get("errors").is_none(), "{seen}");
+    assert_eq!(
+        seen["event"]["data"]["tagChanged"],
+        json!({ "op": "INSERT", "row": { "name": "from graphql-ws" } }),
+        "{seen}"
+    );
+    assert!(seen.get("timedOut").is_none(), "{seen}");
+    app.stop().await;
+}
