@@ -277,6 +277,8 @@ struct Inner {
     subscribers: Mutex<HashMap<u64, Arc<Subscriber>>>,
     next_id: AtomicU64,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Whether changes are being received (LISTEN established, or the SQLite log read).
+    listening: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The process's change feed and its subscribers.
@@ -320,15 +322,26 @@ impl ChangeFeed {
             subscribers: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             tasks: Mutex::new(Vec::new()),
+            listening: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         });
         let (signals, received) = mpsc::channel(65_536);
         let tasks = vec![
-            tokio::spawn(source::run(database.clone(), inner.settings.listen.clone(), signals)),
+            tokio::spawn(source::run(
+                database.clone(),
+                inner.settings.listen.clone(),
+                inner.listening.clone(),
+                signals,
+            )),
             tokio::spawn(source::trim(database)),
             tokio::spawn(dispatch::run(Arc::downgrade(&inner), received)),
         ];
         *inner.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = tasks;
         Self { inner }
+    }
+
+    /// Whether changes reach the feed now (for `/readyz`).
+    pub fn listening(&self) -> bool {
+        self.inner.listening.load(Ordering::Relaxed)
     }
 
     /// Stops listening; running subscriptions receive nothing more.

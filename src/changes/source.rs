@@ -12,6 +12,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value as Json;
 use sqlx::postgres::{PgListener, PgPoolOptions};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -25,14 +27,24 @@ const SQLITE_POLL: Duration = Duration::from_millis(100);
 const RETENTION_MINUTES: u32 = 10;
 
 /// Feeds `signals` until the dispatcher goes away.
-pub async fn run(database: DatabaseConnection, direct: Option<SecretString>, signals: mpsc::Sender<Signal>) {
+pub async fn run(
+    database: DatabaseConnection,
+    direct: Option<SecretString>,
+    listening: Arc<AtomicBool>,
+    signals: mpsc::Sender<Signal>,
+) {
     match database.get_database_backend() {
-        DbBackend::Postgres => listen(database, direct, signals).await,
-        _ => poll(database, signals).await,
+        DbBackend::Postgres => listen(database, direct, listening, signals).await,
+        _ => poll(database, listening, signals).await,
     }
 }
 
-async fn listen(database: DatabaseConnection, direct: Option<SecretString>, signals: mpsc::Sender<Signal>) {
+async fn listen(
+    database: DatabaseConnection,
+    direct: Option<SecretString>,
+    listening: Arc<AtomicBool>,
+    signals: mpsc::Sender<Signal>,
+) {
     // The pool's own server, unless a direct URL is given (past a pooler, LISTEN needs one).
     let options = match direct.map(|url| url.expose_secret().parse::<sqlx::postgres::PgConnectOptions>()) {
         Some(Ok(options)) => options,
@@ -77,6 +89,7 @@ async fn listen(database: DatabaseConnection, direct: Option<SecretString>, sign
             tracing::debug!("listening for changes");
         }
         connected_before = true;
+        listening.store(true, Ordering::Relaxed);
         loop {
             // A connection dropped without a word (a NAT or load balancer forgetting an idle flow)
             // is found by a query now and then.
@@ -115,6 +128,7 @@ async fn listen(database: DatabaseConnection, direct: Option<SecretString>, sign
                 }
             }
         }
+        listening.store(false, Ordering::Relaxed);
         // Start from a fresh connection; the pool replaces the broken one.
         drop(listener);
     }
@@ -133,7 +147,7 @@ fn parse(payload: &str) -> Option<Change> {
     })
 }
 
-async fn poll(database: DatabaseConnection, signals: mpsc::Sender<Signal>) {
+async fn poll(database: DatabaseConnection, listening: Arc<AtomicBool>, signals: mpsc::Sender<Signal>) {
     let newest = Statement::from_string(
         DbBackend::Sqlite,
         format!("SELECT coalesce(max(id), 0) FROM {CHANGE_LOG}"),
@@ -148,6 +162,7 @@ async fn poll(database: DatabaseConnection, signals: mpsc::Sender<Signal>) {
             }
         }
     };
+    listening.store(true, Ordering::Relaxed);
     let mut ticker = tokio::time::interval(SQLITE_POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -26,10 +26,6 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
     move |context| {
         FieldFuture::new(async move {
             let engine = context.data::<Engine>()?;
-            let primary = context.data::<DatabaseConnection>()?;
-            let routing = context.data_opt::<Routing>();
-            let pgbouncer = routing.is_some_and(|routing| routing.pgbouncer);
-            let replicas = routing.and_then(|routing| routing.replicas.as_deref());
             let registry = &engine.registry;
             let field = context.field();
             let field_name = field.name();
@@ -47,6 +43,10 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             crate::plan::bound_pages(&mut plan, engine.max_page_size).map_err(|error| error.extend())?;
             access.limit_rows(&mut plan);
             drop(plan_span);
+            let primary = context.data::<DatabaseConnection>()?;
+            let routing = context.data_opt::<Routing>();
+            let pgbouncer = routing.is_some_and(|routing| routing.pgbouncer);
+            let replicas = routing.and_then(|routing| routing.replicas.as_deref());
             // A read replica when one is healthy; the primary when it fails mid-query.
             let read = async |connection: &DatabaseConnection| -> Result<Json, GatewayError> {
                 let reader = Reader::open(connection, pgbouncer).await?;

@@ -23,14 +23,18 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         return unavailable("the gateway is shutting down".to_owned());
     }
     match tokio::time::timeout(READINESS_TIMEOUT, state.database.ping()).await {
-        // Replicas are reported, but the gateway serves without them (from the primary).
-        Ok(Ok(())) => match &state.replicas {
-            Some(replicas) => (
-                StatusCode::OK,
-                Json(json!({ "status": "ready", "primary": "ready", "replicas": replicas.report() })),
-            ),
-            None => (StatusCode::OK, Json(json!({ "status": "ready" }))),
-        },
+        // Replicas and the change feed are reported, but the gateway serves without them.
+        Ok(Ok(())) => {
+            let mut report = json!({
+                "status": "ready",
+                "change_feed": if state.feed.listening() { "listening" } else { "connecting" },
+            });
+            if let Some(replicas) = &state.replicas {
+                report["primary"] = json!("ready");
+                report["replicas"] = Value::Array(replicas.report());
+            }
+            (StatusCode::OK, Json(report))
+        }
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness check: the database does not answer");
             unavailable(format!("the database does not answer: {error}"))

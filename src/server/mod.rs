@@ -5,6 +5,8 @@
 //! server stops accepting, lets in-flight requests finish (bounded by the shutdown timeout), and
 //! only then closes the pool.
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod health;
 mod http;
 pub mod metrics;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub database: DatabaseConnection,
     /// Read replicas, when configured.
     pub replicas: Option<Arc<crate::database::replicas::ReadReplicas>>,
+    /// The change feed behind subscriptions.
+    pub feed: crate::changes::ChangeFeed,
     pub authenticator: Arc<Authenticator>,
 }
 
@@ -171,6 +175,7 @@ impl Application {
             schema: schema.clone(),
             database: database.clone(),
             replicas: routing.replicas.clone(),
+            feed: feed.clone(),
             authenticator,
         };
         let router = match cors(args)? {

@@ -100,6 +100,7 @@ pub async fn run(connection: &impl ConnectionTrait, statement: Statement) -> Res
         .ok_or(GatewayError::Internal)?;
     crate::server::metrics::statement(started.elapsed().as_secs_f64());
     let text: Option<String> = row.try_get_by_index(0)?;
+    let _shape = tracing::debug_span!("shape", bytes = text.as_ref().map_or(0, String::len)).entered();
     match text {
         None => Ok(serde_json::Value::Null),
         Some(text) => serde_json::from_str(&text).map_err(|error| {

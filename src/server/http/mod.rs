@@ -12,7 +12,7 @@
 //! runs a mutation (405, `Allow: POST`). A browser asking for HTML gets the playground.
 
 mod persisted;
-mod request;
+pub(super) mod request;
 
 pub use persisted::{PersistedQueries, SafelistError};
 

@@ -256,12 +256,28 @@ impl TestApp {
                 .await
                 .expect("the app runs");
         });
-        Self {
+        let app = Self {
             address,
             client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
+        };
+        // Subscriptions only hear of changes once the change feed listens: wait for it (unless the
+        // database is not there at all, which some tests want).
+        for _ in 0..100 {
+            let Ok(response) = app.client.get(app.url("/readyz")).send().await else {
+                break;
+            };
+            if response.status() != 200 {
+                break;
+            }
+            let report: serde_json::Value = response.json().await.unwrap_or_default();
+            if report["change_feed"] != "connecting" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        app
     }
 
     pub fn url(&self, path: &str) -> String {
