@@ -10,13 +10,15 @@
 //! [`finish`]: OperationTransaction::finish
 
 use crate::error::GatewayError;
+use crate::server::metrics::DatabaseUse;
 use async_graphql::{ErrorExtensions, Response, ServerError};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::Mutex;
 
 enum State {
     Idle,
-    Open(DatabaseTransaction),
+    /// The transaction, counted as a user of a pooled connection until it ends.
+    Open(DatabaseTransaction, DatabaseUse),
     /// A field failed and everything was rolled back.
     Failed,
     Done,
@@ -44,10 +46,11 @@ impl OperationTransaction {
     {
         let mut state = self.state.lock().await;
         if matches!(*state, State::Idle) {
-            *state = State::Open(self.connection.begin().await?);
+            let using = DatabaseUse::start();
+            *state = State::Open(self.connection.begin().await?, using);
         }
         let result = match &*state {
-            State::Open(transaction) => write(transaction).await,
+            State::Open(transaction, _) => write(transaction).await,
             State::Failed => {
                 return Err(GatewayError::bad_input(
                     "not run: an earlier mutation of this operation failed, and the whole operation was rolled back",
@@ -56,7 +59,7 @@ impl OperationTransaction {
             State::Idle | State::Done => return Err(GatewayError::Internal),
         };
         if result.is_err()
-            && let State::Open(transaction) = std::mem::replace(&mut *state, State::Failed)
+            && let State::Open(transaction, _) = std::mem::replace(&mut *state, State::Failed)
             && let Err(error) = transaction.rollback().await
         {
             tracing::warn!(%error, "rolling back a failed operation");
@@ -70,7 +73,7 @@ impl OperationTransaction {
         let mut state = self.state.lock().await;
         match std::mem::replace(&mut *state, State::Done) {
             State::Idle | State::Done => {}
-            State::Open(transaction) if response.errors.is_empty() => {
+            State::Open(transaction, _) if response.errors.is_empty() => {
                 if let Err(error) = transaction.commit().await {
                     response.data = async_graphql::Value::Null;
                     response
@@ -83,7 +86,7 @@ impl OperationTransaction {
                     }
                 }
             }
-            State::Open(transaction) => {
+            State::Open(transaction, _) => {
                 if let Err(error) = transaction.rollback().await {
                     tracing::warn!(%error, "rolling back a failed operation");
                 }
@@ -99,6 +102,7 @@ pub async fn run_alone<T, F>(connection: &DatabaseConnection, write: F) -> Resul
 where
     F: AsyncFnOnce(&DatabaseTransaction) -> Result<T, GatewayError>,
 {
+    let _using = DatabaseUse::start();
     let transaction = connection.begin().await?;
     match write(&transaction).await {
         Ok(value) => {

@@ -179,6 +179,7 @@ impl Statements {
         futures_util::stream::iter(self.list)
             .map(|(statement, query)| async move {
                 let result: Result<Outcome, GatewayError> = async {
+                    let _using = crate::server::metrics::DatabaseUse::start();
                     let reader = Reader::open(database, pgbouncer).await?;
                     let outcome = match query {
                         Query::Json => Outcome::Json(crate::sql::run(&reader, statement).await?),

@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format: requests by operation type and outcome with their
-//! latency, GraphQL errors by code, SQL statements and their latency, pool connections, requests
-//! in flight. Recorded with the `metrics` facade and rendered by `metrics-exporter-prometheus`.
+//! latency, GraphQL errors by code, SQL statements and their latency, pool connections (open, idle,
+//! and the reads and transactions waiting for one), requests in flight. Recorded with the `metrics` facade and rendered by `metrics-exporter-prometheus`.
 
 use super::AppState;
 use axum::extract::State;
@@ -8,6 +8,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 
 /// The process-wide recorder (installed once; every application in the process shares it).
 pub fn handle() -> &'static PrometheusHandle {
@@ -41,11 +42,35 @@ pub fn statement(seconds: f64) {
     metrics::histogram!("gateway_sql_duration_seconds").record(seconds);
 }
 
+/// Reads and operation transactions holding or waiting for a pooled connection.
+static DATABASE_USERS: AtomicI64 = AtomicI64::new(0);
+
+/// Counts one user of a pooled connection (a read, or an operation's transaction) while it lives,
+/// so `/metrics` can tell how many wait for a connection: users beyond the connections in use.
+pub struct DatabaseUse(());
+
+impl DatabaseUse {
+    pub fn start() -> Self {
+        DATABASE_USERS.fetch_add(1, AtomicOrdering::Relaxed);
+        Self(())
+    }
+}
+
+impl Drop for DatabaseUse {
+    fn drop(&mut self) {
+        DATABASE_USERS.fetch_sub(1, AtomicOrdering::Relaxed);
+    }
+}
+
 /// `GET /metrics`.
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    if let Some(pool) = pool_size(&state) {
-        metrics::gauge!("gateway_pool_connections", "state" => "open").set(pool.0 as f64);
-        metrics::gauge!("gateway_pool_connections", "state" => "idle").set(pool.1 as f64);
+    if let Some((open, idle)) = pool_size(&state) {
+        metrics::gauge!("gateway_pool_connections", "state" => "open").set(open as f64);
+        metrics::gauge!("gateway_pool_connections", "state" => "idle").set(idle as f64);
+        // sqlx does not count its waiters: those are the users beyond the connections in use.
+        let in_use = i64::from(open) - idle as i64;
+        let waiting = (DATABASE_USERS.load(AtomicOrdering::Relaxed) - in_use).max(0);
+        metrics::gauge!("gateway_pool_waiting").set(waiting as f64);
     }
     let in_flight = state.http.max_concurrent - state.http.in_flight.available_permits();
     metrics::gauge!("gateway_requests_in_flight").set(in_flight as f64);

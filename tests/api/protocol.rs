@@ -476,7 +476,31 @@ async fn an_exhausted_pool_answers_every_request_in_time() {
             (status, body)
         }
     });
-    let answers = futures_util::future::join_all(requests).await;
+    // Meanwhile /metrics shows requests waiting for one of the two connections.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let sample_waiting = async {
+        let mut most = 0.0f64;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(response) = app.client.get(app.url("/metrics")).send().await
+                && let Ok(text) = response.text().await
+                && let Some(value) = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("gateway_pool_waiting "))
+                    .and_then(|value| value.trim().parse::<f64>().ok())
+            {
+                most = most.max(value);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        most
+    };
+    let run_all = async {
+        let answers = futures_util::future::join_all(requests).await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        answers
+    };
+    let (answers, most_waiting) = tokio::join!(run_all, sample_waiting);
+    assert!(most_waiting > 0.0, "gateway_pool_waiting rose above 0 under load");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(60),
         "no request hangs: {:?}",
