@@ -59,10 +59,14 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             };
             let connection = replicas.and_then(|replicas| replicas.pick()).unwrap_or(primary);
             let mut result = read(connection).await;
-            if let (Err(GatewayError::DatabaseUnavailable), Some(replicas)) = (&result, replicas)
+            // A replica that fails a read (gone, or a query cancelled by a recovery conflict) is
+            // not the last word: the primary answers. Only a replica that went away is skipped.
+            if let (Err(error), Some(replicas)) = (&result, replicas)
                 && !std::ptr::eq(connection, primary)
             {
-                replicas.failed(connection);
+                if matches!(error, GatewayError::DatabaseUnavailable) {
+                    replicas.failed(connection);
+                }
                 result = read(primary).await;
             }
             let json = result.map_err(|error: GatewayError| error.extend())?;
