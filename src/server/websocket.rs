@@ -158,7 +158,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
     let protocol_stream = {
         let rejected = rejected.clone();
         let initialized = initialized.clone();
-        ProtocolStream::new(state.schema.clone(), input, protocol)
+        ProtocolStream::new(RoleSchemas(state.clone()), input, protocol)
             .connection_data(connection_data)
             .on_connection_init(move |payload| initialize(authenticator, payload, expiry_tx, rejected, initialized))
     };
@@ -229,6 +229,33 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
             reason: reason.into(),
         }));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
+    }
+}
+
+/// Runs each operation of a connection on the schema of the role its `connection_init`
+/// authenticated, as HTTP does per request: the role's view and its introspection setting.
+#[derive(Clone)]
+struct RoleSchemas(AppState);
+
+impl async_graphql::Executor for RoleSchemas {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        self.0.schema.execute(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        let role = session_data
+            .as_ref()
+            .and_then(|data| data.get(&std::any::TypeId::of::<Session>()))
+            .and_then(|session| session.downcast_ref::<Session>())
+            .map(|session| session.role.clone());
+        self.0
+            .schema_for(role.as_deref())
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            .boxed()
     }
 }
 

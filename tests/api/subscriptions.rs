@@ -796,3 +796,34 @@ async fn the_reference_graphql_ws_client_subscribes_and_is_refused_a_bad_token()
     assert!(seen.get("timedOut").is_none(), "{seen}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn over_the_websocket_each_role_sees_its_own_schema() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn_with_auth(&database.args(), &crate::permissions::auth()).await;
+    let fields_of_user = |role: &str| {
+        let token = crate::permissions::token(role, Some(1));
+        let app = &app;
+        async move {
+            let mut client = Client::connect(app, Some(&token)).await;
+            client
+                .subscribe("1", r#"{ __type(name: "User") { fields { name } } }"#)
+                .await;
+            let data = client.data("1").await;
+            data["__type"]["fields"]
+                .as_array()
+                .expect("fields")
+                .iter()
+                .map(|field| field["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let member = fields_of_user("member").await;
+    let admin = fields_of_user("admin").await;
+    assert!(
+        !member.contains(&"email".to_owned()),
+        "a member's view has no email: {member:?}"
+    );
+    assert!(admin.contains(&"email".to_owned()), "{admin:?}");
+    app.stop().await;
+}
