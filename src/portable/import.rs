@@ -1,5 +1,6 @@
-//! `gateway import`: one transaction, tables in the file's (dependency) order, multi-row inserts;
-//! any fault rolls everything back and names the line.
+//! `gateway import`: one transaction, tables in the file's (dependency) order, PostgreSQL `COPY`
+//! (multi-row INSERTs on SQLite and for `--upsert` merges); any fault rolls everything back and
+//! names the line.
 //!
 //! A batch that the database refuses (a missing parent row, a value out of the column's range)
 //! is retried row by row inside savepoints, so the error can name the offending line.
@@ -7,7 +8,7 @@
 use super::export::progress;
 use super::{FORMAT, Header, PortableError, TableHeader, VERSION, file, table_header};
 use crate::metadata::{Entity, EntityId, Registry, ScalarKind};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, PostgresQueryBuilder, Query, QueryStatementWriter};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait, Value};
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashMap};
@@ -75,13 +76,7 @@ pub async fn import(
     }
     let entities = match_tables(registry, &header.tables)?;
 
-    let transaction = connection.begin().await?;
-    if transaction.get_database_backend() == DbBackend::Postgres {
-        // A large import may take longer than a query is allowed to.
-        transaction
-            .execute_unprepared("SET LOCAL statement_timeout = 0")
-            .await?;
-    }
+    let mut sink = Sink::open(connection, mode).await?;
     match mode {
         ImportMode::IntoEmpty => {
             for &entity in &entities {
@@ -91,7 +86,7 @@ pub async fn import(
                     .from(Alias::new(table))
                     .limit(1)
                     .to_owned();
-                if transaction.query_one(&probe).await?.is_some() {
+                if sink.has_rows(&probe).await? {
                     return Err(PortableError::NotEmpty { table: table.clone() });
                 }
             }
@@ -101,7 +96,7 @@ pub async fn import(
                 let delete = Query::delete()
                     .from_table(Alias::new(&registry.entity(entity).table))
                     .to_owned();
-                transaction.execute(&delete).await?;
+                sink.run(&delete).await?;
             }
         }
         ImportMode::Upsert => {}
@@ -151,7 +146,8 @@ pub async fn import(
                 ));
             }
             if let Some(previous) = current {
-                flush(&transaction, registry, entities[previous], mode, &mut batch).await?;
+                sink.write(registry.entity(entities[previous]), mode, &mut batch)
+                    .await?;
             }
             if let Some(bar) = bar.take() {
                 finish_bar(bar);
@@ -172,12 +168,13 @@ pub async fn import(
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        if batch.len() >= batch_size(entity) {
-            flush(&transaction, registry, entities[index], mode, &mut batch).await?;
+        if batch.len() >= sink.batch_size(entity) {
+            sink.write(entity, mode, &mut batch).await?;
         }
     };
     if let Some(previous) = current {
-        flush(&transaction, registry, entities[previous], mode, &mut batch).await?;
+        sink.write(registry.entity(entities[previous]), mode, &mut batch)
+            .await?;
     }
     if let Some(bar) = bar.take() {
         finish_bar(bar);
@@ -196,12 +193,14 @@ pub async fn import(
             ));
         }
     }
-    if transaction.get_database_backend() == DbBackend::Postgres {
+    if connection.get_database_backend() == DbBackend::Postgres {
         for &entity in &entities {
-            reset_sequence(&transaction, registry.entity(entity)).await?;
+            if let Some(statement) = reset_sequence(registry.entity(entity)) {
+                sink.run(&statement).await?;
+            }
         }
     }
-    transaction.commit().await?;
+    sink.commit().await?;
     Ok(ImportReport {
         rows: header
             .tables
@@ -297,44 +296,113 @@ fn parse_row(entity: &Entity, row: &Map<String, Json>, line: u64) -> Result<Vec<
         .collect()
 }
 
-/// Rows per INSERT: bounded by the bind parameters one statement may carry.
-fn batch_size(entity: &Entity) -> usize {
-    (20_000 / entity.columns.len().max(1)).clamp(1, 1000)
+/// Where the rows go, in one transaction: multi-row INSERTs through sea-orm (SQLite, and merges
+/// with `--upsert`), or PostgreSQL `COPY` on a connection of the pool.
+enum Sink {
+    Insert(DatabaseTransaction),
+    Copy(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
-/// Inserts the batch; a refused batch is retried row by row to name the failing line.
-async fn flush(
-    transaction: &DatabaseTransaction,
-    registry: &Registry,
-    entity: EntityId,
-    mode: ImportMode,
-    batch: &mut Vec<Row>,
-) -> Result<(), PortableError> {
-    if batch.is_empty() {
-        return Ok(());
+/// Rows per COPY; a refused COPY is retried row by row, so this also bounds that search.
+const COPY_BATCH: usize = 5_000;
+
+impl Sink {
+    async fn open(connection: &DatabaseConnection, mode: ImportMode) -> Result<Self, PortableError> {
+        let postgres = connection.get_database_backend() == DbBackend::Postgres;
+        // A large import may take longer than a query is allowed to.
+        let unlimited = "SET LOCAL statement_timeout = 0";
+        if postgres && mode != ImportMode::Upsert {
+            let mut transaction = connection.get_postgres_connection_pool().begin().await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(unlimited))
+                .execute(&mut *transaction)
+                .await?;
+            return Ok(Self::Copy(transaction));
+        }
+        let transaction = connection.begin().await?;
+        if postgres {
+            transaction.execute_unprepared(unlimited).await?;
+        }
+        Ok(Self::Insert(transaction))
     }
-    let meta = registry.entity(entity);
-    let rows = std::mem::take(batch);
+
+    /// Runs a statement the import built from table and column names (never from the file).
+    async fn run<S: QueryStatementWriter + sea_orm::StatementBuilder>(
+        &mut self,
+        statement: &S,
+    ) -> Result<(), PortableError> {
+        match self {
+            Self::Insert(transaction) => {
+                transaction.execute(statement).await?;
+            }
+            Self::Copy(transaction) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string(PostgresQueryBuilder)))
+                    .execute(&mut **transaction)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn has_rows(&mut self, probe: &sea_orm::sea_query::SelectStatement) -> Result<bool, PortableError> {
+        Ok(match self {
+            Self::Insert(transaction) => transaction.query_one(probe).await?.is_some(),
+            Self::Copy(transaction) => sqlx::raw_sql(sqlx::AssertSqlSafe(probe.to_string(PostgresQueryBuilder)))
+                .fetch_optional(&mut **transaction)
+                .await?
+                .is_some(),
+        })
+    }
+
+    fn batch_size(&self, entity: &Entity) -> usize {
+        match self {
+            // Bounded by the bind parameters one statement may carry.
+            Self::Insert(_) => (20_000 / entity.columns.len().max(1)).clamp(1, 1000),
+            Self::Copy(_) => COPY_BATCH,
+        }
+    }
+
+    /// Writes the batch; a refused batch is retried row by row to name the failing line.
+    async fn write(&mut self, meta: &Entity, mode: ImportMode, batch: &mut Vec<Row>) -> Result<(), PortableError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(batch);
+        match self {
+            Self::Insert(transaction) => insert_rows(transaction, meta, mode, &rows).await,
+            Self::Copy(transaction) => copy_rows(transaction, meta, &rows).await,
+        }
+    }
+
+    async fn commit(self) -> Result<(), PortableError> {
+        match self {
+            Self::Insert(transaction) => transaction.commit().await?,
+            Self::Copy(transaction) => transaction.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+async fn insert_rows(
+    transaction: &DatabaseTransaction,
+    meta: &Entity,
+    mode: ImportMode,
+    rows: &[Row],
+) -> Result<(), PortableError> {
+    let backend = transaction.get_database_backend();
     let savepoint = transaction.begin().await?;
-    match savepoint
-        .execute(&insert(transaction.get_database_backend(), meta, mode, &rows))
-        .await
-    {
+    match savepoint.execute(&insert(backend, meta, mode, rows)).await {
         Ok(_) => {
             savepoint.commit().await?;
             return Ok(());
         }
         Err(_) => savepoint.rollback().await?,
     }
-    for row in &rows {
+    for row in rows {
         let savepoint = transaction.begin().await?;
-        let single = insert(
-            transaction.get_database_backend(),
-            meta,
-            mode,
-            std::slice::from_ref(row),
-        );
-        match savepoint.execute(&single).await {
+        match savepoint
+            .execute(&insert(backend, meta, mode, std::slice::from_ref(row)))
+            .await
+        {
             Ok(_) => savepoint.commit().await?,
             Err(error) => {
                 savepoint.rollback().await?;
@@ -346,6 +414,81 @@ async fn flush(
         rows[0].line,
         format!("`{}` refused the rows starting here as a batch", meta.table),
     ))
+}
+
+async fn copy_rows(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    meta: &Entity,
+    rows: &[Row],
+) -> Result<(), PortableError> {
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let columns: Vec<String> = meta.columns.iter().map(|column| quote(&column.name)).collect();
+    let statement = format!("COPY {} ({}) FROM STDIN", quote(&meta.table), columns.join(", "));
+    let copy = async |connection: &mut sqlx::PgConnection, rows: &[Row]| -> Result<u64, sqlx::Error> {
+        let mut data = Vec::with_capacity(rows.len() * 128);
+        for row in rows {
+            copy_line(&row.values, &mut data);
+        }
+        let mut copy = connection.copy_in_raw(&statement).await?;
+        copy.send(data).await?;
+        copy.finish().await
+    };
+    let mut savepoint = sqlx::Connection::begin(&mut **transaction).await?;
+    match copy(&mut savepoint, rows).await {
+        Ok(_) => {
+            savepoint.commit().await?;
+            return Ok(());
+        }
+        Err(_) => savepoint.rollback().await?,
+    }
+    for row in rows {
+        let mut savepoint = sqlx::Connection::begin(&mut **transaction).await?;
+        match copy(&mut savepoint, std::slice::from_ref(row)).await {
+            Ok(_) => savepoint.commit().await?,
+            Err(error) => {
+                savepoint.rollback().await?;
+                return Err(at(row.line, format!("`{}` refused the row: {error}", meta.table)));
+            }
+        }
+    }
+    Err(at(
+        rows[0].line,
+        format!("`{}` refused the rows starting here as a batch", meta.table),
+    ))
+}
+
+/// One row in COPY's text format: tab-separated, `\N` for NULL, backslash escapes.
+fn copy_line(values: &[Value], data: &mut Vec<u8>) {
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            data.push(b'\t');
+        }
+        let text = match value {
+            Value::BigInt(Some(number)) => number.to_string(),
+            Value::Double(Some(number)) => number.to_string(),
+            Value::Decimal(Some(number)) => number.to_string(),
+            Value::Bool(Some(flag)) => if *flag { "t" } else { "f" }.to_owned(),
+            Value::String(Some(text)) => text.clone(),
+            Value::Uuid(Some(uuid)) => uuid.hyphenated().to_string(),
+            Value::ChronoDate(Some(date)) => date.to_string(),
+            Value::ChronoDateTimeWithTimeZone(Some(at)) => at.to_rfc3339(),
+            Value::Json(Some(json)) => json.to_string(),
+            _ => {
+                data.extend_from_slice(b"\\N");
+                continue;
+            }
+        };
+        for byte in text.bytes() {
+            match byte {
+                b'\\' => data.extend_from_slice(b"\\\\"),
+                b'\n' => data.extend_from_slice(b"\\n"),
+                b'\r' => data.extend_from_slice(b"\\r"),
+                b'\t' => data.extend_from_slice(b"\\t"),
+                other => data.push(other),
+            }
+        }
+    }
+    data.push(b'\n');
 }
 
 fn insert(backend: DbBackend, meta: &Entity, mode: ImportMode, rows: &[Row]) -> sea_orm::sea_query::InsertStatement {
@@ -383,16 +526,16 @@ fn insert(backend: DbBackend, meta: &Entity, mode: ImportMode, rows: &[Row]) -> 
     statement
 }
 
-/// Moves an auto-increment key's sequence past the imported keys.
-async fn reset_sequence(transaction: &DatabaseTransaction, meta: &Entity) -> Result<(), PortableError> {
+/// The statement that moves an auto-increment key's sequence past the imported keys.
+fn reset_sequence(meta: &Entity) -> Option<sea_orm::sea_query::SelectStatement> {
     let [key] = meta.primary_key.as_slice() else {
-        return Ok(());
+        return None;
     };
     if !meta
         .column(key)
         .is_some_and(|column| matches!(column.kind, ScalarKind::Int | ScalarKind::BigInt))
     {
-        return Ok(());
+        return None;
     }
     let sequence = Func::cust(Alias::new("pg_get_serial_sequence"))
         .args([Expr::val(meta.table.as_str()), Expr::val(key.as_str())]);
@@ -411,6 +554,5 @@ async fn reset_sequence(transaction: &DatabaseTransaction, meta: &Entity) -> Res
         ))
         .and_where(Expr::expr(sequence).is_not_null())
         .to_owned();
-    transaction.query_one(&statement).await?;
-    Ok(())
+    Some(statement)
 }

@@ -64,6 +64,8 @@ pub enum PortableError {
     NotEmpty { table: String },
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
+    #[error("database error: {0}")]
+    Postgres(#[from] sqlx::Error),
 }
 
 /// How a column's type is named in the header.
