@@ -3,7 +3,6 @@
 
 use crate::support::{TestApp, TestDatabase};
 use std::path::Path;
-use std::process::Command;
 
 #[tokio::test]
 async fn playground_page_and_assets_are_served_by_the_gateway() {
@@ -57,20 +56,6 @@ async fn playground_page_and_assets_are_served_by_the_gateway() {
     app.stop().await;
 }
 
-/// Installs playwright-core (pinned in tests/browser/package-lock.json) on first use.
-fn browser_tools() -> &'static Path {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"));
-    if !dir.join("node_modules/playwright-core").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir)
-            .status()
-            .expect("npm is installed (Node.js is needed for the browser test)");
-        assert!(status.success(), "npm ci in tests/browser failed");
-    }
-    dir
-}
-
 #[tokio::test]
 async fn a_real_browser_runs_a_query_from_the_playground_with_the_internet_blocked() {
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -78,7 +63,7 @@ async fn a_real_browser_runs_a_query_from_the_playground_with_the_internet_block
         Path::new(&chromium).exists(),
         "Chromium is needed for this test: `apt-get install chromium` (or set CHROMIUM_PATH)"
     );
-    let dir = browser_tools();
+    let dir = crate::support::node_tools();
     let database = TestDatabase::new().await;
     let app = TestApp::spawn(&database.args()).await;
     let screenshots = dir.join("screenshots");

@@ -4,8 +4,6 @@
 
 use crate::support::{TestApp, TestDatabase};
 use serde_json::{Value, json};
-use std::path::Path;
-use std::process::Command;
 
 async fn post(app: &TestApp, content_type: Option<&str>, accept: Option<&str>, body: &str) -> (u16, String, Value) {
     let mut request = app.client.post(app.url("/graphql")).body(body.to_owned());
@@ -28,15 +26,7 @@ async fn post(app: &TestApp, content_type: Option<&str>, accept: Option<&str>, b
 
 #[tokio::test]
 async fn the_graphql_over_http_audits_pass() {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"));
-    if !dir.join("node_modules/graphql-http").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir)
-            .status()
-            .expect("npm");
-        assert!(status.success(), "npm ci in tests/browser failed");
-    }
+    let dir = crate::support::node_tools();
     let database = TestDatabase::new().await;
     let app = TestApp::spawn(&database.args()).await;
     let output = tokio::process::Command::new("node")

@@ -762,15 +762,7 @@ async fn a_bulk_write_reaches_a_reading_client_whole_however_small_its_queue() {
 
 #[tokio::test]
 async fn the_reference_graphql_ws_client_subscribes_and_is_refused_a_bad_token() {
-    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"));
-    if !dir.join("node_modules/graphql-ws").exists() {
-        let status = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir)
-            .status()
-            .expect("npm");
-        assert!(status.success(), "npm ci in tests/browser failed");
-    }
+    let dir = crate::support::node_tools();
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
     gateway::seed::seed(&connection, 0.1).await.expect("seed");

@@ -343,3 +343,21 @@ pub fn run_gateway(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// The Node.js tools of `tests/browser` (playwright-core, graphql-http, graphql-ws), installed from
+/// its lock file on first use.
+pub fn node_tools() -> &'static std::path::Path {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"));
+    let installed = ["playwright-core", "graphql-http", "graphql-ws", "ws"]
+        .iter()
+        .all(|package| dir.join("node_modules").join(package).exists());
+    if !installed {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            .status()
+            .expect("npm is installed (Node.js is needed for these tests)");
+        assert!(status.success(), "npm ci in tests/browser failed");
+    }
+    dir
+}
