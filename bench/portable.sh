@@ -2,7 +2,7 @@
 # Export/import benchmark: rows per second and peak memory of `gateway export` and `gateway import`
 # (release build) at a given scale, PostgreSQL and SQLite, plain and zstd.
 #
-#   bench/portable.sh [scale]        (default 1: 220,000 rows)
+#   bench/portable.sh [scale]        (default 1: 120,810 rows)
 #
 # Needs PostgreSQL reachable as BENCH_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres)
 # and GNU time (/usr/bin/time) for the peak resident memory.

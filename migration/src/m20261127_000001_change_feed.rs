@@ -9,8 +9,8 @@
 //! subscriber's view arrives as a delete, and only for those who saw it). The log is unlogged
 //! and the gateway trims it.
 //!
-//! SQLite has no NOTIFY: triggers write every change to the same log, and the gateway reads it
-//! after each of its own writes.
+//! SQLite has no NOTIFY: triggers write every change to the same log, which the gateway reads
+//! every 100 ms.
 //!
 //! A table added later is tracked by calling [`track`] in its migration.
 

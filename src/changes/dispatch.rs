@@ -11,7 +11,7 @@
 //! Statements are built per subscriber and run once per distinct text and values, so
 //! subscribers with the same shape and claims share one statement per batch.
 
-use super::{Change, Event, Inner, Op, SLOW_CONSUMER, Signal, Subscriber, Watch, remove};
+use super::{Batch, Change, Inner, Op, SLOW_CONSUMER, Signal, Subscriber, Watch, remove};
 use crate::database::Reader;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
@@ -220,7 +220,10 @@ struct EventJob {
 
 async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
     let registry = &inner.registry;
-    let resync = batch.iter().any(|signal| matches!(signal, Signal::Resync));
+    let resync = batch.iter().any(|signal| matches!(signal, Signal::Resync { .. }));
+    let missed = batch
+        .iter()
+        .any(|signal| matches!(signal, Signal::Resync { missed: true }));
     let mut by_entity: HashMap<EntityId, Vec<&Change>> = HashMap::new();
     for signal in &batch {
         if let Signal::Change(change) = signal
@@ -251,7 +254,7 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
     for (id, subscriber) in subscribers {
         match &subscriber.watch {
             Watch::Events(plan) => {
-                if resync {
+                if missed {
                     events.entry(id).or_default().push(resync_event(plan));
                 }
                 let Some(pending) = folded.get(&plan.entity) else {
@@ -486,7 +489,7 @@ fn resync_event(plan: &EventPlan) -> Json {
 }
 
 /// Queues one batch of events for a subscriber; a full queue disconnects it.
-fn deliver(inner: &Inner, id: u64, subscriber: &Subscriber, events: Event) {
+fn deliver(inner: &Inner, id: u64, subscriber: &Subscriber, events: Batch) {
     let count = events.len() as u64;
     match subscriber.sender.try_send(events) {
         Ok(()) => metrics::counter!("gateway_subscription_events_total").increment(count),

@@ -6,7 +6,7 @@
 //! one dedicated connection outside the pool `LISTEN`s to ([`source`]); on SQLite, where there is
 //! no NOTIFY, as rows of the change log that the gateway reads. Because the database announces
 //! the changes, a write through any replica of the gateway, or plain SQL, reaches the
-//! subscribers of every replica.
+//! subscribers of every gateway process.
 //!
 //! Changes are gathered for a short debounce window and handled as one batch ([`dispatch`]):
 //! each subscriber's rows are fetched through the planner with its own role and claims, one
@@ -193,8 +193,11 @@ pub struct Change {
 #[derive(Debug)]
 pub(crate) enum Signal {
     Change(Change),
-    /// Changes may have been missed (the listening connection was lost): refresh everything.
-    Resync,
+    /// Changes may have been missed: live queries re-run; after a lost connection (`missed`),
+    /// event subscribers are told too (on the first connection there is nothing they could hold).
+    Resync {
+        missed: bool,
+    },
 }
 
 /// Settings of the change feed.
@@ -212,8 +215,9 @@ pub struct FeedSettings {
     pub listen: Option<secrecy::SecretString>,
 }
 
-/// An item of a subscriber's queue: its events of one batch (a live query's new result).
-pub type Event = Vec<Json>;
+/// An item of a subscriber's queue: its events of one dispatched batch of changes (for a live
+/// query, its new result).
+pub type Batch = Vec<Json>;
 
 /// Lent by a transport (the WebSocket) to its subscriptions: counts them against the
 /// connection's limit and lets the feed close a connection whose consumer is too slow.
@@ -262,7 +266,7 @@ impl Drop for ChannelSlot {
 pub(crate) struct Subscriber {
     watch: Watch,
     access: Access,
-    sender: mpsc::Sender<Event>,
+    sender: mpsc::Sender<Batch>,
     /// Live queries: a digest of the result last sent, so unchanged results are not sent again.
     last: Mutex<Option<u64>>,
     /// Held while a live query's result is computed and queued, so results keep their order.
@@ -363,7 +367,7 @@ impl ChangeFeed {
         watch: Watch,
         access: Access,
         channel: Option<&Arc<Channel>>,
-    ) -> Result<(Registration, mpsc::Receiver<Event>), GatewayError> {
+    ) -> Result<(Registration, mpsc::Receiver<Batch>), GatewayError> {
         let slot = channel.map(Channel::admit).transpose()?;
         let (sender, receiver) = mpsc::channel(self.inner.settings.queue.max(1));
         let subscriber = Arc::new(Subscriber {

@@ -82,11 +82,16 @@ async fn listen(
         if connected_before {
             tracing::info!("listening for changes again; refreshing every subscription");
             metrics::counter!("gateway_change_feed_reconnects_total").increment(1);
-            if signals.send(Signal::Resync).await.is_err() {
-                return;
-            }
         } else {
             tracing::debug!("listening for changes");
+        }
+        // Changes before LISTEN took effect were not announced to it: live queries that started
+        // meanwhile re-run, and after a lost connection event subscribers are told to re-read.
+        let resync = Signal::Resync {
+            missed: connected_before,
+        };
+        if signals.send(resync).await.is_err() {
+            return;
         }
         connected_before = true;
         listening.store(true, Ordering::Relaxed);
@@ -175,9 +180,13 @@ async fn poll(database: DatabaseConnection, listening: Arc<AtomicBool>, signals:
             [last.into()],
         );
         let rows = match database.query_all_raw(query).await {
-            Ok(rows) => rows,
+            Ok(rows) => {
+                listening.store(true, Ordering::Relaxed);
+                rows
+            }
             Err(error) => {
                 tracing::warn!(%error, "cannot read the change log");
+                listening.store(false, Ordering::Relaxed);
                 continue;
             }
         };

@@ -119,7 +119,8 @@ pub struct ServerArgs {
     /// Most subscriptions this process runs at once, over all connections.
     #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
     pub max_subscriptions: usize,
-    /// Events a subscriber may have waiting; a consumer further behind is disconnected (close 1008).
+    /// Batches of events a subscriber may have waiting; a consumer further behind is disconnected
+    /// (close 1008).
     #[arg(long, env = "GATEWAY_SUBSCRIPTION_QUEUE", default_value_t = 256)]
     pub subscription_queue: usize,
     /// How long changes are gathered before subscriptions are updated (live queries re-run at most

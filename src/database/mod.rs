@@ -1,4 +1,5 @@
-//! The database: one pool per process, opened patiently and explained when it cannot be.
+//! The database: the primary's pool (one per process; read replicas and the change feed's LISTEN
+//! have their own), opened patiently and explained when it cannot be.
 //!
 //! Start-up first [`diagnose`]s the target with a single direct connection, so a failure is
 //! reported as what it is (refused, bad password, missing database, ...). Failures that waiting
@@ -86,6 +87,11 @@ impl Routing {
         {
             return Err(replicas::RoutingError::NoDirectUrl);
         }
+        if let Some(url) = &args.direct_url
+            && url.expose_secret().parse::<sqlx::postgres::PgConnectOptions>().is_err()
+        {
+            return Err(replicas::RoutingError::BadDirectUrl);
+        }
         Ok(Self {
             replicas: replicas::from_args(args).await?,
             pgbouncer: args.pool.pgbouncer,
@@ -110,7 +116,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Ends the read (a read-only transaction commits either way).
+    /// Ends the read (its transaction only read, so committing it is all there is to do).
     pub async fn finish(self) -> Result<(), DbErr> {
         match self {
             Self::Pool(_) => Ok(()),

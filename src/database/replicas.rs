@@ -5,8 +5,8 @@
 //! background check asks every replica how far it is behind (`pg_last_xact_replay_timestamp`
 //! while WAL is still to be replayed); one that does not answer or lags more than
 //! `GATEWAY_READ_MAX_LAG` is skipped, with a warning, until it recovers. With no healthy
-//! replica, queries go to the primary. A query that fails because its replica just went away is
-//! retried on the primary at once.
+//! replica, queries go to the primary. A query that fails on a replica is retried on the primary
+//! at once (and a replica that went away is skipped from then on).
 
 use super::options;
 use crate::config::{DatabaseTarget, PoolArgs};
@@ -44,6 +44,8 @@ pub enum RoutingError {
     Pool(String),
     #[error("GATEWAY_PGBOUNCER needs DATABASE_DIRECT_URL: subscriptions LISTEN on a direct connection to the primary")]
     NoDirectUrl,
+    #[error("DATABASE_DIRECT_URL is not a PostgreSQL URL (postgres://user:password@host:port/database)")]
+    BadDirectUrl,
 }
 
 const UNKNOWN: u8 = 0;

@@ -111,7 +111,7 @@ pub async fn import(
     let mut counts = vec![0u64; header.tables.len()];
     let mut current: Option<usize> = None;
     let mut batch: Vec<Row> = Vec::new();
-    let mut bar = None;
+    let mut bar: Option<indicatif::ProgressBar> = None;
     let end = loop {
         let Some(text) = lines.next()? else {
             return Err(at(
@@ -150,7 +150,7 @@ pub async fn import(
                     .await?;
             }
             if let Some(bar) = bar.take() {
-                finish_bar(bar);
+                bar.finish_and_clear();
             }
             current = Some(index);
             bar = Some(progress(table, header.tables[index].rows));
@@ -177,7 +177,7 @@ pub async fn import(
             .await?;
     }
     if let Some(bar) = bar.take() {
-        finish_bar(bar);
+        bar.finish_and_clear();
     }
     let declared: BTreeMap<String, u64> = serde_json::from_value(end.get("rows").cloned().unwrap_or(Json::Null))
         .map_err(|error| at(lines.number, format!("the end line needs `rows`: {error}")))?;
@@ -227,10 +227,6 @@ impl Lines {
             Some(Err(error)) => Err(at(self.number, format!("cannot be read: {error}"))),
         }
     }
-}
-
-fn finish_bar(bar: indicatif::ProgressBar) {
-    bar.finish_and_clear();
 }
 
 /// The registry entity of each header table; refuses a table or column this schema lacks.
@@ -427,7 +423,7 @@ async fn copy_rows(
     let copy = async |connection: &mut sqlx::PgConnection, rows: &[Row]| -> Result<u64, sqlx::Error> {
         let mut data = Vec::with_capacity(rows.len() * 128);
         for row in rows {
-            copy_line(&row.values, &mut data);
+            copy_line(&row.values, &mut data).map_err(sqlx::Error::Protocol)?;
         }
         let mut copy = connection.copy_in_raw(&statement).await?;
         copy.send(data).await?;
@@ -457,8 +453,9 @@ async fn copy_rows(
     ))
 }
 
-/// One row in COPY's text format: tab-separated, `\N` for NULL, backslash escapes.
-fn copy_line(values: &[Value], data: &mut Vec<u8>) {
+/// One row in COPY's text format: tab-separated, `\N` for NULL, backslash escapes. Values are what
+/// `parse_scalar` makes; any other kind is refused rather than written wrongly.
+fn copy_line(values: &[Value], data: &mut Vec<u8>) -> Result<(), String> {
     for (index, value) in values.iter().enumerate() {
         if index > 0 {
             data.push(b'\t');
@@ -473,10 +470,19 @@ fn copy_line(values: &[Value], data: &mut Vec<u8>) {
             Value::ChronoDate(Some(date)) => date.to_string(),
             Value::ChronoDateTimeWithTimeZone(Some(at)) => at.to_rfc3339(),
             Value::Json(Some(json)) => json.to_string(),
-            _ => {
+            Value::BigInt(None)
+            | Value::Double(None)
+            | Value::Decimal(None)
+            | Value::Bool(None)
+            | Value::String(None)
+            | Value::Uuid(None)
+            | Value::ChronoDate(None)
+            | Value::ChronoDateTimeWithTimeZone(None)
+            | Value::Json(None) => {
                 data.extend_from_slice(b"\\N");
                 continue;
             }
+            other => return Err(format!("cannot write {other:?} with COPY")),
         };
         for byte in text.bytes() {
             match byte {
@@ -489,6 +495,7 @@ fn copy_line(values: &[Value], data: &mut Vec<u8>) {
         }
     }
     data.push(b'\n');
+    Ok(())
 }
 
 fn insert(backend: DbBackend, meta: &Entity, mode: ImportMode, rows: &[Row]) -> sea_orm::sea_query::InsertStatement {

@@ -49,7 +49,8 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             let replicas = routing.and_then(|routing| routing.replicas.as_deref());
             // A read replica when one is healthy; the primary when it fails mid-query.
             let read = async |connection: &DatabaseConnection| -> Result<Json, GatewayError> {
-                let _using = crate::server::metrics::DatabaseUse::start();
+                // Counted against the primary's pool only (replicas have their own).
+                let _using = std::ptr::eq(connection, primary).then(crate::server::metrics::DatabaseUse::start);
                 let reader = Reader::open(connection, pgbouncer).await?;
                 let json = crate::sql::execute(&reader, registry, &access, &plan)
                     .instrument(tracing::debug_span!("sql", field = field_name))

@@ -6,7 +6,7 @@ use super::entity::{Names, connection_inputs};
 use super::resolve;
 use super::scalars::type_name;
 use crate::auth::Session;
-use crate::changes::{ChangeFeed, Channel, Event, Registration, Watch};
+use crate::changes::{Batch, ChangeFeed, Channel, Registration, Watch};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::permission::View;
@@ -215,7 +215,7 @@ fn event_reads(registry: &Registry, events: &plan::EventPlan) -> Plan {
 /// the stream lives.
 fn events<'a>(
     registration: Registration,
-    receiver: mpsc::Receiver<Event>,
+    receiver: mpsc::Receiver<Batch>,
 ) -> impl Stream<Item = async_graphql::Result<FieldValue<'a>>> {
     let state = (registration, receiver, std::collections::VecDeque::<Json>::new());
     futures_util::stream::unfold(state, |(registration, mut receiver, mut pending)| async move {

@@ -2,7 +2,8 @@
 //!
 //! `/healthz` answers as long as the process serves HTTP. `/readyz` also asks the database, so a
 //! load balancer stops sending traffic while the database is down; the pool reconnects by itself,
-//! so readiness comes back without a restart.
+//! so readiness comes back without a restart. The body also says whether the change feed listens
+//! and how each read replica is; neither makes the gateway unready.
 
 use super::AppState;
 use axum::Json;

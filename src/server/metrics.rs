@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format: requests by operation type and outcome with their
 //! latency, GraphQL errors by code, SQL statements and their latency, pool connections (open, idle,
-//! and the reads and transactions waiting for one), requests in flight. Recorded with the `metrics` facade and rendered by `metrics-exporter-prometheus`.
+//! and the reads and transactions waiting for one), requests in flight. Recorded with the
+//! `metrics` facade and rendered by `metrics-exporter-prometheus`.
 
 use super::AppState;
 use axum::extract::State;
