@@ -233,7 +233,7 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
         }
     }
     metrics::counter!("gateway_changes_total").increment(by_entity.values().map(Vec::len).sum::<usize>() as u64);
-    let subscribers: Vec<(u64, Arc<Subscriber>)> = inner
+    let subscribers: HashMap<u64, Arc<Subscriber>> = inner
         .subscribers
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -251,7 +251,7 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
     let mut live = Vec::new();
     // Events for each subscriber, delivered as one queue item per batch.
     let mut events: HashMap<u64, Vec<Json>> = HashMap::new();
-    for (id, subscriber) in subscribers {
+    for (&id, subscriber) in &subscribers {
         match &subscriber.watch {
             Watch::Events(plan) => {
                 if missed {
@@ -260,30 +260,28 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
                 let Some(pending) = folded.get(&plan.entity) else {
                     continue;
                 };
-                let (rows, entries) = event_statements(registry, backend, &subscriber, plan, pending);
+                let (rows, entries) = event_statements(registry, backend, subscriber, plan, pending);
                 jobs.push(EventJob {
                     id,
                     rows: rows.map(|statement| statements.add(statement, Query::Json)),
                     entries: entries.map(|statement| statements.add(statement, Query::Entries)),
                     pending: pending.clone(),
-                    subscriber,
+                    subscriber: subscriber.clone(),
                 });
             }
             Watch::Live { reads, .. } => {
                 if resync || reads.iter().any(|entity| folded.contains_key(entity)) {
-                    live.push((id, subscriber));
+                    live.push((id, subscriber.clone()));
                 }
             }
         }
     }
     let outcomes = statements.run(&inner.database, inner.settings.pgbouncer).await;
-    let mut subscribers_by_id = HashMap::new();
     for job in jobs {
         let Watch::Events(plan) = &job.subscriber.watch else {
             continue;
         };
         let queued = events.entry(job.id).or_default();
-        subscribers_by_id.insert(job.id, job.subscriber.clone());
         let failed = |outcome: &Outcome| match outcome {
             Outcome::Failed(failure) => Some(failure.message.clone()),
             _ => None,
@@ -335,19 +333,10 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
         if batch.is_empty() {
             continue;
         }
-        let subscriber = match subscribers_by_id.get(&id) {
-            Some(subscriber) => subscriber.clone(),
-            None => match inner
-                .subscribers
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .get(&id)
-            {
-                Some(subscriber) => subscriber.clone(),
-                None => continue,
-            },
+        let Some(subscriber) = subscribers.get(&id) else {
+            continue;
         };
-        deliver(inner, id, &subscriber, batch);
+        deliver(inner, id, subscriber, batch);
     }
     if let Err(error) = refresh_live(inner, &live).await {
         tracing::warn!(%error, "re-running live queries failed");

@@ -378,6 +378,27 @@ impl Sink {
     }
 }
 
+/// Writes `rows` with `attempt` (which runs in a savepoint and says whether the database refused
+/// them); a refused batch is tried row by row to name the line the database refuses.
+async fn write_rows(
+    meta: &Entity,
+    rows: &[Row],
+    mut attempt: impl AsyncFnMut(&[Row]) -> Result<Result<(), String>, PortableError>,
+) -> Result<(), PortableError> {
+    if attempt(rows).await?.is_ok() {
+        return Ok(());
+    }
+    for row in rows {
+        if let Err(error) = attempt(std::slice::from_ref(row)).await? {
+            return Err(at(row.line, format!("`{}` refused the row: {error}", meta.table)));
+        }
+    }
+    Err(at(
+        rows[0].line,
+        format!("`{}` refused the rows starting here as a batch", meta.table),
+    ))
+}
+
 async fn insert_rows(
     transaction: &DatabaseTransaction,
     meta: &Entity,
@@ -385,31 +406,20 @@ async fn insert_rows(
     rows: &[Row],
 ) -> Result<(), PortableError> {
     let backend = transaction.get_database_backend();
-    let savepoint = transaction.begin().await?;
-    match savepoint.execute(&insert(backend, meta, mode, rows)).await {
-        Ok(_) => {
-            savepoint.commit().await?;
-            return Ok(());
-        }
-        Err(_) => savepoint.rollback().await?,
-    }
-    for row in rows {
+    write_rows(meta, rows, async |rows: &[Row]| {
         let savepoint = transaction.begin().await?;
-        match savepoint
-            .execute(&insert(backend, meta, mode, std::slice::from_ref(row)))
-            .await
-        {
-            Ok(_) => savepoint.commit().await?,
+        match savepoint.execute(&insert(backend, meta, mode, rows)).await {
+            Ok(_) => {
+                savepoint.commit().await?;
+                Ok(Ok(()))
+            }
             Err(error) => {
                 savepoint.rollback().await?;
-                return Err(at(row.line, format!("`{}` refused the row: {error}", meta.table)));
+                Ok(Err(error.to_string()))
             }
         }
-    }
-    Err(at(
-        rows[0].line,
-        format!("`{}` refused the rows starting here as a batch", meta.table),
-    ))
+    })
+    .await
 }
 
 async fn copy_rows(
@@ -429,28 +439,20 @@ async fn copy_rows(
         copy.send(data).await?;
         copy.finish().await
     };
-    let mut savepoint = sqlx::Connection::begin(&mut **transaction).await?;
-    match copy(&mut savepoint, rows).await {
-        Ok(_) => {
-            savepoint.commit().await?;
-            return Ok(());
-        }
-        Err(_) => savepoint.rollback().await?,
-    }
-    for row in rows {
+    write_rows(meta, rows, async |rows: &[Row]| {
         let mut savepoint = sqlx::Connection::begin(&mut **transaction).await?;
-        match copy(&mut savepoint, std::slice::from_ref(row)).await {
-            Ok(_) => savepoint.commit().await?,
+        match copy(&mut savepoint, rows).await {
+            Ok(_) => {
+                savepoint.commit().await?;
+                Ok(Ok(()))
+            }
             Err(error) => {
                 savepoint.rollback().await?;
-                return Err(at(row.line, format!("`{}` refused the row: {error}", meta.table)));
+                Ok(Err(error.to_string()))
             }
         }
-    }
-    Err(at(
-        rows[0].line,
-        format!("`{}` refused the rows starting here as a batch", meta.table),
-    ))
+    })
+    .await
 }
 
 /// One row in COPY's text format: tab-separated, `\N` for NULL, backslash escapes. Values are what

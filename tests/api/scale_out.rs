@@ -290,8 +290,7 @@ async fn the_gateway_works_behind_pgbouncer_in_transaction_mode() {
 
     // 200 concurrent requests, reads and writes mixed.
     let requests = (0..200).map(|index| {
-        let client = app.client.clone();
-        let url = app.url("/graphql");
+        let app = &app;
         async move {
             let query = if index % 10 == 0 {
                 format!(
@@ -300,16 +299,7 @@ async fn the_gateway_works_behind_pgbouncer_in_transaction_mode() {
             } else {
                 format!("{{ tasks(first: 5, offset: {index}) {{ nodes {{ id title project {{ name }} }} }} }}")
             };
-            let answer: Value = client
-                .post(url)
-                .json(&json!({ "query": query }))
-                .send()
-                .await
-                .expect("request")
-                .json()
-                .await
-                .expect("JSON");
-            answer
+            app.graphql(&query, json!({})).await
         }
     });
     let answers = futures_util::future::join_all(requests).await;
