@@ -79,6 +79,15 @@ pub struct ServerArgs {
     /// Rows assumed for a list without `first`/`last` when weighing an operation's cost.
     #[arg(long, env = "GATEWAY_ASSUMED_LIST_SIZE", default_value_t = 100)]
     pub assumed_list_size: u64,
+    /// Deepest nesting of brackets in a document, and of lists and objects in its variables.
+    #[arg(long, env = "GATEWAY_MAX_NESTING", default_value_t = 64)]
+    pub max_nesting: usize,
+    /// Largest JSON answer of one operation, in bytes (larger ones are refused, not sent).
+    #[arg(long, env = "GATEWAY_MAX_RESPONSE_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+    /// Bearer token `/metrics` requires; unset serves it to anyone who can reach the port.
+    #[arg(long, env = "GATEWAY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Largest `first`/`last`; lists without them stop there too.
     #[arg(long, env = "GATEWAY_MAX_PAGE_SIZE", default_value_t = 10_000)]
     pub max_page_size: u64,
@@ -176,6 +185,9 @@ impl Default for ServerArgs {
             max_cost: 10_000_000,
             assumed_list_size: 100,
             max_page_size: 10_000,
+            max_nesting: 64,
+            max_response_bytes: 32 * 1024 * 1024,
+            metrics_token: None,
             introspection: true,
             introspection_roles: Vec::new(),
             playground: true,

@@ -1,6 +1,13 @@
-//! Query limits async-graphql does not have: aliases and root fields per operation, checked on
-//! the parsed document before validation, refused with `QUERY_LIMIT_EXCEEDED`. Depth, complexity
-//! and directives use async-graphql's own limits (see [`QueryLimits`]).
+//! Query limits async-graphql does not have, refused with `QUERY_LIMIT_EXCEEDED`.
+//!
+//! Two stages. Before anything parses the document, [`check_nesting`] scans its text for
+//! brackets (`{`, `[`, `(`: selection sets, list and object values, variable types, arguments)
+//! and refuses nesting deeper than `GATEWAY_MAX_NESTING`, because the parser, the validator, the
+//! planner and the SQL builder all recurse on it and a deep enough document would overflow the
+//! stack. Variables get the same bound ([`check_variables`]). Then, on the parsed document and
+//! before validation: aliases, root fields, fragment chains, field count and cost (rows × fields,
+//! with the request's variables, so `first: $n` counts as `n`). Depth, complexity and directives
+//! also use async-graphql's own limits (see [`QueryLimits`]).
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
@@ -25,6 +32,8 @@ pub struct QueryLimits {
     pub cost: u64,
     /// The rows assumed for lists without `first`/`last` when weighing the cost.
     pub assumed_list_size: u64,
+    /// Deepest bracket nesting of the document text and of the variables' values.
+    pub nesting: usize,
 }
 
 impl Default for QueryLimits {
@@ -37,6 +46,7 @@ impl Default for QueryLimits {
             root_fields: 20,
             cost: 10_000_000,
             assumed_list_size: 100,
+            nesting: 64,
         }
     }
 }
@@ -70,7 +80,7 @@ fn cost(
     document: &ExecutableDocument,
     memo: &mut HashMap<String, (u64, u64)>,
     visiting: &mut Vec<String>,
-    assumed: u64,
+    sizes: &PageSizes<'_>,
 ) -> (u64, u64) {
     selection_set
         .items
@@ -78,7 +88,7 @@ fn cost(
         .map(|item| match &item.node {
             Selection::Field(field) => {
                 let field = &field.node;
-                let (fields, inner) = cost(&field.selection_set.node, document, memo, visiting, assumed);
+                let (fields, inner) = cost(&field.selection_set.node, document, memo, visiting, sizes);
                 let connection = field.selection_set.node.items.iter().any(|item| {
                     matches!(&item.node, Selection::Field(child) if matches!(child.node.name.node.as_str(), "nodes" | "edges"))
                 });
@@ -87,17 +97,18 @@ fn cost(
                         .arguments
                         .iter()
                         .filter(|(name, _)| matches!(name.node.as_str(), "first" | "last"))
-                        .find_map(|(_, value)| match value.node.clone().into_const() {
-                            Some(async_graphql::Value::Number(number)) => number.as_u64(),
-                            _ => None,
+                        .filter_map(|(_, value)| {
+                            let value = value.node.clone().into_const_with(|name| sizes.variable(&name));
+                            value.ok().and_then(|value| sizes.rows(value))
                         })
-                        .unwrap_or(assumed)
+                        .max()
+                        .unwrap_or(sizes.assumed)
                 } else {
                     1
                 };
                 (fields.saturating_add(1), rows.saturating_mul(inner).saturating_add(1))
             }
-            Selection::InlineFragment(fragment) => cost(&fragment.node.selection_set.node, document, memo, visiting, assumed),
+            Selection::InlineFragment(fragment) => cost(&fragment.node.selection_set.node, document, memo, visiting, sizes),
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.to_string();
                 if let Some(size) = memo.get(&name) {
@@ -109,7 +120,7 @@ fn cost(
                 }
                 let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) else { return (0, 0) };
                 visiting.push(name.clone());
-                let size = cost(&fragment.node.selection_set.node, document, memo, visiting, assumed);
+                let size = cost(&fragment.node.selection_set.node, document, memo, visiting, sizes);
                 visiting.pop();
                 memo.insert(name, size);
                 size
@@ -129,23 +140,193 @@ fn exceeded(message: String) -> ServerError {
 /// Request data saying the HTTP layer already checked the limits on the parsed document.
 pub struct LimitsChecked;
 
+/// How many rows a `first`/`last` argument asks for, with the request's variables.
+struct PageSizes<'a> {
+    variables: &'a Variables,
+    /// The operation's variable defaults.
+    defaults: HashMap<&'a str, &'a async_graphql::Value>,
+    assumed: u64,
+}
+
+impl PageSizes<'_> {
+    /// The value of variable `name`: the request's, else the operation's default, else null.
+    fn variable(&self, name: &async_graphql::Name) -> Result<async_graphql::Value, std::convert::Infallible> {
+        Ok(self
+            .variables
+            .get(name)
+            .or_else(|| self.defaults.get(name.as_str()).copied())
+            .cloned()
+            .unwrap_or(async_graphql::Value::Null))
+    }
+
+    /// The rows a `first`/`last` value asks for; `None` when it is null (the list is unbounded).
+    fn rows(&self, value: async_graphql::Value) -> Option<u64> {
+        match value {
+            // A negative or fractional size is refused later; here it weighs as the largest.
+            async_graphql::Value::Number(number) => Some(number.as_u64().unwrap_or(u64::MAX)),
+            _ => None,
+        }
+    }
+}
+
+/// Refuses a document whose brackets nest deeper than `max`, before any recursive parser sees
+/// it. Strings, block strings and comments are skipped, so brackets inside them do not count.
+pub fn check_nesting(query: &str, max: usize) -> Result<(), ServerError> {
+    let bytes = query.as_bytes();
+    let mut depth = 0usize;
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'#' => {
+                while index < bytes.len() && bytes[index] != b'\n' && bytes[index] != b'\r' {
+                    index += 1;
+                }
+            }
+            b'"' if bytes[index..].starts_with(b"\"\"\"") => {
+                index += 3;
+                while index < bytes.len() && !bytes[index..].starts_with(b"\"\"\"") {
+                    // An escaped triple quote does not end the block string.
+                    index += if bytes[index..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                }
+                index += 2;
+            }
+            b'"' => {
+                index += 1;
+                while index < bytes.len() && bytes[index] != b'"' && bytes[index] != b'\n' {
+                    index += if bytes[index] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > max {
+                    return Err(exceeded(format!(
+                        "the document nests brackets deeper than {max} levels (GATEWAY_MAX_NESTING)"
+                    )));
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        index += 1;
+    }
+    Ok(())
+}
+
+/// Refuses variables whose values nest deeper than `max` lists and objects.
+pub fn check_variables(variables: &Variables, max: usize) -> Result<(), ServerError> {
+    let mut pending: Vec<(&async_graphql::Value, usize)> = variables.iter().map(|(_, value)| (value, 1)).collect();
+    while let Some((value, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &async_graphql::Value>> = match value {
+            async_graphql::Value::List(items) => Box::new(items.iter()),
+            async_graphql::Value::Object(fields) => Box::new(fields.values()),
+            _ => continue,
+        };
+        if depth > max {
+            return Err(exceeded(format!(
+                "a variable nests lists and objects deeper than {max} levels (GATEWAY_MAX_NESTING)"
+            )));
+        }
+        pending.extend(children.map(|child| (child, depth + 1)));
+    }
+    Ok(())
+}
+
+/// The longest chain of fragment spreads (`...A` in which A spreads B, …), computed without
+/// recursion so a chain of thousands of fragments cannot overflow the stack; cycles count once
+/// (validation refuses them).
+fn fragment_chain(document: &ExecutableDocument) -> usize {
+    fn spreads(set: &SelectionSet, out: &mut Vec<async_graphql::Name>) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => spreads(&field.node.selection_set.node, out),
+                Selection::InlineFragment(fragment) => spreads(&fragment.node.selection_set.node, out),
+                Selection::FragmentSpread(spread) => out.push(spread.node.fragment_name.node.clone()),
+            }
+        }
+    }
+    let graph: HashMap<&async_graphql::Name, Vec<async_graphql::Name>> = document
+        .fragments
+        .iter()
+        .map(|(name, fragment)| {
+            let mut out = Vec::new();
+            spreads(&fragment.node.selection_set.node, &mut out);
+            (name, out)
+        })
+        .collect();
+    let mut longest: HashMap<&async_graphql::Name, usize> = HashMap::new();
+    for start in graph.keys() {
+        // Iterative post-order: a fragment's chain is one more than its longest spread's.
+        let mut stack: Vec<(&async_graphql::Name, bool)> = vec![(start, false)];
+        let mut on_path: std::collections::HashSet<&async_graphql::Name> = Default::default();
+        while let Some((name, expanded)) = stack.pop() {
+            if longest.contains_key(name) {
+                continue;
+            }
+            let children = graph.get(name).map(Vec::as_slice).unwrap_or_default();
+            if expanded {
+                on_path.remove(name);
+                let chain = children
+                    .iter()
+                    .filter_map(|child| longest.get(child))
+                    .max()
+                    .copied()
+                    .unwrap_or(0);
+                longest.insert(name, chain + 1);
+                continue;
+            }
+            on_path.insert(name);
+            stack.push((name, true));
+            for child in children {
+                if let Some((key, _)) = graph.get_key_value(child)
+                    && !on_path.contains(*key)
+                    && !longest.contains_key(*key)
+                {
+                    stack.push((key, false));
+                }
+            }
+        }
+    }
+    longest.values().max().copied().unwrap_or(0)
+}
+
 impl QueryLimits {
-    /// Refuses a document over the limits (before async-graphql's own, exponential, checks).
-    pub fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
+    /// Refuses a document over the limits (before async-graphql's own, exponential, checks),
+    /// weighing pages with the request's `variables`.
+    pub fn check(&self, document: &ExecutableDocument, variables: &Variables) -> Result<(), ServerError> {
+        check_variables(variables, self.nesting)?;
+        let chain = fragment_chain(document);
+        if chain > self.nesting {
+            return Err(exceeded(format!(
+                "fragments spread each other {chain} levels deep; the limit is {} (GATEWAY_MAX_NESTING)",
+                self.nesting
+            )));
+        }
         let mut aliases: usize = document
             .fragments
             .values()
             .map(|fragment| count_aliases(&fragment.node.selection_set.node))
             .sum();
-        let mut memo = HashMap::new();
         for (_, operation) in document.operations.iter() {
             aliases += count_aliases(&operation.node.selection_set.node);
+            let sizes = PageSizes {
+                variables,
+                defaults: operation
+                    .node
+                    .variable_definitions
+                    .iter()
+                    .filter_map(|definition| {
+                        let default = definition.node.default_value.as_ref()?;
+                        Some((definition.node.name.node.as_str(), &default.node))
+                    })
+                    .collect(),
+                assumed: self.assumed_list_size,
+            };
             let (fields, cost) = cost(
                 &operation.node.selection_set.node,
                 document,
-                &mut memo,
+                &mut HashMap::new(),
                 &mut Vec::new(),
-                self.assumed_list_size,
+                &sizes,
             );
             if fields > self.complexity as u64 {
                 return Err(exceeded(format!(
@@ -189,10 +370,11 @@ impl Extension for QueryLimits {
     ) -> ServerResult<ExecutableDocument> {
         // Checked on a plain parse before async-graphql's own parse, whose recursion check
         // expands fragment spreads and takes exponential time on a fragment bomb.
-        if context.data_opt::<LimitsChecked>().is_none()
-            && let Ok(document) = async_graphql::parser::parse_query(query)
-        {
-            self.check(&document)?;
+        if context.data_opt::<LimitsChecked>().is_none() {
+            check_nesting(query, self.nesting)?;
+            if let Ok(document) = async_graphql::parser::parse_query(query) {
+                self.check(&document, variables)?;
+            }
         }
         next.run(context, query, variables).await
     }

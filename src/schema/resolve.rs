@@ -11,6 +11,7 @@ use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::{Error, ErrorExtensions};
 use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
+use std::sync::Arc;
 use tracing::Instrument;
 
 /// Which root field a resolver serves.
@@ -52,7 +53,8 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
                 // Counted against the primary's pool only (replicas have their own).
                 let _using = std::ptr::eq(connection, primary).then(crate::server::metrics::DatabaseUse::start);
                 let reader = Reader::open(connection, pgbouncer).await?;
-                let json = crate::sql::execute(&reader, registry, &access, &plan)
+                let budget = context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref);
+                let json = crate::sql::execute_within(&reader, registry, &access, &plan, budget)
                     .instrument(tracing::debug_span!("sql", field = field_name))
                     .await?;
                 reader.finish().await?;

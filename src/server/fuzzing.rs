@@ -42,8 +42,12 @@ pub fn request(input: &[u8]) {
         requests.push(request);
     }
     for mut request in requests {
+        if crate::schema::limits::check_nesting(&request.query, target.limits.nesting).is_err() {
+            continue;
+        }
+        let variables = request.variables.clone();
         if let Ok(document) = request.parsed_query()
-            && target.limits.check(document).is_err()
+            && target.limits.check(document, &variables).is_err()
         {
             continue;
         }

@@ -102,6 +102,7 @@ impl Application {
                 root_fields: args.max_root_fields,
                 cost: args.max_cost,
                 assumed_list_size: args.assumed_list_size,
+                nesting: args.max_nesting,
             },
             introspection: args.introspection,
             max_page_size: args.max_page_size,
@@ -163,6 +164,7 @@ impl Application {
                 args.safelist_roles.clone(),
             )?,
             draining: std::sync::atomic::AtomicBool::new(false),
+            max_response_bytes: args.max_response_bytes,
         });
         let state = AppState {
             websocket: websocket::Options {

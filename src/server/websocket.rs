@@ -38,6 +38,8 @@ const BAD_MESSAGE: u16 = 4400;
 const INIT_TIMEOUT: u16 = 4408;
 /// Close code for a subscribe whose id is already in use.
 const DUPLICATE_ID: u16 = 4409;
+/// Close code for a message larger than `GATEWAY_MAX_BODY_BYTES`.
+const MESSAGE_TOO_BIG: u16 = 1009;
 /// async-graphql closes with the generic protocol-error code, which the protocol refines.
 const PROTOCOL_ERROR: u16 = 1002;
 /// async-graphql's code for a subscribe before the handshake completed.
@@ -119,8 +121,16 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
     let input = {
         let active = active.clone();
         let close_tx = close_tx.clone();
+        let too_big = close_tx.clone();
         stream
-            .take_while(|message| futures_util::future::ready(message.is_ok()))
+            .take_while(move |message| {
+                // A message over GATEWAY_MAX_BODY_BYTES ends the connection with 1009, not silence.
+                if let Err(error) = message {
+                    tracing::debug!(%error, "WebSocket read failed");
+                    let _ = too_big.send(Some((MESSAGE_TOO_BIG, "the message is too big".into())));
+                }
+                futures_util::future::ready(message.is_ok())
+            })
             .filter_map(move |message| {
                 let bytes = match message {
                     Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),

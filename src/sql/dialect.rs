@@ -45,6 +45,21 @@ impl Dialect {
         Expr::cust_with_exprs(Cow::Owned(text), arguments)
     }
 
+    /// `parts` joined by `AND` (`all`) or `OR` in one flat expression: sea-query's binary `and`/`or`
+    /// build a left-deep tree, and rendering or dropping a tree thousands of conditions deep
+    /// would overflow the stack.
+    pub fn join(&self, all: bool, mut parts: Vec<Expr>) -> Expr {
+        match parts.len() {
+            0 => Expr::cust(if all { "TRUE" } else { "FALSE" }),
+            1 => parts.pop().expect("one part"),
+            count => {
+                let separator = if all { ") AND (" } else { ") OR (" };
+                let template = format!("(({}))", vec!["{}"; count].join(separator));
+                self.template(&template, parts)
+            }
+        }
+    }
+
     /// A JSON object from (key, value) pairs; keys are bound, not written into the SQL.
     pub fn object(&self, pairs: Vec<(String, Expr)>) -> Expr {
         let chunks: Vec<Expr> = pairs

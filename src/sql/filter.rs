@@ -13,19 +13,10 @@ impl Compiler<'_> {
     /// `predicate` as a condition on the rows of `entity` aliased `alias`.
     pub(super) fn predicate(&mut self, entity: EntityId, predicate: &Predicate, alias: &str) -> Expr {
         match predicate {
-            Predicate::And(parts) => {
+            Predicate::And(parts) | Predicate::Or(parts) => {
+                let all = matches!(predicate, Predicate::And(_));
                 let parts: Vec<Expr> = parts.iter().map(|part| self.predicate(entity, part, alias)).collect();
-                parts
-                    .into_iter()
-                    .reduce(ExprTrait::and)
-                    .unwrap_or_else(|| Expr::cust("TRUE"))
-            }
-            Predicate::Or(parts) => {
-                let parts: Vec<Expr> = parts.iter().map(|part| self.predicate(entity, part, alias)).collect();
-                parts
-                    .into_iter()
-                    .reduce(ExprTrait::or)
-                    .unwrap_or_else(|| Expr::cust("FALSE"))
+                self.dialect.join(all, parts)
             }
             Predicate::Not(inner) => {
                 let inner = self.predicate(entity, inner, alias);

@@ -90,8 +90,57 @@ pub fn statement(backend: DbBackend, registry: &Registry, access: &Access, plan:
     backend.build(&Compiler::new(registry, backend, access).compile(plan))
 }
 
+/// The bytes of JSON one operation's root fields may still read from the database
+/// (`GATEWAY_MAX_RESPONSE_BYTES`), shared by the fields of one operation.
+#[derive(Debug)]
+pub struct ResponseBudget {
+    limit: usize,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+impl ResponseBudget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            used: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts `bytes` against the budget; refuses once the operation's answers exceed it.
+    fn charge(&self, bytes: usize) -> Result<(), GatewayError> {
+        let used = self.used.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+        if used > self.limit {
+            return Err(GatewayError::LimitExceeded(format!(
+                "the answer is larger than {} bytes (GATEWAY_MAX_RESPONSE_BYTES): ask for smaller pages or fewer fields",
+                self.limit
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Compiles and runs `plan` like [`execute`], charging the JSON it reads to `budget`.
+pub async fn execute_within(
+    connection: &impl ConnectionTrait,
+    registry: &Registry,
+    access: &Access,
+    plan: &Plan,
+    budget: Option<&ResponseBudget>,
+) -> Result<serde_json::Value, GatewayError> {
+    let backend = connection.get_database_backend();
+    read(connection, statement(backend, registry, access, plan), budget).await
+}
+
 /// Runs a statement made by [`statement`] and parses the JSON it returns.
 pub async fn run(connection: &impl ConnectionTrait, statement: Statement) -> Result<serde_json::Value, GatewayError> {
+    read(connection, statement, None).await
+}
+
+async fn read(
+    connection: &impl ConnectionTrait,
+    statement: Statement,
+    budget: Option<&ResponseBudget>,
+) -> Result<serde_json::Value, GatewayError> {
     tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
     let started = std::time::Instant::now();
     let row = connection
@@ -100,6 +149,9 @@ pub async fn run(connection: &impl ConnectionTrait, statement: Statement) -> Res
         .ok_or(GatewayError::Internal)?;
     crate::server::metrics::statement(started.elapsed().as_secs_f64());
     let text: Option<String> = row.try_get_by_index(0)?;
+    if let (Some(budget), Some(text)) = (budget, &text) {
+        budget.charge(text.len())?;
+    }
     let _shape = tracing::debug_span!("shape", bytes = text.as_ref().map_or(0, String::len)).entered();
     match text {
         None => Ok(serde_json::Value::Null),

@@ -8,6 +8,7 @@ mod fixture;
 mod generic_entities;
 mod hostile;
 mod mutations;
+mod nesting;
 mod permissions;
 mod playground;
 mod portable;

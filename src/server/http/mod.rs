@@ -19,7 +19,7 @@ pub use persisted::{PersistedQueries, SafelistError};
 use super::AppState;
 use super::playground;
 use crate::auth::Session;
-use crate::schema::limits::{LimitsChecked, QueryLimits};
+use crate::schema::limits::{LimitsChecked, QueryLimits, check_nesting};
 use crate::transaction::OperationTransaction;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
@@ -58,6 +58,8 @@ pub struct HttpOptions {
     pub limits: QueryLimits,
     /// Automatic persisted queries and the safelist.
     pub persisted: PersistedQueries,
+    /// Largest JSON answer of one operation.
+    pub max_response_bytes: usize,
 }
 
 /// A request refused before GraphQL runs.
@@ -226,7 +228,9 @@ enum Outcome {
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
 async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (String, Outcome) {
     let transaction = Arc::new(OperationTransaction::new(state.database.clone()));
-    let mut request = request.data(transaction.clone());
+    let mut request = request
+        .data(transaction.clone())
+        .data(Arc::new(crate::sql::ResponseBudget::new(state.http.max_response_bytes)));
     if let Some(session) = session {
         request = request.data(session.clone());
     }
@@ -236,19 +240,28 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let role = session.map(|session| session.role.clone()).unwrap_or_default();
     // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
     let name = request.operation_name.clone();
-    let (kind, refused, keys) = match request.parsed_query() {
-        Ok(document) => {
-            let kind = match selected_operation_type(document, name.as_deref()) {
-                Some(OperationType::Mutation) => "mutation",
-                Some(OperationType::Subscription) => "subscription",
-                _ => "query",
-            };
-            let refused = state.http.limits.check(document).err();
-            (kind, refused, root_keys(document, name.as_deref()))
-        }
-        // Execution reports the parse error with its code.
-        Err(_) => ("query", None, Vec::new()),
+    // The nesting bound comes before the parser, which recurses on brackets.
+    let variables = std::mem::take(&mut request.variables);
+    let (kind, refused, keys) = match check_nesting(&request.query, state.http.limits.nesting) {
+        Err(error) => ("query", Some(error), Vec::new()),
+        Ok(()) => match request.parsed_query() {
+            Ok(document) => {
+                let kind = match selected_operation_type(document, name.as_deref()) {
+                    Some(OperationType::Mutation) => "mutation",
+                    Some(OperationType::Subscription) => "subscription",
+                    _ => "query",
+                };
+                // Root keys only of a document within the limits: the walk follows fragment spreads.
+                match state.http.limits.check(document, &variables) {
+                    Ok(()) => (kind, None, root_keys(document, name.as_deref())),
+                    Err(error) => (kind, Some(error), Vec::new()),
+                }
+            }
+            // Execution reports the parse error with its code.
+            Err(_) => ("query", None, Vec::new()),
+        },
     };
+    request.variables = variables;
     if let Some(error) = refused {
         super::metrics::operation(
             kind,
@@ -413,7 +426,8 @@ pub async fn get(
         let role = session.as_ref().map(|Extension(session)| session.role.as_str());
         state.http.persisted.resolve(&mut operation, id, role)?;
         let name = operation.operation_name.clone();
-        if let Ok(document) = operation.parsed_query()
+        if check_nesting(&operation.query, state.http.limits.nesting).is_ok()
+            && let Ok(document) = operation.parsed_query()
             && let Some(kind) = selected_operation_type(document, name.as_deref())
             && kind != OperationType::Query
         {
