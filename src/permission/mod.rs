@@ -10,10 +10,13 @@
 //! ordering through relations, totals, aggregates and groups, cursors), and [`Access::check`]
 //! refuses plans that touch tables or columns the role may not read, so no path can skip them.
 //!
-//! Writes are enforced by [`crate::sql::write`] inside the operation's transaction: update and
-//! delete targets are narrowed by the rule's filter, presets overwrite client values, and checks
-//! run on the rows as written, so a failing check undoes the write. Not covered yet: per-role
-//! schema views (a hidden column is refused when used, but still listed by introspection).
+//! Writes are enforced by [`crate::sql::write`] inside the operation's transaction, compiled
+//! through the same [`Access`]: update and delete targets are narrowed by the rule's filter and
+//! the role's row filter (a write filter is checked and compiled like a read filter, so it cannot
+//! probe rows the role cannot read), presets overwrite client values, every foreign key of a
+//! written row must name a row the role may read, junction rows written through `…Ids` follow the
+//! junction's own rules, and checks run on the rows as written, so a failing check undoes the
+//! write. Each role's schema is its [`View`]: what it cannot read or write is not listed.
 
 mod policy;
 
@@ -140,6 +143,9 @@ pub struct WriteAccess {
     pub columns: Option<HashSet<String>>,
     /// (column, value) written whatever the client sends.
     pub presets: Vec<(String, sea_orm::Value)>,
+    /// Foreign-key columns that may point at rows the role cannot read (`unchecked_references`);
+    /// every other reference of a written row must name a row the role may read.
+    pub unchecked_references: HashSet<String>,
 }
 
 /// The kinds of write a policy grants separately.
@@ -196,6 +202,23 @@ impl Access {
                 registry.entity(entity).type_name
             ))
         })
+    }
+
+    /// Whether the role may read rows of `entity` at all.
+    pub fn readable(&self, entity: EntityId) -> bool {
+        match self {
+            Self::Unrestricted => true,
+            Self::Restricted { entities, .. } => entities.get(&entity).is_some_and(|access| access.readable),
+        }
+    }
+
+    /// Refuses a filter that names a column or relation the role may not read: a write's filter
+    /// is checked like a read's, or `affectedRows` would tell what it matched.
+    pub fn check_filter(&self, registry: &Registry, entity: EntityId, filter: &Predicate) -> Result<(), GatewayError> {
+        if !self.is_restricted() {
+            return Ok(());
+        }
+        Checker { access: self, registry }.predicate(entity, filter)
     }
 
     pub fn is_restricted(&self) -> bool {

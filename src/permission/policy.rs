@@ -54,6 +54,8 @@ struct Operation {
     columns: Option<HashSet<String>>,
     /// Values written whatever the client sends: (column, value or "$claim").
     presets: Vec<(String, GqlValue)>,
+    /// Foreign-key columns whose references are not checked for visibility (`insert`, `update`).
+    unchecked_references: HashSet<String>,
     /// Most rows one list may return (`select`).
     limit: Option<u64>,
     /// Whether aggregates and groups are allowed (`select`; default true).
@@ -249,6 +251,35 @@ impl Policy {
             }
             Some(_) => return Err((format!("{location}.columns"), "expected a list of fields".into())),
         }
+        match section.get("unchecked_references") {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                for item in items {
+                    let field = item.as_str().unwrap_or_default();
+                    let column = meta
+                        .column_by_field(field)
+                        .filter(|column| {
+                            meta.relations.iter().any(|relation| {
+                                relation.kind == crate::metadata::RelationKind::ManyToOne
+                                    && relation.from_columns.contains(&column.name)
+                            })
+                        })
+                        .ok_or_else(|| {
+                            (
+                                format!("{location}.unchecked_references"),
+                                format!("`{field}` is not a foreign-key field of {}", meta.type_name),
+                            )
+                        })?;
+                    operation.unchecked_references.insert(column.name.clone());
+                }
+            }
+            Some(_) => {
+                return Err((
+                    format!("{location}.unchecked_references"),
+                    "expected a list of foreign-key fields".into(),
+                ));
+            }
+        }
         if let Some(presets) = section.get("presets") {
             let toml::Value::Table(presets) = presets else {
                 return Err((
@@ -341,6 +372,7 @@ impl Policy {
                 check: filter(entity, &operation.check)?,
                 columns: operation.columns.clone(),
                 presets,
+                unchecked_references: operation.unchecked_references.clone(),
             }))
         };
         let mut entities = HashMap::new();

@@ -1,9 +1,9 @@
 //! Database errors of writes, explained in the API's terms: which type and field, which input
-//! row, never SQL text. Constraint violations become `CONSTRAINT_VIOLATION`; values the database
+//! row, never SQL text, constraint names or the database's own message (the log keeps those). Constraint violations become `CONSTRAINT_VIOLATION`; values the database
 //! cannot store and `onConflict` columns without a unique constraint become `BAD_USER_INPUT`.
 
 use crate::error::GatewayError;
-use crate::metadata::{EntityId, Registry};
+use crate::metadata::{EntityId, Registry, RelationKind};
 use crate::plan::write::InsertRow;
 use sea_orm::{DbErr, RuntimeErr};
 
@@ -74,7 +74,7 @@ pub fn explain(
     };
     match code.as_str() {
         "23505" => violation(format!(
-            "a {} with this {} already exists{at_row} (unique constraint {constraint})",
+            "a {} with this {} already exists{at_row}",
             meta.type_name,
             fields(&key_columns, None)
         )),
@@ -83,15 +83,24 @@ pub fn explain(
             meta.type_name,
             sqlite_fields()
         )),
-        "23503" if detail.contains("is still referenced") => violation(format!(
-            "the {} is still referenced by other rows (foreign key {constraint})",
-            meta.type_name
-        )),
-        "23503" => violation(format!(
-            "{} {} refers to a row that does not exist{at_row} (foreign key {constraint})",
-            fields(&key_columns, None),
-            key_values.join(", ")
-        )),
+        "23503" if detail.contains("is still referenced") => {
+            violation(format!("the {} is still referenced by other rows", meta.type_name))
+        }
+        // Worded as for a row the role cannot read, so the answer tells nothing about other tenants.
+        "23503" => match meta
+            .relations
+            .iter()
+            .position(|relation| relation.kind == RelationKind::ManyToOne && relation.from_columns == key_columns)
+        {
+            Some(relation) => {
+                tracing::info!(%code, %constraint, "constraint violation");
+                missing_reference(registry, entity, relation)
+            }
+            None => violation(format!(
+                "{} refers to a row that does not exist",
+                fields(&key_columns, None)
+            )),
+        },
         "787" => violation(format!(
             "a reference of this {} points at a row that does not exist, or the row is still referenced",
             meta.type_name
@@ -101,7 +110,10 @@ pub fn explain(
             column.as_deref().map(|c| field_of(None, c)).unwrap_or_default()
         )),
         "1299" => violation(format!("{} must not be null", sqlite_fields())),
-        "23514" | "275" => violation(format!("a value breaks the check {constraint}{at_row}")),
+        "23514" | "275" => violation(format!(
+            "a value breaks a check constraint of {}{at_row}",
+            meta.type_name
+        )),
         "42P10" => GatewayError::bad_input(format!(
             "onConflict.columns must be exactly the columns of a unique constraint of {}",
             meta.type_name
@@ -111,10 +123,38 @@ pub fn explain(
             meta.type_name
         )),
         "22001" | "22003" | "22007" | "22008" | "22P02" => {
-            GatewayError::bad_input(format!("a value does not fit its column{at_row}: {message}"))
+            tracing::info!(%code, %message, "value refused by the database");
+            let problem = match code.as_str() {
+                "22001" => "a text value is longer than its column allows",
+                "22003" => "a number is out of its column's range",
+                "22007" | "22008" => "a date or time is out of range",
+                _ => "a value is malformed for its column",
+            };
+            GatewayError::bad_input(format!("{problem} ({}){at_row}", meta.type_name))
         }
         _ => GatewayError::from(error),
     }
+}
+
+/// A written row's reference (relation `relation` of `entity`) names no row the role may read:
+/// one answer for "does not exist" and "belongs to someone else".
+pub fn missing_reference(registry: &Registry, entity: EntityId, relation: usize) -> GatewayError {
+    let meta = registry.entity(entity);
+    let relation = &meta.relations[relation];
+    let fields: Vec<&str> = relation
+        .from_columns
+        .iter()
+        .map(|column| {
+            meta.column(column)
+                .map_or(column.as_str(), |column| column.field.as_str())
+        })
+        .collect();
+    GatewayError::ConstraintViolation(format!(
+        "{}.{} must refer to an existing {} that this role can read",
+        meta.type_name,
+        fields.join(", "),
+        registry.entity(relation.target).type_name
+    ))
 }
 
 fn parse_key_detail(detail: &str) -> (Vec<String>, Vec<String>) {

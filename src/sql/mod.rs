@@ -18,7 +18,7 @@ pub use dialect::Dialect;
 use crate::error::GatewayError;
 use crate::metadata::Registry;
 use crate::permission::Access;
-use crate::plan::Plan;
+use crate::plan::{Plan, Predicate};
 use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
@@ -54,6 +54,15 @@ impl<'r> Compiler<'r> {
         let condition = self.predicate(entity, &filter, alias);
         self.in_row_filter = false;
         Some(condition)
+    }
+
+    /// A policy's own predicate (a rule's filter or check) on the rows of `entity` aliased `alias`:
+    /// the policy decides what its rules mean, so its predicates are not narrowed again.
+    fn policy_predicate(&mut self, entity: crate::metadata::EntityId, predicate: &Predicate, alias: &str) -> Expr {
+        let outer = std::mem::replace(&mut self.in_row_filter, true);
+        let condition = self.predicate(entity, predicate, alias);
+        self.in_row_filter = outer;
+        condition
     }
 
     fn alias(&mut self) -> String {

@@ -4,6 +4,13 @@
 //! (and on PostgreSQL lock, `FOR UPDATE`) the keys of the rows they apply to, so the rows a
 //! delete returns are read before they go and concurrent writers queue instead of racing.
 //! Keys are processed in chunks so bind-parameter limits are never reached.
+//!
+//! Every statement is compiled through the session's [`Access`], like reads: a target filter
+//! gets the role's row filters wherever it reaches another table, targets the role cannot read
+//! are NOT_FOUND, every foreign key a write sets must name a row the role may read, and links
+//! written through `…Ids` are junction rows inserted and deleted under the junction's own rules
+//! (links the caller cannot see stay as they are). A rule's own filter and check are the
+//! policy's word and are compiled as written.
 
 use super::{Compiler, column};
 use crate::error::GatewayError;
@@ -48,6 +55,9 @@ pub async fn execute(
                 writer.replace_links(transaction, &keys, link).await?;
             }
             writer.verify(transaction, &keys, rule).await?;
+            writer
+                .verify_references(transaction, &keys, &written_columns(std::slice::from_ref(&set)), rule)
+                .await?;
             (keys, None)
         }
         WriteKind::Delete(target) => {
@@ -71,6 +81,17 @@ struct Writer<'r> {
     entity: EntityId,
     /// What the session may write (and read back).
     access: &'r Access,
+}
+
+/// The columns some of `rows` set.
+fn written_columns(rows: &[Assignments]) -> Vec<String> {
+    let mut columns: Vec<String> = Vec::new();
+    for (column, _) in rows.iter().flatten() {
+        if !columns.contains(column) {
+            columns.push(column.clone());
+        }
+    }
+    columns
 }
 
 /// The values a write may set under `rule`: only allowed columns, then the rule's presets.
@@ -112,8 +133,9 @@ impl Writer<'_> {
         Alias::new(&self.meta().table)
     }
 
+    /// A compiler with the session's access: every table a statement reads is filtered for it.
     fn compiler(&self) -> Compiler<'_> {
-        Compiler::new(self.registry, self.backend, &Access::Unrestricted)
+        Compiler::new(self.registry, self.backend, self.access)
     }
 
     fn key_kinds(&self) -> Vec<ScalarKind> {
@@ -170,7 +192,70 @@ impl Writer<'_> {
             .collect::<Result<Vec<_>, GatewayError>>()?;
         let keys = self.insert_rows(transaction, &rows).await?;
         self.verify(transaction, &keys, rule).await?;
+        let values: Vec<Assignments> = rows.into_iter().map(|row| row.values).collect();
+        self.verify_references(transaction, &keys, &written_columns(&values), rule)
+            .await?;
         Ok(keys)
+    }
+
+    /// Fails when a written row's foreign key (among `columns`, the ones the write set) names a
+    /// row the role may not read, unless the rule lists it in `unchecked_references`. The answer is
+    /// the same as for a row that does not exist, so it tells nothing about other tenants.
+    async fn verify_references(
+        &self,
+        transaction: &DatabaseTransaction,
+        keys: &[Key],
+        columns: &[String],
+        rule: Option<&WriteAccess>,
+    ) -> Result<(), GatewayError> {
+        if !self.access.is_restricted() || keys.is_empty() {
+            return Ok(());
+        }
+        let meta = self.meta();
+        for (index, relation) in meta.relations.iter().enumerate() {
+            let checked = relation.kind == RelationKind::ManyToOne
+                && relation.from_columns.iter().any(|column| columns.contains(column))
+                && !rule.is_some_and(|rule| {
+                    relation
+                        .from_columns
+                        .iter()
+                        .any(|column| rule.unchecked_references.contains(column))
+                });
+            if !checked {
+                continue;
+            }
+            let target = self.registry.entity(relation.target);
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                let mut compiler = self.compiler();
+                let alias = "written";
+                let mut condition = compiler.key_in(self.entity, &meta.primary_key, chunk, Some(alias));
+                for name in &relation.from_columns {
+                    condition = condition.and(column(alias, name).is_not_null());
+                }
+                if self.access.readable(relation.target) {
+                    let child = compiler.alias();
+                    // The join carries the role's row filter of the target.
+                    let link = compiler.related_condition(self.entity, index, alias, &child);
+                    condition = condition.and(Expr::not_exists(
+                        Query::select()
+                            .expr(Expr::cust("1"))
+                            .from_as(Alias::new(&target.table), Alias::new(&child))
+                            .and_where(link)
+                            .to_owned(),
+                    ));
+                }
+                let failing = Query::select()
+                    .expr(Expr::cust("1"))
+                    .from_as(self.table(), Alias::new(alias))
+                    .and_where(condition)
+                    .limit(1)
+                    .to_owned();
+                if transaction.query_one(&failing).await?.is_some() {
+                    return Err(super::constraint::missing_reference(self.registry, self.entity, index));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Fails when a written row does not satisfy the rule's check (in the same transaction, so
@@ -189,7 +274,7 @@ impl Writer<'_> {
             let mut compiler = self.compiler();
             let alias = "written";
             let keys = compiler.key_in(self.entity, &meta.primary_key, chunk, Some(alias));
-            let passes = compiler.predicate(self.entity, check, alias);
+            let passes = compiler.policy_predicate(self.entity, check, alias);
             let failing = Query::select()
                 .expr(Expr::cust("1"))
                 .from_as(self.table(), Alias::new(alias))
@@ -327,9 +412,18 @@ impl Writer<'_> {
         for touched in meta.columns.iter().filter(|column| column.touched_on_update) {
             on_conflict.value(Alias::new(&touched.name), self.compiler().dialect.now());
         }
-        // Only a conflicting row the role may update is updated (and so returned).
+        // Only a conflicting row the role may read and update is updated (and so returned).
+        let mut compiler = self.compiler();
+        let mut updatable = Vec::new();
         if let Some(filter) = update_rule.and_then(|rule| rule.filter.as_ref()) {
-            on_conflict.action_and_where(self.compiler().predicate(self.entity, filter, &meta.table));
+            updatable.push(compiler.policy_predicate(self.entity, filter, &meta.table));
+        }
+        updatable.extend(compiler.visible(self.entity, &meta.table));
+        if !self.access.readable(self.entity) {
+            updatable.push(Expr::cust("FALSE"));
+        }
+        if !updatable.is_empty() {
+            on_conflict.action_and_where(compiler.dialect.join(true, updatable));
         }
         let mut insert = Query::insert();
         insert
@@ -353,6 +447,10 @@ impl Writer<'_> {
         }
         self.verify(transaction, &keys, insert_rule).await?;
         self.verify(transaction, &keys, update_rule).await?;
+        let mut written = written_columns(std::slice::from_ref(&row.values));
+        written.extend(update.iter().map(|column| (*column).clone()));
+        self.verify_references(transaction, &keys, &written, insert_rule)
+            .await?;
         for link in &row.links {
             self.replace_links(transaction, &keys, link).await?;
         }
@@ -380,12 +478,22 @@ impl Writer<'_> {
                 .map(|(name, value)| column(alias, name).eq(compiler.bind(self.entity, name, value.clone())))
                 .reduce(ExprTrait::and)
                 .unwrap_or_else(|| Expr::cust("FALSE")),
-            Target::Filter(Some(predicate)) => compiler.predicate(self.entity, predicate, alias),
+            Target::Filter(Some(predicate)) => {
+                self.access.check_filter(self.registry, self.entity, predicate)?;
+                compiler.predicate(self.entity, predicate, alias)
+            }
             Target::Filter(None) => Expr::cust("TRUE"),
         };
-        // Rows outside the role's rule are as good as absent (NOT_FOUND, never "forbidden").
+        // Rows the role cannot read, or outside its rule, are as good as absent (NOT_FOUND, never
+        // "forbidden").
+        if !self.access.readable(self.entity) {
+            condition = Expr::cust("FALSE");
+        }
+        if let Some(visible) = compiler.visible(self.entity, alias) {
+            condition = condition.and(visible);
+        }
         if let Some(filter) = rule.and_then(|rule| rule.filter.as_ref()) {
-            condition = condition.and(compiler.predicate(self.entity, filter, alias));
+            condition = condition.and(compiler.policy_predicate(self.entity, filter, alias));
         }
         let mut select = Query::select();
         for name in &meta.primary_key {
@@ -462,7 +570,10 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Makes the rows' links through a junction exactly `link.targets`.
+    /// Makes the links of each row through a junction that the role can see exactly
+    /// `link.targets`: junction rows are deleted and inserted by a writer of the junction, so its
+    /// own delete and insert rules (filters, checks, references) apply; links the role cannot see
+    /// are left as they are.
     async fn replace_links(
         &self,
         transaction: &DatabaseTransaction,
@@ -480,57 +591,104 @@ impl Writer<'_> {
         else {
             return Err(GatewayError::Internal);
         };
-        let junction_table = Alias::new(&self.registry.entity(*junction).table);
-        let junction_compiler = self.compiler();
+        let junction_meta = self.registry.entity(*junction);
+        // The junction's own reference to the target, through which a link's visibility is read.
+        let to_target = junction_meta
+            .relations
+            .iter()
+            .position(|candidate| {
+                candidate.kind == RelationKind::ManyToOne
+                    && candidate.target == relation.target
+                    && candidate.from_columns == *junction_to
+            })
+            .ok_or(GatewayError::Internal)?;
+        let target_position = junction_meta
+            .primary_key
+            .iter()
+            .position(|column| *column == junction_to[0])
+            .ok_or(GatewayError::Internal)?;
+        let junction_writer = Writer {
+            entity: *junction,
+            ..*self
+        };
+        let mut targets: Vec<Value> = Vec::new();
+        for target in &link.targets {
+            if !targets.contains(target) {
+                targets.push(target.clone());
+            }
+        }
         for key in keys {
-            let owner = junction_from
+            let owner: Vec<Predicate> = junction_from
                 .iter()
                 .zip(key)
-                .map(|(name, value)| {
-                    Expr::col(Alias::new(name)).eq(junction_compiler.bind(*junction, name, value.clone()))
+                .map(|(column, value)| Predicate::Compare {
+                    column: column.clone(),
+                    operator: crate::plan::Comparison::Eq,
+                    value: value.clone(),
                 })
-                .reduce(ExprTrait::and)
-                .unwrap_or_else(|| Expr::cust("FALSE"));
-            let clear = Query::delete()
-                .from_table(junction_table.clone())
-                .and_where(owner)
-                .to_owned();
-            transaction
-                .execute(&clear)
-                .await
-                .map_err(|error| self.explain(error, None))?;
-            if link.targets.is_empty() {
-                continue;
-            }
-            let mut insert = Query::insert();
-            insert
-                .into_table(junction_table.clone())
-                .columns(junction_from.iter().chain(junction_to).map(Alias::new));
-            let mut seen = Vec::new();
-            for target in &link.targets {
-                if seen.contains(target) {
-                    continue;
+                .collect();
+            let mut visible_links = owner.clone();
+            visible_links.push(Predicate::Related {
+                relation: to_target,
+                quantifier: crate::plan::Quantifier::One,
+                predicate: Box::new(Predicate::And(Vec::new())),
+            });
+            let current = junction_writer
+                .target_keys(transaction, &Target::Filter(Some(Predicate::And(visible_links))), None)
+                .await?;
+            let stale: Vec<Key> = current
+                .iter()
+                .filter(|link| !targets.contains(&link[target_position]))
+                .cloned()
+                .collect();
+            if !stale.is_empty() {
+                let rule = self.access.write(self.registry, *junction, Permission::Delete)?;
+                let deletable = junction_writer
+                    .target_keys(
+                        transaction,
+                        &Target::Filter(Some(Predicate::KeyIn {
+                            columns: junction_meta.primary_key.clone(),
+                            keys: stale.clone(),
+                        })),
+                        rule,
+                    )
+                    .await?;
+                if deletable.len() != stale.len() {
+                    return Err(GatewayError::Forbidden(format!(
+                        "{}: a current link is outside what this role may unlink",
+                        crate::plan::write::links_field(&relation.field)
+                    )));
                 }
-                seen.push(target.clone());
-                let mut values: Vec<Expr> = junction_from
-                    .iter()
-                    .zip(key)
-                    .map(|(name, value)| junction_compiler.bind(*junction, name, value.clone()))
-                    .collect();
-                values.push(junction_compiler.bind(*junction, &junction_to[0], target.clone()));
-                insert.values(values).map_err(|_| GatewayError::Internal)?;
+                junction_writer.delete(transaction, &deletable).await?;
             }
-            transaction.execute(&insert).await.map_err(|error| {
-                let target = self.registry.entity(relation.target);
-                match self.explain(error, None) {
-                    GatewayError::ConstraintViolation(_) => GatewayError::ConstraintViolation(format!(
-                        "{}: every id must name an existing {}",
-                        crate::plan::write::links_field(&relation.field),
-                        target.type_name
-                    )),
-                    other => other,
-                }
-            })?;
+            let rows: Vec<InsertRow> = targets
+                .iter()
+                .filter(|target| !current.iter().any(|link| link[target_position] == **target))
+                .map(|target| InsertRow {
+                    values: junction_from
+                        .iter()
+                        .cloned()
+                        .zip(key.iter().cloned())
+                        .chain(std::iter::once((junction_to[0].clone(), target.clone())))
+                        .collect(),
+                    ..InsertRow::default()
+                })
+                .collect();
+            if !rows.is_empty() {
+                Box::pin(junction_writer.insert(transaction, &rows))
+                    .await
+                    .map_err(|error| {
+                        let target = self.registry.entity(relation.target);
+                        match error {
+                            GatewayError::ConstraintViolation(_) => GatewayError::ConstraintViolation(format!(
+                                "{}: every id must name an existing {} this role can read",
+                                crate::plan::write::links_field(&relation.field),
+                                target.type_name
+                            )),
+                            other => other,
+                        }
+                    })?;
+            }
         }
         Ok(())
     }
@@ -546,6 +704,15 @@ impl Writer<'_> {
     ) -> Result<(), GatewayError> {
         if !self.access.is_restricted() || values.is_empty() {
             return Ok(());
+        }
+        let unreadable = || {
+            GatewayError::Forbidden(format!(
+                "every linked {} must exist and be visible to this role",
+                self.registry.entity(entity).type_name
+            ))
+        };
+        if !self.access.readable(entity) {
+            return Err(unreadable());
         }
         let mut distinct: Vec<Vec<Value>> = Vec::new();
         for value in values {
@@ -567,10 +734,7 @@ impl Writer<'_> {
         let row = transaction.query_one(&count).await?.ok_or(GatewayError::Internal)?;
         let found: i64 = row.try_get_by_index(0)?;
         if found as usize != distinct.len() {
-            return Err(GatewayError::Forbidden(format!(
-                "every linked {} must exist and be visible to this role",
-                self.registry.entity(entity).type_name
-            )));
+            return Err(unreadable());
         }
         Ok(())
     }
