@@ -26,8 +26,10 @@ pub enum ScalarKind {
     BigInt,
     /// Floating point: GraphQL `Float`.
     Float,
-    /// Exact decimals: `Decimal`, a string; `scale` digits after the point when declared.
+    /// Exact decimals: `Decimal`, a string; at most `precision` digits, `scale` of them after the
+    /// point, when declared.
     Decimal {
+        precision: Option<u32>,
         scale: Option<u32>,
     },
     Boolean,
@@ -56,6 +58,7 @@ impl ScalarKind {
             ColumnType::BigInteger | ColumnType::Unsigned | ColumnType::BigUnsigned => Self::BigInt,
             ColumnType::Float | ColumnType::Double => Self::Float,
             ColumnType::Decimal(precision) | ColumnType::Money(precision) => Self::Decimal {
+                precision: precision.map(|(precision, _)| precision),
                 scale: precision.map(|(_, scale)| scale),
             },
             ColumnType::Boolean => Self::Boolean,
@@ -99,6 +102,14 @@ pub struct Column {
     pub read_only: bool,
     /// A timestamp the gateway sets to the current time on every update (`updated_at`).
     pub touched_on_update: bool,
+}
+
+impl Column {
+    /// Whether the database generates the value (an auto-increment key, a creation timestamp):
+    /// a role's insert sets it only when its rule lists it in `columns`.
+    pub fn generated(&self) -> bool {
+        self.read_only && self.has_default
+    }
 }
 
 /// How two entities are related.

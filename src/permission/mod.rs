@@ -93,6 +93,19 @@ impl View {
         self.readable.is_none() || self.writes.contains_key(&(entity, kind))
     }
 
+    /// Whether the role's inserts may set `column`: a listed column, or any column but the
+    /// generated ones when the rule lists none.
+    pub fn insertable(&self, entity: EntityId, column: &crate::metadata::Column) -> bool {
+        if self.readable.is_none() {
+            return true;
+        }
+        match self.writes.get(&(entity, WriteKind::Insert)) {
+            None => false,
+            Some(Some(columns)) => columns.contains(&column.name),
+            Some(None) => !column.generated(),
+        }
+    }
+
     /// Whether the role may set `column` with this kind of write.
     pub fn writable(&self, entity: EntityId, kind: WriteKind, column: &str) -> bool {
         self.readable.is_none()

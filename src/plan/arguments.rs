@@ -9,6 +9,7 @@ use super::{Comparison, OrderKey, Predicate, Quantifier, TextMatch};
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind};
 use async_graphql::{Name, Value as GqlValue};
+use chrono::Datelike;
 use sea_orm::Value;
 use sea_orm::prelude::{ChronoDate, ChronoDateTimeWithTimeZone, Decimal, Uuid};
 
@@ -31,31 +32,51 @@ pub fn parse_scalar(kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<V
         (ScalarKind::Float, GqlValue::Number(number)) => {
             Value::Double(Some(number.as_f64().ok_or_else(|| wrong("a number"))?))
         }
-        (ScalarKind::Decimal { .. }, GqlValue::String(text)) => {
-            Value::Decimal(Some(text.parse::<Decimal>().map_err(|_| wrong("a decimal number"))?))
+        (ScalarKind::Decimal { precision, scale }, GqlValue::String(text)) => {
+            let number = text.parse::<Decimal>().map_err(|_| wrong("a decimal number"))?;
+            Value::Decimal(Some(
+                fitting_decimal(number, *precision, *scale).ok_or_else(|| wrong(&digits(*precision, *scale)))?,
+            ))
         }
-        (ScalarKind::Decimal { .. }, GqlValue::Number(number)) => Value::Decimal(Some(
-            number
+        (ScalarKind::Decimal { precision, scale }, GqlValue::Number(number)) => {
+            let number = number
                 .to_string()
                 .parse::<Decimal>()
-                .map_err(|_| wrong("a decimal number"))?,
-        )),
+                .map_err(|_| wrong("a decimal number"))?;
+            Value::Decimal(Some(
+                fitting_decimal(number, *precision, *scale).ok_or_else(|| wrong(&digits(*precision, *scale)))?,
+            ))
+        }
         (ScalarKind::Boolean, GqlValue::Boolean(flag)) => Value::Bool(Some(*flag)),
         // SQLite stores booleans as 0/1; cursors carry what the database returned.
         (ScalarKind::Boolean, GqlValue::Number(number)) if matches!(number.as_i64(), Some(0 | 1)) => {
             Value::Bool(Some(number.as_i64() == Some(1)))
         }
-        (ScalarKind::String, GqlValue::String(text)) => Value::String(Some(text.clone())),
+        (ScalarKind::String, GqlValue::String(text)) => Value::String(Some(text_value(text, path)?)),
         (ScalarKind::Uuid, GqlValue::String(text)) => {
             Value::Uuid(Some(Uuid::parse_str(text).map_err(|_| wrong("a UUID"))?))
         }
         (ScalarKind::Date, GqlValue::String(text)) => Value::ChronoDate(Some(
-            text.parse::<ChronoDate>().map_err(|_| wrong("a date (YYYY-MM-DD)"))?,
+            text.parse::<ChronoDate>()
+                .ok()
+                .filter(|date| CALENDAR.contains(&date.year()))
+                .ok_or_else(|| wrong("a date (YYYY-MM-DD) in the years 1 to 9999"))?,
         )),
         (ScalarKind::DateTime, GqlValue::String(text)) => Value::ChronoDateTimeWithTimeZone(Some(
-            parse_datetime(text).ok_or_else(|| wrong("an ISO 8601 timestamp with offset"))?,
+            parse_datetime(text)
+                .filter(|at| CALENDAR.contains(&at.naive_utc().year()) && CALENDAR.contains(&at.year()))
+                .ok_or_else(|| wrong("an ISO 8601 timestamp with offset in the years 1 to 9999"))?,
         )),
-        (ScalarKind::Json, value) => Value::Json(Some(Box::new(value.clone().into_json().map_err(|_| wrong("JSON"))?))),
+        (ScalarKind::Json, value) => {
+            let json = value.clone().into_json().map_err(|_| wrong("JSON"))?;
+            // PostgreSQL's jsonb cannot store a NUL character.
+            if json.to_string().contains("\\u0000") {
+                return Err(GatewayError::bad_input(format!(
+                    "{path}: JSON text may not contain a NUL character"
+                )));
+            }
+            Value::Json(Some(Box::new(json)))
+        }
         (ScalarKind::Enum { values, .. }, GqlValue::Enum(name)) => {
             enum_label(values, name.as_str()).ok_or_else(|| wrong("an enum value"))?
         }
@@ -64,6 +85,46 @@ pub fn parse_scalar(kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<V
         }
         _ => return Err(wrong(expected_name(kind))),
     })
+}
+
+/// The years every backend stores and reads back as dates (PostgreSQL allows more, SQLite and
+/// RFC 3339 do not).
+const CALENDAR: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// A string value; the NUL character is refused (PostgreSQL's text cannot store it).
+pub fn text_value(text: &str, path: &str) -> Result<String, GatewayError> {
+    if text.contains('\0') {
+        return Err(GatewayError::bad_input(format!(
+            "{path}: text may not contain a NUL character"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// `number` when it fits a column of `precision` digits, `scale` after the point (rounded to the
+/// scale, as the database would).
+fn fitting_decimal(number: Decimal, precision: Option<u32>, scale: Option<u32>) -> Option<Decimal> {
+    let number = match scale {
+        Some(scale) => number.round_dp(scale),
+        None => number,
+    };
+    if let Some(precision) = precision {
+        let integer_digits = number.trunc().abs().to_string().trim_start_matches('0').len() as u32;
+        if integer_digits > precision.saturating_sub(scale.unwrap_or(0)) {
+            return None;
+        }
+    }
+    Some(number)
+}
+
+fn digits(precision: Option<u32>, scale: Option<u32>) -> String {
+    match (precision, scale) {
+        (Some(precision), Some(scale)) => format!(
+            "a decimal number with at most {} digits before the point",
+            precision.saturating_sub(scale)
+        ),
+        _ => "a decimal number".into(),
+    }
 }
 
 fn expected_name(kind: &ScalarKind) -> &'static str {
@@ -339,7 +400,7 @@ fn parse_column_filter(
             parts.push(Predicate::Text {
                 column: column.to_owned(),
                 operator,
-                value: value.clone(),
+                value: text_value(value, &here)?,
             });
             continue;
         }

@@ -76,8 +76,14 @@ fn aggregate_kind(function: AggregateFunction, kind: &ScalarKind) -> Option<Scal
     match function {
         AggregateFunction::Sum => match kind {
             ScalarKind::Int => Some(ScalarKind::BigInt),
-            ScalarKind::BigInt => Some(ScalarKind::Decimal { scale: Some(0) }),
-            ScalarKind::Decimal { scale } => Some(ScalarKind::Decimal { scale: *scale }),
+            ScalarKind::BigInt => Some(ScalarKind::Decimal {
+                precision: None,
+                scale: Some(0),
+            }),
+            ScalarKind::Decimal { precision, scale } => Some(ScalarKind::Decimal {
+                precision: *precision,
+                scale: *scale,
+            }),
             ScalarKind::Float => Some(ScalarKind::Float),
             _ => None,
         },

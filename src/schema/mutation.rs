@@ -90,7 +90,7 @@ pub fn register(
     }) {
         patch.add(InputValue::new(&column.field, TypeRef::named(type_name(&column.kind))));
     }
-    for value in link_fields(registry, entity) {
+    for value in link_fields(registry, entity, view, &[WriteKind::Insert, WriteKind::Delete]) {
         patch.add(value);
     }
     let insert = insert_input(
@@ -98,7 +98,8 @@ pub fn register(
         entity,
         &insert_input_name,
         format!("A new {base} row; fields with database defaults may be left out."),
-        &|column| view.writable(id, WriteKind::Insert, column),
+        view,
+        &|column| view.insertable(id, column),
         &|column| view.preset(id, column),
     );
     for relation in entity
@@ -115,8 +116,9 @@ pub fn register(
                 "A new {} row created inside its {base}, which it then refers to.",
                 target.type_name
             ),
-            &|column| !relation.to_columns.iter().any(|filled| filled == column),
-            &|_| false,
+            view,
+            &|column| !relation.to_columns.contains(&column.name) && view.insertable(relation.target, column),
+            &|column| view.preset(relation.target, column),
         ));
     }
     builder = builder
@@ -258,15 +260,19 @@ fn children_input_name(entity: &Entity, relation: &Relation) -> String {
     )
 }
 
-/// `…Ids` fields for the many-to-many relations whose links can be written.
-fn link_fields(registry: &Registry, entity: &Entity) -> Vec<InputValue> {
+/// `…Ids` fields for the many-to-many relations whose links can be written: the view must grant
+/// the junction writes (`kinds`) that replacing links makes.
+fn link_fields(registry: &Registry, entity: &Entity, view: &View, kinds: &[WriteKind]) -> Vec<InputValue> {
     entity
         .relations
         .iter()
-        .filter(|relation| {
-            matches!(relation.kind, RelationKind::ManyToMany { .. })
-                && relation.to_columns.len() == 1
-                && relation.from_columns == entity.primary_key
+        .filter(|relation| match &relation.kind {
+            RelationKind::ManyToMany { junction, .. } => {
+                relation.to_columns.len() == 1
+                    && relation.from_columns == entity.primary_key
+                    && kinds.iter().all(|kind| view.can(*junction, *kind))
+            }
+            _ => false,
         })
         .filter_map(|relation| {
             let target = registry.entity(relation.target);
@@ -292,11 +298,12 @@ fn insert_input(
     entity: &Entity,
     name: &str,
     description: String,
-    settable: &dyn Fn(&str) -> bool,
+    view: &View,
+    settable: &dyn Fn(&crate::metadata::Column) -> bool,
     preset: &dyn Fn(&str) -> bool,
 ) -> InputObject {
     let mut input = InputObject::new(name).description(description);
-    for column in entity.columns.iter().filter(|column| settable(&column.name)) {
+    for column in entity.columns.iter().filter(|column| settable(column)) {
         let scalar = type_name(&column.kind);
         let required = !column.nullable && !column.has_default && !preset(&column.name);
         input = input.field(InputValue::new(
@@ -308,7 +315,7 @@ fn insert_input(
             },
         ));
     }
-    for value in link_fields(registry, entity) {
+    for value in link_fields(registry, entity, view, &[WriteKind::Insert]) {
         input = input.field(value);
     }
     for relation in entity

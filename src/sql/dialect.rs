@@ -162,11 +162,11 @@ impl Dialect {
         match (self.postgres(), kind) {
             (true, ScalarKind::Decimal { .. }) => value.cast_as("text"),
             (true, _) => value,
-            (false, ScalarKind::Decimal { scale: Some(scale) }) => self.template(
+            (false, ScalarKind::Decimal { scale: Some(scale), .. }) => self.template(
                 &format!("CASE WHEN {{}} IS NULL THEN NULL ELSE printf('%.{scale}f', {{}}) END"),
                 vec![value.clone(), value],
             ),
-            (false, ScalarKind::Decimal { scale: None }) => value.cast_as("text"),
+            (false, ScalarKind::Decimal { scale: None, .. }) => value.cast_as("text"),
             (false, ScalarKind::Uuid) => self.template(
                 "CASE WHEN typeof({}) = 'blob' THEN lower(substr(hex({}), 1, 8) || '-' || substr(hex({}), 9, 4) || '-' || \
                  substr(hex({}), 13, 4) || '-' || substr(hex({}), 17, 4) || '-' || substr(hex({}), 21)) ELSE {} END",

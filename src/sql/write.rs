@@ -103,9 +103,12 @@ fn authorized(
 ) -> Result<Assignments, GatewayError> {
     let Some(rule) = rule else { return Ok(values.clone()) };
     let meta = registry.entity(entity);
-    if let Some(allowed) = &rule.columns
-        && let Some((column, _)) = values.iter().find(|(column, _)| !allowed.contains(column))
-    {
+    // Without a column list, the role sets every column but those the database generates.
+    let allowed = |name: &String| match &rule.columns {
+        Some(allowed) => allowed.contains(name),
+        None => !meta.column(name).is_some_and(crate::metadata::Column::generated),
+    };
+    if let Some((column, _)) = values.iter().find(|(column, _)| !allowed(column)) {
         let field = meta
             .column(column)
             .map(|column| column.field.as_str())
