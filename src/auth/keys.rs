@@ -15,6 +15,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, RwLock};
 
+/// The shortest shared secret accepted (RFC 7518 asks HS256 keys to be at least 256 bits).
+const MIN_SECRET_BYTES: usize = 32;
+
 pub struct Verifier {
     validation: Validation,
     source: KeySource,
@@ -74,6 +77,10 @@ impl Verifier {
                     "{family} with a shared secret"
                 )));
             }
+            let length = secret.expose_secret().len();
+            if length < MIN_SECRET_BYTES {
+                return Err(AuthConfigError::ShortSecret(length));
+            }
             KeySource::Fixed(DecodingKey::from_secret(secret.expose_secret().as_bytes()))
         } else if let Some(path) = &args.jwt_public_key_file {
             let failed = |reason: String| AuthConfigError::PublicKey {
@@ -118,6 +125,11 @@ impl Verifier {
         if let Some(issuer) = &args.jwt_issuer {
             validation.set_issuer(&[issuer]);
         }
+        // A configured issuer or audience is a required claim: a token without it is refused.
+        let mut required = vec!["exp"];
+        required.extend(args.jwt_issuer.is_some().then_some("iss"));
+        required.extend(args.jwt_audience.is_some().then_some("aud"));
+        validation.set_required_spec_claims(&required);
         Ok(Some(Self { validation, source }))
     }
 

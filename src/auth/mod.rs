@@ -61,6 +61,8 @@ pub enum AuthConfigError {
     SeveralKeys,
     #[error("the JWKS URL is not valid: {0}")]
     JwksUrl(String),
+    #[error("GATEWAY_JWT_SECRET is {0} bytes; a shared secret must have at least 32 (256 bits) to resist guessing")]
+    ShortSecret(usize),
 }
 
 impl Authenticator {
@@ -143,7 +145,14 @@ impl Authenticator {
                 Value::Number(number) => Some(number.to_string()),
                 _ => None,
             });
-        let expires_at = claims.get("exp").and_then(Value::as_u64);
+        // `exp` is a NumericDate, which may have a fraction: 1764000000.5 ends at 1764000000.
+        let expires_at = claims.get("exp").and_then(|exp| {
+            exp.as_u64().or_else(|| {
+                exp.as_f64()
+                    .filter(|at| at.is_finite() && *at >= 0.0)
+                    .map(|at| at as u64)
+            })
+        });
         let claims = self
             .args
             .jwt_session_claims

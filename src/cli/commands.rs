@@ -38,6 +38,11 @@ pub enum CommandError {
     Token(#[from] crate::auth::token::TokenError),
     #[error("permission policy: {0}")]
     Policy(#[from] crate::permission::PolicyError),
+    #[error(
+        "authentication is on but no permission policy is configured: set GATEWAY_POLICY_FILE, \
+         or GATEWAY_ALLOW_ALL=true to let every role read and write everything"
+    )]
+    NoPolicy,
     #[error(transparent)]
     Portable(#[from] crate::portable::PortableError),
 }
@@ -172,9 +177,13 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             &registry,
             &auth.jwt_session_claims,
         )?)),
+        // Fail closed: roles without a policy would reach everything.
+        None if (authenticator.verifies_tokens() || auth.anonymous_role.is_some()) && !auth.allow_all => {
+            return Err(CommandError::NoPolicy);
+        }
         None => {
             if authenticator.verifies_tokens() {
-                tracing::warn!("no permission policy (GATEWAY_POLICY_FILE): every authenticated role reads everything");
+                tracing::warn!("GATEWAY_ALLOW_ALL: every authenticated role reads and writes everything");
             }
             None
         }

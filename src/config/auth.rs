@@ -57,9 +57,14 @@ pub struct AuthArgs {
         global = true
     )]
     pub jwt_session_claims: Vec<String>,
-    /// The permission policy (`policy.toml`); without one, every authenticated role reads everything.
+    /// The permission policy (`policy.toml`); with authentication on, one is required unless
+    /// GATEWAY_ALLOW_ALL is set.
     #[arg(long = "policy", env = "GATEWAY_POLICY_FILE", global = true)]
     pub policy_file: Option<PathBuf>,
+    /// With authentication on and no policy, let every role read and write everything (an
+    /// explicit opt-in: without it the gateway refuses to start).
+    #[arg(long, env = "GATEWAY_ALLOW_ALL", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub allow_all: bool,
     /// Role of requests without a token; unset means such requests get 401.
     #[arg(long, env = "GATEWAY_ANONYMOUS_ROLE", global = true)]
     pub anonymous_role: Option<String>,
@@ -101,6 +106,7 @@ impl Default for AuthArgs {
             jwt_session_claims: vec!["org_id".into()],
             anonymous_role: None,
             policy_file: None,
+            allow_all: false,
         }
     }
 }

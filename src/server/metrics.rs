@@ -63,8 +63,25 @@ impl Drop for DatabaseUse {
     }
 }
 
-/// `GET /metrics`.
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`; with `GATEWAY_METRICS_TOKEN`, only for `Authorization: Bearer <token>`.
+pub async fn render(State(state): State<AppState>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    if let Some(expected) = &state.http.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Compared by digest, so the time taken says nothing about how much of the token matched.
+        let digest = |text: &str| <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes());
+        if digest(given) != digest(expected) {
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "metrics need the bearer token of GATEWAY_METRICS_TOKEN\n",
+            )
+                .into_response();
+        }
+    }
     if let Some((open, idle)) = pool_size(&state) {
         metrics::gauge!("gateway_pool_connections", "state" => "open").set(open as f64);
         metrics::gauge!("gateway_pool_connections", "state" => "idle").set(idle as f64);
@@ -75,7 +92,7 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     }
     let in_flight = state.http.max_concurrent - state.http.in_flight.available_permits();
     metrics::gauge!("gateway_requests_in_flight").set(in_flight as f64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render())
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render()).into_response()
 }
 
 /// (open, idle) connections of the pool.

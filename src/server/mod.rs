@@ -44,6 +44,8 @@ pub struct AppState {
     pub schema: Schema,
     /// Each policy role's view.
     pub role_schemas: Arc<HashMap<String, Schema>>,
+    /// Whether a policy is configured: then a role it does not name gets no schema at all.
+    pub policy: bool,
     pub database: DatabaseConnection,
     /// Read replicas, when configured.
     pub replicas: Option<Arc<crate::database::replicas::ReadReplicas>>,
@@ -165,6 +167,7 @@ impl Application {
             )?,
             draining: std::sync::atomic::AtomicBool::new(false),
             max_response_bytes: args.max_response_bytes,
+            metrics_token: args.metrics_token.clone(),
         });
         let state = AppState {
             websocket: websocket::Options {
@@ -174,6 +177,7 @@ impl Application {
             },
             http: http.clone(),
             role_schemas: Arc::new(role_schemas),
+            policy: policy.is_some(),
             schema: schema.clone(),
             database: database.clone(),
             replicas: routing.replicas.clone(),
@@ -349,9 +353,15 @@ pub async fn shutdown_signal() {
 }
 
 impl AppState {
-    /// The schema a request with this role sees.
-    pub fn schema_for(&self, role: Option<&str>) -> &Schema {
-        role.and_then(|role| self.role_schemas.get(role))
-            .unwrap_or(&self.schema)
+    /// The schema a request with this role sees: its view under the policy, the whole schema
+    /// without a policy or a role, and none for a role the policy does not name (or lets read
+    /// nothing), which fails closed.
+    pub fn schema_for(&self, role: Option<&str>) -> Result<&Schema, crate::error::GatewayError> {
+        match role {
+            Some(role) if self.policy => self.role_schemas.get(role).ok_or_else(|| {
+                crate::error::GatewayError::Forbidden(format!("role `{role}` has no permissions in the policy"))
+            }),
+            _ => Ok(&self.schema),
+        }
     }
 }

@@ -243,31 +243,91 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
 }
 
 /// Runs each operation of a connection on the schema of the role its `connection_init`
-/// authenticated, as HTTP does per request: the role's view and its introspection setting.
+/// authenticated, as HTTP does per request: the role's view and its introspection setting. A
+/// query or mutation gets HTTP's guards too: admission (`GATEWAY_MAX_CONCURRENT_REQUESTS`), the
+/// request timeout, one transaction for all its mutation fields and the response bound.
 #[derive(Clone)]
 struct RoleSchemas(AppState);
+
+/// A response with one coded error.
+fn refusal(code: &str, message: String) -> async_graphql::Response {
+    let mut error = async_graphql::ServerError::new(message, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", code);
+    async_graphql::Response::from_errors(vec![error])
+}
 
 impl async_graphql::Executor for RoleSchemas {
     /// Not used by the WebSocket protocol (it runs everything through `execute_stream`); without
     /// session data there is no role, which is the unrestricted schema, as for HTTP.
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        self.0.schema_for(None).execute(request).await
+        match self.0.schema_for(None) {
+            Ok(schema) => schema.execute(request).await,
+            Err(error) => refusal(error.code(), error.to_string()),
+        }
     }
 
     fn execute_stream(
         &self,
-        request: async_graphql::Request,
+        mut request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        let state = self.0.clone();
         let role = session_data
             .as_ref()
             .and_then(|data| data.get(&std::any::TypeId::of::<Session>()))
             .and_then(|session| session.downcast_ref::<Session>())
             .map(|session| session.role.clone());
-        self.0
-            .schema_for(role.as_deref())
-            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
-            .boxed()
+        let schema = match state.schema_for(role.as_deref()) {
+            Ok(schema) => schema.clone(),
+            Err(error) => {
+                return futures_util::stream::once(async move { refusal(error.code(), error.to_string()) }).boxed();
+            }
+        };
+        let session_data = session_data.unwrap_or_default();
+        // The nesting bound comes before the parser; the schema's limits refuse what fails it.
+        let name = request.operation_name.clone();
+        let subscription = crate::schema::limits::check_nesting(&request.query, state.http.limits.nesting).is_err()
+            || request.parsed_query().is_err()
+            || request.parsed_query().is_ok_and(|document| {
+                super::http::selected_operation_type(document, name.as_deref())
+                    .is_none_or(|kind| kind == async_graphql::parser::types::OperationType::Subscription)
+            });
+        if subscription {
+            return schema.execute_stream_with_session_data(request, session_data).boxed();
+        }
+        futures_util::stream::once(async move {
+            let http = &state.http;
+            let Ok(Ok(_permit)) =
+                tokio::time::timeout(http.queue_timeout, http.in_flight.clone().acquire_owned()).await
+            else {
+                return refusal(
+                    "OVERLOADED",
+                    "the gateway is at its concurrency limit; retry shortly".into(),
+                );
+            };
+            let transaction = Arc::new(crate::transaction::OperationTransaction::new(state.database.clone()));
+            let request = request
+                .data(transaction.clone())
+                .data(Arc::new(crate::sql::ResponseBudget::new(http.max_response_bytes)));
+            let mut responses = schema.execute_stream_with_session_data(request, session_data);
+            // Past the timeout the operation is dropped, and with it its transaction.
+            let mut response = match tokio::time::timeout(http.request_timeout, responses.next()).await {
+                Ok(Some(response)) => response,
+                Ok(None) => async_graphql::Response::default(),
+                Err(_) => {
+                    return refusal(
+                        "TIMEOUT",
+                        format!(
+                            "the request took longer than {:?} (GATEWAY_REQUEST_TIMEOUT)",
+                            http.request_timeout
+                        ),
+                    );
+                }
+            };
+            transaction.finish(&mut response).await;
+            response
+        })
+        .boxed()
     }
 }
 

@@ -60,6 +60,8 @@ pub struct HttpOptions {
     pub persisted: PersistedQueries,
     /// Largest JSON answer of one operation.
     pub max_response_bytes: usize,
+    /// The bearer token `/metrics` requires, when set.
+    pub metrics_token: Option<String>,
 }
 
 /// A request refused before GraphQL runs.
@@ -134,7 +136,10 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 
 /// The type of the operation a request would run, when the document parses and names one;
 /// otherwise execution reports the problem itself.
-fn selected_operation_type(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<OperationType> {
+pub(super) fn selected_operation_type(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<OperationType> {
     selected_operation(document, operation_name).map(|operation| operation.ty)
 }
 
@@ -234,7 +239,13 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     if let Some(session) = session {
         request = request.data(session.clone());
     }
-    let schema = state.schema_for(session.map(|session| session.role.as_str()));
+    let schema = match state.schema_for(session.map(|session| session.role.as_str())) {
+        Ok(schema) => schema,
+        Err(error) => {
+            let body = json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] });
+            return (body.to_string(), Outcome::RequestError);
+        }
+    };
     let started = std::time::Instant::now();
     let operation_name = request.operation_name.clone().unwrap_or_default();
     let role = session.map(|session| session.role.clone()).unwrap_or_default();
