@@ -144,6 +144,11 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
         auth.clone()
     };
     let authenticator = Arc::new(Authenticator::new(auth)?);
+    // Fail closed, before anything connects: roles without a policy would reach everything.
+    let authenticated = authenticator.verifies_tokens() || auth.anonymous_role.is_some();
+    if authenticated && auth.policy_file.is_none() && !embedded && !auth.allow_all {
+        return Err(CommandError::NoPolicy);
+    }
     if !authenticator.verifies_tokens() && auth.anonymous_role.is_none() {
         tracing::warn!(
             "authentication is off: every request is served without a role \
@@ -177,10 +182,6 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             &registry,
             &auth.jwt_session_claims,
         )?)),
-        // Fail closed: roles without a policy would reach everything.
-        None if (authenticator.verifies_tokens() || auth.anonymous_role.is_some()) && !auth.allow_all => {
-            return Err(CommandError::NoPolicy);
-        }
         None => {
             if authenticator.verifies_tokens() {
                 tracing::warn!("GATEWAY_ALLOW_ALL: every authenticated role reads and writes everything");

@@ -95,6 +95,14 @@ async fn shared_secret_tokens_are_verified_and_every_fault_is_named() {
     refused(&app, &with(json!({ "nbf": now() + 600 })), "not valid yet").await;
     refused(&app, &with(json!({ "iss": "https://evil.test" })), "wrong issuer").await;
     refused(&app, &with(json!({ "aud": "someone-else" })), "wrong audience").await;
+    // A configured issuer and audience are required claims, not checks of claims that happen to be there.
+    for missing in ["iss", "aud"] {
+        let mut token = valid.clone();
+        token.as_object_mut().unwrap().remove(missing);
+        let (status, body, _) = ask(&app, Some(&hs(&token, SECRET)), None).await;
+        assert_eq!(status, 401, "a token without `{missing}`: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    }
     refused(&app, &hs(&valid, "another-secret-of-decent-length!!"), "signature").await;
     let token = hs(&valid, SECRET);
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
@@ -401,6 +409,18 @@ mod websocket {
             close_code(&mut socket, 8).await,
             Some(4401),
             "the socket closes when the token expires"
+        );
+
+        // A NumericDate may have a fraction: it expires all the same.
+        let fractional = claims(json!({ "iss": "https://issuer.test", "aud": "gateway", "exp": now() as f64 + 2.5 }));
+        let mut socket = connect(&app).await;
+        init(&mut socket, &hs(&fractional, SECRET)).await;
+        let ack = socket.next().await.unwrap().unwrap();
+        assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
+        assert_eq!(
+            close_code(&mut socket, 8).await,
+            Some(4401),
+            "a fractional exp closes the socket too"
         );
 
         app.stop().await;

@@ -23,3 +23,4 @@ mod sqlite;
 mod statement_count;
 mod subscriptions;
 mod support;
+mod trust;
