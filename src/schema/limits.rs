@@ -214,7 +214,7 @@ pub fn check_nesting(query: &str, max: usize) -> Result<(), ServerError> {
 
 /// Refuses variables whose values nest deeper than `max` lists and objects.
 pub fn check_variables(variables: &Variables, max: usize) -> Result<(), ServerError> {
-    let mut pending: Vec<(&async_graphql::Value, usize)> = variables.iter().map(|(_, value)| (value, 1)).collect();
+    let mut pending: Vec<(&async_graphql::Value, usize)> = variables.values().map(|value| (value, 1)).collect();
     while let Some((value, depth)) = pending.pop() {
         let children: Box<dyn Iterator<Item = &async_graphql::Value>> = match value {
             async_graphql::Value::List(items) => Box::new(items.iter()),
@@ -377,5 +377,57 @@ impl Extension for QueryLimits {
             }
         }
         next.run(context, query, variables).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings_and_comments() {
+        assert!(check_nesting("{ a { b } }", 2).is_ok());
+        assert!(check_nesting("{ a { b { c } } }", 2).is_err());
+        assert!(check_nesting("{ a(x: [[1]]) }", 3).is_err());
+        let quoted = format!("{{ a(s: \"{}\") }} # {}", "{".repeat(1000), "[".repeat(1000));
+        assert!(check_nesting(&quoted, 2).is_ok());
+        let block = format!(
+            "{{ a(s: \"\"\"{} \\\"\"\" {}\"\"\") }}",
+            "(".repeat(500),
+            "{".repeat(500)
+        );
+        assert!(check_nesting(&block, 2).is_ok());
+        assert!(check_nesting(&"{".repeat(100_000), 64).is_err());
+    }
+
+    #[test]
+    fn fragment_chains_are_measured_without_recursion() {
+        let chain: String = (0..50_000)
+            .map(|index| format!("fragment F{index} on Query {{ ...F{} }}\n", index + 1))
+            .collect();
+        let document = async_graphql::parser::parse_query(format!("{{ ...F0 }}\n{chain}")).unwrap();
+        assert_eq!(fragment_chain(&document), 50_000);
+        let cycle =
+            async_graphql::parser::parse_query("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }")
+                .unwrap();
+        assert_eq!(fragment_chain(&cycle), 2);
+    }
+
+    #[test]
+    fn variables_weigh_pages_and_nest_within_the_bound() {
+        let limits = QueryLimits {
+            cost: 1_000,
+            ..QueryLimits::default()
+        };
+        let document =
+            async_graphql::parser::parse_query("query($n: Int) { tasks(first: $n) { nodes { id } } }").unwrap();
+        let variables = |n: u64| Variables::from_json(serde_json::json!({ "n": n }));
+        assert!(limits.check(&document, &variables(10)).is_ok());
+        assert!(limits.check(&document, &variables(10_000)).is_err());
+        let mut deep = serde_json::json!(1);
+        for _ in 0..70 {
+            deep = serde_json::json!([deep]);
+        }
+        assert!(check_variables(&Variables::from_json(serde_json::json!({ "v": deep })), 64).is_err());
     }
 }
