@@ -99,7 +99,7 @@ fn cost(
                         .filter(|(name, _)| matches!(name.node.as_str(), "first" | "last"))
                         .filter_map(|(_, value)| {
                             let value = value.node.clone().into_const_with(|name| sizes.variable(&name));
-                            value.ok().and_then(|value| sizes.rows(value))
+                            value.ok().and_then(page_rows)
                         })
                         .max()
                         .unwrap_or(sizes.assumed)
@@ -158,14 +158,14 @@ impl PageSizes<'_> {
             .cloned()
             .unwrap_or(async_graphql::Value::Null))
     }
+}
 
-    /// The rows a `first`/`last` value asks for; `None` when it is null (the list is unbounded).
-    fn rows(&self, value: async_graphql::Value) -> Option<u64> {
-        match value {
-            // A negative or fractional size is refused later; here it weighs as the largest.
-            async_graphql::Value::Number(number) => Some(number.as_u64().unwrap_or(u64::MAX)),
-            _ => None,
-        }
+/// The rows a `first`/`last` value asks for; `None` when it is null (the list is unbounded).
+fn page_rows(value: async_graphql::Value) -> Option<u64> {
+    match value {
+        // A negative or fractional size is refused later; here it weighs as the largest.
+        async_graphql::Value::Number(number) => Some(number.as_u64().unwrap_or(u64::MAX)),
+        _ => None,
     }
 }
 
@@ -216,17 +216,17 @@ pub fn check_nesting(query: &str, max: usize) -> Result<(), ServerError> {
 pub fn check_variables(variables: &Variables, max: usize) -> Result<(), ServerError> {
     let mut pending: Vec<(&async_graphql::Value, usize)> = variables.values().map(|value| (value, 1)).collect();
     while let Some((value, depth)) = pending.pop() {
-        let children: Box<dyn Iterator<Item = &async_graphql::Value>> = match value {
-            async_graphql::Value::List(items) => Box::new(items.iter()),
-            async_graphql::Value::Object(fields) => Box::new(fields.values()),
-            _ => continue,
-        };
-        if depth > max {
+        let container = matches!(value, async_graphql::Value::List(_) | async_graphql::Value::Object(_));
+        if container && depth > max {
             return Err(exceeded(format!(
                 "a variable nests lists and objects deeper than {max} levels (GATEWAY_MAX_NESTING)"
             )));
         }
-        pending.extend(children.map(|child| (child, depth + 1)));
+        match value {
+            async_graphql::Value::List(items) => pending.extend(items.iter().map(|child| (child, depth + 1))),
+            async_graphql::Value::Object(fields) => pending.extend(fields.values().map(|child| (child, depth + 1))),
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -95,7 +95,7 @@ pub fn register(
     }
     let insert = insert_input(
         registry,
-        entity,
+        id,
         &insert_input_name,
         format!("A new {base} row; fields with database defaults may be left out."),
         view,
@@ -110,7 +110,7 @@ pub fn register(
         let target = registry.entity(relation.target);
         builder = builder.register(insert_input(
             registry,
-            target,
+            relation.target,
             &children_input_name(entity, relation),
             format!(
                 "A new {} row created inside its {base}, which it then refers to.",
@@ -291,17 +291,19 @@ fn link_fields(registry: &Registry, entity: &Entity, view: &View, kinds: &[Write
         .collect()
 }
 
-/// An insert input for `entity`: its columns (without the `filled` ones, which the insert sets),
-/// its many-to-many links, and the children it can create.
+/// An insert input for entity `id`: its columns (without the `filled` ones, which the insert sets),
+/// its many-to-many links, and the children it can create (whose input types exist only when the
+/// view shows the entity).
 fn insert_input(
     registry: &Registry,
-    entity: &Entity,
+    id: EntityId,
     name: &str,
     description: String,
     view: &View,
     settable: &dyn Fn(&crate::metadata::Column) -> bool,
     preset: &dyn Fn(&str) -> bool,
 ) -> InputObject {
+    let entity = registry.entity(id);
     let mut input = InputObject::new(name).description(description);
     for column in entity.columns.iter().filter(|column| settable(column)) {
         let scalar = type_name(&column.kind);
@@ -321,7 +323,7 @@ fn insert_input(
     for relation in entity
         .relations
         .iter()
-        .filter(|relation| accepts_children(entity, relation))
+        .filter(|relation| view.entity(id) && accepts_children(entity, relation))
     {
         input = input.field(
             InputValue::new(

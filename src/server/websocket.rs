@@ -287,8 +287,7 @@ impl async_graphql::Executor for RoleSchemas {
         // The nesting bound comes before the parser; the schema's limits refuse what fails it.
         let name = request.operation_name.clone();
         let subscription = crate::schema::limits::check_nesting(&request.query, state.http.limits.nesting).is_err()
-            || request.parsed_query().is_err()
-            || request.parsed_query().is_ok_and(|document| {
+            || request.parsed_query().map_or(true, |document| {
                 super::http::selected_operation_type(document, name.as_deref())
                     .is_none_or(|kind| kind == async_graphql::parser::types::OperationType::Subscription)
             });

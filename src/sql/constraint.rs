@@ -1,6 +1,7 @@
 //! Database errors of writes, explained in the API's terms: which type and field, which input
-//! row, never SQL text, constraint names or the database's own message (the log keeps those). Constraint violations become `CONSTRAINT_VIOLATION`; values the database
-//! cannot store and `onConflict` columns without a unique constraint become `BAD_USER_INPUT`.
+//! row, never SQL text, constraint names or the database's own message (the log keeps those).
+//! Constraint violations become `CONSTRAINT_VIOLATION`; values the database cannot store and
+//! `onConflict` columns without a unique constraint become `BAD_USER_INPUT`.
 
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind};

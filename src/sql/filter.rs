@@ -185,7 +185,7 @@ impl Compiler<'_> {
     }
 
     /// The join itself, without the target's row filter.
-    fn join_condition(&mut self, entity: EntityId, relation: usize, parent: &str, child: &str) -> Expr {
+    pub(super) fn join_condition(&mut self, entity: EntityId, relation: usize, parent: &str, child: &str) -> Expr {
         let meta = self.registry.entity(entity).relations[relation].clone();
         match &meta.kind {
             RelationKind::ManyToOne | RelationKind::OneToMany => meta

@@ -56,6 +56,15 @@ impl<'r> Compiler<'r> {
         Some(condition)
     }
 
+    /// The rows of `entity` (aliased `alias`) a write may reach for the session: none of a table it
+    /// may not read at all, else those its row filter lets through (`None`: every row).
+    fn readable_rows(&mut self, entity: crate::metadata::EntityId, alias: &str) -> Option<Expr> {
+        if !self.access.readable(entity) {
+            return Some(Expr::cust("FALSE"));
+        }
+        self.visible(entity, alias)
+    }
+
     /// A policy's own predicate (a rule's filter or check) on the rows of `entity` aliased `alias`:
     /// the policy decides what its rules mean, so its predicates are not narrowed again.
     fn policy_predicate(&mut self, entity: crate::metadata::EntityId, predicate: &Predicate, alias: &str) -> Expr {
@@ -90,8 +99,7 @@ pub async fn execute(
     access: &Access,
     plan: &Plan,
 ) -> Result<serde_json::Value, GatewayError> {
-    let backend = connection.get_database_backend();
-    run(connection, statement(backend, registry, access, plan)).await
+    execute_within(connection, registry, access, plan, None).await
 }
 
 /// The statement that reads `plan` for a session with `access`.

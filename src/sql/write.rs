@@ -56,7 +56,7 @@ pub async fn execute(
             }
             writer.verify(transaction, &keys, rule).await?;
             writer
-                .verify_references(transaction, &keys, &written_columns(std::slice::from_ref(&set)), rule)
+                .verify_references(transaction, &keys, &written_columns([&set]), rule)
                 .await?;
             (keys, None)
         }
@@ -84,9 +84,9 @@ struct Writer<'r> {
 }
 
 /// The columns some of `rows` set.
-fn written_columns(rows: &[Assignments]) -> Vec<String> {
+fn written_columns<'a>(rows: impl IntoIterator<Item = &'a Assignments>) -> Vec<String> {
     let mut columns: Vec<String> = Vec::new();
-    for (column, _) in rows.iter().flatten() {
+    for (column, _) in rows.into_iter().flatten() {
         if !columns.contains(column) {
             columns.push(column.clone());
         }
@@ -195,9 +195,13 @@ impl Writer<'_> {
             .collect::<Result<Vec<_>, GatewayError>>()?;
         let keys = self.insert_rows(transaction, &rows).await?;
         self.verify(transaction, &keys, rule).await?;
-        let values: Vec<Assignments> = rows.into_iter().map(|row| row.values).collect();
-        self.verify_references(transaction, &keys, &written_columns(&values), rule)
-            .await?;
+        self.verify_references(
+            transaction,
+            &keys,
+            &written_columns(rows.iter().map(|row| &row.values)),
+            rule,
+        )
+        .await?;
         Ok(keys)
     }
 
@@ -235,18 +239,18 @@ impl Writer<'_> {
                 for name in &relation.from_columns {
                     condition = condition.and(column(alias, name).is_not_null());
                 }
-                if self.access.readable(relation.target) {
-                    let child = compiler.alias();
-                    // The join carries the role's row filter of the target.
-                    let link = compiler.related_condition(self.entity, index, alias, &child);
-                    condition = condition.and(Expr::not_exists(
-                        Query::select()
-                            .expr(Expr::cust("1"))
-                            .from_as(Alias::new(&target.table), Alias::new(&child))
-                            .and_where(link)
-                            .to_owned(),
-                    ));
+                let child = compiler.alias();
+                let mut link = compiler.join_condition(self.entity, index, alias, &child);
+                if let Some(readable) = compiler.readable_rows(relation.target, &child) {
+                    link = link.and(readable);
                 }
+                condition = condition.and(Expr::not_exists(
+                    Query::select()
+                        .expr(Expr::cust("1"))
+                        .from_as(Alias::new(&target.table), Alias::new(&child))
+                        .and_where(link)
+                        .to_owned(),
+                ));
                 let failing = Query::select()
                     .expr(Expr::cust("1"))
                     .from_as(self.table(), Alias::new(alias))
@@ -421,10 +425,7 @@ impl Writer<'_> {
         if let Some(filter) = update_rule.and_then(|rule| rule.filter.as_ref()) {
             updatable.push(compiler.policy_predicate(self.entity, filter, &meta.table));
         }
-        updatable.extend(compiler.visible(self.entity, &meta.table));
-        if !self.access.readable(self.entity) {
-            updatable.push(Expr::cust("FALSE"));
-        }
+        updatable.extend(compiler.readable_rows(self.entity, &meta.table));
         if !updatable.is_empty() {
             on_conflict.action_and_where(compiler.dialect.join(true, updatable));
         }
@@ -450,7 +451,7 @@ impl Writer<'_> {
         }
         self.verify(transaction, &keys, insert_rule).await?;
         self.verify(transaction, &keys, update_rule).await?;
-        let mut written = written_columns(std::slice::from_ref(&row.values));
+        let mut written = written_columns([&row.values]);
         written.extend(update.iter().map(|column| (*column).clone()));
         self.verify_references(transaction, &keys, &written, insert_rule)
             .await?;
@@ -489,11 +490,8 @@ impl Writer<'_> {
         };
         // Rows the role cannot read, or outside its rule, are as good as absent (NOT_FOUND, never
         // "forbidden").
-        if !self.access.readable(self.entity) {
-            condition = Expr::cust("FALSE");
-        }
-        if let Some(visible) = compiler.visible(self.entity, alias) {
-            condition = condition.and(visible);
+        if let Some(readable) = compiler.readable_rows(self.entity, alias) {
+            condition = condition.and(readable);
         }
         if let Some(filter) = rule.and_then(|rule| rule.filter.as_ref()) {
             condition = condition.and(compiler.policy_predicate(self.entity, filter, alias));

@@ -33,17 +33,7 @@ impl Attack {
     }
 
     async fn ask(&self, token: &str, query: &str, variables: Value) -> Value {
-        self.app
-            .client
-            .post(self.app.url("/graphql"))
-            .header("authorization", format!("Bearer {token}"))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("JSON")
+        ask(&self.app, token, query, variables).await
     }
 
     async fn sql(&self, statement: &str) {
@@ -88,6 +78,20 @@ impl Attack {
         }
         tables
     }
+}
+
+/// POSTs `query` to `app` with a bearer token.
+async fn ask(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    app.client
+        .post(app.url("/graphql"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON")
 }
 
 fn code(answer: &Value) -> &str {
@@ -306,37 +310,51 @@ async fn junction_links_follow_the_junction_rules_and_keep_links_the_caller_cann
         )
         .await;
     assert_eq!(code(&answer), "FORBIDDEN", "{answer}");
-    // A role whose policy has no junction rules cannot write links at all.
+    // A role whose policy has no junction rules cannot write links at all; one that may not read
+    // the linked table cannot replace links either, not even with an empty list.
     let policy = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policy.toml")).unwrap();
-    let without = policy
+    let no_junction_rules = policy
         .replace("[roles.member.task_tags.insert]", "[roles.nobody.task_tags.insert]")
         .replace("[roles.member.task_tags.delete]", "[roles.nobody.task_tags.delete]");
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), without).unwrap();
-    let strict = TestApp::spawn_with_auth(
-        &attack._database.args(),
-        &gateway::config::AuthArgs {
-            policy_file: Some(file.path().to_owned()),
-            ..auth()
-        },
+    // (Junction rules without filters, so only the unreadable tags stand in the way.)
+    let unfiltered = |policy: String, section: &str| {
+        let filtered =
+            format!("[roles.member.{section}]\nfilter = {{ tag = {{ organizationId = {{ eq = \"$org_id\" }} }} }}\n");
+        assert!(policy.contains(&filtered), "{section}");
+        policy.replace(&filtered, &format!("[roles.member.{section}]\n"))
+    };
+    let tags_unreadable = unfiltered(
+        unfiltered(
+            policy.replace("[roles.member.tags.select]", "[roles.nobody.tags.select]"),
+            "task_tags.delete",
+        ),
+        "task_tags.select",
+    );
+    for variant in [no_junction_rules, tags_unreadable] {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), variant).unwrap();
+        let strict = TestApp::spawn_with_auth(
+            &attack._database.args(),
+            &gateway::config::AuthArgs {
+                policy_file: Some(file.path().to_owned()),
+                ..auth()
+            },
+        )
+        .await;
+        let query = format!("mutation {{ updateTask(id: \"{task}\", patch: {{tagIds: []}}) {{ id }} }}");
+        let answer = ask(&strict, &member, &query, json!({})).await;
+        assert!(
+            matches!(code(&answer), "FORBIDDEN" | "GRAPHQL_VALIDATION_FAILED"),
+            "{answer}"
+        );
+        strict.stop().await;
+    }
+    let links: i64 = first(
+        &attack,
+        &format!("SELECT count(*) FROM task_tags WHERE task_id = {task} AND tag_id = {other_tag}"),
     )
     .await;
-    let answer: Value = strict
-        .client
-        .post(strict.url("/graphql"))
-        .header("authorization", format!("Bearer {member}"))
-        .json(&json!({ "query": format!("mutation {{ updateTask(id: \"{task}\", patch: {{tagIds: []}}) {{ id }} }}") }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        matches!(code(&answer), "FORBIDDEN" | "GRAPHQL_VALIDATION_FAILED"),
-        "{answer}"
-    );
-    strict.stop().await;
+    assert_eq!(links, 1, "links to rows the caller cannot read stay");
 }
 
 async fn first<T: sea_orm::TryGetable>(attack: &Attack, sql: &str) -> T {
@@ -528,24 +546,13 @@ async fn metrics_can_require_a_bearer_token() {
         },
     )
     .await;
-    let refused = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(refused.status(), 401);
-    let wrong = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("metrics-secre")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
-    let allowed = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("metrics-secret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(allowed.status(), 200);
+    for (bearer, status) in [(None, 401), (Some("metrics-secre"), 401), (Some("metrics-secret"), 200)] {
+        let mut request = app.client.get(app.url("/metrics"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        assert_eq!(request.send().await.unwrap().status(), status, "{bearer:?}");
+    }
     app.stop().await;
 }
 
