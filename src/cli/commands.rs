@@ -43,6 +43,12 @@ pub enum CommandError {
          or GATEWAY_ALLOW_ALL=true to let every role read and write everything"
     )]
     NoPolicy,
+    #[error(
+        "GATEWAY_POLICY_FILE is set but authentication is off, so no request would have a role and the \
+         policy would restrict nothing: configure GATEWAY_JWT_SECRET, GATEWAY_JWT_PUBLIC_KEY_FILE, \
+         GATEWAY_JWKS_URL or GATEWAY_ANONYMOUS_ROLE"
+    )]
+    PolicyWithoutAuthentication,
     #[error(transparent)]
     Portable(#[from] crate::portable::PortableError),
 }
@@ -149,7 +155,10 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
     if authenticated && auth.policy_file.is_none() && !embedded && !auth.allow_all {
         return Err(CommandError::NoPolicy);
     }
-    if !authenticator.verifies_tokens() && auth.anonymous_role.is_none() {
+    if !authenticated && auth.policy_file.is_some() {
+        return Err(CommandError::PolicyWithoutAuthentication);
+    }
+    if !authenticated {
         tracing::warn!(
             "authentication is off: every request is served without a role \
              (set GATEWAY_JWT_SECRET, GATEWAY_JWT_PUBLIC_KEY_FILE or GATEWAY_JWKS_URL)"

@@ -20,7 +20,7 @@
 
 mod policy;
 
-pub use policy::{Policy, PolicyError};
+pub use policy::{Operand, Policy, PolicyError};
 
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};

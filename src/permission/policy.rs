@@ -17,12 +17,16 @@
 //! string `"$name"` is the session's claim `name` (`"$user_id"` is the user id). Each operation
 //! (`select`, `insert`, `update`, `delete`) the role may perform on a table has a section; without
 //! one the operation is refused.
+//!
+//! The file is read, checked and compiled once at start-up: every filter, check and preset becomes
+//! a typed [`Predicate`] whose claim references are [`Operand::Claim`] slots. A request only binds
+//! its session's claims into those slots ([`Policy::access`]); nothing is parsed per request.
 
 use super::{Access, EntityAccess, View, WriteAccess, WriteKind};
 use crate::auth::Session;
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, ScalarKind};
-use crate::plan::{ClaimResolver, Predicate, parse_policy_filter, parse_scalar};
+use crate::plan::{Operands, Predicate, parse_filter_with, parse_scalar};
 use async_graphql::{Name, Value as GqlValue};
 use sea_orm::Value;
 use std::collections::{HashMap, HashSet};
@@ -43,17 +47,28 @@ struct Rules {
     delete: Option<Operation>,
 }
 
-/// One operation's rule, with claim references still unresolved.
+/// A compiled policy's operand: a constant, or a slot the session's claim fills.
+#[derive(Debug, Clone)]
+pub enum Operand {
+    Value(Value),
+    /// `"$name"`: the claim `name` (`user_id`: the user id), typed as the column it meets.
+    Claim {
+        name: String,
+        kind: ScalarKind,
+    },
+}
+
+/// One operation's rule, compiled, with claim slots still to bind.
 #[derive(Debug, Clone, Default)]
 struct Operation {
     /// Which existing rows it applies to (`select`, `update`, `delete`).
-    filter: Option<GqlValue>,
+    filter: Option<Predicate<Operand>>,
     /// What written rows must satisfy (`insert`, `update`).
-    check: Option<GqlValue>,
+    check: Option<Predicate<Operand>>,
     /// Columns (database names) it may read or write; `None` is all.
     columns: Option<HashSet<String>>,
-    /// Values written whatever the client sends: (column, value or "$claim").
-    presets: Vec<(String, GqlValue)>,
+    /// Values written whatever the client sends: (column, value or claim).
+    presets: Vec<(String, Operand)>,
     /// Foreign-key columns whose references are not checked for visibility (`insert`, `update`).
     unchecked_references: HashSet<String>,
     /// Most rows one list may return (`select`).
@@ -88,28 +103,82 @@ fn to_graphql(value: &toml::Value) -> GqlValue {
     }
 }
 
-/// A value of `kind` used to check a policy's shape at start-up.
-fn sample(kind: &ScalarKind) -> GqlValue {
-    match kind {
-        ScalarKind::Int | ScalarKind::Float => GqlValue::from(0),
-        ScalarKind::BigInt | ScalarKind::Decimal { .. } => GqlValue::String("0".into()),
-        ScalarKind::Boolean => GqlValue::Boolean(false),
-        ScalarKind::String => GqlValue::String(String::new()),
-        ScalarKind::Uuid => GqlValue::String("00000000-0000-0000-0000-000000000000".into()),
-        ScalarKind::Date => GqlValue::String("2000-01-01".into()),
-        ScalarKind::DateTime => GqlValue::String("2000-01-01T00:00:00+00:00".into()),
-        ScalarKind::Json => GqlValue::Null,
-        ScalarKind::Enum { values, .. } => GqlValue::String(values.first().cloned().unwrap_or_default()),
+/// Operands of a policy: literals, and `"$name"` for a configured session claim or `$user_id`.
+struct PolicyOperands<'a> {
+    session_claims: &'a [String],
+}
+
+impl Operands for PolicyOperands<'_> {
+    type Operand = Operand;
+
+    fn operand(&self, kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<Operand, GatewayError> {
+        match value {
+            GqlValue::String(text) if text.starts_with('$') => {
+                let name = &text[1..];
+                if name == "user_id" || self.session_claims.iter().any(|claim| claim == name) {
+                    Ok(Operand::Claim {
+                        name: name.to_owned(),
+                        kind: kind.clone(),
+                    })
+                } else {
+                    Err(GatewayError::bad_input(format!(
+                        "{path}: `${name}` is not a session claim (GATEWAY_JWT_SESSION_CLAIMS) nor $user_id"
+                    )))
+                }
+            }
+            other => parse_scalar(kind, other, path).map(Operand::Value),
+        }
     }
 }
 
-/// A preset's typed value: a constant, or a claim resolved through `claims`.
-fn preset_value(kind: &ScalarKind, value: &GqlValue, path: &str, claims: ClaimResolver<'_>) -> Result<Value, String> {
-    let value = match value {
-        GqlValue::String(text) if text.starts_with('$') => claims(&text[1..], kind)?,
-        other => other.clone(),
-    };
-    parse_scalar(kind, &value, path).map_err(|error| error.to_string())
+/// Fills claim slots from one session.
+struct Claims<'a>(&'a Session);
+
+impl Claims<'_> {
+    /// The value of `operand` for this session; FORBIDDEN when the token lacks the claim or its
+    /// value does not fit the column.
+    fn bind(&self, operand: &Operand) -> Result<Value, GatewayError> {
+        let (name, kind) = match operand {
+            Operand::Value(value) => return Ok(value.clone()),
+            Operand::Claim { name, kind } => (name, kind),
+        };
+        let session = self.0;
+        let value = if name == "user_id" {
+            session.user_id.clone().map(serde_json::Value::String)
+        } else {
+            session.claims.get(name).cloned()
+        };
+        let value = value.and_then(|value| GqlValue::from_json(value).ok()).ok_or_else(|| {
+            GatewayError::Forbidden(format!(
+                "the token lacks the `{name}` claim this role's permissions need"
+            ))
+        })?;
+        parse_scalar(kind, &value, &format!("claim `{name}`"))
+            .map_err(|error| GatewayError::Forbidden(error.to_string()))
+    }
+
+    fn predicate(&self, template: &Option<Predicate<Operand>>) -> Result<Option<Predicate>, GatewayError> {
+        template
+            .as_ref()
+            .map(|template| template.try_map(&mut |operand| self.bind(operand)))
+            .transpose()
+    }
+
+    fn write(&self, operation: &Option<Operation>) -> Result<Option<WriteAccess>, GatewayError> {
+        let Some(operation) = operation else { return Ok(None) };
+        let presets = operation
+            .presets
+            .iter()
+            .map(|(column, operand)| Ok((column.clone(), self.bind(operand)?)))
+            .collect::<Result<Vec<_>, GatewayError>>()?;
+        Ok(Some(WriteAccess {
+            filter: self.predicate(&operation.filter)?,
+            check: self.predicate(&operation.check)?,
+            columns: operation.columns.clone(),
+            presets,
+            unchecked_references: operation.unchecked_references.clone(),
+        }))
+    }
 }
 
 impl Policy {
@@ -149,15 +218,7 @@ impl Policy {
                 "the policy needs [roles.<role>.<table>.<operation>] sections".into(),
             ));
         };
-        let check_claim = |name: &str, kind: &ScalarKind| {
-            if name == "user_id" || session_claims.iter().any(|claim| claim == name) {
-                Ok(sample(kind))
-            } else {
-                Err(format!(
-                    "`${name}` is not a session claim (GATEWAY_JWT_SESSION_CLAIMS) nor $user_id"
-                ))
-            }
-        };
+        let operands = PolicyOperands { session_claims };
         let mut roles = HashMap::new();
         for (role, tables) in role_tables {
             let toml::Value::Table(tables) = tables else {
@@ -181,7 +242,7 @@ impl Policy {
                 let mut table_rules = Rules::default();
                 for (name, section) in operations {
                     let here = format!("{location}, {name}");
-                    let operation = Self::operation(registry, entity, meta, section, &here, &check_claim)
+                    let operation = Self::operation(registry, entity, meta, section, &here, &operands)
                         .map_err(|(path, reason)| error(path, reason))?;
                     let slot = match name.as_str() {
                         "select" => &mut table_rules.select,
@@ -210,7 +271,7 @@ impl Policy {
         meta: &Entity,
         section: &toml::Value,
         location: &str,
-        claims: ClaimResolver<'_>,
+        operands: &PolicyOperands<'_>,
     ) -> Result<Operation, (String, String)> {
         let mut operation = Operation {
             aggregates: true,
@@ -228,9 +289,8 @@ impl Policy {
         }
         for (key, slot) in [("filter", &mut operation.filter), ("check", &mut operation.check)] {
             if let Some(value) = section.get(key).map(to_graphql) {
-                parse_policy_filter(registry, entity, &value, claims)
+                *slot = parse_filter_with(registry, entity, &value, "filter", operands)
                     .map_err(|problem| (format!("{location}.{key}"), problem.to_string()))?;
-                *slot = Some(value);
             }
         }
         match section.get("columns") {
@@ -292,9 +352,10 @@ impl Policy {
                 let column = meta
                     .column_by_field(field)
                     .ok_or_else(|| (path.clone(), format!("`{field}` is not a field of {}", meta.type_name)))?;
-                let value = to_graphql(value);
-                preset_value(&column.kind, &value, &path, claims).map_err(|reason| (path.clone(), reason))?;
-                operation.presets.push((column.name.clone(), value));
+                let operand = operands
+                    .operand(&column.kind, &to_graphql(value), &path)
+                    .map_err(|problem| (path.clone(), problem.to_string()))?;
+                operation.presets.push((column.name.clone(), operand));
             }
         }
         Ok(operation)
@@ -334,66 +395,27 @@ impl Policy {
         View::restricted(readable, writes, presets, no_aggregates)
     }
 
-    /// What `session` may do; a role the policy does not name may do nothing.
-    pub fn access(&self, registry: &Registry, session: &Session) -> Result<Access, GatewayError> {
-        let rules = self.roles.get(&session.role).cloned().unwrap_or_default();
-        let claim = |name: &str, _: &ScalarKind| -> Result<GqlValue, String> {
-            let value = if name == "user_id" {
-                session.user_id.clone().map(serde_json::Value::String)
-            } else {
-                session.claims.get(name).cloned()
-            };
-            value
-                .and_then(|value| GqlValue::from_json(value).ok())
-                .ok_or_else(|| format!("the token lacks the `{name}` claim this role's permissions need"))
-        };
-        let filter = |entity: EntityId, template: &Option<GqlValue>| -> Result<Option<Predicate>, GatewayError> {
-            match template {
-                Some(template) => parse_policy_filter(registry, entity, template, &claim)
-                    .map_err(|error| GatewayError::Forbidden(error.to_string())),
-                None => Ok(None),
-            }
-        };
-        let write = |entity: EntityId, operation: &Option<Operation>| -> Result<Option<WriteAccess>, GatewayError> {
-            let Some(operation) = operation else { return Ok(None) };
-            let meta = registry.entity(entity);
-            let presets = operation
-                .presets
-                .iter()
-                .map(|(column, value)| {
-                    let kind = &meta.column(column).ok_or(GatewayError::Internal)?.kind;
-                    preset_value(kind, value, column, &claim)
-                        .map(|value| (column.clone(), value))
-                        .map_err(GatewayError::Forbidden)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Some(WriteAccess {
-                filter: filter(entity, &operation.filter)?,
-                check: filter(entity, &operation.check)?,
-                columns: operation.columns.clone(),
-                presets,
-                unchecked_references: operation.unchecked_references.clone(),
-            }))
-        };
+    /// What `session` may do: the role's compiled rules with the session's claims bound. A role
+    /// the policy does not name may do nothing.
+    pub fn access(&self, session: &Session) -> Result<Access, GatewayError> {
+        let claims = Claims(session);
         let mut entities = HashMap::new();
-        for (entity, rules) in &rules {
-            let select = match &rules.select {
-                Some(operation) => Some((filter(*entity, &operation.filter)?, operation.columns.clone())),
-                None => None,
-            };
-            let limit = rules.select.as_ref().and_then(|operation| operation.limit);
-            let aggregates = rules.select.as_ref().is_some_and(|operation| operation.aggregates);
+        for (entity, rules) in self.roles.get(&session.role).into_iter().flatten() {
+            let select = rules.select.as_ref();
             entities.insert(
                 *entity,
                 EntityAccess {
                     readable: select.is_some(),
-                    limit,
-                    aggregates,
-                    filter: select.as_ref().and_then(|(filter, _)| filter.clone()),
-                    columns: select.and_then(|(_, columns)| columns),
-                    insert: write(*entity, &rules.insert)?,
-                    update: write(*entity, &rules.update)?,
-                    delete: write(*entity, &rules.delete)?,
+                    limit: select.and_then(|operation| operation.limit),
+                    aggregates: select.is_some_and(|operation| operation.aggregates),
+                    filter: match select {
+                        Some(operation) => claims.predicate(&operation.filter)?,
+                        None => None,
+                    },
+                    columns: select.and_then(|operation| operation.columns.clone()),
+                    insert: claims.write(&rules.insert)?,
+                    update: claims.write(&rules.update)?,
+                    delete: claims.write(&rules.delete)?,
                 },
             );
         }
@@ -401,5 +423,115 @@ impl Policy {
             role: session.role.clone(),
             entities,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Comparison;
+    use std::collections::BTreeMap;
+
+    fn registry() -> Registry {
+        crate::entities::registry().expect("the sample registry")
+    }
+
+    fn session(role: &str, claims: &[(&str, serde_json::Value)]) -> Session {
+        Session {
+            role: role.into(),
+            user_id: Some("7".into()),
+            claims: claims
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                .collect::<BTreeMap<_, _>>(),
+            expires_at: None,
+        }
+    }
+
+    fn policy(text: &str) -> Result<Policy, PolicyError> {
+        Policy::parse(text, "test.toml", &registry(), &["org_id".to_owned()])
+    }
+
+    const ORGANIZATION: &str = r#"
+        [roles.member.organizations.select]
+        filter = { id = { eq = "$org_id" } }
+        [roles.member.comments.insert]
+        presets = { authorId = "$user_id" }
+    "#;
+
+    #[test]
+    fn claims_are_compiled_into_slots_and_bound_per_session() {
+        let registry = registry();
+        let organizations = registry
+            .entities()
+            .iter()
+            .position(|entity| entity.table == "organizations")
+            .unwrap();
+        let comments = registry
+            .entities()
+            .iter()
+            .position(|entity| entity.table == "comments")
+            .unwrap();
+        let policy = policy(ORGANIZATION).unwrap();
+        let Some(Predicate::Compare {
+            value: Operand::Claim { name, .. },
+            ..
+        }) = &policy.roles["member"][&organizations].select.as_ref().unwrap().filter
+        else {
+            panic!("the claim is a slot of the compiled filter");
+        };
+        assert_eq!(name, "org_id");
+        for org in [1, 2] {
+            let access = policy.access(&session("member", &[("org_id", org.into())])).unwrap();
+            let Some(Predicate::Compare {
+                operator: Comparison::Eq,
+                value: Value::BigInt(Some(bound)),
+                ..
+            }) = access.row_filter(organizations)
+            else {
+                panic!("a bound comparison");
+            };
+            assert_eq!(*bound, org);
+            let insert = access
+                .write(&registry, comments, super::WriteKind::Insert)
+                .unwrap()
+                .unwrap();
+            assert_eq!(insert.presets, vec![("author_id".to_owned(), Value::BigInt(Some(7)))]);
+        }
+    }
+
+    #[test]
+    fn a_missing_or_ill_typed_claim_is_forbidden_and_an_unknown_role_reads_nothing() {
+        let policy = policy(ORGANIZATION).unwrap();
+        for claims in [vec![], vec![("org_id", serde_json::json!("not a number"))]] {
+            let error = policy.access(&session("member", &claims)).unwrap_err();
+            assert!(matches!(error, GatewayError::Forbidden(_)), "{error:?}");
+            assert!(error.to_string().contains("org_id"), "{error}");
+        }
+        let access = policy.access(&session("stranger", &[])).unwrap();
+        assert!((0..registry().entities().len()).all(|entity| !access.readable(entity)));
+    }
+
+    #[test]
+    fn unknown_claims_tables_fields_and_operations_are_refused_at_load() {
+        for (text, expected) in [
+            (
+                "[roles.member.organizations.select]\nfilter = { id = { eq = \"$tenant\" } }",
+                "`$tenant` is not a session claim",
+            ),
+            ("[roles.member.nowhere.select]", "no such table"),
+            (
+                "[roles.member.organizations.select]\nfilter = { colour = { eq = 1 } }",
+                "not a field",
+            ),
+            ("[roles.member.organizations.truncate]", "not an operation"),
+            (
+                "[roles.member.comments.insert]\nunchecked_references = [\"body\"]",
+                "not a foreign-key field",
+            ),
+        ] {
+            let error = policy(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
     }
 }

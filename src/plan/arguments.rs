@@ -222,8 +222,23 @@ fn list(value: &GqlValue) -> Vec<&GqlValue> {
     }
 }
 
-/// Supplies a claim's value (checked against the column's kind) for `"$claim"` in policy filters.
-pub type ClaimResolver<'a> = &'a dyn Fn(&str, &ScalarKind) -> Result<GqlValue, String>;
+/// How the filter parser turns an operand into what a [`Predicate`] compares with: request filters
+/// take literals only ([`Literals`]); a policy also takes claim references (`"$org_id"`).
+pub trait Operands {
+    type Operand;
+    /// The operand `value` for a column of `kind`, at `path` of the filter.
+    fn operand(&self, kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<Self::Operand, GatewayError>;
+}
+
+/// Operands of a request's filter: typed literals.
+pub struct Literals;
+
+impl Operands for Literals {
+    type Operand = Value;
+    fn operand(&self, kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<Value, GatewayError> {
+        parse_scalar(kind, value, path)
+    }
+}
 
 /// Parses a `filter` argument; `None` when it constrains nothing.
 pub fn parse_filter(
@@ -232,26 +247,27 @@ pub fn parse_filter(
     value: &GqlValue,
     path: &str,
 ) -> Result<Option<Predicate>, GatewayError> {
-    filter_with(registry, entity, value, path, None)
+    filter_with(registry, entity, value, path, &Literals)
 }
 
-/// Parses a policy filter, in which a string `"$name"` is the session's claim `name`.
-pub fn parse_policy_filter(
-    registry: &Registry,
-    entity: EntityId,
-    value: &GqlValue,
-    claims: ClaimResolver<'_>,
-) -> Result<Option<Predicate>, GatewayError> {
-    filter_with(registry, entity, value, "filter", Some(claims))
-}
-
-fn filter_with(
+/// Parses a filter whose operands `operands` reads (a policy's, with claim references).
+pub fn parse_filter_with<O: Operands>(
     registry: &Registry,
     entity: EntityId,
     value: &GqlValue,
     path: &str,
-    claims: Option<ClaimResolver<'_>>,
-) -> Result<Option<Predicate>, GatewayError> {
+    operands: &O,
+) -> Result<Option<Predicate<O::Operand>>, GatewayError> {
+    filter_with(registry, entity, value, path, operands)
+}
+
+fn filter_with<O: Operands>(
+    registry: &Registry,
+    entity: EntityId,
+    value: &GqlValue,
+    path: &str,
+    operands: &O,
+) -> Result<Option<Predicate<O::Operand>>, GatewayError> {
     if matches!(value, GqlValue::Null) {
         return Ok(None);
     }
@@ -268,7 +284,7 @@ fn filter_with(
                 let children = list(value)
                     .into_iter()
                     .enumerate()
-                    .map(|(index, child)| filter_with(registry, entity, child, &format!("{here}[{index}]"), claims))
+                    .map(|(index, child)| filter_with(registry, entity, child, &format!("{here}[{index}]"), operands))
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
                     .map(|child| child.unwrap_or(Predicate::And(Vec::new())))
@@ -280,17 +296,17 @@ fn filter_with(
                 });
             }
             "not" => {
-                if let Some(inner) = filter_with(registry, entity, value, &here, claims)? {
+                if let Some(inner) = filter_with(registry, entity, value, &here, operands)? {
                     parts.push(Predicate::Not(Box::new(inner)));
                 }
             }
             _ => {
                 if let Some(column) = meta.column_by_field(key) {
-                    parse_column_filter(&column.name, &column.kind, value, &here, &mut parts, claims)?;
+                    parse_column_filter(&column.name, &column.kind, value, &here, &mut parts, operands)?;
                 } else if let Some(index) = meta.relations.iter().position(|relation| relation.field == key) {
                     let relation = &meta.relations[index];
                     if relation.kind == RelationKind::ManyToOne {
-                        if let Some(inner) = filter_with(registry, relation.target, value, &here, claims)? {
+                        if let Some(inner) = filter_with(registry, relation.target, value, &here, operands)? {
                             parts.push(Predicate::Related {
                                 relation: index,
                                 quantifier: Quantifier::One,
@@ -317,7 +333,7 @@ fn filter_with(
                                 relation.target,
                                 inner,
                                 &format!("{here}.{quantifier_name}"),
-                                claims,
+                                operands,
                             )?
                             .unwrap_or(Predicate::And(Vec::new()));
                             parts.push(Predicate::Related {
@@ -343,23 +359,14 @@ fn filter_with(
     })
 }
 
-fn parse_column_filter(
+fn parse_column_filter<O: Operands>(
     column: &str,
     kind: &ScalarKind,
     value: &GqlValue,
     path: &str,
-    parts: &mut Vec<Predicate>,
-    claims: Option<ClaimResolver<'_>>,
+    parts: &mut Vec<Predicate<O::Operand>>,
+    operands: &O,
 ) -> Result<(), GatewayError> {
-    // In a policy, "$name" is a claim of the session, typed by the column it is compared with.
-    let resolve = |operand: &GqlValue, path: &str| -> Result<GqlValue, GatewayError> {
-        match (claims, operand) {
-            (Some(claims), GqlValue::String(text)) if text.starts_with('$') => {
-                claims(&text[1..], kind).map_err(|reason| GatewayError::bad_input(format!("{path}: {reason}")))
-            }
-            _ => Ok(operand.clone()),
-        }
-    };
     for (operator, operand) in object(value, path)? {
         let operator = operator.as_str();
         let here = format!("{path}.{operator}");
@@ -378,7 +385,7 @@ fn parse_column_filter(
             _ => None,
         };
         if let Some(operator) = comparison {
-            let value = parse_scalar(kind, &resolve(operand, &here)?, &here)?;
+            let value = operands.operand(kind, operand, &here)?;
             parts.push(Predicate::Compare {
                 column: column.to_owned(),
                 operator,
@@ -411,7 +418,7 @@ fn parse_column_filter(
                     .enumerate()
                     .map(|(index, item)| {
                         let here = format!("{here}[{index}]");
-                        parse_scalar(kind, &resolve(item, &here)?, &here)
+                        operands.operand(kind, item, &here)
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 parts.push(Predicate::In {

@@ -11,7 +11,7 @@ mod event;
 mod selection;
 pub mod write;
 
-pub use arguments::{ClaimResolver, null_value, parse_datetime, parse_key_value, parse_policy_filter, parse_scalar};
+pub use arguments::{Literals, Operands, null_value, parse_datetime, parse_filter_with, parse_key_value, parse_scalar};
 pub use event::{EventPlan, plan_events};
 pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};
 
@@ -168,20 +168,21 @@ pub struct OrderKey {
     pub nulls_first: bool,
 }
 
-/// A row condition, from the filter language.
+/// A row condition, from the filter language. `V` is what a comparison compares with: a typed SQL
+/// value, or in a compiled policy a [`crate::permission::Operand`] that may be a claim slot.
 #[derive(Debug, Clone)]
-pub enum Predicate {
-    And(Vec<Predicate>),
-    Or(Vec<Predicate>),
-    Not(Box<Predicate>),
+pub enum Predicate<V = Value> {
+    And(Vec<Predicate<V>>),
+    Or(Vec<Predicate<V>>),
+    Not(Box<Predicate<V>>),
     Compare {
         column: String,
         operator: Comparison,
-        value: Value,
+        value: V,
     },
     In {
         column: String,
-        values: Vec<Value>,
+        values: Vec<V>,
         negated: bool,
     },
     /// The row's key (several columns) is one of these tuples.
@@ -202,8 +203,70 @@ pub enum Predicate {
     Related {
         relation: usize,
         quantifier: Quantifier,
-        predicate: Box<Predicate>,
+        predicate: Box<Predicate<V>>,
     },
+}
+
+impl<V> Predicate<V> {
+    /// The same condition with every operand replaced by `bind(operand)` (how a compiled policy
+    /// gets a session's claims); the first error stops it.
+    pub fn try_map<W, E>(&self, bind: &mut impl FnMut(&V) -> Result<W, E>) -> Result<Predicate<W>, E> {
+        let all = |parts: &[Predicate<V>], bind: &mut _| {
+            parts
+                .iter()
+                .map(|part| part.try_map(bind))
+                .collect::<Result<Vec<_>, E>>()
+        };
+        Ok(match self {
+            Self::And(parts) => Predicate::And(all(parts, bind)?),
+            Self::Or(parts) => Predicate::Or(all(parts, bind)?),
+            Self::Not(inner) => Predicate::Not(Box::new(inner.try_map(bind)?)),
+            Self::Compare {
+                column,
+                operator,
+                value,
+            } => Predicate::Compare {
+                column: column.clone(),
+                operator: *operator,
+                value: bind(value)?,
+            },
+            Self::In {
+                column,
+                values,
+                negated,
+            } => Predicate::In {
+                column: column.clone(),
+                values: values.iter().map(&mut *bind).collect::<Result<_, E>>()?,
+                negated: *negated,
+            },
+            Self::KeyIn { columns, keys } => Predicate::KeyIn {
+                columns: columns.clone(),
+                keys: keys.clone(),
+            },
+            Self::IsNull { column, is_null } => Predicate::IsNull {
+                column: column.clone(),
+                is_null: *is_null,
+            },
+            Self::Text {
+                column,
+                operator,
+                value,
+            } => Predicate::Text {
+                column: column.clone(),
+                operator: *operator,
+                value: value.clone(),
+            },
+            Self::Related {
+                relation,
+                quantifier,
+                predicate,
+            } => Predicate::Related {
+                relation: *relation,
+                quantifier: *quantifier,
+                predicate: Box::new(predicate.try_map(bind)?),
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

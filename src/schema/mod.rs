@@ -36,7 +36,7 @@ impl Engine {
     /// What a request with `session` may read (everything without a policy or a session).
     pub fn access(&self, session: Option<&Session>) -> Result<Access, GatewayError> {
         match (&self.policy, session) {
-            (Some(policy), Some(session)) => policy.access(&self.registry, session),
+            (Some(policy), Some(session)) => policy.access(session),
             _ => Ok(Access::Unrestricted),
         }
     }

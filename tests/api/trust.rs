@@ -575,6 +575,23 @@ fn with_authentication_on_and_no_policy_the_gateway_refuses_to_start() {
     assert!(stderr.contains("at least 32"), "{stderr}");
 }
 
+#[test]
+fn a_policy_with_authentication_off_refuses_to_start_instead_of_restricting_nothing() {
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policy.toml");
+    let (success, _, stderr) = crate::support::run_gateway(
+        &["serve"],
+        &[
+            ("GATEWAY_POLICY_FILE", policy),
+            ("DATABASE_URL", "postgres://127.0.0.1:1/none"),
+        ],
+    );
+    assert!(!success);
+    assert!(
+        stderr.contains("authentication is off") && stderr.contains("GATEWAY_ANONYMOUS_ROLE"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn over_the_websocket_a_mutation_operation_is_one_transaction_and_operations_time_out() {
     let attack = Attack::new(ServerArgs::default()).await;
