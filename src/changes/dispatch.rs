@@ -15,6 +15,7 @@ use super::{Batch, Change, Inner, Op, SLOW_CONSUMER, Signal, Subscriber, Watch, 
 use crate::database::Reader;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
+use crate::permission::Access;
 use crate::plan::{ConnectionOutput, ConnectionPlan, EventPlan, NodeField, NodePlan, OrderKey, Page, Plan, Predicate};
 use crate::sql::Compiler;
 use futures_util::StreamExt;
@@ -352,12 +353,27 @@ fn event_statements(
     plan: &EventPlan,
     pending: &[Pending],
 ) -> (Option<Statement>, Option<Statement>) {
-    let meta = registry.entity(plan.entity);
     let keys: Vec<Vec<sea_orm::Value>> = pending
         .iter()
         .filter(|pending| pending.exists)
         .filter_map(|pending| key_values(registry, plan.entity, &pending.key))
         .collect();
+    let entries: Vec<i64> = pending.iter().filter_map(|pending| pending.before).collect();
+    change_statements(registry, backend, &subscriber.access, plan, keys, &entries)
+}
+
+/// For an event subscription with `access`: the rows with `keys` as they are now (the
+/// subscription's filter and the role's row filters applied), and which of the change-log
+/// `entries` hold old rows the role could see. `None` where there is nothing to ask.
+pub(crate) fn change_statements(
+    registry: &Registry,
+    backend: DbBackend,
+    access: &Access,
+    plan: &EventPlan,
+    keys: Vec<Vec<sea_orm::Value>>,
+    entries: &[i64],
+) -> (Option<Statement>, Option<Statement>) {
+    let meta = registry.entity(plan.entity);
     let rows = (!keys.is_empty()).then(|| {
         let key_filter = Predicate::KeyIn {
             columns: meta.primary_key.clone(),
@@ -394,12 +410,11 @@ fn event_statements(
             page: Page::default(),
             outputs: vec![("nodes".into(), ConnectionOutput::Nodes(node))],
         });
-        crate::sql::statement(backend, registry, &subscriber.access, &fetch)
+        crate::sql::statement(backend, registry, access, &fetch)
     });
-    let entries: Vec<i64> = pending.iter().filter_map(|pending| pending.before).collect();
     let entries = (!entries.is_empty()).then(|| {
-        let mut compiler = Compiler::new(registry, backend, &subscriber.access);
-        backend.build(&compiler.visible_old_rows(plan.entity, plan.filter.as_ref(), &entries))
+        let mut compiler = Compiler::new(registry, backend, access);
+        backend.build(&compiler.visible_old_rows(plan.entity, plan.filter.as_ref(), entries))
     });
     (rows, entries)
 }

@@ -15,6 +15,9 @@
 //! falls behind is disconnected rather than buffered without end.
 
 mod dispatch;
+
+#[cfg(test)]
+pub(crate) use dispatch::change_statements;
 mod source;
 
 use crate::error::GatewayError;

@@ -25,7 +25,8 @@ pub use policy::{Operand, Policy, PolicyError};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::plan::{
-    AggregateOutput, ConnectionOutput, EdgeOutput, GroupOutput, NodeField, NodePlan, OrderKey, Plan, Predicate,
+    AggregateOutput, ConnectionOutput, ConnectionPlan, EdgeOutput, EventPlan, GroupOutput, LookupPlan, NodeField,
+    NodePlan, OrderKey, Page, Plan, Predicate,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -273,6 +274,40 @@ impl Access {
         }
     }
 
+    /// Makes a read plan servable for this access: refuses what the role may not read, bounds
+    /// every page at `max_page_size` and caps lists at the role's limits. Every read path (root
+    /// fields, live queries, event rows) goes through here.
+    pub fn authorize(&self, registry: &Registry, plan: &mut Plan, max_page_size: u64) -> Result<(), GatewayError> {
+        self.check(registry, plan)?;
+        crate::plan::bound_pages(plan, max_page_size)?;
+        self.limit_rows(plan);
+        Ok(())
+    }
+
+    /// [`Access::authorize`] for a change-event subscription: what it filters on and sends of
+    /// each row must be readable, and each row's nested lists are bounded like a read's.
+    pub fn authorize_events(
+        &self,
+        registry: &Registry,
+        events: &mut EventPlan,
+        max_page_size: u64,
+    ) -> Result<(), GatewayError> {
+        self.check(registry, &event_reads(registry, events))?;
+        for (_, row) in &mut events.rows {
+            let mut bounded = Plan::Lookup(LookupPlan {
+                entity: events.entity,
+                key: Vec::new(),
+                node: std::mem::take(row),
+            });
+            crate::plan::bound_pages(&mut bounded, max_page_size)?;
+            self.limit_rows(&mut bounded);
+            if let Plan::Lookup(lookup) = bounded {
+                *row = lookup.node;
+            }
+        }
+        Ok(())
+    }
+
     /// Caps every list of the plan (nested ones too) at the role's `limit` for its table: an
     /// unbounded list gets `first: limit`, a larger page is cut down to it.
     pub fn limit_rows(&self, plan: &mut Plan) {
@@ -344,6 +379,28 @@ impl Access {
             }
         }
     }
+}
+
+/// What an event subscription reads, as a plan the permission check understands.
+fn event_reads(registry: &Registry, events: &EventPlan) -> Plan {
+    let meta = registry.entity(events.entity);
+    let mut node = NodePlan::default();
+    for (_, columns) in &events.old_keys {
+        for (_, column) in columns {
+            node.fields.push((column.clone(), NodeField::Column(column.clone())));
+        }
+    }
+    for (_, row) in &events.rows {
+        node.fields.extend(row.fields.iter().cloned());
+    }
+    Plan::Connection(ConnectionPlan {
+        entity: events.entity,
+        filter: events.filter.clone(),
+        order: Vec::new(),
+        order_signature: meta.table.clone(),
+        page: Page::default(),
+        outputs: vec![("nodes".into(), ConnectionOutput::Nodes(node))],
+    })
 }
 
 struct Checker<'a> {

@@ -539,3 +539,128 @@ pub fn parse_count(value: &GqlValue, name: &str) -> Result<Option<u64>, GatewayE
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> Registry {
+        crate::entities::registry().expect("the sample registry")
+    }
+
+    fn tasks(registry: &Registry) -> EntityId {
+        registry
+            .entities()
+            .iter()
+            .position(|entity| entity.table == "tasks")
+            .unwrap()
+    }
+
+    fn value(text: &str) -> GqlValue {
+        let json: serde_json::Value = serde_json::from_str(text).unwrap();
+        GqlValue::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn scalars_accept_only_what_their_column_holds() {
+        let int = parse_scalar(&ScalarKind::Int, &value("2147483648"), "first");
+        assert!(
+            int.unwrap_err()
+                .to_string()
+                .contains("first: expected a 32-bit integer")
+        );
+        assert_eq!(
+            parse_scalar(&ScalarKind::BigInt, &value("\"9007199254740993\""), "id").unwrap(),
+            Value::BigInt(Some(9_007_199_254_740_993))
+        );
+        let decimal = ScalarKind::Decimal {
+            precision: Some(6),
+            scale: Some(2),
+        };
+        assert!(parse_scalar(&decimal, &value("\"1234.5\""), "estimate").is_ok());
+        assert!(parse_scalar(&decimal, &value("\"12345.5\""), "estimate").is_err());
+        assert!(parse_scalar(&ScalarKind::Date, &value("\"0000-01-01\""), "dueOn").is_err());
+        assert!(parse_scalar(&ScalarKind::Date, &value("\"9999-12-31\""), "dueOn").is_ok());
+        assert!(parse_scalar(&ScalarKind::String, &value("\"a\\u0000b\""), "title").is_err());
+        assert!(parse_scalar(&ScalarKind::Uuid, &value("\"not-a-uuid\""), "key").is_err());
+    }
+
+    #[test]
+    fn filters_become_predicates_and_unknown_names_are_refused_with_their_path() {
+        let registry = registry();
+        let tasks = tasks(&registry);
+        let filter = value(r#"{"priority": {"gte": 2, "lt": 5}, "project": {"isPublic": {"eq": true}}}"#);
+        let Some(Predicate::And(parts)) = parse_filter(&registry, tasks, &filter, "filter").unwrap() else {
+            panic!("two conditions and a relation are one conjunction");
+        };
+        assert!(matches!(
+            parts[0],
+            Predicate::Compare {
+                operator: Comparison::Gte,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parts[1],
+            Predicate::Compare {
+                operator: Comparison::Lt,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parts[2],
+            Predicate::Related {
+                quantifier: Quantifier::One,
+                ..
+            }
+        ));
+        assert!(
+            parse_filter(&registry, tasks, &value("{}"), "filter")
+                .unwrap()
+                .is_none()
+        );
+        for (filter, expected) in [
+            (
+                r#"{"colour": {"eq": 1}}"#,
+                "filter.colour: `colour` is not a field of Task",
+            ),
+            (
+                r#"{"priority": {"near": 1}}"#,
+                "filter.priority: unknown operator `near`",
+            ),
+            (
+                r#"{"comments": {"most": {}}}"#,
+                "filter.comments: unknown quantifier `most`",
+            ),
+            (r#"{"priority": {"eq": null}}"#, "use isNull"),
+            (r#"{"and": [{"priority": {"eq": "x"}}]}"#, "filter.and[0].priority.eq"),
+        ] {
+            let error = parse_filter(&registry, tasks, &value(filter), "filter").unwrap_err();
+            assert!(error.to_string().contains(expected), "{filter}: {error}");
+        }
+    }
+
+    #[test]
+    fn orderings_end_with_the_primary_key_once() {
+        let registry = registry();
+        let tasks = tasks(&registry);
+        let order = parse_order(
+            &registry,
+            tasks,
+            &value(r#"[{"priority": "DESC"}, {"project": {"name": "ASC"}}]"#),
+        )
+        .unwrap();
+        let columns: Vec<_> = order.iter().map(|key| (key.column.as_str(), key.descending)).collect();
+        assert_eq!(columns, [("priority", true), ("name", false), ("id", false)]);
+        assert_eq!(order[1].path.len(), 1);
+        let by_key = parse_order(&registry, tasks, &value(r#"[{"id": "DESC"}]"#)).unwrap();
+        assert_eq!(by_key.len(), 1, "the key is not appended twice");
+    }
+
+    #[test]
+    fn counts_are_non_negative_integers() {
+        assert_eq!(parse_count(&value("3"), "first").unwrap(), Some(3));
+        assert_eq!(parse_count(&GqlValue::Null, "first").unwrap(), None);
+        assert!(parse_count(&value("-1"), "first").is_err());
+    }
+}

@@ -2,12 +2,13 @@
 //! operations the subscriber wants, its filter, and what to send of each changed row.
 
 use super::arguments::{argument_value as argument, parse_filter};
-use super::selection::{arguments, grouped, plan_node};
+use super::field::Selection;
+use super::selection::{grouped, plan_node};
 use super::{NodePlan, Predicate};
 use crate::changes::Op;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
-use async_graphql::{SelectionField, Value as GqlValue};
+use async_graphql::Value as GqlValue;
 
 /// What one change-event subscription sends.
 #[derive(Debug, Clone)]
@@ -25,13 +26,9 @@ pub struct EventPlan {
 }
 
 /// Plans a change-event subscription field of `entity`.
-pub fn plan_events(
-    registry: &Registry,
-    entity: EntityId,
-    field: SelectionField<'_>,
-) -> Result<EventPlan, GatewayError> {
+pub fn plan_events<S: Selection>(registry: &Registry, entity: EntityId, field: S) -> Result<EventPlan, GatewayError> {
     let meta = registry.entity(entity);
-    let args = arguments(&field)?;
+    let args = field.arguments()?;
     let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
     let ops = match argument(&args, "ops") {
         GqlValue::Null => vec![Op::Insert, Op::Update, Op::Delete],

@@ -8,15 +8,97 @@
 mod arguments;
 pub mod cursor;
 mod event;
+mod field;
 mod selection;
 pub mod write;
 
 pub use arguments::{Literals, Operands, null_value, parse_datetime, parse_filter_with, parse_key_value, parse_scalar};
 pub use event::{EventPlan, plan_events};
+pub use field::{DocumentField, Selection};
 pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};
 
-use crate::metadata::EntityId;
+use crate::error::GatewayError;
+use crate::metadata::{Entity, EntityId, Registry};
 use sea_orm::Value;
+
+/// The root query fields every entity has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// `tasks(filter, orderBy, first, …)`: a connection.
+    List,
+    /// `task(id)`: one row by primary key.
+    Lookup,
+    /// `tasksAggregate(filter)`: count, min/max/sum/avg, groups.
+    Aggregate,
+}
+
+impl Root {
+    pub const ALL: [Root; 3] = [Root::List, Root::Lookup, Root::Aggregate];
+
+    /// The field's name for `entity`.
+    pub fn field_name(self, entity: &Entity) -> String {
+        match self {
+            Self::List => entity.list_field.clone(),
+            Self::Lookup => entity.lookup_field.clone(),
+            Self::Aggregate => format!("{}Aggregate", entity.list_field),
+        }
+    }
+
+    /// The entity and kind of the root query field `name`.
+    pub fn find(registry: &Registry, name: &str) -> Option<(EntityId, Root)> {
+        registry.entities().iter().enumerate().find_map(|(id, entity)| {
+            Self::ALL
+                .into_iter()
+                .find(|root| root.field_name(entity) == name)
+                .map(|root| (id, root))
+        })
+    }
+}
+
+/// The root subscription fields every entity has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// `taskChanged(filter, ops)`: one event per committed change.
+    Changed,
+    /// `tasksLive(…)`: the list, again whenever a change alters it.
+    Live,
+}
+
+impl Feed {
+    pub const ALL: [Feed; 2] = [Feed::Changed, Feed::Live];
+
+    /// The field's name for `entity`.
+    pub fn field_name(self, entity: &Entity) -> String {
+        match self {
+            Self::Changed => format!("{}Changed", entity.lookup_field),
+            Self::Live => format!("{}Live", entity.list_field),
+        }
+    }
+
+    /// The entity and kind of the root subscription field `name`.
+    pub fn find(registry: &Registry, name: &str) -> Option<(EntityId, Feed)> {
+        registry.entities().iter().enumerate().find_map(|(id, entity)| {
+            Self::ALL
+                .into_iter()
+                .find(|feed| feed.field_name(entity) == name)
+                .map(|feed| (id, feed))
+        })
+    }
+}
+
+/// Plans a root query field of `entity`.
+pub fn plan_root<S: Selection>(
+    registry: &Registry,
+    entity: EntityId,
+    root: Root,
+    field: S,
+) -> Result<Plan, GatewayError> {
+    Ok(match root {
+        Root::List => Plan::Connection(plan_connection(registry, entity, &[field])?),
+        Root::Lookup => Plan::Lookup(plan_lookup(registry, entity, field)?),
+        Root::Aggregate => Plan::Aggregate(plan_aggregate(registry, entity, field)?),
+    })
+}
 
 /// What one root field needs.
 #[derive(Debug, Clone)]

@@ -5,38 +5,18 @@
 //! fragments) are merged, as GraphQL's field-merging rules allow.
 
 use super::arguments::{argument_value as argument, column_of_enum, parse_count, parse_filter, parse_order};
+use super::field::Selection;
 use super::*;
 use crate::error::GatewayError;
 use crate::metadata::{Registry, RelationKind};
-use async_graphql::{SelectionField, Value as GqlValue};
-
-type Occurrences<'a> = Vec<SelectionField<'a>>;
-
-fn server_error(error: async_graphql::ServerError) -> GatewayError {
-    GatewayError::bad_input(error.message)
-}
-
-fn included(field: &SelectionField<'_>) -> Result<bool, GatewayError> {
-    for directive in field.directives().map_err(server_error)? {
-        let condition = directive
-            .arguments
-            .iter()
-            .find(|(name, _)| name.node.as_str() == "if")
-            .map(|(_, value)| matches!(value.node, GqlValue::Boolean(true)));
-        match (directive.name.node.as_str(), condition) {
-            ("skip", Some(true)) | ("include", Some(false)) => return Ok(false),
-            _ => {}
-        }
-    }
-    Ok(true)
-}
+use async_graphql::Value as GqlValue;
 
 /// The sub-fields of every occurrence, grouped by response key in first-seen order.
-pub(super) fn grouped<'a>(occurrences: &[SelectionField<'a>]) -> Result<Vec<(String, Occurrences<'a>)>, GatewayError> {
-    let mut groups: Vec<(String, Occurrences<'a>)> = Vec::new();
+pub(super) fn grouped<S: Selection>(occurrences: &[S]) -> Result<Vec<(String, Vec<S>)>, GatewayError> {
+    let mut groups: Vec<(String, Vec<S>)> = Vec::new();
     for occurrence in occurrences {
-        for child in occurrence.selection_set() {
-            if child.name() == "__typename" || !included(&child)? {
+        for child in occurrence.children()? {
+            if child.name() == "__typename" || !child.included()? {
                 continue;
             }
             let key = child.alias().unwrap_or(child.name()).to_owned();
@@ -49,23 +29,14 @@ pub(super) fn grouped<'a>(occurrences: &[SelectionField<'a>]) -> Result<Vec<(Str
     Ok(groups)
 }
 
-pub(super) fn arguments(field: &SelectionField<'_>) -> Result<Vec<(String, GqlValue)>, GatewayError> {
-    Ok(field
-        .arguments()
-        .map_err(server_error)?
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value))
-        .collect())
-}
-
 /// Plans a connection field (a root list or a to-many relation).
-pub fn plan_connection(
+pub fn plan_connection<S: Selection>(
     registry: &Registry,
     entity: EntityId,
-    occurrences: &[SelectionField<'_>],
+    occurrences: &[S],
 ) -> Result<ConnectionPlan, GatewayError> {
     let first_occurrence = occurrences.first().ok_or(GatewayError::Internal)?;
-    let args = arguments(first_occurrence)?;
+    let args = first_occurrence.arguments()?;
     let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
     let order = parse_order(registry, entity, argument(&args, "orderBy"))?;
     let order_signature = signature(registry, entity, &order);
@@ -173,10 +144,10 @@ fn signature(registry: &Registry, entity: EntityId, order: &[OrderKey]) -> Strin
     format!("{}:{}", registry.entity(entity).table, keys.join(","))
 }
 
-pub(super) fn plan_node(
+pub(super) fn plan_node<S: Selection>(
     registry: &Registry,
     entity: EntityId,
-    occurrences: &[SelectionField<'_>],
+    occurrences: &[S],
 ) -> Result<NodePlan, GatewayError> {
     let meta = registry.entity(entity);
     let mut fields = Vec::new();
@@ -206,13 +177,9 @@ pub(super) fn plan_node(
 }
 
 /// Plans a lookup by primary key.
-pub fn plan_lookup(
-    registry: &Registry,
-    entity: EntityId,
-    field: SelectionField<'_>,
-) -> Result<LookupPlan, GatewayError> {
+pub fn plan_lookup<S: Selection>(registry: &Registry, entity: EntityId, field: S) -> Result<LookupPlan, GatewayError> {
     let meta = registry.entity(entity);
-    let args = arguments(&field)?;
+    let args = field.arguments()?;
     let key = meta
         .primary_key
         .iter()
@@ -229,12 +196,12 @@ pub fn plan_lookup(
 }
 
 /// Plans an aggregate field.
-pub fn plan_aggregate(
+pub fn plan_aggregate<S: Selection>(
     registry: &Registry,
     entity: EntityId,
-    field: SelectionField<'_>,
+    field: S,
 ) -> Result<AggregatePlan, GatewayError> {
-    let args = arguments(&field)?;
+    let args = field.arguments()?;
     let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
     let mut outputs = Vec::new();
     for (key, occurrences) in grouped(std::slice::from_ref(&field))? {
@@ -260,10 +227,10 @@ pub fn plan_aggregate(
     })
 }
 
-fn aggregate_columns(
+fn aggregate_columns<S: Selection>(
     registry: &Registry,
     entity: EntityId,
-    occurrences: &[SelectionField<'_>],
+    occurrences: &[S],
 ) -> Result<Vec<(String, String)>, GatewayError> {
     let meta = registry.entity(entity);
     grouped(occurrences)?
@@ -277,13 +244,13 @@ fn aggregate_columns(
         .collect()
 }
 
-fn plan_group_by(
+fn plan_group_by<S: Selection>(
     registry: &Registry,
     entity: EntityId,
-    occurrences: &[SelectionField<'_>],
+    occurrences: &[S],
 ) -> Result<AggregateOutput, GatewayError> {
     let meta = registry.entity(entity);
-    let args = arguments(&occurrences[0])?;
+    let args = occurrences[0].arguments()?;
     let columns = match argument(&args, "columns") {
         GqlValue::List(items) => items
             .iter()

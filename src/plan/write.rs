@@ -8,10 +8,11 @@
 //! back" in that same transaction.
 
 use super::arguments::{argument_value, column_of_enum, null_value, parse_filter, parse_scalar};
+use super::field::Selection;
 use super::{NodePlan, Predicate};
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, RelationKind};
-use async_graphql::{SelectionField, Value as GqlValue};
+use async_graphql::Value as GqlValue;
 use sea_orm::Value;
 
 /// Column values to write: (column, value).
@@ -120,16 +121,16 @@ pub fn links_field(relation_field: &str) -> String {
 }
 
 /// Plans a mutation field from its arguments and selection.
-pub fn plan_write(
+pub fn plan_write<S: Selection>(
     registry: &Registry,
     entity: EntityId,
     mutation: Mutation,
-    field: SelectionField<'_>,
+    field: S,
     max_rows: usize,
     access: &crate::permission::Access,
 ) -> Result<WritePlan, GatewayError> {
     let meta = registry.entity(entity);
-    let args = super::selection::arguments(&field)?;
+    let args = field.arguments()?;
     let arg = |name: &str| argument_value(&args, name);
     let kind = match mutation {
         Mutation::Create => WriteKind::Insert(vec![parse_insert(registry, access, entity, arg("input"), "input")?]),

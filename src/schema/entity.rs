@@ -1,11 +1,11 @@
 //! The GraphQL types of one entity: its object, connection, edge, filter, ordering and aggregate
 //! types, and its three root fields.
 
-use super::resolve::{self, Root};
+use super::resolve;
 use super::scalars::{filter_name, type_name};
 use crate::metadata::{Column, Entity, EntityId, Registry, Relation, RelationKind, ScalarKind, enum_value_name};
 use crate::permission::View;
-use crate::plan::AggregateFunction;
+use crate::plan::{AggregateFunction, Root};
 use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, SchemaBuilder, TypeRef};
 
 /// Names of an entity's derived types.
@@ -319,7 +319,7 @@ pub fn register(
     // Root fields.
     let list = connection_arguments(
         Field::new(
-            &entity.list_field,
+            Root::List.field_name(entity),
             TypeRef::named_nn(&names.connection),
             resolve::root(id, Root::List),
         ),
@@ -327,7 +327,7 @@ pub fn register(
     )
     .description(format!("{} rows: filter, order and page them.", names.object));
     let mut lookup = Field::new(
-        &entity.lookup_field,
+        Root::Lookup.field_name(entity),
         TypeRef::named(&names.object),
         resolve::root(id, Root::Lookup),
     )
@@ -341,7 +341,7 @@ pub fn register(
         }
     }
     let aggregate_root = Field::new(
-        format!("{}Aggregate", entity.list_field),
+        Root::Aggregate.field_name(entity),
         TypeRef::named_nn(&names.aggregate),
         resolve::root(id, Root::Aggregate),
     )

@@ -5,7 +5,7 @@ use crate::auth::Session;
 use crate::database::{Reader, Routing};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, ScalarKind};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Root};
 use crate::schema::Engine;
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::{Error, ErrorExtensions};
@@ -13,14 +13,6 @@ use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
 use std::sync::Arc;
 use tracing::Instrument;
-
-/// Which root field a resolver serves.
-#[derive(Debug, Clone, Copy)]
-pub enum Root {
-    List,
-    Lookup,
-    Aggregate,
-}
 
 /// Resolves a root field: plan from the look-ahead, one statement, JSON to the children.
 pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
@@ -31,18 +23,13 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             let field = context.field();
             let field_name = field.name();
             let plan_span = tracing::debug_span!("plan", field = field_name).entered();
-            let planned = match root {
-                Root::List => plan::plan_connection(registry, entity, &[field]).map(Plan::Connection),
-                Root::Lookup => plan::plan_lookup(registry, entity, field).map(Plan::Lookup),
-                Root::Aggregate => plan::plan_aggregate(registry, entity, field).map(Plan::Aggregate),
-            };
-            let mut plan = planned.map_err(|error| error.extend())?;
+            let mut plan = plan::plan_root(registry, entity, root, field).map_err(|error| error.extend())?;
             let access = engine
                 .access(context.data_opt::<Session>())
                 .map_err(|error| error.extend())?;
-            access.check(registry, &plan).map_err(|error| error.extend())?;
-            crate::plan::bound_pages(&mut plan, engine.max_page_size).map_err(|error| error.extend())?;
-            access.limit_rows(&mut plan);
+            access
+                .authorize(registry, &mut plan, engine.max_page_size)
+                .map_err(|error| error.extend())?;
             drop(plan_span);
             let primary = context.data::<DatabaseConnection>()?;
             let routing = context.data_opt::<Routing>();

@@ -10,7 +10,7 @@ use crate::changes::{Batch, ChangeFeed, Channel, Registration, Watch};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::permission::View;
-use crate::plan::{self, ConnectionOutput, ConnectionPlan, LookupPlan, NodeField, NodePlan, Page, Plan};
+use crate::plan::{self, Feed, Plan};
 use async_graphql::dynamic::{
     Enum, EnumItem, Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, SchemaBuilder,
     SubscriptionField, SubscriptionFieldFuture, TypeRef,
@@ -88,9 +88,9 @@ pub fn register(
     }
     builder = builder.register(change);
     let events = SubscriptionField::new(
-        format!("{}Changed", entity.lookup_field),
+        Feed::Changed.field_name(entity),
         TypeRef::named_nn(&change_type),
-        move |context| SubscriptionFieldFuture::new(subscribe(context, id, Kind::Events)),
+        move |context| SubscriptionFieldFuture::new(subscribe(context, id, Feed::Changed)),
     )
     .description(format!(
         "Inserts, updates and deletes of {} rows the session may read, as they commit.",
@@ -107,9 +107,9 @@ pub fn register(
         .into_iter()
         .fold(
             SubscriptionField::new(
-                format!("{}Live", entity.list_field),
+                Feed::Live.field_name(entity),
                 TypeRef::named_nn(&names.connection),
-                move |context| SubscriptionFieldFuture::new(subscribe(context, id, Kind::Live)),
+                move |context| SubscriptionFieldFuture::new(subscribe(context, id, Feed::Live)),
             ),
             |field, input| field.argument(input),
         )
@@ -118,12 +118,6 @@ pub fn register(
             entity.list_field
         ));
     (builder, vec![events, live])
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Events,
-    Live,
 }
 
 /// The `op` field: an enum value from the event's JSON.
@@ -142,7 +136,7 @@ fn operation(context: ResolverContext<'_>) -> FieldFuture<'_> {
 async fn subscribe<'a>(
     context: ResolverContext<'a>,
     entity: EntityId,
-    kind: Kind,
+    kind: Feed,
 ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<FieldValue<'a>>> + use<'a>> {
     let engine = context.data::<Engine>()?;
     let feed = context.data::<ChangeFeed>()?;
@@ -152,32 +146,19 @@ async fn subscribe<'a>(
         .map_err(|error| error.extend())?;
     let field = context.field();
     let watch = match kind {
-        Kind::Events => {
+        Feed::Changed => {
             let mut events = plan::plan_events(registry, entity, field).map_err(|error| error.extend())?;
             access
-                .check(registry, &event_reads(registry, &events))
+                .authorize_events(registry, &mut events, engine.max_page_size)
                 .map_err(|error| error.extend())?;
-            // Nested lists of each row are bounded like a read's.
-            for (_, row) in &mut events.rows {
-                let mut bounded = Plan::Lookup(LookupPlan {
-                    entity,
-                    key: Vec::new(),
-                    node: std::mem::take(row),
-                });
-                plan::bound_pages(&mut bounded, engine.max_page_size).map_err(|error| error.extend())?;
-                access.limit_rows(&mut bounded);
-                if let Plan::Lookup(lookup) = bounded {
-                    *row = lookup.node;
-                }
-            }
             Watch::Events(events)
         }
-        Kind::Live => {
+        Feed::Live => {
             let mut live =
                 Plan::Connection(plan::plan_connection(registry, entity, &[field]).map_err(|error| error.extend())?);
-            access.check(registry, &live).map_err(|error| error.extend())?;
-            plan::bound_pages(&mut live, engine.max_page_size).map_err(|error| error.extend())?;
-            access.limit_rows(&mut live);
+            access
+                .authorize(registry, &mut live, engine.max_page_size)
+                .map_err(|error| error.extend())?;
             Watch::live(registry, live, &access)
         }
     };
@@ -187,28 +168,6 @@ async fn subscribe<'a>(
         .await
         .map_err(|error: GatewayError| error.extend())?;
     Ok(events(registration, receiver))
-}
-
-/// What an event subscription reads, as a plan the permission check understands.
-fn event_reads(registry: &Registry, events: &plan::EventPlan) -> Plan {
-    let meta = registry.entity(events.entity);
-    let mut node = NodePlan::default();
-    for (_, columns) in &events.old_keys {
-        for (_, column) in columns {
-            node.fields.push((column.clone(), NodeField::Column(column.clone())));
-        }
-    }
-    for (_, row) in &events.rows {
-        node.fields.extend(row.fields.iter().cloned());
-    }
-    Plan::Connection(ConnectionPlan {
-        entity: events.entity,
-        filter: events.filter.clone(),
-        order: Vec::new(),
-        order_signature: meta.table.clone(),
-        page: Page::default(),
-        outputs: vec![("nodes".into(), ConnectionOutput::Nodes(node))],
-    })
 }
 
 /// The subscriber's queue as a GraphQL stream, one message per event; it stays registered while

@@ -10,6 +10,8 @@ pub mod change;
 mod constraint;
 mod dialect;
 mod filter;
+#[cfg(test)]
+mod golden;
 mod select;
 pub mod write;
 

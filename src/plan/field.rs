@@ -1,0 +1,206 @@
+//! The fields the planner reads, behind one trait: async-graphql's look-ahead
+//! ([`SelectionField`]) while a resolver runs, or a field of a parsed document
+//! ([`DocumentField`]) where no resolver runs at all (the SQL snapshot tests plan golden documents
+//! this way, with no schema execution and no database).
+//!
+//! Both flatten fragments and resolve variables the same way (a variable's value, else its
+//! default); `@skip`/`@include` is read by [`Selection::included`].
+
+use crate::error::GatewayError;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, FragmentDefinition, OperationDefinition, Selection as Item,
+};
+use async_graphql::{Name, Positioned, SelectionField, Value as GqlValue, Variables};
+use std::collections::HashMap;
+
+/// One field of an operation, as far as planning needs it.
+pub trait Selection: Sized {
+    fn name(&self) -> &str;
+    fn alias(&self) -> Option<&str>;
+    /// The arguments given, variables resolved.
+    fn arguments(&self) -> Result<Vec<(String, GqlValue)>, GatewayError>;
+    /// Whether `@skip`/`@include` keep the field.
+    fn included(&self) -> Result<bool, GatewayError>;
+    /// The sub-fields, fragments flattened, in document order.
+    fn children(&self) -> Result<Vec<Self>, GatewayError>;
+}
+
+/// Whether a directive named `name` with argument `if` keeps what it is on.
+fn keeps(name: &str, condition: Option<&GqlValue>) -> bool {
+    let condition = matches!(condition, Some(GqlValue::Boolean(true)));
+    !matches!((name, condition), ("skip", true) | ("include", false))
+}
+
+fn server_error(error: async_graphql::ServerError) -> GatewayError {
+    GatewayError::bad_input(error.message)
+}
+
+impl Selection for SelectionField<'_> {
+    fn name(&self) -> &str {
+        SelectionField::name(self)
+    }
+
+    fn alias(&self) -> Option<&str> {
+        SelectionField::alias(self)
+    }
+
+    fn arguments(&self) -> Result<Vec<(String, GqlValue)>, GatewayError> {
+        Ok(SelectionField::arguments(self)
+            .map_err(server_error)?
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect())
+    }
+
+    fn included(&self) -> Result<bool, GatewayError> {
+        Ok(self.directives().map_err(server_error)?.iter().all(|directive| {
+            let condition = directive
+                .arguments
+                .iter()
+                .find(|(name, _)| name.node.as_str() == "if")
+                .map(|(_, value)| &value.node);
+            keeps(directive.name.node.as_str(), condition)
+        }))
+    }
+
+    fn children(&self) -> Result<Vec<Self>, GatewayError> {
+        Ok(self.selection_set().collect())
+    }
+}
+
+/// Where a document's fields come from: the operation (its variables), the fragments.
+#[derive(Clone, Copy)]
+struct Operation<'a> {
+    definition: &'a OperationDefinition,
+    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    variables: &'a Variables,
+}
+
+/// A field of a parsed document, with the operation's variables.
+#[derive(Clone, Copy)]
+pub struct DocumentField<'a> {
+    field: &'a Field,
+    operation: Operation<'a>,
+}
+
+impl<'a> DocumentField<'a> {
+    /// The root fields of the operation `name` (the only one when `None`) of `document`.
+    pub fn roots(
+        document: &'a ExecutableDocument,
+        name: Option<&str>,
+        variables: &'a Variables,
+    ) -> Result<Vec<Self>, GatewayError> {
+        let definition = match (&document.operations, name) {
+            (DocumentOperations::Single(operation), _) => &operation.node,
+            (DocumentOperations::Multiple(operations), Some(name)) => {
+                &operations
+                    .get(name)
+                    .ok_or_else(|| GatewayError::bad_input(format!("no operation named `{name}`")))?
+                    .node
+            }
+            (DocumentOperations::Multiple(_), None) => {
+                return Err(GatewayError::bad_input("the document has several operations: name one"));
+            }
+        };
+        let operation = Operation {
+            definition,
+            fragments: &document.fragments,
+            variables,
+        };
+        let mut fields = Vec::new();
+        operation.collect(&definition.selection_set.node.items, &mut fields)?;
+        Ok(fields)
+    }
+}
+
+impl<'a> Operation<'a> {
+    /// Resolves a variable of the operation: its value, else its default.
+    fn variable(&self) -> impl FnMut(Name) -> Result<GqlValue, GatewayError> + '_ {
+        |name| {
+            self.definition
+                .variable_definitions
+                .iter()
+                .find(|definition| definition.node.name.node == name)
+                .and_then(|definition| {
+                    self.variables
+                        .get(&definition.node.name.node)
+                        .or_else(|| definition.node.default_value())
+                })
+                .cloned()
+                .ok_or_else(|| GatewayError::bad_input(format!("variable `${name}` is not defined")))
+        }
+    }
+
+    fn keeps(&self, directives: &[Positioned<async_graphql::parser::types::Directive>]) -> Result<bool, GatewayError> {
+        for directive in directives {
+            let condition = directive
+                .node
+                .get_argument("if")
+                .map(|value| value.node.clone().into_const_with(self.variable()))
+                .transpose()?;
+            if !keeps(directive.node.name.node.as_str(), condition.as_ref()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The fields of `items`, fragments kept by their directives flattened.
+    fn collect(&self, items: &'a [Positioned<Item>], into: &mut Vec<DocumentField<'a>>) -> Result<(), GatewayError> {
+        for item in items {
+            match &item.node {
+                Item::Field(field) => into.push(DocumentField {
+                    field: &field.node,
+                    operation: *self,
+                }),
+                Item::FragmentSpread(spread) => {
+                    if self.keeps(&spread.node.directives)?
+                        && let Some(fragment) = self.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        self.collect(&fragment.node.selection_set.node.items, into)?;
+                    }
+                }
+                Item::InlineFragment(inline) => {
+                    if self.keeps(&inline.node.directives)? {
+                        self.collect(&inline.node.selection_set.node.items, into)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Selection for DocumentField<'_> {
+    fn name(&self) -> &str {
+        self.field.name.node.as_str()
+    }
+
+    fn alias(&self) -> Option<&str> {
+        self.field.alias.as_ref().map(|alias| alias.node.as_str())
+    }
+
+    fn arguments(&self) -> Result<Vec<(String, GqlValue)>, GatewayError> {
+        self.field
+            .arguments
+            .iter()
+            .map(|(name, value)| {
+                Ok((
+                    name.node.to_string(),
+                    value.node.clone().into_const_with(self.operation.variable())?,
+                ))
+            })
+            .collect()
+    }
+
+    fn included(&self) -> Result<bool, GatewayError> {
+        self.operation.keeps(&self.field.directives)
+    }
+
+    fn children(&self) -> Result<Vec<Self>, GatewayError> {
+        let mut fields = Vec::new();
+        self.operation
+            .collect(&self.field.selection_set.node.items, &mut fields)?;
+        Ok(fields)
+    }
+}
