@@ -1,8 +1,8 @@
 //! Why a request was not authenticated, in plain words, and the HTTP answer for it.
 
+use crate::error::ErrorCode;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
@@ -37,19 +37,11 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    fn status(&self) -> StatusCode {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::RoleNotHeld(_) => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNAUTHORIZED,
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            Self::RoleNotHeld(_) => "FORBIDDEN",
-            Self::KeysUnavailable => "AUTHENTICATION_UNAVAILABLE",
-            _ => "UNAUTHENTICATED",
+            Self::RoleNotHeld(_) => ErrorCode::Forbidden,
+            Self::KeysUnavailable => ErrorCode::AuthenticationUnavailable,
+            _ => ErrorCode::Unauthenticated,
         }
     }
 }
@@ -75,12 +67,14 @@ impl From<jsonwebtoken::errors::Error> for AuthError {
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let message = self.to_string();
+        let code = self.code();
         let mut response = (
-            self.status(),
-            axum::Json(json!({ "errors": [{ "message": message, "extensions": { "code": self.code() } }] })),
+            code.status(),
+            [(header::CONTENT_TYPE, "application/json")],
+            code.body(&message),
         )
             .into_response();
-        if self.status() == StatusCode::UNAUTHORIZED {
+        if code.status() == StatusCode::UNAUTHORIZED {
             let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{message}\"");
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, value);

@@ -2,6 +2,7 @@
 //! (`GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`), so every error a client sees is coded.
 //! Errors raised by the engine carry their own codes (see [`crate::error`]).
 
+use crate::error::ErrorCode;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
@@ -19,10 +20,10 @@ impl ExtensionFactory for ErrorCodes {
 
 struct ErrorCodesExtension;
 
-fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
+fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
     let extensions = error.extensions.get_or_insert_with(Default::default);
     if extensions.get("code").is_none() {
-        extensions.set("code", code);
+        extensions.set("code", code.as_str());
     }
     error
 }
@@ -39,7 +40,7 @@ impl Extension for ErrorCodesExtension {
         next.run(context, query, variables)
             .instrument(tracing::debug_span!("parse"))
             .await
-            .map_err(|error| with_code(error, "GRAPHQL_PARSE_FAILED"))
+            .map_err(|error| with_code(error, ErrorCode::GraphqlParseFailed))
     }
 
     async fn validation(
@@ -53,7 +54,7 @@ impl Extension for ErrorCodesExtension {
             .map_err(|errors| {
                 errors
                     .into_iter()
-                    .map(|error| with_code(error, "GRAPHQL_VALIDATION_FAILED"))
+                    .map(|error| with_code(error, ErrorCode::GraphqlValidationFailed))
                     .collect()
             })
     }

@@ -11,7 +11,7 @@
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, ServerError, ServerResult, Variables};
+use async_graphql::{ServerError, ServerResult, Variables};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -132,9 +132,9 @@ fn cost(
 }
 
 fn exceeded(message: String) -> ServerError {
-    let error =
-        async_graphql::Error::new(message).extend_with(|_, extensions| extensions.set("code", "QUERY_LIMIT_EXCEEDED"));
-    error.into_server_error(Default::default())
+    crate::error::ErrorCode::QueryLimitExceeded
+        .error(message)
+        .into_server_error(Default::default())
 }
 
 /// Request data saying the HTTP layer already checked the limits on the parsed document.

@@ -29,7 +29,12 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 /// Records one finished GraphQL operation.
-pub fn operation(kind: &'static str, outcome: &'static str, seconds: f64, error_codes: impl Iterator<Item = String>) {
+pub fn operation(
+    kind: &'static str,
+    outcome: &'static str,
+    seconds: f64,
+    error_codes: impl Iterator<Item = &'static str>,
+) {
     metrics::counter!("gateway_requests_total", "operation" => kind, "outcome" => outcome).increment(1);
     metrics::histogram!("gateway_request_duration_seconds", "operation" => kind).record(seconds);
     for code in error_codes {

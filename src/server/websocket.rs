@@ -13,6 +13,7 @@
 use super::AppState;
 use crate::auth::{Authenticator, Session};
 use crate::changes::Channel;
+use crate::error::ErrorCode;
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket as ProtocolStream, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -250,10 +251,8 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
 struct RoleSchemas(AppState);
 
 /// A response with one coded error.
-fn refusal(code: &str, message: String) -> async_graphql::Response {
-    let mut error = async_graphql::ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", code);
-    async_graphql::Response::from_errors(vec![error])
+fn refusal(code: ErrorCode, message: String) -> async_graphql::Response {
+    async_graphql::Response::from_errors(vec![code.error(message).into_server_error(Default::default())])
 }
 
 impl async_graphql::Executor for RoleSchemas {
@@ -300,7 +299,7 @@ impl async_graphql::Executor for RoleSchemas {
                 tokio::time::timeout(http.queue_timeout, http.in_flight.clone().acquire_owned()).await
             else {
                 return refusal(
-                    "OVERLOADED",
+                    ErrorCode::Overloaded,
                     "the gateway is at its concurrency limit; retry shortly".into(),
                 );
             };
@@ -315,7 +314,7 @@ impl async_graphql::Executor for RoleSchemas {
                 Ok(None) => async_graphql::Response::default(),
                 Err(_) => {
                     return refusal(
-                        "TIMEOUT",
+                        ErrorCode::Timeout,
                         format!(
                             "the request took longer than {:?} (GATEWAY_REQUEST_TIMEOUT)",
                             http.request_timeout

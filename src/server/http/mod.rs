@@ -19,6 +19,7 @@ pub use persisted::{PersistedQueries, SafelistError};
 use super::AppState;
 use super::playground;
 use crate::auth::Session;
+use crate::error::ErrorCode;
 use crate::schema::limits::{LimitsChecked, QueryLimits, check_nesting};
 use crate::transaction::OperationTransaction;
 use async_graphql::parser::types::{
@@ -64,38 +65,32 @@ pub struct HttpOptions {
     pub metrics_token: Option<String>,
 }
 
-/// A request refused before GraphQL runs.
+/// A request refused before GraphQL runs; its code decides the status.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct HttpError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl HttpError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
         }
     }
 
-    fn malformed(message: String) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
-    }
-
-    fn invalid(message: String) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    fn bad_request(message: String) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
     }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let body = json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
-        let mut response = (self.status, [(header::CONTENT_TYPE, JSON)], body.to_string()).into_response();
-        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+        let status = self.code.status();
+        let mut response = (status, [(header::CONTENT_TYPE, JSON)], self.code.body(&self.message)).into_response();
+        if status == StatusCode::METHOD_NOT_ALLOWED {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -120,8 +115,7 @@ fn response_type(headers: &HeaderMap) -> Result<&'static str, HttpError> {
         Ok(JSON)
     } else {
         Err(HttpError::new(
-            StatusCode::NOT_ACCEPTABLE,
-            "NOT_ACCEPTABLE",
+            ErrorCode::NotAcceptable,
             format!("responses are {GRAPHQL_RESPONSE} or {JSON}; Accept asks for `{accept}`"),
         ))
     }
@@ -214,13 +208,6 @@ fn order_root_fields(data: &mut async_graphql::Value, keys: &[async_graphql::Nam
 }
 
 /// An error's `extensions.code`.
-fn error_code(error: &async_graphql::ServerError) -> Option<&str> {
-    match error.extensions.as_ref()?.get("code")? {
-        async_graphql::Value::String(code) => Some(code.as_str()),
-        _ => None,
-    }
-}
-
 /// How an operation ended, for the status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -242,8 +229,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let schema = match state.schema_for(session.map(|session| session.role.as_str())) {
         Ok(schema) => schema,
         Err(error) => {
-            let body = json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] });
-            return (body.to_string(), Outcome::RequestError);
+            return (error.code().body(&error.to_string()), Outcome::RequestError);
         }
     };
     let started = std::time::Instant::now();
@@ -278,7 +264,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
             kind,
             "error",
             started.elapsed().as_secs_f64(),
-            std::iter::once("QUERY_LIMIT_EXCEEDED".to_owned()),
+            std::iter::once(ErrorCode::QueryLimitExceeded.as_str()),
         );
         let body = serde_json::to_string(&json!({ "errors": [error] })).unwrap_or_default();
         return (body, Outcome::RequestError);
@@ -288,25 +274,25 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     // future and its transaction rolls back.
     let Ok(mut response) = tokio::time::timeout(state.http.request_timeout, schema.execute(request)).await else {
         let timeout = state.http.request_timeout;
-        let error = json!({ "errors": [{ "message": format!("the request took longer than {timeout:?} (GATEWAY_REQUEST_TIMEOUT)"), "extensions": { "code": "TIMEOUT" } }] });
+        let body = ErrorCode::Timeout.body(&format!(
+            "the request took longer than {timeout:?} (GATEWAY_REQUEST_TIMEOUT)"
+        ));
         super::metrics::operation(
             kind,
             "timeout",
             started.elapsed().as_secs_f64(),
-            std::iter::once("TIMEOUT".to_owned()),
+            std::iter::once(ErrorCode::Timeout.as_str()),
         );
-        return (error.to_string(), Outcome::TimedOut);
+        return (body, Outcome::TimedOut);
     };
     transaction.finish(&mut response).await;
     order_root_fields(&mut response.data, &keys);
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
-        && response.errors.iter().all(|error| {
-            matches!(
-                error_code(error),
-                Some("GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "QUERY_LIMIT_EXCEEDED")
-            )
-        });
+        && response
+            .errors
+            .iter()
+            .all(|error| ErrorCode::of(error).is_some_and(ErrorCode::refuses_document));
     // Serialized straight from the response, so fields keep the order of the selection set.
     let serialized = if request_error {
         serde_json::to_string(&json!({ "errors": response.errors }))
@@ -317,7 +303,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let codes = response
         .errors
         .iter()
-        .map(|error| error_code(error).unwrap_or("UNCODED").to_owned());
+        .map(|error| ErrorCode::of(error).map_or("UNCODED", ErrorCode::as_str));
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
     let elapsed = started.elapsed();
     tracing::info!(
@@ -359,7 +345,7 @@ fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: boo
         results.into_iter().next().map(|(body, _)| body).unwrap_or_default()
     };
     let status = match outcome {
-        Outcome::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+        Outcome::TimedOut => ErrorCode::Timeout.status(),
         Outcome::RequestError if media_type == GRAPHQL_RESPONSE => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
@@ -397,16 +383,14 @@ async fn post_inner(
         .to_ascii_lowercase();
     if essence != JSON {
         return Err(HttpError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             format!("send GraphQL requests as {JSON} (got `{content_type}`)"),
         ));
     }
     let limit = state.http.max_body_bytes;
     let body = to_bytes(request.into_body(), limit).await.map_err(|_| {
         HttpError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
+            ErrorCode::PayloadTooLarge,
             format!("the body exceeds {limit} bytes (GATEWAY_MAX_BODY_BYTES)"),
         )
     })?;
@@ -443,8 +427,7 @@ pub async fn get(
             && kind != OperationType::Query
         {
             return Err(HttpError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
+                ErrorCode::MethodNotAllowed,
                 format!("{kind} operations must be sent with POST"),
             ));
         }
@@ -452,8 +435,7 @@ pub async fn get(
             && !required.iter().any(|name| headers.contains_key(name.as_str()))
         {
             return Err(HttpError::new(
-                StatusCode::BAD_REQUEST,
-                "CSRF_PREVENTION",
+                ErrorCode::CsrfPrevention,
                 format!(
                     "a GET could be a cross-site request: add one of the headers {} (or use POST with {JSON})",
                     required.join(", ")
@@ -476,8 +458,7 @@ pub async fn admit(
 ) -> Response {
     if options.draining.load(std::sync::atomic::Ordering::Relaxed) {
         let mut response = HttpError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SHUTTING_DOWN",
+            ErrorCode::ShuttingDown,
             "the gateway is shutting down; retry on another instance",
         )
         .into_response();
@@ -494,8 +475,7 @@ pub async fn admit(
         }
         _ => {
             let mut response = HttpError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "OVERLOADED",
+                ErrorCode::Overloaded,
                 "the gateway is at its concurrency limit; retry shortly",
             )
             .into_response();

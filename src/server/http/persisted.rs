@@ -8,7 +8,7 @@
 //! `GATEWAY_SAFELIST_ROLES` (`*` for every request) may run only those, sent by id or in full.
 
 use super::HttpError;
-use axum::http::StatusCode;
+use crate::error::ErrorCode;
 use lru::LruCache;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -93,7 +93,7 @@ impl PersistedQueries {
         }
         if request.query.is_empty() {
             let Some(hash) = &hash else {
-                return Err(HttpError::invalid("`query` is missing".to_owned()));
+                return Err(HttpError::bad_request("`query` is missing".to_owned()));
             };
             let cached = self
                 .cache
@@ -103,15 +103,14 @@ impl PersistedQueries {
                 Some(document) => request.query = document,
                 None => {
                     return Err(HttpError::new(
-                        StatusCode::OK,
-                        "PERSISTED_QUERY_NOT_FOUND",
+                        ErrorCode::PersistedQueryNotFound,
                         "PersistedQueryNotFound",
                     ));
                 }
             }
         } else if let Some(hash) = &hash {
             if sha256(&request.query) != *hash {
-                return Err(HttpError::invalid(
+                return Err(HttpError::bad_request(
                     "extensions.persistedQuery.sha256Hash does not match the query".to_owned(),
                 ));
             }
@@ -126,8 +125,7 @@ impl PersistedQueries {
             && !safelist.hashes.contains(&sha256(&request.query))
         {
             return Err(HttpError::new(
-                StatusCode::FORBIDDEN,
-                "OPERATION_NOT_IN_SAFELIST",
+                ErrorCode::OperationNotInSafelist,
                 "this client may run only the operations of the safelist",
             ));
         }

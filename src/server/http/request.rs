@@ -19,7 +19,7 @@ fn operation(value: Value, index: Option<usize>) -> Result<(Request, Option<Stri
         None => field.to_owned(),
     };
     let Value::Object(mut fields) = value else {
-        return Err(HttpError::invalid(format!(
+        return Err(HttpError::bad_request(format!(
             "{}: a GraphQL request is a JSON object",
             at("body")
         )));
@@ -40,15 +40,15 @@ fn operation(value: Value, index: Option<usize>) -> Result<(Request, Option<Stri
     let query = match fields.remove("query") {
         Some(Value::String(query)) => query,
         Some(Value::Null) | None if persisted => String::new(),
-        Some(_) => return Err(HttpError::invalid(format!("`{}` must be a string", at("query")))),
-        None => return Err(HttpError::invalid(format!("`{}` is missing", at("query")))),
+        Some(_) => return Err(HttpError::bad_request(format!("`{}` must be a string", at("query")))),
+        None => return Err(HttpError::bad_request(format!("`{}` is missing", at("query")))),
     };
     let mut request = Request::new(query);
     match fields.remove("operationName") {
         None | Some(Value::Null) => {}
         Some(Value::String(name)) => request = request.operation_name(name),
         Some(_) => {
-            return Err(HttpError::invalid(format!(
+            return Err(HttpError::bad_request(format!(
                 "`{}` must be a string",
                 at("operationName")
             )));
@@ -57,7 +57,12 @@ fn operation(value: Value, index: Option<usize>) -> Result<(Request, Option<Stri
     match fields.remove("variables") {
         None | Some(Value::Null) => {}
         Some(Value::Object(variables)) => request = request.variables(Variables::from_json(Value::Object(variables))),
-        Some(_) => return Err(HttpError::invalid(format!("`{}` must be an object", at("variables")))),
+        Some(_) => {
+            return Err(HttpError::bad_request(format!(
+                "`{}` must be an object",
+                at("variables")
+            )));
+        }
     }
     match fields.remove("extensions") {
         None | Some(Value::Null) => {}
@@ -68,7 +73,12 @@ fn operation(value: Value, index: Option<usize>) -> Result<(Request, Option<Stri
                 }
             }
         }
-        Some(_) => return Err(HttpError::invalid(format!("`{}` must be an object", at("extensions")))),
+        Some(_) => {
+            return Err(HttpError::bad_request(format!(
+                "`{}` must be an object",
+                at("extensions")
+            )));
+        }
     }
     Ok((request, id))
 }
@@ -76,14 +86,14 @@ fn operation(value: Value, index: Option<usize>) -> Result<(Request, Option<Stri
 /// Parses a POST body: one request object, or an array of at most `max_batch`.
 pub fn parse_body(body: &[u8], max_batch: usize) -> Result<Operations, HttpError> {
     let value: Value = serde_json::from_slice(body)
-        .map_err(|error| HttpError::malformed(format!("the body is not valid JSON: {error}")))?;
+        .map_err(|error| HttpError::bad_request(format!("the body is not valid JSON: {error}")))?;
     match value {
         Value::Array(items) => {
             if items.is_empty() {
-                return Err(HttpError::invalid("an empty batch has nothing to run".to_owned()));
+                return Err(HttpError::bad_request("an empty batch has nothing to run".to_owned()));
             }
             if items.len() > max_batch {
-                return Err(HttpError::invalid(format!(
+                return Err(HttpError::bad_request(format!(
                     "a batch may hold at most {max_batch} operations (GATEWAY_MAX_BATCH), not {}",
                     items.len()
                 )));
@@ -108,7 +118,7 @@ pub fn parse_query_string(query: &str) -> Result<(Request, Option<String>), Http
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let value = match key.as_ref() {
             "variables" | "extensions" if !value.is_empty() => serde_json::from_str(&value)
-                .map_err(|error| HttpError::invalid(format!("`{key}` is not valid JSON: {error}")))?,
+                .map_err(|error| HttpError::bad_request(format!("`{key}` is not valid JSON: {error}")))?,
             "variables" | "extensions" => Value::Null,
             _ => Value::String(value.into_owned()),
         };
