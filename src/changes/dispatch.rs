@@ -16,6 +16,7 @@ use crate::database::Reader;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::permission::Access;
+use crate::plan::vocabulary::ConnectionField;
 use crate::plan::{ConnectionOutput, ConnectionPlan, EventPlan, NodeField, NodePlan, OrderKey, Page, Plan, Predicate};
 use crate::sql::Compiler;
 use futures_util::StreamExt;
@@ -408,7 +409,7 @@ pub(crate) fn change_statements(
                 .collect(),
             order_signature: String::new(),
             page: Page::default(),
-            outputs: vec![("nodes".into(), ConnectionOutput::Nodes(node))],
+            outputs: vec![(ConnectionField::Nodes.name().into(), ConnectionOutput::Nodes(node))],
         });
         crate::sql::statement(backend, registry, access, &fetch)
     });
@@ -433,7 +434,7 @@ fn key_values(registry: &Registry, entity: EntityId, key: &Json) -> Option<Vec<s
 
 /// The fetched rows by canonical key.
 fn rows_by_key<'j>(json: &'j Json, key_columns: &[String]) -> HashMap<String, &'j Json> {
-    json.get("nodes")
+    json.get(ConnectionField::Nodes.name())
         .and_then(Json::as_array)
         .map(|rows| {
             rows.iter()

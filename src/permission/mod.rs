@@ -24,6 +24,7 @@ pub use policy::{Operand, Policy, PolicyError};
 
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
+use crate::plan::vocabulary::ConnectionField;
 use crate::plan::{
     AggregateOutput, ConnectionOutput, ConnectionPlan, EdgeOutput, EventPlan, GroupOutput, LookupPlan, NodeField,
     NodePlan, OrderKey, Page, Plan, Predicate,
@@ -399,7 +400,7 @@ fn event_reads(registry: &Registry, events: &EventPlan) -> Plan {
         order: Vec::new(),
         order_signature: meta.table.clone(),
         page: Page::default(),
-        outputs: vec![("nodes".into(), ConnectionOutput::Nodes(node))],
+        outputs: vec![(ConnectionField::Nodes.name().into(), ConnectionOutput::Nodes(node))],
     })
 }
 

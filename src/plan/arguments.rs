@@ -5,7 +5,8 @@
 //! labels, ...), and anything that still makes no sense is a `BAD_USER_INPUT` error that names
 //! the offending argument.
 
-use super::{Comparison, OrderKey, Predicate, Quantifier, TextMatch};
+use super::vocabulary::{Combinator, Direction, ListQuantifier, Operator};
+use super::{OrderKey, Predicate, Quantifier};
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind};
 use async_graphql::{Name, Value as GqlValue};
@@ -281,6 +282,7 @@ fn filter_with<O: Operands>(
         }
         match key {
             "and" | "or" => {
+                let combinator: Combinator = key.parse().map_err(|_| GatewayError::Internal)?;
                 let children = list(value)
                     .into_iter()
                     .enumerate()
@@ -289,10 +291,9 @@ fn filter_with<O: Operands>(
                     .into_iter()
                     .map(|child| child.unwrap_or(Predicate::And(Vec::new())))
                     .collect();
-                parts.push(if key == "and" {
-                    Predicate::And(children)
-                } else {
-                    Predicate::Or(children)
+                parts.push(match combinator {
+                    Combinator::And => Predicate::And(children),
+                    _ => Predicate::Or(children),
                 });
             }
             "not" => {
@@ -315,16 +316,13 @@ fn filter_with<O: Operands>(
                         }
                     } else {
                         for (quantifier_name, inner) in object(value, &here)? {
-                            let quantifier = match quantifier_name.as_str() {
-                                "some" => Quantifier::Some,
-                                "none" => Quantifier::None,
-                                "every" => Quantifier::Every,
-                                other => {
-                                    return Err(GatewayError::bad_input(format!(
-                                        "{here}: unknown quantifier `{other}`"
-                                    )));
-                                }
-                            };
+                            let quantifier = quantifier_name
+                                .as_str()
+                                .parse::<ListQuantifier>()
+                                .map_err(|_| {
+                                    GatewayError::bad_input(format!("{here}: unknown quantifier `{quantifier_name}`"))
+                                })?
+                                .quantifier();
                             if matches!(inner, GqlValue::Null) {
                                 continue;
                             }
@@ -375,44 +373,31 @@ fn parse_column_filter<O: Operands>(
                 "{here}: null is not a value to compare with; use isNull"
             )));
         }
-        let comparison = match operator {
-            "eq" => Some(Comparison::Eq),
-            "ne" => Some(Comparison::Ne),
-            "gt" => Some(Comparison::Gt),
-            "gte" => Some(Comparison::Gte),
-            "lt" => Some(Comparison::Lt),
-            "lte" => Some(Comparison::Lte),
-            _ => None,
-        };
-        if let Some(operator) = comparison {
+        let operator: Operator = operator
+            .parse()
+            .map_err(|_| GatewayError::bad_input(format!("{path}: unknown operator `{operator}`")))?;
+        if let Some(comparison) = operator.comparison() {
             let value = operands.operand(kind, operand, &here)?;
             parts.push(Predicate::Compare {
                 column: column.to_owned(),
-                operator,
+                operator: comparison,
                 value,
             });
             continue;
         }
-        let text = match operator {
-            "like" => Some(TextMatch::Like),
-            "ilike" => Some(TextMatch::ILike),
-            "startsWith" => Some(TextMatch::StartsWith),
-            "contains" => Some(TextMatch::Contains),
-            _ => None,
-        };
-        if let Some(operator) = text {
+        if let Some(text) = operator.text() {
             let GqlValue::String(value) = operand else {
                 return Err(GatewayError::bad_input(format!("{here}: expected a string")));
             };
             parts.push(Predicate::Text {
                 column: column.to_owned(),
-                operator,
+                operator: text,
                 value: text_value(value, &here)?,
             });
             continue;
         }
         match operator {
-            "in" | "notIn" => {
+            Operator::In | Operator::NotIn => {
                 let values = list(operand)
                     .into_iter()
                     .enumerate()
@@ -424,10 +409,10 @@ fn parse_column_filter<O: Operands>(
                 parts.push(Predicate::In {
                     column: column.to_owned(),
                     values,
-                    negated: operator == "notIn",
+                    negated: operator == Operator::NotIn,
                 });
             }
-            "isNull" => {
+            Operator::IsNull => {
                 let GqlValue::Boolean(is_null) = operand else {
                     return Err(GatewayError::bad_input(format!("{here}: expected a boolean")));
                 };
@@ -436,9 +421,7 @@ fn parse_column_filter<O: Operands>(
                     is_null: *is_null,
                 });
             }
-            other => {
-                return Err(GatewayError::bad_input(format!("{path}: unknown operator `{other}`")));
-            }
+            _ => return Err(GatewayError::Internal),
         }
     }
     Ok(())
@@ -490,24 +473,14 @@ fn parse_order_key(
                 )));
             }
         };
-        let (descending, nulls_first) = match direction {
-            "ASC" => (false, false),
-            "ASC_NULLS_FIRST" => (false, true),
-            "ASC_NULLS_LAST" => (false, false),
-            "DESC" => (true, true),
-            "DESC_NULLS_FIRST" => (true, true),
-            "DESC_NULLS_LAST" => (true, false),
-            other => {
-                return Err(GatewayError::bad_input(format!(
-                    "{here}: unknown order direction `{other}`"
-                )));
-            }
-        };
+        let direction: Direction = direction
+            .parse()
+            .map_err(|_| GatewayError::bad_input(format!("{here}: unknown order direction `{direction}`")))?;
         return Ok(OrderKey {
             path: relations,
             column: column.name.clone(),
-            descending,
-            nulls_first,
+            descending: direction.descending(),
+            nulls_first: direction.nulls_first(),
         });
     }
     match meta
@@ -543,6 +516,7 @@ pub fn parse_count(value: &GqlValue, name: &str) -> Result<Option<u64>, GatewayE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Comparison;
 
     fn registry() -> Registry {
         crate::entities::registry().expect("the sample registry")

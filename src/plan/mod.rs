@@ -10,12 +10,14 @@ pub mod cursor;
 mod event;
 mod field;
 mod selection;
+pub mod vocabulary;
 pub mod write;
 
 pub use arguments::{Literals, Operands, null_value, parse_datetime, parse_filter_with, parse_key_value, parse_scalar};
 pub use event::{EventPlan, plan_events};
 pub use field::{DocumentField, Selection};
 pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};
+pub use vocabulary::PageInfoField;
 
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry};
@@ -206,7 +208,7 @@ impl Page {
 pub enum ConnectionOutput {
     Nodes(NodePlan),
     Edges(Vec<(String, EdgeOutput)>),
-    PageInfo(Vec<(String, PageInfoOutput)>),
+    PageInfo(Vec<(String, PageInfoField)>),
     TotalCount,
 }
 
@@ -214,14 +216,6 @@ pub enum ConnectionOutput {
 pub enum EdgeOutput {
     Cursor,
     Node(NodePlan),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageInfoOutput {
-    HasNextPage,
-    HasPreviousPage,
-    StartCursor,
-    EndCursor,
 }
 
 /// The selected fields of one row.

@@ -6,6 +6,7 @@
 
 use super::arguments::{argument_value as argument, column_of_enum, parse_count, parse_filter, parse_order};
 use super::field::Selection;
+use super::vocabulary::{ConnectionField, EdgeField};
 use super::*;
 use crate::error::GatewayError;
 use crate::metadata::{Registry, RelationKind};
@@ -65,35 +66,32 @@ pub fn plan_connection<S: Selection>(
     }
     let mut outputs = Vec::new();
     for (key, fields) in grouped(occurrences)? {
-        let output = match fields[0].name() {
-            "nodes" => ConnectionOutput::Nodes(plan_node(registry, entity, &fields)?),
-            "totalCount" => ConnectionOutput::TotalCount,
-            "edges" => {
+        let name = fields[0].name();
+        let output = match name.parse().map_err(|_| unknown(name, "connection"))? {
+            ConnectionField::Nodes => ConnectionOutput::Nodes(plan_node(registry, entity, &fields)?),
+            ConnectionField::TotalCount => ConnectionOutput::TotalCount,
+            ConnectionField::Edges => {
                 let mut edge = Vec::new();
                 for (edge_key, edge_fields) in grouped(&fields)? {
-                    match edge_fields[0].name() {
-                        "cursor" => edge.push((edge_key, EdgeOutput::Cursor)),
-                        "node" => edge.push((edge_key, EdgeOutput::Node(plan_node(registry, entity, &edge_fields)?))),
-                        other => return Err(unknown(other, "edge")),
-                    }
+                    let name = edge_fields[0].name();
+                    edge.push((
+                        edge_key,
+                        match name.parse().map_err(|_| unknown(name, "edge"))? {
+                            EdgeField::Cursor => EdgeOutput::Cursor,
+                            EdgeField::Node => EdgeOutput::Node(plan_node(registry, entity, &edge_fields)?),
+                        },
+                    ));
                 }
                 ConnectionOutput::Edges(edge)
             }
-            "pageInfo" => {
+            ConnectionField::PageInfo => {
                 let mut info = Vec::new();
                 for (info_key, info_fields) in grouped(&fields)? {
-                    let output = match info_fields[0].name() {
-                        "hasNextPage" => PageInfoOutput::HasNextPage,
-                        "hasPreviousPage" => PageInfoOutput::HasPreviousPage,
-                        "startCursor" => PageInfoOutput::StartCursor,
-                        "endCursor" => PageInfoOutput::EndCursor,
-                        other => return Err(unknown(other, "PageInfo")),
-                    };
-                    info.push((info_key, output));
+                    let name = info_fields[0].name();
+                    info.push((info_key, name.parse().map_err(|_| unknown(name, "PageInfo"))?));
                 }
                 ConnectionOutput::PageInfo(info)
             }
-            other => return Err(unknown(other, "connection")),
         };
         outputs.push((key, output));
     }

@@ -5,8 +5,10 @@ use super::resolve;
 use super::scalars::{filter_name, type_name};
 use crate::metadata::{Column, Entity, EntityId, Registry, Relation, RelationKind, ScalarKind, enum_value_name};
 use crate::permission::View;
+use crate::plan::vocabulary::{Combinator, ConnectionField, EdgeField, ListQuantifier};
 use crate::plan::{AggregateFunction, Root};
 use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, SchemaBuilder, TypeRef};
+use strum::IntoEnumIterator;
 
 /// Names of an entity's derived types.
 pub(super) struct Names {
@@ -51,6 +53,21 @@ impl Names {
 }
 
 /// The arguments every connection field takes.
+fn connection_field(field: ConnectionField, names: &Names) -> Field {
+    let name = field.name();
+    match field {
+        ConnectionField::Nodes => Field::new(name, TypeRef::named_nn_list_nn(&names.object), resolve::list)
+            .description("The rows of the page."),
+        ConnectionField::Edges => Field::new(name, TypeRef::named_nn_list_nn(&names.edge), resolve::list)
+            .description("The rows with their cursors."),
+        ConnectionField::PageInfo => Field::new(name, TypeRef::named_nn("PageInfo"), resolve::object),
+        ConnectionField::TotalCount => {
+            Field::new(name, TypeRef::named_nn(TypeRef::INT), resolve::scalar(ScalarKind::Int))
+                .description("Rows matching the filter, ignoring the page (computed only when selected).")
+        }
+    }
+}
+
 pub(super) fn connection_inputs(names: &Names) -> Vec<InputValue> {
     vec![
         InputValue::new("filter", TypeRef::named(&names.filter)).description("Only rows matching this condition."),
@@ -165,45 +182,30 @@ pub fn register(
 
     // Connection and edge.
     builder = builder
-        .register(
-            Object::new(&names.connection)
-                .description(format!("A page of {} rows.", names.object))
-                .field(
-                    Field::new("nodes", TypeRef::named_nn_list_nn(&names.object), resolve::list)
-                        .description("The rows of the page."),
-                )
-                .field(
-                    Field::new("edges", TypeRef::named_nn_list_nn(&names.edge), resolve::list)
-                        .description("The rows with their cursors."),
-                )
-                .field(Field::new("pageInfo", TypeRef::named_nn("PageInfo"), resolve::object))
-                .field(
-                    Field::new(
-                        "totalCount",
-                        TypeRef::named_nn(TypeRef::INT),
-                        resolve::scalar(ScalarKind::Int),
-                    )
-                    .description("Rows matching the filter, ignoring the page (computed only when selected)."),
-                ),
-        )
-        .register(
-            Object::new(&names.edge)
-                .field(
-                    Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), resolve::cursor)
-                        .description("Opaque; pass to after/before."),
-                )
-                .field(Field::new("node", TypeRef::named_nn(&names.object), resolve::object)),
-        );
+        .register(ConnectionField::iter().fold(
+            Object::new(&names.connection).description(format!("A page of {} rows.", names.object)),
+            |object, field| object.field(connection_field(field, &names)),
+        ))
+        .register(EdgeField::iter().fold(Object::new(&names.edge), |object, field| {
+            object.field(match field {
+                EdgeField::Cursor => Field::new(field.name(), TypeRef::named_nn(TypeRef::STRING), resolve::cursor)
+                    .description("Opaque; pass to after/before."),
+                EdgeField::Node => Field::new(field.name(), TypeRef::named_nn(&names.object), resolve::object),
+            })
+        }));
 
     // Filter, list filter, ordering.
-    let mut filter = InputObject::new(&names.filter)
-        .description(format!(
-            "Conditions on {} rows; all given conditions must hold.",
-            names.object
-        ))
-        .field(InputValue::new("and", TypeRef::named_nn_list(&names.filter)).description("All of these."))
-        .field(InputValue::new("or", TypeRef::named_nn_list(&names.filter)).description("Any of these."))
-        .field(InputValue::new("not", TypeRef::named(&names.filter)).description("Not this."));
+    let mut filter = InputObject::new(&names.filter).description(format!(
+        "Conditions on {} rows; all given conditions must hold.",
+        names.object
+    ));
+    for combinator in Combinator::iter() {
+        let operand = match combinator {
+            Combinator::And | Combinator::Or => TypeRef::named_nn_list(&names.filter),
+            Combinator::Not => TypeRef::named(&names.filter),
+        };
+        filter = filter.field(InputValue::new(combinator.name(), operand).description(combinator.description()));
+    }
     let mut order_by = InputObject::new(&names.order_by).description("One sort key: set exactly one field.");
     for column in &columns {
         filter = filter.field(InputValue::new(
@@ -223,18 +225,18 @@ pub fn register(
             filter = filter.field(InputValue::new(&relation.field, TypeRef::named(&target.list_filter)));
         }
     }
-    builder = builder.register(filter).register(order_by).register(
-        InputObject::new(&names.list_filter)
-            .description(format!("Conditions on related {} rows.", names.object))
-            .field(
-                InputValue::new("some", TypeRef::named(&names.filter)).description("At least one related row matches."),
-            )
-            .field(InputValue::new("none", TypeRef::named(&names.filter)).description("No related row matches."))
-            .field(
-                InputValue::new("every", TypeRef::named(&names.filter))
-                    .description("Every related row matches (true when there are none)."),
-            ),
-    );
+    builder = builder
+        .register(filter)
+        .register(order_by)
+        .register(ListQuantifier::iter().fold(
+            InputObject::new(&names.list_filter).description(format!("Conditions on related {} rows.", names.object)),
+            |input, quantifier| {
+                input.field(
+                    InputValue::new(quantifier.name(), TypeRef::named(&names.filter))
+                        .description(quantifier.description()),
+                )
+            },
+        ));
 
     // Aggregates.
     let mut aggregate = Object::new(&names.aggregate)

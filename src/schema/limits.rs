@@ -9,6 +9,7 @@
 //! with the request's variables, so `first: $n` counts as `n`). Depth, complexity and directives
 //! also use async-graphql's own limits (see [`QueryLimits`]).
 
+use crate::plan::vocabulary::ConnectionField;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
@@ -90,7 +91,10 @@ fn cost(
                 let field = &field.node;
                 let (fields, inner) = cost(&field.selection_set.node, document, memo, visiting, sizes);
                 let connection = field.selection_set.node.items.iter().any(|item| {
-                    matches!(&item.node, Selection::Field(child) if matches!(child.node.name.node.as_str(), "nodes" | "edges"))
+                    matches!(&item.node, Selection::Field(child) if matches!(
+                        child.node.name.node.parse(),
+                        Ok(ConnectionField::Nodes | ConnectionField::Edges)
+                    ))
                 });
                 let rows = if connection {
                     field
@@ -108,7 +112,9 @@ fn cost(
                 };
                 (fields.saturating_add(1), rows.saturating_mul(inner).saturating_add(1))
             }
-            Selection::InlineFragment(fragment) => cost(&fragment.node.selection_set.node, document, memo, visiting, sizes),
+            Selection::InlineFragment(fragment) => {
+                cost(&fragment.node.selection_set.node, document, memo, visiting, sizes)
+            }
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.to_string();
                 if let Some(size) = memo.get(&name) {
@@ -118,7 +124,9 @@ fn cost(
                 if visiting.contains(&name) {
                     return (0, 0);
                 }
-                let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) else { return (0, 0) };
+                let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) else {
+                    return (0, 0);
+                };
                 visiting.push(name.clone());
                 let size = cost(&fragment.node.selection_set.node, document, memo, visiting, sizes);
                 visiting.pop();

@@ -3,8 +3,11 @@
 
 use super::resolve;
 use crate::metadata::{ScalarKind, enum_type_name};
+use crate::plan::PageInfoField;
+use crate::plan::vocabulary::{Direction, OperandType, Operator};
 use async_graphql::Value;
 use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, Scalar, SchemaBuilder, TypeRef};
+use strum::IntoEnumIterator;
 
 /// The GraphQL type of a column of `kind`.
 pub fn type_name(kind: &ScalarKind) -> String {
@@ -68,17 +71,15 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuild
         ))
         .register(Scalar::new("JSON").description("Any JSON value."))
         .register(
-            Object::new("PageInfo")
-                .description("Where a page sits in the whole list (Relay cursor connections).")
-                .field(Field::new("hasNextPage", TypeRef::named_nn(TypeRef::BOOLEAN), resolve::scalar(ScalarKind::Boolean)))
-                .field(Field::new("hasPreviousPage", TypeRef::named_nn(TypeRef::BOOLEAN), resolve::scalar(ScalarKind::Boolean)))
-                .field(Field::new("startCursor", TypeRef::named(TypeRef::STRING), resolve::page_cursor(false)))
-                .field(Field::new("endCursor", TypeRef::named(TypeRef::STRING), resolve::page_cursor(true))),
+            PageInfoField::iter().fold(
+                Object::new("PageInfo").description("Where a page sits in the whole list (Relay cursor connections)."),
+                |object, field| object.field(page_info_field(field)),
+            ),
         )
         .register(
             Enum::new("OrderDirection")
                 .description("Sort direction; ASC puts NULLs last and DESC puts them first unless stated.")
-                .items(["ASC", "DESC", "ASC_NULLS_FIRST", "ASC_NULLS_LAST", "DESC_NULLS_FIRST", "DESC_NULLS_LAST"].map(EnumItem::new)),
+                .items(Direction::iter().map(|direction| EnumItem::new(direction.name()))),
         );
     let mut seen = std::collections::HashSet::new();
     for kind in kinds {
@@ -106,46 +107,32 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuild
     builder
 }
 
+fn page_info_field(field: PageInfoField) -> Field {
+    let name = field.name();
+    match field {
+        PageInfoField::HasNextPage | PageInfoField::HasPreviousPage => Field::new(
+            name,
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            resolve::scalar(ScalarKind::Boolean),
+        ),
+        PageInfoField::StartCursor => Field::new(name, TypeRef::named(TypeRef::STRING), resolve::page_cursor(false)),
+        PageInfoField::EndCursor => Field::new(name, TypeRef::named(TypeRef::STRING), resolve::page_cursor(true)),
+    }
+}
+
 fn scalar_filter(kind: &ScalarKind, name: &str) -> InputObject {
     let value = type_name(kind);
     let mut input = InputObject::new(name).description(format!(
         "Conditions on a {value} column; all given conditions must hold. Comparisons never match NULL: use isNull."
     ));
-    let mut operators = vec![("eq", "equal to"), ("ne", "not equal to")];
-    if kind.is_ordered() {
-        operators.extend([
-            ("gt", "greater than"),
-            ("gte", "at least"),
-            ("lt", "less than"),
-            ("lte", "at most"),
-        ]);
+    for operator in Operator::iter().filter(|operator| operator.applies_to(kind)) {
+        let operand = match operator.operand() {
+            OperandType::Value => TypeRef::named(&value),
+            OperandType::Values => TypeRef::named_nn_list(&value),
+            OperandType::Text => TypeRef::named(TypeRef::STRING),
+            OperandType::Boolean => TypeRef::named(TypeRef::BOOLEAN),
+        };
+        input = input.field(InputValue::new(operator.name(), operand).description(operator.description()));
     }
-    if matches!(kind, ScalarKind::Json) {
-        operators.clear();
-    }
-    for (operator, meaning) in operators {
-        input = input.field(InputValue::new(operator, TypeRef::named(&value)).description(meaning));
-    }
-    if !matches!(kind, ScalarKind::Json | ScalarKind::Boolean) {
-        input = input
-            .field(InputValue::new("in", TypeRef::named_nn_list(&value)).description("one of these values"))
-            .field(InputValue::new("notIn", TypeRef::named_nn_list(&value)).description("none of these values"));
-    }
-    if matches!(kind, ScalarKind::String) {
-        input = input
-            .field(
-                InputValue::new("like", TypeRef::named(TypeRef::STRING))
-                    .description("SQL LIKE pattern (% and _), case-sensitive"),
-            )
-            .field(
-                InputValue::new("ilike", TypeRef::named(TypeRef::STRING))
-                    .description("SQL LIKE pattern, ignoring case"),
-            )
-            .field(InputValue::new("startsWith", TypeRef::named(TypeRef::STRING)).description("starts with this text"))
-            .field(InputValue::new("contains", TypeRef::named(TypeRef::STRING)).description("contains this text"));
-    }
-    input.field(
-        InputValue::new("isNull", TypeRef::named(TypeRef::BOOLEAN))
-            .description("true: only NULL; false: only non-NULL"),
-    )
+    input
 }

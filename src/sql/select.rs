@@ -9,7 +9,7 @@ use super::{Compiler, column};
 use crate::metadata::{EntityId, ScalarKind};
 use crate::plan::{
     AggregateFunction, AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, GroupOutput,
-    LookupPlan, NodeField, NodePlan, OrderKey, PageInfoOutput,
+    LookupPlan, NodeField, NodePlan, OrderKey, PageInfoField,
 };
 use sea_orm::Value;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, NullOrdering, Order, Query, QueryStatementBuilder, SelectStatement};
@@ -145,10 +145,10 @@ impl Compiler<'_> {
                     let mut info = Vec::new();
                     for (info_key, field) in fields {
                         let value = match field {
-                            PageInfoOutput::HasNextPage => self.has_more(plan, parent.as_ref(), true, size),
-                            PageInfoOutput::HasPreviousPage => self.has_more(plan, parent.as_ref(), false, size),
+                            PageInfoField::HasNextPage => self.has_more(plan, parent.as_ref(), true, size),
+                            PageInfoField::HasPreviousPage => self.has_more(plan, parent.as_ref(), false, size),
                             // All cursors of the page in reading order; the resolver takes the first or last.
-                            PageInfoOutput::StartCursor | PageInfoOutput::EndCursor => {
+                            PageInfoField::StartCursor | PageInfoField::EndCursor => {
                                 let cursor = self.cursor(plan, &middle_alias);
                                 self.dialect.array_agg(cursor, &output_order, in_page.clone())
                             }
@@ -583,9 +583,9 @@ fn reads_page(plan: &ConnectionPlan) -> bool {
         ConnectionOutput::Nodes(_) | ConnectionOutput::Edges(_) => true,
         ConnectionOutput::TotalCount => false,
         ConnectionOutput::PageInfo(fields) => fields.iter().any(|(_, field)| match field {
-            PageInfoOutput::StartCursor | PageInfoOutput::EndCursor => true,
-            PageInfoOutput::HasNextPage => !plan.page.backward() && plan.page.size().is_some(),
-            PageInfoOutput::HasPreviousPage => plan.page.backward(),
+            PageInfoField::StartCursor | PageInfoField::EndCursor => true,
+            PageInfoField::HasNextPage => !plan.page.backward() && plan.page.size().is_some(),
+            PageInfoField::HasPreviousPage => plan.page.backward(),
         }),
     })
 }

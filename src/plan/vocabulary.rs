@@ -1,0 +1,279 @@
+//! The API's fixed words, each named once: filter operators, the logical combinators, to-many
+//! quantifiers, order directions, and the fields of connections, edges and page info.
+//!
+//! The schema generator lists them (`iter()`, [`name`](Operator::name), descriptions) and the
+//! planner reads them back (`str::parse`), so the two cannot disagree: adding a filter operator
+//! means a variant here (with its description and the column kinds it applies to) and its SQL in
+//! [`crate::sql`], nothing else.
+
+use super::{Comparison, TextMatch};
+use crate::metadata::ScalarKind;
+
+/// What a filter may say about one column (`{priority: {gte: 2}}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "camelCase")]
+pub enum Operator {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    In,
+    NotIn,
+    Like,
+    #[strum(serialize = "ilike")]
+    ILike,
+    StartsWith,
+    Contains,
+    IsNull,
+}
+
+/// The type of an operator's operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperandType {
+    /// A value of the column's type.
+    Value,
+    /// A list of values of the column's type.
+    Values,
+    /// A string (patterns and text matches).
+    Text,
+    /// A boolean.
+    Boolean,
+}
+
+impl Operator {
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Eq => "equal to",
+            Self::Ne => "not equal to",
+            Self::Gt => "greater than",
+            Self::Gte => "at least",
+            Self::Lt => "less than",
+            Self::Lte => "at most",
+            Self::In => "one of these values",
+            Self::NotIn => "none of these values",
+            Self::Like => "SQL LIKE pattern (% and _), case-sensitive",
+            Self::ILike => "SQL LIKE pattern, ignoring case",
+            Self::StartsWith => "starts with this text",
+            Self::Contains => "contains this text",
+            Self::IsNull => "true: only NULL; false: only non-NULL",
+        }
+    }
+
+    pub fn operand(self) -> OperandType {
+        match self {
+            Self::In | Self::NotIn => OperandType::Values,
+            Self::Like | Self::ILike | Self::StartsWith | Self::Contains => OperandType::Text,
+            Self::IsNull => OperandType::Boolean,
+            _ => OperandType::Value,
+        }
+    }
+
+    /// Whether filters on a column of `kind` offer this operator.
+    pub fn applies_to(self, kind: &ScalarKind) -> bool {
+        match self {
+            Self::IsNull => true,
+            _ if matches!(kind, ScalarKind::Json) => false,
+            Self::Eq | Self::Ne => true,
+            Self::Gt | Self::Gte | Self::Lt | Self::Lte => kind.is_ordered(),
+            Self::In | Self::NotIn => !matches!(kind, ScalarKind::Boolean),
+            Self::Like | Self::ILike | Self::StartsWith | Self::Contains => matches!(kind, ScalarKind::String),
+        }
+    }
+
+    pub fn comparison(self) -> Option<Comparison> {
+        Some(match self {
+            Self::Eq => Comparison::Eq,
+            Self::Ne => Comparison::Ne,
+            Self::Gt => Comparison::Gt,
+            Self::Gte => Comparison::Gte,
+            Self::Lt => Comparison::Lt,
+            Self::Lte => Comparison::Lte,
+            _ => return None,
+        })
+    }
+
+    pub fn text(self) -> Option<TextMatch> {
+        Some(match self {
+            Self::Like => TextMatch::Like,
+            Self::ILike => TextMatch::ILike,
+            Self::StartsWith => TextMatch::StartsWith,
+            Self::Contains => TextMatch::Contains,
+            _ => return None,
+        })
+    }
+}
+
+/// The fields that combine conditions in every filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "camelCase")]
+pub enum Combinator {
+    And,
+    Or,
+    Not,
+}
+
+impl Combinator {
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::And => "All of these.",
+            Self::Or => "Any of these.",
+            Self::Not => "Not this.",
+        }
+    }
+}
+
+/// How a filter on a to-many relation combines the related rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "camelCase")]
+pub enum ListQuantifier {
+    Some,
+    None,
+    Every,
+}
+
+impl ListQuantifier {
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Some => "At least one related row matches.",
+            Self::None => "No related row matches.",
+            Self::Every => "Every related row matches (true when there are none).",
+        }
+    }
+
+    pub fn quantifier(self) -> super::Quantifier {
+        match self {
+            Self::Some => super::Quantifier::Some,
+            Self::None => super::Quantifier::None,
+            Self::Every => super::Quantifier::Every,
+        }
+    }
+}
+
+/// A sort direction (`OrderDirection`); ASC puts NULLs last and DESC first unless stated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum Direction {
+    Asc,
+    Desc,
+    AscNullsFirst,
+    AscNullsLast,
+    DescNullsFirst,
+    DescNullsLast,
+}
+
+impl Direction {
+    pub fn descending(self) -> bool {
+        matches!(self, Self::Desc | Self::DescNullsFirst | Self::DescNullsLast)
+    }
+
+    pub fn nulls_first(self) -> bool {
+        matches!(self, Self::Desc | Self::DescNullsFirst | Self::AscNullsFirst)
+    }
+}
+
+/// The fields of every connection type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "camelCase")]
+pub enum ConnectionField {
+    Nodes,
+    Edges,
+    PageInfo,
+    TotalCount,
+}
+
+/// The fields of every edge type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "camelCase")]
+pub enum EdgeField {
+    Cursor,
+    Node,
+}
+
+/// The fields of `PageInfo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "camelCase")]
+pub enum PageInfoField {
+    HasNextPage,
+    HasPreviousPage,
+    StartCursor,
+    EndCursor,
+}
+
+/// `name()`: the word as the API spells it.
+macro_rules! named {
+    ($($name:ident),*) => {
+        $(impl $name {
+            pub fn name(self) -> &'static str {
+                self.into()
+            }
+        })*
+    };
+}
+
+named!(
+    Operator,
+    Combinator,
+    ListQuantifier,
+    Direction,
+    ConnectionField,
+    EdgeField,
+    PageInfoField
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn every_word_reads_back_as_itself() {
+        for operator in Operator::iter() {
+            assert_eq!(operator.name().parse::<Operator>().unwrap(), operator);
+        }
+        let names: Vec<_> = Operator::iter().map(Operator::name).collect();
+        assert_eq!(
+            names,
+            [
+                "eq",
+                "ne",
+                "gt",
+                "gte",
+                "lt",
+                "lte",
+                "in",
+                "notIn",
+                "like",
+                "ilike",
+                "startsWith",
+                "contains",
+                "isNull"
+            ]
+        );
+        for direction in Direction::iter() {
+            assert_eq!(direction.name().parse::<Direction>().unwrap(), direction);
+        }
+        assert_eq!(Direction::AscNullsFirst.name(), "ASC_NULLS_FIRST");
+        assert_eq!(PageInfoField::HasNextPage.name(), "hasNextPage");
+        assert_eq!(ConnectionField::TotalCount.name(), "totalCount");
+    }
+
+    #[test]
+    fn directions_say_where_nulls_go() {
+        let placed: Vec<_> = Direction::iter()
+            .map(|direction| (direction.descending(), direction.nulls_first()))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                (false, false),
+                (true, true),
+                (false, true),
+                (false, false),
+                (true, true),
+                (true, false)
+            ]
+        );
+    }
+}
