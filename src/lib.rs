@@ -1,6 +1,6 @@
 //! gateway: a GraphQL data-access gateway generated from SeaORM entities.
 //!
-//! The request flow and the layout follow DESIGN.md: [`config`] parses settings, [`database`]
+//! The request flow (ARCHITECTURE.md walks it file by file): [`config`] parses settings, [`database`]
 //! opens (and explains) the connection pool, [`metadata`] reads the entities registered in
 //! [`entities`], [`schema`] generates the GraphQL schema from them (one view per role), [`auth`]
 //! turns a bearer token into a session, [`permission`] turns the policy into row filters and

@@ -1,4 +1,4 @@
-//! The multi-tenant project tracker of DESIGN.md: seven tables, three enum types, and an index
+//! The sample domain, a multi-tenant project tracker: seven tables, three enum types, and an index
 //! on every foreign key. A foreign key whose column leads a composite index or primary key
 //! (`tasks.project_id`, `tags.organization_id`, `task_tags.task_id`) is served by that index
 //! rather than a redundant single-column one.

@@ -23,6 +23,8 @@ mod source;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind};
 use crate::permission::Access;
+use crate::plan::Plan;
+use crate::plan::visit::{Visitor, walk_aggregate, walk_connection, walk_node};
 use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
@@ -54,104 +56,65 @@ impl Watch {
 
 /// Every table a plan's statement reads: its lists, relations, filters and orderings, and the
 /// tables the session's row filters read in turn.
-fn reads(registry: &Registry, plan: &crate::plan::Plan, access: &Access) -> HashSet<EntityId> {
-    use crate::plan::{ConnectionOutput, EdgeOutput, NodeField, NodePlan, Plan, Predicate};
-    fn relation(registry: &Registry, entity: EntityId, index: usize, found: &mut HashSet<EntityId>) -> EntityId {
-        let relation = &registry.entity(entity).relations[index];
-        if let RelationKind::ManyToMany { junction, .. } = relation.kind {
-            found.insert(junction);
-        }
-        found.insert(relation.target);
-        relation.target
-    }
-    fn predicate(registry: &Registry, entity: EntityId, filter: &Predicate, found: &mut HashSet<EntityId>) {
-        match filter {
-            Predicate::And(parts) | Predicate::Or(parts) => {
-                parts.iter().for_each(|part| predicate(registry, entity, part, found))
-            }
-            Predicate::Not(inner) => predicate(registry, entity, inner, found),
-            Predicate::Related {
-                relation: index,
-                predicate: inner,
-                ..
-            } => {
-                let target = relation(registry, entity, *index, found);
-                predicate(registry, target, inner, found);
-            }
-            _ => {}
-        }
-    }
-    fn node(registry: &Registry, entity: EntityId, plan: &NodePlan, found: &mut HashSet<EntityId>) {
-        for (_, field) in &plan.fields {
-            match field {
-                NodeField::Column(_) => {}
-                NodeField::Object {
-                    relation: index,
-                    node: inner,
-                } => {
-                    let target = relation(registry, entity, *index, found);
-                    node(registry, target, inner, found);
-                }
-                NodeField::Connection { relation: index, plan } => {
-                    relation(registry, entity, *index, found);
-                    connection(registry, plan, found);
-                }
-            }
-        }
-    }
-    fn connection(registry: &Registry, plan: &crate::plan::ConnectionPlan, found: &mut HashSet<EntityId>) {
-        found.insert(plan.entity);
-        if let Some(filter) = &plan.filter {
-            predicate(registry, plan.entity, filter, found);
-        }
-        for key in &plan.order {
-            let mut current = plan.entity;
-            for index in &key.path {
-                current = relation(registry, current, *index, found);
-            }
-        }
-        for (_, output) in &plan.outputs {
-            match output {
-                ConnectionOutput::Nodes(inner) => node(registry, plan.entity, inner, found),
-                ConnectionOutput::Edges(edges) => {
-                    for (_, edge) in edges {
-                        if let EdgeOutput::Node(inner) = edge {
-                            node(registry, plan.entity, inner, found);
-                        }
-                    }
-                }
-                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
-            }
-        }
-    }
-    let mut found = HashSet::new();
-    match plan {
-        Plan::Connection(plan) => connection(registry, plan, &mut found),
-        Plan::Lookup(lookup) => {
-            found.insert(lookup.entity);
-            node(registry, lookup.entity, &lookup.node, &mut found);
-        }
-        Plan::Aggregate(aggregate) => {
-            found.insert(aggregate.entity);
-            if let Some(filter) = &aggregate.filter {
-                predicate(registry, aggregate.entity, filter, &mut found);
-            }
-        }
-    }
+fn reads(registry: &Registry, plan: &Plan, access: &Access) -> HashSet<EntityId> {
+    let mut tables = Tables {
+        registry,
+        found: HashSet::new(),
+    };
+    let Ok(()) = tables.plan(plan);
     // Row filters read tables too (a task is visible through its project's organization).
-    let mut pending: Vec<EntityId> = found.iter().copied().collect();
+    let mut pending: Vec<EntityId> = tables.found.iter().copied().collect();
     while let Some(entity) = pending.pop() {
         if let Some(filter) = access.row_filter(entity) {
-            let mut more = HashSet::new();
-            predicate(registry, entity, filter, &mut more);
-            for table in more {
-                if found.insert(table) {
-                    pending.push(table);
-                }
-            }
+            let before: HashSet<EntityId> = tables.found.clone();
+            let Ok(()) = tables.predicate(entity, filter);
+            pending.extend(tables.found.difference(&before).copied());
         }
     }
-    found
+    tables.found
+}
+
+/// Collects the tables a plan reads.
+struct Tables<'r> {
+    registry: &'r Registry,
+    found: HashSet<EntityId>,
+}
+
+impl Visitor for Tables<'_> {
+    type Error = std::convert::Infallible;
+
+    fn registry(&self) -> &Registry {
+        self.registry
+    }
+
+    fn column(&mut self, entity: EntityId, _column: &str) -> Result<(), Self::Error> {
+        self.found.insert(entity);
+        Ok(())
+    }
+
+    fn connection(&mut self, plan: &crate::plan::ConnectionPlan) -> Result<(), Self::Error> {
+        self.found.insert(plan.entity);
+        walk_connection(self, plan)
+    }
+
+    fn aggregate(&mut self, plan: &crate::plan::AggregatePlan) -> Result<(), Self::Error> {
+        self.found.insert(plan.entity);
+        walk_aggregate(self, plan)
+    }
+
+    fn node(&mut self, entity: EntityId, node: &crate::plan::NodePlan) -> Result<(), Self::Error> {
+        self.found.insert(entity);
+        walk_node(self, entity, node)
+    }
+
+    fn relation(&mut self, entity: EntityId, relation: usize) -> Result<(), Self::Error> {
+        let relation = &self.registry.entity(entity).relations[relation];
+        if let RelationKind::ManyToMany { junction, .. } = relation.kind {
+            self.found.insert(junction);
+        }
+        self.found.insert(relation.target);
+        Ok(())
+    }
 }
 
 /// A kind of row change.

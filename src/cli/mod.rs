@@ -97,3 +97,51 @@ pub enum MigrateAction {
     /// Drop every table and apply all migrations again.
     Fresh,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// README's configuration table names every setting and gives the default clap applies.
+    #[test]
+    fn the_readme_configuration_table_lists_every_setting_with_its_default() {
+        let readme = include_str!("../../README.md");
+        let rows: Vec<Vec<&str>> = readme
+            .split("## Configuration")
+            .nth(1)
+            .expect("README has a Configuration section")
+            .lines()
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .skip(2)
+            .map(|line| line.split('|').map(str::trim).collect())
+            .collect();
+        let mut problems = Vec::new();
+        for arg in Cli::command().get_arguments() {
+            let Some(variable) = arg.get_env().and_then(|name| name.to_str()) else {
+                continue;
+            };
+            let Some(row) = rows
+                .iter()
+                .find(|row| row[2].split(['`', ' ']).any(|word| word == variable))
+            else {
+                problems.push(format!("{variable} is not in the table"));
+                continue;
+            };
+            let defaults: Vec<String> = arg
+                .get_default_values()
+                .iter()
+                .map(|value| value.to_string_lossy().into_owned())
+                .collect();
+            if !defaults.is_empty() && row[3].trim_matches('`') != defaults.join(",") {
+                problems.push(format!(
+                    "{variable}: README says {}, clap says {}",
+                    row[3],
+                    defaults.join(",")
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}

@@ -89,24 +89,6 @@ fn parse_secret(text: &str) -> Result<SecretString, String> {
 
 impl Default for AuthArgs {
     fn default() -> Self {
-        Self {
-            jwt_secret: None,
-            jwt_public_key_file: None,
-            jwks_url: None,
-            jwt_algorithms: Vec::new(),
-            jwt_issuer: None,
-            jwt_audience: None,
-            jwt_leeway: Duration::from_secs(30),
-            jwks_min_refresh: Duration::from_secs(10),
-            jwt_claims_namespace: None,
-            jwt_role_claim: "role".into(),
-            jwt_roles_claim: "roles".into(),
-            jwt_default_role: None,
-            jwt_user_id_claim: "sub".into(),
-            jwt_session_claims: vec!["org_id".into()],
-            anonymous_role: None,
-            policy_file: None,
-            allow_all: false,
-        }
+        super::defaults()
     }
 }

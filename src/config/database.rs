@@ -79,17 +79,7 @@ pub struct ReplicaArgs {
 
 impl Default for ReplicaArgs {
     fn default() -> Self {
-        Self {
-            read_url: None,
-            read_pg_host: None,
-            read_pg_port: None,
-            read_pg_user: None,
-            read_pg_password: None,
-            read_pg_database: None,
-            read_pg_sslmode: None,
-            read_max_lag: Duration::from_secs(10),
-            read_check_interval: Duration::from_secs(2),
-        }
+        super::defaults()
     }
 }
 
@@ -134,16 +124,7 @@ pub struct PoolArgs {
 
 impl Default for PoolArgs {
     fn default() -> Self {
-        Self {
-            pool_max_connections: 10,
-            pool_min_connections: 1,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(600),
-            startup_timeout: Duration::from_secs(30),
-            statement_timeout: Duration::from_secs(30),
-            pgbouncer: false,
-        }
+        super::defaults()
     }
 }
 
@@ -174,20 +155,11 @@ pub enum TargetError {
 }
 
 impl DatabaseArgs {
-    /// Arguments with every setting at its default (the embedded SQLite file).
+    /// Arguments with every setting at its default (the embedded SQLite file), and `url`.
     pub fn with_url(url: Option<&str>) -> Self {
         Self {
             database_url: url.map(|url| SecretString::from(url.to_owned())),
-            pg_host: None,
-            pg_port: None,
-            pg_user: None,
-            pg_password: None,
-            pg_database: None,
-            pg_sslmode: None,
-            sqlite_path: PathBuf::from("gateway.db"),
-            pool: PoolArgs::default(),
-            replicas: ReplicaArgs::default(),
-            direct_url: None,
+            ..super::defaults()
         }
     }
 

@@ -9,7 +9,7 @@ pub mod database;
 
 pub use auth::AuthArgs;
 
-pub use database::{DatabaseArgs, DatabaseTarget, PoolArgs};
+pub use database::{DatabaseArgs, DatabaseTarget, PoolArgs, ReplicaArgs};
 
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -158,48 +158,48 @@ pub struct ServerArgs {
 
 impl Default for ServerArgs {
     fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            shutdown_timeout: Duration::from_secs(30),
-            max_insert_rows: 1000,
-            request_timeout: Duration::from_secs(30),
-            apq_cache_size: 1000,
-            slow_operation: Duration::from_secs(1),
-            ws_init_timeout: Duration::from_secs(10),
-            ws_keepalive: Duration::from_secs(15),
-            max_subscriptions_per_connection: 100,
-            max_subscriptions: 10_000,
-            subscription_queue: 256,
-            subscription_debounce: Duration::from_millis(50),
-            cors_origins: Vec::new(),
-            cors_credentials: false,
-            safelist_file: None,
-            safelist_roles: Vec::new(),
-            max_concurrent_requests: 256,
-            queue_timeout: Duration::from_secs(1),
-            max_depth: 16,
-            max_complexity: 1000,
-            max_directives: 10,
-            max_aliases: 50,
-            max_root_fields: 20,
-            max_cost: 10_000_000,
-            assumed_list_size: 100,
-            max_page_size: 10_000,
-            max_nesting: 64,
-            max_response_bytes: 32 * 1024 * 1024,
-            metrics_token: None,
-            introspection: true,
-            introspection_roles: Vec::new(),
-            playground: true,
-            max_body_bytes: 1024 * 1024,
-            max_batch: 10,
-            csrf_prevention: true,
-            csrf_required_headers: vec!["x-apollo-operation-name".into(), "apollo-require-preflight".into()],
-        }
+        defaults()
     }
+}
+
+/// A settings group with every value at the default its clap attributes give, whatever the
+/// environment says: the attributes are the one place a default is written.
+pub fn defaults<T: Args + clap::FromArgMatches>() -> T {
+    let command =
+        T::augment_args(clap::Command::new("defaults").no_binary_name(true)).mut_args(|arg| arg.env(None::<&str>));
+    let matches = command
+        .try_get_matches_from(std::iter::empty::<String>())
+        .expect("every setting has a default or is optional");
+    T::from_arg_matches(&matches).expect("the defaults parse")
 }
 
 /// Parses a human duration such as `250ms`, `5s` or `10m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|error| format!("{error} (examples: 250ms, 5s, 10m)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_clap_attributes() {
+        let server = ServerArgs::default();
+        assert_eq!(server.listen, SocketAddr::from(([127, 0, 0, 1], 8000)));
+        assert_eq!(server.max_response_bytes, 32 * 1024 * 1024);
+        assert_eq!(server.request_timeout, Duration::from_secs(30));
+        assert_eq!(
+            server.csrf_required_headers,
+            ["x-apollo-operation-name", "apollo-require-preflight"]
+        );
+        let auth = AuthArgs::default();
+        assert_eq!(auth.jwt_session_claims, ["org_id"]);
+        assert_eq!(auth.jwt_leeway, Duration::from_secs(30));
+        assert!(!auth.allow_all);
+        let pool = PoolArgs::default();
+        assert_eq!((pool.pool_max_connections, pool.pool_min_connections), (10, 1));
+        assert_eq!(ReplicaArgs::default().read_max_lag, Duration::from_secs(10));
+        let database = DatabaseArgs::with_url(Some("postgres://localhost/x"));
+        assert_eq!(database.sqlite_path, std::path::PathBuf::from("gateway.db"));
+    }
 }

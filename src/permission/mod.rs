@@ -24,10 +24,10 @@ pub use policy::{Operand, Policy, PolicyError};
 
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
+use crate::plan::visit::{Visitor, walk_aggregate, walk_connection, walk_node};
 use crate::plan::vocabulary::ConnectionField;
 use crate::plan::{
-    AggregateOutput, ConnectionOutput, ConnectionPlan, EdgeOutput, EventPlan, GroupOutput, LookupPlan, NodeField,
-    NodePlan, OrderKey, Page, Plan, Predicate,
+    AggregatePlan, ConnectionOutput, ConnectionPlan, EventPlan, LookupPlan, NodeField, NodePlan, Page, Plan, Predicate,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -335,50 +335,7 @@ impl Access {
         if !self.is_restricted() {
             return Ok(());
         }
-        let checker = Checker { access: self, registry };
-        match plan {
-            Plan::Connection(connection) => checker.connection(connection),
-            Plan::Lookup(lookup) => {
-                for (column, _) in &lookup.key {
-                    self.column(registry, lookup.entity, column)?;
-                }
-                checker.node(lookup.entity, &lookup.node)
-            }
-            Plan::Aggregate(aggregate) => {
-                self.entity(registry, aggregate.entity)?;
-                if let Self::Restricted { role, entities } = self
-                    && !entities.get(&aggregate.entity).is_some_and(|access| access.aggregates)
-                {
-                    let name = &registry.entity(aggregate.entity).type_name;
-                    return Err(GatewayError::Forbidden(format!(
-                        "role `{role}` may not aggregate {name} rows"
-                    )));
-                }
-                if let Some(filter) = &aggregate.filter {
-                    checker.predicate(aggregate.entity, filter)?;
-                }
-                for (_, output) in &aggregate.outputs {
-                    match output {
-                        AggregateOutput::Count => {}
-                        AggregateOutput::Function { columns, .. } => {
-                            checker.columns(aggregate.entity, columns.iter().map(|(_, c)| c))?
-                        }
-                        AggregateOutput::GroupBy { columns, outputs } => {
-                            checker.columns(aggregate.entity, columns.iter())?;
-                            for (_, output) in outputs {
-                                match output {
-                                    GroupOutput::Key(keys) | GroupOutput::Function { columns: keys, .. } => {
-                                        checker.columns(aggregate.entity, keys.iter().map(|(_, c)| c))?
-                                    }
-                                    GroupOutput::Count => {}
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            }
-        }
+        Checker { access: self, registry }.plan(plan)
     }
 }
 
@@ -404,93 +361,55 @@ fn event_reads(registry: &Registry, events: &EventPlan) -> Plan {
     })
 }
 
+/// The permission check as a plan visitor: every table, column and relation a plan reads.
 struct Checker<'a> {
     access: &'a Access,
     registry: &'a Registry,
 }
 
-impl Checker<'_> {
-    fn columns<'c>(&self, entity: EntityId, columns: impl Iterator<Item = &'c String>) -> Result<(), GatewayError> {
-        columns
-            .into_iter()
-            .try_for_each(|column| self.access.column(self.registry, entity, column))
+impl Visitor for Checker<'_> {
+    type Error = GatewayError;
+
+    fn registry(&self) -> &Registry {
+        self.registry
     }
 
-    fn connection(&self, plan: &crate::plan::ConnectionPlan) -> Result<(), GatewayError> {
+    fn connection(&mut self, plan: &ConnectionPlan) -> Result<(), GatewayError> {
         self.access.entity(self.registry, plan.entity)?;
-        if let Some(filter) = &plan.filter {
-            self.predicate(plan.entity, filter)?;
-        }
-        for key in &plan.order {
-            self.order_key(plan.entity, key)?;
-        }
-        for (_, output) in &plan.outputs {
-            match output {
-                ConnectionOutput::Nodes(node) => self.node(plan.entity, node)?,
-                ConnectionOutput::Edges(fields) => {
-                    for (_, field) in fields {
-                        if let EdgeOutput::Node(node) = field {
-                            self.node(plan.entity, node)?;
-                        }
-                    }
-                }
-                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
-            }
-        }
-        Ok(())
+        walk_connection(self, plan)
     }
 
-    fn node(&self, entity: EntityId, node: &NodePlan) -> Result<(), GatewayError> {
-        self.access.entity(self.registry, entity)?;
-        for (_, field) in &node.fields {
-            match field {
-                NodeField::Column(column) => self.access.column(self.registry, entity, column)?,
-                NodeField::Object { relation, node } => {
-                    self.relation_columns(entity, *relation)?;
-                    self.node(self.registry.entity(entity).relations[*relation].target, node)?
-                }
-                NodeField::Connection { relation, plan } => {
-                    self.relation_columns(entity, *relation)?;
-                    self.connection(plan)?
-                }
-            }
+    fn aggregate(&mut self, plan: &AggregatePlan) -> Result<(), GatewayError> {
+        self.access.entity(self.registry, plan.entity)?;
+        if let Access::Restricted { role, entities } = self.access
+            && !entities.get(&plan.entity).is_some_and(|access| access.aggregates)
+        {
+            let name = &self.registry.entity(plan.entity).type_name;
+            return Err(GatewayError::Forbidden(format!(
+                "role `{role}` may not aggregate {name} rows"
+            )));
         }
-        Ok(())
+        walk_aggregate(self, plan)
+    }
+
+    fn node(&mut self, entity: EntityId, node: &NodePlan) -> Result<(), GatewayError> {
+        self.access.entity(self.registry, entity)?;
+        walk_node(self, entity, node)
+    }
+
+    fn column(&mut self, entity: EntityId, column: &str) -> Result<(), GatewayError> {
+        self.access.column(self.registry, entity, column)
     }
 
     /// Following a relation reveals its join columns on both sides.
-    fn relation_columns(&self, entity: EntityId, relation: usize) -> Result<(), GatewayError> {
+    fn relation(&mut self, entity: EntityId, relation: usize) -> Result<(), GatewayError> {
         let meta = &self.registry.entity(entity).relations[relation];
-        self.columns(entity, meta.from_columns.iter())?;
-        self.columns(meta.target, meta.to_columns.iter())
-    }
-
-    fn order_key(&self, entity: EntityId, key: &OrderKey) -> Result<(), GatewayError> {
-        let mut current = entity;
-        for relation in &key.path {
-            self.relation_columns(current, *relation)?;
-            current = self.registry.entity(current).relations[*relation].target;
+        for column in &meta.from_columns {
+            self.access.column(self.registry, entity, column)?;
         }
-        self.access.column(self.registry, current, &key.column)
-    }
-
-    fn predicate(&self, entity: EntityId, predicate: &Predicate) -> Result<(), GatewayError> {
-        match predicate {
-            Predicate::And(parts) | Predicate::Or(parts) => {
-                parts.iter().try_for_each(|part| self.predicate(entity, part))
-            }
-            Predicate::Not(inner) => self.predicate(entity, inner),
-            Predicate::Compare { column, .. }
-            | Predicate::In { column, .. }
-            | Predicate::IsNull { column, .. }
-            | Predicate::Text { column, .. } => self.access.column(self.registry, entity, column),
-            Predicate::KeyIn { columns, .. } => self.columns(entity, columns.iter()),
-            Predicate::Related {
-                relation, predicate, ..
-            } => {
-                self.relation_columns(entity, *relation)?;
-                self.predicate(self.registry.entity(entity).relations[*relation].target, predicate)
-            }
+        for column in &meta.to_columns {
+            self.access.column(self.registry, meta.target, column)?;
         }
+        Ok(())
     }
 }

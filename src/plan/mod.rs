@@ -10,6 +10,7 @@ pub mod cursor;
 mod event;
 mod field;
 mod selection;
+pub mod visit;
 pub mod vocabulary;
 pub mod write;
 

@@ -37,18 +37,24 @@ pub struct QueryLimits {
     pub nesting: usize,
 }
 
+impl From<&crate::config::ServerArgs> for QueryLimits {
+    fn from(args: &crate::config::ServerArgs) -> Self {
+        Self {
+            depth: args.max_depth,
+            complexity: args.max_complexity,
+            directives: args.max_directives,
+            aliases: args.max_aliases,
+            root_fields: args.max_root_fields,
+            cost: args.max_cost,
+            assumed_list_size: args.assumed_list_size,
+            nesting: args.max_nesting,
+        }
+    }
+}
+
 impl Default for QueryLimits {
     fn default() -> Self {
-        Self {
-            depth: 16,
-            complexity: 1000,
-            directives: 10,
-            aliases: 50,
-            root_fields: 20,
-            cost: 10_000_000,
-            assumed_list_size: 100,
-            nesting: 64,
-        }
+        (&crate::config::ServerArgs::default()).into()
     }
 }
 

@@ -56,16 +56,23 @@ pub struct SchemaOptions {
     pub max_page_size: u64,
 }
 
+impl SchemaOptions {
+    /// The options the server settings `args` give, with `policy`, showing everything.
+    pub fn new(args: &crate::config::ServerArgs, policy: Option<Arc<Policy>>) -> Self {
+        Self {
+            max_insert_rows: args.max_insert_rows,
+            policy,
+            view: View::full(),
+            limits: args.into(),
+            introspection: args.introspection,
+            max_page_size: args.max_page_size,
+        }
+    }
+}
+
 impl Default for SchemaOptions {
     fn default() -> Self {
-        Self {
-            max_insert_rows: 1000,
-            policy: None,
-            view: View::full(),
-            limits: limits::QueryLimits::default(),
-            introspection: true,
-            max_page_size: 10_000,
-        }
+        Self::new(&crate::config::ServerArgs::default(), None)
     }
 }
 

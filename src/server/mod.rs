@@ -92,23 +92,7 @@ impl Application {
         policy: Option<Arc<crate::permission::Policy>>,
         routing: crate::database::Routing,
     ) -> Result<Self, ServerError> {
-        let options = crate::schema::SchemaOptions {
-            max_insert_rows: args.max_insert_rows,
-            policy: policy.clone(),
-            view: crate::permission::View::full(),
-            limits: crate::schema::limits::QueryLimits {
-                depth: args.max_depth,
-                complexity: args.max_complexity,
-                directives: args.max_directives,
-                aliases: args.max_aliases,
-                root_fields: args.max_root_fields,
-                cost: args.max_cost,
-                assumed_list_size: args.assumed_list_size,
-                nesting: args.max_nesting,
-            },
-            introspection: args.introspection,
-            max_page_size: args.max_page_size,
-        };
+        let options = crate::schema::SchemaOptions::new(args, policy.clone());
         // Record from the first request on.
         metrics::handle();
         let feed = crate::changes::ChangeFeed::start(

@@ -369,12 +369,13 @@ impl Compiler<'_> {
                 ConnectionOutput::Nodes(node) => add_node(node, &mut columns),
                 ConnectionOutput::Edges(fields) => {
                     for (_, field) in fields {
-                        if let EdgeOutput::Node(node) = field {
-                            add_node(node, &mut columns);
+                        match field {
+                            EdgeOutput::Node(node) => add_node(node, &mut columns),
+                            EdgeOutput::Cursor => {}
                         }
                     }
                 }
-                _ => {}
+                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
             }
         }
         if columns.is_empty() {

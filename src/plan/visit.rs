@@ -1,0 +1,178 @@
+//! One walk over a plan, for everything that reads a plan without compiling it: the permission
+//! checker (which tables and columns does it touch?) and the change feed (which tables must
+//! re-run a live query?).
+//!
+//! [`Visitor`]'s default methods walk every child with the entity it belongs to; a visitor
+//! overrides only what it looks at and calls the matching `walk_*` function to go on. The walks
+//! match every variant without wildcards, so a new kind of field, output or predicate is either
+//! walked here for every visitor or does not compile.
+
+use super::{
+    AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, GroupOutput, NodeField, NodePlan,
+    OrderKey, Plan, Predicate,
+};
+use crate::metadata::{EntityId, Registry};
+
+pub trait Visitor {
+    type Error;
+
+    fn registry(&self) -> &Registry;
+
+    fn plan(&mut self, plan: &Plan) -> Result<(), Self::Error> {
+        walk_plan(self, plan)
+    }
+
+    fn connection(&mut self, plan: &ConnectionPlan) -> Result<(), Self::Error> {
+        walk_connection(self, plan)
+    }
+
+    fn aggregate(&mut self, plan: &AggregatePlan) -> Result<(), Self::Error> {
+        walk_aggregate(self, plan)
+    }
+
+    /// The fields of one row of `entity`.
+    fn node(&mut self, entity: EntityId, node: &NodePlan) -> Result<(), Self::Error> {
+        walk_node(self, entity, node)
+    }
+
+    fn order_key(&mut self, entity: EntityId, key: &OrderKey) -> Result<(), Self::Error> {
+        walk_order_key(self, entity, key)
+    }
+
+    /// A condition on rows of `entity`.
+    fn predicate(&mut self, entity: EntityId, predicate: &Predicate) -> Result<(), Self::Error> {
+        walk_predicate(self, entity, predicate)
+    }
+
+    /// A column of `entity` the statement reads (selects, filters, orders, aggregates or keys on).
+    fn column(&mut self, _entity: EntityId, _column: &str) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// The statement follows relation `relation` of `entity` (joining on its columns).
+    fn relation(&mut self, _entity: EntityId, _relation: usize) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+pub fn walk_plan<V: Visitor + ?Sized>(visitor: &mut V, plan: &Plan) -> Result<(), V::Error> {
+    match plan {
+        Plan::Connection(connection) => visitor.connection(connection),
+        Plan::Lookup(lookup) => {
+            for (column, _) in &lookup.key {
+                visitor.column(lookup.entity, column)?;
+            }
+            visitor.node(lookup.entity, &lookup.node)
+        }
+        Plan::Aggregate(aggregate) => visitor.aggregate(aggregate),
+    }
+}
+
+pub fn walk_connection<V: Visitor + ?Sized>(visitor: &mut V, plan: &ConnectionPlan) -> Result<(), V::Error> {
+    if let Some(filter) = &plan.filter {
+        visitor.predicate(plan.entity, filter)?;
+    }
+    for key in &plan.order {
+        visitor.order_key(plan.entity, key)?;
+    }
+    for (_, output) in &plan.outputs {
+        match output {
+            ConnectionOutput::Nodes(node) => visitor.node(plan.entity, node)?,
+            ConnectionOutput::Edges(fields) => {
+                for (_, field) in fields {
+                    match field {
+                        EdgeOutput::Node(node) => visitor.node(plan.entity, node)?,
+                        EdgeOutput::Cursor => {}
+                    }
+                }
+            }
+            ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
+        }
+    }
+    Ok(())
+}
+
+pub fn walk_aggregate<V: Visitor + ?Sized>(visitor: &mut V, plan: &AggregatePlan) -> Result<(), V::Error> {
+    let entity = plan.entity;
+    if let Some(filter) = &plan.filter {
+        visitor.predicate(entity, filter)?;
+    }
+    for (_, output) in &plan.outputs {
+        match output {
+            AggregateOutput::Count => {}
+            AggregateOutput::Function { columns, .. } => {
+                for (_, column) in columns {
+                    visitor.column(entity, column)?;
+                }
+            }
+            AggregateOutput::GroupBy { columns, outputs } => {
+                for column in columns {
+                    visitor.column(entity, column)?;
+                }
+                for (_, output) in outputs {
+                    match output {
+                        GroupOutput::Key(keys) | GroupOutput::Function { columns: keys, .. } => {
+                            for (_, column) in keys {
+                                visitor.column(entity, column)?;
+                            }
+                        }
+                        GroupOutput::Count => {}
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn walk_node<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, node: &NodePlan) -> Result<(), V::Error> {
+    for (_, field) in &node.fields {
+        match field {
+            NodeField::Column(column) => visitor.column(entity, column)?,
+            NodeField::Object { relation, node } => {
+                visitor.relation(entity, *relation)?;
+                let target = visitor.registry().entity(entity).relations[*relation].target;
+                visitor.node(target, node)?;
+            }
+            NodeField::Connection { relation, plan } => {
+                visitor.relation(entity, *relation)?;
+                visitor.connection(plan)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn walk_order_key<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, key: &OrderKey) -> Result<(), V::Error> {
+    let mut current = entity;
+    for relation in &key.path {
+        visitor.relation(current, *relation)?;
+        current = visitor.registry().entity(current).relations[*relation].target;
+    }
+    visitor.column(current, &key.column)
+}
+
+pub fn walk_predicate<V: Visitor + ?Sized>(
+    visitor: &mut V,
+    entity: EntityId,
+    predicate: &Predicate,
+) -> Result<(), V::Error> {
+    match predicate {
+        Predicate::And(parts) | Predicate::Or(parts) => {
+            parts.iter().try_for_each(|part| visitor.predicate(entity, part))
+        }
+        Predicate::Not(inner) => visitor.predicate(entity, inner),
+        Predicate::Compare { column, .. }
+        | Predicate::In { column, .. }
+        | Predicate::IsNull { column, .. }
+        | Predicate::Text { column, .. } => visitor.column(entity, column),
+        Predicate::KeyIn { columns, .. } => columns.iter().try_for_each(|column| visitor.column(entity, column)),
+        Predicate::Related {
+            relation, predicate, ..
+        } => {
+            visitor.relation(entity, *relation)?;
+            let target = visitor.registry().entity(entity).relations[*relation].target;
+            visitor.predicate(target, predicate)
+        }
+    }
+}
