@@ -2,7 +2,7 @@
 //!
 //! The request flow (ARCHITECTURE.md walks it file by file): [`config`] parses settings, [`database`]
 //! opens (and explains) the connection pool, [`metadata`] reads the entities registered in
-//! [`entities`], [`schema`] generates the GraphQL schema from them (one view per role), [`auth`]
+//! [`sample`], [`schema`] generates the GraphQL schema from them (one view per role), [`auth`]
 //! turns a bearer token into a session, [`permission`] turns the policy into row filters and
 //! checks, and a root field's resolver runs the [`plan`]ner, the [`sql`] executor (one statement
 //! per root field, permissions injected) and the [`shape`]r; mutations share one
@@ -14,14 +14,13 @@ pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod database;
-pub mod entities;
 pub mod error;
 pub mod metadata;
 pub mod permission;
 pub mod plan;
 pub mod portable;
+pub mod sample;
 pub mod schema;
-pub mod seed;
 pub mod server;
 pub mod shape;
 pub mod sql;

@@ -6,7 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_sample_schema;
 pub mod m20261127_000001_change_feed;
 
-pub use m20261127_000001_change_feed::{track, untrack};
+pub use m20261127_000001_change_feed::{install_log, is_tracked, track, untrack};
 
 /// Every migration of the gateway's schema, in order.
 pub struct Migrator;

@@ -12,27 +12,18 @@
 //! SQLite has no NOTIFY: triggers write every change to the same log, which the gateway reads
 //! every 100 ms.
 //!
-//! A table added later is tracked by calling [`track`] in its migration.
+//! This migration creates the log and the trigger function only. Which tables are tracked is not
+//! the migration's business: the gateway installs a trigger on every table it serves at start-up
+//! (and `gateway changes install` does it ahead of time), with [`track`] and [`is_tracked`].
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{DbBackend, Statement};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// The sample schema's tables and their primary keys.
-const TRACKED: [(&str, &[&str]); 7] = [
-    ("organizations", &["id"]),
-    ("users", &["id"]),
-    ("projects", &["id"]),
-    ("tasks", &["id"]),
-    ("comments", &["id"]),
-    ("tags", &["id"]),
-    ("task_tags", &["task_id", "tag_id"]),
-];
-
 const POSTGRES_SETUP: &str = r#"
-CREATE UNLOGGED TABLE gateway_change_log (
+CREATE UNLOGGED TABLE IF NOT EXISTS gateway_change_log (
     id bigserial PRIMARY KEY,
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     table_name text NOT NULL,
@@ -41,7 +32,7 @@ CREATE UNLOGGED TABLE gateway_change_log (
     old_key jsonb,
     old_row jsonb
 );
-CREATE INDEX gateway_change_log_created_at ON gateway_change_log (created_at);
+CREATE INDEX IF NOT EXISTS gateway_change_log_created_at ON gateway_change_log (created_at);
 
 CREATE OR REPLACE FUNCTION gateway_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -86,7 +77,7 @@ $$;
 "#;
 
 const SQLITE_SETUP: &str = r#"
-CREATE TABLE gateway_change_log (
+CREATE TABLE IF NOT EXISTS gateway_change_log (
     id integer PRIMARY KEY AUTOINCREMENT,
     created_at text NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     table_name text NOT NULL,
@@ -95,14 +86,38 @@ CREATE TABLE gateway_change_log (
     old_key text,
     old_row text
 );
-CREATE INDEX gateway_change_log_created_at ON gateway_change_log (created_at);
+CREATE INDEX IF NOT EXISTS gateway_change_log_created_at ON gateway_change_log (created_at);
 "#;
 
+/// Creates the change log and (PostgreSQL) the trigger function, if they are missing.
+pub async fn install_log<C: ConnectionTrait>(connection: &C) -> Result<(), DbErr> {
+    let setup = match connection.get_database_backend() {
+        DbBackend::Postgres => POSTGRES_SETUP,
+        DbBackend::Sqlite => SQLITE_SETUP,
+        _ => return Err(DbErr::Custom("the change feed supports PostgreSQL and SQLite".into())),
+    };
+    connection.execute_unprepared(setup).await.map(|_| ())
+}
+
+/// Whether changes of `table` are announced (its trigger is installed).
+pub async fn is_tracked<C: ConnectionTrait>(connection: &C, table: &str) -> Result<bool, DbErr> {
+    let backend = connection.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT 1 FROM pg_trigger WHERE tgname = 'gateway_changes' AND tgrelid = to_regclass(quote_ident($1))"
+        }
+        _ => "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'gateway_changes_%'",
+    };
+    let found = connection
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [table.into()]))
+        .await?;
+    Ok(found.is_some())
+}
+
 /// Announces every change of `table` (primary key `key`) on the change feed.
-pub async fn track(manager: &SchemaManager<'_>, table: &str, key: &[&str]) -> Result<(), DbErr> {
-    let connection = manager.get_connection();
+pub async fn track<C: ConnectionTrait>(connection: &C, table: &str, key: &[&str]) -> Result<(), DbErr> {
     let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
-    match manager.get_database_backend() {
+    match connection.get_database_backend() {
         DbBackend::Postgres => {
             let arguments: Vec<String> = key
                 .iter()
@@ -188,10 +203,9 @@ pub async fn track(manager: &SchemaManager<'_>, table: &str, key: &[&str]) -> Re
 }
 
 /// Stops announcing changes of `table`.
-pub async fn untrack(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
-    let connection = manager.get_connection();
+pub async fn untrack<C: ConnectionTrait>(connection: &C, table: &str) -> Result<(), DbErr> {
     let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
-    match manager.get_database_backend() {
+    match connection.get_database_backend() {
         DbBackend::Postgres => {
             connection
                 .execute_unprepared(&format!("DROP TRIGGER IF EXISTS gateway_changes ON {}", quote(table)))
@@ -211,29 +225,39 @@ pub async fn untrack(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbE
     Ok(())
 }
 
+/// The tables whose changes are announced.
+async fn tracked_tables<C: ConnectionTrait>(connection: &C) -> Result<Vec<String>, DbErr> {
+    let backend = connection.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT DISTINCT tgrelid::regclass::text FROM pg_trigger WHERE tgname = 'gateway_changes'"
+        }
+        _ => "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'gateway_changes_%'",
+    };
+    connection
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0))
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let setup = match manager.get_database_backend() {
-            DbBackend::Postgres => POSTGRES_SETUP,
-            _ => SQLITE_SETUP,
-        };
-        manager.get_connection().execute_unprepared(setup).await?;
-        for (table, key) in TRACKED {
-            track(manager, table, key).await?;
-        }
-        Ok(())
+        install_log(manager.get_connection()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, _) in TRACKED {
-            untrack(manager, table).await?;
+        let connection = manager.get_connection();
+        for table in tracked_tables(connection).await? {
+            untrack(connection, &table).await?;
         }
         let teardown = match manager.get_database_backend() {
             DbBackend::Postgres => "DROP TABLE gateway_change_log; DROP FUNCTION gateway_notify_change();",
             _ => "DROP TABLE gateway_change_log;",
         };
-        manager.get_connection().execute_unprepared(teardown).await?;
+        connection.execute_unprepared(teardown).await?;
         Ok(())
     }
 }

@@ -117,6 +117,58 @@ impl Visitor for Tables<'_> {
     }
 }
 
+/// A table whose change-feed trigger is missing and cannot be installed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot install the change-feed trigger on `{table}` ({source}): run `gateway changes install` as a \
+     database user that may create triggers, so subscriptions see its changes"
+)]
+pub struct InstallError {
+    table: String,
+    source: sea_orm::DbErr,
+}
+
+/// Makes every registered table announce its changes: creates the change log if it is missing
+/// and a trigger on each table that has none. Idempotent; returns the tables it tracked now.
+/// The engine calls it at start-up, so subscriptions work on whatever entities are registered.
+pub async fn install(connection: &DatabaseConnection, registry: &Registry) -> Result<Vec<String>, InstallError> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let failed = |table: &str| {
+        let table = table.to_owned();
+        move |source| InstallError { table, source }
+    };
+    let log = crate::sql::change::CHANGE_LOG;
+    // One transaction: behind PgBouncer a statement and its preparation share a server connection,
+    // and on PostgreSQL an advisory lock lets processes starting together install once.
+    let transaction = connection.begin().await.map_err(failed(log))?;
+    if transaction.get_database_backend() == sea_orm::DbBackend::Postgres {
+        transaction
+            .execute_unprepared("SELECT pg_advisory_xact_lock(hashtext('gateway_change_log'))")
+            .await
+            .map_err(failed(log))?;
+    }
+    migration::install_log(&transaction).await.map_err(failed(log))?;
+    let mut installed = Vec::new();
+    for entity in registry.entities() {
+        if migration::is_tracked(&transaction, &entity.table)
+            .await
+            .map_err(failed(&entity.table))?
+        {
+            continue;
+        }
+        let key: Vec<&str> = entity.primary_key.iter().map(String::as_str).collect();
+        migration::track(&transaction, &entity.table, &key)
+            .await
+            .map_err(failed(&entity.table))?;
+        installed.push(entity.table.clone());
+    }
+    transaction.commit().await.map_err(failed(log))?;
+    for table in &installed {
+        tracing::info!(%table, "installed the change-feed trigger");
+    }
+    Ok(installed)
+}
+
 /// A kind of row change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {

@@ -1,6 +1,6 @@
 //! What each command does. Commands return typed errors; `main` prints them and exits non-zero.
 
-use super::{Cli, Command, MigrateAction};
+use super::{ChangesAction, Cli, Command, MigrateAction};
 use crate::auth::Authenticator;
 use crate::config::{AuthArgs, DatabaseArgs, DatabaseTarget, ServerArgs};
 use crate::database::diagnose::ConnectionProblem;
@@ -23,7 +23,7 @@ pub enum CommandError {
     #[error("migration failed: {0}")]
     Migration(DbErr),
     #[error(transparent)]
-    Seed(#[from] crate::seed::SeedError),
+    Seed(#[from] crate::sample::seed::SeedError),
     #[error(transparent)]
     Server(#[from] ServerError),
     #[error(transparent)]
@@ -51,6 +51,8 @@ pub enum CommandError {
     PolicyWithoutAuthentication,
     #[error(transparent)]
     Portable(#[from] crate::portable::PortableError),
+    #[error(transparent)]
+    ChangeFeed(#[from] crate::changes::InstallError),
 }
 
 /// Runs the command the user asked for (`serve` when none).
@@ -60,7 +62,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Migrate { action } => migrate(&cli.database, action).await,
         Command::Seed { scale } => {
             let connection = open(&cli.database).await?;
-            let report = crate::seed::seed(&connection, scale).await?;
+            let report = crate::sample::seed::seed(&connection, scale).await?;
             println!(
                 "seeded scale {scale} in {:.2?}: {} organizations, {} users, {} projects, {} tasks, {} comments, {} tags, {} task_tags",
                 report.elapsed,
@@ -75,16 +77,27 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Check => check(&cli.database).await,
+        Command::Changes {
+            action: ChangesAction::Install,
+        } => {
+            let connection = open(&cli.database).await?;
+            let installed = crate::changes::install(&connection, &crate::sample::registry()?).await?;
+            match installed.as_slice() {
+                [] => println!("every served table already announces its changes"),
+                tables => println!("installed the change-feed trigger on {}", tables.join(", ")),
+            }
+            Ok(())
+        }
         Command::Export { file } => {
             let connection = open(&cli.database).await?;
-            let registry = crate::entities::registry()?;
+            let registry = crate::sample::registry()?;
             let report = crate::portable::export(&connection, &registry, &file).await?;
             summarize("exported", &report.rows, report.elapsed);
             Ok(())
         }
         Command::Import { file, truncate, upsert } => {
             let connection = open(&cli.database).await?;
-            let registry = crate::entities::registry()?;
+            let registry = crate::sample::registry()?;
             let mode = match (truncate, upsert) {
                 (true, _) => crate::portable::ImportMode::Truncate,
                 (_, true) => crate::portable::ImportMode::Upsert,
@@ -99,14 +112,14 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Schema { role } => {
-            let registry = Arc::new(crate::entities::registry()?);
+            let registry = Arc::new(crate::sample::registry()?);
             let sdl = match role {
                 None => crate::schema::sdl(registry)?,
                 Some(role) => {
                     let claims = &cli.auth.jwt_session_claims;
                     let policy = match &cli.auth.policy_file {
                         Some(path) => crate::permission::Policy::load(path, &registry, claims)?,
-                        None => crate::permission::Policy::sample(&registry, claims)?,
+                        None => crate::sample::policy(&registry, claims)?,
                     };
                     crate::schema::role_sdl(registry, &policy, &role)?
                 }
@@ -180,17 +193,14 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             );
         }
     }
-    let registry = Arc::new(crate::entities::registry()?);
+    let registry = Arc::new(crate::sample::registry()?);
     let policy = match &auth.policy_file {
         Some(path) => Some(Arc::new(crate::permission::Policy::load(
             path,
             &registry,
             &auth.jwt_session_claims,
         )?)),
-        None if embedded => Some(Arc::new(crate::permission::Policy::sample(
-            &registry,
-            &auth.jwt_session_claims,
-        )?)),
+        None if embedded => Some(Arc::new(crate::sample::policy(&registry, &auth.jwt_session_claims)?)),
         None => {
             if authenticator.verifies_tokens() {
                 tracing::warn!("GATEWAY_ALLOW_ALL: every authenticated role reads and writes everything");
@@ -222,14 +232,14 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
 /// The zero-configuration default: migrate the embedded file and seed it the first time.
 async fn prepare_embedded(connection: &DatabaseConnection, path: &std::path::Path) -> Result<(), CommandError> {
     Migrator::up(connection, None).await.map_err(CommandError::Migration)?;
-    match crate::seed::seed(connection, EMBEDDED_SEED_SCALE).await {
+    match crate::sample::seed::seed(connection, EMBEDDED_SEED_SCALE).await {
         Ok(report) => tracing::info!(
             file = %path.display(),
             tasks = report.tasks,
             elapsed = ?report.elapsed,
             "created the embedded SQLite database with sample data (set DATABASE_URL to use PostgreSQL)"
         ),
-        Err(crate::seed::SeedError::NotEmpty { .. }) => {}
+        Err(crate::sample::seed::SeedError::NotEmpty { .. }) => {}
         Err(error) => return Err(error.into()),
     }
     Ok(())

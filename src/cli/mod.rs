@@ -40,11 +40,16 @@ pub enum Command {
     /// Fill the database with the deterministic sample data set.
     Seed {
         /// Size of the data set: 1 gives ~10 organizations and 20,000 tasks; linear in the scale.
-        #[arg(long, default_value_t = 1.0, value_parser = crate::seed::parse_scale)]
+        #[arg(long, default_value_t = 1.0, value_parser = crate::sample::seed::parse_scale)]
         scale: f64,
     },
     /// Diagnose the database connection and explain any failure.
     Check,
+    /// Manage the change feed behind subscriptions.
+    Changes {
+        #[command(subcommand)]
+        action: ChangesAction,
+    },
     /// Write every table's rows as portable NDJSON (`.zst`/`.gz` names compress).
     Export {
         /// The file to write; `-` is standard output.
@@ -83,6 +88,14 @@ pub enum Command {
         #[arg(long, default_value = "1h", value_parser = crate::config::parse_duration)]
         ttl: std::time::Duration,
     },
+}
+
+/// The change-feed commands.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ChangesAction {
+    /// Create the change log and a trigger on every served table that has none (idempotent;
+    /// `serve` does the same at start-up).
+    Install,
 }
 
 /// The migration commands.

@@ -193,17 +193,6 @@ impl Policy {
         Self::parse(&text, &file, registry, session_claims)
     }
 
-    /// The sample policy shipped in the binary (the repository's `policy.toml`), which the
-    /// zero-configuration SQLite default serves.
-    pub fn sample(registry: &Registry, session_claims: &[String]) -> Result<Self, PolicyError> {
-        Self::parse(
-            include_str!("../../policy.toml"),
-            "built-in policy.toml",
-            registry,
-            session_claims,
-        )
-    }
-
     /// Parses and checks a policy; `file` names it in errors.
     pub fn parse(text: &str, file: &str, registry: &Registry, session_claims: &[String]) -> Result<Self, PolicyError> {
         let error = |location: String, reason: String| PolicyError {
@@ -433,7 +422,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn registry() -> Registry {
-        crate::entities::registry().expect("the sample registry")
+        crate::sample::registry().expect("the sample registry")
     }
 
     fn session(role: &str, claims: &[(&str, serde_json::Value)]) -> Session {

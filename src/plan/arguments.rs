@@ -519,7 +519,7 @@ mod tests {
     use crate::plan::Comparison;
 
     fn registry() -> Registry {
-        crate::entities::registry().expect("the sample registry")
+        crate::sample::registry().expect("the sample registry")
     }
 
     fn tasks(registry: &Registry) -> EntityId {

@@ -80,6 +80,8 @@ pub enum ServerError {
     Cors(String),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    ChangeFeed(#[from] crate::changes::InstallError),
 }
 
 impl Application {
@@ -93,6 +95,8 @@ impl Application {
         routing: crate::database::Routing,
     ) -> Result<Self, ServerError> {
         let options = crate::schema::SchemaOptions::new(args, policy.clone());
+        // Subscriptions see every registered table, whichever migrations created it.
+        crate::changes::install(&database, &registry).await?;
         // Record from the first request on.
         metrics::handle();
         let feed = crate::changes::ChangeFeed::start(

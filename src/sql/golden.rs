@@ -20,7 +20,7 @@
 use crate::auth::Session;
 use crate::error::GatewayError;
 use crate::metadata::Registry;
-use crate::permission::{Access, Policy};
+use crate::permission::Access;
 use crate::plan::{self, DocumentField, Plan, Root, Selection};
 use async_graphql::Variables;
 use async_graphql::parser::types::OperationType;
@@ -61,7 +61,7 @@ fn access(registry: &Registry, header: &Header) -> Result<Access, GatewayError> 
     let Some(role) = &header.role else {
         return Ok(Access::Unrestricted);
     };
-    let policy = Policy::sample(registry, &["org_id".to_owned()]).expect("the shipped policy loads");
+    let policy = crate::sample::policy(registry, &["org_id".to_owned()]).expect("the shipped policy loads");
     policy.access(&Session {
         role: role.clone(),
         user_id: header.user.clone(),
@@ -154,7 +154,7 @@ fn compile(registry: &Registry, text: &str) -> String {
 
 #[test]
 fn generated_sql_matches_the_snapshots() {
-    let registry = crate::entities::registry().expect("the sample registry");
+    let registry = crate::sample::registry().expect("the sample registry");
     insta::glob!("golden/*.graphql", |path| {
         let text = std::fs::read_to_string(path).expect("read the golden document");
         insta::assert_snapshot!(compile(&registry, &text));

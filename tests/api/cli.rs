@@ -35,3 +35,18 @@ fn unknown_database_scheme_is_refused_clearly() {
     assert!(!success);
     assert!(stderr.contains("scheme `mysql` is not supported"), "{stderr}");
 }
+
+#[tokio::test]
+async fn changes_install_tracks_every_served_table_once() {
+    let database = crate::support::TestDatabase::new().await;
+    let env = [("DATABASE_URL", database.url.as_str())];
+    let (success, stdout, stderr) = run_gateway(&["changes", "install"], &env);
+    assert!(success, "{stderr}");
+    assert!(
+        stdout.contains("installed the change-feed trigger on") && stdout.contains("task_tags"),
+        "{stdout}"
+    );
+    let (success, stdout, stderr) = run_gateway(&["changes", "install"], &env);
+    assert!(success, "{stderr}");
+    assert!(stdout.contains("already announces its changes"), "{stdout}");
+}

@@ -21,7 +21,7 @@ impl Fixture {
     pub async fn postgres() -> Self {
         let database = TestDatabase::new().await;
         let connection = database.connect().await;
-        gateway::seed::seed(&connection, SCALE).await.expect("seed");
+        gateway::sample::seed::seed(&connection, SCALE).await.expect("seed");
         let app = TestApp::spawn(&database.args()).await;
         Self {
             app,
@@ -36,7 +36,7 @@ impl Fixture {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("fixture.db").display());
         let connection = sea_orm::Database::connect(&url).await.expect("open SQLite");
         migration::Migrator::up(&connection, None).await.expect("migrate");
-        gateway::seed::seed(&connection, SCALE).await.expect("seed");
+        gateway::sample::seed::seed(&connection, SCALE).await.expect("seed");
         let app = TestApp::spawn(&DatabaseArgs::with_url(Some(&url))).await;
         Self {
             app,

@@ -197,5 +197,33 @@ async fn a_gateway_over_other_entities_serves_the_whole_api() {
         sdl.contains("A shelf in the library."),
         "entity comments become descriptions"
     );
+
+    // Subscriptions too: no migration tracks these tables, start-up installed their triggers.
+    let mut client = crate::subscriptions::Client::connect(&app, None).await;
+    client
+        .subscribe(
+            "1",
+            "subscription { placementChanged { op row { title shelf { label } } oldKey { shelfId position } } }",
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    connection
+        .execute_unprepared("INSERT INTO placements (shelf_id, position, title) VALUES (2, 2, 'Origins')")
+        .await
+        .expect("insert");
+    let event = client.data("1").await["placementChanged"].clone();
+    assert_eq!(
+        event,
+        json!({ "op": "INSERT", "row": { "title": "Origins", "shelf": { "label": "science" } }, "oldKey": null })
+    );
+    connection
+        .execute_unprepared("DELETE FROM placements WHERE shelf_id = 1 AND position = 1")
+        .await
+        .expect("delete");
+    let event = client.data("1").await["placementChanged"].clone();
+    assert_eq!(
+        event,
+        json!({ "op": "DELETE", "row": null, "oldKey": { "shelfId": 1, "position": 1 } })
+    );
     app.stop().await;
 }

@@ -13,7 +13,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 fn registry() -> gateway::metadata::Registry {
-    gateway::entities::registry().expect("the sample entities are valid")
+    gateway::sample::registry().expect("the sample entities are valid")
 }
 
 /// A migrated SQLite file in `dir`.
@@ -103,7 +103,7 @@ async fn round_trips_between_sqlite_and_postgresql_keep_every_row_and_value() {
 
     // SQLite (scale 1 and the extremes) → PostgreSQL → SQLite, and PostgreSQL → PostgreSQL.
     let source = sqlite(dir.path(), "source.db").await;
-    gateway::seed::seed(&source, 1.0).await.expect("seed");
+    gateway::sample::seed::seed(&source, 1.0).await.expect("seed");
     add_extremes(&source).await;
     export(&source, &registry, &file("1-sqlite.ndjson.zst"))
         .await
@@ -187,7 +187,7 @@ async fn round_trips_between_sqlite_and_postgresql_keep_every_row_and_value() {
 async fn small_export(dir: &Path) -> (PathBuf, Vec<String>) {
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
-    gateway::seed::seed(&connection, 0.1).await.expect("seed");
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let path = dir.join("small.ndjson");
     export(&connection, &registry(), &path).await.expect("export");
     let lines = std::fs::read_to_string(&path)

@@ -36,7 +36,7 @@ impl RoundRobin<'_> {
 async fn three_gateway_processes_behave_as_one() {
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
-    gateway::seed::seed(&connection, 0.1).await.expect("seed");
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let gateways: Vec<GatewayProcess> = (0..3)
         .map(|_| GatewayProcess::start(&[("DATABASE_URL", &database.url)]))
         .collect();
@@ -98,7 +98,7 @@ async fn reads_go_to_a_streaming_replica_and_fall_back_to_the_primary() {
         .await
         .expect("connect");
     migration::Migrator::up(&admin, None).await.expect("migrate");
-    gateway::seed::seed(&admin, 0.1).await.expect("seed");
+    gateway::sample::seed::seed(&admin, 0.1).await.expect("seed");
     let replica = primary
         .replica("-c log_statement=all -c log_line_prefix=%a:")
         .expect("a replica");
@@ -262,7 +262,7 @@ async fn the_gateway_works_behind_pgbouncer_in_transaction_mode() {
     use crate::support::TestApp;
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
-    gateway::seed::seed(&connection, 0.1).await.expect("seed");
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let direct = url::Url::parse(&database.url).unwrap();
     let bouncer = Bouncer::start(&direct);
     let mut through = direct.clone();

@@ -42,7 +42,7 @@ async fn logging_cluster() -> Cluster {
         .await
         .expect("connect");
     migration::Migrator::up(&admin, None).await.expect("migrate");
-    gateway::seed::seed(&admin, 0.1).await.expect("seed");
+    gateway::sample::seed::seed(&admin, 0.1).await.expect("seed");
     admin
         .execute_unprepared("ALTER SYSTEM SET log_statement = 'all'")
         .await

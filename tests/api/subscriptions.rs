@@ -286,7 +286,7 @@ fn member(organization: i64) -> String {
 async fn members_of_two_organizations_never_see_each_others_rows() {
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
-    gateway::seed::seed(&connection, 0.2).await.expect("seed");
+    gateway::sample::seed::seed(&connection, 0.2).await.expect("seed");
     let app = TestApp::spawn_with_auth(&database.args(), &crate::permissions::auth()).await;
     let project_of = |organization: i64| {
         let connection = connection.clone();
@@ -386,7 +386,7 @@ async fn members_of_two_organizations_never_see_each_others_rows() {
 async fn a_change_through_one_gateway_reaches_subscribers_of_another() {
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
-    gateway::seed::seed(&connection, 0.1).await.expect("seed");
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let writer = TestApp::spawn(&database.args()).await;
     let reader = TestApp::spawn(&database.args()).await;
     let mut client = Client::connect(&reader, None).await;
@@ -500,7 +500,7 @@ fn rss_kib() -> u64 {
 async fn a_consumer_that_stops_reading_is_disconnected_and_memory_stays_flat() {
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
-    gateway::seed::seed(&connection, 0.1).await.expect("seed");
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let server = ServerArgs {
         subscription_queue: 2,
         ..ServerArgs::default()
@@ -732,7 +732,7 @@ async fn the_process_runs_at_most_the_configured_number_of_subscriptions() {
 async fn a_bulk_write_reaches_a_reading_client_whole_however_small_its_queue() {
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
-    gateway::seed::seed(&connection, 0.1).await.expect("seed");
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let server = ServerArgs {
         subscription_queue: 4,
         ..ServerArgs::default()
@@ -765,7 +765,7 @@ async fn the_reference_graphql_ws_client_subscribes_and_is_refused_a_bad_token()
     let dir = crate::support::node_tools();
     let database = TestDatabase::new().await;
     let connection = database.connect().await;
-    gateway::seed::seed(&connection, 0.1).await.expect("seed");
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let app = TestApp::spawn_with_auth(&database.args(), &crate::permissions::auth()).await;
     let output = tokio::process::Command::new("node")
         .arg(dir.join("ws.mjs"))

@@ -22,13 +22,13 @@ impl Attack {
     async fn new(server: ServerArgs) -> Self {
         let database = TestDatabase::new().await;
         let connection = database.connect().await;
-        gateway::seed::seed(&connection, 0.2).await.expect("seed");
+        gateway::sample::seed::seed(&connection, 0.2).await.expect("seed");
         let app = TestApp::spawn_configured(&database.args(), &auth(), server).await;
         Self {
             app,
             _database: database,
             connection,
-            registry: gateway::entities::registry().unwrap(),
+            registry: gateway::sample::registry().unwrap(),
         }
     }
 

@@ -179,7 +179,7 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the gateway serving the sample entities from `database`.
     pub async fn spawn(database: &DatabaseArgs) -> Self {
-        let registry = gateway::entities::registry().expect("the sample entities are valid");
+        let registry = gateway::sample::registry().expect("the sample entities are valid");
         Self::spawn_with(database, registry).await
     }
 
@@ -190,13 +190,13 @@ impl TestApp {
 
     /// Starts the gateway serving the sample entities with these authentication settings.
     pub async fn spawn_with_auth(database: &DatabaseArgs, auth: &gateway::config::AuthArgs) -> Self {
-        let registry = gateway::entities::registry().expect("the sample entities are valid");
+        let registry = gateway::sample::registry().expect("the sample entities are valid");
         Self::spawn_full(database, registry, auth).await
     }
 
     /// Starts the gateway serving the sample entities with these server settings (listen is ignored).
     pub async fn spawn_with_server(database: &DatabaseArgs, server: ServerArgs) -> Self {
-        let registry = gateway::entities::registry().expect("the sample entities are valid");
+        let registry = gateway::sample::registry().expect("the sample entities are valid");
         Self::start(database, registry, &gateway::config::AuthArgs::default(), server).await
     }
 
@@ -206,7 +206,7 @@ impl TestApp {
         auth: &gateway::config::AuthArgs,
         server: ServerArgs,
     ) -> Self {
-        let registry = gateway::entities::registry().expect("the sample entities are valid");
+        let registry = gateway::sample::registry().expect("the sample entities are valid");
         Self::start(database, registry, auth, server).await
     }
 

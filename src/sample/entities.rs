@@ -1,5 +1,5 @@
 //! The entities this gateway serves: one line per table. To serve a new table, add its migration,
-//! its entity module in `entity/`, and a `register` line here.
+//! its entity module in `entity/`, and a `register` line here; the engine reads nothing else.
 
 use crate::metadata::{MetadataErrors, Registry};
 use entity::{comment, organization, project, tag, task, task_tag, user};
