@@ -153,7 +153,8 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
     // The zero-configuration default comes with authentication on, the sample policy and a token
     // printed below, so permissions can be tried at once.
     let auth = &if embedded && no_keys {
-        let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let bytes: [u8; 32] = rand::RngExt::random(&mut rand::rng());
+        let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
         AuthArgs {
             jwt_secret: Some(secret.into()),
             anonymous_role: auth.anonymous_role.clone().or_else(|| Some("anonymous".into())),

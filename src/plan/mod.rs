@@ -49,13 +49,23 @@ impl Root {
 
     /// The entity and kind of the root query field `name`.
     pub fn find(registry: &Registry, name: &str) -> Option<(EntityId, Root)> {
-        registry.entities().iter().enumerate().find_map(|(id, entity)| {
-            Self::ALL
-                .into_iter()
-                .find(|root| root.field_name(entity) == name)
-                .map(|root| (id, root))
-        })
+        find_field(registry, name, &Self::ALL, Self::field_name)
     }
+}
+
+/// The entity and kind of the generated field `name`, among `kinds` named by `field_name`.
+pub(crate) fn find_field<K: Copy>(
+    registry: &Registry,
+    name: &str,
+    kinds: &[K],
+    field_name: impl Fn(K, &Entity) -> String,
+) -> Option<(EntityId, K)> {
+    registry.entities().iter().enumerate().find_map(|(id, entity)| {
+        kinds
+            .iter()
+            .find(|kind| field_name(**kind, entity) == name)
+            .map(|kind| (id, *kind))
+    })
 }
 
 /// The root subscription fields every entity has.
@@ -80,12 +90,7 @@ impl Feed {
 
     /// The entity and kind of the root subscription field `name`.
     pub fn find(registry: &Registry, name: &str) -> Option<(EntityId, Feed)> {
-        registry.entities().iter().enumerate().find_map(|(id, entity)| {
-            Self::ALL
-                .into_iter()
-                .find(|feed| feed.field_name(entity) == name)
-                .map(|feed| (id, feed))
-        })
+        find_field(registry, name, &Self::ALL, Self::field_name)
     }
 }
 

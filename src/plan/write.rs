@@ -97,21 +97,62 @@ pub struct WritePlan {
     pub returning: Returning,
 }
 
-/// The mutation forms generated for each entity.
+/// The mutation forms generated for each entity ([`Mutation::ALL`] in the schema's order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mutation {
     Create,
     CreateMany,
+    Upsert,
     Update,
     UpdateMany,
     Delete,
     DeleteMany,
-    Upsert,
 }
 
 impl Mutation {
+    pub const ALL: [Mutation; 7] = [
+        Mutation::Create,
+        Mutation::CreateMany,
+        Mutation::Upsert,
+        Mutation::Delete,
+        Mutation::DeleteMany,
+        Mutation::Update,
+        Mutation::UpdateMany,
+    ];
+
     pub fn is_bulk(self) -> bool {
         matches!(self, Self::CreateMany | Self::UpdateMany | Self::DeleteMany)
+    }
+
+    /// The field's name for `entity` (`createTask`, `createTasks`, `upsertTask`, …).
+    pub fn field_name(self, entity: &Entity) -> String {
+        let one = &entity.type_name;
+        let many = cruet::to_pascal_case(&entity.list_field);
+        match self {
+            Self::Create => format!("create{one}"),
+            Self::CreateMany => format!("create{many}"),
+            Self::Upsert => format!("upsert{one}"),
+            Self::Update => format!("update{one}"),
+            Self::UpdateMany => format!("update{many}"),
+            Self::Delete => format!("delete{one}"),
+            Self::DeleteMany => format!("delete{many}"),
+        }
+    }
+
+    /// The entity and form of the mutation field `name`.
+    pub fn find(registry: &Registry, name: &str) -> Option<(EntityId, Mutation)> {
+        super::find_field(registry, name, &Self::ALL, Self::field_name)
+    }
+
+    /// The kinds of write a role needs for this mutation.
+    pub fn needs(self) -> &'static [crate::permission::WriteKind] {
+        use crate::permission::WriteKind::{Delete, Insert, Update};
+        match self {
+            Self::Create | Self::CreateMany => &[Insert],
+            Self::Upsert => &[Insert, Update],
+            Self::Update | Self::UpdateMany => &[Update],
+            Self::Delete | Self::DeleteMany => &[Delete],
+        }
     }
 }
 

@@ -141,217 +141,279 @@ pub fn register(
                     .all(|column| view.column(relation.target, column))
         })
         .collect();
-    let described = |description: String| entity.description.clone().unwrap_or(description);
+    let shown = Shown {
+        registry,
+        id,
+        entity,
+        names,
+        columns,
+        relations,
+    };
+    builder = builder.register(shown.object());
+    builder = shown.connection_types(builder);
+    builder = shown.filter_types(builder);
+    builder = shown.aggregate_types(builder);
+    (builder, shown.roots(view))
+}
 
-    // The object.
-    let mut object = Object::new(&names.object).description(described(format!("A row of `{}`.", entity.table)));
-    for column in &columns {
-        let type_ref = if column.nullable {
-            TypeRef::named(type_name(&column.kind))
-        } else {
-            TypeRef::named_nn(type_name(&column.kind))
-        };
-        object = object.field(
-            Field::new(&column.field, type_ref, resolve::scalar(column.kind.clone()))
-                .description(format!("`{}.{}`", entity.table, column.name)),
-        );
-    }
-    for relation in &relations {
-        let target = Names::of(registry.entity(relation.target));
-        let field = match &relation.kind {
-            RelationKind::ManyToOne => {
-                let type_ref = if relation.optional {
-                    TypeRef::named(&target.object)
-                } else {
-                    TypeRef::named_nn(&target.object)
-                };
-                Field::new(&relation.field, type_ref, resolve::object).description(format!(
-                    "The `{}` row this row refers to.",
-                    registry.entity(relation.target).table
-                ))
-            }
-            RelationKind::OneToMany | RelationKind::ManyToMany { .. } => connection_arguments(
-                Field::new(&relation.field, TypeRef::named_nn(&target.connection), resolve::object),
-                &target,
-            )
-            .description(format!("Related `{}` rows.", registry.entity(relation.target).table)),
-        };
-        object = object.field(field);
-    }
-    builder = builder.register(object);
+/// What one role's view shows of an entity, and the types it gets.
+struct Shown<'a> {
+    registry: &'a Registry,
+    id: EntityId,
+    entity: &'a Entity,
+    names: Names,
+    columns: Vec<&'a Column>,
+    relations: Vec<&'a Relation>,
+}
 
-    // Connection and edge.
-    builder = builder
-        .register(ConnectionField::iter().fold(
-            Object::new(&names.connection).description(format!("A page of {} rows.", names.object)),
-            |object, field| object.field(connection_field(field, &names)),
-        ))
-        .register(EdgeField::iter().fold(Object::new(&names.edge), |object, field| {
-            object.field(match field {
-                EdgeField::Cursor => Field::new(field.name(), TypeRef::named_nn(TypeRef::STRING), resolve::cursor)
-                    .description("Opaque; pass to after/before."),
-                EdgeField::Node => Field::new(field.name(), TypeRef::named_nn(&names.object), resolve::object),
-            })
-        }));
+impl Shown<'_> {
+    /// The object type: readable columns and relations.
+    fn object(&self) -> Object {
+        let Shown {
+            registry,
+            entity,
+            names,
+            columns,
+            relations,
+            ..
+        } = self;
+        let described = |description: String| entity.description.clone().unwrap_or(description);
 
-    // Filter, list filter, ordering.
-    let mut filter = InputObject::new(&names.filter).description(format!(
-        "Conditions on {} rows; all given conditions must hold.",
-        names.object
-    ));
-    for combinator in Combinator::iter() {
-        let operand = match combinator {
-            Combinator::And | Combinator::Or => TypeRef::named_nn_list(&names.filter),
-            Combinator::Not => TypeRef::named(&names.filter),
-        };
-        filter = filter.field(InputValue::new(combinator.name(), operand).description(combinator.description()));
-    }
-    let mut order_by = InputObject::new(&names.order_by).description("One sort key: set exactly one field.");
-    for column in &columns {
-        filter = filter.field(InputValue::new(
-            &column.field,
-            TypeRef::named(filter_name(&column.kind)),
-        ));
-        if !matches!(column.kind, ScalarKind::Json) {
-            order_by = order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
+        // The object.
+        let mut object = Object::new(&names.object).description(described(format!("A row of `{}`.", entity.table)));
+        for column in columns.iter() {
+            let type_ref = if column.nullable {
+                TypeRef::named(type_name(&column.kind))
+            } else {
+                TypeRef::named_nn(type_name(&column.kind))
+            };
+            object = object.field(
+                Field::new(&column.field, type_ref, resolve::scalar(column.kind.clone()))
+                    .description(format!("`{}.{}`", entity.table, column.name)),
+            );
         }
-    }
-    for relation in &relations {
-        let target = Names::of(registry.entity(relation.target));
-        if relation.kind == RelationKind::ManyToOne {
-            filter = filter.field(InputValue::new(&relation.field, TypeRef::named(&target.filter)));
-            order_by = order_by.field(InputValue::new(&relation.field, TypeRef::named(&target.order_by)));
-        } else {
-            filter = filter.field(InputValue::new(&relation.field, TypeRef::named(&target.list_filter)));
-        }
-    }
-    builder = builder
-        .register(filter)
-        .register(order_by)
-        .register(ListQuantifier::iter().fold(
-            InputObject::new(&names.list_filter).description(format!("Conditions on related {} rows.", names.object)),
-            |input, quantifier| {
-                input.field(
-                    InputValue::new(quantifier.name(), TypeRef::named(&names.filter))
-                        .description(quantifier.description()),
+        for relation in relations.iter() {
+            let target = Names::of(registry.entity(relation.target));
+            let field = match &relation.kind {
+                RelationKind::ManyToOne => {
+                    let type_ref = if relation.optional {
+                        TypeRef::named(&target.object)
+                    } else {
+                        TypeRef::named_nn(&target.object)
+                    };
+                    Field::new(&relation.field, type_ref, resolve::object).description(format!(
+                        "The `{}` row this row refers to.",
+                        registry.entity(relation.target).table
+                    ))
+                }
+                RelationKind::OneToMany | RelationKind::ManyToMany { .. } => connection_arguments(
+                    Field::new(&relation.field, TypeRef::named_nn(&target.connection), resolve::object),
+                    &target,
                 )
-            },
-        ));
+                .description(format!("Related `{}` rows.", registry.entity(relation.target).table)),
+            };
+            object = object.field(field);
+        }
+        object
+    }
 
-    // Aggregates.
-    let mut aggregate = Object::new(&names.aggregate)
-        .description(format!("Aggregates over the {} rows matching a filter.", names.object))
-        .field(Field::new(
-            "count",
-            TypeRef::named_nn(TypeRef::INT),
-            resolve::scalar(ScalarKind::Int),
+    fn connection_types(&self, builder: SchemaBuilder) -> SchemaBuilder {
+        let names = &self.names;
+        // Connection and edge.
+        builder
+            .register(ConnectionField::iter().fold(
+                Object::new(&names.connection).description(format!("A page of {} rows.", names.object)),
+                |object, field| object.field(connection_field(field, names)),
+            ))
+            .register(EdgeField::iter().fold(Object::new(&names.edge), |object, field| {
+                object.field(match field {
+                    EdgeField::Cursor => Field::new(field.name(), TypeRef::named_nn(TypeRef::STRING), resolve::cursor)
+                        .description("Opaque; pass to after/before."),
+                    EdgeField::Node => Field::new(field.name(), TypeRef::named_nn(&names.object), resolve::object),
+                })
+            }))
+    }
+
+    /// The filter, list filter and ordering inputs.
+    fn filter_types(&self, builder: SchemaBuilder) -> SchemaBuilder {
+        let Shown {
+            registry,
+            names,
+            columns,
+            relations,
+            ..
+        } = self;
+        // Filter, list filter, ordering.
+        let mut filter = InputObject::new(&names.filter).description(format!(
+            "Conditions on {} rows; all given conditions must hold.",
+            names.object
         ));
-    let mut group = Object::new(&names.group)
-        .description("One group of rows sharing the grouped columns' values.")
-        .field(Field::new("key", TypeRef::named_nn(&names.group_key), resolve::object))
-        .field(Field::new(
-            "count",
-            TypeRef::named_nn(TypeRef::INT),
-            resolve::scalar(ScalarKind::Int),
-        ));
-    for function in [
-        AggregateFunction::Sum,
-        AggregateFunction::Avg,
-        AggregateFunction::Min,
-        AggregateFunction::Max,
-    ] {
-        let mut fields = Object::new(names.function(function));
-        let mut any = false;
-        for column in &columns {
-            if let Some(kind) = aggregate_kind(function, &column.kind) {
-                fields = fields.field(Field::new(
-                    &column.field,
-                    TypeRef::named(type_name(&kind)),
-                    resolve::scalar(kind),
-                ));
-                any = true;
+        for combinator in Combinator::iter() {
+            let operand = match combinator {
+                Combinator::And | Combinator::Or => TypeRef::named_nn_list(&names.filter),
+                Combinator::Not => TypeRef::named(&names.filter),
+            };
+            filter = filter.field(InputValue::new(combinator.name(), operand).description(combinator.description()));
+        }
+        let mut order_by = InputObject::new(&names.order_by).description("One sort key: set exactly one field.");
+        for column in columns.iter() {
+            filter = filter.field(InputValue::new(
+                &column.field,
+                TypeRef::named(filter_name(&column.kind)),
+            ));
+            if !matches!(column.kind, ScalarKind::Json) {
+                order_by = order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
             }
         }
-        if any {
-            builder = builder.register(fields);
-            aggregate = aggregate.field(Field::new(
-                function.field(),
-                TypeRef::named_nn(names.function(function)),
-                resolve::object,
-            ));
-            group = group.field(Field::new(
-                function.field(),
-                TypeRef::named_nn(names.function(function)),
-                resolve::object,
-            ));
+        for relation in relations.iter() {
+            let target = Names::of(registry.entity(relation.target));
+            if relation.kind == RelationKind::ManyToOne {
+                filter = filter.field(InputValue::new(&relation.field, TypeRef::named(&target.filter)));
+                order_by = order_by.field(InputValue::new(&relation.field, TypeRef::named(&target.order_by)));
+            } else {
+                filter = filter.field(InputValue::new(&relation.field, TypeRef::named(&target.list_filter)));
+            }
         }
+        builder
+            .register(filter)
+            .register(order_by)
+            .register(
+                ListQuantifier::iter().fold(
+                    InputObject::new(&names.list_filter)
+                        .description(format!("Conditions on related {} rows.", names.object)),
+                    |input, quantifier| {
+                        input.field(
+                            InputValue::new(quantifier.name(), TypeRef::named(&names.filter))
+                                .description(quantifier.description()),
+                        )
+                    },
+                ),
+            )
     }
-    let groupable: Vec<_> = columns
-        .iter()
-        .filter(|column| !matches!(column.kind, ScalarKind::Json))
-        .collect();
-    let mut group_key = Object::new(&names.group_key).description("The grouped columns' values (others are null).");
-    for column in &groupable {
-        group_key = group_key.field(Field::new(
-            &column.field,
-            TypeRef::named(type_name(&column.kind)),
-            resolve::scalar(column.kind.clone()),
-        ));
-    }
-    aggregate = aggregate.field(
-        Field::new("groupBy", TypeRef::named_nn_list_nn(&names.group), resolve::list)
-            .description("The same aggregates per group of rows, ordered by the grouped columns.")
-            .argument(InputValue::new(
-                "columns",
-                TypeRef::named_nn_list_nn(&names.group_column),
-            )),
-    );
-    builder = builder
-        .register(aggregate)
-        .register(group)
-        .register(group_key)
-        .register(
-            Enum::new(&names.group_column).items(
-                groupable
-                    .iter()
-                    .map(|column| EnumItem::new(enum_value_name(&column.name))),
-            ),
-        );
 
-    // Root fields.
-    let list = connection_arguments(
-        Field::new(
-            Root::List.field_name(entity),
-            TypeRef::named_nn(&names.connection),
-            resolve::root(id, Root::List),
-        ),
-        &names,
-    )
-    .description(format!("{} rows: filter, order and page them.", names.object));
-    let mut lookup = Field::new(
-        Root::Lookup.field_name(entity),
-        TypeRef::named(&names.object),
-        resolve::root(id, Root::Lookup),
-    )
-    .description(format!("One {} by primary key, or null.", names.object));
-    for key in &entity.primary_key {
-        if let Some(column) = entity.column(key) {
-            lookup = lookup.argument(InputValue::new(
+    /// The aggregate, group and group-key types.
+    fn aggregate_types(&self, mut builder: SchemaBuilder) -> SchemaBuilder {
+        let Shown { names, columns, .. } = self;
+        // Aggregates.
+        let mut aggregate = Object::new(&names.aggregate)
+            .description(format!("Aggregates over the {} rows matching a filter.", names.object))
+            .field(Field::new(
+                "count",
+                TypeRef::named_nn(TypeRef::INT),
+                resolve::scalar(ScalarKind::Int),
+            ));
+        let mut group = Object::new(&names.group)
+            .description("One group of rows sharing the grouped columns' values.")
+            .field(Field::new("key", TypeRef::named_nn(&names.group_key), resolve::object))
+            .field(Field::new(
+                "count",
+                TypeRef::named_nn(TypeRef::INT),
+                resolve::scalar(ScalarKind::Int),
+            ));
+        for function in [
+            AggregateFunction::Sum,
+            AggregateFunction::Avg,
+            AggregateFunction::Min,
+            AggregateFunction::Max,
+        ] {
+            let mut fields = Object::new(names.function(function));
+            let mut any = false;
+            for column in columns.iter() {
+                if let Some(kind) = aggregate_kind(function, &column.kind) {
+                    fields = fields.field(Field::new(
+                        &column.field,
+                        TypeRef::named(type_name(&kind)),
+                        resolve::scalar(kind),
+                    ));
+                    any = true;
+                }
+            }
+            if any {
+                builder = builder.register(fields);
+                aggregate = aggregate.field(Field::new(
+                    function.field(),
+                    TypeRef::named_nn(names.function(function)),
+                    resolve::object,
+                ));
+                group = group.field(Field::new(
+                    function.field(),
+                    TypeRef::named_nn(names.function(function)),
+                    resolve::object,
+                ));
+            }
+        }
+        let groupable: Vec<_> = columns
+            .iter()
+            .filter(|column| !matches!(column.kind, ScalarKind::Json))
+            .collect();
+        let mut group_key = Object::new(&names.group_key).description("The grouped columns' values (others are null).");
+        for column in &groupable {
+            group_key = group_key.field(Field::new(
                 &column.field,
-                TypeRef::named_nn(type_name(&column.kind)),
+                TypeRef::named(type_name(&column.kind)),
+                resolve::scalar(column.kind.clone()),
             ));
         }
+        aggregate = aggregate.field(
+            Field::new("groupBy", TypeRef::named_nn_list_nn(&names.group), resolve::list)
+                .description("The same aggregates per group of rows, ordered by the grouped columns.")
+                .argument(InputValue::new(
+                    "columns",
+                    TypeRef::named_nn_list_nn(&names.group_column),
+                )),
+        );
+        builder
+            .register(aggregate)
+            .register(group)
+            .register(group_key)
+            .register(
+                Enum::new(&names.group_column).items(
+                    groupable
+                        .iter()
+                        .map(|column| EnumItem::new(enum_value_name(&column.name))),
+                ),
+            )
     }
-    let aggregate_root = Field::new(
-        Root::Aggregate.field_name(entity),
-        TypeRef::named_nn(&names.aggregate),
-        resolve::root(id, Root::Aggregate),
-    )
-    .description(format!("Aggregates over {} rows.", names.object))
-    .argument(InputValue::new("filter", TypeRef::named(&names.filter)));
-    let mut roots = vec![list, lookup];
-    if view.aggregates(id) {
-        roots.push(aggregate_root);
+
+    /// The root query fields: list, lookup, and aggregate when the view allows it.
+    fn roots(&self, view: &View) -> Vec<Field> {
+        let Shown { id, entity, names, .. } = self;
+        let id = *id;
+        // Root fields.
+        let list = connection_arguments(
+            Field::new(
+                Root::List.field_name(entity),
+                TypeRef::named_nn(&names.connection),
+                resolve::root(id, Root::List),
+            ),
+            names,
+        )
+        .description(format!("{} rows: filter, order and page them.", names.object));
+        let mut lookup = Field::new(
+            Root::Lookup.field_name(entity),
+            TypeRef::named(&names.object),
+            resolve::root(id, Root::Lookup),
+        )
+        .description(format!("One {} by primary key, or null.", names.object));
+        for key in &entity.primary_key {
+            if let Some(column) = entity.column(key) {
+                lookup = lookup.argument(InputValue::new(
+                    &column.field,
+                    TypeRef::named_nn(type_name(&column.kind)),
+                ));
+            }
+        }
+        let aggregate_root = Field::new(
+            Root::Aggregate.field_name(entity),
+            TypeRef::named_nn(&names.aggregate),
+            resolve::root(id, Root::Aggregate),
+        )
+        .description(format!("Aggregates over {} rows.", names.object))
+        .argument(InputValue::new("filter", TypeRef::named(&names.filter)));
+        let mut roots = vec![list, lookup];
+        if view.aggregates(id) {
+            roots.push(aggregate_root);
+        }
+        roots
     }
-    (builder, roots)
 }

@@ -61,6 +61,65 @@ fn resolver(
     }
 }
 
+/// The type names one entity's mutation fields use.
+struct FieldTypes<'a> {
+    base: &'a str,
+    insert: &'a str,
+    patch: &'a str,
+    on_conflict: &'a str,
+    result: &'a str,
+    filter: &'a str,
+}
+
+/// The field of `mutation` on `entity`, with its arguments.
+fn mutation_field(entity: &Entity, id: EntityId, mutation: Mutation, names: &FieldTypes<'_>) -> Field {
+    let base = names.base;
+    let name = mutation.field_name(entity);
+    let by_key = |field: Field| {
+        entity
+            .primary_key
+            .iter()
+            .filter_map(|key| entity.column(key))
+            .fold(field, |field, column| {
+                field.argument(InputValue::new(
+                    &column.field,
+                    TypeRef::named_nn(type_name(&column.kind)),
+                ))
+            })
+    };
+    let one = |name: String| Field::new(name, TypeRef::named_nn(base), resolver(id, mutation));
+    let many = |name: String| Field::new(name, TypeRef::named_nn(names.result), resolver(id, mutation));
+    match mutation {
+        Mutation::Create => one(name)
+            .description(format!("Inserts one {base}."))
+            .argument(InputValue::new("input", TypeRef::named_nn(names.insert))),
+        Mutation::CreateMany => many(name)
+            .description(format!("Inserts {base} rows in one statement."))
+            .argument(InputValue::new("inputs", TypeRef::named_nn_list_nn(names.insert))),
+        Mutation::Upsert => one(name)
+            .description(format!("Inserts one {base}, or updates the row it conflicts with."))
+            .argument(InputValue::new("input", TypeRef::named_nn(names.insert)))
+            .argument(InputValue::new("onConflict", TypeRef::named_nn(names.on_conflict))),
+        Mutation::Update => by_key(one(name))
+            .description(format!("Changes one {base} by key; NOT_FOUND when there is none."))
+            .argument(InputValue::new("patch", TypeRef::named_nn(names.patch))),
+        Mutation::UpdateMany => many(name)
+            .description(format!(
+                "Changes the {base} rows matching the filter (write `{{}}` to mean all)."
+            ))
+            .argument(InputValue::new("filter", TypeRef::named_nn(names.filter)))
+            .argument(InputValue::new("patch", TypeRef::named_nn(names.patch))),
+        Mutation::Delete => by_key(one(name)).description(format!(
+            "Deletes one {base} by key and returns it as it was; NOT_FOUND when there is none."
+        )),
+        Mutation::DeleteMany => many(name)
+            .description(format!(
+                "Deletes the {base} rows matching the filter (write `{{}}` to mean all)."
+            ))
+            .argument(InputValue::new("filter", TypeRef::named_nn(names.filter))),
+    }
+}
+
 /// Registers the mutation input types of entity `id` and returns its mutation fields.
 pub fn register(
     mut builder: SchemaBuilder,
@@ -79,7 +138,6 @@ pub fn register(
     let column_enum = format!("{base}Column");
     let on_conflict = format!("{base}OnConflict");
     let result = format!("{base}MutationResult");
-    let plural = cruet::to_pascal_case(&entity.list_field);
 
     let mut patch = InsertObjectBuilder::new(
         &patch_input,
@@ -156,97 +214,23 @@ pub fn register(
                         .description("The rows as written (deleted rows as they were)."),
                 ),
         );
-    let key_arguments = |field: Field| {
-        entity
-            .primary_key
-            .iter()
-            .filter_map(|key| entity.column(key))
-            .fold(field, |field, column| {
-                field.argument(InputValue::new(
-                    &column.field,
-                    TypeRef::named_nn(type_name(&column.kind)),
-                ))
-            })
+    let names = FieldTypes {
+        base,
+        insert: &insert_input_name,
+        patch: &patch_input,
+        on_conflict: &on_conflict,
+        result: &result,
+        filter: &format!("{base}Filter"),
     };
-    let filter = format!("{base}Filter");
-    let mut all = vec![
-        Field::new(
-            format!("create{base}"),
-            TypeRef::named_nn(base),
-            resolver(id, Mutation::Create),
-        )
-        .description(format!("Inserts one {base}."))
-        .argument(InputValue::new("input", TypeRef::named_nn(&insert_input_name))),
-        Field::new(
-            format!("create{plural}"),
-            TypeRef::named_nn(&result),
-            resolver(id, Mutation::CreateMany),
-        )
-        .description(format!("Inserts {base} rows in one statement."))
-        .argument(InputValue::new("inputs", TypeRef::named_nn_list_nn(&insert_input_name))),
-        Field::new(
-            format!("upsert{base}"),
-            TypeRef::named_nn(base),
-            resolver(id, Mutation::Upsert),
-        )
-        .description(format!("Inserts one {base}, or updates the row it conflicts with."))
-        .argument(InputValue::new("input", TypeRef::named_nn(&insert_input_name)))
-        .argument(InputValue::new("onConflict", TypeRef::named_nn(&on_conflict))),
-        key_arguments(Field::new(
-            format!("delete{base}"),
-            TypeRef::named_nn(base),
-            resolver(id, Mutation::Delete),
-        ))
-        .description(format!(
-            "Deletes one {base} by key and returns it as it was; NOT_FOUND when there is none."
-        )),
-        Field::new(
-            format!("delete{plural}"),
-            TypeRef::named_nn(&result),
-            resolver(id, Mutation::DeleteMany),
-        )
-        .description(format!(
-            "Deletes the {base} rows matching the filter (write `{{}}` to mean all)."
-        ))
-        .argument(InputValue::new("filter", TypeRef::named_nn(&filter))),
-    ];
-    // create, createMany, upsert, delete, deleteMany: what the role's view grants.
-    let granted = [
-        view.can(id, WriteKind::Insert),
-        view.can(id, WriteKind::Insert),
-        view.can(id, WriteKind::Insert) && view.can(id, WriteKind::Update),
-        view.can(id, WriteKind::Delete),
-        view.can(id, WriteKind::Delete),
-    ];
-    let mut fields: Vec<Field> = all
-        .drain(..)
-        .zip(granted)
-        .filter(|(_, granted)| *granted)
-        .map(|(field, _)| field)
+    // A field for every mutation the role's view grants (updates only when something is writable).
+    let fields = Mutation::ALL
+        .into_iter()
+        .filter(|mutation| mutation.needs().iter().all(|kind| view.can(id, *kind)))
+        .filter(|mutation| patch.any || !matches!(mutation, Mutation::Update | Mutation::UpdateMany))
+        .map(|mutation| mutation_field(entity, id, mutation, &names))
         .collect();
     if patch.any && view.can(id, WriteKind::Update) {
         builder = builder.register(patch.object);
-        fields.push(
-            key_arguments(Field::new(
-                format!("update{base}"),
-                TypeRef::named_nn(base),
-                resolver(id, Mutation::Update),
-            ))
-            .description(format!("Changes one {base} by key; NOT_FOUND when there is none."))
-            .argument(InputValue::new("patch", TypeRef::named_nn(&patch_input))),
-        );
-        fields.push(
-            Field::new(
-                format!("update{plural}"),
-                TypeRef::named_nn(&result),
-                resolver(id, Mutation::UpdateMany),
-            )
-            .description(format!(
-                "Changes the {base} rows matching the filter (write `{{}}` to mean all)."
-            ))
-            .argument(InputValue::new("filter", TypeRef::named_nn(&filter)))
-            .argument(InputValue::new("patch", TypeRef::named_nn(&patch_input))),
-        );
     }
     (builder, fields)
 }

@@ -2,7 +2,8 @@
 //! authenticated from the `connection_init` payload (`{"Authorization": "Bearer …"}`, optionally
 //! `"X-Role"`) with the same rules as HTTP.
 //!
-//! async-graphql runs the protocol's messages; this module owns the connection around it, because
+//! async-graphql-axum's `GraphQLWebSocket` runs the protocol's messages; this module owns the
+//! connection around it, because
 //! the protocol asks for more than async-graphql does: the close codes of `graphql-transport-ws`
 //! (4400 invalid message, 4401 a subscribe before `connection_ack` or an expired token, 4403 a
 //! refused `connection_init`, 4408 no `connection_init` within `GATEWAY_WS_INIT_TIMEOUT`, 4409 an
@@ -15,7 +16,9 @@ use crate::auth::{Authenticator, Session};
 use crate::changes::Channel;
 use crate::error::ErrorCode;
 use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket as ProtocolStream, WebSocketProtocols, WsMessage};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::FromRequestParts;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -72,11 +75,7 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
         .flat_map(|value| value.split(','))
         .map(str::trim)
         .collect();
-    let protocol = ALL_WEBSOCKET_PROTOCOLS
-        .iter()
-        .find(|name| offered.contains(name))
-        .and_then(|name| WebSocketProtocols::from_str(name).ok());
-    let Some(protocol) = protocol else {
+    let Some(name) = ALL_WEBSOCKET_PROTOCOLS.iter().find(|name| offered.contains(name)) else {
         return (
             StatusCode::BAD_REQUEST,
             "Sec-WebSocket-Protocol must be graphql-transport-ws or graphql-ws",
@@ -91,7 +90,7 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
         .write_buffer_size(SOCKET_BUFFER)
         .max_message_size(state.http.max_body_bytes)
         .max_frame_size(state.http.max_body_bytes)
-        .on_upgrade(move |socket| serve(state, protocol, socket))
+        .on_upgrade(move |socket| serve(state, name, socket))
 }
 
 /// The `type` and `id` of a protocol message.
@@ -102,9 +101,24 @@ struct Envelope {
     id: Option<String>,
 }
 
-async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket) {
+/// async-graphql-axum's protocol for `name`, one of [`ALL_WEBSOCKET_PROTOCOLS`]. Its extractor
+/// takes the client's first choice, while the handshake answers with the server's: it is given
+/// exactly the protocol the handshake chose.
+async fn graphql_protocol(name: &str) -> Option<GraphQLProtocol> {
+    let request = axum::http::Request::builder()
+        .header(header::SEC_WEBSOCKET_PROTOCOL, name)
+        .body(())
+        .ok()?;
+    let (mut parts, ()) = request.into_parts();
+    GraphQLProtocol::from_request_parts(&mut parts, &()).await.ok()
+}
+
+async fn serve(state: AppState, name: &'static str, socket: WebSocket) {
     let options = state.websocket.clone();
-    let modern = protocol == WebSocketProtocols::GraphQLWS;
+    let Some(protocol) = graphql_protocol(name).await else {
+        return;
+    };
+    let modern = WebSocketProtocols::from_str(name).is_ok_and(|protocol| protocol == WebSocketProtocols::GraphQLWS);
     let (mut sink, stream) = socket.split();
     let (close_tx, mut close_rx) = watch::channel::<Close>(None);
     let close_tx = Arc::new(close_tx);
@@ -133,12 +147,12 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
                 futures_util::future::ready(message.is_ok())
             })
             .filter_map(move |message| {
-                let bytes = match message {
-                    Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
-                    Ok(Message::Binary(bytes)) => Some(bytes),
+                let forward = match &message {
+                    Ok(Message::Text(text)) => Some(text.as_bytes()),
+                    Ok(Message::Binary(bytes)) => Some(bytes.as_ref()),
                     _ => None,
-                };
-                let forward = bytes.filter(|bytes| {
+                }
+                .is_none_or(|bytes| {
                     if !modern {
                         return true;
                     }
@@ -158,7 +172,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
                         _ => true,
                     }
                 });
-                futures_util::future::ready(forward)
+                futures_util::future::ready(forward.then_some(message))
             })
     };
 
@@ -166,14 +180,23 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
     let rejected = Arc::new(AtomicBool::new(false));
     let initialized = Arc::new(AtomicBool::new(false));
     let authenticator = state.authenticator.clone();
-    let protocol_stream = {
+    // async-graphql-axum runs the protocol; what it sends comes through `outgoing` (one message at
+    // a time, so a client that does not read still holds the protocol back), and this loop adds
+    // the close codes, pings and limits around it.
+    let (outgoing_tx, mut outgoing_rx) = tokio::sync::mpsc::channel::<Message>(1);
+    let outgoing_sink = futures_util::sink::unfold(outgoing_tx, |sender, message: Message| async move {
+        sender.send(message).await.map(|()| sender)
+    });
+    let serving = {
         let rejected = rejected.clone();
         let initialized = initialized.clone();
-        ProtocolStream::new(RoleSchemas(state.clone()), input, protocol)
-            .connection_data(connection_data)
+        GraphQLWebSocket::new_with_pair(outgoing_sink, input, RoleSchemas(state.clone()), protocol)
+            .with_data(connection_data)
             .on_connection_init(move |payload| initialize(authenticator, payload, expiry_tx, rejected, initialized))
+            .serve()
     };
-    futures_util::pin_mut!(protocol_stream);
+    futures_util::pin_mut!(serving);
+    let mut served = false;
     let expiry = token_expiry(expiry_rx);
     futures_util::pin_mut!(expiry);
     let init_deadline = tokio::time::sleep(options.init_timeout);
@@ -194,17 +217,24 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
 
     let close: Close = loop {
         let outgoing = tokio::select! {
-            message = protocol_stream.next() => match message {
+            () = &mut serving, if !served => {
+                served = true;
+                continue;
+            }
+            message = outgoing_rx.recv() => match message {
                 None => break None,
-                Some(WsMessage::Text(text)) => {
+                Some(Message::Text(text)) => {
                     if modern && (text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#))
                         && let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(&text)
                     {
                         active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
                     }
-                    Message::Text(text.into())
+                    Message::Text(text)
                 }
-                Some(WsMessage::Close(code, reason)) => {
+                Some(Message::Close(frame)) => {
+                    let (code, reason) = frame.map_or((PROTOCOL_ERROR, String::new()), |frame| {
+                        (frame.code, frame.reason.to_string())
+                    });
                     let code = match code {
                         PROTOCOL_ERROR if rejected.load(Ordering::Relaxed) => FORBIDDEN,
                         PROTOCOL_ERROR => BAD_MESSAGE,
@@ -213,6 +243,7 @@ async fn serve(state: AppState, protocol: WebSocketProtocols, socket: WebSocket)
                     };
                     break Some((code, reason));
                 }
+                Some(_) => continue,
             },
             _ = keepalive.tick(), if !options.keepalive.is_zero() && initialized.load(Ordering::Relaxed) => {
                 Message::Text(ping.into())

@@ -12,7 +12,9 @@
 //! # variables: {"n": 3}         (the operation's variables, JSON)
 //! ```
 //!
-//! Queries snapshot one statement per root field; `…Live` subscriptions their statement;
+//! Queries snapshot one statement per root field; mutations the statements their write sends
+//! when it touches the rows with keys 1 and 2 (targets, the write, rule checks, reference checks);
+//! `…Live` subscriptions their statement;
 //! `…Changed` subscriptions the two statements a batch of changes needs (the changed rows of keys
 //! 1 and 2 as they are now, and which of log entries 10 and 11 held rows the session could see).
 //! Run `cargo insta review` (or `INSTA_UPDATE=always cargo test --lib`) after a deliberate change.
@@ -113,6 +115,19 @@ fn root_field(registry: &Registry, access: &Access, kind: OperationType, field: 
                     for statement in rows.iter().chain(old.iter()) {
                         show(&mut out, backend, statement);
                     }
+                }
+            }
+            return Ok(());
+        }
+        if kind == OperationType::Mutation {
+            let (entity, mutation) = plan::write::Mutation::find(registry, name).ok_or(GatewayError::Internal)?;
+            let max_rows = crate::schema::SchemaOptions::default().max_insert_rows;
+            let write = plan::write::plan_write(registry, entity, mutation, *field, max_rows, access)?;
+            let keys = [1i64, 2].map(|key| vec![sea_orm::Value::BigInt(Some(key))]).to_vec();
+            for (backend, dialect) in BACKENDS {
+                for (step, statement) in super::write::statements(dialect, registry, access, &write, &keys)? {
+                    let _ = writeln!(out, "-- {step}");
+                    show(&mut out, backend, &statement);
                 }
             }
             return Ok(());
