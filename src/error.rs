@@ -44,7 +44,8 @@ pub enum ErrorCode {
     NotFound,
     /// A write broke a unique, foreign-key, not-null or check constraint.
     ConstraintViolation,
-    /// The operation ran longer than `GATEWAY_REQUEST_TIMEOUT`.
+    /// The operation ran longer than `GATEWAY_REQUEST_TIMEOUT`, or a statement longer than
+    /// `GATEWAY_STATEMENT_TIMEOUT`.
     Timeout,
     /// The concurrency limit is reached.
     Overloaded,
@@ -136,6 +137,9 @@ pub enum GatewayError {
     /// The database cannot be reached (down, pool exhausted, timed out).
     #[error("the database is unavailable; try again shortly")]
     DatabaseUnavailable,
+    /// The database stopped a statement that ran past `GATEWAY_STATEMENT_TIMEOUT` (or was cancelled).
+    #[error("the statement took longer than GATEWAY_STATEMENT_TIMEOUT and was stopped")]
+    StatementTimeout,
     /// Anything else; details are in the logs.
     #[error("internal error")]
     Internal,
@@ -151,6 +155,7 @@ impl GatewayError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::LimitExceeded(_) => ErrorCode::QueryLimitExceeded,
             Self::DatabaseUnavailable => ErrorCode::DatabaseUnavailable,
+            Self::StatementTimeout => ErrorCode::Timeout,
             Self::Internal => ErrorCode::InternalServerError,
         }
     }
@@ -176,7 +181,16 @@ impl From<DbErr> for GatewayError {
             },
             _ => false,
         };
-        if unavailable {
+        let cancelled = match &error {
+            DbErr::Query(RuntimeErr::SqlxError(sqlx)) | DbErr::Exec(RuntimeErr::SqlxError(sqlx)) => {
+                matches!(sqlx.as_ref(), sqlx::Error::Database(database) if database.code().as_deref() == Some("57014"))
+            }
+            _ => false,
+        };
+        if cancelled {
+            tracing::warn!(%error, "statement stopped by the database");
+            Self::StatementTimeout
+        } else if unavailable {
             tracing::warn!(%error, "database unavailable");
             Self::DatabaseUnavailable
         } else {

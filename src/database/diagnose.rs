@@ -104,6 +104,14 @@ pub struct ServerInfo {
     pub version: String,
 }
 
+impl ServerInfo {
+    /// The PostgreSQL major version (`PostgreSQL 15.19 on …` → 15); `None` for SQLite.
+    pub fn postgres_major(&self) -> Option<u32> {
+        let rest = self.version.strip_prefix("PostgreSQL ")?;
+        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    }
+}
+
 /// Opens one connection to `target` within `timeout`, asks for the server version, and explains
 /// any failure.
 pub async fn diagnose(target: &DatabaseTarget, timeout: Duration) -> Result<ServerInfo, ConnectionProblem> {

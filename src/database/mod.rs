@@ -31,8 +31,11 @@ pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<Databas
             reason: format!("{}: {error}", parent.display()),
         })?;
     }
-    wait_until_reachable(target, pool).await?;
-    sea_orm::Database::connect(options(target, pool))
+    let server = wait_until_reachable(target, pool).await?;
+    // PostgreSQL 14 checks, while a statement runs, whether its client is still there: a read
+    // whose request is abandoned closes its connection (`read_text`), and the statement stops.
+    let check_client = server.postgres_major().is_some_and(|major| major >= 14);
+    sea_orm::Database::connect(options(target, pool, check_client))
         .await
         .map_err(|error| match target {
             DatabaseTarget::Sqlite { .. } => ConnectionProblem::Sqlite {
@@ -45,7 +48,7 @@ pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<Databas
 }
 
 /// The pool settings for `target`.
-fn options(target: &DatabaseTarget, pool: &PoolArgs) -> ConnectOptions {
+fn options(target: &DatabaseTarget, pool: &PoolArgs, check_client: bool) -> ConnectOptions {
     let mut options = ConnectOptions::new(target.connection_url().expose_secret().to_owned());
     options
         .max_connections(pool.pool_max_connections)
@@ -64,8 +67,68 @@ fn options(target: &DatabaseTarget, pool: &PoolArgs) -> ConnectOptions {
         options.map_sqlx_postgres_opts(|options| options.statement_cache_capacity(0));
     } else {
         options.statement_timeout(pool.statement_timeout);
+        if check_client {
+            options.map_sqlx_postgres_opts(|options| {
+                options.options([("client_connection_check_interval", CLIENT_CHECK_INTERVAL)])
+            });
+        }
     }
     options
+}
+
+/// How often a running statement checks that its client is still connected (milliseconds).
+const CLIENT_CHECK_INTERVAL: &str = "250";
+
+/// One pooled PostgreSQL connection held by a read. If the read is dropped before it finished (its
+/// request timed out or its client went away), the connection is closed rather than returned: the
+/// pool would otherwise wait for the abandoned statement to finish before reusing it, and with
+/// `client_connection_check_interval` the server stops the statement as soon as it notices.
+struct Checkout {
+    connection: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    finished: bool,
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Some(connection) = self.connection.take()
+        {
+            crate::server::metrics::abandoned_statement();
+            // Detached and dropped: the socket closes at once (a graceful close would queue behind
+            // the running statement) and the pool opens a replacement.
+            drop(connection.detach());
+        }
+    }
+}
+
+fn sqlx_error(error: sqlx::Error) -> DbErr {
+    DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(error)))
+}
+
+/// Runs `statement`, whose one row has one text column, on a connection of `pool`.
+async fn read_text_postgres(pool: &sqlx::PgPool, statement: &Statement) -> Result<Option<String>, DbErr> {
+    let mut checkout = Checkout {
+        connection: Some(pool.acquire().await.map_err(sqlx_error)?),
+        finished: false,
+    };
+    let connection = checkout
+        .connection
+        .as_mut()
+        .ok_or(DbErr::Custom("no connection".into()))?;
+    let values = statement
+        .values
+        .clone()
+        .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
+    let query = sqlx::query_with(
+        sqlx::AssertSqlSafe(statement.sql.as_str()),
+        sea_query_sqlx::SqlxValues(values),
+    );
+    let row = query.fetch_optional(&mut **connection).await;
+    checkout.finished = true;
+    match row.map_err(sqlx_error)? {
+        Some(row) => sqlx::Row::try_get::<Option<String>, _>(&row, 0).map_err(sqlx_error),
+        None => Ok(None),
+    }
 }
 
 /// How the server reaches its databases beyond the primary pool.
@@ -114,6 +177,20 @@ impl<'a> Reader<'a> {
         } else {
             Self::Pool(connection)
         })
+    }
+
+    /// The one text value `statement` returns (the JSON the database built). On PostgreSQL's
+    /// pool an abandoned read closes its connection, so its statement stops with its request.
+    pub async fn read_text(&self, statement: Statement) -> Result<Option<String>, DbErr> {
+        if let Self::Pool(connection) = self
+            && connection.get_database_backend() == DbBackend::Postgres
+        {
+            return read_text_postgres(connection.get_postgres_connection_pool(), &statement).await;
+        }
+        match self.query_one_raw(statement).await? {
+            Some(row) => row.try_get_by_index(0),
+            None => Ok(None),
+        }
     }
 
     /// Ends the read (its transaction only read, so committing it is all there is to do).

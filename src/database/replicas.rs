@@ -83,7 +83,7 @@ impl ReadReplicas {
             ..pool.clone()
         };
         for target in targets {
-            let mut options = options(target, pool);
+            let mut options = options(target, pool, false);
             options.connect_lazy(true).min_connections(0);
             replicas.push(Replica {
                 name: target.to_string(),

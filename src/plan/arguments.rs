@@ -241,6 +241,10 @@ impl Operands for Literals {
     }
 }
 
+/// Most values one `in`/`notIn` list may hold: far below PostgreSQL's 65,535 bind parameters per
+/// statement, so a long list is a clear `BAD_USER_INPUT` instead of a driver failure.
+pub const MAX_IN_VALUES: usize = 5_000;
+
 /// Parses a `filter` argument; `None` when it constrains nothing.
 pub fn parse_filter(
     registry: &Registry,
@@ -398,7 +402,14 @@ fn parse_column_filter<O: Operands>(
         }
         match operator {
             Operator::In | Operator::NotIn => {
-                let values = list(operand)
+                let items = list(operand);
+                if items.len() > MAX_IN_VALUES {
+                    return Err(GatewayError::bad_input(format!(
+                        "{here}: at most {MAX_IN_VALUES} values, got {}",
+                        items.len()
+                    )));
+                }
+                let values = items
                     .into_iter()
                     .enumerate()
                     .map(|(index, item)| {
@@ -503,10 +514,16 @@ fn parse_order_key(
 pub fn parse_count(value: &GqlValue, name: &str) -> Result<Option<u64>, GatewayError> {
     match value {
         GqlValue::Null => Ok(None),
+        // `Int` is 32 bits (GraphQL's own rule): a larger page or offset is a mistake, not a request.
         GqlValue::Number(number) => number
             .as_u64()
+            .filter(|count| *count <= i32::MAX as u64)
             .map(Some)
-            .ok_or_else(|| GatewayError::bad_input(format!("`{name}` must be a non-negative integer, got {number}"))),
+            .ok_or_else(|| {
+                GatewayError::bad_input(format!(
+                    "`{name}` must be an integer from 0 to 2147483647, got {number}"
+                ))
+            }),
         other => Err(GatewayError::bad_input(format!(
             "`{name}` must be an integer, got {other}"
         ))),

@@ -41,7 +41,7 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
                 let _using = std::ptr::eq(connection, primary).then(crate::server::metrics::DatabaseUse::start);
                 let reader = Reader::open(connection, pgbouncer).await?;
                 let budget = context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref);
-                let json = crate::sql::execute_within(&reader, registry, &access, &plan, budget)
+                let json = crate::sql::execute_read(&reader, registry, &access, &plan, budget)
                     .instrument(tracing::debug_span!("sql", field = field_name))
                     .await?;
                 reader.finish().await?;

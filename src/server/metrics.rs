@@ -48,6 +48,12 @@ pub fn statement(seconds: f64) {
     metrics::histogram!("gateway_sql_duration_seconds").record(seconds);
 }
 
+/// Records a read abandoned mid-statement (its request timed out or its client left), whose
+/// connection is closed so the statement stops.
+pub fn abandoned_statement() {
+    metrics::counter!("gateway_sql_abandoned_total").increment(1);
+}
+
 /// Reads and operation transactions holding or waiting for a pooled connection.
 static DATABASE_USERS: AtomicI64 = AtomicI64::new(0);
 

@@ -101,7 +101,8 @@ pub async fn execute(
     access: &Access,
     plan: &Plan,
 ) -> Result<serde_json::Value, GatewayError> {
-    execute_within(connection, registry, access, plan, None).await
+    let backend = connection.get_database_backend();
+    read(connection, statement(backend, registry, access, plan), None).await
 }
 
 /// The statement that reads `plan` for a session with `access`.
@@ -138,18 +139,6 @@ impl ResponseBudget {
     }
 }
 
-/// Compiles and runs `plan` like [`execute`], charging the JSON it reads to `budget`.
-pub async fn execute_within(
-    connection: &impl ConnectionTrait,
-    registry: &Registry,
-    access: &Access,
-    plan: &Plan,
-    budget: Option<&ResponseBudget>,
-) -> Result<serde_json::Value, GatewayError> {
-    let backend = connection.get_database_backend();
-    read(connection, statement(backend, registry, access, plan), budget).await
-}
-
 /// Runs a statement made by [`statement`] and parses the JSON it returns.
 pub async fn run(connection: &impl ConnectionTrait, statement: Statement) -> Result<serde_json::Value, GatewayError> {
     read(connection, statement, None).await
@@ -161,13 +150,52 @@ async fn read(
     budget: Option<&ResponseBudget>,
 ) -> Result<serde_json::Value, GatewayError> {
     tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
+    within_parameter_limit(&statement)?;
     let started = std::time::Instant::now();
     let row = connection
         .query_one_raw(statement)
         .await?
         .ok_or(GatewayError::Internal)?;
     crate::server::metrics::statement(started.elapsed().as_secs_f64());
-    let text: Option<String> = row.try_get_by_index(0)?;
+    parse(row.try_get_by_index(0)?, budget)
+}
+
+/// Compiles and runs a read `plan` through `reader` (see [`crate::database::Reader::read_text`]:
+/// an abandoned read stops its statement), charging the JSON to `budget`.
+pub async fn execute_read(
+    reader: &crate::database::Reader<'_>,
+    registry: &Registry,
+    access: &Access,
+    plan: &Plan,
+    budget: Option<&ResponseBudget>,
+) -> Result<serde_json::Value, GatewayError> {
+    let statement = statement(reader.get_database_backend(), registry, access, plan);
+    tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
+    within_parameter_limit(&statement)?;
+    let started = std::time::Instant::now();
+    let text = reader.read_text(statement).await?;
+    crate::server::metrics::statement(started.elapsed().as_secs_f64());
+    parse(text, budget)
+}
+
+/// Most bind parameters one PostgreSQL statement may carry (the wire protocol counts them in 16 bits).
+const MAX_PARAMETERS: usize = 65_535;
+
+/// Refuses a statement the database would refuse for its number of parameters (many long `in`
+/// lists, say) with a coded error instead of a driver failure.
+fn within_parameter_limit(statement: &Statement) -> Result<(), GatewayError> {
+    let count = statement.values.as_ref().map_or(0, |values| values.0.len());
+    if count > MAX_PARAMETERS {
+        return Err(GatewayError::LimitExceeded(format!(
+            "the query needs {count} values, more than the database accepts in one statement ({MAX_PARAMETERS}): \
+             use fewer or shorter `in` lists"
+        )));
+    }
+    Ok(())
+}
+
+/// The JSON text a statement returned, charged to `budget` and parsed.
+fn parse(text: Option<String>, budget: Option<&ResponseBudget>) -> Result<serde_json::Value, GatewayError> {
     if let (Some(budget), Some(text)) = (budget, &text) {
         budget.charge(text.len())?;
     }

@@ -16,6 +16,7 @@ mod protocol;
 mod randomized;
 mod read_engine;
 mod readiness;
+mod resilience;
 mod scale_out;
 mod seed;
 mod server;

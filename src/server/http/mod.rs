@@ -152,6 +152,19 @@ fn selected_operation<'d>(
     }
 }
 
+/// Why a parsed document names no operation to run, if it does not.
+fn unselectable(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<String> {
+    match (&document.operations, operation_name) {
+        (DocumentOperations::Multiple(operations), Some(name)) if !operations.contains_key(name) => {
+            Some(format!("the document has no operation named `{name}`"))
+        }
+        (DocumentOperations::Multiple(operations), None) if operations.len() > 1 => {
+            Some("the document has several operations: name the one to run in `operationName`".to_owned())
+        }
+        _ => None,
+    }
+}
+
 /// The response keys of the operation's root fields, in selection order (fragments expanded).
 fn root_keys(document: &ExecutableDocument, operation_name: Option<&str>) -> Vec<async_graphql::Name> {
     fn collect(
@@ -248,6 +261,10 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
                     Some(OperationType::Subscription) => "subscription",
                     _ => "query",
                 };
+                if let Some(problem) = unselectable(document, name.as_deref()) {
+                    let body = ErrorCode::GraphqlValidationFailed.body(&problem);
+                    return (body, Outcome::RequestError);
+                }
                 // Root keys only of a document within the limits: the walk follows fragment spreads.
                 match state.http.limits.check(document, &variables) {
                     Ok(()) => (kind, None, root_keys(document, name.as_deref())),
@@ -352,6 +369,18 @@ fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: boo
     (status, [(header::CONTENT_TYPE, media_type)], body).into_response()
 }
 
+/// Whether reading a body failed because it passed the length limit (and not because it ended early).
+fn too_large(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
+}
+
 /// `POST /graphql`.
 pub async fn post(
     State(state): State<AppState>,
@@ -388,11 +417,16 @@ async fn post_inner(
         ));
     }
     let limit = state.http.max_body_bytes;
-    let body = to_bytes(request.into_body(), limit).await.map_err(|_| {
-        HttpError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the body exceeds {limit} bytes (GATEWAY_MAX_BODY_BYTES)"),
-        )
+    let body = to_bytes(request.into_body(), limit).await.map_err(|error| {
+        if too_large(&error) {
+            HttpError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the body exceeds {limit} bytes (GATEWAY_MAX_BODY_BYTES)"),
+            )
+        } else {
+            // Shorter than its Content-Length, or a broken chunked encoding.
+            HttpError::bad_request(format!("the body could not be read: {error}"))
+        }
     })?;
     let operations = request::parse_body(&body, state.http.max_batch)?;
     let role = session.map(|session| session.role.as_str());

@@ -1,0 +1,179 @@
+//! Statements end with their requests: a request that times out or whose client goes away stops
+//! its statement in PostgreSQL within a second, and a statement PostgreSQL stops
+//! (`statement_timeout`) is a `TIMEOUT`, not an internal error.
+
+use crate::support::{TestApp, TestDatabase};
+use gateway::config::{DatabaseArgs, PoolArgs, ServerArgs};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Makes every read of `tags` take `seconds` in the database (the table behind a sleeping view;
+/// after the gateway started, so its change-feed trigger stays on the table).
+async fn slow_tags(connection: &DatabaseConnection, seconds: u32) {
+    gateway::sample::seed::seed(connection, 0.1).await.expect("seed");
+    for sql in [
+        "ALTER TABLE tags RENAME TO tags_stored".to_owned(),
+        format!("CREATE VIEW tags AS SELECT * FROM tags_stored WHERE pg_sleep({seconds}) IS NOT NULL"),
+    ] {
+        connection.execute_unprepared(&sql).await.expect(&sql);
+    }
+}
+
+/// Statements of this database still running the sleeping view.
+async fn running(connection: &DatabaseConnection, database: &str) -> i64 {
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state = 'active' \
+             AND query LIKE '%tags%' AND query NOT LIKE '%pg_stat_activity%'",
+            [database.into()],
+        ))
+        .await
+        .expect("pg_stat_activity")
+        .expect("a row");
+    row.try_get_by_index(0).expect("a count")
+}
+
+/// Waits up to `within` for the statements of `database` to end; returns how long it took.
+async fn ended_within(connection: &DatabaseConnection, database: &str, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if running(connection, database).await == 0 {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+const SLOW: &str = "{ tags { nodes { id } } }";
+
+#[tokio::test]
+async fn a_timed_out_request_stops_its_statement() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let server = ServerArgs {
+        request_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    slow_tags(&connection, 30).await;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": SLOW }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 504);
+    let ended = ended_within(&connection, &database.name, Duration::from_secs(3)).await;
+    assert!(ended.is_some_and(|after| after < Duration::from_secs(1)), "{ended:?}");
+    // The pool is healthy afterwards: a normal read answers at once.
+    let answer = app.graphql("{ projects(first: 1) { totalCount } }", json!({})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_stops_its_statement() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let app = TestApp::spawn(&database.args()).await;
+    slow_tags(&connection, 30).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(700))
+        .build()
+        .expect("client");
+    let gone = impatient
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": SLOW }))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client gave up");
+    assert!(running(&connection, &database.name).await <= 1);
+    let ended = ended_within(&connection, &database.name, Duration::from_secs(3)).await;
+    assert!(
+        ended.is_some_and(|after| after < Duration::from_millis(1500)),
+        "{ended:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_statement_postgresql_stops_is_a_timeout() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let args = DatabaseArgs {
+        pool: PoolArgs {
+            statement_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+        ..database.args()
+    };
+    let app = TestApp::spawn(&args).await;
+    slow_tags(&connection, 30).await;
+    let answer: Value = app.graphql(SLOW, json!({})).await;
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "TIMEOUT", "{answer}");
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("GATEWAY_STATEMENT_TIMEOUT")),
+        "{answer}"
+    );
+    app.stop().await;
+}
+
+/// POSTs `body` and returns the status and the first error's code.
+async fn refusal(app: &TestApp, body: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let answer: Value = response.json().await.expect("JSON");
+    (status, answer["errors"][0]["extensions"]["code"].clone())
+}
+
+#[tokio::test]
+async fn input_gaps_are_coded_refusals() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let ids = |count: usize| (0..count).map(|id| format!("\"{id}\"")).collect::<Vec<_>>().join(",");
+    // A long `in` list, and lists that together pass the driver's parameter limit.
+    let long = format!("{{ tasks(filter: {{id: {{in: [{}]}}}}) {{ totalCount }} }}", ids(6000));
+    assert_eq!(refusal(&app, json!({ "query": long })).await.1, "BAD_USER_INPUT");
+    let lists = (0..14)
+        .map(|_| format!("{{id: {{in: [{}]}}}}", ids(5000)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let many = format!("{{ tasks(filter: {{or: [{lists}]}}) {{ totalCount }} }}");
+    assert_eq!(refusal(&app, json!({ "query": many })).await.1, "QUERY_LIMIT_EXCEEDED");
+    // `Int` is 32 bits.
+    let offset = json!({ "query": "{ tasks(offset: 3000000000) { totalCount } }" });
+    assert_eq!(refusal(&app, offset).await.1, "BAD_USER_INPUT");
+    // Operations that cannot be selected.
+    let several = json!({ "query": "query A { __typename } query B { __typename }" });
+    assert_eq!(refusal(&app, several).await, (400, json!("GRAPHQL_VALIDATION_FAILED")));
+    let unknown = json!({ "query": "query A { __typename }", "operationName": "C" });
+    assert_eq!(refusal(&app, unknown).await, (400, json!("GRAPHQL_VALIDATION_FAILED")));
+    // A body that ends before its Content-Length is malformed, not too large.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(app.address).await.expect("connect");
+    socket
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"query\":",
+        )
+        .await
+        .expect("write");
+    socket.shutdown().await.expect("half-close");
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_string(&mut answer)).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("BAD_REQUEST"), "{answer}");
+    app.stop().await;
+}
