@@ -47,6 +47,8 @@ pub struct AppState {
     /// Whether a policy is configured: then a role it does not name gets no schema at all.
     pub policy: bool,
     pub database: DatabaseConnection,
+    /// Readiness's own way to the database.
+    pub probe: Arc<health::Probe>,
     /// Read replicas, when configured.
     pub replicas: Option<Arc<crate::database::replicas::ReadReplicas>>,
     /// The change feed behind subscriptions.
@@ -168,6 +170,7 @@ impl Application {
             policy: policy.is_some(),
             schema: schema.clone(),
             database: database.clone(),
+            probe: Arc::new(health::Probe::new(database.clone())),
             replicas: routing.replicas.clone(),
             feed: feed.clone(),
             authenticator,

@@ -177,3 +177,49 @@ async fn input_gaps_are_coded_refusals() {
     assert!(answer.contains("BAD_REQUEST"), "{answer}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_busy_healthy_instance_stays_ready() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let args = DatabaseArgs {
+        pool: PoolArgs {
+            pool_max_connections: 2,
+            acquire_timeout: Duration::from_secs(10),
+            ..Default::default()
+        },
+        ..database.args()
+    };
+    let app = TestApp::spawn(&args).await;
+    slow_tags(&connection, 3).await;
+    // Every pooled connection busy, and a request queueing for one.
+    let busy: Vec<_> = (0..3)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/graphql");
+            tokio::spawn(async move { client.post(url).json(&json!({ "query": SLOW })).send().await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(running(&connection, &database.name).await >= 2, "the pool is saturated");
+    for _ in 0..5 {
+        let started = Instant::now();
+        let status = app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .status();
+        assert_eq!(status.as_u16(), 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    for request in busy {
+        let _ = request.await;
+    }
+    app.stop().await;
+}
