@@ -27,13 +27,15 @@ enum State {
 /// The transaction shared by the mutation fields of one operation.
 pub struct OperationTransaction {
     connection: DatabaseConnection,
+    breaker: std::sync::Arc<crate::database::breaker::Breaker>,
     state: Mutex<State>,
 }
 
 impl OperationTransaction {
-    pub fn new(connection: DatabaseConnection) -> Self {
+    pub fn new(connection: DatabaseConnection, breaker: std::sync::Arc<crate::database::breaker::Breaker>) -> Self {
         Self {
             connection,
+            breaker,
             state: Mutex::new(State::Idle),
         }
     }
@@ -47,7 +49,10 @@ impl OperationTransaction {
         let mut state = self.state.lock().await;
         if matches!(*state, State::Idle) {
             let using = DatabaseUse::start();
-            *state = State::Open(self.connection.begin().await?, using);
+            let admission = self.breaker.admit()?;
+            let begun = self.connection.begin().await.map_err(GatewayError::from);
+            self.breaker.record(admission, &self.connection, &begun);
+            *state = State::Open(begun?, using);
         }
         let result = match &*state {
             State::Open(transaction, _) => write(transaction).await,

@@ -6,6 +6,7 @@
 //! can fix are retried with exponential backoff for `GATEWAY_STARTUP_TIMEOUT`, logging what the
 //! gateway waits for; the others stop start-up at once with the explanation.
 
+pub mod breaker;
 pub mod diagnose;
 pub mod replicas;
 
@@ -140,6 +141,8 @@ pub struct Routing {
     pub pgbouncer: bool,
     /// Where the change feed LISTENs, when not the primary pool's URL.
     pub listen: Option<secrecy::SecretString>,
+    /// Fails requests fast while the primary is known down.
+    pub breaker: std::sync::Arc<breaker::Breaker>,
 }
 
 impl Routing {
@@ -159,6 +162,7 @@ impl Routing {
             replicas: replicas::from_args(args).await?,
             pgbouncer: args.pool.pgbouncer,
             listen: args.direct_url.clone(),
+            breaker: Default::default(),
         })
     }
 }

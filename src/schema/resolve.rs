@@ -47,8 +47,22 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
                 reader.finish().await?;
                 Ok(json)
             };
+            // The primary behind the breaker: while it is known down, answer at once.
+            let read_primary = async || -> Result<Json, GatewayError> {
+                let Some(breaker) = routing.map(|routing| &routing.breaker) else {
+                    return read(primary).await;
+                };
+                let admission = breaker.admit()?;
+                let result = read(primary).await;
+                breaker.record(admission, primary, &result);
+                result
+            };
             let connection = replicas.and_then(|replicas| replicas.pick()).unwrap_or(primary);
-            let mut result = read(connection).await;
+            let mut result = if std::ptr::eq(connection, primary) {
+                read_primary().await
+            } else {
+                read(connection).await
+            };
             // A replica that fails a read (gone, or a query cancelled by a recovery conflict) is
             // not the last word: the primary answers. Only a replica that went away is skipped.
             if let (Err(error), Some(replicas)) = (&result, replicas)
@@ -57,7 +71,7 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
                 if matches!(error, GatewayError::DatabaseUnavailable) {
                     replicas.failed(connection);
                 }
-                result = read(primary).await;
+                result = read_primary().await;
             }
             let json = result.map_err(|error: GatewayError| error.extend())?;
             Ok(match json {

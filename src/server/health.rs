@@ -71,6 +71,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match tokio::time::timeout(READINESS_TIMEOUT, state.probe.check()).await {
         // Replicas and the change feed are reported, but the gateway serves without them.
         Ok(Ok(())) => {
+            state.breaker.reset();
             let mut report = json!({
                 "status": "ready",
                 "change_feed": if state.feed.listening() { "listening" } else { "connecting" },

@@ -47,6 +47,8 @@ pub struct AppState {
     /// Whether a policy is configured: then a role it does not name gets no schema at all.
     pub policy: bool,
     pub database: DatabaseConnection,
+    /// Fails requests fast while the primary is known down.
+    pub breaker: Arc<crate::database::breaker::Breaker>,
     /// Readiness's own way to the database.
     pub probe: Arc<health::Probe>,
     /// Read replicas, when configured.
@@ -171,6 +173,7 @@ impl Application {
             schema: schema.clone(),
             database: database.clone(),
             probe: Arc::new(health::Probe::new(database.clone())),
+            breaker: routing.breaker.clone(),
             replicas: routing.replicas.clone(),
             feed: feed.clone(),
             authenticator,

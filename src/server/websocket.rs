@@ -334,7 +334,10 @@ impl async_graphql::Executor for RoleSchemas {
                     "the gateway is at its concurrency limit; retry shortly".into(),
                 );
             };
-            let transaction = Arc::new(crate::transaction::OperationTransaction::new(state.database.clone()));
+            let transaction = Arc::new(crate::transaction::OperationTransaction::new(
+                state.database.clone(),
+                state.breaker.clone(),
+            ));
             let request = request
                 .data(transaction.clone())
                 .data(Arc::new(crate::sql::ResponseBudget::new(http.max_response_bytes)));

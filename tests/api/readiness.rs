@@ -54,6 +54,20 @@ async fn readyz_turns_503_while_the_database_is_down_and_recovers_without_restar
         answer["errors"][0]["extensions"]["code"], "DATABASE_UNAVAILABLE",
         "{answer}"
     );
+    // Known down: the next requests are answered at once, not after the acquire timeout.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let answer = app.graphql("{ projects { totalCount } }", serde_json::json!({})).await;
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "DATABASE_UNAVAILABLE",
+            "{answer}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+    }
     // Under load, every request fails fast (bounded by the acquire timeout), none hangs.
     let started = std::time::Instant::now();
     let requests = (0..50).map(|_| app.graphql("{ tasks { totalCount } }", serde_json::json!({})));

@@ -232,7 +232,7 @@ enum Outcome {
 
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
 async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (String, Outcome) {
-    let transaction = Arc::new(OperationTransaction::new(state.database.clone()));
+    let transaction = Arc::new(OperationTransaction::new(state.database.clone(), state.breaker.clone()));
     let mut request = request
         .data(transaction.clone())
         .data(Arc::new(crate::sql::ResponseBudget::new(state.http.max_response_bytes)));

@@ -1,0 +1,98 @@
+//! Fail fast while the database is down.
+//!
+//! Without this, every request waits the whole acquire timeout (`GATEWAY_ACQUIRE_TIMEOUT`) for a
+//! connection that cannot be opened. Once a request finds the database unreachable, the breaker
+//! opens: for [`OPEN_FOR`] every request is answered `DATABASE_UNAVAILABLE` at once. After that,
+//! one request at a time tries the database again (the others still fail fast); the first that
+//! succeeds, or a readiness probe that reaches the database, closes the breaker, so recovery takes
+//! milliseconds once the database is back. A pool that is merely busy (every connection in use) does not open
+//! it: that is load, not an outage.
+
+use crate::error::GatewayError;
+use sea_orm::{DatabaseConnection, DbBackend};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long the breaker stays open before a request may try the database again.
+pub const OPEN_FOR: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Default)]
+pub struct Breaker {
+    /// Until when requests fail without trying; `None`: the database is believed up.
+    open_until: Mutex<Option<Instant>>,
+    /// A request is trying the database after the window ran out.
+    trying: AtomicBool,
+}
+
+/// A request admitted by the breaker; report its outcome with [`Breaker::record`].
+#[must_use]
+pub struct Admission {
+    trial: bool,
+}
+
+impl Breaker {
+    /// Whether a request may use the database now.
+    pub fn admit(&self) -> Result<Admission, GatewayError> {
+        let open_until = *self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match open_until {
+            None => Ok(Admission { trial: false }),
+            Some(until) if Instant::now() < until => Err(GatewayError::DatabaseUnavailable),
+            Some(_) => match self
+                .trying
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => Ok(Admission { trial: true }),
+                Err(_) => Err(GatewayError::DatabaseUnavailable),
+            },
+        }
+    }
+
+    /// The database answered another way (the readiness probe): requests may use it again.
+    pub fn reset(&self) {
+        *self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
+    /// Records how a request admitted with `admission` went on `database`.
+    pub fn record<T>(&self, admission: Admission, database: &DatabaseConnection, result: &Result<T, GatewayError>) {
+        let down = matches!(result, Err(GatewayError::DatabaseUnavailable)) && !saturated(database);
+        let mut open_until = self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if down {
+            if open_until.is_none() {
+                tracing::warn!("the database is unreachable: answering at once for {OPEN_FOR:?} before trying again");
+            }
+            *open_until = Some(Instant::now() + OPEN_FOR);
+        } else if result.is_ok() || admission.trial {
+            *open_until = None;
+        }
+        if admission.trial {
+            self.trying.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Whether every connection the pool may open is open (so a timeout means "busy", not "down").
+fn saturated(database: &DatabaseConnection) -> bool {
+    if database.get_database_backend() != DbBackend::Postgres {
+        return false;
+    }
+    let pool = database.get_postgres_connection_pool();
+    pool.size() >= pool.options().get_max_connections()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_breaker_refuses_until_one_trial_may_try() {
+        let breaker = Breaker::default();
+        assert!(breaker.admit().is_ok());
+        *breaker.open_until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(60));
+        assert!(matches!(breaker.admit(), Err(GatewayError::DatabaseUnavailable)));
+        *breaker.open_until.lock().unwrap() = Some(Instant::now() - Duration::from_millis(1));
+        let trial = breaker.admit().expect("one request tries");
+        assert!(trial.trial);
+        assert!(breaker.admit().is_err(), "only one at a time");
+    }
+}
