@@ -58,6 +58,9 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
 }
 
+/// How long closing the pool may take after the drain (statements of dropped requests are stopping).
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// A bound, ready-to-run gateway.
 pub struct Application {
     listener: TcpListener,
@@ -158,6 +161,9 @@ impl Application {
                 args.safelist_roles.clone(),
             )?,
             draining: std::sync::atomic::AtomicBool::new(false),
+            stopping: tokio::sync::watch::Sender::new(false),
+            open_sockets: std::sync::atomic::AtomicUsize::new(0),
+            aborting: tokio::sync::watch::Sender::new(false),
             max_response_bytes: args.max_response_bytes,
             metrics_token: args.metrics_token.clone(),
         });
@@ -202,36 +208,51 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        // One deadline for the whole shutdown, set when the signal arrives.
+        let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel::<tokio::time::Instant>();
         let http = self.http.clone();
         let drain = self.shutdown_timeout;
         let signal = async move {
             shutdown.await;
             // Drain first: readiness turns 503 so load balancers stop sending, new GraphQL requests
-            // get a quick 503, and in-flight ones finish; then the listener closes.
+            // get a quick 503, WebSocket clients are told to go elsewhere (1001), and in-flight
+            // requests finish; then the listener closes.
             tracing::info!("shutting down: refusing new requests, finishing in-flight ones");
-            http.draining.store(true, std::sync::atomic::Ordering::Relaxed);
             let deadline = tokio::time::Instant::now() + drain;
-            while http.in_flight.available_permits() < http.max_concurrent && tokio::time::Instant::now() < deadline {
+            let _ = deadline_tx.send(deadline);
+            http.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            http.stopping.send_replace(true);
+            let busy = || {
+                http.in_flight.available_permits() < http.max_concurrent
+                    || http.open_sockets.load(std::sync::atomic::Ordering::Relaxed) > 0
+            };
+            while busy() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let _ = stopping_tx.send(());
         };
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
         let drain_deadline = async move {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(self.shutdown_timeout).await;
-            } else {
-                std::future::pending::<()>().await;
+            match deadline_rx.await {
+                Ok(deadline) => tokio::time::sleep_until(deadline).await,
+                Err(_) => std::future::pending::<()>().await,
             }
         };
+        let mut late = false;
         tokio::select! {
             result = serve => result?,
-            () = drain_deadline => tracing::warn!(timeout = ?self.shutdown_timeout, "in-flight requests did not finish in time; closing them"),
+            () = drain_deadline => late = true,
+        }
+        if late {
+            // Dropping the unfinished operations closes the connections of their statements,
+            // which PostgreSQL then stops.
+            self.http.aborting.send_replace(true);
+            tracing::warn!(timeout = ?self.shutdown_timeout, "in-flight requests did not finish in time; closed them");
         }
         self.feed.stop();
-        if let Err(error) = self.database.close().await {
-            tracing::warn!(%error, "closing the database pool failed");
+        match tokio::time::timeout(POOL_CLOSE_TIMEOUT, self.database.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "closing the database pool failed"),
+            Err(_) => tracing::warn!("the database pool did not close in time; leaving it to the process exit"),
         }
         tracing::info!("stopped");
         Ok(())

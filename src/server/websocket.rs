@@ -42,6 +42,8 @@ const BAD_MESSAGE: u16 = 4400;
 const INIT_TIMEOUT: u16 = 4408;
 /// Close code for a subscribe whose id is already in use.
 const DUPLICATE_ID: u16 = 4409;
+/// Close code when the gateway shuts down: reconnect elsewhere.
+const GOING_AWAY: u16 = 1001;
 /// Close code for a message larger than `GATEWAY_MAX_BODY_BYTES`.
 const MESSAGE_TOO_BIG: u16 = 1009;
 /// async-graphql closes with the generic protocol-error code, which the protocol refines.
@@ -197,6 +199,8 @@ async fn serve(state: AppState, name: &'static str, socket: WebSocket) {
     };
     futures_util::pin_mut!(serving);
     let mut served = false;
+    let mut stopping = state.http.stopping.subscribe();
+    let _open = OpenSocket::count(&state.http.open_sockets);
     let expiry = token_expiry(expiry_rx);
     futures_util::pin_mut!(expiry);
     let init_deadline = tokio::time::sleep(options.init_timeout);
@@ -257,6 +261,9 @@ async fn serve(state: AppState, name: &'static str, socket: WebSocket) {
             }
             () = &mut expiry => break Some((UNAUTHORIZED, "the token has expired".into())),
             _ = close_rx.changed() => break close_rx.borrow().clone(),
+            _ = stopping.wait_for(|stopping| *stopping) => {
+                break Some((GOING_AWAY, "the gateway is shutting down".into()));
+            }
         };
         // A client that stops reading blocks this send; a close request (a slow consumer) still ends it.
         tokio::select! {
@@ -271,6 +278,22 @@ async fn serve(state: AppState, name: &'static str, socket: WebSocket) {
             reason: reason.into(),
         }));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
+    }
+}
+
+/// Counts a WebSocket connection as open while it lives.
+struct OpenSocket<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> OpenSocket<'a> {
+    fn count(open: &'a std::sync::atomic::AtomicUsize) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open)
+    }
+}
+
+impl Drop for OpenSocket<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

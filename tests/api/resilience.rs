@@ -223,3 +223,34 @@ async fn a_busy_healthy_instance_stays_ready() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_is_bounded_and_tells_websocket_clients_to_go_elsewhere() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let server = ServerArgs {
+        shutdown_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    slow_tags(&connection, 30).await;
+    let mut socket = crate::subscriptions::Client::connect(&app, None).await;
+    let slow = {
+        let client = app.client.clone();
+        let url = app.url("/graphql");
+        tokio::spawn(async move { client.post(url).json(&json!({ "query": SLOW })).send().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    app.stop().await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1900),
+        "shutdown took {took:?} with a 1 s timeout"
+    );
+    let closed = socket.next(3).await.expect("a close frame, not a dropped connection");
+    assert_eq!(closed, json!({ "type": "closed", "code": 1001 }), "{closed}");
+    let ended = ended_within(&connection, &database.name, Duration::from_secs(2)).await;
+    assert!(ended.is_some_and(|after| after < Duration::from_secs(1)), "{ended:?}");
+    let _ = slow.await;
+}

@@ -55,6 +55,12 @@ pub struct HttpOptions {
     pub slow_operation: std::time::Duration,
     /// Set when shutdown begins: new requests get 503 while in-flight ones finish.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Turns true when shutdown begins: WebSocket connections close with 1001 (going away).
+    pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Turns true when the shutdown deadline passes: operations still running are dropped.
+    pub aborting: tokio::sync::watch::Sender<bool>,
+    /// WebSocket connections open now (shutdown waits for their close frames).
+    pub open_sockets: std::sync::atomic::AtomicUsize,
     /// Limits checked on the parsed document before async-graphql sees it.
     pub limits: QueryLimits,
     /// Automatic persisted queries and the safelist.
@@ -228,6 +234,8 @@ enum Outcome {
     /// It could not run at all (parse or validation errors).
     RequestError,
     TimedOut,
+    /// Shutdown ended it.
+    Aborted,
 }
 
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
@@ -289,7 +297,18 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let request = request.data(LimitsChecked);
     // Past the timeout the operation is dropped: its statement is cancelled with the connection's
     // future and its transaction rolls back.
-    let Ok(mut response) = tokio::time::timeout(state.http.request_timeout, schema.execute(request)).await else {
+    let mut aborted = state.http.aborting.subscribe();
+    let execution = tokio::time::timeout(state.http.request_timeout, schema.execute(request));
+    let finished = tokio::select! {
+        finished = execution => finished,
+        _ = aborted.wait_for(|aborting| *aborting) => {
+            // The shutdown deadline passed: the operation is dropped like a timed-out one.
+            let body = ErrorCode::ShuttingDown.body("the gateway shut down before the operation finished");
+            super::metrics::operation(kind, "error", started.elapsed().as_secs_f64(), std::iter::once(ErrorCode::ShuttingDown.as_str()));
+            return (body, Outcome::Aborted);
+        }
+    };
+    let Ok(mut response) = finished else {
         let timeout = state.http.request_timeout;
         let body = ErrorCode::Timeout.body(&format!(
             "the request took longer than {timeout:?} (GATEWAY_REQUEST_TIMEOUT)"
@@ -363,6 +382,7 @@ fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: boo
     };
     let status = match outcome {
         Outcome::TimedOut => ErrorCode::Timeout.status(),
+        Outcome::Aborted => ErrorCode::ShuttingDown.status(),
         Outcome::RequestError if media_type == GRAPHQL_RESPONSE => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
