@@ -21,6 +21,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     NotAcceptable,
     PayloadTooLarge,
+    /// The body did not arrive within `GATEWAY_BODY_TIMEOUT`.
+    RequestTimeout,
     /// A mutation or subscription sent with GET.
     MethodNotAllowed,
     /// A GET without one of the CSRF headers.
@@ -72,6 +74,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             // Apollo's protocol: the client resends the document after this answer.
             Self::PersistedQueryNotFound => StatusCode::OK,

@@ -107,6 +107,9 @@ pub struct ServerArgs {
     /// Most GraphQL requests served at once; more wait in a queue.
     #[arg(long, env = "GATEWAY_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     pub max_concurrent_requests: usize,
+    /// How long a client may take to send a request body (read before the request takes a slot).
+    #[arg(long, env = "GATEWAY_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
     /// How long a request waits in the queue before a quick 503.
     #[arg(long, env = "GATEWAY_QUEUE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub queue_timeout: Duration,

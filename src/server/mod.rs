@@ -153,6 +153,7 @@ impl Application {
             in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_requests.max(1))),
             max_concurrent: args.max_concurrent_requests.max(1),
             queue_timeout: args.queue_timeout,
+            body_timeout: args.body_timeout,
             slow_operation: args.slow_operation,
             limits: options.limits,
             persisted: http::PersistedQueries::new(

@@ -254,3 +254,42 @@ async fn shutdown_is_bounded_and_tells_websocket_clients_to_go_elsewhere() {
     assert!(ended.is_some_and(|after| after < Duration::from_secs(1)), "{ended:?}");
     let _ = slow.await;
 }
+
+#[tokio::test]
+async fn slow_bodies_do_not_take_the_slots_of_ready_requests() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let database = TestDatabase::new().await;
+    let server = ServerArgs {
+        max_concurrent_requests: 2,
+        queue_timeout: Duration::from_millis(200),
+        body_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    // More slow senders than slots: each sends its headers and one byte of a 1,000-byte body.
+    let mut slow = Vec::new();
+    for _ in 0..6 {
+        let mut socket = tokio::net::TcpStream::connect(app.address).await.expect("connect");
+        socket
+            .write_all(
+                b"POST /graphql HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{",
+            )
+            .await
+            .expect("write");
+        slow.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = app.graphql("{ projects(first: 1) { totalCount } }", json!({})).await;
+    assert!(answer.get("errors").is_none(), "a ready request is served: {answer}");
+    for mut socket in slow {
+        let mut response = vec![0; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(3), socket.read(&mut response))
+            .await
+            .expect("answered within the body timeout")
+            .expect("read");
+        let response = String::from_utf8_lossy(&response[..read]);
+        assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+        assert!(response.contains("REQUEST_TIMEOUT"), "{response}");
+    }
+    app.stop().await;
+}

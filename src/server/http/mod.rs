@@ -51,6 +51,8 @@ pub struct HttpOptions {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     pub max_concurrent: usize,
     pub queue_timeout: std::time::Duration,
+    /// Longest a client may take to send its body.
+    pub body_timeout: std::time::Duration,
     /// Operations slower than this are logged as warnings.
     pub slow_operation: std::time::Duration,
     /// Set when shutdown begins: new requests get 503 while in-flight ones finish.
@@ -389,6 +391,20 @@ fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: boo
     (status, [(header::CONTENT_TYPE, media_type)], body).into_response()
 }
 
+/// The body, at most `limit` bytes: 413 past it, 400 when it ends before its `Content-Length`.
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, HttpError> {
+    to_bytes(body, limit).await.map_err(|error| {
+        if too_large(&error) {
+            HttpError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the body exceeds {limit} bytes (GATEWAY_MAX_BODY_BYTES)"),
+            )
+        } else {
+            HttpError::bad_request(format!("the body could not be read: {error}"))
+        }
+    })
+}
+
 /// Whether reading a body failed because it passed the length limit (and not because it ended early).
 fn too_large(error: &axum::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
@@ -437,17 +453,7 @@ async fn post_inner(
         ));
     }
     let limit = state.http.max_body_bytes;
-    let body = to_bytes(request.into_body(), limit).await.map_err(|error| {
-        if too_large(&error) {
-            HttpError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("the body exceeds {limit} bytes (GATEWAY_MAX_BODY_BYTES)"),
-            )
-        } else {
-            // Shorter than its Content-Length, or a broken chunked encoding.
-            HttpError::bad_request(format!("the body could not be read: {error}"))
-        }
-    })?;
+    let body = read_body(request.into_body(), limit).await?;
     let operations = request::parse_body(&body, state.http.max_batch)?;
     let role = session.map(|session| session.role.as_str());
     let mut results = Vec::with_capacity(operations.requests.len());
@@ -521,6 +527,29 @@ pub async fn admit(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return response;
     }
+    // The body is read before the request takes a slot, within a time limit: slow senders cannot
+    // hold the slots that requests ready to run need.
+    let (parts, body) = request.into_parts();
+    let limit = options.max_body_bytes;
+    let body = match tokio::time::timeout(options.body_timeout, read_body(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => return error.into_response(),
+        Err(_) => {
+            let mut response = HttpError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the body did not arrive within {:?} (GATEWAY_BODY_TIMEOUT)",
+                    options.body_timeout
+                ),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    let request = Request::from_parts(parts, Body::from(body));
     match tokio::time::timeout(options.queue_timeout, options.in_flight.clone().acquire_owned()).await {
         Ok(Ok(permit)) => {
             let response = next.run(request).await;
