@@ -49,7 +49,7 @@ pub enum ErrorCode {
     /// The operation ran longer than `GATEWAY_REQUEST_TIMEOUT`, or a statement longer than
     /// `GATEWAY_STATEMENT_TIMEOUT`.
     Timeout,
-    /// The concurrency limit is reached.
+    /// The concurrency limit is reached, or every database connection is in use.
     Overloaded,
     ShuttingDown,
     DatabaseUnavailable,
@@ -140,6 +140,9 @@ pub enum GatewayError {
     /// The database cannot be reached (down, pool exhausted, timed out).
     #[error("the database is unavailable; try again shortly")]
     DatabaseUnavailable,
+    /// Every pooled connection is in use and none came free within `GATEWAY_ACQUIRE_TIMEOUT`.
+    #[error("every database connection is in use (GATEWAY_POOL_MAX_CONNECTIONS); retry shortly")]
+    PoolExhausted,
     /// The database stopped a statement that ran past `GATEWAY_STATEMENT_TIMEOUT` (or was cancelled).
     #[error("the statement took longer than GATEWAY_STATEMENT_TIMEOUT and was stopped")]
     StatementTimeout,
@@ -159,6 +162,7 @@ impl GatewayError {
             Self::LimitExceeded(_) => ErrorCode::QueryLimitExceeded,
             Self::DatabaseUnavailable => ErrorCode::DatabaseUnavailable,
             Self::StatementTimeout => ErrorCode::Timeout,
+            Self::PoolExhausted => ErrorCode::Overloaded,
             Self::Internal => ErrorCode::InternalServerError,
         }
     }

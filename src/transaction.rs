@@ -51,8 +51,7 @@ impl OperationTransaction {
             let using = DatabaseUse::start();
             let admission = self.breaker.admit()?;
             let begun = self.connection.begin().await.map_err(GatewayError::from);
-            self.breaker.record(admission, &self.connection, &begun);
-            *state = State::Open(begun?, using);
+            *state = State::Open(self.breaker.settle(admission, &self.connection, begun)?, using);
         }
         let result = match &*state {
             State::Open(transaction, _) => write(transaction).await,

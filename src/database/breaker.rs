@@ -53,9 +53,25 @@ impl Breaker {
         *self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
-    /// Records how a request admitted with `admission` went on `database`.
-    pub fn record<T>(&self, admission: Admission, database: &DatabaseConnection, result: &Result<T, GatewayError>) {
-        let down = matches!(result, Err(GatewayError::DatabaseUnavailable)) && !saturated(database);
+    /// Records how a request admitted with `admission` went on `database`, and says what it was:
+    /// no connection within the acquire timeout on a pool whose every connection is open is
+    /// `PoolExhausted` (busy), not an outage.
+    pub fn settle<T>(
+        &self,
+        admission: Admission,
+        database: &DatabaseConnection,
+        result: Result<T, GatewayError>,
+    ) -> Result<T, GatewayError> {
+        let result = match result {
+            Err(GatewayError::DatabaseUnavailable) if saturated(database) => Err(GatewayError::PoolExhausted),
+            other => other,
+        };
+        self.record(admission, &result);
+        result
+    }
+
+    fn record<T>(&self, admission: Admission, result: &Result<T, GatewayError>) {
+        let down = matches!(result, Err(GatewayError::DatabaseUnavailable));
         let mut open_until = self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if down {
             if open_until.is_none() {

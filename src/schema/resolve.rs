@@ -53,9 +53,7 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
                     return read(primary).await;
                 };
                 let admission = breaker.admit()?;
-                let result = read(primary).await;
-                breaker.record(admission, primary, &result);
-                result
+                breaker.settle(admission, primary, read(primary).await)
             };
             let connection = replicas.and_then(|replicas| replicas.pick()).unwrap_or(primary);
             let mut result = if std::ptr::eq(connection, primary) {

@@ -293,3 +293,49 @@ async fn slow_bodies_do_not_take_the_slots_of_ready_requests() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_exhausted_pool_is_overloaded_not_down() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let args = DatabaseArgs {
+        pool: PoolArgs {
+            pool_max_connections: 1,
+            pool_min_connections: 1,
+            acquire_timeout: Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..database.args()
+    };
+    let app = TestApp::spawn(&args).await;
+    slow_tags(&connection, 3).await;
+    let busy = {
+        let client = app.client.clone();
+        let url = app.url("/graphql");
+        tokio::spawn(async move { client.post(url).json(&json!({ "query": SLOW })).send().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ projects { totalCount } }" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "OVERLOADED", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("GATEWAY_POOL_MAX_CONNECTIONS")
+    );
+    // Busy is not down: once the connection is free, requests are served at once.
+    let _ = busy.await;
+    let answer = app.graphql("{ projects { totalCount } }", json!({})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    app.stop().await;
+}

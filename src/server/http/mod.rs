@@ -238,6 +238,9 @@ enum Outcome {
     TimedOut,
     /// Shutdown ended it.
     Aborted,
+    /// Nothing ran for want of the database (down, or every connection busy): 503 with
+    /// `Retry-After` in `application/graphql-response+json`.
+    Unavailable,
 }
 
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
@@ -331,6 +334,14 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
             .errors
             .iter()
             .all(|error| ErrorCode::of(error).is_some_and(ErrorCode::refuses_document));
+    let unavailable = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| {
+            matches!(
+                ErrorCode::of(error),
+                Some(ErrorCode::Overloaded | ErrorCode::DatabaseUnavailable)
+            )
+        });
     // Serialized straight from the response, so fields keep the order of the selection set.
     let serialized = if request_error {
         serde_json::to_string(&json!({ "errors": response.errors }))
@@ -360,6 +371,8 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         body,
         if request_error {
             Outcome::RequestError
+        } else if unavailable {
+            Outcome::Unavailable
         } else {
             Outcome::Ran
         },
@@ -385,10 +398,17 @@ fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: boo
     let status = match outcome {
         Outcome::TimedOut => ErrorCode::Timeout.status(),
         Outcome::Aborted => ErrorCode::ShuttingDown.status(),
+        Outcome::Unavailable if media_type == GRAPHQL_RESPONSE => StatusCode::SERVICE_UNAVAILABLE,
         Outcome::RequestError if media_type == GRAPHQL_RESPONSE => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    (status, [(header::CONTENT_TYPE, media_type)], body).into_response()
+    let mut response = (status, [(header::CONTENT_TYPE, media_type)], body).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// The body, at most `limit` bytes: 413 past it, 400 when it ends before its `Content-Length`.
