@@ -153,6 +153,12 @@ async fn input_gaps_are_coded_refusals() {
         .join(",");
     let many = format!("{{ tasks(filter: {{or: [{lists}]}}) {{ totalCount }} }}");
     assert_eq!(refusal(&app, json!({ "query": many })).await.1, "QUERY_LIMIT_EXCEEDED");
+    // Text matching is bounded: its cost grows with the pattern.
+    let pattern = format!(
+        "{{ tasks(filter: {{title: {{ilike: \"%{}%\"}}}}) {{ totalCount }} }}",
+        "a".repeat(100_000)
+    );
+    assert_eq!(refusal(&app, json!({ "query": pattern })).await.1, "BAD_USER_INPUT");
     // `Int` is 32 bits.
     let offset = json!({ "query": "{ tasks(offset: 3000000000) { totalCount } }" });
     assert_eq!(refusal(&app, offset).await.1, "BAD_USER_INPUT");
@@ -161,6 +167,9 @@ async fn input_gaps_are_coded_refusals() {
     assert_eq!(refusal(&app, several).await, (400, json!("GRAPHQL_VALIDATION_FAILED")));
     let unknown = json!({ "query": "query A { __typename }", "operationName": "C" });
     assert_eq!(refusal(&app, unknown).await, (400, json!("GRAPHQL_VALIDATION_FAILED")));
+    // A subscription over HTTP names the transport that serves it.
+    let subscription = json!({ "query": "subscription { taskChanged { op } }" });
+    assert_eq!(refusal(&app, subscription).await, (400, json!("BAD_REQUEST")));
     // A body that ends before its Content-Length is malformed, not too large.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut socket = tokio::net::TcpStream::connect(app.address).await.expect("connect");

@@ -278,6 +278,12 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
                     let body = ErrorCode::GraphqlValidationFailed.body(&problem);
                     return (body, Outcome::RequestError);
                 }
+                if kind == "subscription" {
+                    let body = ErrorCode::BadRequest.body(
+                        "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws or graphql-ws)",
+                    );
+                    return (body, Outcome::RequestError);
+                }
                 // Root keys only of a document within the limits: the walk follows fragment spreads.
                 match state.http.limits.check(document, &variables) {
                     Ok(()) => (kind, None, root_keys(document, name.as_deref())),
