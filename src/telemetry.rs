@@ -1,5 +1,6 @@
 //! Logging, set up once per process: human-readable lines by default, JSON for log collectors.
-//! Logs go to standard error so that commands such as `gateway schema` keep standard output clean.
+//! Logs go to standard error so that commands such as `gateway schema` keep standard output clean,
+//! coloured only when standard error is a terminal.
 
 use crate::config::{LogArgs, LogFormat};
 use tracing_subscriber::EnvFilter;
@@ -13,8 +14,10 @@ pub fn init(args: &LogArgs) {
         );
         EnvFilter::new("info")
     });
+    // Colours only for a terminal: a file or a log collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match args.log_format {
         LogFormat::Text => builder.try_init(),

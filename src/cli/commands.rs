@@ -49,6 +49,8 @@ pub enum CommandError {
          GATEWAY_JWKS_URL or GATEWAY_ANONYMOUS_ROLE"
     )]
     PolicyWithoutAuthentication,
+    #[error("the policy names no role `{role}`, so it sees nothing (roles: {roles})")]
+    UnknownRole { role: String, roles: String },
     #[error(transparent)]
     Portable(#[from] crate::portable::PortableError),
     #[error(transparent)]
@@ -121,6 +123,14 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
                         Some(path) => crate::permission::Policy::load(path, &registry, claims)?,
                         None => crate::sample::policy(&registry, claims)?,
                     };
+                    if !policy.roles().any(|named| named == role) {
+                        let mut roles: Vec<&str> = policy.roles().collect();
+                        roles.sort_unstable();
+                        return Err(CommandError::UnknownRole {
+                            role,
+                            roles: roles.join(", "),
+                        });
+                    }
                     crate::schema::role_sdl(registry, &policy, &role)?
                 }
             };

@@ -119,6 +119,18 @@ pub struct ServerArgs {
     /// Let browsers send cookies and credentials cross-origin (only with explicit origins).
     #[arg(long, env = "GATEWAY_CORS_CREDENTIALS", default_value_t = false, action = clap::ArgAction::Set)]
     pub cors_credentials: bool,
+    /// Request headers browsers may send cross-origin, comma-separated (the default covers Apollo
+    /// client awareness, OpenTelemetry and Sentry tracing).
+    #[arg(
+        long,
+        env = "GATEWAY_CORS_ALLOW_HEADERS",
+        value_delimiter = ',',
+        default_value = "content-type,authorization,accept,x-role,x-request-id,apollo-require-preflight,x-apollo-operation-name,apollographql-client-name,apollographql-client-version,traceparent,tracestate,baggage,sentry-trace"
+    )]
+    pub cors_allow_headers: Vec<String>,
+    /// How long browsers may cache a preflight answer.
+    #[arg(long, env = "GATEWAY_CORS_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
+    pub cors_max_age: Duration,
     /// How long a WebSocket may stay open before `connection_init` (then closed with 4408).
     #[arg(long, env = "GATEWAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub ws_init_timeout: Duration,

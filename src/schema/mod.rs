@@ -153,7 +153,9 @@ pub fn sdl(registry: Arc<Registry>) -> Result<String, SchemaError> {
                   # sees its own view (only what it may read and write): `gateway schema --role <role>`.\n\n";
     Ok(format!(
         "{header}{}",
-        builder(registry, SchemaOptions::default()).finish()?.sdl()
+        builder(registry, SchemaOptions::default())
+            .finish()?
+            .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
     ))
 }
 
@@ -164,7 +166,12 @@ pub fn role_sdl(registry: Arc<Registry>, policy: &Policy, role: &str) -> Result<
         ..SchemaOptions::default()
     };
     let header = format!("# The view of role `{role}`: only what its permissions let it read and write.\n\n");
-    Ok(format!("{header}{}", builder(registry, options).finish()?.sdl()))
+    Ok(format!(
+        "{header}{}",
+        builder(registry, options)
+            .finish()?
+            .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
+    ))
 }
 
 /// Whether a view shows anything to query (a schema needs at least one Query field).

@@ -160,10 +160,11 @@ pub fn register(
         &|column| view.insertable(id, column),
         &|column| view.preset(id, column),
     );
+    // Children inputs are parts of the insert input: only a role that may insert gets them.
     for relation in entity
         .relations
         .iter()
-        .filter(|relation| accepts_children(entity, relation))
+        .filter(|relation| view.can(id, WriteKind::Insert) && accepts_children(entity, relation))
     {
         let target = registry.entity(relation.target);
         builder = builder.register(insert_input(
@@ -179,8 +180,10 @@ pub fn register(
             &|column| view.preset(relation.target, column),
         ));
     }
+    if view.can(id, WriteKind::Insert) {
+        builder = builder.register(insert);
+    }
     builder = builder
-        .register(insert)
         .register(
             Enum::new(&column_enum).items(
                 entity

@@ -60,16 +60,16 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuild
                 .description("An exact decimal number, as a string (e.g. \"12.50\"); accepts a string or a number.")
                 .validator(is_decimal_text),
         )
-        .register(Scalar::new("UUID").description("A UUID in its canonical text form.").validator(|value| {
+        .register(Scalar::new("UUID").description("A UUID in its canonical text form.").specified_by_url("https://www.rfc-editor.org/rfc/rfc9562").validator(|value| {
             matches!(value, Value::String(text) if sea_orm::prelude::Uuid::parse_str(text).is_ok())
         }))
-        .register(Scalar::new("Date").description("A calendar date, ISO 8601 (YYYY-MM-DD).").validator(|value| {
+        .register(Scalar::new("Date").description("A calendar date, ISO 8601 (YYYY-MM-DD).").specified_by_url("https://www.rfc-editor.org/rfc/rfc3339#section-5.6").validator(|value| {
             matches!(value, Value::String(text) if text.parse::<sea_orm::prelude::ChronoDate>().is_ok())
         }))
-        .register(Scalar::new("DateTime").description("A point in time, ISO 8601 with offset (2026-01-01T10:00:00+00:00).").validator(
+        .register(Scalar::new("DateTime").description("A point in time, ISO 8601 with offset (2026-01-01T10:00:00+00:00).").specified_by_url("https://scalars.graphql.org/andimarek/date-time").validator(
             |value| matches!(value, Value::String(text) if crate::plan::parse_datetime(text).is_some()),
         ))
-        .register(Scalar::new("JSON").description("Any JSON value."))
+        .register(Scalar::new("JSON").description("Any JSON value.").specified_by_url("https://www.rfc-editor.org/rfc/rfc8259"))
         .register(
             PageInfoField::iter().fold(
                 Object::new("PageInfo").description("Where a page sits in the whole list (Relay cursor connections)."),

@@ -24,8 +24,78 @@ pub fn handle() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Another recorder (a test harness's) may be installed already; ours still renders.
         let _ = metrics::set_global_recorder(recorder);
+        describe();
         handle
     })
+}
+
+/// Every metric the gateway records, with the `# HELP` text Prometheus tooling expects.
+const DESCRIPTIONS: [(&str, &str); 16] = [
+    (
+        "gateway_requests_total",
+        "GraphQL operations served, by operation kind and outcome.",
+    ),
+    (
+        "gateway_request_duration_seconds",
+        "How long GraphQL operations took, by operation kind.",
+    ),
+    (
+        "gateway_graphql_errors_total",
+        "Errors in GraphQL responses, by extensions.code.",
+    ),
+    (
+        "gateway_sql_statements_total",
+        "SQL statements the gateway ran for reads.",
+    ),
+    ("gateway_sql_duration_seconds", "How long those SQL statements took."),
+    (
+        "gateway_sql_abandoned_total",
+        "Reads whose request ended mid-statement; their connection was closed so the statement stops.",
+    ),
+    (
+        "gateway_pool_connections",
+        "Connections of the primary pool, by state (open, idle).",
+    ),
+    (
+        "gateway_pool_waiting",
+        "Reads and transactions waiting for a pooled connection.",
+    ),
+    (
+        "gateway_requests_in_flight",
+        "GraphQL requests holding a concurrency slot.",
+    ),
+    ("gateway_subscriptions", "Subscriptions open now."),
+    ("gateway_changes_total", "Row changes the change feed received."),
+    ("gateway_subscription_events_total", "Events sent to subscribers."),
+    (
+        "gateway_subscription_dispatch_seconds",
+        "How long turning a batch of changes into events took.",
+    ),
+    (
+        "gateway_slow_consumers_total",
+        "Subscribers disconnected for not reading their events.",
+    ),
+    (
+        "gateway_change_feed_reconnects_total",
+        "Times the change feed reconnected its LISTEN connection.",
+    ),
+    (
+        "gateway_read_replica_healthy",
+        "Whether each read replica is used (1) or skipped (0).",
+    ),
+];
+
+fn describe() {
+    for (name, help) in DESCRIPTIONS {
+        // The kind is in the name: Prometheus' conventions, which the recorder follows.
+        if name.ends_with("_total") {
+            metrics::describe_counter!(name, help);
+        } else if name.ends_with("_seconds") {
+            metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
+        } else {
+            metrics::describe_gauge!(name, help);
+        }
+    }
 }
 
 /// Records one finished GraphQL operation.
@@ -116,6 +186,45 @@ fn pool_size(state: &AppState) -> Option<(u32, usize)> {
         connection => {
             let pool = connection.get_sqlite_connection_pool();
             Some((pool.size(), pool.num_idle()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// promtool refuses metrics without `# HELP`: every metric the code records is described.
+    #[test]
+    fn every_recorded_metric_has_help() {
+        let handle = handle();
+        operation("query", "ok", 0.01, std::iter::once("BAD_USER_INPUT"));
+        statement(0.001);
+        abandoned_statement();
+        let text = handle.render();
+        for line in text.lines().filter_map(|line| line.strip_prefix("# TYPE ")) {
+            let name = line.split(' ').next().unwrap_or_default();
+            assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP:\n{text}");
+        }
+        let source = [
+            include_str!("metrics.rs"),
+            include_str!("../changes/dispatch.rs"),
+            include_str!("../changes/mod.rs"),
+            include_str!("../changes/source.rs"),
+            include_str!("../database/replicas.rs"),
+        ]
+        .concat();
+        for recorded in source.split("metrics::").skip(1).filter_map(|rest| {
+            let rest = rest
+                .strip_prefix("counter!(\"")
+                .or_else(|| rest.strip_prefix("gauge!(\""))
+                .or_else(|| rest.strip_prefix("histogram!(\""))?;
+            rest.split('"').next()
+        }) {
+            assert!(
+                DESCRIPTIONS.iter().any(|(name, _)| *name == recorded),
+                "{recorded} is recorded but not described"
+            );
         }
     }
 }

@@ -267,17 +267,19 @@ fn cors(args: &ServerArgs) -> Result<Option<tower_http::cors::CorsLayer>, Server
     if args.cors_origins.is_empty() {
         return Ok(None);
     }
+    let headers = args
+        .cors_allow_headers
+        .iter()
+        .map(|name| {
+            HeaderName::try_from(name.trim())
+                .map_err(|_| ServerError::Cors(format!("`{name}` is not a header name (GATEWAY_CORS_ALLOW_HEADERS)")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let layer = CorsLayer::new()
         .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([
-            axum::http::header::CONTENT_TYPE,
-            axum::http::header::AUTHORIZATION,
-            axum::http::header::ACCEPT,
-            HeaderName::from_static("x-role"),
-            HeaderName::from_static("x-request-id"),
-            HeaderName::from_static("apollo-require-preflight"),
-            HeaderName::from_static("x-apollo-operation-name"),
-        ]);
+        .allow_headers(headers)
+        .max_age(args.cors_max_age)
+        .expose_headers([HeaderName::from_static("x-request-id")]);
     if args.cors_origins.iter().any(|origin| origin == "*") {
         if args.cors_credentials {
             return Err(ServerError::Cors("credentials need explicit origins, not `*`".into()));

@@ -618,3 +618,41 @@ async fn draining_refuses_new_requests_with_503_while_in_flight_ones_finish() {
     assert_eq!(body["data"]["tasks"]["nodes"].as_array().map(Vec::len), Some(2000));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn cors_admits_the_sdk_headers_caches_preflights_and_exposes_the_request_id() {
+    let database = TestDatabase::new().await;
+    let server = gateway::config::ServerArgs {
+        cors_origins: vec!["https://app.example.com".into()],
+        ..gateway::config::ServerArgs::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let sdk = "content-type,apollographql-client-name,apollographql-client-version,traceparent,sentry-trace,baggage";
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", sdk)
+        .send()
+        .await
+        .unwrap();
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in sdk.split(',') {
+        assert!(allowed.contains(header), "{header} is not allowed: {allowed}");
+    }
+    assert_eq!(preflight.headers()["access-control-max-age"], "3600");
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("origin", "https://app.example.com")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-expose-headers"], "x-request-id");
+    app.stop().await;
+}
