@@ -122,6 +122,7 @@ async fn a_gateway_over_other_entities_serves_the_whole_api() {
         .expect("create categories");
     for sql in [
         "INSERT INTO shelves (id, label) VALUES (1, 'fiction'), (2, 'science')",
+        "SELECT setval(pg_get_serial_sequence('shelves', 'id'), 2)",
         "INSERT INTO placements (shelf_id, position, title) VALUES (1, 1, 'Dune'), (1, 2, 'Emma'), (2, 1, 'Cosmos')",
         "INSERT INTO categories (id, name, parent_id) VALUES (1, 'root', NULL), (2, 'books', 1), (3, 'music', 1), (4, 'novels', 2)",
     ] {
@@ -225,5 +226,28 @@ async fn a_gateway_over_other_entities_serves_the_whole_api() {
         event,
         json!({ "op": "DELETE", "row": null, "oldKey": { "shelfId": 1, "position": 1 } })
     );
+    // Mutations on int4 (serial) keys: the keys written come back whatever their width.
+    let created = data(r#"mutation { createShelf(input: {label: "poetry"}) { id label } }"#).await;
+    assert_eq!(created["createShelf"]["label"], "poetry", "{created}");
+    let id = created["createShelf"]["id"].as_i64().expect("an Int id");
+    let renamed = app
+        .graphql(
+            "mutation ($id: Int!) { updateShelf(id: $id, patch: {label: \"verse\"}) { label } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(renamed["data"]["updateShelf"]["label"], "verse", "{renamed}");
+    let placed =
+        data(r#"mutation { createPlacement(input: {shelfId: 2, position: 9, title: "Ariel"}) { shelfId position } }"#)
+            .await;
+    assert_eq!(placed["createPlacement"], json!({ "shelfId": 2, "position": 9 }));
+    let removed = app
+        .graphql(
+            "mutation ($id: Int!) { deleteShelf(id: $id) { label } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(removed["data"]["deleteShelf"]["label"], "verse", "{removed}");
+
     app.stop().await;
 }

@@ -345,7 +345,15 @@ impl Writer<'_> {
 /// Reads column `index` of a RETURNING/SELECT row as a typed value.
 fn read_value(row: &QueryResult, index: usize, kind: &ScalarKind) -> Result<Value, DbErr> {
     Ok(match kind {
-        ScalarKind::Int | ScalarKind::BigInt => Value::BigInt(Some(row.try_get_by_index::<i64>(index)?)),
+        // `Int` columns are int4 or int2 (serial keys of most schemas): the driver decodes each
+        // only as its own width.
+        ScalarKind::Int => Value::BigInt(Some(
+            row.try_get_by_index::<i32>(index)
+                .map(i64::from)
+                .or_else(|_| row.try_get_by_index::<i16>(index).map(i64::from))
+                .or_else(|_| row.try_get_by_index::<i64>(index))?,
+        )),
+        ScalarKind::BigInt => Value::BigInt(Some(row.try_get_by_index::<i64>(index)?)),
         ScalarKind::String | ScalarKind::Enum { .. } => Value::String(Some(row.try_get_by_index::<String>(index)?)),
         ScalarKind::Uuid => Value::Uuid(Some(row.try_get_by_index(index)?)),
         ScalarKind::Date => Value::ChronoDate(Some(row.try_get_by_index(index)?)),
