@@ -256,21 +256,12 @@ pub fn parse_filter(
     value: &GqlValue,
     path: &str,
 ) -> Result<Option<Predicate>, GatewayError> {
-    filter_with(registry, entity, value, path, &Literals)
+    parse_filter_with(registry, entity, value, path, &Literals)
 }
 
-/// Parses a filter whose operands `operands` reads (a policy's, with claim references).
+/// Parses a filter whose operands `operands` reads (literals for requests, claim references too
+/// for a policy).
 pub fn parse_filter_with<O: Operands>(
-    registry: &Registry,
-    entity: EntityId,
-    value: &GqlValue,
-    path: &str,
-    operands: &O,
-) -> Result<Option<Predicate<O::Operand>>, GatewayError> {
-    filter_with(registry, entity, value, path, operands)
-}
-
-fn filter_with<O: Operands>(
     registry: &Registry,
     entity: EntityId,
     value: &GqlValue,
@@ -294,7 +285,9 @@ fn filter_with<O: Operands>(
                 let children = list(value)
                     .into_iter()
                     .enumerate()
-                    .map(|(index, child)| filter_with(registry, entity, child, &format!("{here}[{index}]"), operands))
+                    .map(|(index, child)| {
+                        parse_filter_with(registry, entity, child, &format!("{here}[{index}]"), operands)
+                    })
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
                     .map(|child| child.unwrap_or(Predicate::And(Vec::new())))
@@ -305,7 +298,7 @@ fn filter_with<O: Operands>(
                 });
             }
             "not" => {
-                if let Some(inner) = filter_with(registry, entity, value, &here, operands)? {
+                if let Some(inner) = parse_filter_with(registry, entity, value, &here, operands)? {
                     parts.push(Predicate::Not(Box::new(inner)));
                 }
             }
@@ -315,7 +308,7 @@ fn filter_with<O: Operands>(
                 } else if let Some(index) = meta.relations.iter().position(|relation| relation.field == key) {
                     let relation = &meta.relations[index];
                     if relation.kind == RelationKind::ManyToOne {
-                        if let Some(inner) = filter_with(registry, relation.target, value, &here, operands)? {
+                        if let Some(inner) = parse_filter_with(registry, relation.target, value, &here, operands)? {
                             parts.push(Predicate::Related {
                                 relation: index,
                                 quantifier: Quantifier::One,
@@ -334,7 +327,7 @@ fn filter_with<O: Operands>(
                             if matches!(inner, GqlValue::Null) {
                                 continue;
                             }
-                            let predicate = filter_with(
+                            let predicate = parse_filter_with(
                                 registry,
                                 relation.target,
                                 inner,
