@@ -286,8 +286,12 @@ impl RegistryBuilder {
         let relations = E::Relation::iter()
             .map(|relation| {
                 let definition = relation.def();
+                let name = format!("{relation:?}");
                 PendingRelation {
-                    field: naming::field(&format!("{relation:?}")),
+                    field: match definition.rel_type {
+                        RelationType::HasMany => naming::to_many_field(&name),
+                        RelationType::HasOne => naming::field(&name),
+                    },
                     relation_type: definition.rel_type,
                     target_table: table_name(&definition.to_tbl),
                     from_columns: column_names(&definition.from_col),

@@ -1,7 +1,7 @@
 //! GraphQL names from database names: `task_tags` → type `TaskTag`, list `taskTags`, lookup
 //! `taskTag`; `estimate_hours` → `estimateHours`. Inflection comes from `cruet`.
 
-use cruet::{to_camel_case, to_pascal_case, to_plural, to_screaming_snake_case, to_singular};
+use cruet::{to_camel_case, to_pascal_case, to_plural, to_screaming_snake_case, to_singular, to_snake_case};
 
 /// A column or relation name as a GraphQL field.
 pub fn field(name: &str) -> String {
@@ -13,9 +13,16 @@ pub fn type_name(table: &str) -> String {
     to_pascal_case(&to_singular(table))
 }
 
-/// The root list field of a type: camelCase and plural.
+/// The root list field of a type: camelCase and plural. Inflected in lower case, where the
+/// irregular plurals are known (`Person` → `people`, `Child` → `children`).
 pub fn list_field(type_name: &str) -> String {
-    to_camel_case(&to_plural(type_name))
+    to_camel_case(&to_plural(&to_snake_case(type_name)))
+}
+
+/// A to-many relation's field: plural whatever its declaration says (`sea-orm-cli` names has-many
+/// variants in the singular: `Album` → `albums`; `Tasks` stays `tasks`).
+pub fn to_many_field(relation: &str) -> String {
+    to_camel_case(&to_plural(&to_singular(&to_snake_case(relation))))
 }
 
 /// The root lookup field: camelCase singular, or `…ByKey` when singular and plural coincide.
@@ -50,5 +57,18 @@ mod tests {
         assert_eq!(lookup_field("Task", "tasks"), "task");
         assert_eq!(field("estimate_hours"), "estimateHours");
         assert_eq!(field("AssignedTasks"), "assignedTasks");
+    }
+
+    #[test]
+    fn plurals_are_inflected_as_words() {
+        // Irregular plurals are known in lower case only (the PascalCase type once gave `persons`).
+        assert_eq!(list_field("Person"), "people");
+        assert_eq!(list_field("People"), "people", "never `peoples`");
+        assert_eq!(list_field("Child"), "children");
+        assert_eq!(list_field("Category"), "categories");
+        assert_eq!(to_many_field("Album"), "albums");
+        assert_eq!(to_many_field("Tasks"), "tasks");
+        assert_eq!(to_many_field("AssignedTasks"), "assignedTasks");
+        assert_eq!(to_many_field("Comments"), "comments");
     }
 }
