@@ -5,6 +5,9 @@
 use crate::config::{LogArgs, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// The directive that keeps PostgreSQL's notices out of the log.
+const QUIET_NOTICES: &str = "sqlx::postgres::notice=warn";
+
 /// Installs the global subscriber; a second call (as in tests) keeps the first one.
 pub fn init(args: &LogArgs) {
     let filter = EnvFilter::try_new(&args.filter).unwrap_or_else(|error| {
@@ -14,6 +17,13 @@ pub fn init(args: &LogArgs) {
         );
         EnvFilter::new("info")
     });
+    // PostgreSQL's notices (`relation "seaql_migrations" already exists, skipping`) are not the
+    // operator's business unless asked for.
+    let filter = if args.filter.contains("sqlx") {
+        filter
+    } else {
+        filter.add_directive(QUIET_NOTICES.parse().expect("a valid directive"))
+    };
     // Colours only for a terminal: a file or a log collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -191,9 +191,10 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
     let connection = crate::database::connect(&target, &args.pool).await?;
     if let DatabaseTarget::Sqlite { embedded: true, path } = &target {
         prepare_embedded(&connection, path).await?;
-    } else if !args.pool.pgbouncer {
+    } else if !args.pool.pgbouncer && migrated_by_the_gateway(&connection).await {
         // (Behind PgBouncer in transaction mode the migrator's statements cannot run: migrate
-        // with a direct URL.)
+        // with a direct URL. A database the gateway never migrated — one of the user's own — is
+        // left as it is: asking for pending migrations would create `seaql_migrations` in it.)
         let pending = Migrator::get_pending_migrations(&connection)
             .await
             .map_err(CommandError::Migration)?;
@@ -238,6 +239,23 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
     }
     application.run_until_stopped(crate::server::shutdown_signal()).await?;
     Ok(())
+}
+
+/// Whether the database has the migrator's bookkeeping table (the gateway's migrations ran there).
+async fn migrated_by_the_gateway(connection: &DatabaseConnection) -> bool {
+    use sea_orm::ConnectionTrait;
+    let backend = connection.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "SELECT count(*) FROM pg_tables WHERE tablename = 'seaql_migrations'",
+        _ => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'",
+    };
+    let found = connection
+        .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get_by_index::<i64>(0).ok());
+    found.is_some_and(|count| count > 0)
 }
 
 /// The zero-configuration default: migrate the embedded file and seed it the first time.

@@ -99,3 +99,50 @@ fn every_printed_schema_parses_in_graphql_js() {
         );
     }
 }
+
+#[tokio::test]
+async fn migrations_run_quietly() {
+    let database = crate::support::TestDatabase::new().await;
+    let env = [("DATABASE_URL", database.url.as_str())];
+    for _ in 0..2 {
+        let (success, _, stderr) = run_gateway(&["migrate", "up"], &env);
+        assert!(success, "{stderr}");
+        assert!(
+            !stderr.contains("already exists"),
+            "PostgreSQL notices in the log: {stderr}"
+        );
+    }
+}
+
+/// A database the gateway did not migrate (one of the user's own) gets no migrator bookkeeping
+/// table when the gateway serves it.
+#[tokio::test]
+async fn serving_a_database_the_gateway_did_not_migrate_leaves_it_alone() {
+    use sea_orm::ConnectionTrait;
+    let database = crate::support::TestDatabase::new().await;
+    let connection = database.connect().await;
+    connection
+        .execute_unprepared("DROP TABLE seaql_migrations")
+        .await
+        .expect("drop the bookkeeping table");
+    let gateway = crate::support::process::GatewayProcess::start(&[("DATABASE_URL", &database.url)]);
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(gateway.url("/graphql"))
+        .json(&serde_json::json!({ "query": "{ organizations { totalCount } }" }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["data"]["organizations"]["totalCount"], 0, "{answer}");
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'seaql_migrations'",
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!(row.try_get_by_index::<i64>(0).expect("count"), 0);
+}
