@@ -170,6 +170,12 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             anonymous_role: auth.anonymous_role.clone().or_else(|| Some("anonymous".into())),
             ..auth.clone()
         }
+    } else if embedded {
+        // The sample policy has an anonymous role: a secret of one's own keeps it.
+        AuthArgs {
+            anonymous_role: auth.anonymous_role.clone().or_else(|| Some("anonymous".into())),
+            ..auth.clone()
+        }
     } else {
         auth.clone()
     };
@@ -233,9 +239,17 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             &["org_id=1".to_owned()],
             Duration::from_secs(24 * 3600),
         )?;
+        let member = crate::auth::token::mint(
+            auth,
+            "member",
+            "2",
+            &["org_id=1".to_owned()],
+            Duration::from_secs(24 * 3600),
+        )?;
         println!("playground: http://{address}/");
         println!("admin token of organization 1 (valid 24 h, this run only): {token}");
-        println!("send it as the header  Authorization: Bearer <token>  (without it you are `anonymous`)");
+        println!("member token of organization 1 (user 2; no users' emails): {member}");
+        println!("send one as the header  Authorization: Bearer <token>  (without it you are `anonymous`)");
     }
     application.run_until_stopped(crate::server::shutdown_signal()).await?;
     Ok(())

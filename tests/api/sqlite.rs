@@ -43,11 +43,13 @@ async fn first_run_creates_migrates_and_seeds_the_embedded_file() {
     let stdout = child.stdout.take().expect("stdout");
     let printed: Vec<String> = BufReader::new(stdout)
         .lines()
-        .take(3)
+        .take(4)
         .map(|line| line.expect("a line"))
         .collect();
     assert!(printed[0].starts_with("playground: http://"), "{printed:?}");
     let token = printed[1].rsplit(' ').next().expect("a token").to_owned();
+    assert!(printed[2].starts_with("member token"), "{printed:?}");
+    let member = printed[2].rsplit(' ').next().expect("a token").to_owned();
     let ask = |token: Option<String>| {
         let address = address.clone();
         async move {
@@ -70,6 +72,11 @@ async fn first_run_creates_migrates_and_seeds_the_embedded_file() {
     assert_eq!(
         answer["data"]["tasks"]["totalCount"], 2_000,
         "the admin sees the organization: {answer}"
+    );
+    let as_member = ask(Some(member)).await;
+    assert_eq!(
+        as_member["data"]["tasks"]["totalCount"], 2_000,
+        "the member sees the organization too: {as_member}"
     );
     let anonymous = ask(None).await;
     let public = anonymous["data"]["tasks"]["totalCount"]
@@ -125,4 +132,29 @@ async fn the_server_answers_on_an_explicit_sqlite_url() {
         .await;
     assert_eq!(answer["data"]["organizations"]["totalCount"], 0, "{answer}");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_secret_of_ones_own_keeps_the_anonymous_role_of_the_embedded_default() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gateway.db").display().to_string();
+    let gateway = crate::support::process::GatewayProcess::start(&[
+        ("GATEWAY_SQLITE_PATH", &path),
+        ("GATEWAY_JWT_SECRET", "a-secret-of-my-own-that-is-long-enough"),
+    ]);
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(gateway.url("/graphql"))
+        .json(&serde_json::json!({ "query": "{ projects { totalCount } }" }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        answer["data"]["projects"]["totalCount"]
+            .as_i64()
+            .is_some_and(|count| count > 0),
+        "no token is the anonymous role, not 401: {answer}"
+    );
 }
