@@ -199,6 +199,8 @@ async fn serve(state: AppState, name: &'static str, socket: WebSocket) {
     };
     futures_util::pin_mut!(serving);
     let mut served = false;
+    // Operations answered with the protocol's `error` message, whose `complete` is dropped.
+    let mut refused = HashSet::<String>::new();
     let mut stopping = state.http.stopping.subscribe();
     let _open = OpenSocket::count(&state.http.open_sockets);
     let expiry = token_expiry(expiry_rx);
@@ -228,6 +230,25 @@ async fn serve(state: AppState, name: &'static str, socket: WebSocket) {
             message = outgoing_rx.recv() => match message {
                 None => break None,
                 Some(Message::Text(text)) => {
+                    let text = if modern {
+                        match protocol_error(&text) {
+                            Some((id, error)) => {
+                                active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
+                                refused.insert(id);
+                                error.into()
+                            }
+                            None if text.starts_with(r#"{"type":"complete""#)
+                                && serde_json::from_str::<Envelope>(&text)
+                                    .is_ok_and(|envelope| envelope.id.is_some_and(|id| refused.remove(&id))) =>
+                            {
+                                // `error` ended the operation: no `complete` follows it.
+                                continue;
+                            }
+                            None => text,
+                        }
+                    } else {
+                        text
+                    };
                     if modern && (text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#))
                         && let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(&text)
                     {
@@ -279,6 +300,31 @@ async fn serve(state: AppState, name: &'static str, socket: WebSocket) {
         }));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
     }
+}
+
+/// graphql-transport-ws answers a document that cannot run (it does not parse or validate) with an
+/// `error` message carrying the errors, not `next` + `complete` as async-graphql sends: the message
+/// to send instead, and its operation id.
+fn protocol_error(text: &str) -> Option<(String, String)> {
+    if !text.starts_with(r#"{"type":"next""#) || !text.contains("GRAPHQL_") {
+        return None;
+    }
+    let message: Value = serde_json::from_str(text).ok()?;
+    let id = message["id"].as_str()?.to_owned();
+    let payload = &message["payload"];
+    let errors = payload["errors"].as_array()?;
+    let invalid = payload.get("data").is_none_or(Value::is_null)
+        && !errors.is_empty()
+        && errors.iter().all(|error| {
+            matches!(
+                error["extensions"]["code"].as_str(),
+                Some("GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED")
+            )
+        });
+    invalid.then(|| {
+        let error = serde_json::json!({ "type": "error", "id": id, "payload": errors });
+        (id, error.to_string())
+    })
 }
 
 /// Counts a WebSocket connection as open while it lives.

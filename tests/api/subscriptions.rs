@@ -819,3 +819,23 @@ async fn over_the_websocket_each_role_sees_its_own_schema() {
     assert!(admin.contains(&"email".to_owned()), "{admin:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_invalid_subscription_gets_the_protocols_error_message() {
+    let database = crate::support::TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let mut client = Client::connect(&app, None).await;
+    client.subscribe("bad", "subscription { noSuchField { op } }").await;
+    let message = client.next_message().await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "bad");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{message}"
+    );
+    // `error` ends the operation: no `complete` follows, and the id may be used again.
+    client.quiet(300).await;
+    client.subscribe("bad", "subscription { tagChanged { op } }").await;
+    client.quiet(300).await;
+    app.stop().await;
+}
