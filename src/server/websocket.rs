@@ -69,6 +69,10 @@ type Close = Option<(u16, String)>;
 
 /// `GET /graphql/ws`.
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    let upgrade_authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     // The same choice axum makes for the handshake: our preference among those offered.
     let offered: Vec<&str> = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
@@ -92,7 +96,7 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
         .write_buffer_size(SOCKET_BUFFER)
         .max_message_size(state.http.max_body_bytes)
         .max_frame_size(state.http.max_body_bytes)
-        .on_upgrade(move |socket| serve(state, name, socket))
+        .on_upgrade(move |socket| serve(state, name, upgrade_authorization, socket))
 }
 
 /// The `type` and `id` of a protocol message.
@@ -115,7 +119,7 @@ async fn graphql_protocol(name: &str) -> Option<GraphQLProtocol> {
     GraphQLProtocol::from_request_parts(&mut parts, &()).await.ok()
 }
 
-async fn serve(state: AppState, name: &'static str, socket: WebSocket) {
+async fn serve(state: AppState, name: &'static str, upgrade_authorization: Option<String>, socket: WebSocket) {
     let options = state.websocket.clone();
     let Some(protocol) = graphql_protocol(name).await else {
         return;
@@ -194,7 +198,16 @@ async fn serve(state: AppState, name: &'static str, socket: WebSocket) {
         let initialized = initialized.clone();
         GraphQLWebSocket::new_with_pair(outgoing_sink, input, RoleSchemas(state.clone()), protocol)
             .with_data(connection_data)
-            .on_connection_init(move |payload| initialize(authenticator, payload, expiry_tx, rejected, initialized))
+            .on_connection_init(move |payload| {
+                initialize(
+                    authenticator,
+                    payload,
+                    upgrade_authorization,
+                    expiry_tx,
+                    rejected,
+                    initialized,
+                )
+            })
             .serve()
     };
     futures_util::pin_mut!(serving);
@@ -465,18 +478,24 @@ fn entry<'a>(payload: &'a Value, name: &str) -> Option<&'a str> {
 async fn initialize(
     authenticator: Arc<Authenticator>,
     payload: Value,
+    upgrade_authorization: Option<String>,
     expiry: watch::Sender<Option<u64>>,
     rejected: Arc<AtomicBool>,
     initialized: Arc<AtomicBool>,
 ) -> async_graphql::Result<Data> {
     initialized.store(true, Ordering::Relaxed);
-    let token = entry(&payload, "authorization").map(|value| {
-        value
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .unwrap_or(value)
-    });
+    // The credentials clients send: `Authorization` (also under `headers`), Apollo's `authToken`,
+    // or, when the payload has none, the upgrade request's `Authorization` header.
+    let token = entry(&payload, "authorization")
+        .or_else(|| entry(&payload, "authToken"))
+        .or(upgrade_authorization.as_deref())
+        .map(|value| {
+            value
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim())
+                .unwrap_or(value)
+        });
     let session: Option<Session> = match authenticator.session(token, entry(&payload, "x-role")).await {
         Ok(session) => session,
         Err(error) => {

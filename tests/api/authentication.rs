@@ -377,6 +377,50 @@ mod websocket {
         None
     }
 
+    /// The first message after `connection_init` with `payload`, on a socket whose upgrade carried
+    /// `upgrade` as its `Authorization` header.
+    async fn answer_to_init(app: &TestApp, upgrade: Option<String>, payload: Value) -> Value {
+        let mut request = format!("ws://{}/graphql/ws", app.address)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        if let Some(upgrade) = upgrade {
+            request.headers_mut().insert("authorization", upgrade.parse().unwrap());
+        }
+        let mut socket = tokio_tungstenite::connect_async(request).await.expect("upgrade").0;
+        let init = json!({ "type": "connection_init", "payload": payload });
+        socket.send(Message::Text(init.to_string().into())).await.unwrap();
+        match tokio::time::timeout(std::time::Duration::from_secs(5), socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str(&text).unwrap(),
+            Ok(Some(Ok(Message::Close(frame)))) => json!({ "closed": frame.map(|frame| u16::from(frame.code)) }),
+            other => panic!("no answer to connection_init: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_other_credential_shapes_authenticate_and_bad_ones_are_refused() {
+        let database = TestDatabase::new().await;
+        let app = TestApp::spawn_with_auth(&database.args(), &secret_auth()).await;
+        let valid = hs(
+            &claims(json!({ "iss": "https://issuer.test", "aud": "gateway" })),
+            SECRET,
+        );
+        // Apollo's subscriptions-transport-ws habit: `authToken` in the payload.
+        let answer = answer_to_init(&app, None, json!({ "authToken": valid })).await;
+        assert_eq!(answer["type"], "connection_ack", "{answer}");
+        // The upgrade request's own header, with an empty payload.
+        let answer = answer_to_init(&app, Some(format!("Bearer {valid}")), json!({})).await;
+        assert_eq!(answer["type"], "connection_ack", "{answer}");
+        // A bad token in any of them is refused, never anonymous.
+        let answer = answer_to_init(&app, Some("Bearer not-a-token".into()), json!({})).await;
+        assert_eq!(answer, json!({ "closed": 4403 }));
+        let answer = answer_to_init(&app, None, json!({ "authToken": "not-a-token" })).await;
+        assert_eq!(answer, json!({ "closed": 4403 }));
+        app.stop().await;
+    }
+
     #[tokio::test]
     async fn connection_init_is_authenticated_and_an_expired_token_closes_the_socket() {
         let database = TestDatabase::new().await;
