@@ -343,6 +343,9 @@ fn router(state: AppState) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // gzip or brotli as the client accepts: answers and the playground's assets shrink several
+        // times (a 500-task answer is ~76 KB raw). Small bodies are left as they are.
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (the signal orchestrators send).

@@ -153,3 +153,46 @@ async fn response_fields_keep_the_order_of_the_selection() {
     assert!(text.find("\"z\"").unwrap() < text.find("\"a\"").unwrap(), "{text}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn answers_and_playground_assets_are_compressed_when_the_client_accepts_it() {
+    let fixture = crate::fixture::Fixture::postgres().await;
+    let query = serde_json::json!({ "query": "{ tasks(first: 500) { nodes { id title status priority } } }" });
+    let plain = fixture
+        .app
+        .client
+        .post(fixture.app.url("/graphql"))
+        .json(&query)
+        .send()
+        .await
+        .expect("request");
+    assert!(
+        plain.headers().get("content-encoding").is_none(),
+        "uncompressed unless asked"
+    );
+    let raw = plain.bytes().await.expect("body").len();
+    for encoding in ["gzip", "br"] {
+        let compressed = fixture
+            .app
+            .client
+            .post(fixture.app.url("/graphql"))
+            .header("accept-encoding", encoding)
+            .json(&query)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(compressed.headers()["content-encoding"], encoding);
+        let size = compressed.bytes().await.expect("body").len();
+        assert!(size * 3 < raw, "{encoding}: {size} bytes of {raw}");
+    }
+    let asset = fixture
+        .app
+        .client
+        .get(fixture.app.url("/"))
+        .header("accept", "text/html")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("playground");
+    assert_eq!(asset.headers()["content-encoding"], "gzip");
+}
