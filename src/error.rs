@@ -175,35 +175,32 @@ impl GatewayError {
 
 impl From<DbErr> for GatewayError {
     fn from(error: DbErr) -> Self {
-        let unavailable = match &error {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        let classified = match &error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::DatabaseUnavailable,
             DbErr::Query(RuntimeErr::SqlxError(sqlx)) | DbErr::Exec(RuntimeErr::SqlxError(sqlx)) => match sqlx.as_ref()
             {
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
-                // Connection exceptions (08…) and a server shutting down or starting (57P01–57P03).
-                sqlx::Error::Database(database) => database
-                    .code()
-                    .is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")),
-                _ => false,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                    Self::DatabaseUnavailable
+                }
+                sqlx::Error::Database(database) => match database.code().as_deref() {
+                    // query_canceled: statement_timeout (or a cancel request).
+                    Some("57014") => Self::StatementTimeout,
+                    // Connection exceptions (08…) and a server shutting down or starting (57P01–57P03).
+                    Some(code) if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") => {
+                        Self::DatabaseUnavailable
+                    }
+                    _ => Self::Internal,
+                },
+                _ => Self::Internal,
             },
-            _ => false,
+            _ => Self::Internal,
         };
-        let cancelled = match &error {
-            DbErr::Query(RuntimeErr::SqlxError(sqlx)) | DbErr::Exec(RuntimeErr::SqlxError(sqlx)) => {
-                matches!(sqlx.as_ref(), sqlx::Error::Database(database) if database.code().as_deref() == Some("57014"))
-            }
-            _ => false,
-        };
-        if cancelled {
-            tracing::warn!(%error, "statement stopped by the database");
-            Self::StatementTimeout
-        } else if unavailable {
-            tracing::warn!(%error, "database unavailable");
-            Self::DatabaseUnavailable
-        } else {
-            tracing::error!(%error, "database error");
-            Self::Internal
+        match classified {
+            Self::StatementTimeout => tracing::warn!(%error, "statement stopped by the database"),
+            Self::DatabaseUnavailable => tracing::warn!(%error, "database unavailable"),
+            _ => tracing::error!(%error, "database error"),
         }
+        classified
     }
 }
 

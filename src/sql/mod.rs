@@ -149,15 +149,14 @@ async fn read(
     statement: Statement,
     budget: Option<&ResponseBudget>,
 ) -> Result<serde_json::Value, GatewayError> {
-    tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
-    within_parameter_limit(&statement)?;
-    let started = std::time::Instant::now();
-    let row = connection
-        .query_one_raw(statement)
-        .await?
-        .ok_or(GatewayError::Internal)?;
-    crate::server::metrics::statement(started.elapsed().as_secs_f64());
-    parse(row.try_get_by_index(0)?, budget)
+    fetch_json(statement, budget, async |statement| {
+        let row = connection
+            .query_one_raw(statement)
+            .await?
+            .ok_or(GatewayError::Internal)?;
+        Ok(row.try_get_by_index(0)?)
+    })
+    .await
 }
 
 /// Compiles and runs a read `plan` through `reader` (see [`crate::database::Reader::read_text`]:
@@ -170,10 +169,23 @@ pub async fn execute_read(
     budget: Option<&ResponseBudget>,
 ) -> Result<serde_json::Value, GatewayError> {
     let statement = statement(reader.get_database_backend(), registry, access, plan);
+    fetch_json(statement, budget, async |statement| {
+        Ok(reader.read_text(statement).await?)
+    })
+    .await
+}
+
+/// Runs `statement` with `fetch`, which returns the one text value it builds: traced, bounded in
+/// parameters, timed, charged to `budget` and parsed.
+async fn fetch_json(
+    statement: Statement,
+    budget: Option<&ResponseBudget>,
+    fetch: impl AsyncFnOnce(Statement) -> Result<Option<String>, GatewayError>,
+) -> Result<serde_json::Value, GatewayError> {
     tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
     within_parameter_limit(&statement)?;
     let started = std::time::Instant::now();
-    let text = reader.read_text(statement).await?;
+    let text = fetch(statement).await?;
     crate::server::metrics::statement(started.elapsed().as_secs_f64());
     parse(text, budget)
 }

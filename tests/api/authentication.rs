@@ -349,12 +349,22 @@ mod websocket {
         tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
     pub(super) async fn connect(app: &TestApp) -> Socket {
+        connect_with(app, None).await
+    }
+
+    /// A graphql-transport-ws socket whose upgrade request carries `authorization`, if any.
+    async fn connect_with(app: &TestApp, authorization: Option<String>) -> Socket {
         let mut request = format!("ws://{}/graphql/ws", app.address)
             .into_client_request()
             .unwrap();
         request
             .headers_mut()
             .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        if let Some(authorization) = authorization {
+            request
+                .headers_mut()
+                .insert("authorization", authorization.parse().unwrap());
+        }
         tokio_tungstenite::connect_async(request)
             .await
             .expect("WebSocket upgrade")
@@ -380,16 +390,7 @@ mod websocket {
     /// The first message after `connection_init` with `payload`, on a socket whose upgrade carried
     /// `upgrade` as its `Authorization` header.
     async fn answer_to_init(app: &TestApp, upgrade: Option<String>, payload: Value) -> Value {
-        let mut request = format!("ws://{}/graphql/ws", app.address)
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-        if let Some(upgrade) = upgrade {
-            request.headers_mut().insert("authorization", upgrade.parse().unwrap());
-        }
-        let mut socket = tokio_tungstenite::connect_async(request).await.expect("upgrade").0;
+        let mut socket = connect_with(app, upgrade).await;
         let init = json!({ "type": "connection_init", "payload": payload });
         socket.send(Message::Text(init.to_string().into())).await.unwrap();
         match tokio::time::timeout(std::time::Duration::from_secs(5), socket.next()).await {

@@ -126,15 +126,7 @@ async fn serving_a_database_the_gateway_did_not_migrate_leaves_it_alone() {
         .await
         .expect("drop the bookkeeping table");
     let gateway = crate::support::process::GatewayProcess::start(&[("DATABASE_URL", &database.url)]);
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(gateway.url("/graphql"))
-        .json(&serde_json::json!({ "query": "{ organizations { totalCount } }" }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
+    let answer = gateway.graphql("{ organizations { totalCount } }").await;
     assert_eq!(answer["data"]["organizations"]["totalCount"], 0, "{answer}");
     let row = connection
         .query_one_raw(sea_orm::Statement::from_string(

@@ -49,6 +49,13 @@ async fn ended_within(connection: &DatabaseConnection, database: &str, within: D
 
 const SLOW: &str = "{ tags { nodes { id } } }";
 
+/// Sends the slow query in the background.
+fn slow_request(app: &TestApp) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let client = app.client.clone();
+    let url = app.url("/graphql");
+    tokio::spawn(async move { client.post(url).json(&json!({ "query": SLOW })).send().await })
+}
+
 #[tokio::test]
 async fn a_timed_out_request_stops_its_statement() {
     let database = TestDatabase::new().await;
@@ -202,13 +209,7 @@ async fn a_busy_healthy_instance_stays_ready() {
     let app = TestApp::spawn(&args).await;
     slow_tags(&connection, 3).await;
     // Every pooled connection busy, and a request queueing for one.
-    let busy: Vec<_> = (0..3)
-        .map(|_| {
-            let client = app.client.clone();
-            let url = app.url("/graphql");
-            tokio::spawn(async move { client.post(url).json(&json!({ "query": SLOW })).send().await })
-        })
-        .collect();
+    let busy: Vec<_> = (0..3).map(|_| slow_request(&app)).collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(running(&connection, &database.name).await >= 2, "the pool is saturated");
     for _ in 0..5 {
@@ -244,11 +245,7 @@ async fn shutdown_is_bounded_and_tells_websocket_clients_to_go_elsewhere() {
     let app = TestApp::spawn_with_server(&database.args(), server).await;
     slow_tags(&connection, 30).await;
     let mut socket = crate::subscriptions::Client::connect(&app, None).await;
-    let slow = {
-        let client = app.client.clone();
-        let url = app.url("/graphql");
-        tokio::spawn(async move { client.post(url).json(&json!({ "query": SLOW })).send().await })
-    };
+    let slow = slow_request(&app);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     app.stop().await;
@@ -318,11 +315,7 @@ async fn an_exhausted_pool_is_overloaded_not_down() {
     };
     let app = TestApp::spawn(&args).await;
     slow_tags(&connection, 3).await;
-    let busy = {
-        let client = app.client.clone();
-        let url = app.url("/graphql");
-        tokio::spawn(async move { client.post(url).json(&json!({ "query": SLOW })).send().await })
-    };
+    let busy = slow_request(&app);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let response = app
         .client

@@ -142,15 +142,7 @@ async fn a_secret_of_ones_own_keeps_the_anonymous_role_of_the_embedded_default()
         ("GATEWAY_SQLITE_PATH", &path),
         ("GATEWAY_JWT_SECRET", "a-secret-of-my-own-that-is-long-enough"),
     ]);
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(gateway.url("/graphql"))
-        .json(&serde_json::json!({ "query": "{ projects { totalCount } }" }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
+    let answer = gateway.graphql("{ projects { totalCount } }").await;
     assert!(
         answer["data"]["projects"]["totalCount"]
             .as_i64()

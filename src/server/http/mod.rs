@@ -334,20 +334,17 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     };
     transaction.finish(&mut response).await;
     order_root_fields(&mut response.data, &keys);
-    let request_error = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response
-            .errors
-            .iter()
-            .all(|error| ErrorCode::of(error).is_some_and(ErrorCode::refuses_document));
-    let unavailable = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|error| {
-            matches!(
-                ErrorCode::of(error),
-                Some(ErrorCode::Overloaded | ErrorCode::DatabaseUnavailable)
-            )
-        });
+    // Nothing ran, and every error gives the same kind of reason.
+    let nothing_ran = |why: fn(ErrorCode) -> bool| {
+        response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+            && response
+                .errors
+                .iter()
+                .all(|error| ErrorCode::of(error).is_some_and(why))
+    };
+    let request_error = nothing_ran(ErrorCode::refuses_document);
+    let unavailable = nothing_ran(|code| matches!(code, ErrorCode::Overloaded | ErrorCode::DatabaseUnavailable));
     // Serialized straight from the response, so fields keep the order of the selection set.
     let serialized = if request_error {
         serde_json::to_string(&json!({ "errors": response.errors }))

@@ -58,6 +58,19 @@ impl GatewayProcess {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
+
+    /// POSTs a GraphQL query without a token and returns the JSON response.
+    pub async fn graphql(&self, query: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON")
+    }
 }
 
 impl Drop for GatewayProcess {
