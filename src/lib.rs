@@ -5,7 +5,8 @@
 //! [`sample`], [`schema`] generates the GraphQL schema from them (one view per role), [`auth`]
 //! turns a bearer token into a session, [`permission`] turns the policy into row filters and
 //! checks, and a root field's resolver runs the [`plan`]ner, the [`sql`] executor (one statement
-//! per root field, permissions injected) and the [`shape`]r; mutations share one
+//! per root field, permissions injected) and the [`shape`]r; a query seen before skips all of
+//! that and is answered from the database's JSON as is ([`operation`]); mutations share one
 //! [`transaction`] per operation. [`server`] serves it over HTTP and WebSocket, and [`cli`] ties
 //! everything into commands.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod database;
 pub mod error;
 pub mod metadata;
+pub mod operation;
 pub mod permission;
 pub mod plan;
 pub mod portable;

@@ -1,46 +1,31 @@
 //! The shaper: JSON built by the database becomes GraphQL values with as little work as possible.
 //!
-//! The database already returns the response's shape (keys are response keys); what is left is
-//! per-scalar presentation: 64-bit integers as strings (JavaScript loses digits above 2^53),
-//! enum labels as GraphQL enum names, SQLite's 0/1 booleans and `YYYY-MM-DD HH:MM:SS` timestamps
-//! as the API promises, and opaque cursors.
+//! The database already returns the response's shape (keys are response keys) and every scalar
+//! in the API's form (`sql::Dialect::output`: 64-bit integers as strings, enum names, RFC 3339
+//! timestamps, encoded cursors). That JSON is what the streamed path sends as is; here, for
+//! operations async-graphql executes, only enums need a GraphQL value of their own kind.
 
-use crate::metadata::{ScalarKind, enum_value_name};
+use crate::metadata::ScalarKind;
 use async_graphql::{Name, Value};
 use serde_json::Value as Json;
 
-/// A column (or aggregate) value of `kind` as the API presents it.
+/// A column (or aggregate) value of `kind` as async-graphql serializes it.
 pub fn scalar(kind: &ScalarKind, value: &Json) -> Value {
     match (kind, value) {
         (_, Json::Null) => Value::Null,
-        (ScalarKind::BigInt | ScalarKind::Decimal { .. }, Json::Number(number)) => Value::String(number.to_string()),
-        (ScalarKind::Boolean, Json::Number(number)) => Value::Boolean(number.as_i64() == Some(1)),
-        (ScalarKind::DateTime, Json::String(text)) => Value::String(iso8601(text)),
-        (ScalarKind::Enum { .. }, Json::String(label)) => Value::Enum(Name::new(enum_value_name(label))),
-        (ScalarKind::Json, json) => Value::from_json(json.clone()).unwrap_or(Value::Null),
+        (ScalarKind::Enum { .. }, Json::String(name)) => Value::Enum(Name::new(name)),
         (_, json) => Value::from_json(json.clone()).unwrap_or(Value::Null),
     }
 }
 
-/// `2026-01-01 10:00:00+00:00` (SQLite's text form) → `2026-01-01T10:00:00+00:00`; a time
-/// without offset (SQLite's `CURRENT_TIMESTAMP`, which is UTC) gets `+00:00`.
-fn iso8601(text: &str) -> String {
-    let mut iso = text.to_owned();
-    if iso.len() > 10 && iso.as_bytes()[10] == b' ' {
-        iso.replace_range(10..11, "T");
-    }
-    let time = iso.get(11..).unwrap_or_default();
-    if !time.is_empty() && !time.ends_with('Z') && !time.contains('+') && !time.contains('-') {
-        iso.push_str("+00:00");
-    }
-    iso
-}
-
-/// A row's cursor, from the `[signature, values…]` array the database built.
-pub fn cursor(keys: &Json) -> Value {
-    match keys {
-        Json::Null => Value::Null,
-        keys => Value::String(crate::plan::cursor::encode(keys)),
+/// A value as the database stores it (the change log's keys) in the API's form, as
+/// `sql::Dialect::output` would have written it.
+pub fn stored(kind: &ScalarKind, value: &Json) -> Json {
+    match (kind, value) {
+        (ScalarKind::BigInt | ScalarKind::Decimal { .. }, Json::Number(number)) => Json::String(number.to_string()),
+        (ScalarKind::Boolean, Json::Number(number)) => Json::Bool(number.as_i64() == Some(1)),
+        (ScalarKind::Enum { .. }, Json::String(label)) => Json::String(crate::metadata::enum_value_name(label)),
+        (_, json) => json.clone(),
     }
 }
 
@@ -50,31 +35,29 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn big_integers_become_exact_strings() {
+    fn values_pass_through_and_enums_become_enum_values() {
         assert_eq!(
-            scalar(&ScalarKind::BigInt, &json!(9_007_199_254_740_993_i64)),
+            scalar(&ScalarKind::BigInt, &json!("9007199254740993")),
             Value::String("9007199254740993".into())
-        );
-    }
-
-    #[test]
-    fn sqlite_forms_are_normalised() {
-        assert_eq!(scalar(&ScalarKind::Boolean, &json!(1)), Value::Boolean(true));
-        assert_eq!(
-            scalar(&ScalarKind::DateTime, &json!("2026-01-01 10:00:00+00:00")),
-            Value::String("2026-01-01T10:00:00+00:00".into())
-        );
-        assert_eq!(
-            scalar(&ScalarKind::DateTime, &json!("2026-01-01 10:00:00")),
-            Value::String("2026-01-01T10:00:00+00:00".into())
         );
         let status = ScalarKind::Enum {
             name: "task_status".into(),
             values: vec!["in_progress".into()],
         };
         assert_eq!(
-            scalar(&status, &json!("in_progress")),
+            scalar(&status, &json!("IN_PROGRESS")),
             Value::Enum(Name::new("IN_PROGRESS"))
         );
+        assert_eq!(scalar(&ScalarKind::Int, &Json::Null), Value::Null);
+    }
+
+    #[test]
+    fn stored_keys_take_the_api_form() {
+        assert_eq!(
+            stored(&ScalarKind::BigInt, &json!(9_007_199_254_740_993_i64)),
+            json!("9007199254740993")
+        );
+        assert_eq!(stored(&ScalarKind::Boolean, &json!(1)), json!(true));
+        assert_eq!(stored(&ScalarKind::String, &json!("a")), json!("a"));
     }
 }

@@ -257,7 +257,7 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
         match &subscriber.watch {
             Watch::Events(plan) => {
                 if missed {
-                    events.entry(id).or_default().push(resync_event(plan));
+                    events.entry(id).or_default().push(resync_event(registry, plan));
                 }
                 let Some(pending) = folded.get(&plan.entity) else {
                     continue;
@@ -294,7 +294,7 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
             Some(other) => {
                 // The changes cannot be told: the subscriber must re-read.
                 tracing::warn!(error = ?failed(other), "fetching changed rows failed");
-                queued.push(resync_event(plan));
+                queued.push(resync_event(registry, plan));
                 continue;
             }
         };
@@ -302,7 +302,7 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
             Some(Outcome::Entries(entries)) => entries.clone(),
             Some(other) => {
                 tracing::warn!(error = ?failed(other), "reading old rows failed");
-                queued.push(resync_event(plan));
+                queued.push(resync_event(registry, plan));
                 continue;
             }
             None => HashSet::new(),
@@ -328,7 +328,7 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
             } else {
                 pending.old_key.as_ref()
             };
-            queued.push(event_json(plan, op.name(), now.copied(), old_key));
+            queued.push(event_json(registry, plan, op.name(), now.copied(), old_key));
         }
     }
     for (id, batch) in events {
@@ -456,7 +456,7 @@ fn rows_by_key<'j>(json: &'j Json, key_columns: &[String]) -> HashMap<String, &'
 }
 
 /// The event as its selection asked for it: response keys of the plan.
-fn event_json(plan: &EventPlan, op: &str, row: Option<&Json>, old_key: Option<&Json>) -> Json {
+fn event_json(registry: &Registry, plan: &EventPlan, op: &str, row: Option<&Json>, old_key: Option<&Json>) -> Json {
     let mut event = Map::new();
     for key in &plan.op_keys {
         event.insert(key.clone(), Json::String(op.to_owned()));
@@ -479,7 +479,15 @@ fn event_json(plan: &EventPlan, op: &str, row: Option<&Json>, old_key: Option<&J
             Json::Object(
                 columns
                     .iter()
-                    .map(|(name, column)| (name.clone(), old.get(column).cloned().unwrap_or(Json::Null)))
+                    .map(|(name, column)| {
+                        // The change log keeps stored values; the event carries the API's form.
+                        let stored = old.get(column).unwrap_or(&Json::Null);
+                        let kind = registry.entity(plan.entity).column(column).map(|column| &column.kind);
+                        (
+                            name.clone(),
+                            kind.map_or_else(|| stored.clone(), |kind| crate::shape::stored(kind, stored)),
+                        )
+                    })
                     .collect(),
             )
         });
@@ -489,8 +497,8 @@ fn event_json(plan: &EventPlan, op: &str, row: Option<&Json>, old_key: Option<&J
 }
 
 /// Tells an event subscriber that changes may have been missed.
-fn resync_event(plan: &EventPlan) -> Json {
-    event_json(plan, "RESYNC", None, None)
+fn resync_event(registry: &Registry, plan: &EventPlan) -> Json {
+    event_json(registry, plan, "RESYNC", None, None)
 }
 
 /// Queues one batch of events for a subscriber; a full queue disconnects it.

@@ -154,6 +154,11 @@ pub struct ServerArgs {
     /// Operations slower than this are logged as warnings (`slow operation`).
     #[arg(long, env = "GATEWAY_SLOW_OPERATION", default_value = "1s", value_parser = parse_duration)]
     pub slow_operation: Duration,
+    /// Query documents kept parsed, validated and compiled per role (LRU): a repeated query skips
+    /// parsing, validation, planning and SQL building and is answered from the database's JSON as
+    /// is. 0 turns the cache (and with it the streamed path) off.
+    #[arg(long, env = "GATEWAY_OPERATION_CACHE_SIZE", default_value_t = 1000)]
+    pub operation_cache_size: usize,
     /// Documents kept for automatic persisted queries (APQ); 0 turns APQ off.
     #[arg(long, env = "GATEWAY_APQ_CACHE_SIZE", default_value_t = 1000)]
     pub apq_cache_size: usize,

@@ -9,6 +9,7 @@
 pub mod breaker;
 pub mod diagnose;
 pub mod replicas;
+pub mod route;
 
 use crate::config::{DatabaseTarget, PoolArgs};
 use diagnose::ConnectionProblem;
@@ -68,6 +69,8 @@ fn options(target: &DatabaseTarget, pool: &PoolArgs, check_client: bool) -> Conn
         options.map_sqlx_postgres_opts(|options| options.statement_cache_capacity(0));
     } else {
         options.statement_timeout(pool.statement_timeout);
+        // Timestamps are answered in UTC (`+00:00`), and one without time zone is read as UTC.
+        options.map_sqlx_postgres_opts(|options| options.options([("TimeZone", "UTC")]));
         if check_client {
             options.map_sqlx_postgres_opts(|options| {
                 options.options([("client_connection_check_interval", CLIENT_CHECK_INTERVAL)])

@@ -1,21 +1,16 @@
 //! Opaque, validated cursors for keyset pagination.
 //!
-//! A cursor is the URL-safe base64 of a JSON array: the ordering's signature, then the row's
-//! value for each order key (as the database returned them). Decoding checks the signature, so a
+//! A cursor is the hex of a JSON array's text: the ordering's signature, then the row's value for
+//! each order key in the API's form. The database builds it (`sql::Dialect::cursor`: hex is what
+//! both PostgreSQL and SQLite can compute), so an answer streamed from the database carries its
+//! cursors already. Decoding checks the signature, so a
 //! cursor taken under another ordering or from another list is refused, and converts each value
 //! back to a typed SQL value for the keyset condition.
 
 use super::arguments::{null_value, parse_scalar};
 use crate::error::GatewayError;
 use crate::metadata::ScalarKind;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::Value;
-
-/// Encodes the JSON array `[signature, values…]` the database built for a row.
-pub fn encode(keys: &serde_json::Value) -> String {
-    URL_SAFE_NO_PAD.encode(keys.to_string())
-}
 
 /// Decodes `cursor` for an ordering with `signature` whose keys have `kinds`.
 pub fn decode(
@@ -25,7 +20,7 @@ pub fn decode(
     argument: &str,
 ) -> Result<Vec<Value>, GatewayError> {
     let invalid = || GatewayError::bad_input(format!("`{argument}` is not a valid cursor for this list"));
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
+    let bytes = hex::decode(cursor.trim()).map_err(|_| invalid())?;
     let serde_json::Value::Array(items) = serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|_| invalid())?
     else {
         return Err(invalid());
@@ -60,7 +55,7 @@ mod tests {
 
     #[test]
     fn a_cursor_round_trips_and_rejects_other_orderings() {
-        let cursor = encode(&serde_json::json!(["tasks:id+", 9_007_199_254_740_993_i64]));
+        let cursor = hex::encode(serde_json::json!(["tasks:id+", "9007199254740993"]).to_string());
         let values = decode(&cursor, "tasks:id+", &[&ScalarKind::BigInt], "after").expect("valid");
         assert_eq!(values, vec![Value::BigInt(Some(9_007_199_254_740_993))]);
         let error = decode(

@@ -98,6 +98,9 @@ impl<'a> DocumentField<'a> {
                     .ok_or_else(|| GatewayError::bad_input(format!("no operation named `{name}`")))?
                     .node
             }
+            (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+                &operations.values().next().expect("one operation").node
+            }
             (DocumentOperations::Multiple(_), None) => {
                 return Err(GatewayError::bad_input("the document has several operations: name one"));
             }

@@ -1,9 +1,13 @@
 //! An async-graphql extension that gives parse and validation errors an `extensions.code`
-//! (`GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`), so every error a client sees is coded.
-//! Errors raised by the engine carry their own codes (see [`crate::error`]).
+//! (`GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`), and the errors async-graphql raises itself
+//! while executing (a variable without a value, a value that does not coerce) `BAD_USER_INPUT`, so
+//! every error a client sees is coded. Errors raised by the engine carry their own codes (see
+//! [`crate::error`]).
 
 use crate::error::ErrorCode;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 use std::sync::Arc;
@@ -41,6 +45,20 @@ impl Extension for ErrorCodesExtension {
             .instrument(tracing::debug_span!("parse"))
             .await
             .map_err(|error| with_code(error, ErrorCode::GraphqlParseFailed))
+    }
+
+    async fn execute(
+        &self,
+        context: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let mut response = next.run(context, operation_name).await;
+        response.errors = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(|error| with_code(error, ErrorCode::BadUserInput))
+            .collect();
+        response
     }
 
     async fn validation(

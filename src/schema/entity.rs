@@ -227,8 +227,12 @@ impl Shown<'_> {
             ))
             .register(EdgeField::iter().fold(Object::new(&names.edge), |object, field| {
                 object.field(match field {
-                    EdgeField::Cursor => Field::new(field.name(), TypeRef::named_nn(TypeRef::STRING), resolve::cursor)
-                        .description("Opaque; pass to after/before."),
+                    EdgeField::Cursor => Field::new(
+                        field.name(),
+                        TypeRef::named_nn(TypeRef::STRING),
+                        resolve::scalar(ScalarKind::String),
+                    )
+                    .description("Opaque; pass to after/before."),
                     EdgeField::Node => Field::new(field.name(), TypeRef::named_nn(&names.object), resolve::object),
                 })
             }))

@@ -33,6 +33,15 @@ pub struct Engine {
 }
 
 impl Engine {
+    pub fn new(registry: Arc<Registry>, options: &SchemaOptions) -> Self {
+        Self {
+            registry,
+            max_insert_rows: options.max_insert_rows,
+            policy: options.policy.clone(),
+            max_page_size: options.max_page_size,
+        }
+    }
+
     /// What a request with `session` may read (everything without a policy or a session).
     pub fn access(&self, session: Option<&Session>) -> Result<Access, GatewayError> {
         match (&self.policy, session) {
@@ -129,12 +138,7 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
     }
     let builder = builder
         .register(query)
-        .data(Engine {
-            registry,
-            max_insert_rows: options.max_insert_rows,
-            policy: options.policy,
-            max_page_size: options.max_page_size,
-        })
+        .data(Engine::new(registry, &options))
         .extension(codes::ErrorCodes)
         .extension(options.limits)
         .limit_depth(options.limits.depth)

@@ -2,7 +2,7 @@
 //! field only reads its response key from its parent's JSON (borrowed, never copied).
 
 use crate::auth::Session;
-use crate::database::{Reader, Routing};
+use crate::database::Routing;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, ScalarKind};
 use crate::plan::{self, Root};
@@ -33,45 +33,18 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             drop(plan_span);
             let primary = context.data::<DatabaseConnection>()?;
             let routing = context.data_opt::<Routing>();
-            let pgbouncer = routing.is_some_and(|routing| routing.pgbouncer);
-            let replicas = routing.and_then(|routing| routing.replicas.as_deref());
-            // A read replica when one is healthy; the primary when it fails mid-query.
-            let read = async |connection: &DatabaseConnection| -> Result<Json, GatewayError> {
-                // Counted against the primary's pool only (replicas have their own).
-                let _using = std::ptr::eq(connection, primary).then(crate::server::metrics::DatabaseUse::start);
-                let reader = Reader::open(connection, pgbouncer).await?;
-                let budget = context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref);
-                let json = crate::sql::execute_read(&reader, registry, &access, &plan, budget)
-                    .instrument(tracing::debug_span!("sql", field = field_name))
-                    .await?;
-                reader.finish().await?;
-                Ok(json)
-            };
-            // The primary behind the breaker: while it is known down, answer at once.
-            let read_primary = async || -> Result<Json, GatewayError> {
-                let Some(breaker) = routing.map(|routing| &routing.breaker) else {
-                    return read(primary).await;
-                };
-                let admission = breaker.admit()?;
-                breaker.settle(admission, primary, read(primary).await)
-            };
-            let connection = replicas.and_then(|replicas| replicas.pick()).unwrap_or(primary);
-            let mut result = if std::ptr::eq(connection, primary) {
-                read_primary().await
-            } else {
-                read(connection).await
-            };
-            // A replica that fails a read (gone, or a query cancelled by a recovery conflict) is
-            // not the last word: the primary answers. Only a replica that went away is skipped.
-            if let (Err(error), Some(replicas)) = (&result, replicas)
-                && !std::ptr::eq(connection, primary)
-            {
-                if matches!(error, GatewayError::DatabaseUnavailable) {
-                    replicas.failed(connection);
-                }
-                result = read_primary().await;
-            }
-            let json = result.map_err(|error: GatewayError| error.extend())?;
+            let budget = context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref);
+            let statement = crate::sql::statement(
+                sea_orm::ConnectionTrait::get_database_backend(primary),
+                registry,
+                &access,
+                &plan,
+            );
+            let text = crate::database::route::read(primary, routing, &statement, budget)
+                .instrument(tracing::debug_span!("sql", field = field_name))
+                .await
+                .and_then(crate::sql::parse);
+            let json = text.map_err(|error: GatewayError| error.extend())?;
             Ok(match json {
                 Json::Null => None,
                 json => Some(FieldValue::owned_any(json)),
@@ -120,20 +93,4 @@ pub fn list(context: ResolverContext<'_>) -> FieldFuture<'_> {
             items.iter().map(|item| FieldValue::borrowed_any(item)),
         )))
     })
-}
-
-/// An edge's cursor.
-pub fn cursor(context: ResolverContext<'_>) -> FieldFuture<'_> {
-    FieldFuture::new(async move { Ok(Some(FieldValue::value(crate::shape::cursor(own(&context)?)))) })
-}
-
-/// `pageInfo.startCursor` (`last == false`) or `endCursor`, from the page's cursors in order.
-pub fn page_cursor(last: bool) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
-    move |context| {
-        FieldFuture::new(async move {
-            let cursors = own(&context)?.as_array().map(Vec::as_slice).unwrap_or_default();
-            let chosen = if last { cursors.last() } else { cursors.first() };
-            Ok(chosen.map(|keys| FieldValue::value(crate::shape::cursor(keys))))
-        })
-    }
 }

@@ -115,8 +115,16 @@ fn page_info_field(field: PageInfoField) -> Field {
             TypeRef::named_nn(TypeRef::BOOLEAN),
             resolve::scalar(ScalarKind::Boolean),
         ),
-        PageInfoField::StartCursor => Field::new(name, TypeRef::named(TypeRef::STRING), resolve::page_cursor(false)),
-        PageInfoField::EndCursor => Field::new(name, TypeRef::named(TypeRef::STRING), resolve::page_cursor(true)),
+        PageInfoField::StartCursor => Field::new(
+            name,
+            TypeRef::named(TypeRef::STRING),
+            resolve::scalar(ScalarKind::String),
+        ),
+        PageInfoField::EndCursor => Field::new(
+            name,
+            TypeRef::named(TypeRef::STRING),
+            resolve::scalar(ScalarKind::String),
+        ),
     }
 }
 

@@ -30,7 +30,19 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 /// Every metric the gateway records, with the `# HELP` text Prometheus tooling expects.
-const DESCRIPTIONS: [(&str, &str); 16] = [
+const DESCRIPTIONS: [(&str, &str); 19] = [
+    (
+        "gateway_documents_parsed_total",
+        "GraphQL documents parsed for HTTP requests (a cached document is not parsed again).",
+    ),
+    (
+        "gateway_operation_cache_total",
+        "Lookups of the operation cache, by result (hit: the document was parsed and validated before).",
+    ),
+    (
+        "gateway_operation_compilations_total",
+        "Operations planned and compiled to SQL for the streamed path (a cached binding needs none).",
+    ),
     (
         "gateway_requests_total",
         "GraphQL operations served, by operation kind and outcome.",
@@ -110,6 +122,21 @@ pub fn operation(
     for code in error_codes {
         metrics::counter!("gateway_graphql_errors_total", "code" => code).increment(1);
     }
+}
+
+/// Records one lookup of the operation cache.
+pub fn operation_cache(result: &'static str) {
+    metrics::counter!("gateway_operation_cache_total", "result" => result).increment(1);
+}
+
+/// Records one document parsed for an HTTP request.
+pub fn parsed() {
+    metrics::counter!("gateway_documents_parsed_total").increment(1);
+}
+
+/// Records one operation planned and compiled for the streamed path.
+pub fn compilation() {
+    metrics::counter!("gateway_operation_compilations_total").increment(1);
 }
 
 /// Records one SQL statement.

@@ -8,7 +8,7 @@
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod health;
-mod http;
+pub(crate) mod http;
 pub mod metrics;
 mod playground;
 mod websocket;
@@ -56,6 +56,12 @@ pub struct AppState {
     /// The change feed behind subscriptions.
     pub feed: crate::changes::ChangeFeed,
     pub authenticator: Arc<Authenticator>,
+    /// What the streamed path plans with (the schemas' resolvers get the same).
+    pub engine: crate::schema::Engine,
+    /// Prepared documents and their compiled statements.
+    pub operations: Arc<crate::operation::OperationCache>,
+    /// The primary's routing (replicas, breaker), as the resolvers see it.
+    pub routing: crate::database::Routing,
 }
 
 /// How long closing the pool may take after the drain (statements of dropped requests are stopping).
@@ -184,6 +190,9 @@ impl Application {
             replicas: routing.replicas.clone(),
             feed: feed.clone(),
             authenticator,
+            engine: crate::schema::Engine::new(registry.clone(), &options),
+            operations: Arc::new(crate::operation::OperationCache::new(args.operation_cache_size)),
+            routing: routing.clone(),
         };
         let router = match cors(args)? {
             Some(cors) => router(state).layer(cors),

@@ -6,7 +6,7 @@
 //! scale, UUID blobs formatted. Templates here are the engine's own text; every value, including
 //! JSON keys taken from the query, is a bind parameter.
 
-use crate::metadata::ScalarKind;
+use crate::metadata::{ScalarKind, enum_value_name};
 use sea_orm::DbBackend;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use std::borrow::Cow;
@@ -156,17 +156,32 @@ impl Dialect {
         }
     }
 
-    /// A column (or aggregate) value as the response needs it: exact decimals as text, SQLite's
-    /// storage forms turned into the JSON the API promises.
+    /// A column (or aggregate) value in the API's own form, so the JSON the database builds is the
+    /// response as sent: 64-bit integers and decimals as strings (JavaScript loses digits above
+    /// 2^53), enum labels as GraphQL enum names, timestamps in RFC 3339 with an offset, booleans as
+    /// JSON booleans, SQLite's storage forms (UUID blobs, `YYYY-MM-DD HH:MM:SS` text) formatted.
     pub fn output(&self, kind: &ScalarKind, value: Expr) -> Expr {
         match (self.postgres(), kind) {
-            (true, ScalarKind::Decimal { .. }) => value.cast_as("text"),
+            (true, ScalarKind::BigInt | ScalarKind::Decimal { .. }) => value.cast_as("text"),
+            // A timestamp without time zone is read as UTC (the session's zone, set at connect).
+            (true, ScalarKind::DateTime) => value.cast_as("timestamptz"),
+            (true, ScalarKind::Enum { values, .. }) => self.enum_names(values, value.cast_as("text")),
             (true, _) => value,
+            (false, ScalarKind::BigInt) => value.cast_as("text"),
             (false, ScalarKind::Decimal { scale: Some(scale), .. }) => self.template(
                 &format!("CASE WHEN {{}} IS NULL THEN NULL ELSE printf('%.{scale}f', {{}}) END"),
                 vec![value.clone(), value],
             ),
             (false, ScalarKind::Decimal { scale: None, .. }) => value.cast_as("text"),
+            (false, ScalarKind::Boolean) => self.boolean(value),
+            // `2026-01-01 10:00:00` (SQLite's text form, UTC) → `2026-01-01T10:00:00+00:00`.
+            (false, ScalarKind::DateTime) => self.template(
+                "CASE WHEN {} IS NULL THEN NULL ELSE \
+                 (CASE WHEN substr({}, 11, 1) = ' ' THEN substr({}, 1, 10) || 'T' || substr({}, 12) ELSE {} END) || \
+                 (CASE WHEN length({}) > 10 AND substr({}, 12) NOT GLOB '*[Z+-]*' THEN '+00:00' ELSE '' END) END",
+                vec![value; 8],
+            ),
+            (false, ScalarKind::Enum { values, .. }) => self.enum_names(values, value),
             (false, ScalarKind::Uuid) => self.template(
                 "CASE WHEN typeof({}) = 'blob' THEN lower(substr(hex({}), 1, 8) || '-' || substr(hex({}), 9, 4) || '-' || \
                  substr(hex({}), 13, 4) || '-' || substr(hex({}), 17, 4) || '-' || substr(hex({}), 21)) ELSE {} END",
@@ -174,6 +189,57 @@ impl Dialect {
             ),
             (false, ScalarKind::Json) => self.template("json({})", vec![value]),
             (false, _) => value,
+        }
+    }
+
+    /// A condition as a JSON boolean (SQLite's conditions are the integers 0 and 1).
+    pub fn boolean(&self, condition: Expr) -> Expr {
+        if self.postgres() {
+            condition
+        } else {
+            self.template(
+                "CASE WHEN {} IS NULL THEN NULL WHEN {} THEN json('true') ELSE json('false') END",
+                vec![condition.clone(), condition],
+            )
+        }
+    }
+
+    /// A database enum label (as text) turned into its GraphQL name: `upper()` when that is what
+    /// the naming rule does to every label, else one `CASE` arm per label.
+    fn enum_names(&self, labels: &[String], label: Expr) -> Expr {
+        if labels
+            .iter()
+            .all(|label| label.is_ascii() && enum_value_name(label) == label.to_ascii_uppercase())
+        {
+            return self.template("upper({})", vec![label]);
+        }
+        let mut arguments = vec![label];
+        for label in labels {
+            arguments.push(Expr::val(label.as_str()));
+            arguments.push(Expr::val(enum_value_name(label)));
+        }
+        let arms = " WHEN {} THEN {}".repeat(labels.len());
+        self.template(&format!("CASE {{}}{arms} END"), arguments)
+    }
+
+    /// A row's cursor from the JSON array `[signature, order values…]`: the array's text in hex,
+    /// which both backends can compute and URLs carry unescaped.
+    pub fn cursor(&self, keys: Expr) -> Expr {
+        if self.postgres() {
+            self.template("encode(convert_to(({})::text, 'UTF8'), 'hex')", vec![keys])
+        } else {
+            // `hex(NULL)` is '' (no page, no cursor): NULL again.
+            self.template("nullif(lower(hex({})), '')", vec![keys])
+        }
+    }
+
+    /// The first (`last == false`) or last element of a JSON array, as JSON text (NULL when empty).
+    pub fn array_end(&self, array: Expr, last: bool) -> Expr {
+        match (self.postgres(), last) {
+            (true, false) => self.template("(({}) ->> 0)", vec![array]),
+            (true, true) => self.template("(({}) ->> -1)", vec![array]),
+            (false, false) => self.template("(({}) ->> '$[0]')", vec![array]),
+            (false, true) => self.template("(({}) ->> '$[#-1]')", vec![array]),
         }
     }
 

@@ -149,45 +149,47 @@ async fn read(
     statement: Statement,
     budget: Option<&ResponseBudget>,
 ) -> Result<serde_json::Value, GatewayError> {
-    fetch_json(statement, budget, async |statement| {
+    let text = fetch(statement, budget, async |statement| {
         let row = connection
             .query_one_raw(statement)
             .await?
             .ok_or(GatewayError::Internal)?;
         Ok(row.try_get_by_index(0)?)
     })
-    .await
+    .await?;
+    parse(text)
 }
 
-/// Compiles and runs a read `plan` through `reader` (see [`crate::database::Reader::read_text`]:
-/// an abandoned read stops its statement), charging the JSON to `budget`.
-pub async fn execute_read(
+/// Runs `statement` through `reader` (see [`crate::database::Reader::read_text`]: an abandoned
+/// read stops its statement): traced, bounded in parameters, timed and charged to `budget`. The
+/// text is the field's JSON as the response carries it.
+pub async fn fetch_text(
     reader: &crate::database::Reader<'_>,
-    registry: &Registry,
-    access: &Access,
-    plan: &Plan,
+    statement: Statement,
     budget: Option<&ResponseBudget>,
-) -> Result<serde_json::Value, GatewayError> {
-    let statement = statement(reader.get_database_backend(), registry, access, plan);
-    fetch_json(statement, budget, async |statement| {
+) -> Result<Option<String>, GatewayError> {
+    fetch(statement, budget, async |statement| {
         Ok(reader.read_text(statement).await?)
     })
     .await
 }
 
 /// Runs `statement` with `fetch`, which returns the one text value it builds: traced, bounded in
-/// parameters, timed, charged to `budget` and parsed.
-async fn fetch_json(
+/// parameters, timed and charged to `budget`.
+async fn fetch(
     statement: Statement,
     budget: Option<&ResponseBudget>,
     fetch: impl AsyncFnOnce(Statement) -> Result<Option<String>, GatewayError>,
-) -> Result<serde_json::Value, GatewayError> {
+) -> Result<Option<String>, GatewayError> {
     tracing::debug!(target: "gateway::sql", sql = %statement.sql, "statement");
     within_parameter_limit(&statement)?;
     let started = std::time::Instant::now();
     let text = fetch(statement).await?;
     crate::server::metrics::statement(started.elapsed().as_secs_f64());
-    parse(text, budget)
+    if let (Some(budget), Some(text)) = (budget, &text) {
+        budget.charge(text.len())?;
+    }
+    Ok(text)
 }
 
 /// Most bind parameters one PostgreSQL statement may carry (the wire protocol counts them in 16 bits).
@@ -206,11 +208,8 @@ fn within_parameter_limit(statement: &Statement) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// The JSON text a statement returned, charged to `budget` and parsed.
-fn parse(text: Option<String>, budget: Option<&ResponseBudget>) -> Result<serde_json::Value, GatewayError> {
-    if let (Some(budget), Some(text)) = (budget, &text) {
-        budget.charge(text.len())?;
-    }
+/// The JSON text a statement returned, parsed.
+pub fn parse(text: Option<String>) -> Result<serde_json::Value, GatewayError> {
     let _shape = tracing::debug_span!("shape", bytes = text.as_ref().map_or(0, String::len)).entered();
     match text {
         None => Ok(serde_json::Value::Null),

@@ -145,12 +145,20 @@ impl Compiler<'_> {
                     let mut info = Vec::new();
                     for (info_key, field) in fields {
                         let value = match field {
-                            PageInfoField::HasNextPage => self.has_more(plan, parent.as_ref(), true, size),
-                            PageInfoField::HasPreviousPage => self.has_more(plan, parent.as_ref(), false, size),
-                            // All cursors of the page in reading order; the resolver takes the first or last.
+                            PageInfoField::HasNextPage => {
+                                let more = self.has_more(plan, parent.as_ref(), true, size);
+                                self.dialect.boolean(more)
+                            }
+                            PageInfoField::HasPreviousPage => {
+                                let more = self.has_more(plan, parent.as_ref(), false, size);
+                                self.dialect.boolean(more)
+                            }
+                            // The first or last of the page's cursors in reading order.
                             PageInfoField::StartCursor | PageInfoField::EndCursor => {
-                                let cursor = self.cursor(plan, &middle_alias);
-                                self.dialect.array_agg(cursor, &output_order, in_page.clone())
+                                let keys = self.cursor_keys(plan, &middle_alias);
+                                let all = self.dialect.array_agg(keys, &output_order, in_page.clone());
+                                let end = self.dialect.array_end(all, *field == PageInfoField::EndCursor);
+                                self.dialect.cursor(end)
                             }
                         };
                         info.push((info_key.clone(), value));
@@ -338,8 +346,13 @@ impl Compiler<'_> {
         )
     }
 
-    /// The cursor of the row aliased `alias`: `[signature, order values…]`.
+    /// The cursor of the row aliased `alias`, encoded.
     fn cursor(&self, plan: &ConnectionPlan, alias: &str) -> Expr {
+        self.dialect.cursor(self.cursor_keys(plan, alias))
+    }
+
+    /// What a cursor of the row aliased `alias` holds: `[signature, order values…]`.
+    fn cursor_keys(&self, plan: &ConnectionPlan, alias: &str) -> Expr {
         let mut items = vec![Expr::val(plan.order_signature.as_str())];
         for (index, key) in plan.order.iter().enumerate() {
             let kind = &crate::plan::order_column(self.registry, plan.entity, key).kind;
@@ -515,8 +528,9 @@ impl Compiler<'_> {
             AggregateFunction::Sum => {
                 let sum = self.dialect.template("sum({})", vec![value]);
                 match kind {
-                    // PostgreSQL sums bigint into numeric: keep every digit.
-                    ScalarKind::BigInt if self.dialect.postgres() => sum.cast_as("text"),
+                    // Integer sums are 64-bit (`BigInt`) or wider (PostgreSQL sums bigint into
+                    // numeric): strings, every digit kept.
+                    ScalarKind::Int | ScalarKind::BigInt => sum.cast_as("text"),
                     other => self.dialect.output(other, sum),
                 }
             }

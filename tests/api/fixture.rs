@@ -67,8 +67,21 @@ impl Fixture {
     }
 
     /// Runs a GraphQL query and returns `data`, failing the test on any error.
+    ///
+    /// Every query is sent twice: async-graphql executes the first, and the second (its document
+    /// now cached) is streamed from the database's JSON when it can be. Both answers must be the
+    /// same JSON, key order included, so every read test checks the two paths against each other.
     pub async fn data(&self, query: &str) -> serde_json::Value {
-        let answer = self.app.graphql(query, serde_json::json!({})).await;
+        let first = self.app.graphql_text(query, serde_json::json!({})).await;
+        if is_query(query) {
+            let second = self.app.graphql_text(query, serde_json::json!({})).await;
+            assert_eq!(
+                in_order(&first),
+                in_order(&second),
+                "the second (streamed) answer differs from the first for {query}"
+            );
+        }
+        let answer: serde_json::Value = serde_json::from_str(&first).expect("JSON response");
         assert!(
             answer.get("errors").is_none(),
             "unexpected errors for {query}: {answer}"
@@ -100,6 +113,24 @@ impl Fixture {
     pub async fn scalar_i64(&self, sql: &str) -> i64 {
         self.ids(sql).await[0]
     }
+}
+
+/// Whether `document` parses and is made of queries only (sending it twice changes nothing).
+fn is_query(document: &str) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    async_graphql::parser::parse_query(document).is_ok_and(|document| match &document.operations {
+        DocumentOperations::Single(operation) => operation.node.ty == OperationType::Query,
+        DocumentOperations::Multiple(operations) => operations
+            .values()
+            .all(|operation| operation.node.ty == OperationType::Query),
+    })
+}
+
+/// A JSON text re-serialized compactly with its keys in the order they came (async-graphql's
+/// values keep it), so two answers compare in content and order but not in whitespace.
+pub fn in_order(text: &str) -> String {
+    let value: async_graphql::Value = serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"));
+    serde_json::to_string(&value).expect("serializable")
 }
 
 /// The `id`s of a list of nodes, as numbers.

@@ -9,6 +9,7 @@ mod generic_entities;
 mod hostile;
 mod mutations;
 mod nesting;
+mod operation_cache;
 mod permissions;
 mod playground;
 mod portable;

@@ -20,9 +20,7 @@ struct Attack {
 
 impl Attack {
     async fn new(server: ServerArgs) -> Self {
-        let database = TestDatabase::new().await;
-        let connection = database.connect().await;
-        gateway::sample::seed::seed(&connection, 0.2).await.expect("seed");
+        let (database, connection) = TestDatabase::seeded(0.2).await;
         let app = TestApp::spawn_configured(&database.args(), &auth(), server).await;
         Self {
             app,

@@ -146,7 +146,7 @@ pub(super) fn selected_operation_type(
 }
 
 /// The operation a request runs.
-fn selected_operation<'d>(
+pub(crate) fn selected_operation<'d>(
     document: &'d ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<&'d OperationDefinition> {
@@ -243,15 +243,42 @@ enum Outcome {
     Unavailable,
 }
 
+/// How an operation was executed.
+enum Executed {
+    /// Streamed: the answer as the database built it.
+    Streamed(String),
+    /// async-graphql's response, to serialize.
+    Response(async_graphql::Response),
+}
+
+/// A document the request may run from the operation cache, and the bound statements when it
+/// can be streamed with these variables and this session.
+fn cached(
+    state: &AppState,
+    session: Option<&Session>,
+    request: &async_graphql::Request,
+) -> Option<(
+    Arc<crate::operation::Prepared>,
+    Option<Arc<crate::operation::stream::Bound>>,
+)> {
+    let role = session.map(|session| session.role.as_str());
+    let prepared = state
+        .operations
+        .document(role, request.operation_name.as_deref(), &request.query)?;
+    let bound = prepared.streamable.then(|| {
+        state.operations.bind(
+            &state.engine,
+            sea_orm::ConnectionTrait::get_database_backend(&state.database),
+            &prepared,
+            &request.variables,
+            session,
+        )
+    });
+    Some((prepared.clone(), bound.flatten()))
+}
+
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
 async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (String, Outcome) {
-    let transaction = Arc::new(OperationTransaction::new(state.database.clone(), state.breaker.clone()));
-    let mut request = request
-        .data(transaction.clone())
-        .data(Arc::new(crate::sql::ResponseBudget::new(state.http.max_response_bytes)));
-    if let Some(session) = session {
-        request = request.data(session.clone());
-    }
     let schema = match state.schema_for(session.map(|session| session.role.as_str())) {
         Ok(schema) => schema,
         Err(error) => {
@@ -261,40 +288,55 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let started = std::time::Instant::now();
     let operation_name = request.operation_name.clone().unwrap_or_default();
     let role = session.map(|session| session.role.clone()).unwrap_or_default();
-    // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
     let name = request.operation_name.clone();
-    // The nesting bound comes before the parser, which recurses on brackets.
-    let variables = std::mem::take(&mut request.variables);
-    let (kind, refused, keys) = match check_nesting(&request.query, state.http.limits.nesting) {
-        Err(error) => ("query", Some(error), Vec::new()),
-        Ok(()) => match request.parsed_query() {
-            Ok(document) => {
-                let kind = match selected_operation_type(document, name.as_deref()) {
-                    Some(OperationType::Mutation) => "mutation",
-                    Some(OperationType::Subscription) => "subscription",
-                    _ => "query",
-                };
-                if let Some(problem) = unselectable(document, name.as_deref()) {
-                    let body = ErrorCode::GraphqlValidationFailed.body(&problem);
-                    return (body, Outcome::RequestError);
+    let budget = Arc::new(crate::sql::ResponseBudget::new(state.http.max_response_bytes));
+    // A document seen before: parsed, validated (and maybe compiled) already.
+    let cached = cached(state, session, &request);
+    let mut request = request;
+    let (kind, refused, keys) = if let Some((prepared, bound)) = &cached {
+        // Its cost still depends on the variables.
+        match state.http.limits.check(&prepared.document, &request.variables) {
+            // A streamed answer is in document order already (keys are found if it falls back).
+            Ok(()) if bound.is_some() => ("query", None, Vec::new()),
+            Ok(()) => ("query", None, root_keys(&prepared.document, name.as_deref())),
+            Err(error) => ("query", Some(error), Vec::new()),
+        }
+    } else {
+        // The nesting bound comes before the parser, which recurses on brackets.
+        let variables = std::mem::take(&mut request.variables);
+        let checked = match check_nesting(&request.query, state.http.limits.nesting) {
+            Err(error) => ("query", Some(error), Vec::new()),
+            // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
+            Ok(()) => match request.parsed_query().inspect(|_| super::metrics::parsed()) {
+                Ok(document) => {
+                    let kind = match selected_operation_type(document, name.as_deref()) {
+                        Some(OperationType::Mutation) => "mutation",
+                        Some(OperationType::Subscription) => "subscription",
+                        _ => "query",
+                    };
+                    if let Some(problem) = unselectable(document, name.as_deref()) {
+                        let body = ErrorCode::GraphqlValidationFailed.body(&problem);
+                        return (body, Outcome::RequestError);
+                    }
+                    if kind == "subscription" {
+                        let body = ErrorCode::BadRequest.body(
+                            "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws or graphql-ws)",
+                        );
+                        return (body, Outcome::RequestError);
+                    }
+                    // Root keys only of a document within the limits: the walk follows fragment spreads.
+                    match state.http.limits.check(document, &variables) {
+                        Ok(()) => (kind, None, root_keys(document, name.as_deref())),
+                        Err(error) => (kind, Some(error), Vec::new()),
+                    }
                 }
-                if kind == "subscription" {
-                    let body = ErrorCode::BadRequest.body(
-                        "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws or graphql-ws)",
-                    );
-                    return (body, Outcome::RequestError);
-                }
-                // Root keys only of a document within the limits: the walk follows fragment spreads.
-                match state.http.limits.check(document, &variables) {
-                    Ok(()) => (kind, None, root_keys(document, name.as_deref())),
-                    Err(error) => (kind, Some(error), Vec::new()),
-                }
-            }
-            // Execution reports the parse error with its code.
-            Err(_) => ("query", None, Vec::new()),
-        },
+                // Execution reports the parse error with its code.
+                Err(_) => ("query", None, Vec::new()),
+            },
+        };
+        request.variables = variables;
+        checked
     };
-    request.variables = variables;
     if let Some(error) = refused {
         super::metrics::operation(
             kind,
@@ -305,13 +347,46 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         let body = serde_json::to_string(&json!({ "errors": [error] })).unwrap_or_default();
         return (body, Outcome::RequestError);
     }
-    let request = request.data(LimitsChecked);
+    // A query async-graphql runs successfully is kept for next time (a copy of the document
+    // and its text, taken only while it is not cached).
+    let to_prepare = match (&cached, kind) {
+        (None, "query") if state.operations.enabled() => {
+            let query = request.query.clone();
+            request.parsed_query().ok().map(|document| (query, document.clone()))
+        }
+        _ => None,
+    };
+    let transaction = Arc::new(OperationTransaction::new(state.database.clone(), state.breaker.clone()));
+    let execution = async {
+        if let Some((_, Some(bound))) = &cached {
+            let context = crate::operation::stream::Context {
+                engine: &state.engine,
+                primary: &state.database,
+                routing: Some(&state.routing),
+                budget: &budget,
+            };
+            if let Some(body) = crate::operation::stream::run(&context, bound).await {
+                return Executed::Streamed(body);
+            }
+            // A field failed: async-graphql's path answers, with its errors and partial results.
+        }
+        let budget = Arc::new(crate::sql::ResponseBudget::new(state.http.max_response_bytes));
+        let mut request = request.data(transaction.clone()).data(budget).data(LimitsChecked);
+        if let Some((prepared, _)) = &cached {
+            request.set_parsed_query(prepared.document.clone());
+        }
+        if let Some(session) = session {
+            request = request.data(session.clone());
+        }
+        let mut response = schema.execute(request).await;
+        transaction.finish(&mut response).await;
+        Executed::Response(response)
+    };
     // Past the timeout the operation is dropped: its statement is cancelled with the connection's
     // future and its transaction rolls back.
     let mut aborted = state.http.aborting.subscribe();
-    let execution = tokio::time::timeout(state.http.request_timeout, schema.execute(request));
     let finished = tokio::select! {
-        finished = execution => finished,
+        finished = tokio::time::timeout(state.http.request_timeout, execution) => finished,
         _ = aborted.wait_for(|aborting| *aborting) => {
             // The shutdown deadline passed: the operation is dropped like a timed-out one.
             let body = ErrorCode::ShuttingDown.body("the gateway shut down before the operation finished");
@@ -319,7 +394,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
             return (body, Outcome::Aborted);
         }
     };
-    let Ok(mut response) = finished else {
+    let Ok(executed) = finished else {
         let timeout = state.http.request_timeout;
         let body = ErrorCode::Timeout.body(&format!(
             "the request took longer than {timeout:?} (GATEWAY_REQUEST_TIMEOUT)"
@@ -332,8 +407,40 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         );
         return (body, Outcome::TimedOut);
     };
-    transaction.finish(&mut response).await;
-    order_root_fields(&mut response.data, &keys);
+    let (body, outcome) = match executed {
+        Executed::Streamed(body) => {
+            finished_operation(state, &operation_name, kind, &role, started, "ok", std::iter::empty());
+            (body, Outcome::Ran)
+        }
+        Executed::Response(mut response) => {
+            if response.errors.is_empty()
+                && let Some((query, document)) = to_prepare
+            {
+                let role = session.map(|session| session.role.as_str());
+                state
+                    .operations
+                    .prepare(&state.engine.registry, role, name.as_deref(), query, document);
+            }
+            let keys = match &cached {
+                Some((prepared, Some(_))) => root_keys(&prepared.document, name.as_deref()),
+                _ => keys,
+            };
+            order_root_fields(&mut response.data, &keys);
+            serialize(state, &operation_name, kind, &role, started, response)
+        }
+    };
+    (body, outcome)
+}
+
+/// The body and outcome of an executed response, recorded.
+fn serialize(
+    state: &AppState,
+    operation_name: &str,
+    kind: &'static str,
+    role: &str,
+    started: std::time::Instant,
+    response: async_graphql::Response,
+) -> (String, Outcome) {
     // Nothing ran, and every error gives the same kind of reason.
     let nothing_ran = |why: fn(ErrorCode) -> bool| {
         response.data == async_graphql::Value::Null
@@ -357,6 +464,29 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         .iter()
         .map(|error| ErrorCode::of(error).map_or("UNCODED", ErrorCode::as_str));
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+    finished_operation(state, operation_name, kind, role, started, outcome, codes);
+    (
+        body,
+        if request_error {
+            Outcome::RequestError
+        } else if unavailable {
+            Outcome::Unavailable
+        } else {
+            Outcome::Ran
+        },
+    )
+}
+
+/// Logs and counts a finished operation.
+fn finished_operation(
+    state: &AppState,
+    operation_name: &str,
+    kind: &'static str,
+    role: &str,
+    started: std::time::Instant,
+    outcome: &'static str,
+    codes: impl Iterator<Item = &'static str>,
+) {
     let elapsed = started.elapsed();
     tracing::info!(
         operation = %operation_name,
@@ -370,16 +500,6 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         tracing::warn!(operation = %operation_name, kind, role = %role, duration_ms = elapsed.as_secs_f64() * 1000.0, "slow operation");
     }
     super::metrics::operation(kind, outcome, elapsed.as_secs_f64(), codes);
-    (
-        body,
-        if request_error {
-            Outcome::RequestError
-        } else if unavailable {
-            Outcome::Unavailable
-        } else {
-            Outcome::Ran
-        },
-    )
 }
 
 fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: bool) -> Response {

@@ -140,6 +140,14 @@ impl TestDatabase {
         DatabaseArgs::with_url(Some(&self.url))
     }
 
+    /// A fresh database seeded at `scale`, with a connection to it.
+    pub async fn seeded(scale: f64) -> (Self, sea_orm::DatabaseConnection) {
+        let database = Self::new().await;
+        let connection = database.connect().await;
+        gateway::sample::seed::seed(&connection, scale).await.expect("seed");
+        (database, connection)
+    }
+
     /// A SeaORM connection for arranging and checking data.
     pub async fn connect(&self) -> sea_orm::DatabaseConnection {
         let mut options = sea_orm::ConnectOptions::new(self.url.clone());
@@ -284,17 +292,23 @@ impl TestApp {
         format!("http://{}{path}", self.address)
     }
 
-    /// POSTs a GraphQL query and returns the JSON response.
-    pub async fn graphql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    /// The body of a GraphQL request's answer, as sent.
+    pub async fn graphql_text(&self, query: &str, variables: serde_json::Value) -> String {
         self.client
             .post(self.url("/graphql"))
             .json(&serde_json::json!({ "query": query, "variables": variables }))
             .send()
             .await
             .expect("request")
-            .json()
+            .text()
             .await
-            .expect("JSON response")
+            .expect("a body")
+    }
+
+    /// POSTs a GraphQL query and returns the JSON response.
+    pub async fn graphql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let text = self.graphql_text(query, variables).await;
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("a JSON response ({error}): {text}"))
     }
 
     /// Sends the shutdown signal without waiting (the app drains, then stops).

@@ -61,9 +61,14 @@ impl GatewayProcess {
 
     /// POSTs a GraphQL query without a token and returns the JSON response.
     pub async fn graphql(&self, query: &str) -> serde_json::Value {
+        self.graphql_with(query, serde_json::json!({})).await
+    }
+
+    /// POSTs a GraphQL query with `variables` and returns the JSON response.
+    pub async fn graphql_with(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
         reqwest::Client::new()
             .post(self.url("/graphql"))
-            .json(&serde_json::json!({ "query": query }))
+            .json(&serde_json::json!({ "query": query, "variables": variables }))
             .send()
             .await
             .expect("request")

@@ -1,0 +1,51 @@
+//! Where one read statement runs: a healthy read replica when there is one, else the primary
+//! behind the breaker (answering at once while it is known down); a replica that fails a read is
+//! not the last word, the primary answers. Both ways of executing a query (async-graphql's
+//! resolvers and the streamed path) read through here, so they route, time and bound alike.
+
+use super::{Reader, Routing};
+use crate::error::GatewayError;
+use crate::sql::ResponseBudget;
+use sea_orm::{DatabaseConnection, Statement};
+
+/// The one text value (the JSON the database built) `statement` returns, charged to `budget`.
+pub async fn read(
+    primary: &DatabaseConnection,
+    routing: Option<&Routing>,
+    statement: &Statement,
+    budget: Option<&ResponseBudget>,
+) -> Result<Option<String>, GatewayError> {
+    let pgbouncer = routing.is_some_and(|routing| routing.pgbouncer);
+    let replicas = routing.and_then(|routing| routing.replicas.as_deref());
+    let read_on = async |connection: &DatabaseConnection| -> Result<Option<String>, GatewayError> {
+        // Counted against the primary's pool only (replicas have their own).
+        let _using = std::ptr::eq(connection, primary).then(crate::server::metrics::DatabaseUse::start);
+        let reader = Reader::open(connection, pgbouncer).await?;
+        let text = crate::sql::fetch_text(&reader, statement.clone(), budget).await?;
+        reader.finish().await?;
+        Ok(text)
+    };
+    let read_primary = async || -> Result<Option<String>, GatewayError> {
+        let Some(breaker) = routing.map(|routing| &routing.breaker) else {
+            return read_on(primary).await;
+        };
+        let admission = breaker.admit()?;
+        breaker.settle(admission, primary, read_on(primary).await)
+    };
+    let connection = replicas.and_then(|replicas| replicas.pick()).unwrap_or(primary);
+    if std::ptr::eq(connection, primary) {
+        return read_primary().await;
+    }
+    match read_on(connection).await {
+        Err(error) => {
+            // Only a replica that went away is skipped from now on.
+            if matches!(error, GatewayError::DatabaseUnavailable)
+                && let Some(replicas) = replicas
+            {
+                replicas.failed(connection);
+            }
+            read_primary().await
+        }
+        read => read,
+    }
+}

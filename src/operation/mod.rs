@@ -1,0 +1,172 @@
+//! Compiled operations. Frontends and services send the same few hundred documents again and
+//! again, mostly with the same or a few different variables; parsing, validating, planning and
+//! building SQL for each of them every time is most of what a request costs in the process.
+//!
+//! The cache keeps, per role, operation name and document text, the parsed document that
+//! async-graphql validated and executed without an error (so it is known valid for that role's
+//! schema), and whether it can be **streamed**: a query made only of generated root fields and
+//! `__typename`. For a streamed document it keeps, per variables and session claims, the SQL of
+//! each root field. A repeated request then does no parsing, no validation, no planning and no
+//! SQL building: the limits are checked with its variables, the statements run, and the JSON
+//! the database built (every scalar already in the API's form, see `sql::Dialect::output`) is
+//! written into the body as it came, root fields in document order (see [`stream`]).
+//!
+//! Anything else (introspection, mutations, a document not yet seen, a planning error, a failed
+//! statement) takes async-graphql's path, whose answers and errors the streamed ones equal; the
+//! randomized suite runs every case through both.
+
+mod eligible;
+pub mod stream;
+
+use crate::auth::Session;
+use async_graphql::Variables;
+use async_graphql::parser::types::ExecutableDocument;
+use lru::LruCache;
+use std::hash::{Hash, Hasher};
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Bytes of compiled SQL the cache keeps at most, across documents.
+const STATEMENT_BYTES: usize = 16 * 1024 * 1024;
+/// Compiled bindings kept per cached document, on average.
+const BINDINGS_PER_DOCUMENT: usize = 4;
+
+/// A document known valid for one role, ready to run again.
+pub struct Prepared {
+    id: u64,
+    role: Option<String>,
+    operation: Option<String>,
+    query: String,
+    pub document: ExecutableDocument,
+    /// Whether its answers can be streamed from the database.
+    pub streamable: bool,
+}
+
+/// The cache of prepared documents and of their compiled statements, both bounded (LRU).
+pub struct OperationCache {
+    documents: Option<Mutex<LruCache<u64, Arc<Prepared>>>>,
+    bindings: Mutex<Bindings>,
+    next_id: AtomicU64,
+}
+
+struct Bindings {
+    entries: LruCache<(u64, u64), Arc<stream::Bound>>,
+    bytes: usize,
+}
+
+fn hash_of(parts: impl Hash) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    parts.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl OperationCache {
+    /// A cache of `size` documents; 0 turns it off (every operation takes async-graphql's path).
+    pub fn new(size: usize) -> Self {
+        let bindings = NonZeroUsize::new(size.saturating_mul(BINDINGS_PER_DOCUMENT).max(1)).expect("at least one");
+        Self {
+            documents: NonZeroUsize::new(size).map(|size| Mutex::new(LruCache::new(size))),
+            bindings: Mutex::new(Bindings {
+                entries: LruCache::new(bindings),
+                bytes: 0,
+            }),
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    /// The prepared document for this request, if one is cached.
+    pub fn document(&self, role: Option<&str>, operation: Option<&str>, query: &str) -> Option<Arc<Prepared>> {
+        let documents = self.documents.as_ref()?;
+        let key = hash_of((role, operation, query));
+        let found = documents.lock().ok()?.get(&key).cloned();
+        // A hash collision is a miss, never another document.
+        let found = found.filter(|prepared| {
+            prepared.role.as_deref() == role && prepared.operation.as_deref() == operation && prepared.query == query
+        });
+        crate::server::metrics::operation_cache(if found.is_some() { "hit" } else { "miss" });
+        found
+    }
+
+    /// Whether documents are cached at all.
+    pub fn enabled(&self) -> bool {
+        self.documents.is_some()
+    }
+
+    /// Keeps `document`, which async-graphql just executed without an error for `role`.
+    pub fn prepare(
+        &self,
+        registry: &crate::metadata::Registry,
+        role: Option<&str>,
+        operation: Option<&str>,
+        query: String,
+        document: ExecutableDocument,
+    ) {
+        let Some(documents) = &self.documents else {
+            return;
+        };
+        let streamable = eligible::streamable(registry, &document, operation);
+        let prepared = Prepared {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            role: role.map(str::to_owned),
+            operation: operation.map(str::to_owned),
+            query,
+            document,
+            streamable,
+        };
+        let key = hash_of((role, operation, prepared.query.as_str()));
+        if let Ok(mut documents) = documents.lock() {
+            documents.put(key, Arc::new(prepared));
+        }
+    }
+
+    /// The compiled statements of `prepared` for these variables and this session, if kept.
+    fn bound(&self, prepared: &Prepared, binding: &Binding) -> Option<Arc<stream::Bound>> {
+        let mut bindings = self.bindings.lock().ok()?;
+        let bound = bindings.entries.get(&(prepared.id, binding.hash)).cloned()?;
+        (bound.binding == binding.text).then_some(bound)
+    }
+
+    fn keep(&self, prepared: &Prepared, bound: Arc<stream::Bound>) {
+        let Ok(mut bindings) = self.bindings.lock() else {
+            return;
+        };
+        let size = bound.bytes();
+        if size > STATEMENT_BYTES / 16 {
+            return;
+        }
+        let key = (prepared.id, hash_of(bound.binding.as_str()));
+        bindings.bytes += size;
+        if let Some((_, evicted)) = bindings.entries.push(key, bound) {
+            bindings.bytes -= evicted.bytes();
+        }
+        while bindings.bytes > STATEMENT_BYTES {
+            match bindings.entries.pop_lru() {
+                Some((_, evicted)) => bindings.bytes -= evicted.bytes(),
+                None => break,
+            }
+        }
+    }
+}
+
+/// What, besides the document, decides a root field's SQL: the variables and the session.
+struct Binding {
+    text: String,
+    hash: u64,
+}
+
+impl Binding {
+    fn new(variables: &Variables, session: Option<&Session>) -> Self {
+        let variables = serde_json::to_string(variables).unwrap_or_default();
+        let session = session.map(|session| {
+            (
+                session.role.as_str(),
+                session.user_id.as_deref(),
+                serde_json::to_string(&session.claims).unwrap_or_default(),
+            )
+        });
+        let text = format!("{variables}\u{0}{session:?}");
+        let hash = hash_of(text.as_str());
+        Self { text, hash }
+    }
+}

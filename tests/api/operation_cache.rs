@@ -1,0 +1,210 @@
+//! The operation cache and the streamed path: a repeated query is not parsed, validated, planned
+//! or compiled again (counted in the process's own `/metrics`), and what the streamed path answers
+//! — data, errors, aliases, fragments, directives, several root fields — is what async-graphql
+//! answers for the same request with the cache off.
+
+use crate::fixture::in_order;
+use crate::support::process::GatewayProcess;
+use crate::support::{TestApp, TestDatabase};
+use gateway::config::ServerArgs;
+use serde_json::json;
+
+/// The value of the counter `name` (summed over its labels matching `label`) in `/metrics`.
+async fn counter(gateway: &GatewayProcess, name: &str, label: &str) -> u64 {
+    let text = reqwest::get(gateway.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|line| line.starts_with(name) && line.contains(label))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test]
+async fn a_repeated_query_is_parsed_and_compiled_once() {
+    let (database, _) = TestDatabase::seeded(0.1).await;
+    let gateway = GatewayProcess::start(&[("DATABASE_URL", &database.url)]);
+    let query = "query Page($n: Int) { tasks(first: $n, orderBy: [{id: ASC}]) { nodes { id title } } }";
+    let parsed = || counter(&gateway, "gateway_documents_parsed_total", "");
+    let compiled = || counter(&gateway, "gateway_operation_compilations_total", "");
+    let hits = || counter(&gateway, "gateway_operation_cache_total", "hit");
+    let (parsed_before, compiled_before, hits_before) = (parsed().await, compiled().await, hits().await);
+
+    let first = gateway.graphql_with(query, json!({ "n": 3 })).await;
+    let second = gateway.graphql_with(query, json!({ "n": 3 })).await;
+    let third = gateway.graphql_with(query, json!({ "n": 3 })).await;
+    assert_eq!(first, second);
+    assert_eq!(first, third);
+    assert_eq!(
+        first["data"]["tasks"]["nodes"].as_array().map(Vec::len),
+        Some(3),
+        "{first}"
+    );
+    // Parsed and validated once (by async-graphql), compiled once (for the second request), and the
+    // third found its statements compiled.
+    assert_eq!(parsed().await - parsed_before, 1);
+    assert_eq!(hits().await - hits_before, 2);
+    assert_eq!(compiled().await - compiled_before, 1);
+
+    // Other variables: the document is not parsed again; the statement is compiled for them.
+    let other = gateway.graphql_with(query, json!({ "n": 5 })).await;
+    assert_eq!(
+        other["data"]["tasks"]["nodes"].as_array().map(Vec::len),
+        Some(5),
+        "{other}"
+    );
+    assert_eq!(parsed().await - parsed_before, 1);
+    assert_eq!(compiled().await - compiled_before, 2);
+
+    // Mutations are parsed every time; introspection is kept parsed but executed by async-graphql
+    // (never compiled).
+    let mutation = "mutation ($name: String!) { createTag(input: {name: $name, organizationId: 1}) { id } }";
+    for round in 0..2 {
+        let created = gateway
+            .graphql_with(mutation, json!({ "name": format!("cached {round}") }))
+            .await;
+        assert!(created["data"]["createTag"]["id"].is_string(), "{created}");
+        let schema = gateway
+            .graphql_with("{ __schema { queryType { name } } }", json!({}))
+            .await;
+        assert_eq!(schema["data"]["__schema"]["queryType"]["name"], "Query", "{schema}");
+    }
+    assert_eq!(parsed().await - parsed_before, 4);
+    assert_eq!(compiled().await - compiled_before, 2);
+}
+
+#[tokio::test]
+async fn the_cache_can_be_turned_off() {
+    let database = TestDatabase::new().await;
+    let gateway = GatewayProcess::start(&[("DATABASE_URL", &database.url), ("GATEWAY_OPERATION_CACHE_SIZE", "0")]);
+    let before = counter(&gateway, "gateway_documents_parsed_total", "").await;
+    for _ in 0..3 {
+        gateway.graphql_with("{ tasks { totalCount } }", json!({})).await;
+    }
+    assert_eq!(
+        counter(&gateway, "gateway_documents_parsed_total", "").await - before,
+        3
+    );
+    assert_eq!(counter(&gateway, "gateway_operation_cache_total", "hit").await, 0);
+}
+
+/// Two gateways on one database: one with the cache (its second answer is streamed), one without.
+struct Pair {
+    cached: TestApp,
+    plain: TestApp,
+    _database: TestDatabase,
+}
+
+impl Pair {
+    async fn new(server: ServerArgs) -> Self {
+        let (database, _) = TestDatabase::seeded(0.1).await;
+        let cached = TestApp::spawn_with_server(&database.args(), server.clone()).await;
+        let plain = TestApp::spawn_with_server(
+            &database.args(),
+            ServerArgs {
+                operation_cache_size: 0,
+                ..server
+            },
+        )
+        .await;
+        Self {
+            cached,
+            plain,
+            _database: database,
+        }
+    }
+
+    /// Sends `query` with `warm` (to cache it) and then `variables` to the cached gateway, and
+    /// `variables` to the plain one; the answers must be the same.
+    async fn same(&self, query: &str, warm: serde_json::Value, variables: serde_json::Value) -> serde_json::Value {
+        let warming = self.cached.graphql(query, warm).await;
+        assert!(warming.get("errors").is_none(), "warming {query}: {warming}");
+        let streamed = self.cached.graphql_text(query, variables.clone()).await;
+        let plain = self.plain.graphql_text(query, variables).await;
+        assert_eq!(in_order(&streamed), in_order(&plain), "{query}");
+        serde_json::from_str(&plain).expect("JSON")
+    }
+}
+
+#[tokio::test]
+async fn streamed_answers_equal_executed_ones() {
+    let pair = Pair::new(gateway::config::defaults()).await;
+    // Several root fields, aliases, `__typename`, fragments, directives from variables.
+    let query = r#"
+        query Mixed($skip: Boolean!, $n: Int!, $status: TaskStatus) {
+          __typename
+          first: tasks(first: $n, filter: {status: {eq: $status}}, orderBy: [{priority: DESC}]) {
+            ...Page
+            totalCount
+          }
+          one: task(id: 7) { id @include(if: $skip) title project { name organization { name } } }
+          missing: task(id: 999999) { id }
+          counts: tasksAggregate { count @skip(if: $skip) groupBy(columns: [STATUS]) { key { status } count } }
+          ... on Query { projects(first: 2) { edges { cursor node { id isPublic createdAt } } } }
+        }
+        fragment Page on TaskConnection {
+          nodes { id status priority dueOn estimateHours metadata createdAt comments(first: 1) { nodes { body } } }
+          pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        }"#;
+    let warm = json!({ "skip": false, "n": 2, "status": "TODO" });
+    for variables in [
+        warm.clone(),
+        json!({ "skip": true, "n": 4, "status": "IN_PROGRESS" }),
+        json!({ "skip": false, "n": 1, "status": "DONE" }),
+    ] {
+        let answer = pair.same(query, warm.clone(), variables).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    // Cursors the streamed path wrote page on as well as the executed path's.
+    let page = pair
+        .same(
+            "query ($after: String) { tasks(first: 3, after: $after) { nodes { id } pageInfo { endCursor } } }",
+            json!({ "after": null }),
+            json!({ "after": null }),
+        )
+        .await;
+    let cursor = page["data"]["tasks"]["pageInfo"]["endCursor"].clone();
+    let next = pair
+        .same(
+            "query ($after: String) { tasks(first: 3, after: $after) { nodes { id } pageInfo { endCursor } } }",
+            json!({ "after": null }),
+            json!({ "after": cursor }),
+        )
+        .await;
+    assert_eq!(next["data"]["tasks"]["nodes"][0]["id"], "4", "{next}");
+}
+
+#[tokio::test]
+async fn streamed_errors_equal_executed_ones() {
+    let server = ServerArgs {
+        max_response_bytes: 4096,
+        ..gateway::config::defaults()
+    };
+    let pair = Pair::new(server).await;
+    let query = "query ($n: Int!) { task(id: 1) { id } tasks(first: $n) { nodes { id title metadata } } }";
+    // Within the response bound first, past it the second time: the streamed path fails and
+    // async-graphql's path answers, as it would have without the cache.
+    let answer = pair.same(query, json!({ "n": 1 }), json!({ "n": 200 })).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "QUERY_LIMIT_EXCEEDED",
+        "{answer}"
+    );
+    // Values the planner refuses are answered by async-graphql's path, in its words.
+    let lookup = "query ($id: ID!) { task(id: $id) { id } }";
+    for variables in [json!({ "id": "not a number" }), json!({ "id": null }), json!({})] {
+        let answer = pair.same(lookup, json!({ "id": 1 }), variables).await;
+        assert!(answer["errors"][0]["extensions"]["code"].is_string(), "{answer}");
+    }
+    let page = "query ($n: Int) { tasks(first: $n) { totalCount } }";
+    for variables in [
+        json!({ "n": "3" }),
+        json!({ "n": 1.5 }),
+        json!({ "n": 3_000_000_000_u64 }),
+    ] {
+        let answer = pair.same(page, json!({ "n": 1 }), variables).await;
+        assert!(answer["errors"][0]["extensions"]["code"].is_string(), "{answer}");
+    }
+}
