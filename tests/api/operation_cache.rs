@@ -184,7 +184,8 @@ async fn streamed_errors_equal_executed_ones() {
         ..gateway::config::defaults()
     };
     let pair = Pair::new(server).await;
-    let query = "query ($n: Int!) { task(id: 1) { id } tasks(first: $n) { nodes { id title metadata } } }";
+    // One root field: with two, which one passes the shared bound first is a race on both paths.
+    let query = "query ($n: Int!) { tasks(first: $n) { nodes { id title metadata } } }";
     // Within the response bound first, past it the second time: the streamed path fails and
     // async-graphql's path answers, as it would have without the cache.
     let answer = pair.same(query, json!({ "n": 1 }), json!({ "n": 200 })).await;
