@@ -1,44 +1,56 @@
 #!/usr/bin/env bash
-# What the query limits and the metrics cost per Q1 request, measured in one run: the release
-# gateway runs under callgrind (which counts instructions, not seconds, so the figure does not move
-# with the machine's load), serves N Q1 requests, and the instructions spent in the limit checks and
-# the metric recording are compared with all instructions spent handling the requests.
+# Instructions the gateway spends per request, counted by callgrind (instructions, not seconds:
+# the figure repeats on a loaded machine). For each query, the release binary runs under
+# callgrind, serves 20 warm-up requests (the operation cache fills), the counters are zeroed,
+# N more requests are served one after another with curl, and the whole process's instructions
+# are divided by N — HTTP, routing, authentication, the operation cache, the driver, all of it.
 #
-#   bench/overhead.sh [requests]     (default 300; needs valgrind, curl, a seeded gateway_bench_export
-#                                     from bench/portable.sh, or BENCH_DATABASE_URL)
+#   bench/overhead.sh [requests] [binary]    (default 200 and target/release/gateway; needs
+#                                             valgrind and curl, and a seeded database:
+#                                             BENCH_DATABASE_URL, default the side-by-side's `sbs`)
+#
+# ROLE=member sends a member token (permissions on). Compare two builds by running it twice on
+# the same database and reading the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-requests=${1:-300}
-database_url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/gateway_bench_export}
+requests=${1:-200}
+binary=${2:-target/release/gateway}
+database_url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sbs}
 port=8767
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --quiet --bin gateway
-DATABASE_URL=$database_url GATEWAY_LOG=warn GATEWAY_LISTEN=127.0.0.1:$port \
-  valgrind --tool=callgrind --callgrind-out-file="$work/out" target/release/gateway 2>"$work/valgrind.log" &
-pid=$!
-for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 1; done
-query='{"query":"{ tasks(first: 100) { nodes { id title status priority dueOn } } }"}'
-for _ in $(seq 1 "$requests"); do
-  curl -sf "http://127.0.0.1:$port/graphql" -H 'content-type: application/json' -d "$query" >/dev/null
-done
-kill -INT "$pid"
-wait "$pid" || true
+tid=$(psql "$database_url" -qAt -c "select id from tasks order by id offset (select count(*)/2 from tasks) limit 1")
+declare -A queries=(
+  [q1]='{"query":"query Q1 { tasks(first: 100, orderBy: [{id: ASC}]) { nodes { id title status priority createdAt } } }"}'
+  [q2]='{"query":"query Q2 { organizations(first: 5, orderBy: [{id: ASC}]) { nodes { id name projects(first: 5, orderBy: [{id: ASC}]) { nodes { id name tasks(first: 10, orderBy: [{id: ASC}]) { nodes { id title status } } } } } } }"}'
+  [q4]="{\"query\":\"query Q4 { task(id: $tid) { id title status priority dueOn estimateHours metadata createdAt } }\"}"
+)
+env=(DATABASE_URL="$database_url" GATEWAY_LOG=warn GATEWAY_LISTEN="127.0.0.1:$port")
+auth=()
+if [ "${ROLE:-}" = member ]; then
+  secret=overhead-secret-0123456789abcdef0123456789
+  env+=(GATEWAY_JWT_SECRET="$secret")
+  org=$(psql "$database_url" -qAt -c "select organization_id from users where role='member' order by id limit 1")
+  user=$(psql "$database_url" -qAt -c "select id from users where role='member' and organization_id=$org order by id limit 1")
+  token=$(GATEWAY_JWT_SECRET=$secret "$binary" token --role member --sub "$user" --claim org_id="$org" --ttl 1h 2>/dev/null | tail -1)
+  auth=(-H "authorization: Bearer $token")
+fi
+post() { curl -sf "http://127.0.0.1:$port/graphql" -H 'content-type: application/json' "${auth[@]}" -d "$1" >/dev/null; }
 
-callgrind_annotate --inclusive=yes --threshold=100 "$work/out" 2>/dev/null | awk -v requests="$requests" '
-  function count(line) { gsub(/,/, "", line); split(line, parts, " "); return parts[1] + 0 }
-  /gateway::server::http::run::\{\{closure\}\}/ { total += count($0) }
-  /gateway::schema::limits::QueryLimits::check / { limits += count($0) }
-  /QueryLimits as async_graphql::extensions::Extension>::parse_query/ { limits += count($0) }
-  /QueryLimits as async_graphql::extensions::ExtensionFactory>::create/ { limits += count($0) }
-  /drop_in_place<<gateway::schema::limits::QueryLimits/ { limits += count($0) }
-  /gateway::server::metrics::(operation|statement) / { metrics += count($0) }
-  END {
-    printf "Q1 requests: %d\n", requests
-    printf "instructions per request (handling):   %12.0f\n", total / requests
-    printf "  query limits:                        %12.0f  (%.2f%%)\n", limits / requests, 100 * limits / total
-    printf "  metrics:                             %12.0f  (%.2f%%)\n", metrics / requests, 100 * metrics / total
-    printf "  together:                                          %.2f%% of the instructions per request\n", 100 * (limits + metrics) / total
-  }'
+printf '%-4s %14s  (%s, %d requests, role %s)\n' query instr/request "$binary" "$requests" "${ROLE:-none}"
+for q in q1 q2 q4; do
+  env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/$q.out" "$binary" serve 2>"$work/valgrind.log" &
+  pid=$!
+  for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 1; done
+  for _ in $(seq 1 20); do post "${queries[$q]}"; done
+  callgrind_control --zero "$pid" >/dev/null 2>&1
+  for _ in $(seq 1 "$requests"); do post "${queries[$q]}"; done
+  callgrind_control --dump "$pid" >/dev/null 2>&1
+  kill -INT "$pid"
+  wait "$pid" || true
+  total=$(for file in "$work/$q.out".*; do grep -h '^summary:' "$file" | awk '{print $2}'; done | sort -n | tail -1)
+  printf '%-4s %14.0f\n' "$q" "$(echo "$total / $requests" | bc -l)"
+  rm -f "$work/$q.out"*
+done

@@ -1,7 +1,7 @@
 //! Which documents can be streamed: a query whose root fields are generated list, lookup and
-//! aggregate fields or `__typename`, with no introspection below, and no response key selected
-//! twice in one selection set (async-graphql merges such fields; the database would write the
-//! key twice). Every branch counts, whatever `@skip`/`@include` decide at run time.
+//! aggregate fields or `__typename`, with no introspection but `__typename` below, and no root
+//! response key selected twice (below the root the planner merges such fields). Every branch
+//! counts, whatever `@skip`/`@include` decide at run time.
 
 use crate::metadata::Registry;
 use crate::plan::Root;
@@ -70,14 +70,16 @@ impl<'d> Walk<'d> {
         })
     }
 
-    /// Whether the selection below a root field is streamable: no `__`-field, distinct keys.
+    /// Whether the selection below a root field is streamable: no introspection but `__typename`
+    /// (the planner merges fields that share a key, as async-graphql does).
     fn below(&self, set: &'d SelectionSet, depth: usize) -> bool {
         let mut fields = Vec::new();
-        if !self.flatten(set, &mut fields, depth) || !distinct(&fields) {
+        if !self.flatten(set, &mut fields, depth) {
             return false;
         }
-        fields
-            .iter()
-            .all(|field| !field.name.node.starts_with("__") && self.below(&field.selection_set.node, depth + 1))
+        fields.iter().all(|field| {
+            let name = field.name.node.as_str();
+            (name == "__typename" || !name.starts_with("__")) && self.below(&field.selection_set.node, depth + 1)
+        })
     }
 }

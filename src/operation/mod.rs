@@ -5,7 +5,7 @@
 //! The cache keeps, per role, operation name and document text, the parsed document that
 //! async-graphql validated and executed without an error (so it is known valid for that role's
 //! schema), and whether it can be **streamed**: a query made only of generated root fields and
-//! `__typename`. For a streamed document it keeps, per variables and session claims, the SQL of
+//! `__typename` (`__typename` below them is a constant the database writes). For a streamed document it keeps, per variables and session claims, the SQL of
 //! each root field. A repeated request then does no parsing, no validation, no planning and no
 //! SQL building: the limits are checked with its variables, the statements run, and the JSON
 //! the database built (every scalar already in the API's form, see `sql::Dialect::output`) is

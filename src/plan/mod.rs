@@ -134,7 +134,7 @@ pub fn for_each_connection(plan: &mut Plan, visit: &mut dyn FnMut(&mut Connectio
     fn node(plan: &mut NodePlan, visit: &mut dyn FnMut(&mut ConnectionPlan)) {
         for (_, field) in &mut plan.fields {
             match field {
-                NodeField::Column(_) => {}
+                NodeField::Column(_) | NodeField::Typename(_) => {}
                 NodeField::Object { node: inner, .. } => node(inner, visit),
                 NodeField::Connection { plan, .. } => connection(plan, visit),
             }
@@ -152,7 +152,7 @@ pub fn for_each_connection(plan: &mut Plan, visit: &mut dyn FnMut(&mut Connectio
                         }
                     }
                 }
-                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
+                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount | ConnectionOutput::Typename(_) => {}
             }
         }
     }
@@ -214,14 +214,25 @@ impl Page {
 pub enum ConnectionOutput {
     Nodes(NodePlan),
     Edges(Vec<(String, EdgeOutput)>),
-    PageInfo(Vec<(String, PageInfoField)>),
+    PageInfo(Vec<(String, Selected<PageInfoField>)>),
     TotalCount,
+    /// `__typename`: the connection type's name.
+    Typename(String),
+}
+
+/// A field of a fixed-shape object (`pageInfo`, an aggregate's columns), or its `__typename`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selected<T> {
+    Field(T),
+    /// The object type's name.
+    Typename(String),
 }
 
 #[derive(Debug, Clone)]
 pub enum EdgeOutput {
     Cursor,
     Node(NodePlan),
+    Typename(String),
 }
 
 /// The selected fields of one row.
@@ -238,6 +249,8 @@ pub enum NodeField {
     Object { relation: usize, node: NodePlan },
     /// A to-many relation and its own connection plan.
     Connection { relation: usize, plan: Box<ConnectionPlan> },
+    /// `__typename`: the row type's name.
+    Typename(String),
 }
 
 /// One key of an ordering.
@@ -401,23 +414,26 @@ pub enum AggregateOutput {
     Count,
     Function {
         function: AggregateFunction,
-        columns: Vec<(String, String)>,
+        /// (response key, column) pairs.
+        columns: Vec<(String, Selected<String>)>,
     },
     GroupBy {
         columns: Vec<String>,
         outputs: Vec<(String, GroupOutput)>,
     },
+    Typename(String),
 }
 
 #[derive(Debug, Clone)]
 pub enum GroupOutput {
     /// The group's key columns: (response key, column).
-    Key(Vec<(String, String)>),
+    Key(Vec<(String, Selected<String>)>),
     Count,
     Function {
         function: AggregateFunction,
-        columns: Vec<(String, String)>,
+        columns: Vec<(String, Selected<String>)>,
     },
+    Typename(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,23 +1,34 @@
 //! Walks a root field's selection set (look-ahead) and builds its plan in one pass.
 //!
-//! Fragments are flattened, `@skip`/`@include` are honoured, `__typename` is answered by
-//! async-graphql itself, and fields that share a response key (the same field selected in two
-//! fragments) are merged, as GraphQL's field-merging rules allow.
+//! Fragments are flattened, `@skip`/`@include` are honoured, fields that share a response key
+//! (the same field selected in two fragments) are merged, as GraphQL's field-merging rules allow,
+//! and `__typename` becomes the object type's name in the plan, so the JSON the database builds
+//! is the whole answer (async-graphql answers `__typename` itself and ignores the copy).
 
 use super::arguments::{argument_value as argument, column_of_enum, parse_count, parse_filter, parse_order};
 use super::field::Selection;
-use super::vocabulary::{ConnectionField, EdgeField};
+use super::vocabulary::{ConnectionField, Derived, EdgeField, PAGE_INFO};
 use super::*;
 use crate::error::GatewayError;
 use crate::metadata::{Registry, RelationKind};
 use async_graphql::Value as GqlValue;
 
-/// The sub-fields of every occurrence, grouped by response key in first-seen order.
+/// The sub-fields of every occurrence, grouped by response key in first-seen order, without
+/// `__typename` (for objects whose type name the plan does not carry).
 pub(super) fn grouped<S: Selection>(occurrences: &[S]) -> Result<Vec<(String, Vec<S>)>, GatewayError> {
+    group(occurrences, false)
+}
+
+/// The sub-fields of every occurrence, `__typename` included, grouped by response key.
+fn members<S: Selection>(occurrences: &[S]) -> Result<Vec<(String, Vec<S>)>, GatewayError> {
+    group(occurrences, true)
+}
+
+fn group<S: Selection>(occurrences: &[S], typename: bool) -> Result<Vec<(String, Vec<S>)>, GatewayError> {
     let mut groups: Vec<(String, Vec<S>)> = Vec::new();
     for occurrence in occurrences {
         for child in occurrence.children()? {
-            if child.name() == "__typename" || !child.included()? {
+            if (child.name() == TYPENAME && !typename) || !child.included()? {
                 continue;
             }
             let key = child.alias().unwrap_or(child.name()).to_owned();
@@ -29,6 +40,8 @@ pub(super) fn grouped<S: Selection>(occurrences: &[S]) -> Result<Vec<(String, Ve
     }
     Ok(groups)
 }
+
+const TYPENAME: &str = "__typename";
 
 /// Plans a connection field (a root list or a to-many relation).
 pub fn plan_connection<S: Selection>(
@@ -64,31 +77,43 @@ pub fn plan_connection<S: Selection>(
     if page.first.is_some() && page.last.is_some() {
         return Err(GatewayError::bad_input("give `first` or `last`, not both"));
     }
+    let type_name = &registry.entity(entity).type_name;
     let mut outputs = Vec::new();
-    for (key, fields) in grouped(occurrences)? {
+    for (key, fields) in members(occurrences)? {
         let name = fields[0].name();
+        if name == TYPENAME {
+            outputs.push((key, ConnectionOutput::Typename(Derived::Connection.name(type_name))));
+            continue;
+        }
         let output = match name.parse().map_err(|_| unknown(name, "connection"))? {
             ConnectionField::Nodes => ConnectionOutput::Nodes(plan_node(registry, entity, &fields)?),
             ConnectionField::TotalCount => ConnectionOutput::TotalCount,
             ConnectionField::Edges => {
                 let mut edge = Vec::new();
-                for (edge_key, edge_fields) in grouped(&fields)? {
+                for (edge_key, edge_fields) in members(&fields)? {
                     let name = edge_fields[0].name();
-                    edge.push((
-                        edge_key,
+                    let output = if name == TYPENAME {
+                        EdgeOutput::Typename(Derived::Edge.name(type_name))
+                    } else {
                         match name.parse().map_err(|_| unknown(name, "edge"))? {
                             EdgeField::Cursor => EdgeOutput::Cursor,
                             EdgeField::Node => EdgeOutput::Node(plan_node(registry, entity, &edge_fields)?),
-                        },
-                    ));
+                        }
+                    };
+                    edge.push((edge_key, output));
                 }
                 ConnectionOutput::Edges(edge)
             }
             ConnectionField::PageInfo => {
                 let mut info = Vec::new();
-                for (info_key, info_fields) in grouped(&fields)? {
+                for (info_key, info_fields) in members(&fields)? {
                     let name = info_fields[0].name();
-                    info.push((info_key, name.parse().map_err(|_| unknown(name, "PageInfo"))?));
+                    let output = if name == TYPENAME {
+                        Selected::Typename(PAGE_INFO.to_owned())
+                    } else {
+                        Selected::Field(name.parse().map_err(|_| unknown(name, PAGE_INFO))?)
+                    };
+                    info.push((info_key, output));
                 }
                 ConnectionOutput::PageInfo(info)
             }
@@ -149,9 +174,11 @@ pub(super) fn plan_node<S: Selection>(
 ) -> Result<NodePlan, GatewayError> {
     let meta = registry.entity(entity);
     let mut fields = Vec::new();
-    for (key, occurrence) in grouped(occurrences)? {
+    for (key, occurrence) in members(occurrences)? {
         let name = occurrence[0].name();
-        let field = if let Some(column) = meta.column_by_field(name) {
+        let field = if name == TYPENAME {
+            NodeField::Typename(meta.type_name.clone())
+        } else if let Some(column) = meta.column_by_field(name) {
             NodeField::Column(column.name.clone())
         } else if let Some(index) = meta.relations.iter().position(|relation| relation.field == name) {
             let relation = &meta.relations[index];
@@ -202,14 +229,22 @@ pub fn plan_aggregate<S: Selection>(
     let args = field.arguments()?;
     let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
     let mut outputs = Vec::new();
-    for (key, occurrences) in grouped(std::slice::from_ref(&field))? {
+    let type_name = &registry.entity(entity).type_name;
+    for (key, occurrences) in members(std::slice::from_ref(&field))? {
         let name = occurrences[0].name();
-        let output = if name == "count" {
+        let output = if name == TYPENAME {
+            AggregateOutput::Typename(Derived::Aggregate.name(type_name))
+        } else if name == "count" {
             AggregateOutput::Count
         } else if let Some(function) = AggregateFunction::from_field(name) {
             AggregateOutput::Function {
                 function,
-                columns: aggregate_columns(registry, entity, &occurrences)?,
+                columns: aggregate_columns(
+                    registry,
+                    entity,
+                    &occurrences,
+                    &Derived::Function(function).name(type_name),
+                )?,
             }
         } else if name == "groupBy" {
             plan_group_by(registry, entity, &occurrences)?
@@ -225,19 +260,23 @@ pub fn plan_aggregate<S: Selection>(
     })
 }
 
+/// The columns selected in an object of type `object` (an aggregate function's, a group's key).
 fn aggregate_columns<S: Selection>(
     registry: &Registry,
     entity: EntityId,
     occurrences: &[S],
-) -> Result<Vec<(String, String)>, GatewayError> {
+    object: &str,
+) -> Result<Vec<(String, Selected<String>)>, GatewayError> {
     let meta = registry.entity(entity);
-    grouped(occurrences)?
+    members(occurrences)?
         .into_iter()
         .map(|(key, fields)| {
-            let column = meta
-                .column_by_field(fields[0].name())
-                .ok_or_else(|| unknown(fields[0].name(), "aggregate"))?;
-            Ok((key, column.name.clone()))
+            let name = fields[0].name();
+            if name == TYPENAME {
+                return Ok((key, Selected::Typename(object.to_owned())));
+            }
+            let column = meta.column_by_field(name).ok_or_else(|| unknown(name, "aggregate"))?;
+            Ok((key, Selected::Field(column.name.clone())))
         })
         .collect()
 }
@@ -259,12 +298,19 @@ fn plan_group_by<S: Selection>(
     if columns.is_empty() {
         return Err(GatewayError::bad_input("groupBy needs at least one column"));
     }
+    let type_name = &meta.type_name;
     let mut outputs = Vec::new();
-    for (key, fields) in grouped(occurrences)? {
+    for (key, fields) in members(occurrences)? {
         let name = fields[0].name();
-        let output = if name == "key" {
-            let keys = aggregate_columns(registry, entity, &fields)?;
-            if let Some((_, column)) = keys.iter().find(|(_, column)| !columns.contains(column)) {
+        let output = if name == TYPENAME {
+            GroupOutput::Typename(Derived::Group.name(type_name))
+        } else if name == "key" {
+            let keys = aggregate_columns(registry, entity, &fields, &Derived::GroupKey.name(type_name))?;
+            let ungrouped = keys.iter().find_map(|(_, column)| match column {
+                Selected::Field(column) if !columns.contains(column) => Some(column),
+                _ => None,
+            });
+            if let Some(column) = ungrouped {
                 return Err(GatewayError::bad_input(format!(
                     "groupBy: `key` selects `{column}`, which is not grouped by"
                 )));
@@ -275,7 +321,7 @@ fn plan_group_by<S: Selection>(
         } else if let Some(function) = AggregateFunction::from_field(name) {
             GroupOutput::Function {
                 function,
-                columns: aggregate_columns(registry, entity, &fields)?,
+                columns: aggregate_columns(registry, entity, &fields, &Derived::Function(function).name(type_name))?,
             }
         } else {
             return Err(unknown(name, "group"));

@@ -9,7 +9,7 @@
 
 use super::{
     AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, GroupOutput, NodeField, NodePlan,
-    OrderKey, Plan, Predicate,
+    OrderKey, Plan, Predicate, Selected,
 };
 use crate::metadata::{EntityId, Registry};
 
@@ -82,11 +82,11 @@ pub fn walk_connection<V: Visitor + ?Sized>(visitor: &mut V, plan: &ConnectionPl
                 for (_, field) in fields {
                     match field {
                         EdgeOutput::Node(node) => visitor.node(plan.entity, node)?,
-                        EdgeOutput::Cursor => {}
+                        EdgeOutput::Cursor | EdgeOutput::Typename(_) => {}
                     }
                 }
             }
-            ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
+            ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount | ConnectionOutput::Typename(_) => {}
         }
     }
     Ok(())
@@ -99,10 +99,12 @@ pub fn walk_aggregate<V: Visitor + ?Sized>(visitor: &mut V, plan: &AggregatePlan
     }
     for (_, output) in &plan.outputs {
         match output {
-            AggregateOutput::Count => {}
+            AggregateOutput::Count | AggregateOutput::Typename(_) => {}
             AggregateOutput::Function { columns, .. } => {
                 for (_, column) in columns {
-                    visitor.column(entity, column)?;
+                    if let Selected::Field(column) = column {
+                        visitor.column(entity, column)?;
+                    }
                 }
             }
             AggregateOutput::GroupBy { columns, outputs } => {
@@ -113,10 +115,12 @@ pub fn walk_aggregate<V: Visitor + ?Sized>(visitor: &mut V, plan: &AggregatePlan
                     match output {
                         GroupOutput::Key(keys) | GroupOutput::Function { columns: keys, .. } => {
                             for (_, column) in keys {
-                                visitor.column(entity, column)?;
+                                if let Selected::Field(column) = column {
+                                    visitor.column(entity, column)?;
+                                }
                             }
                         }
-                        GroupOutput::Count => {}
+                        GroupOutput::Count | GroupOutput::Typename(_) => {}
                     }
                 }
             }
@@ -129,6 +133,7 @@ pub fn walk_node<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, node: &
     for (_, field) in &node.fields {
         match field {
             NodeField::Column(column) => visitor.column(entity, column)?,
+            NodeField::Typename(_) => {}
             NodeField::Object { relation, node } => {
                 visitor.relation(entity, *relation)?;
                 let target = visitor.registry().entity(entity).relations[*relation].target;

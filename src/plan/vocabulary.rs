@@ -1,12 +1,13 @@
 //! The API's fixed words, each named once: filter operators, the logical combinators, to-many
-//! quantifiers, order directions, and the fields of connections, edges and page info.
+//! quantifiers, order directions, the fields of connections, edges and page info, and the names
+//! of the object types derived from an entity's type (which plans carry for `__typename`).
 //!
 //! The schema generator lists them (`iter()`, [`name`](Operator::name), descriptions) and the
 //! planner reads them back (`str::parse`), so the two cannot disagree: adding a filter operator
 //! means a variant here (with its description and the column kinds it applies to) and its SQL in
 //! [`crate::sql`], nothing else.
 
-use super::{Comparison, TextMatch};
+use super::{AggregateFunction, Comparison, TextMatch};
 use crate::metadata::ScalarKind;
 
 /// What a filter may say about one column (`{priority: {gte: 2}}`).
@@ -275,5 +276,37 @@ mod tests {
                 (true, false)
             ]
         );
+    }
+}
+
+/// The one page-information type every connection shares.
+pub const PAGE_INFO: &str = "PageInfo";
+
+/// An object type derived from an entity's type (`Task` → `TaskConnection`, `TaskMin`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    Connection,
+    Edge,
+    Aggregate,
+    Group,
+    GroupKey,
+    Function(AggregateFunction),
+}
+
+impl Derived {
+    /// The type's name for the entity type `base`.
+    pub fn name(self, base: &str) -> String {
+        let suffix = match self {
+            Self::Connection => "Connection",
+            Self::Edge => "Edge",
+            Self::Aggregate => "Aggregate",
+            Self::Group => "Group",
+            Self::GroupKey => "GroupKey",
+            Self::Function(AggregateFunction::Sum) => "Sum",
+            Self::Function(AggregateFunction::Avg) => "Avg",
+            Self::Function(AggregateFunction::Min) => "Min",
+            Self::Function(AggregateFunction::Max) => "Max",
+        };
+        format!("{base}{suffix}")
     }
 }

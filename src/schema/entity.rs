@@ -5,7 +5,7 @@ use super::resolve;
 use super::scalars::{filter_name, type_name};
 use crate::metadata::{Column, Entity, EntityId, Registry, Relation, RelationKind, ScalarKind, enum_value_name};
 use crate::permission::View;
-use crate::plan::vocabulary::{Combinator, ConnectionField, EdgeField, ListQuantifier};
+use crate::plan::vocabulary::{Combinator, ConnectionField, Derived, EdgeField, ListQuantifier};
 use crate::plan::{AggregateFunction, Root};
 use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, SchemaBuilder, TypeRef};
 use strum::IntoEnumIterator;
@@ -29,26 +29,20 @@ impl Names {
         let base = &entity.type_name;
         Self {
             object: base.clone(),
-            connection: format!("{base}Connection"),
-            edge: format!("{base}Edge"),
+            connection: Derived::Connection.name(base),
+            edge: Derived::Edge.name(base),
             filter: format!("{base}Filter"),
             list_filter: format!("{base}ListFilter"),
             order_by: format!("{base}OrderBy"),
-            aggregate: format!("{base}Aggregate"),
-            group: format!("{base}Group"),
-            group_key: format!("{base}GroupKey"),
+            aggregate: Derived::Aggregate.name(base),
+            group: Derived::Group.name(base),
+            group_key: Derived::GroupKey.name(base),
             group_column: format!("{base}GroupColumn"),
         }
     }
 
     fn function(&self, function: AggregateFunction) -> String {
-        let suffix = match function {
-            AggregateFunction::Sum => "Sum",
-            AggregateFunction::Avg => "Avg",
-            AggregateFunction::Min => "Min",
-            AggregateFunction::Max => "Max",
-        };
-        format!("{}{suffix}", self.object)
+        Derived::Function(function).name(&self.object)
     }
 }
 
@@ -60,7 +54,11 @@ fn connection_field(field: ConnectionField, names: &Names) -> Field {
             .description("The rows of the page."),
         ConnectionField::Edges => Field::new(name, TypeRef::named_nn_list_nn(&names.edge), resolve::list)
             .description("The rows with their cursors."),
-        ConnectionField::PageInfo => Field::new(name, TypeRef::named_nn("PageInfo"), resolve::object),
+        ConnectionField::PageInfo => Field::new(
+            name,
+            TypeRef::named_nn(crate::plan::vocabulary::PAGE_INFO),
+            resolve::object,
+        ),
         ConnectionField::TotalCount => {
             Field::new(name, TypeRef::named_nn(TypeRef::INT), resolve::scalar(ScalarKind::Int))
                 .description("Rows matching the filter, ignoring the page (computed only when selected).")

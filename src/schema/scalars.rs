@@ -72,7 +72,7 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuild
         .register(Scalar::new("JSON").description("Any JSON value.").specified_by_url("https://www.rfc-editor.org/rfc/rfc8259"))
         .register(
             PageInfoField::iter().fold(
-                Object::new("PageInfo").description("Where a page sits in the whole list (Relay cursor connections)."),
+                Object::new(crate::plan::vocabulary::PAGE_INFO).description("Where a page sits in the whole list (Relay cursor connections)."),
                 |object, field| object.field(page_info_field(field)),
             ),
         )

@@ -60,8 +60,9 @@ pub struct AppState {
     pub engine: crate::schema::Engine,
     /// Prepared documents and their compiled statements.
     pub operations: Arc<crate::operation::OperationCache>,
-    /// The primary's routing (replicas, breaker), as the resolvers see it.
-    pub routing: crate::database::Routing,
+    /// The primary's routing (replicas, breaker), as the resolvers see it. Behind an `Arc`: the
+    /// state is cloned for every request.
+    pub routing: Arc<crate::database::Routing>,
 }
 
 /// How long closing the pool may take after the drain (statements of dropped requests are stopping).
@@ -192,7 +193,7 @@ impl Application {
             authenticator,
             engine: crate::schema::Engine::new(registry.clone(), &options),
             operations: Arc::new(crate::operation::OperationCache::new(args.operation_cache_size)),
-            routing: routing.clone(),
+            routing: Arc::new(routing.clone()),
         };
         let router = match cors(args)? {
             Some(cors) => router(state).layer(cors),

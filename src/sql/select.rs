@@ -9,7 +9,7 @@ use super::{Compiler, column};
 use crate::metadata::{EntityId, ScalarKind};
 use crate::plan::{
     AggregateFunction, AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, GroupOutput,
-    LookupPlan, NodeField, NodePlan, OrderKey, PageInfoField,
+    LookupPlan, NodeField, NodePlan, OrderKey, PageInfoField, Selected,
 };
 use sea_orm::Value;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, NullOrdering, Order, Query, QueryStatementBuilder, SelectStatement};
@@ -131,6 +131,7 @@ impl Compiler<'_> {
                     for (edge_key, field) in fields {
                         let value = match field {
                             EdgeOutput::Cursor => self.cursor(plan, &middle_alias),
+                            EdgeOutput::Typename(name) => Expr::val(name.as_str()),
                             EdgeOutput::Node(node) => {
                                 let object = self.node_object(entity, node, &middle_alias);
                                 self.dialect.nested(object)
@@ -145,19 +146,20 @@ impl Compiler<'_> {
                     let mut info = Vec::new();
                     for (info_key, field) in fields {
                         let value = match field {
-                            PageInfoField::HasNextPage => {
+                            Selected::Typename(name) => Expr::val(name.as_str()),
+                            Selected::Field(PageInfoField::HasNextPage) => {
                                 let more = self.has_more(plan, parent.as_ref(), true, size);
                                 self.dialect.boolean(more)
                             }
-                            PageInfoField::HasPreviousPage => {
+                            Selected::Field(PageInfoField::HasPreviousPage) => {
                                 let more = self.has_more(plan, parent.as_ref(), false, size);
                                 self.dialect.boolean(more)
                             }
                             // The first or last of the page's cursors in reading order.
-                            PageInfoField::StartCursor | PageInfoField::EndCursor => {
+                            Selected::Field(cursor @ (PageInfoField::StartCursor | PageInfoField::EndCursor)) => {
                                 let keys = self.cursor_keys(plan, &middle_alias);
                                 let all = self.dialect.array_agg(keys, &output_order, in_page.clone());
-                                let end = self.dialect.array_end(all, *field == PageInfoField::EndCursor);
+                                let end = self.dialect.array_end(all, *cursor == PageInfoField::EndCursor);
                                 self.dialect.cursor(end)
                             }
                         };
@@ -165,6 +167,7 @@ impl Compiler<'_> {
                     }
                     self.dialect.object(info)
                 }
+                ConnectionOutput::Typename(name) => Expr::val(name.as_str()),
                 ConnectionOutput::TotalCount => {
                     let count_alias = self.alias();
                     let condition = self.base_condition(plan, parent.as_ref(), &count_alias);
@@ -371,6 +374,7 @@ impl Compiler<'_> {
                     NodeField::Column(name) => {
                         columns.insert(name.clone());
                     }
+                    NodeField::Typename(_) => {}
                     NodeField::Object { relation, .. } | NodeField::Connection { relation, .. } => {
                         columns.extend(entity.relations[*relation].from_columns.iter().cloned());
                     }
@@ -384,11 +388,11 @@ impl Compiler<'_> {
                     for (_, field) in fields {
                         match field {
                             EdgeOutput::Node(node) => add_node(node, &mut columns),
-                            EdgeOutput::Cursor => {}
+                            EdgeOutput::Cursor | EdgeOutput::Typename(_) => {}
                         }
                     }
                 }
-                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount => {}
+                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount | ConnectionOutput::Typename(_) => {}
             }
         }
         if columns.is_empty() {
@@ -407,6 +411,7 @@ impl Compiler<'_> {
                     let kind = self.kind(entity, name);
                     self.dialect.output(kind, column(alias, name))
                 }
+                NodeField::Typename(name) => Expr::val(name.as_str()),
                 NodeField::Object { relation, node } => {
                     let target = self.registry.entity(entity).relations[*relation].target;
                     let child = self.alias();
@@ -465,6 +470,7 @@ impl Compiler<'_> {
         for (key, output) in &plan.outputs {
             let value = match output {
                 AggregateOutput::Count => Expr::cust("count(*)"),
+                AggregateOutput::Typename(name) => Expr::val(name.as_str()),
                 AggregateOutput::Function { function, columns } => {
                     self.functions(plan.entity, *function, columns, &alias)
                 }
@@ -482,7 +488,7 @@ impl Compiler<'_> {
         let aggregates = plan
             .outputs
             .iter()
-            .any(|(_, output)| !matches!(output, AggregateOutput::GroupBy { .. }));
+            .any(|(_, output)| matches!(output, AggregateOutput::Count | AggregateOutput::Function { .. }));
         if aggregates {
             select
                 .from_as(Alias::new(&table), Alias::new(&alias))
@@ -509,14 +515,19 @@ impl Compiler<'_> {
         &self,
         entity: EntityId,
         function: AggregateFunction,
-        columns: &[(String, String)],
+        columns: &[(String, Selected<String>)],
         alias: &str,
     ) -> Expr {
         let pairs = columns
             .iter()
-            .map(|(key, name)| {
-                let kind = self.kind(entity, name);
-                (key.clone(), self.aggregate_value(kind, function, column(alias, name)))
+            .map(|(key, selected)| {
+                let value = match selected {
+                    Selected::Field(name) => {
+                        self.aggregate_value(self.kind(entity, name), function, column(alias, name))
+                    }
+                    Selected::Typename(name) => Expr::val(name.as_str()),
+                };
+                (key.clone(), value)
             })
             .collect();
         self.dialect.object(pairs)
@@ -562,14 +573,20 @@ impl Compiler<'_> {
                 GroupOutput::Key(keys) => {
                     let key_pairs = keys
                         .iter()
-                        .map(|(key, name)| {
-                            let kind = self.kind(plan.entity, name);
-                            (key.clone(), self.dialect.output(kind, column(&alias, name)))
+                        .map(|(key, selected)| {
+                            let value = match selected {
+                                Selected::Field(name) => {
+                                    self.dialect.output(self.kind(plan.entity, name), column(&alias, name))
+                                }
+                                Selected::Typename(name) => Expr::val(name.as_str()),
+                            };
+                            (key.clone(), value)
                         })
                         .collect();
                     self.dialect.object(key_pairs)
                 }
                 GroupOutput::Count => Expr::cust("count(*)"),
+                GroupOutput::Typename(name) => Expr::val(name.as_str()),
                 GroupOutput::Function { function, columns } => self.functions(plan.entity, *function, columns, &alias),
             };
             pairs.push((key.clone(), value));
@@ -596,11 +613,12 @@ impl Compiler<'_> {
 fn reads_page(plan: &ConnectionPlan) -> bool {
     plan.outputs.iter().any(|(_, output)| match output {
         ConnectionOutput::Nodes(_) | ConnectionOutput::Edges(_) => true,
-        ConnectionOutput::TotalCount => false,
+        ConnectionOutput::TotalCount | ConnectionOutput::Typename(_) => false,
         ConnectionOutput::PageInfo(fields) => fields.iter().any(|(_, field)| match field {
-            PageInfoField::StartCursor | PageInfoField::EndCursor => true,
-            PageInfoField::HasNextPage => !plan.page.backward() && plan.page.size().is_some(),
-            PageInfoField::HasPreviousPage => plan.page.backward(),
+            Selected::Field(PageInfoField::StartCursor | PageInfoField::EndCursor) => true,
+            Selected::Field(PageInfoField::HasNextPage) => !plan.page.backward() && plan.page.size().is_some(),
+            Selected::Field(PageInfoField::HasPreviousPage) => plan.page.backward(),
+            Selected::Typename(_) => false,
         }),
     })
 }
