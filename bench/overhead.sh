@@ -2,8 +2,9 @@
 # Instructions the gateway spends per request, counted by callgrind (instructions, not seconds:
 # the figure repeats on a loaded machine). For each query, the release binary runs under
 # callgrind, serves 20 warm-up requests (the operation cache fills), the counters are zeroed,
-# N more requests are served one after another with curl, and the whole process's instructions
-# are divided by N — HTTP, routing, authentication, the operation cache, the driver, all of it.
+# N more requests are served one after another on one keep-alive connection (one curl), and the
+# whole process's instructions are divided by N — HTTP, routing, authentication, the operation
+# cache, the driver, all of it, but not accepting connections.
 #
 #   bench/overhead.sh [requests] [binary]    (default 200 and target/release/gateway; needs
 #                                             valgrind and curl, and a seeded database:
@@ -37,16 +38,27 @@ if [ "${ROLE:-}" = member ]; then
   token=$(GATEWAY_JWT_SECRET=$secret "$binary" token --role member --sub "$user" --claim org_id="$org" --ttl 1h 2>/dev/null | tail -1)
   auth=(-H "authorization: Bearer $token")
 fi
-post() { curl -sf "http://127.0.0.1:$port/graphql" -H 'content-type: application/json' "${auth[@]}" -d "$1" >/dev/null; }
+# `count` requests with `body`, one after another on one connection.
+post() {
+  local body=$1 count=$2 config="$work/curl.conf"
+  : >"$config"
+  for index in $(seq 1 "$count"); do
+    [ "$index" -gt 1 ] && echo next >>"$config"
+    printf 'url = "http://127.0.0.1:%s/graphql"\nheader = "content-type: application/json"\n' "$port" >>"$config"
+    for header in "${auth[@]:1}"; do printf 'header = "%s"\n' "$header" >>"$config"; done
+    printf 'data = %s\noutput = /dev/null\nsilent\nfail\n' "$(printf '%s' "$body" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')" >>"$config"
+  done
+  curl -K "$config"
+}
 
 printf '%-4s %14s  (%s, %d requests, role %s)\n' query instr/request "$binary" "$requests" "${ROLE:-none}"
 for q in q1 q2 q4; do
   env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/$q.out" "$binary" serve 2>"$work/valgrind.log" &
   pid=$!
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 1; done
-  for _ in $(seq 1 20); do post "${queries[$q]}"; done
+  post "${queries[$q]}" 20
   callgrind_control --zero "$pid" >/dev/null 2>&1
-  for _ in $(seq 1 "$requests"); do post "${queries[$q]}"; done
+  post "${queries[$q]}" "$requests"
   callgrind_control --dump "$pid" >/dev/null 2>&1
   kill -INT "$pid"
   wait "$pid" || true

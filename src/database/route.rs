@@ -15,28 +15,25 @@ pub async fn read(
     statement: &Statement,
     budget: Option<&ResponseBudget>,
 ) -> Result<Option<String>, GatewayError> {
-    let pgbouncer = routing.is_some_and(|routing| routing.pgbouncer);
-    let replicas = routing.and_then(|routing| routing.replicas.as_deref());
-    let read_on = async |connection: &DatabaseConnection| -> Result<Option<String>, GatewayError> {
-        // Counted against the primary's pool only (replicas have their own).
-        let _using = std::ptr::eq(connection, primary).then(crate::server::metrics::DatabaseUse::start);
-        let reader = Reader::open(connection, pgbouncer).await?;
-        let text = crate::sql::fetch_text(&reader, statement.clone(), budget).await?;
-        reader.finish().await?;
-        Ok(text)
+    let read = Read {
+        primary,
+        pgbouncer: routing.is_some_and(|routing| routing.pgbouncer),
+        statement,
+        budget,
     };
+    let replicas = routing.and_then(|routing| routing.replicas.as_deref());
     let read_primary = async || -> Result<Option<String>, GatewayError> {
         let Some(breaker) = routing.map(|routing| &routing.breaker) else {
-            return read_on(primary).await;
+            return read.on(primary).await;
         };
         let admission = breaker.admit()?;
-        breaker.settle(admission, primary, read_on(primary).await)
+        breaker.settle(admission, primary, read.on(primary).await)
     };
     let connection = replicas.and_then(|replicas| replicas.pick()).unwrap_or(primary);
     if std::ptr::eq(connection, primary) {
         return read_primary().await;
     }
-    match read_on(connection).await {
+    match read.on(connection).await {
         Err(error) => {
             // Only a replica that went away is skipped from now on.
             if matches!(error, GatewayError::DatabaseUnavailable)
@@ -47,5 +44,29 @@ pub async fn read(
             read_primary().await
         }
         read => read,
+    }
+}
+
+/// One read, ready to run on a connection.
+struct Read<'a> {
+    primary: &'a DatabaseConnection,
+    pgbouncer: bool,
+    statement: &'a Statement,
+    budget: Option<&'a ResponseBudget>,
+}
+
+impl Read<'_> {
+    /// Runs the read on `connection`. Boxed: the driver's futures (checkout, transaction, fetch)
+    /// take kilobytes, and every future holding them inline would copy them at each of its moves.
+    async fn on(&self, connection: &DatabaseConnection) -> Result<Option<String>, GatewayError> {
+        Box::pin(async {
+            // Counted against the primary's pool only (replicas have their own).
+            let _using = std::ptr::eq(connection, self.primary).then(crate::server::metrics::DatabaseUse::start);
+            let reader = Reader::open(connection, self.pgbouncer).await?;
+            let text = crate::sql::fetch_text(&reader, self.statement.clone(), self.budget).await?;
+            reader.finish().await?;
+            Ok(text)
+        })
+        .await
     }
 }

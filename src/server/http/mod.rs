@@ -378,7 +378,10 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         if let Some(session) = session {
             request = request.data(session.clone());
         }
-        let mut response = schema.execute(request).await;
+        // Boxed: async-graphql's execution future is tens of kilobytes, and every future that held
+        // it inline (this one, the handler's, the router's) would be copied at each move, the
+        // streamed path's too.
+        let mut response = Box::pin(schema.execute(request)).await;
         transaction.finish(&mut response).await;
         Executed::Response(response)
     };
