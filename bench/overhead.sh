@@ -32,7 +32,7 @@ env=(DATABASE_URL="$database_url" GATEWAY_LOG=warn GATEWAY_LISTEN="127.0.0.1:$po
 auth=()
 if [ "${ROLE:-}" = member ]; then
   secret=overhead-secret-0123456789abcdef0123456789
-  env+=(GATEWAY_JWT_SECRET="$secret")
+  env+=(GATEWAY_JWT_SECRET="$secret" GATEWAY_POLICY_FILE="$PWD/policy.toml")
   org=$(psql "$database_url" -qAt -c "select organization_id from users where role='member' order by id limit 1")
   user=$(psql "$database_url" -qAt -c "select id from users where role='member' and organization_id=$org order by id limit 1")
   token=$(GATEWAY_JWT_SECRET=$secret "$binary" token --role member --sub "$user" --claim org_id="$org" --ttl 1h 2>/dev/null | tail -1)

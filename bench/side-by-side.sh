@@ -25,7 +25,9 @@ for scale in ${SCALES:-1 10}; do
       skip=$([ "$first" = 1 ] && echo 0 || echo 1)
       first=0
       if [ "$role" = member ]; then
-        SKIP_LOAD=$skip ROLE=member GATEWAY_BIN=$binary "$peers/side-by-side" "$scale" "$seconds" "$connections"
+        # Authentication needs a policy: the project's (the harness passes the rest of the environment on).
+        GATEWAY_POLICY_FILE=$PWD/policy.toml SKIP_LOAD=$skip ROLE=member GATEWAY_BIN=$binary \
+          "$peers/side-by-side" "$scale" "$seconds" "$connections"
       else
         SKIP_LOAD=$skip GATEWAY_BIN=$binary "$peers/side-by-side" "$scale" "$seconds" "$connections"
       fi

@@ -22,11 +22,15 @@ use crate::auth::Session;
 use async_graphql::Variables;
 use async_graphql::parser::types::ExecutableDocument;
 use lru::LruCache;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Bytes the cached documents may take, estimated (a parsed document is a few times its text).
+const DOCUMENT_BYTES: usize = 32 * 1024 * 1024;
+/// Longest document text that is cached; longer ones are parsed every time.
+const MAX_DOCUMENT_TEXT: usize = 256 * 1024;
 /// Bytes of compiled SQL the cache keeps at most, across documents.
 const STATEMENT_BYTES: usize = 16 * 1024 * 1024;
 /// Compiled bindings kept per cached document, on average.
@@ -43,22 +47,58 @@ pub struct Prepared {
     pub streamable: bool,
 }
 
-/// The cache of prepared documents and of their compiled statements, both bounded (LRU).
-pub struct OperationCache {
-    documents: Option<Mutex<LruCache<u64, Arc<Prepared>>>>,
-    bindings: Mutex<Bindings>,
-    next_id: AtomicU64,
+impl Prepared {
+    /// Roughly what it holds in memory.
+    fn bytes(&self) -> usize {
+        4 * self.query.len() + 1024
+    }
 }
 
-struct Bindings {
-    entries: LruCache<(u64, u64), Arc<stream::Bound>>,
+/// An LRU whose entries are also bounded by their total size.
+struct Bounded<K: Hash + Eq, V> {
+    entries: LruCache<K, Arc<V>>,
     bytes: usize,
+    limit: usize,
+    size: fn(&V) -> usize,
 }
 
-fn hash_of(parts: impl Hash) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    parts.hash(&mut hasher);
-    hasher.finish()
+impl<K: Hash + Eq, V> Bounded<K, V> {
+    fn new(count: NonZeroUsize, limit: usize, size: fn(&V) -> usize) -> Self {
+        Self {
+            entries: LruCache::new(count),
+            bytes: 0,
+            limit,
+            size,
+        }
+    }
+
+    fn get(&mut self, key: &K) -> Option<Arc<V>> {
+        self.entries.get(key).cloned()
+    }
+
+    fn put(&mut self, key: K, value: Arc<V>) {
+        self.bytes += (self.size)(&value);
+        if let Some((_, replaced)) = self.entries.push(key, value) {
+            self.bytes -= (self.size)(&replaced);
+        }
+        while self.bytes > self.limit {
+            match self.entries.pop_lru() {
+                Some((_, evicted)) => self.bytes -= (self.size)(&evicted),
+                None => break,
+            }
+        }
+    }
+}
+
+/// The cache of prepared documents and of their compiled statements, both bounded (LRU, in
+/// entries and in bytes). Keys are hashed with a per-process random seed and entries are compared
+/// in full on every hit, so a crafted collision can neither be predicted nor be served another
+/// document.
+pub struct OperationCache {
+    documents: Option<Mutex<Bounded<u64, Prepared>>>,
+    bindings: Mutex<Bounded<(u64, u64), stream::Bound>>,
+    hasher: RandomState,
+    next_id: AtomicU64,
 }
 
 impl OperationCache {
@@ -66,11 +106,10 @@ impl OperationCache {
     pub fn new(size: usize) -> Self {
         let bindings = NonZeroUsize::new(size.saturating_mul(BINDINGS_PER_DOCUMENT).max(1)).expect("at least one");
         Self {
-            documents: NonZeroUsize::new(size).map(|size| Mutex::new(LruCache::new(size))),
-            bindings: Mutex::new(Bindings {
-                entries: LruCache::new(bindings),
-                bytes: 0,
-            }),
+            documents: NonZeroUsize::new(size)
+                .map(|size| Mutex::new(Bounded::new(size, DOCUMENT_BYTES, Prepared::bytes))),
+            bindings: Mutex::new(Bounded::new(bindings, STATEMENT_BYTES, stream::Bound::bytes)),
+            hasher: RandomState::new(),
             next_id: AtomicU64::new(0),
         }
     }
@@ -78,8 +117,8 @@ impl OperationCache {
     /// The prepared document for this request, if one is cached.
     pub fn document(&self, role: Option<&str>, operation: Option<&str>, query: &str) -> Option<Arc<Prepared>> {
         let documents = self.documents.as_ref()?;
-        let key = hash_of((role, operation, query));
-        let found = documents.lock().ok()?.get(&key).cloned();
+        let key = self.hasher.hash_one((role, operation, query));
+        let found = documents.lock().ok()?.get(&key);
         // A hash collision is a miss, never another document.
         let found = found.filter(|prepared| {
             prepared.role.as_deref() == role && prepared.operation.as_deref() == operation && prepared.query == query
@@ -105,7 +144,11 @@ impl OperationCache {
         let Some(documents) = &self.documents else {
             return;
         };
+        if query.len() > MAX_DOCUMENT_TEXT {
+            return;
+        }
         let streamable = eligible::streamable(registry, &document, operation);
+        let key = self.hasher.hash_one((role, operation, query.as_str()));
         let prepared = Prepared {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             role: role.map(str::to_owned),
@@ -114,7 +157,6 @@ impl OperationCache {
             document,
             streamable,
         };
-        let key = hash_of((role, operation, prepared.query.as_str()));
         if let Ok(mut documents) = documents.lock() {
             documents.put(key, Arc::new(prepared));
         }
@@ -122,29 +164,17 @@ impl OperationCache {
 
     /// The compiled statements of `prepared` for these variables and this session, if kept.
     fn bound(&self, prepared: &Prepared, binding: &Binding) -> Option<Arc<stream::Bound>> {
-        let mut bindings = self.bindings.lock().ok()?;
-        let bound = bindings.entries.get(&(prepared.id, binding.hash)).cloned()?;
+        let bound = self.bindings.lock().ok()?.get(&(prepared.id, binding.hash))?;
         (bound.binding == binding.text).then_some(bound)
     }
 
-    fn keep(&self, prepared: &Prepared, bound: Arc<stream::Bound>) {
-        let Ok(mut bindings) = self.bindings.lock() else {
-            return;
-        };
-        let size = bound.bytes();
-        if size > STATEMENT_BYTES / 16 {
+    fn keep(&self, prepared: &Prepared, binding: &Binding, bound: Arc<stream::Bound>) {
+        // One huge statement would push out everything else for nothing.
+        if bound.bytes() > STATEMENT_BYTES / 16 {
             return;
         }
-        let key = (prepared.id, hash_of(bound.binding.as_str()));
-        bindings.bytes += size;
-        if let Some((_, evicted)) = bindings.entries.push(key, bound) {
-            bindings.bytes -= evicted.bytes();
-        }
-        while bindings.bytes > STATEMENT_BYTES {
-            match bindings.entries.pop_lru() {
-                Some((_, evicted)) => bindings.bytes -= evicted.bytes(),
-                None => break,
-            }
+        if let Ok(mut bindings) = self.bindings.lock() {
+            bindings.put((prepared.id, binding.hash), bound);
         }
     }
 }
@@ -156,7 +186,7 @@ struct Binding {
 }
 
 impl Binding {
-    fn new(variables: &Variables, session: Option<&Session>) -> Self {
+    fn new(cache: &OperationCache, variables: &Variables, session: Option<&Session>) -> Self {
         let variables = serde_json::to_string(variables).unwrap_or_default();
         let session = session.map(|session| {
             (
@@ -166,7 +196,7 @@ impl Binding {
             )
         });
         let text = format!("{variables}\u{0}{session:?}");
-        let hash = hash_of(text.as_str());
+        let hash = cache.hasher.hash_one(text.as_str());
         Self { text, hash }
     }
 }

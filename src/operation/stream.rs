@@ -46,7 +46,6 @@ impl Bound {
 
 /// What a streamed answer needs from the server.
 pub struct Context<'a> {
-    pub engine: &'a Engine,
     pub primary: &'a DatabaseConnection,
     pub routing: Option<&'a crate::database::Routing>,
     pub budget: &'a crate::sql::ResponseBudget,
@@ -64,7 +63,7 @@ impl OperationCache {
         variables: &Variables,
         session: Option<&Session>,
     ) -> Option<std::sync::Arc<Bound>> {
-        let binding = Binding::new(variables, session);
+        let binding = Binding::new(self, variables, session);
         if let Some(bound) = self.bound(prepared, &binding) {
             return Some(bound);
         }
@@ -75,9 +74,9 @@ impl OperationCache {
         crate::server::metrics::compilation();
         let bound = std::sync::Arc::new(Bound {
             fields,
-            binding: binding.text,
+            binding: binding.text.clone(),
         });
-        self.keep(prepared, bound.clone());
+        self.keep(prepared, &binding, bound.clone());
         Some(bound)
     }
 }

@@ -360,7 +360,6 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let execution = async {
         if let Some((_, Some(bound))) = &cached {
             let context = crate::operation::stream::Context {
-                engine: &state.engine,
                 primary: &state.database,
                 routing: Some(&state.routing),
                 budget: &budget,
