@@ -86,6 +86,14 @@ fn connection_arguments(field: Field, names: &Names) -> Field {
         .fold(field, |field, input| field.argument(input))
 }
 
+/// Whether a column's field is what normalised client caches take for an object's identity (Apollo
+/// Client's `InMemoryCache` and urql's graphcache key objects by `__typename` and `id` or `_id`).
+/// Aggregate results do not offer such fields: two different aggregates whose `min { id }` agreed
+/// would become one cache object (`TaskMin:1`), and one would show the other's numbers.
+fn looks_like_identity(column: &Column) -> bool {
+    matches!(column.field.as_str(), "id" | "_id")
+}
+
 /// The kind a `function` over a column of `kind` returns, if it applies.
 fn aggregate_kind(function: AggregateFunction, kind: &ScalarKind) -> Option<ScalarKind> {
     match function {
@@ -320,7 +328,7 @@ impl Shown<'_> {
         ] {
             let mut fields = Object::new(names.function(function));
             let mut any = false;
-            for column in columns.iter() {
+            for column in columns.iter().filter(|column| !looks_like_identity(column)) {
                 if let Some(kind) = aggregate_kind(function, &column.kind) {
                     fields = fields.field(Field::new(
                         &column.field,
@@ -346,7 +354,7 @@ impl Shown<'_> {
         }
         let groupable: Vec<_> = columns
             .iter()
-            .filter(|column| !matches!(column.kind, ScalarKind::Json))
+            .filter(|column| !matches!(column.kind, ScalarKind::Json) && !looks_like_identity(column))
             .collect();
         let mut group_key = Object::new(&names.group_key).description("The grouped columns' values (others are null).");
         for column in &groupable {

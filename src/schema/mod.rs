@@ -182,3 +182,55 @@ pub fn role_sdl(registry: Arc<Registry>, policy: &Policy, role: &str) -> Result<
 pub fn view_has_queries(registry: &Registry, view: &View) -> bool {
     (0..registry.entities().len()).any(|id| view.entity(id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Normalised client caches key objects by `__typename` + `id`/`_id`: no aggregate result type
+    /// (functions, group keys) may offer such a field, for any registered entity.
+    #[test]
+    fn aggregate_types_have_no_identity_fields() {
+        let registry = Arc::new(crate::sample::registry().expect("the sample entities are valid"));
+        let document = async_graphql::parser::parse_schema(sdl(registry.clone()).expect("the schema builds"))
+            .expect("the SDL parses");
+        let aggregate_types: Vec<String> = registry
+            .entities()
+            .iter()
+            .flat_map(|entity| {
+                let base = &entity.type_name;
+                let mut names = vec![crate::plan::vocabulary::Derived::GroupKey.name(base)];
+                for function in [
+                    crate::plan::AggregateFunction::Sum,
+                    crate::plan::AggregateFunction::Avg,
+                    crate::plan::AggregateFunction::Min,
+                    crate::plan::AggregateFunction::Max,
+                ] {
+                    names.push(crate::plan::vocabulary::Derived::Function(function).name(base));
+                }
+                names
+            })
+            .collect();
+        let mut seen = 0;
+        for definition in &document.definitions {
+            let async_graphql::parser::types::TypeSystemDefinition::Type(definition) = definition else {
+                continue;
+            };
+            let name = definition.node.name.node.as_str();
+            let async_graphql::parser::types::TypeKind::Object(object) = &definition.node.kind else {
+                continue;
+            };
+            if aggregate_types.iter().any(|aggregate| aggregate == name) {
+                seen += 1;
+                for field in &object.fields {
+                    let field = field.node.name.node.as_str();
+                    assert!(
+                        !matches!(field, "id" | "_id"),
+                        "{name}.{field} would collide in a normalised cache"
+                    );
+                }
+            }
+        }
+        assert!(seen > 10, "the aggregate types were found ({seen})");
+    }
+}
