@@ -3,6 +3,7 @@
 
 mod authentication;
 mod cli;
+mod clients;
 mod connection_errors;
 mod fixture;
 mod generic_entities;
