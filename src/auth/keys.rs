@@ -21,6 +21,8 @@ const MIN_SECRET_BYTES: usize = 32;
 pub struct Verifier {
     validation: Validation,
     source: KeySource,
+    /// Claims of tokens verified recently.
+    verified: super::verified::Verified,
 }
 
 enum KeySource {
@@ -34,6 +36,8 @@ struct Jwks {
     keys: RwLock<JwkSet>,
     last_fetch: Mutex<Option<Instant>>,
     min_refresh: Duration,
+    /// Counts refreshes: tokens verified before one are verified again.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// The key family an algorithm needs: `Hmac`, `Rsa`, `Ec` or `Ed`.
@@ -112,6 +116,7 @@ impl Verifier {
                 keys: RwLock::new(JwkSet { keys: Vec::new() }),
                 last_fetch: Mutex::new(None),
                 min_refresh: args.jwks_min_refresh,
+                generation: Default::default(),
             })
         };
         let mut validation = Validation::new(algorithms[0]);
@@ -130,11 +135,18 @@ impl Verifier {
         required.extend(args.jwt_issuer.is_some().then_some("iss"));
         required.extend(args.jwt_audience.is_some().then_some("aud"));
         validation.set_required_spec_claims(&required);
-        Ok(Some(Self { validation, source }))
+        Ok(Some(Self {
+            validation,
+            source,
+            verified: Default::default(),
+        }))
     }
 
-    /// Verifies `token` and returns its claims.
+    /// Verifies `token` (or finds it verified moments ago) and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
+        if let Some(claims) = self.verified.get(token, self.key_generation()) {
+            return Ok(claims);
+        }
         let header = decode_header(token).map_err(|error| match AuthError::from(error) {
             AuthError::AlgorithmNotAllowed => AuthError::AlgorithmNotAllowed,
             _ => AuthError::Malformed,
@@ -142,11 +154,24 @@ impl Verifier {
         if !self.validation.algorithms.contains(&header.alg) {
             return Err(AuthError::AlgorithmNotAllowed);
         }
+        let generation = self.key_generation();
         let key = match &self.source {
             KeySource::Fixed(key) => key.clone(),
             KeySource::Jwks(jwks) => jwks.key(header.kid.as_deref()).await?,
         };
-        Ok(decode::<Map<String, Value>>(token, &key, &self.validation)?.claims)
+        // The generation read before the key: a refresh in between makes the entry stale, never
+        // a stale entry current.
+        let claims = decode::<Map<String, Value>>(token, &key, &self.validation)?.claims;
+        self.verified.keep(token, &claims, generation);
+        Ok(claims)
+    }
+
+    /// Which key set verifications use now (a JWKS refresh starts a new one).
+    fn key_generation(&self) -> u64 {
+        match &self.source {
+            KeySource::Fixed(_) => 0,
+            KeySource::Jwks(jwks) => jwks.generation.load(std::sync::atomic::Ordering::Acquire),
+        }
     }
 }
 
@@ -186,6 +211,8 @@ impl Jwks {
         })?;
         tracing::info!(url = %self.url, keys = keys.keys.len(), "JWKS refreshed");
         *self.keys.write().await = keys;
+        // Tokens verified with the old set are verified again.
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 }

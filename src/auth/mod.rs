@@ -9,6 +9,7 @@ mod error;
 mod keys;
 mod layer;
 pub mod token;
+mod verified;
 
 pub use error::AuthError;
 pub use layer::authenticate;

@@ -47,7 +47,10 @@ pub struct ServerArgs {
     /// Most operations in one batched (JSON array) request.
     #[arg(long, env = "GATEWAY_MAX_BATCH", default_value_t = 10)]
     pub max_batch: usize,
-    /// Refuse GET requests without one of the CSRF headers (browsers cannot add them cross-site).
+    /// Refuse GET requests that carry cookies but none of the CSRF headers (browsers cannot add
+    /// them cross-site). A GET without cookies carries no ambient credential and runs as its
+    /// token (which a cross-site page cannot attach) or the anonymous role, so urql's and Apollo's
+    /// GET queries work as they are sent.
     #[arg(long, env = "GATEWAY_CSRF_PREVENTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub csrf_prevention: bool,
     /// Headers that make a GET request safe from CSRF, comma-separated.

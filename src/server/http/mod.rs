@@ -7,8 +7,11 @@
 //! response is `application/graphql-response+json` (with 400 for requests that cannot run) or
 //! `application/json` (always 200) as `Accept` asks, and every refusal is a JSON error with
 //! `extensions.code`. CSRF: a GET carries no content type a browser would have to preflight, so
-//! it runs only with one of the configured headers (Apollo Router's rule); a POST runs only as
-//! `application/json`, which browsers cannot send cross-site without a preflight. A GET never
+//! one that carries cookies (the ambient credential a proxy in front might act on) runs only with
+//! one of the configured headers (Apollo Router's rule); without cookies it can act only as its
+//! token, which a cross-site page cannot attach, or as the anonymous role, so it runs (urql and
+//! Apollo send queries as GET). A POST runs only as `application/json`, which browsers cannot send
+//! cross-site without a preflight. A GET never
 //! runs a mutation (405, `Allow: POST`). A browser asking for HTML gets the playground.
 
 mod persisted;
@@ -636,7 +639,10 @@ pub async fn get(
                 format!("{kind} operations must be sent with POST"),
             ));
         }
+        // Cross-site GETs are what CSRF prevention is about, and they can only act through ambient
+        // credentials: the gateway reads none, but a proxy in front may turn cookies into tokens.
         if let Some(required) = &state.http.csrf_headers
+            && headers.contains_key(header::COOKIE)
             && !required.iter().any(|name| headers.contains_key(name.as_str()))
         {
             return Err(HttpError::new(
