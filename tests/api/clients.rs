@@ -35,3 +35,12 @@ async fn apollo_clients_normalised_cache_keeps_aggregates_apart() {
     run_client(&fixture, "apollo-cache.mjs").await;
     fixture.app_stop().await;
 }
+
+/// Apollo Client 4's `relayStylePagination()`, as README's pagination example uses it (`edges`):
+/// after `fetchMore` with `pageInfo.endCursor` the cache holds both pages, in order.
+#[tokio::test]
+async fn apollo_relay_style_pagination_keeps_both_pages() {
+    let fixture = Fixture::postgres().await;
+    run_client(&fixture, "apollo-pagination.mjs").await;
+    fixture.app_stop().await;
+}
