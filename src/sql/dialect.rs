@@ -62,22 +62,23 @@ impl Dialect {
 
     /// A JSON object from (key, value) pairs; keys are bound, not written into the SQL.
     pub fn object(&self, pairs: Vec<(String, Expr)>) -> Expr {
-        let chunks: Vec<Expr> = pairs
-            .chunks(PAIRS_PER_OBJECT)
-            .map(|chunk| {
-                let function = if self.postgres() {
-                    "json_build_object"
-                } else {
-                    "json_object"
-                };
-                let placeholders = vec!["{}, {}"; chunk.len()].join(", ");
-                let arguments = chunk
-                    .iter()
-                    .flat_map(|(key, value)| [Expr::val(key.as_str()), value.clone()])
-                    .collect();
-                self.template(&format!("{function}({placeholders})"), arguments)
-            })
-            .collect();
+        let function = if self.postgres() {
+            "json_build_object"
+        } else {
+            "json_object"
+        };
+        // The values are moved, not cloned: they hold whole subqueries.
+        let mut chunks: Vec<Expr> = Vec::with_capacity(pairs.len().div_ceil(PAIRS_PER_OBJECT));
+        let mut pairs = pairs.into_iter().peekable();
+        while pairs.peek().is_some() {
+            let chunk: Vec<(String, Expr)> = pairs.by_ref().take(PAIRS_PER_OBJECT).collect();
+            let placeholders = vec!["{}, {}"; chunk.len()].join(", ");
+            let arguments = chunk
+                .into_iter()
+                .flat_map(|(key, value)| [Expr::val(key), value])
+                .collect();
+            chunks.push(self.template(&format!("{function}({placeholders})"), arguments));
+        }
         match chunks.len() {
             0 => self.template(
                 if self.postgres() {

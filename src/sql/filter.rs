@@ -87,7 +87,7 @@ impl Compiler<'_> {
                     .expr(Expr::cust("1"))
                     .from_as(Alias::new(&self.registry.entity(target).table), Alias::new(&child))
                     .and_where(condition)
-                    .to_owned();
+                    .take();
                 match quantifier {
                     Quantifier::One | Quantifier::Some => Expr::exists(rows),
                     Quantifier::None | Quantifier::Every => Expr::not_exists(rows),
@@ -222,7 +222,7 @@ impl Compiler<'_> {
                             .reduce(ExprTrait::and)
                             .unwrap_or_else(|| Expr::cust("FALSE")),
                     )
-                    .to_owned();
+                    .take();
                 Expr::exists(rows)
             }
         }

@@ -90,7 +90,7 @@ impl<'r> Compiler<'r> {
         };
         Query::select()
             .expr_as(self.dialect.as_text(json), Alias::new("result"))
-            .to_owned()
+            .take()
     }
 }
 

@@ -113,7 +113,7 @@ impl Compiler<'_> {
         let mut middle = Query::select();
         middle.expr(Expr::col((Alias::new(&inner_name), sea_orm::sea_query::Asterisk)));
         middle.expr_as(self.dialect.row_number(&window), Alias::new(ROW_NUMBER));
-        middle.from_subquery(inner.to_owned(), Alias::new(&inner_name));
+        middle.from_subquery(inner.take(), Alias::new(&inner_name));
 
         // Outer: aggregate the page into the connection object.
         let row_number = column(&middle_alias, ROW_NUMBER);
@@ -176,7 +176,7 @@ impl Compiler<'_> {
                             .expr(Expr::cust("count(*)"))
                             .from_as(Alias::new(&table), Alias::new(&count_alias))
                             .and_where(condition)
-                            .to_owned(),
+                            .take(),
                     )
                 }
             };
@@ -252,7 +252,7 @@ impl Compiler<'_> {
                 .expr(Expr::cust("1"))
                 .from_as(Alias::new(&self.registry.entity(plan.entity).table), Alias::new(&alias))
                 .and_where(condition)
-                .to_owned(),
+                .take(),
         )
     }
 
@@ -345,7 +345,7 @@ impl Compiler<'_> {
                 .from_as(Alias::new(&self.registry.entity(target).table), Alias::new(&child))
                 .and_where(condition)
                 .limit(1)
-                .to_owned(),
+                .take(),
         )
     }
 
@@ -422,7 +422,7 @@ impl Compiler<'_> {
                         .from_as(Alias::new(&self.registry.entity(target).table), Alias::new(&child))
                         .and_where(condition)
                         .limit(1)
-                        .to_owned();
+                        .take();
                     self.dialect.nested(subquery(select))
                 }
                 NodeField::Connection { relation, plan } => {
@@ -458,7 +458,7 @@ impl Compiler<'_> {
             .expr(object)
             .from_as(Alias::new(&table), Alias::new(&alias))
             .and_where(condition)
-            .to_owned()
+            .take()
     }
 
     /// The SELECT producing an aggregate's JSON.
@@ -604,8 +604,8 @@ impl Compiler<'_> {
         let order = [(column(&groups, ROW_NUMBER), false)];
         Query::select()
             .expr(self.dialect.array_agg(item, &order, None))
-            .from_subquery(grouped.to_owned(), Alias::new(&groups))
-            .to_owned()
+            .from_subquery(grouped.take(), Alias::new(&groups))
+            .take()
     }
 }
 

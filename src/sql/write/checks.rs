@@ -56,14 +56,14 @@ impl Writer<'_> {
                 .expr(Expr::cust("1"))
                 .from_as(Alias::new(&target.table), Alias::new(&child))
                 .and_where(link)
-                .to_owned(),
+                .take(),
         ));
         Query::select()
             .expr(Expr::cust("1"))
             .from_as(self.table(), Alias::new(alias))
             .and_where(condition)
             .limit(1)
-            .to_owned()
+            .take()
     }
 
     /// The foreign keys among `columns` whose references must be readable under `rule`.
@@ -97,7 +97,7 @@ impl Writer<'_> {
             .from_as(self.table(), Alias::new(alias))
             .and_where(keys.and(compiler.dialect.template("({}) IS NOT TRUE", vec![passes])))
             .limit(1)
-            .to_owned()
+            .take()
     }
 
     /// Fails when a written row does not satisfy the rule's check (in the same transaction, so
@@ -160,7 +160,7 @@ impl Writer<'_> {
             .expr(Expr::cust("count(*)"))
             .from_as(Alias::new(&self.registry.entity(entity).table), Alias::new(alias))
             .and_where(condition)
-            .to_owned();
+            .take();
         let row = transaction.query_one(&count).await?.ok_or(GatewayError::Internal)?;
         let found: i64 = row.try_get_by_index(0)?;
         if found as usize != distinct.len() {

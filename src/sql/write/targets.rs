@@ -118,7 +118,7 @@ impl Writer<'_> {
         Query::delete()
             .from_table(self.table())
             .and_where(self.key_condition(keys))
-            .to_owned()
+            .take()
     }
 
     pub(super) async fn delete(&self, transaction: &DatabaseTransaction, keys: &[Key]) -> Result<(), GatewayError> {
