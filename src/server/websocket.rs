@@ -406,6 +406,10 @@ impl async_graphql::Executor for RoleSchemas {
         if subscription {
             return schema.execute_stream_with_session_data(request, session_data).boxed();
         }
+        let session = session_data
+            .get(&std::any::TypeId::of::<Session>())
+            .and_then(|session| session.downcast_ref::<Session>())
+            .cloned();
         futures_util::stream::once(async move {
             let http = &state.http;
             let Ok(Ok(_permit)) =
@@ -416,10 +420,28 @@ impl async_graphql::Executor for RoleSchemas {
                     "the gateway is at its concurrency limit; retry shortly".into(),
                 );
             };
+            // A query seen before is answered as over HTTP: from the cache, streamed from the database.
+            let cached = super::http::cached(&state, session.as_ref(), &request);
+            if let Some((prepared, Some(bound))) = &cached
+                && let Some(response) = streamed(&state, prepared, bound, &request).await
+            {
+                return response;
+            }
             let transaction = Arc::new(crate::transaction::OperationTransaction::new(
                 state.database.clone(),
                 state.breaker.clone(),
             ));
+            // A query that runs without an error is kept for next time, as over HTTP.
+            let role = session.as_ref().map(|session| session.role.clone());
+            let (query, operation) = (request.query.clone(), request.operation_name.clone());
+            let to_prepare = match request.parsed_query() {
+                Ok(document) if state.operations.enabled() && cached.is_none() => {
+                    let is_query = super::http::selected_operation_type(document, operation.as_deref())
+                        == Some(async_graphql::parser::types::OperationType::Query);
+                    is_query.then(|| (query, operation, document.clone()))
+                }
+                _ => None,
+            };
             let request = request
                 .data(transaction.clone())
                 .data(Arc::new(crate::sql::ResponseBudget::new(http.max_response_bytes)));
@@ -439,10 +461,59 @@ impl async_graphql::Executor for RoleSchemas {
                 }
             };
             transaction.finish(&mut response).await;
+            if response.errors.is_empty()
+                && let Some((query, operation, document)) = to_prepare
+            {
+                let registry = &state.engine.registry;
+                state
+                    .operations
+                    .prepare(registry, role.as_deref(), operation.as_deref(), query, document);
+            }
             response
         })
         .boxed()
     }
+}
+
+/// The answer to a query whose document the operation cache holds compiled, as HTTP gives it:
+/// the limits checked with its variables, the statements run under `GATEWAY_REQUEST_TIMEOUT`, the
+/// database's JSON parsed once into the protocol's message. `None`: async-graphql answers it.
+async fn streamed(
+    state: &AppState,
+    prepared: &crate::operation::Prepared,
+    bound: &crate::operation::stream::Bound,
+    request: &async_graphql::Request,
+) -> Option<async_graphql::Response> {
+    if let Err(error) = state.http.limits.check(&prepared.document, &request.variables) {
+        return Some(async_graphql::Response::from_errors(vec![error]));
+    }
+    let budget = crate::sql::ResponseBudget::new(state.http.max_response_bytes);
+    let context = crate::operation::stream::Context {
+        primary: &state.database,
+        routing: Some(&state.routing),
+        budget: &budget,
+    };
+    let run = crate::operation::stream::run(&context, bound);
+    let body = match tokio::time::timeout(state.http.request_timeout, run).await {
+        Ok(body) => body?,
+        Err(_) => {
+            return Some(refusal(
+                ErrorCode::Timeout,
+                format!(
+                    "the request took longer than {:?} (GATEWAY_REQUEST_TIMEOUT)",
+                    state.http.request_timeout
+                ),
+            ));
+        }
+    };
+    // The protocol's messages are built from GraphQL values: the database's JSON is parsed once,
+    // into async-graphql's values, which keep the fields' order.
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        data: async_graphql::Value,
+    }
+    let answer: Answer = serde_json::from_str(&body).ok()?;
+    Some(async_graphql::Response::new(answer.data))
 }
 
 /// Resolves when the token announced through `expiry` runs out (never without one).

@@ -224,3 +224,31 @@ async fn streamed_errors_equal_executed_ones() {
         assert!(answer["errors"][0]["extensions"]["code"].is_string(), "{answer}");
     }
 }
+
+#[tokio::test]
+async fn queries_over_websocket_use_the_cache_too() {
+    let (database, _) = TestDatabase::seeded(0.1).await;
+    let gateway = GatewayProcess::start(&[("DATABASE_URL", &database.url)]);
+    let query = "{ tasks(first: 3, orderBy: [{id: DESC}]) { totalCount nodes { id title status project { name } } } }";
+    let over_http = gateway.graphql(query).await;
+    assert!(over_http.get("errors").is_none(), "{over_http}");
+    let (compiled, hits) = (
+        counter(&gateway, "gateway_operation_compilations_total", "").await,
+        counter(&gateway, "gateway_operation_cache_total", "hit").await,
+    );
+    let mut client = crate::subscriptions::Client::connect_to(gateway.address, None).await;
+    for id in ["1", "2"] {
+        client.subscribe(id, query).await;
+        assert_eq!(client.data(id).await, over_http["data"], "answer {id} over WebSocket");
+        assert_eq!(client.next_message().await["type"], "complete");
+    }
+    // The document was cached by the HTTP request: both WebSocket answers were streamed, compiled once.
+    assert_eq!(
+        counter(&gateway, "gateway_operation_cache_total", "hit").await - hits,
+        2
+    );
+    assert_eq!(
+        counter(&gateway, "gateway_operation_compilations_total", "").await - compiled,
+        1
+    );
+}

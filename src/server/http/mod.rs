@@ -256,7 +256,7 @@ enum Executed {
 
 /// A document the request may run from the operation cache, and the bound statements when it
 /// can be streamed with these variables and this session.
-fn cached(
+pub(super) fn cached(
     state: &AppState,
     session: Option<&Session>,
     request: &async_graphql::Request,
