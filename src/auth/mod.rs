@@ -66,6 +66,17 @@ pub enum AuthConfigError {
     ShortSecret(usize),
 }
 
+/// A token's `exp` in whole seconds since the Unix epoch: a NumericDate may have a fraction, and
+/// 1764000000.5 ends at 1764000000.
+fn expiry(claims: &Map<String, Value>) -> Option<u64> {
+    let exp = claims.get("exp")?;
+    exp.as_u64().or_else(|| {
+        exp.as_f64()
+            .filter(|at| at.is_finite() && *at >= 0.0)
+            .map(|at| at as u64)
+    })
+}
+
 impl Authenticator {
     pub fn new(args: &AuthArgs) -> Result<Self, AuthConfigError> {
         Ok(Self {
@@ -146,14 +157,7 @@ impl Authenticator {
                 Value::Number(number) => Some(number.to_string()),
                 _ => None,
             });
-        // `exp` is a NumericDate, which may have a fraction: 1764000000.5 ends at 1764000000.
-        let expires_at = claims.get("exp").and_then(|exp| {
-            exp.as_u64().or_else(|| {
-                exp.as_f64()
-                    .filter(|at| at.is_finite() && *at >= 0.0)
-                    .map(|at| at as u64)
-            })
-        });
+        let expires_at = expiry(claims);
         let claims = self
             .args
             .jwt_session_claims

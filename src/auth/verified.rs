@@ -72,14 +72,8 @@ impl Verified {
 
     /// Keeps the claims of `token`, just verified with the keys of generation `keys`.
     pub fn keep(&self, token: &str, claims: &Map<String, Value>, keys: u64) {
-        // `exp` is required; a fractional NumericDate ends at its whole second.
-        let Some(expires_at) = claims.get("exp").and_then(|exp| {
-            exp.as_u64().or_else(|| {
-                exp.as_f64()
-                    .filter(|at| at.is_finite() && *at >= 0.0)
-                    .map(|at| at as u64)
-            })
-        }) else {
+        // `exp` is required by the validation; without one, nothing is kept.
+        let Some(expires_at) = super::expiry(claims) else {
             return;
         };
         if token.len() > LONGEST_KEPT {

@@ -54,6 +54,14 @@ impl Prepared {
     }
 }
 
+/// A query document copied before async-graphql runs it, to keep if it runs without an error.
+pub struct Candidate {
+    role: Option<String>,
+    operation: Option<String>,
+    query: String,
+    document: ExecutableDocument,
+}
+
 /// An LRU whose entries are also bounded by their total size.
 struct Bounded<K: Hash + Eq, V> {
     entries: LruCache<K, Arc<V>>,
@@ -127,32 +135,46 @@ impl OperationCache {
         found
     }
 
-    /// Whether documents are cached at all.
-    pub fn enabled(&self) -> bool {
-        self.documents.is_some()
+    /// What to keep of `request` if async-graphql runs it without an error: a query this cache
+    /// does not hold yet, its text short enough to keep. Taken before async-graphql consumes the
+    /// request (the document is parsed already, so this copies it; nothing when it will not be kept).
+    pub fn candidate(&self, role: Option<&str>, request: &mut async_graphql::Request) -> Option<Candidate> {
+        self.documents.as_ref()?;
+        if request.query.len() > MAX_DOCUMENT_TEXT {
+            return None;
+        }
+        let operation = request.operation_name.clone();
+        let document = request.parsed_query().ok()?;
+        let query = crate::server::http::selected_operation(document, operation.as_deref())?.ty
+            == async_graphql::parser::types::OperationType::Query;
+        let document = query.then(|| document.clone())?;
+        Some(Candidate {
+            role: role.map(str::to_owned),
+            operation,
+            query: request.query.clone(),
+            document,
+        })
     }
 
-    /// Keeps `document`, which async-graphql just executed without an error for `role`.
-    pub fn prepare(
-        &self,
-        registry: &crate::metadata::Registry,
-        role: Option<&str>,
-        operation: Option<&str>,
-        query: String,
-        document: ExecutableDocument,
-    ) {
+    /// Keeps `candidate`, whose request async-graphql just ran without an error.
+    pub fn admit(&self, registry: &crate::metadata::Registry, candidate: Candidate) {
         let Some(documents) = &self.documents else {
             return;
         };
-        if query.len() > MAX_DOCUMENT_TEXT {
-            return;
-        }
-        let streamable = eligible::streamable(registry, &document, operation);
-        let key = self.hasher.hash_one((role, operation, query.as_str()));
+        let Candidate {
+            role,
+            operation,
+            query,
+            document,
+        } = candidate;
+        let streamable = eligible::streamable(registry, &document, operation.as_deref());
+        let key = self
+            .hasher
+            .hash_one((role.as_deref(), operation.as_deref(), query.as_str()));
         let prepared = Prepared {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            role: role.map(str::to_owned),
-            operation: operation.map(str::to_owned),
+            role,
+            operation,
             query,
             document,
             streamable,

@@ -421,9 +421,9 @@ impl async_graphql::Executor for RoleSchemas {
                 );
             };
             // A query seen before is answered as over HTTP: from the cache, streamed from the database.
-            let cached = super::http::cached(&state, session.as_ref(), &request);
-            if let Some((prepared, Some(bound))) = &cached
-                && let Some(response) = streamed(&state, prepared, bound, &request).await
+            let prepared = super::http::prepared(&state, session.as_ref(), &request);
+            if let Some(prepared) = &prepared
+                && let Some(response) = streamed(&state, session.as_ref(), prepared, &request).await
             {
                 return response;
             }
@@ -432,15 +432,11 @@ impl async_graphql::Executor for RoleSchemas {
                 state.breaker.clone(),
             ));
             // A query that runs without an error is kept for next time, as over HTTP.
-            let role = session.as_ref().map(|session| session.role.clone());
-            let (query, operation) = (request.query.clone(), request.operation_name.clone());
-            let to_prepare = match request.parsed_query() {
-                Ok(document) if state.operations.enabled() && cached.is_none() => {
-                    let is_query = super::http::selected_operation_type(document, operation.as_deref())
-                        == Some(async_graphql::parser::types::OperationType::Query);
-                    is_query.then(|| (query, operation, document.clone()))
-                }
-                _ => None,
+            let candidate = match &prepared {
+                None => state
+                    .operations
+                    .candidate(session.as_ref().map(|session| session.role.as_str()), &mut request),
+                Some(_) => None,
             };
             let request = request
                 .data(transaction.clone())
@@ -450,24 +446,13 @@ impl async_graphql::Executor for RoleSchemas {
             let mut response = match tokio::time::timeout(http.request_timeout, responses.next()).await {
                 Ok(Some(response)) => response,
                 Ok(None) => async_graphql::Response::default(),
-                Err(_) => {
-                    return refusal(
-                        ErrorCode::Timeout,
-                        format!(
-                            "the request took longer than {:?} (GATEWAY_REQUEST_TIMEOUT)",
-                            http.request_timeout
-                        ),
-                    );
-                }
+                Err(_) => return refusal(ErrorCode::Timeout, super::http::timed_out(http.request_timeout)),
             };
             transaction.finish(&mut response).await;
             if response.errors.is_empty()
-                && let Some((query, operation, document)) = to_prepare
+                && let Some(candidate) = candidate
             {
-                let registry = &state.engine.registry;
-                state
-                    .operations
-                    .prepare(registry, role.as_deref(), operation.as_deref(), query, document);
+                state.operations.admit(&state.engine.registry, candidate);
             }
             response
         })
@@ -480,29 +465,27 @@ impl async_graphql::Executor for RoleSchemas {
 /// database's JSON parsed once into the protocol's message. `None`: async-graphql answers it.
 async fn streamed(
     state: &AppState,
+    session: Option<&Session>,
     prepared: &crate::operation::Prepared,
-    bound: &crate::operation::stream::Bound,
     request: &async_graphql::Request,
 ) -> Option<async_graphql::Response> {
     if let Err(error) = state.http.limits.check(&prepared.document, &request.variables) {
         return Some(async_graphql::Response::from_errors(vec![error]));
     }
+    let bound = super::http::bound(state, session, prepared, request)?;
     let budget = crate::sql::ResponseBudget::new(state.http.max_response_bytes);
     let context = crate::operation::stream::Context {
         primary: &state.database,
         routing: Some(&state.routing),
         budget: &budget,
     };
-    let run = crate::operation::stream::run(&context, bound);
+    let run = crate::operation::stream::run(&context, &bound);
     let body = match tokio::time::timeout(state.http.request_timeout, run).await {
         Ok(body) => body?,
         Err(_) => {
             return Some(refusal(
                 ErrorCode::Timeout,
-                format!(
-                    "the request took longer than {:?} (GATEWAY_REQUEST_TIMEOUT)",
-                    state.http.request_timeout
-                ),
+                super::http::timed_out(state.http.request_timeout),
             ));
         }
     };

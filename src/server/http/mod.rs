@@ -246,6 +246,11 @@ enum Outcome {
     Unavailable,
 }
 
+/// What a request that ran out of `GATEWAY_REQUEST_TIMEOUT` is told (over HTTP and WebSocket).
+pub(super) fn timed_out(timeout: std::time::Duration) -> String {
+    format!("the request took longer than {timeout:?} (GATEWAY_REQUEST_TIMEOUT)")
+}
+
 /// How an operation was executed.
 enum Executed {
     /// Streamed: the answer as the database built it.
@@ -254,30 +259,32 @@ enum Executed {
     Response(async_graphql::Response),
 }
 
-/// A document the request may run from the operation cache, and the bound statements when it
-/// can be streamed with these variables and this session.
-pub(super) fn cached(
+/// The cached document of a request's role, operation name and text, if there is one.
+pub(super) fn prepared(
     state: &AppState,
     session: Option<&Session>,
     request: &async_graphql::Request,
-) -> Option<(
-    Arc<crate::operation::Prepared>,
-    Option<Arc<crate::operation::stream::Bound>>,
-)> {
+) -> Option<Arc<crate::operation::Prepared>> {
     let role = session.map(|session| session.role.as_str());
-    let prepared = state
+    state
         .operations
-        .document(role, request.operation_name.as_deref(), &request.query)?;
-    let bound = prepared.streamable.then(|| {
-        state.operations.bind(
-            &state.engine,
-            sea_orm::ConnectionTrait::get_database_backend(&state.database),
-            &prepared,
-            &request.variables,
-            session,
-        )
-    });
-    Some((prepared.clone(), bound.flatten()))
+        .document(role, request.operation_name.as_deref(), &request.query)
+}
+
+/// The statements a cached document streams with this request's variables and session, when it
+/// can be streamed (asked once its limits are checked: a refused request compiles nothing).
+pub(super) fn bound(
+    state: &AppState,
+    session: Option<&Session>,
+    prepared: &crate::operation::Prepared,
+    request: &async_graphql::Request,
+) -> Option<Arc<crate::operation::stream::Bound>> {
+    let backend = sea_orm::ConnectionTrait::get_database_backend(&state.database);
+    prepared.streamable.then(|| {
+        state
+            .operations
+            .bind(&state.engine, backend, prepared, &request.variables, session)
+    })?
 }
 
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
@@ -292,18 +299,14 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let operation_name = request.operation_name.clone().unwrap_or_default();
     let role = session.map(|session| session.role.clone()).unwrap_or_default();
     let name = request.operation_name.clone();
-    let budget = Arc::new(crate::sql::ResponseBudget::new(state.http.max_response_bytes));
-    // A document seen before: parsed, validated (and maybe compiled) already.
-    let cached = cached(state, session, &request);
+    // A document seen before: parsed and validated already.
+    let prepared = prepared(state, session, &request);
     let mut request = request;
-    let (kind, refused, keys) = if let Some((prepared, bound)) = &cached {
-        // Its cost still depends on the variables.
-        match state.http.limits.check(&prepared.document, &request.variables) {
-            // A streamed answer is in document order already (keys are found if it falls back).
-            Ok(()) if bound.is_some() => ("query", None, Vec::new()),
-            Ok(()) => ("query", None, root_keys(&prepared.document, name.as_deref())),
-            Err(error) => ("query", Some(error), Vec::new()),
-        }
+    let (kind, refused, keys) = if let Some(prepared) = &prepared {
+        // Its cost still depends on the variables. (Its root keys are found only if async-graphql
+        // runs it: a streamed answer is in document order already.)
+        let refused = state.http.limits.check(&prepared.document, &request.variables).err();
+        ("query", refused, Vec::new())
     } else {
         // The nesting bound comes before the parser, which recurses on brackets.
         let variables = std::mem::take(&mut request.variables);
@@ -350,18 +353,20 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         let body = serde_json::to_string(&json!({ "errors": [error] })).unwrap_or_default();
         return (body, Outcome::RequestError);
     }
-    // A query async-graphql runs successfully is kept for next time (a copy of the document
-    // and its text, taken only while it is not cached).
-    let to_prepare = match (&cached, kind) {
-        (None, "query") if state.operations.enabled() => {
-            let query = request.query.clone();
-            request.parsed_query().ok().map(|document| (query, document.clone()))
-        }
-        _ => None,
+    let bound = prepared
+        .as_ref()
+        .and_then(|prepared| bound(state, session, prepared, &request));
+    // A query async-graphql runs successfully is kept for next time.
+    let candidate = match &prepared {
+        None => state
+            .operations
+            .candidate(session.map(|session| session.role.as_str()), &mut request),
+        Some(_) => None,
     };
     let transaction = Arc::new(OperationTransaction::new(state.database.clone(), state.breaker.clone()));
     let execution = async {
-        if let Some((_, Some(bound))) = &cached {
+        if let Some(bound) = &bound {
+            let budget = crate::sql::ResponseBudget::new(state.http.max_response_bytes);
             let context = crate::operation::stream::Context {
                 primary: &state.database,
                 routing: Some(&state.routing),
@@ -374,7 +379,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         }
         let budget = Arc::new(crate::sql::ResponseBudget::new(state.http.max_response_bytes));
         let mut request = request.data(transaction.clone()).data(budget).data(LimitsChecked);
-        if let Some((prepared, _)) = &cached {
+        if let Some(prepared) = &prepared {
             request.set_parsed_query(prepared.document.clone());
         }
         if let Some(session) = session {
@@ -400,10 +405,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         }
     };
     let Ok(executed) = finished else {
-        let timeout = state.http.request_timeout;
-        let body = ErrorCode::Timeout.body(&format!(
-            "the request took longer than {timeout:?} (GATEWAY_REQUEST_TIMEOUT)"
-        ));
+        let body = ErrorCode::Timeout.body(&timed_out(state.http.request_timeout));
         super::metrics::operation(
             kind,
             "timeout",
@@ -419,16 +421,13 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         }
         Executed::Response(mut response) => {
             if response.errors.is_empty()
-                && let Some((query, document)) = to_prepare
+                && let Some(candidate) = candidate
             {
-                let role = session.map(|session| session.role.as_str());
-                state
-                    .operations
-                    .prepare(&state.engine.registry, role, name.as_deref(), query, document);
+                state.operations.admit(&state.engine.registry, candidate);
             }
-            let keys = match &cached {
-                Some((prepared, Some(_))) => root_keys(&prepared.document, name.as_deref()),
-                _ => keys,
+            let keys = match &prepared {
+                Some(prepared) => root_keys(&prepared.document, name.as_deref()),
+                None => keys,
             };
             order_root_fields(&mut response.data, &keys);
             serialize(state, &operation_name, kind, &role, started, response)
