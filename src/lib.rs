@@ -2,7 +2,7 @@
 //!
 //! The request flow (ARCHITECTURE.md walks it file by file): [`config`] parses settings, [`database`]
 //! opens (and explains) the connection pool, [`metadata`] reads the entities registered in
-//! [`sample`], [`schema`] generates the GraphQL schema from them (one view per role), [`auth`]
+//! [`entities`] (written by [`generate`] from an existing database, or the shipped [`sample`]'s), [`schema`] generates the GraphQL schema from them (one view per role), [`auth`]
 //! turns a bearer token into a session, [`permission`] turns the policy into row filters and
 //! checks, and a root field's resolver runs the [`plan`]ner, the [`sql`] executor (one statement
 //! per root field, permissions injected) and the [`shape`]r; a query seen before skips all of
@@ -15,7 +15,9 @@ pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod database;
+pub mod entities;
 pub mod error;
+pub mod generate;
 pub mod metadata;
 pub mod operation;
 pub mod permission;

@@ -25,6 +25,8 @@ pub enum CommandError {
     #[error(transparent)]
     Seed(#[from] crate::sample::seed::SeedError),
     #[error(transparent)]
+    Generate(#[from] crate::generate::GenerateError),
+    #[error(transparent)]
     Server(#[from] ServerError),
     #[error(transparent)]
     Replicas(#[from] crate::database::replicas::RoutingError),
@@ -57,11 +59,54 @@ pub enum CommandError {
     ChangeFeed(#[from] crate::changes::InstallError),
 }
 
+/// The served entities, with a warning for every column left out.
+fn registry() -> Result<crate::metadata::Registry, CommandError> {
+    let registry = crate::entities::registry()?;
+    for column in registry.left_out() {
+        tracing::warn!("{column}");
+    }
+    Ok(registry)
+}
+
 /// Runs the command the user asked for (`serve` when none).
 pub async fn run(cli: Cli) -> Result<(), CommandError> {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(server) => serve(&cli.database, &cli.auth, &server).await,
         Command::Migrate { action } => migrate(&cli.database, action).await,
+        Command::Generate {
+            from,
+            schema,
+            entities,
+            registry,
+            names,
+            entity_crate,
+        } => {
+            let options = crate::generate::Options {
+                url: from,
+                schema,
+                entities,
+                registry,
+                names,
+                entity_crate,
+            };
+            let report = crate::generate::run(&options).await?;
+            println!(
+                "generated {} entities: {}",
+                report.tables.len(),
+                report.tables.join(", ")
+            );
+            for path in &report.written {
+                println!("wrote    {}", path.display());
+            }
+            for path in &report.removed {
+                println!("removed  {}", path.display());
+            }
+            for note in &report.notes {
+                println!("note     {note}");
+            }
+            println!("next: `cargo build`, then `gateway changes install` for subscriptions, then `gateway serve`");
+            Ok(())
+        }
         Command::Seed { scale } => {
             let connection = open(&cli.database).await?;
             let report = crate::sample::seed::seed(&connection, scale).await?;
@@ -83,7 +128,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             action: ChangesAction::Install,
         } => {
             let connection = open(&cli.database).await?;
-            let installed = crate::changes::install(&connection, &crate::sample::registry()?).await?;
+            let installed = crate::changes::install(&connection, &registry()?).await?;
             match installed.as_slice() {
                 [] => println!("every served table already announces its changes"),
                 tables => println!("installed the change-feed trigger on {}", tables.join(", ")),
@@ -92,14 +137,14 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Export { file } => {
             let connection = open(&cli.database).await?;
-            let registry = crate::sample::registry()?;
+            let registry = registry()?;
             let report = crate::portable::export(&connection, &registry, &file).await?;
             summarize("exported", &report.rows, report.elapsed);
             Ok(())
         }
         Command::Import { file, truncate, upsert } => {
             let connection = open(&cli.database).await?;
-            let registry = crate::sample::registry()?;
+            let registry = registry()?;
             let mode = match (truncate, upsert) {
                 (true, _) => crate::portable::ImportMode::Truncate,
                 (_, true) => crate::portable::ImportMode::Upsert,
@@ -114,7 +159,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Schema { role } => {
-            let registry = Arc::new(crate::sample::registry()?);
+            let registry = Arc::new(registry()?);
             let sdl = match role {
                 None => crate::schema::sdl(registry)?,
                 Some(role) => {
@@ -211,7 +256,7 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             );
         }
     }
-    let registry = Arc::new(crate::sample::registry()?);
+    let registry = Arc::new(registry()?);
     let policy = match &auth.policy_file {
         Some(path) => Some(Arc::new(crate::permission::Policy::load(
             path,

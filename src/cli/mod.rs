@@ -1,4 +1,4 @@
-//! The command line: `gateway [serve|migrate|seed|check|export|import|schema|token]`, every flag also read from an
+//! The command line: `gateway [serve|generate|migrate|seed|check|changes|export|import|schema|token]`, every flag also read from an
 //! environment variable (and `.env`), so the same settings work in a shell, a container and CI.
 
 mod commands;
@@ -32,6 +32,28 @@ pub struct Cli {
 pub enum Command {
     /// Serve GraphQL over HTTP and WebSocket, and the playground (the default).
     Serve(ServerArgs),
+    /// Write the entities of an existing database into `entity/` (and their registration into
+    /// `src/entities.rs`), then `cargo build` serves it.
+    Generate {
+        /// The database to read: `postgres://…` or `sqlite:…`.
+        #[arg(long = "from", value_name = "URL")]
+        from: String,
+        /// The PostgreSQL schema whose tables become entities.
+        #[arg(long, default_value = "public")]
+        schema: String,
+        /// The entity crate's source directory.
+        #[arg(long, default_value = "entity/src")]
+        entities: std::path::PathBuf,
+        /// The gateway's registration file.
+        #[arg(long, default_value = "src/entities.rs")]
+        registry: std::path::PathBuf,
+        /// Relation names kept across runs, and relations the database cannot declare.
+        #[arg(long, default_value = "gateway-names.toml")]
+        names: std::path::PathBuf,
+        /// How the registration file refers to the entity crate.
+        #[arg(long, default_value = "entity")]
+        entity_crate: String,
+    },
     /// Apply, revert or inspect the schema migrations.
     Migrate {
         #[command(subcommand)]

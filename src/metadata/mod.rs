@@ -5,7 +5,7 @@
 //! entities (a composite primary key made of two foreign keys), the way PostGraphile's
 //! many-to-many plugin does, so no extra declaration is needed.
 
-mod naming;
+pub mod naming;
 
 pub use naming::{enum_type_name, enum_value_name};
 
@@ -182,17 +182,37 @@ impl Entity {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     entities: Vec<Entity>,
+    left_out: Vec<LeftOut>,
+}
+
+/// A column the gateway does not serve, because no GraphQL type carries its values yet: the rest
+/// of its table is served, and start-up, `schema` and `export` warn about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    pub table: String,
+    pub column: String,
+    pub column_type: String,
+    /// NOT NULL without a default: inserts through the API fail on it.
+    pub required: bool,
+}
+
+impl std::fmt::Display for LeftOut {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "column `{}.{}` is not served: the gateway has no GraphQL type for {}",
+            self.table, self.column, self.column_type
+        )?;
+        if self.required {
+            formatter.write_str(" (it is NOT NULL without a default, so creating rows through the API will fail)")?;
+        }
+        Ok(())
+    }
 }
 
 /// Problems found while reading entity metadata.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
-    #[error("column `{table}.{column}` has a type the gateway does not support yet ({column_type})")]
-    UnsupportedColumnType {
-        table: String,
-        column: String,
-        column_type: String,
-    },
     #[error("relation `{table}.{relation}` points at table `{target}`, which is not registered")]
     UnknownRelationTarget {
         table: String,
@@ -201,7 +221,7 @@ pub enum MetadataError {
     },
     #[error("table `{0}` has no primary key")]
     NoPrimaryKey(String),
-    #[error("two entities would both be called `{0}` in GraphQL")]
+    #[error("two GraphQL names would both be `{0}`")]
     DuplicateName(String),
 }
 
@@ -215,6 +235,7 @@ pub struct MetadataErrors(pub Vec<MetadataError>);
 pub struct RegistryBuilder {
     pending: Vec<PendingEntity>,
     errors: Vec<MetadataError>,
+    left_out: Vec<LeftOut>,
 }
 
 struct PendingEntity {
@@ -273,10 +294,11 @@ impl RegistryBuilder {
                         nullable: definition.is_null(),
                     })
                 }
-                None => self.errors.push(MetadataError::UnsupportedColumnType {
+                None => self.left_out.push(LeftOut {
                     table: table.clone(),
                     column: name,
                     column_type: format!("{:?}", definition.get_column_type()),
+                    required: !definition.is_null() && definition.get_column_default().is_none(),
                 }),
             }
         }
@@ -393,6 +415,18 @@ impl RegistryBuilder {
                 });
             }
         }
+        for (pending, relations) in self.pending.iter().zip(&resolved) {
+            let mut fields = std::collections::HashSet::new();
+            let columns = pending.entity.columns.iter().map(|column| &column.field);
+            for field in columns.chain(relations.iter().map(|relation| &relation.field)) {
+                if !fields.insert(field) {
+                    self.errors.push(MetadataError::DuplicateName(format!(
+                        "{}.{field}",
+                        pending.entity.type_name
+                    )));
+                }
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for pending in &self.pending {
             for name in [
@@ -417,7 +451,10 @@ impl RegistryBuilder {
                 ..pending.entity
             })
             .collect();
-        Ok(Registry { entities })
+        Ok(Registry {
+            entities,
+            left_out: self.left_out,
+        })
     }
 }
 
@@ -434,6 +471,11 @@ impl Registry {
 
     pub fn entities(&self) -> &[Entity] {
         &self.entities
+    }
+
+    /// The columns not served, with why.
+    pub fn left_out(&self) -> &[LeftOut] {
+        &self.left_out
     }
 
     pub fn entity(&self, id: EntityId) -> &Entity {

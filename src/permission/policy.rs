@@ -422,7 +422,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn registry() -> Registry {
-        crate::sample::registry().expect("the sample registry")
+        crate::entities::registry().expect("the sample registry")
     }
 
     fn session(role: &str, claims: &[(&str, serde_json::Value)]) -> Session {

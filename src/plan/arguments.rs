@@ -539,7 +539,7 @@ mod tests {
     use crate::plan::Comparison;
 
     fn registry() -> Registry {
-        crate::sample::registry().expect("the sample registry")
+        crate::entities::registry().expect("the sample registry")
     }
 
     fn tasks(registry: &Registry) -> EntityId {

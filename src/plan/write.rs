@@ -124,10 +124,12 @@ impl Mutation {
         matches!(self, Self::CreateMany | Self::UpdateMany | Self::DeleteMany)
     }
 
-    /// The field's name for `entity` (`createTask`, `createTasks`, `upsertTask`, …).
+    /// The field's name for `entity` (`createTask`, `createTasks`, `upsertTask`, …); when the
+    /// plural is the singular (`staff`), the bulk forms say so: `createManyStaff`.
     pub fn field_name(self, entity: &Entity) -> String {
         let one = &entity.type_name;
-        let many = cruet::to_pascal_case(&entity.list_field);
+        let plural = cruet::to_pascal_case(&entity.list_field);
+        let many = if &plural == one { format!("Many{one}") } else { plural };
         match self {
             Self::Create => format!("create{one}"),
             Self::CreateMany => format!("create{many}"),

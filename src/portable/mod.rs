@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn parents_come_before_children() {
-        let registry = crate::sample::registry().unwrap();
+        let registry = crate::entities::registry().unwrap();
         let order: Vec<&str> = dependency_order(&registry)
             .into_iter()
             .map(|id| registry.entity(id).table.as_str())

@@ -1,13 +1,12 @@
-//! The sample domain the repository ships: a multi-tenant project tracker (the entities in
-//! `entity/`, the migrations in `migration/`). Everything here is the sample's, not the engine's:
-//! the entities this build registers, the deterministic data set of `gateway seed`, and the
-//! permission policy the zero-configuration SQLite default serves. The engine (`metadata`,
-//! `schema`, `plan`, `sql`, `permission`, `changes`) works from whatever [`registry`] returns.
+//! The sample domain the repository ships: a multi-tenant project tracker (its entities in
+//! `entity/` and `src/entities.rs`, its migrations in `migration/`). What lives here is the
+//! sample's, not the engine's: the deterministic data set of `gateway seed` and the permission
+//! policy the zero-configuration SQLite default serves. Neither names an entity type, so the build
+//! stands when `gateway generate` replaces the sample's entities with another database's; the
+//! engine (`metadata`, `schema`, `plan`, `sql`, `permission`, `changes`) works from whatever
+//! [`crate::entities::registry`] returns.
 
-mod entities;
 pub mod seed;
-
-pub use entities::registry;
 
 use crate::metadata::Registry;
 use crate::permission::{Policy, PolicyError};

@@ -5,17 +5,16 @@
 //! Sizes are per organization (20 users, 50 projects, 40 tasks per project, 3 comments and 2 tags
 //! per task, 10 tags), so scale 1 (10 organizations) gives 200 users, 500 projects, 20,000 tasks and
 //! 60,000 comments, and the data grows linearly with the scale. Everything is written in one transaction with multi-row INSERTs.
+//!
+//! Rows are written by table and column name, not through the sample's entity types, so the
+//! engine builds whatever `entity/` holds: after `gateway generate` replaces the sample's entities
+//! this module still compiles, and `gateway seed` explains that it needs the sample schema.
 
-use entity::enums::{OrganizationPlan, TaskStatus, UserRole};
-use entity::{comment, organization, project, tag, task, task_tag, user};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sea_orm::prelude::{ChronoDateTimeWithTimeZone, Decimal, Json, Uuid};
-use sea_orm::sea_query::{Alias, Expr, Func, Query};
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    TransactionTrait,
-};
+use sea_orm::sea_query::{Alias, Expr, Func, Query, SimpleExpr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::time::{Duration, Instant};
 
 const ORGANIZATIONS_PER_SCALE: f64 = 10.0;
@@ -66,6 +65,8 @@ const LAST_NAMES: &[&str] = &[
 pub enum SeedError {
     #[error("table `{table}` already has rows; seed an empty database (run `gateway migrate fresh` first)")]
     NotEmpty { table: &'static str },
+    #[error("the sample data set needs the sample schema (`gateway migrate up`); table `{0}` is missing")]
+    NotSampleSchema(&'static str),
     #[error("seeding failed: {0}")]
     Database(#[from] DbErr),
 }
@@ -102,119 +103,165 @@ pub async fn seed(connection: &DatabaseConnection, scale: f64) -> Result<SeedRep
     let epoch = ChronoDateTimeWithTimeZone::parse_from_rfc3339("2026-01-01T00:00:00+00:00")
         .map_err(|error| DbErr::Custom(error.to_string()))?;
     let at = |minutes: i64| epoch + chrono::Duration::minutes(minutes);
-    let plans = [
-        OrganizationPlan::Free,
-        OrganizationPlan::Team,
-        OrganizationPlan::Enterprise,
-    ];
-    let statuses = [TaskStatus::Todo, TaskStatus::InProgress, TaskStatus::Done];
+    let plans = ["free", "team", "enterprise"];
+    let statuses = ["todo", "in_progress", "done"];
+    let timestamp = |minutes: i64| Expr::val(at(minutes));
 
-    let organization_rows: Vec<organization::ActiveModel> = (1..=organizations)
-        .map(|id| organization::ActiveModel {
-            id: Set(id),
-            slug: Set(format!("org-{id}")),
-            name: Set(format!("Organization {id}")),
-            plan: Set(plans[(id as usize) % plans.len()]),
-            created_at: Set(at(id)),
-        })
-        .collect();
+    let mut organization_rows = Rows::new("organizations", &["id", "slug", "name", "plan", "created_at"]);
+    for id in 1..=organizations {
+        organization_rows.push([
+            Expr::val(id),
+            Expr::val(format!("org-{id}")),
+            Expr::val(format!("Organization {id}")),
+            label("organization_plan", plans[(id as usize) % plans.len()]),
+            timestamp(id),
+        ]);
+    }
     let users = organizations * USERS_PER_ORGANIZATION;
-    let user_rows: Vec<user::ActiveModel> = (1..=users)
-        .map(|id| {
-            let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
-            let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
-            user::ActiveModel {
-                id: Set(id),
-                organization_id: Set(organization_of_user(id)),
-                email: Set(format!(
-                    "{}.{}{id}@example.com",
-                    first.to_lowercase(),
-                    last.to_lowercase()
-                )),
-                display_name: Set(format!("{first} {last}")),
-                role: Set(if id % USERS_PER_ORGANIZATION == 1 {
-                    UserRole::Admin
+    let mut user_rows = Rows::new(
+        "users",
+        &[
+            "id",
+            "organization_id",
+            "email",
+            "display_name",
+            "role",
+            "external_id",
+            "created_at",
+        ],
+    );
+    for id in 1..=users {
+        let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
+        let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
+        user_rows.push([
+            Expr::val(id),
+            Expr::val(organization_of_user(id)),
+            Expr::val(format!(
+                "{}.{}{id}@example.com",
+                first.to_lowercase(),
+                last.to_lowercase()
+            )),
+            Expr::val(format!("{first} {last}")),
+            label(
+                "user_role",
+                if id % USERS_PER_ORGANIZATION == 1 {
+                    "admin"
                 } else {
-                    UserRole::Member
-                }),
-                external_id: Set(Uuid::from_bytes(rng.random::<[u8; 16]>())),
-                created_at: Set(at(1_000 + id)),
-            }
-        })
-        .collect();
+                    "member"
+                },
+            ),
+            Expr::val(Uuid::from_bytes(rng.random::<[u8; 16]>())),
+            timestamp(1_000 + id),
+        ]);
+    }
     let projects = organizations * PROJECTS_PER_ORGANIZATION;
-    let project_rows: Vec<project::ActiveModel> = (1..=projects)
-        .map(|id| project::ActiveModel {
-            id: Set(id),
-            organization_id: Set((id - 1) / PROJECTS_PER_ORGANIZATION + 1),
-            name: Set(format!(
+    let mut project_rows = Rows::new(
+        "projects",
+        &[
+            "id",
+            "organization_id",
+            "name",
+            "description",
+            "is_public",
+            "created_at",
+        ],
+    );
+    for id in 1..=projects {
+        project_rows.push([
+            Expr::val(id),
+            Expr::val((id - 1) / PROJECTS_PER_ORGANIZATION + 1),
+            Expr::val(format!(
                 "{} {}",
                 capitalized(WORDS[rng.random_range(0..WORDS.len())]),
                 id
             )),
-            description: Set(rng.random_bool(0.7).then(|| format!("Everything about project {id}."))),
-            is_public: Set(rng.random_bool(0.2)),
-            created_at: Set(at(10_000 + id)),
-        })
-        .collect();
+            Expr::val(rng.random_bool(0.7).then(|| format!("Everything about project {id}."))),
+            Expr::val(rng.random_bool(0.2)),
+            timestamp(10_000 + id),
+        ]);
+    }
     let tags = organizations * TAGS_PER_ORGANIZATION;
-    let tag_rows: Vec<tag::ActiveModel> = (1..=tags)
-        .map(|id| tag::ActiveModel {
-            id: Set(id),
-            organization_id: Set((id - 1) / TAGS_PER_ORGANIZATION + 1),
-            name: Set(format!(
+    let mut tag_rows = Rows::new("tags", &["id", "organization_id", "name"]);
+    for id in 1..=tags {
+        tag_rows.push([
+            Expr::val(id),
+            Expr::val((id - 1) / TAGS_PER_ORGANIZATION + 1),
+            Expr::val(format!(
                 "{}-{}",
                 WORDS[((id - 1) % TAGS_PER_ORGANIZATION) as usize],
                 (id - 1) % TAGS_PER_ORGANIZATION
             )),
-        })
-        .collect();
+        ]);
+    }
 
-    insert_all(&transaction, organization_rows).await?;
-    insert_all(&transaction, user_rows).await?;
-    insert_all(&transaction, project_rows).await?;
-    insert_all(&transaction, tag_rows).await?;
+    organization_rows.write(&transaction).await?;
+    user_rows.write(&transaction).await?;
+    project_rows.write(&transaction).await?;
+    tag_rows.write(&transaction).await?;
 
     let tasks = projects * TASKS_PER_PROJECT;
-    let mut task_rows = Vec::with_capacity(ROWS_PER_INSERT);
-    let mut comment_rows = Vec::with_capacity(ROWS_PER_INSERT);
-    let mut link_rows = Vec::with_capacity(ROWS_PER_INSERT);
+    let mut task_rows = Rows::new(
+        "tasks",
+        &[
+            "id",
+            "project_id",
+            "assignee_id",
+            "title",
+            "status",
+            "priority",
+            "due_on",
+            "estimate_hours",
+            "metadata",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    let mut comment_rows = Rows::new("comments", &["id", "task_id", "author_id", "body", "created_at"]);
+    let mut link_rows = Rows::new("task_tags", &["task_id", "tag_id"]);
     let mut comment_id = 0;
     for id in 1..=tasks {
         let project_id = (id - 1) / TASKS_PER_PROJECT + 1;
         let organization_id = (project_id - 1) / PROJECTS_PER_ORGANIZATION + 1;
         let first_user = (organization_id - 1) * USERS_PER_ORGANIZATION + 1;
         let created = 100_000 + id * 7;
-        task_rows.push(task::ActiveModel {
-            id: Set(id),
-            project_id: Set(project_id),
-            assignee_id: Set(rng
-                .random_bool(0.8)
-                .then(|| first_user + rng.random_range(0..USERS_PER_ORGANIZATION))),
-            title: Set(format!(
-                "{} {} #{id}",
-                VERBS[rng.random_range(0..VERBS.len())],
-                WORDS[rng.random_range(0..WORDS.len())]
-            )),
-            status: Set(statuses[rng.random_range(0..statuses.len())]),
-            priority: Set(rng.random_range(0..5)),
-            due_on: Set(rng
-                .random_bool(0.6)
-                .then(|| epoch.date_naive() + chrono::Duration::days(rng.random_range(0..365)))),
-            estimate_hours: Set(rng
-                .random_bool(0.7)
-                .then(|| Decimal::new(rng.random_range(25..4000), 2))),
-            metadata: Set(rng.random_bool(0.3).then(|| metadata(&mut rng))),
-            created_at: Set(at(created)),
-            updated_at: Set(at(created + rng.random_range(0..10_000))),
-        });
+        let assignee_id: Option<i64> = rng
+            .random_bool(0.8)
+            .then(|| first_user + rng.random_range(0..USERS_PER_ORGANIZATION));
+        let title = format!(
+            "{} {} #{id}",
+            VERBS[rng.random_range(0..VERBS.len())],
+            WORDS[rng.random_range(0..WORDS.len())]
+        );
+        let status = statuses[rng.random_range(0..statuses.len())];
+        let priority: i32 = rng.random_range(0..5);
+        let due_on = rng
+            .random_bool(0.6)
+            .then(|| epoch.date_naive() + chrono::Duration::days(rng.random_range(0..365)));
+        let estimate_hours = rng
+            .random_bool(0.7)
+            .then(|| Decimal::new(rng.random_range(25..4000), 2));
+        let metadata = rng.random_bool(0.3).then(|| metadata(&mut rng));
+        let updated = created + rng.random_range(0..10_000);
+        task_rows.push([
+            Expr::val(id),
+            Expr::val(project_id),
+            Expr::val(assignee_id),
+            Expr::val(title),
+            label("task_status", status),
+            Expr::val(priority),
+            Expr::val(due_on),
+            Expr::val(estimate_hours),
+            Expr::val(metadata),
+            timestamp(created),
+            timestamp(updated),
+        ]);
         for _ in 0..COMMENTS_PER_TASK {
             comment_id += 1;
-            comment_rows.push(comment::ActiveModel {
-                id: Set(comment_id),
-                task_id: Set(id),
-                author_id: Set(first_user + rng.random_range(0..USERS_PER_ORGANIZATION)),
-                body: Set(format!(
+            comment_rows.push([
+                Expr::val(comment_id),
+                Expr::val(id),
+                Expr::val(first_user + rng.random_range(0..USERS_PER_ORGANIZATION)),
+                Expr::val(format!(
                     "Looked at the {} part; {}.",
                     WORDS[rng.random_range(0..WORDS.len())],
                     if rng.random_bool(0.5) {
@@ -223,21 +270,22 @@ pub async fn seed(connection: &DatabaseConnection, scale: f64) -> Result<SeedRep
                         "needs work"
                     }
                 )),
-                created_at: Set(at(created + 60 + comment_id % 1_000)),
-            });
+                timestamp(created + 60 + comment_id % 1_000),
+            ]);
         }
         let first_tag = (organization_id - 1) * TAGS_PER_ORGANIZATION + 1;
         let offset = rng.random_range(0..TAGS_PER_ORGANIZATION);
         for step in 0..TAGS_PER_TASK {
-            link_rows.push(task_tag::ActiveModel {
-                task_id: Set(id),
-                tag_id: Set(first_tag + (offset + step * 3) % TAGS_PER_ORGANIZATION),
-            });
+            link_rows.push([
+                Expr::val(id),
+                Expr::val(first_tag + (offset + step * 3) % TAGS_PER_ORGANIZATION),
+            ]);
         }
+        // Parents before children: a task's comments and tags reference it.
         if task_rows.len() >= ROWS_PER_INSERT || id == tasks {
-            insert_all(&transaction, std::mem::take(&mut task_rows)).await?;
-            insert_all(&transaction, std::mem::take(&mut comment_rows)).await?;
-            insert_all(&transaction, std::mem::take(&mut link_rows)).await?;
+            task_rows.write(&transaction).await?;
+            comment_rows.write(&transaction).await?;
+            link_rows.write(&transaction).await?;
         }
     }
 
@@ -288,17 +336,52 @@ fn metadata(rng: &mut ChaCha8Rng) -> Json {
     })
 }
 
-/// Inserts rows in multi-row statements of [`ROWS_PER_INSERT`].
-async fn insert_all<A: sea_orm::ActiveModelTrait>(
-    connection: &impl ConnectionTrait,
-    rows: Vec<A>,
-) -> Result<(), DbErr> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-        A::Entity::insert_many(chunk).exec_without_returning(connection).await?;
+/// A label of the PostgreSQL enum `type_name` (plain text on SQLite).
+fn label(type_name: &'static str, value: &'static str) -> SimpleExpr {
+    use sea_orm::sea_query::ExprTrait;
+    Expr::val(value).as_enum(Alias::new(type_name))
+}
+
+/// One table's pending rows, written in multi-row statements of [`ROWS_PER_INSERT`].
+struct Rows {
+    table: &'static str,
+    columns: &'static [&'static str],
+    pending: Vec<Vec<SimpleExpr>>,
+}
+
+impl Rows {
+    fn new(table: &'static str, columns: &'static [&'static str]) -> Self {
+        Self {
+            table,
+            columns,
+            pending: Vec::new(),
+        }
     }
-    Ok(())
+
+    fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn push<const N: usize>(&mut self, row: [SimpleExpr; N]) {
+        debug_assert_eq!(N, self.columns.len(), "one value per column of `{}`", self.table);
+        self.pending.push(row.into());
+    }
+
+    /// Writes and forgets the pending rows.
+    async fn write(&mut self, connection: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let mut rows = std::mem::take(&mut self.pending).into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut insert = Query::insert();
+            insert
+                .into_table(Alias::new(self.table))
+                .columns(self.columns.iter().map(|column| Alias::new(*column)));
+            for row in rows.by_ref().take(ROWS_PER_INSERT) {
+                insert.values(row).map_err(|error| DbErr::Custom(error.to_string()))?;
+            }
+            connection.execute(&insert).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Moves a `bigserial` sequence past the explicit ids the seeder wrote.
@@ -317,12 +400,27 @@ async fn reset_sequence(connection: &impl ConnectionTrait, table: &str, last_id:
     Ok(())
 }
 
+/// Refuses a database that already holds sample rows, or that does not have the sample's tables.
 async fn refuse_non_empty(connection: &DatabaseConnection) -> Result<(), SeedError> {
-    if organization::Entity::find().count(connection).await? > 0 {
-        return Err(SeedError::NotEmpty { table: "organizations" });
-    }
-    if task::Entity::find().count(connection).await? > 0 {
-        return Err(SeedError::NotEmpty { table: "tasks" });
+    for table in ["organizations", "tasks"] {
+        let count = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Alias::new(table))
+            .to_owned();
+        let rows = match connection.query_one(&count).await {
+            Ok(row) => row.map(|row| row.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0),
+            Err(error) if missing_table(&error) => return Err(SeedError::NotSampleSchema(table)),
+            Err(error) => return Err(error.into()),
+        };
+        if rows > 0 {
+            return Err(SeedError::NotEmpty { table });
+        }
     }
     Ok(())
+}
+
+/// PostgreSQL's `undefined_table` (42P01) or SQLite's "no such table".
+fn missing_table(error: &DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("42P01") || text.contains("does not exist") || text.contains("no such table")
 }

@@ -191,7 +191,7 @@ mod tests {
     /// (functions, group keys) may offer such a field, for any registered entity.
     #[test]
     fn aggregate_types_have_no_identity_fields() {
-        let registry = Arc::new(crate::sample::registry().expect("the sample entities are valid"));
+        let registry = Arc::new(crate::entities::registry().expect("the sample entities are valid"));
         let document = async_graphql::parser::parse_schema(sdl(registry.clone()).expect("the schema builds"))
             .expect("the SDL parses");
         let aggregate_types: Vec<String> = registry

@@ -17,7 +17,7 @@ struct Target {
 fn target() -> &'static Target {
     static TARGET: OnceLock<Target> = OnceLock::new();
     TARGET.get_or_init(|| {
-        let registry = Arc::new(crate::sample::registry().expect("the sample entities are valid"));
+        let registry = Arc::new(crate::entities::registry().expect("the sample entities are valid"));
         let options = SchemaOptions::default();
         Target {
             limits: options.limits,

@@ -169,7 +169,7 @@ fn compile(registry: &Registry, text: &str) -> String {
 
 #[test]
 fn generated_sql_matches_the_snapshots() {
-    let registry = crate::sample::registry().expect("the sample registry");
+    let registry = crate::entities::registry().expect("the sample registry");
     insta::glob!("golden/*.graphql", |path| {
         let text = std::fs::read_to_string(path).expect("read the golden document");
         insta::assert_snapshot!(compile(&registry, &text));

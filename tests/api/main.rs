@@ -8,6 +8,7 @@ mod connection_errors;
 mod fixture;
 mod generic_entities;
 mod hostile;
+mod league;
 mod mutations;
 mod nesting;
 mod operation_cache;
@@ -27,3 +28,9 @@ mod statement_count;
 mod subscriptions;
 mod support;
 mod trust;
+
+/// The generated registration file (`league/registry.rs`) names `crate::metadata`, as it does in the
+/// gateway's own crate.
+mod metadata {
+    pub use gateway::metadata::{MetadataErrors, Registry};
+}

@@ -101,7 +101,7 @@ impl Tenants {
 /// Every key a member of each organization reaches, per entity, through every root list and
 /// every relation of it (generated from the registry).
 async fn reachable(tenants: &Tenants, token: &str) -> Vec<(String, BTreeSet<String>)> {
-    let registry = gateway::sample::registry().unwrap();
+    let registry = gateway::entities::registry().unwrap();
     let mut seen = Vec::new();
     for entity in registry.entities() {
         let key = |meta: &gateway::metadata::Entity| {
@@ -175,7 +175,7 @@ async fn members_of_two_organizations_never_see_each_others_rows_through_any_pat
     let tenants = Tenants::new().await;
     let first = reachable(&tenants, &token("member", Some(1))).await;
     let second = reachable(&tenants, &token("member", Some(2))).await;
-    let registry = gateway::sample::registry().unwrap();
+    let registry = gateway::entities::registry().unwrap();
     for entity in registry.entities() {
         let mine = first
             .iter()
@@ -336,7 +336,7 @@ async fn anonymous_and_service_roles_see_what_the_policy_gives_them() {
 
 #[test]
 fn invalid_policies_fail_naming_file_role_and_path() {
-    let registry = gateway::sample::registry().unwrap();
+    let registry = gateway::entities::registry().unwrap();
     let claims = vec!["org_id".to_owned()];
     let check = |text: &str| {
         let dir = tempfile::tempdir().unwrap();
@@ -476,7 +476,7 @@ async fn writes_stay_inside_the_members_organization() {
 
     // Every table's bulk delete, generated from the registry, as an admin of the first
     // organization: refused, or limited to the admin's own rows.
-    let registry = gateway::sample::registry().unwrap();
+    let registry = gateway::entities::registry().unwrap();
     for entity in registry.entities() {
         let plural = cruet::to_pascal_case(&entity.list_field);
         let answer = tenants

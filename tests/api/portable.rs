@@ -13,7 +13,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 fn registry() -> gateway::metadata::Registry {
-    gateway::sample::registry().expect("the sample entities are valid")
+    gateway::entities::registry().expect("the sample entities are valid")
 }
 
 /// A migrated SQLite file in `dir`.

@@ -26,7 +26,7 @@ impl Attack {
             app,
             _database: database,
             connection,
-            registry: gateway::sample::registry().unwrap(),
+            registry: gateway::entities::registry().unwrap(),
         }
     }
 

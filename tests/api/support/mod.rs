@@ -115,8 +115,17 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn new() -> Self {
+        Self::clone_of(template().await).await
+    }
+
+    /// A fresh database with nothing in it: no sample schema, no migration table (a user's own
+    /// database before the gateway sees it).
+    pub async fn blank() -> Self {
+        Self::clone_of("template0").await
+    }
+
+    async fn clone_of(template: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let template = template().await;
         let name = format!(
             "gw_t_{}_{}",
             std::process::id(),
@@ -187,7 +196,7 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the gateway serving the sample entities from `database`.
     pub async fn spawn(database: &DatabaseArgs) -> Self {
-        let registry = gateway::sample::registry().expect("the sample entities are valid");
+        let registry = gateway::entities::registry().expect("the sample entities are valid");
         Self::spawn_with(database, registry).await
     }
 
@@ -198,13 +207,13 @@ impl TestApp {
 
     /// Starts the gateway serving the sample entities with these authentication settings.
     pub async fn spawn_with_auth(database: &DatabaseArgs, auth: &gateway::config::AuthArgs) -> Self {
-        let registry = gateway::sample::registry().expect("the sample entities are valid");
+        let registry = gateway::entities::registry().expect("the sample entities are valid");
         Self::spawn_full(database, registry, auth).await
     }
 
     /// Starts the gateway serving the sample entities with these server settings (listen is ignored).
     pub async fn spawn_with_server(database: &DatabaseArgs, server: ServerArgs) -> Self {
-        let registry = gateway::sample::registry().expect("the sample entities are valid");
+        let registry = gateway::entities::registry().expect("the sample entities are valid");
         Self::start(database, registry, &gateway::config::AuthArgs::default(), server).await
     }
 
@@ -214,7 +223,7 @@ impl TestApp {
         auth: &gateway::config::AuthArgs,
         server: ServerArgs,
     ) -> Self {
-        let registry = gateway::sample::registry().expect("the sample entities are valid");
+        let registry = gateway::entities::registry().expect("the sample entities are valid");
         Self::start(database, registry, auth, server).await
     }
 
