@@ -53,6 +53,8 @@ pub enum ErrorCode {
     Overloaded,
     ShuttingDown,
     DatabaseUnavailable,
+    /// A subscription to a table whose changes are not announced (`gateway changes install`).
+    FeedNotInstalled,
     InternalServerError,
 }
 
@@ -83,9 +85,11 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::ConstraintViolation => StatusCode::CONFLICT,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::AuthenticationUnavailable | Self::Overloaded | Self::ShuttingDown | Self::DatabaseUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::AuthenticationUnavailable
+            | Self::Overloaded
+            | Self::ShuttingDown
+            | Self::DatabaseUnavailable
+            | Self::FeedNotInstalled => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,6 +150,9 @@ pub enum GatewayError {
     /// The database stopped a statement that ran past `GATEWAY_STATEMENT_TIMEOUT` (or was cancelled).
     #[error("the statement took longer than GATEWAY_STATEMENT_TIMEOUT and was stopped")]
     StatementTimeout,
+    /// The table's changes are not announced, so a subscription would never hear of them.
+    #[error("{0}")]
+    FeedNotInstalled(String),
     /// Anything else; details are in the logs.
     #[error("internal error")]
     Internal,
@@ -163,6 +170,7 @@ impl GatewayError {
             Self::DatabaseUnavailable => ErrorCode::DatabaseUnavailable,
             Self::StatementTimeout => ErrorCode::Timeout,
             Self::PoolExhausted => ErrorCode::Overloaded,
+            Self::FeedNotInstalled(_) => ErrorCode::FeedNotInstalled,
             Self::Internal => ErrorCode::InternalServerError,
         }
     }

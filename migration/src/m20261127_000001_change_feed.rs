@@ -13,8 +13,9 @@
 //! every 100 ms.
 //!
 //! This migration creates the log and the trigger function only. Which tables are tracked is not
-//! the migration's business: the gateway installs a trigger on every table it serves at start-up
-//! (and `gateway changes install` does it ahead of time), with [`track`] and [`is_tracked`].
+//! the migration's business: `gateway changes install` puts a trigger on every table the gateway
+//! serves ([`track`], [`is_tracked`]) and `gateway changes remove` takes them and the log away
+//! again ([`untrack`], [`remove_log`]).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -253,11 +254,22 @@ impl MigrationTrait for Migration {
         for table in tracked_tables(connection).await? {
             untrack(connection, &table).await?;
         }
-        let teardown = match manager.get_database_backend() {
-            DbBackend::Postgres => "DROP TABLE gateway_change_log; DROP FUNCTION gateway_notify_change();",
-            _ => "DROP TABLE gateway_change_log;",
-        };
-        connection.execute_unprepared(teardown).await?;
-        Ok(())
+        remove_log(connection).await.map(|_| ())
     }
+}
+
+/// Drops the change log and (PostgreSQL) the trigger function when no table is tracked any more;
+/// `false` when some table still is (its triggers need them).
+pub async fn remove_log<C: ConnectionTrait>(connection: &C) -> Result<bool, DbErr> {
+    if !tracked_tables(connection).await?.is_empty() {
+        return Ok(false);
+    }
+    let teardown = match connection.get_database_backend() {
+        DbBackend::Postgres => {
+            "DROP TABLE IF EXISTS gateway_change_log; DROP FUNCTION IF EXISTS gateway_notify_change();"
+        }
+        _ => "DROP TABLE IF EXISTS gateway_change_log;",
+    };
+    connection.execute_unprepared(teardown).await?;
+    Ok(true)
 }

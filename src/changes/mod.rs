@@ -128,9 +128,27 @@ pub struct InstallError {
     source: sea_orm::DbErr,
 }
 
+/// The registered tables whose changes do not reach the feed (no trigger): read, nothing changed.
+/// `serve` calls it at start-up; subscriptions to these tables are refused with
+/// `FEED_NOT_INSTALLED` and `/readyz` names them.
+pub async fn untracked(connection: &DatabaseConnection, registry: &Registry) -> Result<Vec<String>, sea_orm::DbErr> {
+    use sea_orm::TransactionTrait;
+    // In a transaction: behind PgBouncer a statement and its preparation share a server connection.
+    let transaction = connection.begin().await?;
+    let mut untracked = Vec::new();
+    for entity in registry.entities() {
+        if !migration::is_tracked(&transaction, &entity.table).await? {
+            untracked.push(entity.table.clone());
+        }
+    }
+    transaction.commit().await?;
+    Ok(untracked)
+}
+
 /// Makes every registered table announce its changes: creates the change log if it is missing
 /// and a trigger on each table that has none. Idempotent; returns the tables it tracked now.
-/// The engine calls it at start-up, so subscriptions work on whatever entities are registered.
+/// Only `gateway changes install` calls it: serving a database never changes it uninvited (the
+/// sample's migrations install the feed for the sample's tables).
 pub async fn install(connection: &DatabaseConnection, registry: &Registry) -> Result<Vec<String>, InstallError> {
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let failed = |table: &str| {
@@ -167,6 +185,42 @@ pub async fn install(connection: &DatabaseConnection, registry: &Registry) -> Re
         tracing::info!(%table, "installed the change-feed trigger");
     }
     Ok(installed)
+}
+
+/// What [`uninstall`] took away.
+#[derive(Debug, Default)]
+pub struct Removed {
+    /// The registered tables whose triggers were dropped.
+    pub tables: Vec<String>,
+    /// The change log (and PostgreSQL's trigger function) went too: no table is tracked any more.
+    pub log: bool,
+}
+
+/// Undoes [`install`]: drops the trigger of every registered table and, once no table in the
+/// database is tracked, the change log. Idempotent.
+pub async fn uninstall(connection: &DatabaseConnection, registry: &Registry) -> Result<Removed, InstallError> {
+    use sea_orm::TransactionTrait;
+    let failed = |table: &str| {
+        let table = table.to_owned();
+        move |source| InstallError { table, source }
+    };
+    let log = crate::sql::change::CHANGE_LOG;
+    let transaction = connection.begin().await.map_err(failed(log))?;
+    let mut removed = Removed::default();
+    for entity in registry.entities() {
+        if migration::is_tracked(&transaction, &entity.table)
+            .await
+            .map_err(failed(&entity.table))?
+        {
+            migration::untrack(&transaction, &entity.table)
+                .await
+                .map_err(failed(&entity.table))?;
+            removed.tables.push(entity.table.clone());
+        }
+    }
+    removed.log = migration::remove_log(&transaction).await.map_err(failed(log))?;
+    transaction.commit().await.map_err(failed(log))?;
+    Ok(removed)
 }
 
 /// A kind of row change.
@@ -231,6 +285,9 @@ pub struct FeedSettings {
     pub pgbouncer: bool,
     /// Where to LISTEN, when not the pool's own server (a direct URL past a pooler).
     pub listen: Option<secrecy::SecretString>,
+    /// Registered tables without a change-feed trigger ([`untracked`]): their subscriptions are
+    /// refused. When no table is tracked the feed does not start (there is no log to read).
+    pub untracked: Vec<String>,
 }
 
 /// An item of a subscriber's queue: its events of one dispatched batch of changes (for a live
@@ -347,18 +404,42 @@ impl ChangeFeed {
             listening: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         });
         let (signals, received) = mpsc::channel(65_536);
-        let tasks = vec![
-            tokio::spawn(source::run(
-                database.clone(),
-                inner.settings.listen.clone(),
-                inner.listening.clone(),
-                signals,
-            )),
-            tokio::spawn(source::trim(database)),
-            tokio::spawn(dispatch::run(Arc::downgrade(&inner), received)),
-        ];
+        let tasks = if inner.settings.untracked.len() < inner.registry.entities().len() {
+            vec![
+                tokio::spawn(source::run(
+                    database.clone(),
+                    inner.settings.listen.clone(),
+                    inner.listening.clone(),
+                    signals,
+                )),
+                tokio::spawn(source::trim(database)),
+                tokio::spawn(dispatch::run(Arc::downgrade(&inner), received)),
+            ]
+        } else {
+            Vec::new()
+        };
         *inner.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = tasks;
         Self { inner }
+    }
+
+    /// The registered tables whose changes do not reach the feed.
+    pub fn untracked(&self) -> &[String] {
+        &self.inner.settings.untracked
+    }
+
+    /// Whether any registered table announces its changes.
+    pub fn installed(&self) -> bool {
+        self.inner.settings.untracked.len() < self.inner.registry.entities().len()
+    }
+
+    /// Refuses a subscription to `table` when its changes cannot arrive.
+    pub fn check_tracked(&self, table: &str) -> Result<(), GatewayError> {
+        if self.untracked().iter().any(|untracked| untracked == table) {
+            return Err(GatewayError::FeedNotInstalled(format!(
+                "changes of `{table}` are not announced: run `gateway changes install`, then restart the gateway"
+            )));
+        }
+        Ok(())
     }
 
     /// Whether changes reach the feed now (for `/readyz`).

@@ -135,6 +135,20 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             }
             Ok(())
         }
+        Command::Changes {
+            action: ChangesAction::Remove,
+        } => {
+            let connection = open(&cli.database).await?;
+            let removed = crate::changes::uninstall(&connection, &registry()?).await?;
+            match removed.tables.as_slice() {
+                [] => println!("no served table announces its changes"),
+                tables => println!("removed the change-feed trigger from {}", tables.join(", ")),
+            }
+            if removed.log {
+                println!("removed the change log");
+            }
+            Ok(())
+        }
         Command::Export { file } => {
             let connection = open(&cli.database).await?;
             let registry = registry()?;

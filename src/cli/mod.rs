@@ -115,9 +115,11 @@ pub enum Command {
 /// The change-feed commands.
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum ChangesAction {
-    /// Create the change log and a trigger on every served table that has none (idempotent;
-    /// `serve` does the same at start-up).
+    /// Create the change log and a trigger on every served table that has none (idempotent).
+    /// `serve` never does it uninvited: tables without a trigger refuse subscriptions.
     Install,
+    /// Drop the triggers of every served table, and the change log once no table uses it.
+    Remove,
 }
 
 /// The migration commands.

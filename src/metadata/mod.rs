@@ -40,6 +40,8 @@ pub enum ScalarKind {
     /// A timestamp, ISO 8601.
     DateTime,
     Json,
+    /// Binary data (`bytea`, `BLOB`): `Base64` in GraphQL, standard alphabet with padding.
+    Bytes,
     /// A database enum; values are the database labels.
     Enum {
         name: String,
@@ -67,6 +69,7 @@ impl ScalarKind {
             ColumnType::Date => Self::Date,
             ColumnType::DateTime | ColumnType::Timestamp | ColumnType::TimestampWithTimeZone => Self::DateTime,
             ColumnType::Json | ColumnType::JsonBinary => Self::Json,
+            ColumnType::Binary(_) | ColumnType::VarBinary(_) | ColumnType::Blob => Self::Bytes,
             ColumnType::Enum { name, variants } => Self::Enum {
                 name: name.to_string(),
                 values: variants.iter().map(|variant| variant.to_string()).collect(),
@@ -77,7 +80,7 @@ impl ScalarKind {
 
     /// Whether `<`, `>`, `min` and `max` make sense.
     pub fn is_ordered(&self) -> bool {
-        !matches!(self, Self::Boolean | Self::Json | Self::Uuid)
+        !matches!(self, Self::Boolean | Self::Json | Self::Uuid | Self::Bytes)
     }
 
     /// Whether `sum` and `avg` make sense.

@@ -78,6 +78,9 @@ pub fn parse_scalar(kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<V
             }
             Value::Json(Some(Box::new(json)))
         }
+        (ScalarKind::Bytes, GqlValue::String(text)) => Value::Bytes(Some(
+            decode_base64(text).ok_or_else(|| wrong("base64 (RFC 4648, with padding)"))?,
+        )),
         (ScalarKind::Enum { values, .. }, GqlValue::Enum(name)) => {
             enum_label(values, name.as_str()).ok_or_else(|| wrong("an enum value"))?
         }
@@ -86,6 +89,12 @@ pub fn parse_scalar(kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<V
         }
         _ => return Err(wrong(expected_name(kind))),
     })
+}
+
+/// Standard base64 with padding, as `Base64` values are written.
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
 /// The years every backend stores and reads back as dates (PostgreSQL allows more, SQLite and
@@ -140,6 +149,7 @@ fn expected_name(kind: &ScalarKind) -> &'static str {
         ScalarKind::Date => "a date",
         ScalarKind::DateTime => "a timestamp",
         ScalarKind::Json => "JSON",
+        ScalarKind::Bytes => "base64",
         ScalarKind::Enum { .. } => "an enum value",
     }
 }
@@ -156,6 +166,7 @@ pub fn null_value(kind: &ScalarKind) -> Value {
         ScalarKind::Date => Value::ChronoDate(None),
         ScalarKind::DateTime => Value::ChronoDateTimeWithTimeZone(None),
         ScalarKind::Json => Value::Json(None),
+        ScalarKind::Bytes => Value::Bytes(None),
     }
 }
 

@@ -14,7 +14,9 @@ pub mod visit;
 pub mod vocabulary;
 pub mod write;
 
-pub use arguments::{Literals, Operands, null_value, parse_datetime, parse_filter_with, parse_key_value, parse_scalar};
+pub use arguments::{
+    Literals, Operands, decode_base64, null_value, parse_datetime, parse_filter_with, parse_key_value, parse_scalar,
+};
 pub use event::{EventPlan, plan_events};
 pub use field::{DocumentField, Selection};
 pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};

@@ -77,6 +77,7 @@ impl Operator {
             Self::IsNull => true,
             _ if matches!(kind, ScalarKind::Json) => false,
             Self::Eq | Self::Ne => true,
+            _ if matches!(kind, ScalarKind::Bytes) => false,
             Self::Gt | Self::Gte | Self::Lt | Self::Lte => kind.is_ordered(),
             Self::In | Self::NotIn => !matches!(kind, ScalarKind::Boolean),
             Self::Like | Self::ILike | Self::StartsWith | Self::Contains => matches!(kind, ScalarKind::String),

@@ -472,6 +472,8 @@ fn copy_line(values: &[Value], data: &mut Vec<u8>) -> Result<(), String> {
             Value::ChronoDate(Some(date)) => date.to_string(),
             Value::ChronoDateTimeWithTimeZone(Some(at)) => at.to_rfc3339(),
             Value::Json(Some(json)) => json.to_string(),
+            // bytea's hex input form (the backslash is escaped below).
+            Value::Bytes(Some(bytes)) => format!("\\x{}", hex::encode(bytes)),
             Value::BigInt(None)
             | Value::Double(None)
             | Value::Decimal(None)
@@ -480,7 +482,8 @@ fn copy_line(values: &[Value], data: &mut Vec<u8>) -> Result<(), String> {
             | Value::Uuid(None)
             | Value::ChronoDate(None)
             | Value::ChronoDateTimeWithTimeZone(None)
-            | Value::Json(None) => {
+            | Value::Json(None)
+            | Value::Bytes(None) => {
                 data.extend_from_slice(b"\\N");
                 continue;
             }

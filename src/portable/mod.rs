@@ -82,6 +82,7 @@ fn type_label(kind: &ScalarKind) -> String {
         ScalarKind::Date => "Date".into(),
         ScalarKind::DateTime => "DateTime".into(),
         ScalarKind::Json => "JSON".into(),
+        ScalarKind::Bytes => "Base64".into(),
         ScalarKind::Enum { name, values } => format!("Enum {name}({})", values.join("|")),
     }
 }

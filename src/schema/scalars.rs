@@ -22,6 +22,7 @@ pub fn type_name(kind: &ScalarKind) -> String {
         ScalarKind::Date => "Date".into(),
         ScalarKind::DateTime => "DateTime".into(),
         ScalarKind::Json => "JSON".into(),
+        ScalarKind::Bytes => "Base64".into(),
         ScalarKind::Enum { name, .. } => enum_type_name(name),
     }
 }
@@ -70,6 +71,9 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuild
             |value| matches!(value, Value::String(text) if crate::plan::parse_datetime(text).is_some()),
         ))
         .register(Scalar::new("JSON").description("Any JSON value.").specified_by_url("https://www.rfc-editor.org/rfc/rfc8259"))
+        .register(Scalar::new("Base64").description("Binary data in standard base64 with padding (RFC 4648 section 4).").specified_by_url("https://www.rfc-editor.org/rfc/rfc4648#section-4").validator(
+            |value| matches!(value, Value::String(text) if crate::plan::decode_base64(text).is_some()),
+        ))
         .register(
             PageInfoField::iter().fold(
                 Object::new(crate::plan::vocabulary::PAGE_INFO).description("Where a page sits in the whole list (Relay cursor connections)."),

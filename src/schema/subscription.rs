@@ -141,6 +141,8 @@ async fn subscribe<'a>(
     let engine = context.data::<Engine>()?;
     let feed = context.data::<ChangeFeed>()?;
     let registry = &engine.registry;
+    feed.check_tracked(&registry.entity(entity).table)
+        .map_err(|error| error.extend())?;
     let access = engine
         .access(context.data_opt::<Session>())
         .map_err(|error| error.extend())?;

@@ -72,10 +72,15 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         // Replicas and the change feed are reported, but the gateway serves without them.
         Ok(Ok(())) => {
             state.breaker.reset();
-            let mut report = json!({
-                "status": "ready",
-                "change_feed": if state.feed.listening() { "listening" } else { "connecting" },
-            });
+            let feed = match (state.feed.installed(), state.feed.listening()) {
+                (false, _) => "not installed",
+                (true, true) => "listening",
+                (true, false) => "connecting",
+            };
+            let mut report = json!({ "status": "ready", "change_feed": feed });
+            if state.feed.installed() && !state.feed.untracked().is_empty() {
+                report["untracked_tables"] = json!(state.feed.untracked());
+            }
             if let Some(replicas) = &state.replicas {
                 report["primary"] = json!("ready");
                 report["replicas"] = Value::Array(replicas.report());

@@ -94,8 +94,8 @@ pub enum ServerError {
     Cors(String),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
-    #[error(transparent)]
-    ChangeFeed(#[from] crate::changes::InstallError),
+    #[error("cannot read which tables announce their changes: {0}")]
+    ChangeFeed(sea_orm::DbErr),
 }
 
 impl Application {
@@ -109,8 +109,17 @@ impl Application {
         routing: crate::database::Routing,
     ) -> Result<Self, ServerError> {
         let options = crate::schema::SchemaOptions::new(args, policy.clone());
-        // Subscriptions see every registered table, whichever migrations created it.
-        crate::changes::install(&database, &registry).await?;
+        // Serving never changes the database: tables without a trigger are reported, and their
+        // subscriptions refused, until `gateway changes install`.
+        let untracked = crate::changes::untracked(&database, &registry)
+            .await
+            .map_err(ServerError::ChangeFeed)?;
+        if !untracked.is_empty() {
+            tracing::warn!(
+                tables = %untracked.join(", "),
+                "these tables do not announce their changes: subscriptions to them are refused until `gateway changes install`"
+            );
+        }
         // Record from the first request on.
         metrics::handle();
         let feed = crate::changes::ChangeFeed::start(
@@ -122,6 +131,7 @@ impl Application {
                 max_subscriptions: args.max_subscriptions,
                 pgbouncer: routing.pgbouncer,
                 listen: routing.listen.clone(),
+                untracked,
             },
         );
         let with_connections = |builder: async_graphql::dynamic::SchemaBuilder| {

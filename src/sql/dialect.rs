@@ -167,6 +167,8 @@ impl Dialect {
             // A timestamp without time zone is read as UTC (the session's zone, set at connect).
             (true, ScalarKind::DateTime) => value.cast_as("timestamptz"),
             (true, ScalarKind::Enum { values, .. }) => self.enum_names(values, value.cast_as("text")),
+            // `encode` breaks base64 lines at 76 characters.
+            (true, ScalarKind::Bytes) => self.template("replace(encode({}, 'base64'), chr(10), '')", vec![value]),
             (true, _) => value,
             (false, ScalarKind::BigInt) => value.cast_as("text"),
             (false, ScalarKind::Decimal { scale: Some(scale), .. }) => self.template(
@@ -189,8 +191,35 @@ impl Dialect {
                 vec![value; 7],
             ),
             (false, ScalarKind::Json) => self.template("json({})", vec![value]),
+            (false, ScalarKind::Bytes) => self.sqlite_base64(value),
             (false, _) => value,
         }
+    }
+
+    /// SQLite has no base64 function: the blob's hex digits, three bytes (six digits) at a time,
+    /// become four characters of the standard alphabet, `=` padding the last group.
+    fn sqlite_base64(&self, blob: Expr) -> Expr {
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        // Byte `k` (0-based) of the blob, from its hex text `h`; 0 past the end.
+        let byte = |k: &str| {
+            format!(
+                "((instr('0123456789ABCDEF', substr(h, 2 * ({k}) + 1, 1)) - 1) * 16 + \
+                 (instr('0123456789ABCDEF', substr(h, 2 * ({k}) + 2, 1)) - 1))"
+            )
+        };
+        let (b1, b2, b3) = (byte("i"), byte("i + 1"), byte("i + 2"));
+        // `instr(…, '')` is 1, so a missing byte reads as 0 (and `max(…, 0)` keeps it so).
+        let (b2, b3) = (format!("max({b2}, 0)"), format!("max({b3}, 0)"));
+        let sql = format!(
+            "CASE WHEN {{}} IS NULL THEN NULL ELSE (WITH RECURSIVE v(h, n) AS (SELECT hex({{}}), length(CAST({{}} AS BLOB))), \
+             c(i, s) AS (SELECT 0, '' UNION ALL SELECT i + 3, s \
+             || substr('{ALPHABET}', ({b1} >> 2) + 1, 1) \
+             || substr('{ALPHABET}', ((({b1} & 3) << 4) | ({b2} >> 4)) + 1, 1) \
+             || CASE WHEN i + 1 < n THEN substr('{ALPHABET}', ((({b2} & 15) << 2) | ({b3} >> 6)) + 1, 1) ELSE '=' END \
+             || CASE WHEN i + 2 < n THEN substr('{ALPHABET}', ({b3} & 63) + 1, 1) ELSE '=' END \
+             FROM c, v WHERE i < n) SELECT s FROM c ORDER BY i DESC LIMIT 1) END"
+        );
+        self.template(&sql, vec![blob; 3])
     }
 
     /// A condition as a JSON boolean (SQLite's conditions are the integers 0 and 1).

@@ -37,9 +37,23 @@ fn unknown_database_scheme_is_refused_clearly() {
 }
 
 #[tokio::test]
-async fn changes_install_tracks_every_served_table_once() {
+async fn changes_remove_and_install_track_every_served_table_once() {
     let database = crate::support::TestDatabase::new().await;
     let env = [("DATABASE_URL", database.url.as_str())];
+    // The sample's migrations installed the feed; `remove` takes it all away.
+    let (success, stdout, stderr) = run_gateway(&["changes", "remove"], &env);
+    assert!(success, "{stderr}");
+    assert!(
+        stdout.contains(
+            "removed the change-feed trigger from organizations, users, projects, tasks, comments, tags, task_tags"
+        ) && stdout.contains("removed the change log"),
+        "{stdout}"
+    );
+    let (success, stdout, stderr) = run_gateway(&["changes", "remove"], &env);
+    assert!(
+        success && stdout.contains("no served table announces its changes"),
+        "{stdout}{stderr}"
+    );
     let (success, stdout, stderr) = run_gateway(&["changes", "install"], &env);
     assert!(success, "{stderr}");
     assert!(

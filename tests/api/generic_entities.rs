@@ -134,7 +134,7 @@ async fn a_gateway_over_other_entities_serves_the_whole_api() {
         .register::<category::Entity>()
         .build()
         .expect("valid metadata");
-    let app = TestApp::spawn_with(&database.args(), registry).await;
+    let app = TestApp::spawn_with(&database.args(), registry.clone()).await;
     let data = |query: &'static str| {
         let app = &app;
         async move {
@@ -199,8 +199,34 @@ async fn a_gateway_over_other_entities_serves_the_whole_api() {
         "entity comments become descriptions"
     );
 
-    // Subscriptions too: no migration tracks these tables, start-up installed their triggers.
+    // Serving did not change the database: no migration tracks these tables, so their
+    // subscriptions are refused (coded) and readiness says so, until `gateway changes install`.
+    let ready: serde_json::Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(ready["change_feed"], "not installed", "{ready}");
     let mut client = crate::subscriptions::Client::connect(&app, None).await;
+    client.subscribe("1", "subscription { placementChanged { op } }").await;
+    let refused = client.next_message().await;
+    let code = match refused["type"].as_str() {
+        Some("error") => refused["payload"][0]["extensions"]["code"].clone(),
+        _ => refused["payload"]["errors"][0]["extensions"]["code"].clone(),
+    };
+    assert_eq!(code, "FEED_NOT_INSTALLED", "{refused}");
+    // What `gateway changes install` runs, with this binary's registry.
+    let installed = gateway::changes::install(&connection, &registry)
+        .await
+        .expect("install");
+    assert_eq!(installed, ["shelves", "placements", "categories"]);
+    // A gateway started after the install hears the changes.
+    let live = TestApp::spawn_with(&database.args(), registry.clone()).await;
+    let mut client = crate::subscriptions::Client::connect(&live, None).await;
     client
         .subscribe(
             "1",
@@ -250,4 +276,96 @@ async fn a_gateway_over_other_entities_serves_the_whole_api() {
     assert_eq!(removed["data"]["deleteShelf"]["label"], "verse", "{removed}");
 
     app.stop().await;
+    live.stop().await;
+}
+
+mod attachment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "attachments")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub data: Option<Vec<u8>>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Binary columns read and write as base64 on both backends; SQLite, which has no base64
+/// function, computes it in SQL, checked here against the `base64` crate at every padding length.
+#[tokio::test]
+async fn binary_columns_are_base64_on_postgres_and_sqlite() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("blobs.db").display());
+    let postgres = TestDatabase::new().await;
+    for url in [sqlite.as_str(), postgres.url.as_str()] {
+        let connection = sea_orm::Database::connect(url).await.expect("connect");
+        let schema = Schema::new(connection.get_database_backend());
+        connection
+            .execute(&schema.create_table_from_entity(attachment::Entity))
+            .await
+            .expect("create attachments");
+        let blobs: Vec<Vec<u8>> = (0..=7u8)
+            .map(|length| {
+                (0..length)
+                    .map(|byte| byte.wrapping_mul(37).wrapping_add(250))
+                    .collect()
+            })
+            .collect();
+        for (id, blob) in blobs.iter().enumerate() {
+            use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+            attachment::ActiveModel {
+                id: Set(id as i32 + 1),
+                data: Set(Some(blob.clone())),
+            }
+            .insert(&connection)
+            .await
+            .expect("insert");
+        }
+        let registry = Registry::builder()
+            .register::<attachment::Entity>()
+            .build()
+            .expect("valid");
+        let app = TestApp::spawn_with(&gateway::config::DatabaseArgs::with_url(Some(url)), registry).await;
+        let answer = app
+            .graphql("{ attachments(orderBy: [{id: ASC}]) { nodes { data } } }", json!({}))
+            .await;
+        let expected: Vec<serde_json::Value> = blobs
+            .iter()
+            .map(|blob| json!({ "data": base64::engine::general_purpose::STANDARD.encode(blob) }))
+            .collect();
+        assert_eq!(
+            answer["data"]["attachments"]["nodes"],
+            json!(expected),
+            "{url}: {answer}"
+        );
+        let written = app
+            .graphql(
+                "mutation { createAttachment(input: {id: 99, data: \"3q2+7w==\"}) { data } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            written["data"]["createAttachment"]["data"], "3q2+7w==",
+            "{url}: {written}"
+        );
+        let found = app
+            .graphql(
+                "{ attachments(filter: {data: {eq: \"3q2+7w==\"}}) { nodes { id } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            found["data"]["attachments"]["nodes"],
+            json!([{ "id": 99 }]),
+            "{url}: {found}"
+        );
+        app.stop().await;
+    }
 }

@@ -362,6 +362,7 @@ fn read_value(row: &QueryResult, index: usize, kind: &ScalarKind) -> Result<Valu
         ScalarKind::Boolean => Value::Bool(Some(row.try_get_by_index(index)?)),
         ScalarKind::Float => Value::Double(Some(row.try_get_by_index(index)?)),
         ScalarKind::Json => Value::Json(Some(Box::new(row.try_get_by_index(index)?))),
+        ScalarKind::Bytes => Value::Bytes(Some(row.try_get_by_index(index)?)),
     })
 }
 
