@@ -14,6 +14,9 @@ pub fn scalar(kind: &ScalarKind, value: &Json) -> Value {
     match (kind, value) {
         (_, Json::Null) => Value::Null,
         (ScalarKind::Enum { .. }, Json::String(name)) => Value::Enum(Name::new(name)),
+        (ScalarKind::Array { element, .. }, Json::Array(items)) => {
+            Value::List(items.iter().map(|item| scalar(element, item)).collect())
+        }
         (_, json) => Value::from_json(json.clone()).unwrap_or(Value::Null),
     }
 }

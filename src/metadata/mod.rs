@@ -42,6 +42,13 @@ pub enum ScalarKind {
     Json,
     /// Binary data (`bytea`, `BLOB`): `Base64` in GraphQL, standard alphabet with padding.
     Bytes,
+    /// A PostgreSQL array of scalars or enums (`text[]`, `integer[]`, `status[]`): a GraphQL list
+    /// of its element type, filtered with `contains`, `containedBy` and `overlaps`.
+    Array {
+        element: Box<ScalarKind>,
+        /// The column's SQL type (`integer[]`), which bound values are cast to.
+        sql_type: String,
+    },
     /// A database enum; values are the database labels.
     Enum {
         name: String,
@@ -70,6 +77,16 @@ impl ScalarKind {
             ColumnType::DateTime | ColumnType::Timestamp | ColumnType::TimestampWithTimeZone => Self::DateTime,
             ColumnType::Json | ColumnType::JsonBinary => Self::Json,
             ColumnType::Binary(_) | ColumnType::VarBinary(_) | ColumnType::Blob => Self::Bytes,
+            ColumnType::Array(element) => {
+                let kind = Self::from_column_type(element)?;
+                if matches!(kind, Self::Json | Self::Bytes | Self::Array { .. }) {
+                    return None;
+                }
+                Self::Array {
+                    element: Box::new(kind),
+                    sql_type: format!("{}[]", sql_element_type(element)?),
+                }
+            }
             ColumnType::Enum { name, variants } => Self::Enum {
                 name: name.to_string(),
                 values: variants.iter().map(|variant| variant.to_string()).collect(),
@@ -80,13 +97,45 @@ impl ScalarKind {
 
     /// Whether `<`, `>`, `min` and `max` make sense.
     pub fn is_ordered(&self) -> bool {
-        !matches!(self, Self::Boolean | Self::Json | Self::Uuid | Self::Bytes)
+        !matches!(
+            self,
+            Self::Boolean | Self::Json | Self::Uuid | Self::Bytes | Self::Array { .. }
+        )
+    }
+
+    /// JSON and arrays: values with inner structure, which are not sort or group keys.
+    pub fn is_structured(&self) -> bool {
+        matches!(self, Self::Json | Self::Array { .. })
     }
 
     /// Whether `sum` and `avg` make sense.
     pub fn is_numeric(&self) -> bool {
         matches!(self, Self::Int | Self::BigInt | Self::Float | Self::Decimal { .. })
     }
+}
+
+/// The SQL name of an array's element type, for casts (`integer`, `"match_status"`).
+fn sql_element_type(column_type: &ColumnType) -> Option<String> {
+    Some(
+        match column_type {
+            ColumnType::TinyInteger | ColumnType::SmallInteger => "smallint",
+            ColumnType::Integer => "integer",
+            ColumnType::BigInteger => "bigint",
+            ColumnType::Float => "real",
+            ColumnType::Double => "double precision",
+            ColumnType::Decimal(_) => "numeric",
+            ColumnType::Boolean => "boolean",
+            // Entities say `String` for `text`, `varchar` and `char` alike: compared as `text`.
+            ColumnType::Char(_) | ColumnType::String(_) | ColumnType::Text => "text",
+            ColumnType::Uuid => "uuid",
+            ColumnType::Date => "date",
+            ColumnType::DateTime | ColumnType::Timestamp => "timestamp",
+            ColumnType::TimestampWithTimeZone => "timestamptz",
+            ColumnType::Enum { name, .. } => return Some(format!("\"{}\"", name.to_string().replace('"', "\"\""))),
+            _ => return None,
+        }
+        .to_owned(),
+    )
 }
 
 /// One column.
@@ -144,6 +193,9 @@ pub struct Relation {
     pub to_columns: Vec<String>,
     /// A many-to-one relation whose foreign key may be null.
     pub optional: bool,
+    /// This row holds the key (`belongs_to`): the target's row must exist first (import order).
+    /// A `has_one` is many-to-one too, but the target holds the key.
+    pub holds_key: bool,
 }
 
 /// One table and everything the engine needs to serve it.
@@ -372,6 +424,7 @@ impl RegistryBuilder {
                             .iter()
                             .any(|column| pending.entity.column(column).is_some_and(|column| column.nullable)));
                 resolved[id].push(Relation {
+                    holds_key: kind == RelationKind::ManyToOne && !relation.is_owner,
                     field: relation.field.clone(),
                     kind,
                     target,
@@ -415,6 +468,7 @@ impl RegistryBuilder {
                     from_columns: from.to_columns.clone(),
                     to_columns: to.to_columns.clone(),
                     optional: false,
+                    holds_key: false,
                 });
             }
         }

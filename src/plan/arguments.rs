@@ -78,6 +78,25 @@ pub fn parse_scalar(kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<V
             }
             Value::Json(Some(Box::new(json)))
         }
+        (ScalarKind::Array { element, .. }, GqlValue::List(items)) => {
+            if items.len() > MAX_IN_VALUES {
+                return Err(GatewayError::bad_input(format!(
+                    "{path}: a list may have at most {MAX_IN_VALUES} values, got {}",
+                    items.len()
+                )));
+            }
+            let values = items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| match item {
+                    GqlValue::Null => Err(GatewayError::bad_input(format!(
+                        "{path}[{index}]: null is not allowed in a list"
+                    ))),
+                    item => parse_scalar(element, item, &format!("{path}[{index}]")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Value::Array(array_type(element), Some(Box::new(values)))
+        }
         (ScalarKind::Bytes, GqlValue::String(text)) => Value::Bytes(Some(
             decode_base64(text).ok_or_else(|| wrong("base64 (RFC 4648, with padding)"))?,
         )),
@@ -89,6 +108,23 @@ pub fn parse_scalar(kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<V
         }
         _ => return Err(wrong(expected_name(kind))),
     })
+}
+
+/// The array type of lists of `element` values, as [`parse_scalar`] makes them.
+fn array_type(element: &ScalarKind) -> sea_orm::sea_query::ArrayType {
+    use sea_orm::sea_query::ArrayType;
+    match element {
+        ScalarKind::Int | ScalarKind::BigInt => ArrayType::BigInt,
+        ScalarKind::Float => ArrayType::Double,
+        ScalarKind::Decimal { .. } => ArrayType::Decimal,
+        ScalarKind::Boolean => ArrayType::Bool,
+        ScalarKind::Uuid => ArrayType::Uuid,
+        ScalarKind::Date => ArrayType::ChronoDate,
+        ScalarKind::DateTime => ArrayType::ChronoDateTimeWithTimeZone,
+        ScalarKind::Json => ArrayType::Json,
+        ScalarKind::Bytes => ArrayType::Bytes,
+        ScalarKind::String | ScalarKind::Enum { .. } | ScalarKind::Array { .. } => ArrayType::String,
+    }
 }
 
 /// Standard base64 with padding, as `Base64` values are written.
@@ -151,6 +187,7 @@ fn expected_name(kind: &ScalarKind) -> &'static str {
         ScalarKind::Json => "JSON",
         ScalarKind::Bytes => "base64",
         ScalarKind::Enum { .. } => "an enum value",
+        ScalarKind::Array { .. } => "a list",
     }
 }
 
@@ -167,6 +204,7 @@ pub fn null_value(kind: &ScalarKind) -> Value {
         ScalarKind::DateTime => Value::ChronoDateTimeWithTimeZone(None),
         ScalarKind::Json => Value::Json(None),
         ScalarKind::Bytes => Value::Bytes(None),
+        ScalarKind::Array { element, .. } => Value::Array(array_type(element), None),
     }
 }
 
@@ -388,7 +426,7 @@ fn parse_column_filter<O: Operands>(
         let operator: Operator = operator
             .parse()
             .map_err(|_| GatewayError::bad_input(format!("{path}: unknown operator `{operator}`")))?;
-        if let Some(comparison) = operator.comparison() {
+        if let Some(comparison) = operator.comparison(kind) {
             let value = operands.operand(kind, operand, &here)?;
             parts.push(Predicate::Compare {
                 column: column.to_owned(),

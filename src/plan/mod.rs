@@ -374,6 +374,12 @@ pub enum Comparison {
     Gte,
     Lt,
     Lte,
+    /// Arrays: has every one of the values (`@>`).
+    Contains,
+    /// Arrays: every element is one of the values (`<@`).
+    ContainedBy,
+    /// Arrays: has at least one of the values (`&&`).
+    Overlaps,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

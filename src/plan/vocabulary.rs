@@ -27,6 +27,8 @@ pub enum Operator {
     ILike,
     StartsWith,
     Contains,
+    ContainedBy,
+    Overlaps,
     IsNull,
 }
 
@@ -58,12 +60,15 @@ impl Operator {
             Self::ILike => "SQL LIKE pattern, ignoring case",
             Self::StartsWith => "starts with this text",
             Self::Contains => "contains this text",
+            Self::ContainedBy => "every value of the list is one of these",
+            Self::Overlaps => "the list has at least one of these values",
             Self::IsNull => "true: only NULL; false: only non-NULL",
         }
     }
 
-    pub fn operand(self) -> OperandType {
+    pub fn operand(self, kind: &ScalarKind) -> OperandType {
         match self {
+            _ if matches!(kind, ScalarKind::Array { .. }) && self != Self::IsNull => OperandType::Value,
             Self::In | Self::NotIn => OperandType::Values,
             Self::Like | Self::ILike | Self::StartsWith | Self::Contains => OperandType::Text,
             Self::IsNull => OperandType::Boolean,
@@ -76,6 +81,13 @@ impl Operator {
         match self {
             Self::IsNull => true,
             _ if matches!(kind, ScalarKind::Json) => false,
+            _ if matches!(kind, ScalarKind::Array { .. }) => {
+                matches!(
+                    self,
+                    Self::Eq | Self::Ne | Self::Contains | Self::ContainedBy | Self::Overlaps
+                )
+            }
+            Self::ContainedBy | Self::Overlaps => false,
             Self::Eq | Self::Ne => true,
             _ if matches!(kind, ScalarKind::Bytes) => false,
             Self::Gt | Self::Gte | Self::Lt | Self::Lte => kind.is_ordered(),
@@ -84,7 +96,16 @@ impl Operator {
         }
     }
 
-    pub fn comparison(self) -> Option<Comparison> {
+    /// The comparison this operator makes on a column of `kind` (arrays compare as sets).
+    pub fn comparison(self, kind: &ScalarKind) -> Option<Comparison> {
+        if matches!(kind, ScalarKind::Array { .. }) {
+            match self {
+                Self::Contains => return Some(Comparison::Contains),
+                Self::ContainedBy => return Some(Comparison::ContainedBy),
+                Self::Overlaps => return Some(Comparison::Overlaps),
+                _ => {}
+            }
+        }
         Some(match self {
             Self::Eq => Comparison::Eq,
             Self::Ne => Comparison::Ne,

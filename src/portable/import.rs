@@ -455,6 +455,48 @@ async fn copy_rows(
     .await
 }
 
+/// A value's text input form, `None` for NULL.
+fn copy_text(value: &Value) -> Result<Option<String>, String> {
+    Ok(Some(match value {
+        Value::BigInt(Some(number)) => number.to_string(),
+        Value::Double(Some(number)) => number.to_string(),
+        Value::Decimal(Some(number)) => number.to_string(),
+        Value::Bool(Some(flag)) => if *flag { "t" } else { "f" }.to_owned(),
+        Value::String(Some(text)) => text.clone(),
+        Value::Uuid(Some(uuid)) => uuid.hyphenated().to_string(),
+        Value::ChronoDate(Some(date)) => date.to_string(),
+        Value::ChronoDateTimeWithTimeZone(Some(at)) => at.to_rfc3339(),
+        Value::Json(Some(json)) => json.to_string(),
+        // bytea's hex input form (COPY's escaping doubles the backslash).
+        Value::Bytes(Some(bytes)) => format!("\\x{}", hex::encode(bytes)),
+        // An array literal: every element quoted, `"` and `\` escaped inside.
+        Value::Array(_, Some(items)) => {
+            let elements = items
+                .iter()
+                .map(|item| {
+                    Ok(match copy_text(item)? {
+                        Some(text) => format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")),
+                        None => "NULL".to_owned(),
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            format!("{{{}}}", elements.join(","))
+        }
+        Value::BigInt(None)
+        | Value::Double(None)
+        | Value::Decimal(None)
+        | Value::Bool(None)
+        | Value::String(None)
+        | Value::Uuid(None)
+        | Value::ChronoDate(None)
+        | Value::ChronoDateTimeWithTimeZone(None)
+        | Value::Json(None)
+        | Value::Bytes(None)
+        | Value::Array(_, None) => return Ok(None),
+        other => return Err(format!("cannot write {other:?} with COPY")),
+    }))
+}
+
 /// One row in COPY's text format: tab-separated, `\N` for NULL, backslash escapes. Values are what
 /// `parse_scalar` makes; any other kind is refused rather than written wrongly.
 fn copy_line(values: &[Value], data: &mut Vec<u8>) -> Result<(), String> {
@@ -462,32 +504,9 @@ fn copy_line(values: &[Value], data: &mut Vec<u8>) -> Result<(), String> {
         if index > 0 {
             data.push(b'\t');
         }
-        let text = match value {
-            Value::BigInt(Some(number)) => number.to_string(),
-            Value::Double(Some(number)) => number.to_string(),
-            Value::Decimal(Some(number)) => number.to_string(),
-            Value::Bool(Some(flag)) => if *flag { "t" } else { "f" }.to_owned(),
-            Value::String(Some(text)) => text.clone(),
-            Value::Uuid(Some(uuid)) => uuid.hyphenated().to_string(),
-            Value::ChronoDate(Some(date)) => date.to_string(),
-            Value::ChronoDateTimeWithTimeZone(Some(at)) => at.to_rfc3339(),
-            Value::Json(Some(json)) => json.to_string(),
-            // bytea's hex input form (the backslash is escaped below).
-            Value::Bytes(Some(bytes)) => format!("\\x{}", hex::encode(bytes)),
-            Value::BigInt(None)
-            | Value::Double(None)
-            | Value::Decimal(None)
-            | Value::Bool(None)
-            | Value::String(None)
-            | Value::Uuid(None)
-            | Value::ChronoDate(None)
-            | Value::ChronoDateTimeWithTimeZone(None)
-            | Value::Json(None)
-            | Value::Bytes(None) => {
-                data.extend_from_slice(b"\\N");
-                continue;
-            }
-            other => return Err(format!("cannot write {other:?} with COPY")),
+        let Some(text) = copy_text(value)? else {
+            data.extend_from_slice(b"\\N");
+            continue;
         };
         for byte in text.bytes() {
             match byte {
@@ -513,6 +532,7 @@ fn insert(backend: DbBackend, meta: &Entity, mode: ImportMode, rows: &[Row]) -> 
             let value = Expr::val(value.clone());
             match &column.kind {
                 ScalarKind::Enum { name, .. } if backend == DbBackend::Postgres => value.as_enum(Alias::new(name)),
+                ScalarKind::Array { sql_type, .. } => Expr::cust_with_exprs(format!("CAST($1 AS {sql_type})"), [value]),
                 _ => value,
             }
         });

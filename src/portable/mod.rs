@@ -19,7 +19,7 @@ mod import;
 pub use export::export;
 pub use import::{ImportMode, import};
 
-use crate::metadata::{EntityId, Registry, RelationKind, ScalarKind};
+use crate::metadata::{EntityId, Registry, ScalarKind};
 use serde::{Deserialize, Serialize};
 
 /// The `format` of the header line.
@@ -83,6 +83,7 @@ fn type_label(kind: &ScalarKind) -> String {
         ScalarKind::DateTime => "DateTime".into(),
         ScalarKind::Json => "JSON".into(),
         ScalarKind::Bytes => "Base64".into(),
+        ScalarKind::Array { element, .. } => format!("List {}", type_label(element)),
         ScalarKind::Enum { name, values } => format!("Enum {name}({})", values.join("|")),
     }
 }
@@ -118,9 +119,11 @@ pub fn dependency_order(registry: &Registry) -> Vec<EntityId> {
             if placed[id] {
                 continue;
             }
-            let ready = registry.entity(id).relations.iter().all(|relation| {
-                relation.kind != RelationKind::ManyToOne || relation.target == id || placed[relation.target]
-            });
+            let ready = registry
+                .entity(id)
+                .relations
+                .iter()
+                .all(|relation| !relation.holds_key || relation.target == id || placed[relation.target]);
             if ready {
                 placed[id] = true;
                 order.push(id);

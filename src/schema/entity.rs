@@ -2,7 +2,7 @@
 //! types, and its three root fields.
 
 use super::resolve;
-use super::scalars::{filter_name, type_name};
+use super::scalars::{filter_name, type_name, type_ref};
 use crate::metadata::{Column, Entity, EntityId, Registry, Relation, RelationKind, ScalarKind, enum_value_name};
 use crate::permission::View;
 use crate::plan::vocabulary::{Combinator, ConnectionField, Derived, EdgeField, ListQuantifier};
@@ -188,14 +188,13 @@ impl Shown<'_> {
         // The object.
         let mut object = Object::new(&names.object).description(described(format!("A row of `{}`.", entity.table)));
         for column in columns.iter() {
-            let type_ref = if column.nullable {
-                TypeRef::named(type_name(&column.kind))
-            } else {
-                TypeRef::named_nn(type_name(&column.kind))
-            };
             object = object.field(
-                Field::new(&column.field, type_ref, resolve::scalar(column.kind.clone()))
-                    .description(format!("`{}.{}`", entity.table, column.name)),
+                Field::new(
+                    &column.field,
+                    type_ref(&column.kind, column.nullable, false),
+                    resolve::scalar(column.kind.clone()),
+                )
+                .description(format!("`{}.{}`", entity.table, column.name)),
             );
         }
         for relation in relations.iter() {
@@ -271,7 +270,7 @@ impl Shown<'_> {
                 &column.field,
                 TypeRef::named(filter_name(&column.kind)),
             ));
-            if !matches!(column.kind, ScalarKind::Json) {
+            if !column.kind.is_structured() {
                 order_by = order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
             }
         }
@@ -354,7 +353,7 @@ impl Shown<'_> {
         }
         let groupable: Vec<_> = columns
             .iter()
-            .filter(|column| !matches!(column.kind, ScalarKind::Json) && !looks_like_identity(column))
+            .filter(|column| !column.kind.is_structured() && !looks_like_identity(column))
             .collect();
         let mut group_key = Object::new(&names.group_key).description("The grouped columns' values (others are null).");
         for column in &groupable {

@@ -3,7 +3,7 @@
 //! transaction.
 
 use super::Engine;
-use super::scalars::type_name;
+use super::scalars::{type_name, type_ref};
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, Relation, RelationKind, enum_value_name};
 use crate::permission::{View, WriteKind};
@@ -146,7 +146,7 @@ pub fn register(
     for column in entity.columns.iter().filter(|column| {
         !column.read_only && !column.touched_on_update && view.writable(id, WriteKind::Update, &column.name)
     }) {
-        patch.add(InputValue::new(&column.field, TypeRef::named(type_name(&column.kind))));
+        patch.add(InputValue::new(&column.field, type_ref(&column.kind, true, true)));
     }
     for value in link_fields(registry, entity, view, &[WriteKind::Insert, WriteKind::Delete]) {
         patch.add(value);
@@ -293,16 +293,8 @@ fn insert_input(
     let entity = registry.entity(id);
     let mut input = InputObject::new(name).description(description);
     for column in entity.columns.iter().filter(|column| settable(column)) {
-        let scalar = type_name(&column.kind);
         let required = !column.nullable && !column.has_default && !preset(&column.name);
-        input = input.field(InputValue::new(
-            &column.field,
-            if required {
-                TypeRef::named_nn(&scalar)
-            } else {
-                TypeRef::named(&scalar)
-            },
-        ));
+        input = input.field(InputValue::new(&column.field, type_ref(&column.kind, !required, true)));
     }
     for value in link_fields(registry, entity, view, &[WriteKind::Insert]) {
         input = input.field(value);

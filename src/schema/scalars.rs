@@ -24,6 +24,22 @@ pub fn type_name(kind: &ScalarKind) -> String {
         ScalarKind::Json => "JSON".into(),
         ScalarKind::Bytes => "Base64".into(),
         ScalarKind::Enum { name, .. } => enum_type_name(name),
+        ScalarKind::Array { element, .. } => format!("{}List", type_name(element)),
+    }
+}
+
+/// The GraphQL type of a column of `kind`: an array is a list (its elements nullable in answers,
+/// as PostgreSQL allows; never null in inputs).
+pub fn type_ref(kind: &ScalarKind, nullable: bool, input: bool) -> TypeRef {
+    let inner = match kind {
+        ScalarKind::Array { element, .. } if input => TypeRef::named_nn_list(type_name(element)),
+        ScalarKind::Array { element, .. } => TypeRef::named_list(type_name(element)),
+        other => TypeRef::named(type_name(other)),
+    };
+    if nullable {
+        inner
+    } else {
+        TypeRef::NonNull(Box::new(inner))
     }
 }
 
@@ -91,10 +107,15 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuild
         if !seen.insert(name.clone()) {
             continue;
         }
+        let element = match kind {
+            ScalarKind::Array { element, .. } => element.as_ref(),
+            other => other,
+        };
         if let ScalarKind::Enum {
             name: enum_name,
             values,
-        } = kind
+        } = element
+            && seen.insert(enum_type_name(enum_name))
         {
             builder = builder.register(
                 Enum::new(enum_type_name(enum_name))
@@ -138,13 +159,17 @@ fn scalar_filter(kind: &ScalarKind, name: &str) -> InputObject {
         "Conditions on a {value} column; all given conditions must hold. Comparisons never match NULL: use isNull."
     ));
     for operator in Operator::iter().filter(|operator| operator.applies_to(kind)) {
-        let operand = match operator.operand() {
-            OperandType::Value => TypeRef::named(&value),
+        let operand = match operator.operand(kind) {
+            OperandType::Value => type_ref(kind, true, true),
             OperandType::Values => TypeRef::named_nn_list(&value),
             OperandType::Text => TypeRef::named(TypeRef::STRING),
             OperandType::Boolean => TypeRef::named(TypeRef::BOOLEAN),
         };
-        input = input.field(InputValue::new(operator.name(), operand).description(operator.description()));
+        let description = match (operator, kind) {
+            (Operator::Contains, ScalarKind::Array { .. }) => "has every one of these values",
+            _ => operator.description(),
+        };
+        input = input.field(InputValue::new(operator.name(), operand).description(description));
     }
     input
 }

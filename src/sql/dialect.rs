@@ -167,6 +167,12 @@ impl Dialect {
             // A timestamp without time zone is read as UTC (the session's zone, set at connect).
             (true, ScalarKind::DateTime) => value.cast_as("timestamptz"),
             (true, ScalarKind::Enum { values, .. }) => self.enum_names(values, value.cast_as("text")),
+            // Each element in its own API form, in the array's order; `[]` for an empty array.
+            (true, ScalarKind::Array { element, .. }) => self.template(
+                "CASE WHEN {} IS NULL THEN NULL ELSE COALESCE((SELECT json_agg({} ORDER BY gw_item.o) \
+                 FROM unnest({}) WITH ORDINALITY AS gw_item(e, o)), '[]'::json) END",
+                vec![value.clone(), self.output(element, Expr::cust("gw_item.e")), value],
+            ),
             // `encode` breaks base64 lines at 76 characters.
             (true, ScalarKind::Bytes) => self.template("replace(encode({}, 'base64'), chr(10), '')", vec![value]),
             (true, _) => value,

@@ -7,6 +7,7 @@ use super::{Compiler, column, dialect::like_to_glob};
 use crate::metadata::{EntityId, RelationKind, ScalarKind};
 use crate::plan::{Comparison, Predicate, Quantifier, TextMatch};
 use sea_orm::Value;
+use sea_orm::sea_query::extension::postgres::PgBinOper;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 
 impl Compiler<'_> {
@@ -27,7 +28,14 @@ impl Compiler<'_> {
                 operator,
                 value,
             } => {
-                let left = column(alias, name);
+                let left = match self.registry.entity(entity).column(name).map(|column| &column.kind) {
+                    // The entity's element type may be `varchar` where the column's is `text` (the
+                    // array operators want both sides of one type): compare as the cast-to type.
+                    Some(ScalarKind::Array { sql_type, .. }) => self
+                        .dialect
+                        .template(&format!("CAST({{}} AS {sql_type})"), vec![column(alias, name)]),
+                    _ => column(alias, name),
+                };
                 let right = self.bind(entity, name, value.clone());
                 match operator {
                     Comparison::Eq => left.eq(right),
@@ -36,6 +44,9 @@ impl Compiler<'_> {
                     Comparison::Gte => left.gte(right),
                     Comparison::Lt => left.lt(right),
                     Comparison::Lte => left.lte(right),
+                    Comparison::Contains => left.binary(PgBinOper::Contains, right),
+                    Comparison::ContainedBy => left.binary(PgBinOper::Contained, right),
+                    Comparison::Overlaps => left.binary(PgBinOper::Overlap, right),
                 }
             }
             Predicate::In {
@@ -169,6 +180,10 @@ impl Compiler<'_> {
             Some(ScalarKind::Enum { name, .. }) if self.dialect.postgres() => {
                 Expr::val(value).as_enum(Alias::new(name))
             }
+            // Lists bind as `bigint[]`, `text[]`, …: cast to the column's own array type.
+            Some(ScalarKind::Array { sql_type, .. }) => self
+                .dialect
+                .template(&format!("CAST({{}} AS {sql_type})"), vec![Expr::val(value)]),
             _ => Expr::val(value),
         }
     }

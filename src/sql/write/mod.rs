@@ -363,6 +363,8 @@ fn read_value(row: &QueryResult, index: usize, kind: &ScalarKind) -> Result<Valu
         ScalarKind::Float => Value::Double(Some(row.try_get_by_index(index)?)),
         ScalarKind::Json => Value::Json(Some(Box::new(row.try_get_by_index(index)?))),
         ScalarKind::Bytes => Value::Bytes(Some(row.try_get_by_index(index)?)),
+        // Keys are what this reads; no key is a list.
+        ScalarKind::Array { .. } => return Err(DbErr::Custom("a list column is not a key".into())),
     })
 }
 

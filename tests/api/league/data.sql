@@ -1,8 +1,8 @@
 -- A few rows of the league, with explicit keys so the tests can name them.
 INSERT INTO country (code, name) VALUES ('GB', 'United Kingdom'), ('ES', 'Spain'), ('DE', 'Germany');
 INSERT INTO season (season_id, label, starts_on, ends_on) VALUES (1, '2026/27', '2026-08-01', '2027-05-31');
-INSERT INTO venue (venue_id, name, city, capacity, country_code)
-VALUES (1, 'Northfield', 'Leeds', 30000, 'GB'), (2, 'Estadio Sol', 'Sevilla', 45000, 'ES');
+INSERT INTO venue (venue_id, name, city, capacity, gates, country_code)
+VALUES (1, 'Northfield', 'Leeds', 30000, '{1,2,7}', 'GB'), (2, 'Estadio Sol', 'Sevilla', 45000, NULL, 'ES');
 INSERT INTO team (team_id, name, country_code, home_venue_id, founded_on, colors, crest, last_update) VALUES
     (1, 'Leeds Rovers', 'GB', 1, '1904-05-01', '{white,blue}', '\x0102ff', '2026-07-01 10:00:00+00'),
     (2, 'Sevilla Norte', 'ES', 2, NULL, '{red}', NULL, '2026-07-01 10:00:00+00'),
@@ -14,6 +14,7 @@ INSERT INTO player (player_id, team_id, full_name, position, shirt, mentor_id, b
     ('00000000-0000-0000-0000-000000000004', 2, 'Dario Vega', 'defender', 4, '00000000-0000-0000-0000-000000000003', NULL, NULL, '2026-07-01 10:00:00+00'),
     ('00000000-0000-0000-0000-000000000005', 3, 'Emil Brandt', 'goalkeeper', 1, NULL, NULL, 6.5, '2026-07-01 10:00:00+00'),
     ('00000000-0000-0000-0000-000000000006', NULL, 'Fay Lund', 'defender', NULL, '00000000-0000-0000-0000-000000000001', NULL, NULL, '2026-07-01 10:00:00+00');
+UPDATE player SET alternate_positions = '{midfielder,defender}' WHERE full_name = 'Ada Keane';
 INSERT INTO player_profile (player_id, biography, nickname)
 VALUES ('00000000-0000-0000-0000-000000000001', 'Top scorer of the academy.', 'Ace');
 INSERT INTO staff (staff_id, team_id, full_name, job) VALUES (1, 1, 'Greta Moss', DEFAULT), (2, 1, 'Hal Price', 'physio');

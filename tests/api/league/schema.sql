@@ -25,6 +25,7 @@ CREATE TABLE venue (
     name text NOT NULL,
     city text NOT NULL,
     capacity integer NOT NULL DEFAULT 0,
+    gates integer[],
     country_code char(2) NOT NULL REFERENCES country (code)
 );
 
@@ -44,6 +45,7 @@ CREATE TABLE player (
     team_id integer REFERENCES team (team_id),
     full_name text NOT NULL,
     position field_position NOT NULL,
+    alternate_positions field_position[] NOT NULL DEFAULT '{}',
     shirt shirt_number,
     mentor_id uuid REFERENCES player (player_id),
     born_on date,

@@ -11,6 +11,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub full_name: String,
     pub position: FieldPosition,
+    #[sea_orm(default_expr = "Expr::cust(\"'{}'::field_position[]\")")]
+    pub alternate_positions: Vec<FieldPosition>,
     pub shirt: Option<i32>,
     pub mentor_id: Option<Uuid>,
     pub born_on: Option<Date>,

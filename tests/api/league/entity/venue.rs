@@ -11,6 +11,7 @@ pub struct Model {
     pub city: String,
     #[sea_orm(default_expr = "Expr::cust(\"0\")")]
     pub capacity: i32,
+    pub gates: Option<Vec<i32>>,
     pub country_code: String,
 }
 #[derive(Copy, Clone, Debug, EnumIter)]
