@@ -26,6 +26,8 @@ pub enum CommandError {
     Seed(#[from] crate::sample::seed::SeedError),
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
+    #[error("the database has no table {tables} of the served entities: {hint}")]
+    MissingTables { tables: String, hint: &'static str },
     #[error(transparent)]
     Server(#[from] ServerError),
     #[error(transparent)]
@@ -271,6 +273,23 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
         }
     }
     let registry = Arc::new(registry()?);
+    let missing = missing_tables(&connection, &registry)
+        .await
+        .map_err(CommandError::Migration)?;
+    if !missing.is_empty() {
+        return Err(CommandError::MissingTables {
+            tables: missing
+                .iter()
+                .map(|table| format!("`{table}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            hint: if embedded {
+                "the embedded SQLite default holds the sample's tables; set DATABASE_URL to the database these entities were generated from"
+            } else {
+                "run its migrations, or `gateway generate` again if its schema changed"
+            },
+        });
+    }
     let policy = match &auth.policy_file {
         Some(path) => Some(Arc::new(crate::permission::Policy::load(
             path,
@@ -332,6 +351,36 @@ async fn migrated_by_the_gateway(connection: &DatabaseConnection) -> bool {
 }
 
 /// The zero-configuration default: migrate the embedded file and seed it the first time.
+/// The registered tables the database does not have (answering from them would fail per request).
+async fn missing_tables(
+    connection: &DatabaseConnection,
+    registry: &crate::metadata::Registry,
+) -> Result<Vec<String>, DbErr> {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let backend = connection.get_database_backend();
+    // In a transaction: behind PgBouncer a statement and its preparation share a server connection.
+    let transaction = connection.begin().await?;
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "SELECT 1 WHERE to_regclass(quote_ident($1)) IS NOT NULL",
+        _ => "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?",
+    };
+    let mut missing = Vec::new();
+    for entity in registry.entities() {
+        let found = transaction
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [entity.table.clone().into()],
+            ))
+            .await?;
+        if found.is_none() {
+            missing.push(entity.table.clone());
+        }
+    }
+    transaction.commit().await?;
+    Ok(missing)
+}
+
 async fn prepare_embedded(connection: &DatabaseConnection, path: &std::path::Path) -> Result<(), CommandError> {
     Migrator::up(connection, None).await.map_err(CommandError::Migration)?;
     match crate::sample::seed::seed(connection, EMBEDDED_SEED_SCALE).await {

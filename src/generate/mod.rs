@@ -122,6 +122,19 @@ pub async fn run(options: &Options) -> Result<Report, GenerateError> {
         })?,
         Err(_) => NamesFile::default(),
     };
+    for table in &discovered.tables {
+        for column in table.statement.get_columns() {
+            if let Some(column_type) = column.get_column_type().filter(|kind| !crate::metadata::servable(kind)) {
+                notes.push(Note::column(
+                    &table.name,
+                    &column.get_column_name(),
+                    &format!(
+                        "the gateway has no GraphQL type for {column_type:?}; the entity keeps it, the API does not"
+                    ),
+                ));
+            }
+        }
+    }
     let links = relations::links(&discovered.tables, &names, &mut notes);
     let origin = describe(&options.url, &options.schema);
     let schema = (discovered.backend == sea_orm::DbBackend::Postgres && options.schema != "public")

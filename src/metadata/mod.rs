@@ -114,6 +114,12 @@ impl ScalarKind {
     }
 }
 
+/// Whether the gateway has a GraphQL type for columns of `column_type` (`gateway generate` tells
+/// which discovered columns it will leave out).
+pub fn servable(column_type: &ColumnType) -> bool {
+    ScalarKind::from_column_type(column_type).is_some()
+}
+
 /// The SQL name of an array's element type, for casts (`integer`, `"match_status"`).
 fn sql_element_type(column_type: &ColumnType) -> Option<String> {
     Some(

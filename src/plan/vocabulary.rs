@@ -271,6 +271,8 @@ mod tests {
                 "ilike",
                 "startsWith",
                 "contains",
+                "containedBy",
+                "overlaps",
                 "isNull"
             ]
         );

@@ -88,6 +88,7 @@ async fn generate_writes_the_committed_entities_and_keeps_the_names_files_edits(
         "generated 15 entities",
         "left out `standing`: a view",
         "left out `audit_entry`: no primary key",
+        "left out column `player.search`: the gateway has no GraphQL type for",
         "removed",
         "kept `",
     ] {
@@ -538,4 +539,66 @@ async fn export_and_import_keep_every_column_byte_for_byte() {
         oracle(&source, &format!("SELECT to_json(({digest}))")).await,
         oracle(&target, &format!("SELECT to_json(({digest}))")).await
     );
+}
+
+#[tokio::test]
+async fn generate_reads_a_sqlite_database_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("books.db").display());
+    let connection = sea_orm::Database::connect(url.as_str()).await.expect("connect");
+    connection
+        .execute_unprepared(
+            "CREATE TABLE author (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+             CREATE TABLE book (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL REFERENCES author (id),
+                 editor_id INTEGER REFERENCES author (id), title TEXT NOT NULL, cover BLOB,
+                 added_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+             CREATE TABLE tag (name TEXT PRIMARY KEY);
+             CREATE TABLE book_tag (book_id INTEGER NOT NULL REFERENCES book (id), tag TEXT NOT NULL REFERENCES tag (name),
+                 PRIMARY KEY (book_id, tag));
+             CREATE TABLE note (body TEXT);",
+        )
+        .await
+        .expect("create the tables");
+    connection.close().await.expect("close");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("books-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let path = |name: &str| out.join(name).display().to_string();
+    let (success, stdout, stderr) = run_gateway(
+        &[
+            "generate",
+            "--from",
+            &url,
+            "--entities",
+            &path("entity"),
+            "--registry",
+            &path("entities.rs"),
+            "--names",
+            &path("gateway-names.toml"),
+        ],
+        &[],
+    );
+    assert!(success, "generate: {stdout}{stderr}");
+    assert!(
+        stdout.contains("generated 4 entities: author, book, book_tag, tag"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("left out `note`: no primary key"), "{stdout}");
+    let read = |file: &str| std::fs::read_to_string(out.join(file)).unwrap_or_else(|_| panic!("{file}"));
+    let (author, book, registry) = (read("entity/author.rs"), read("entity/book.rs"), read("entities.rs"));
+    for expected in ["Books,", "BooksByEditor,"] {
+        assert!(author.contains(expected), "{expected} in author.rs:\n{author}");
+    }
+    for expected in [
+        "Author,",
+        "Editor,",
+        "BookTags,",
+        "default_expr = \"Expr::current_timestamp()\"",
+    ] {
+        assert!(book.contains(expected), "{expected} in book.rs:\n{book}");
+    }
+    assert!(
+        registry.contains(".register::<entity::book_tag::Entity>()"),
+        "{registry}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }
