@@ -8,6 +8,9 @@ use tracing_subscriber::EnvFilter;
 /// The directive that keeps PostgreSQL's notices out of the log.
 const QUIET_NOTICES: &str = "sqlx::postgres::notice=warn";
 
+/// The directive that keeps `sea-orm-codegen`'s line per generated column out of `gateway generate`.
+const QUIET_CODEGEN: &str = "sea_orm_codegen=warn";
+
 /// Installs the global subscriber; a second call (as in tests) keeps the first one.
 pub fn init(args: &LogArgs) {
     let filter = EnvFilter::try_new(&args.filter).unwrap_or_else(|error| {
@@ -23,6 +26,11 @@ pub fn init(args: &LogArgs) {
         filter
     } else {
         filter.add_directive(QUIET_NOTICES.parse().expect("a valid directive"))
+    };
+    let filter = if args.filter.contains("sea_orm_codegen") {
+        filter
+    } else {
+        filter.add_directive(QUIET_CODEGEN.parse().expect("a valid directive"))
     };
     // Colours only for a terminal: a file or a log collector gets plain text.
     let builder = tracing_subscriber::fmt()

@@ -129,7 +129,8 @@ pub async fn run(options: &Options) -> Result<Report, GenerateError> {
                     &table.name,
                     &column.get_column_name(),
                     &format!(
-                        "the gateway has no GraphQL type for {column_type:?}; the entity keeps it, the API does not"
+                        "the gateway has no GraphQL type for `{}`; the entity keeps it, the API does not",
+                        type_label(column_type)
                     ),
                 ));
             }
@@ -160,8 +161,15 @@ pub async fn run(options: &Options) -> Result<Report, GenerateError> {
         written.push(path);
     }
     let mut removed = Vec::new();
-    for entry in std::fs::read_dir(&options.entities).into_iter().flatten().flatten() {
-        let path = entry.path();
+    // `read_dir` has no order; the report should.
+    let mut present: Vec<PathBuf> = std::fs::read_dir(&options.entities)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    present.sort();
+    for path in present {
         if path.extension().is_none_or(|extension| extension != "rs") || written.contains(&path) {
             continue;
         }
@@ -195,6 +203,14 @@ pub async fn run(options: &Options) -> Result<Report, GenerateError> {
         removed,
         notes,
     })
+}
+
+/// A column type as the database names it, where codegen kept the name (`tsvector`).
+fn type_label(column_type: &sea_orm::sea_query::ColumnType) -> String {
+    match column_type {
+        sea_orm::sea_query::ColumnType::Custom(name) => name.to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// The kind of database, for the generated files' headers (no name or credentials: the same
