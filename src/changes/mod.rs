@@ -117,6 +117,15 @@ impl Visitor for Tables<'_> {
     }
 }
 
+/// The registered entities that can announce changes (read-only ones, such as views, cannot).
+fn trackable(registry: &Registry) -> usize {
+    registry
+        .entities()
+        .iter()
+        .filter(|entity| entity.read_only.is_none())
+        .count()
+}
+
 /// A table whose change-feed trigger is missing and cannot be installed.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -136,7 +145,7 @@ pub async fn untracked(connection: &DatabaseConnection, registry: &Registry) -> 
     // In a transaction: behind PgBouncer a statement and its preparation share a server connection.
     let transaction = connection.begin().await?;
     let mut untracked = Vec::new();
-    for entity in registry.entities() {
+    for entity in registry.entities().iter().filter(|entity| entity.read_only.is_none()) {
         if !migration::is_tracked(&transaction, &entity.table).await? {
             untracked.push(entity.table.clone());
         }
@@ -167,7 +176,7 @@ pub async fn install(connection: &DatabaseConnection, registry: &Registry) -> Re
     }
     migration::install_log(&transaction).await.map_err(failed(log))?;
     let mut installed = Vec::new();
-    for entity in registry.entities() {
+    for entity in registry.entities().iter().filter(|entity| entity.read_only.is_none()) {
         if migration::is_tracked(&transaction, &entity.table)
             .await
             .map_err(failed(&entity.table))?
@@ -207,7 +216,7 @@ pub async fn uninstall(connection: &DatabaseConnection, registry: &Registry) -> 
     let log = crate::sql::change::CHANGE_LOG;
     let transaction = connection.begin().await.map_err(failed(log))?;
     let mut removed = Removed::default();
-    for entity in registry.entities() {
+    for entity in registry.entities().iter().filter(|entity| entity.read_only.is_none()) {
         if migration::is_tracked(&transaction, &entity.table)
             .await
             .map_err(failed(&entity.table))?
@@ -404,7 +413,7 @@ impl ChangeFeed {
             listening: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         });
         let (signals, received) = mpsc::channel(65_536);
-        let tasks = if inner.settings.untracked.len() < inner.registry.entities().len() {
+        let tasks = if inner.settings.untracked.len() < trackable(&inner.registry) {
             vec![
                 tokio::spawn(source::run(
                     database.clone(),
@@ -429,7 +438,7 @@ impl ChangeFeed {
 
     /// Whether any registered table announces its changes.
     pub fn installed(&self) -> bool {
-        self.inner.settings.untracked.len() < self.inner.registry.entities().len()
+        self.inner.settings.untracked.len() < trackable(&self.inner.registry)
     }
 
     /// Refuses a subscription to `table` when its changes cannot arrive.

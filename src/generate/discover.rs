@@ -1,7 +1,9 @@
 //! Reads an existing database's tables with `sea-schema`, the discovery `sea-orm-cli` uses, and
-//! says which ones cannot become entities (no primary key, partitions of another table, views)
-//! rather than failing on them.
+//! says which ones cannot become entities (partitions of another table; views and tables without
+//! a primary key unless the names file declares their key, which makes them read-only) rather
+//! than failing on them.
 
+use super::relations::DeclaredKey;
 use super::{GenerateError, Note};
 use sea_orm::DbBackend;
 use sea_orm::sea_query::TableCreateStatement;
@@ -14,6 +16,10 @@ pub struct Table {
     /// Without them: what `sea-orm-codegen` turns into the entity's columns (the relations are
     /// written by [`super::render`], named from the foreign-key columns).
     pub bare: TableCreateStatement,
+    /// Served for reading only, and why (a view, a table whose key the names file declares).
+    pub read_only: Option<String>,
+    /// Generated columns: the database computes them.
+    pub computed: Vec<String>,
 }
 
 /// Every table that can become an entity (by name: the catalogs' order is not stable, the
@@ -31,29 +37,33 @@ impl Discovered {
     }
 }
 
+/// The read-only reason of a view: the registration file marks it `.view()`.
+pub const VIEW: &str = "a view";
+
 /// Tables the gateway itself keeps in a database: never entities.
 fn own_table(name: &str) -> bool {
     name == "seaql_migrations" || name == crate::sql::change::CHANGE_LOG
 }
 
 /// Discovers the tables of `url` (`postgres://…` in `schema`, or `sqlite:…`).
-pub async fn discover(url: &str, schema: &str) -> Result<Discovered, GenerateError> {
+pub async fn discover(url: &str, schema: &str, keys: &[DeclaredKey]) -> Result<Discovered, GenerateError> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
-        "postgres" | "postgresql" => postgres(url, schema).await,
+        "postgres" | "postgresql" => postgres(url, schema, keys).await,
         "sqlite" => sqlite(url).await,
         _ => Err(GenerateError::UnsupportedUrl(scheme.to_owned())),
     }
 }
 
-async fn postgres(url: &str, schema: &str) -> Result<Discovered, GenerateError> {
+async fn postgres(url: &str, schema: &str, keys: &[DeclaredKey]) -> Result<Discovered, GenerateError> {
+    use sea_schema::postgres::def::{PrimaryKey, TableDef, TableInfo};
     use sea_schema::postgres::discovery::SchemaDiscovery;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect(url)
         .await
         .map_err(GenerateError::Connect)?;
-    // Partitions are served through their parent; views have no key to look rows up by.
+    // Partitions are served through their parent.
     let partitions: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = $1 AND c.relispartition ORDER BY 1",
@@ -68,15 +78,12 @@ async fn postgres(url: &str, schema: &str) -> Result<Discovered, GenerateError> 
             .fetch_all(&pool)
             .await
             .map_err(GenerateError::Discover)?;
-    let discovered = SchemaDiscovery::new(pool, schema)
-        .discover()
-        .await
-        .map_err(GenerateError::Discover)?;
-    let mut notes: Vec<Note> = views
-        .into_iter()
-        .map(|view| Note::left_out(&view, "a view: it has no primary key to look rows up by"))
-        .collect();
+    let discovery = SchemaDiscovery::new(pool.clone(), schema);
+    let discovered = discovery.discover().await.map_err(GenerateError::Discover)?;
+    let declared = |name: &str| keys.iter().find(|key| key.table == name);
+    let mut notes = Vec::new();
     let mut tables = Vec::new();
+    let mut definitions: Vec<(TableDef, Option<String>)> = Vec::new();
     for mut table in discovered.tables {
         let name = table.info.name.clone();
         if own_table(&name) {
@@ -89,29 +96,126 @@ async fn postgres(url: &str, schema: &str) -> Result<Discovered, GenerateError> 
             ));
             continue;
         }
+        let mut read_only = None;
         if table.primary_key_constraints.is_empty() {
-            notes.push(Note::left_out(&name, "no primary key"));
-            continue;
+            let Some(key) = declared(&name) else {
+                notes.push(Note::left_out(
+                    &name,
+                    &undeclared("a table without a primary key", &name),
+                ));
+                continue;
+            };
+            table.primary_key_constraints.push(PrimaryKey {
+                name: format!("{name}_declared_key"),
+                columns: key.columns.clone(),
+            });
+            read_only = Some("a table without a primary key; gateway-names.toml declares its key".to_owned());
         }
         // A partial unique index is not a unique column; `sea-orm-cli` drops them too.
         table.unique_constraints.retain(|constraint| !constraint.is_partial);
-        for column in table.columns.iter().filter(|column| column.generated.is_some()) {
-            notes.push(Note::column(
-                &name,
-                &column.name,
-                "a generated column, not written back yet",
-            ));
-        }
-        table.columns.retain(|column| column.generated.is_none());
+        definitions.push((table, read_only));
+    }
+    // sea-schema discovers base tables only: a view's columns come from the catalog, typed by
+    // sea-schema's own type parser, and it is served when the names file declares its key.
+    let enums = discovery.discover_enums().await.map_err(GenerateError::Discover)?;
+    for view in views {
+        let Some(key) = declared(&view) else {
+            notes.push(Note::left_out(&view, &undeclared("a view", &view)));
+            continue;
+        };
+        let columns: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text, udt_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+        )
+        .bind(schema)
+        .bind(&view)
+        .fetch_all(&pool)
+        .await
+        .map_err(GenerateError::Discover)?;
+        let typed = |data_type: &str, udt: &str| view_column_type(data_type, udt, &enums);
+        definitions.push((
+            TableDef {
+                info: TableInfo {
+                    name: view.clone(),
+                    of_type: None,
+                },
+                columns: columns
+                    .into_iter()
+                    .map(|(name, data_type, udt)| sea_schema::postgres::def::ColumnInfo {
+                        col_type: typed(&data_type, &udt),
+                        // A view says every column may be null; its declared key may not.
+                        not_null: key
+                            .columns
+                            .contains(&name)
+                            .then_some(sea_schema::postgres::def::NotNull),
+                        default: None,
+                        generated: None,
+                        is_identity: false,
+                        name,
+                    })
+                    .collect(),
+                check_constraints: Vec::new(),
+                not_null_constraints: Vec::new(),
+                unique_constraints: Vec::new(),
+                primary_key_constraints: vec![PrimaryKey {
+                    name: format!("{view}_declared_key"),
+                    columns: key.columns.clone(),
+                }],
+                reference_constraints: Vec::new(),
+                exclusion_constraints: Vec::new(),
+            },
+            Some(VIEW.to_owned()),
+        ));
+    }
+    for (mut table, read_only) in definitions {
+        let name = table.info.name.clone();
+        let computed: Vec<String> = table
+            .columns
+            .iter()
+            .filter(|column| column.generated.is_some())
+            .map(|column| column.name.clone())
+            .collect();
         let statement = table.write();
         table.reference_constraints.clear();
         tables.push(Table {
             name,
             statement,
             bare: table.write(),
+            read_only,
+            computed,
         });
     }
     Ok(Discovered::sorted(DbBackend::Postgres, tables, notes))
+}
+
+/// Why a table without a key is left out, and how to serve it.
+fn undeclared(what: &str, name: &str) -> String {
+    format!(
+        "{what}; declare its key in the names file to serve it read-only \
+         ([[key]] table = \"{name}\" columns = [\"…\"])"
+    )
+}
+
+/// A view column's type, as sea-schema types a table's (`udt_name` `_text` is `text[]`).
+fn view_column_type(
+    data_type: &str,
+    udt: &str,
+    enums: &[sea_schema::postgres::def::EnumDef],
+) -> sea_schema::postgres::def::Type {
+    use sea_schema::postgres::def::{ArrayDef, Type};
+    let scalar = |udt: &str| match enums.iter().find(|candidate| candidate.typename == udt) {
+        Some(found) => Type::Enum(found.clone()),
+        None => Type::from_str(udt, Some(udt), false),
+    };
+    if data_type.eq_ignore_ascii_case("array") {
+        Type::Array(ArrayDef {
+            col_type: Some(sea_orm::sea_query::RcOrArc::new(scalar(udt.trim_start_matches('_')))),
+        })
+    } else if data_type.eq_ignore_ascii_case("user-defined") {
+        scalar(udt)
+    } else {
+        Type::from_str(data_type, Some(udt), false)
+    }
 }
 
 async fn sqlite(url: &str) -> Result<Discovered, GenerateError> {
@@ -144,20 +248,20 @@ async fn sqlite(url: &str) -> Result<Discovered, GenerateError> {
                 ColumnVisibility::GeneratedVirtual | ColumnVisibility::GeneratedStored
             )
         };
-        for column in table.columns.iter().filter(|column| generated(column)) {
-            notes.push(Note::column(
-                &name,
-                &column.name,
-                "a generated column, not written back yet",
-            ));
-        }
-        table.columns.retain(|column| !generated(column));
+        let computed = table
+            .columns
+            .iter()
+            .filter(|column| generated(column))
+            .map(|column| column.name.clone())
+            .collect();
         let statement = table.write();
         table.foreign_keys.clear();
         tables.push(Table {
             name,
             statement,
             bare: table.write(),
+            read_only: None,
+            computed,
         });
     }
     Ok(Discovered::sorted(DbBackend::Sqlite, tables, notes))

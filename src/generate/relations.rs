@@ -42,12 +42,23 @@ pub struct Link {
     pub declared: bool,
 }
 
-/// The names file: one entry per relation, `name` and `reverse` editable.
+/// The names file: one entry per relation, `name` and `reverse` editable; and the keys of views
+/// and tables without a primary key, which makes them served read-only.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamesFile {
+    #[serde(default, rename = "key", skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<DeclaredKey>,
     #[serde(default, rename = "relation")]
     pub relations: Vec<Entry>,
+}
+
+/// The key of a view or of a table without a primary key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredKey {
+    pub table: String,
+    pub columns: Vec<String>,
 }
 
 /// One relation in the names file.
@@ -75,8 +86,9 @@ impl Entry {
 
 impl NamesFile {
     /// The file as the generator writes it back: every relation with its current names.
-    pub fn from_links(links: &[Link]) -> Self {
+    pub fn from_links(keys: &[DeclaredKey], links: &[Link]) -> Self {
         Self {
+            keys: keys.to_vec(),
             relations: links
                 .iter()
                 .map(|link| Entry {

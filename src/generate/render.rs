@@ -9,7 +9,7 @@ use super::discover::Table;
 use super::relations::Link;
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use sea_orm::DbBackend;
-use sea_orm::sea_query::{Expr, PostgresQueryBuilder, Query, SqliteQueryBuilder};
+use sea_orm::sea_query::{ColumnType, Expr, PostgresQueryBuilder, Query, SqliteQueryBuilder};
 use sea_orm_codegen::{
     BannerVersion, BigIntegerType, DateTimeCrate, EntityFormat, EntityTransformer, EntityWriterContext, WithPrelude,
     WithSerde,
@@ -132,6 +132,34 @@ pub fn entities(
 /// One table's module: codegen's text with defaults marked and the relations written in.
 fn entity(backend: DbBackend, table: &Table, links: &[Link], content: String) -> Result<String, GenerateError> {
     let mut content = content;
+    // Codegen ignores columns of types it does not know; a `tsvector` stays in the model (read
+    // as text), so the gateway can offer `matches` on it.
+    for column in table.statement.get_columns() {
+        let search =
+            matches!(column.get_column_type(), Some(ColumnType::Custom(name)) if name.to_string() == "tsvector");
+        if !search {
+            continue;
+        }
+        let field = escaped(column.get_column_name().to_snake_case());
+        if let Some(at) = content.find(&format!("    pub {field}: "))
+            && let Some(start) = content[..at].rfind("#[sea_orm(")
+            && !content[start..at].contains("pub ")
+        {
+            let attribute = content[start..at].replacen("ignore,", "", 1);
+            content.replace_range(start..at, &attribute);
+        }
+    }
+    // Codegen writes an `interval` as a plain `String`, which would be bound as text: say its type.
+    for column in table.statement.get_columns() {
+        if !matches!(column.get_column_type(), Some(ColumnType::Interval(_, _))) {
+            continue;
+        }
+        let field = escaped(column.get_column_name().to_snake_case());
+        let declaration = format!("    pub {field}: ");
+        if let Some(at) = content.find(&declaration) {
+            content.insert_str(at, "    #[sea_orm(column_type = \"Interval(None, None)\")]\n");
+        }
+    }
     for column in table.statement.get_columns() {
         let spec = column.get_column_spec();
         let Some(default) = spec.default.as_ref().filter(|_| !spec.auto_increment) else {
@@ -244,8 +272,25 @@ pub fn registry(tables: &[Table], origin: &str, entity_crate: &str) -> String {
     let mut names: Vec<&str> = tables.iter().map(|table| table.name.as_str()).collect();
     names.sort_unstable();
     for name in names {
+        let table = tables
+            .iter()
+            .find(|table| table.name == name)
+            .expect("a generated table");
         let module = escaped(module(name));
         let _ = writeln!(out, "        .register::<{entity_crate}::{module}::Entity>()");
+        if !table.computed.is_empty() {
+            let columns: Vec<String> = table.computed.iter().map(|column| format!("{column:?}")).collect();
+            let _ = writeln!(out, "        .computed(&[{}])", columns.join(", "));
+        }
+        match table.read_only.as_deref() {
+            Some(super::discover::VIEW) => {
+                let _ = writeln!(out, "        .view()");
+            }
+            Some(reason) => {
+                let _ = writeln!(out, "        .read_only({reason:?})");
+            }
+            None => {}
+        }
     }
     out.push_str("        .build()\n}\n");
     out

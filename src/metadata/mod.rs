@@ -42,6 +42,13 @@ pub enum ScalarKind {
     Json,
     /// Binary data (`bytea`, `BLOB`): `Base64` in GraphQL, standard alphabet with padding.
     Bytes,
+    /// A value the gateway passes as text, cast to and from the column's own type on PostgreSQL:
+    /// `time`, `interval`, `inet`, `cidr`, `tsvector`. GraphQL `String`.
+    Textual {
+        sql_type: String,
+        /// `<`/`>`, `min`/`max` make sense (`time`, `interval`).
+        ordered: bool,
+    },
     /// A PostgreSQL array of scalars or enums (`text[]`, `integer[]`, `status[]`): a GraphQL list
     /// of its element type, filtered with `contains`, `containedBy` and `overlaps`.
     Array {
@@ -77,6 +84,27 @@ impl ScalarKind {
             ColumnType::DateTime | ColumnType::Timestamp | ColumnType::TimestampWithTimeZone => Self::DateTime,
             ColumnType::Json | ColumnType::JsonBinary => Self::Json,
             ColumnType::Binary(_) | ColumnType::VarBinary(_) | ColumnType::Blob => Self::Bytes,
+            ColumnType::Time => Self::Textual {
+                sql_type: "time".into(),
+                ordered: true,
+            },
+            ColumnType::Interval(_, _) => Self::Textual {
+                sql_type: "interval".into(),
+                ordered: true,
+            },
+            ColumnType::Inet | ColumnType::Cidr => Self::Textual {
+                sql_type: if matches!(column_type, ColumnType::Inet) {
+                    "inet"
+                } else {
+                    "cidr"
+                }
+                .into(),
+                ordered: false,
+            },
+            ColumnType::Custom(name) if name.to_string() == "tsvector" => Self::Textual {
+                sql_type: "tsvector".into(),
+                ordered: false,
+            },
             ColumnType::Array(element) => {
                 let kind = Self::from_column_type(element)?;
                 if matches!(kind, Self::Json | Self::Bytes | Self::Array { .. }) {
@@ -97,15 +125,23 @@ impl ScalarKind {
 
     /// Whether `<`, `>`, `min` and `max` make sense.
     pub fn is_ordered(&self) -> bool {
-        !matches!(
-            self,
-            Self::Boolean | Self::Json | Self::Uuid | Self::Bytes | Self::Array { .. }
-        )
+        match self {
+            Self::Textual { ordered, .. } => *ordered,
+            _ => !matches!(
+                self,
+                Self::Boolean | Self::Json | Self::Uuid | Self::Bytes | Self::Array { .. }
+            ),
+        }
+    }
+
+    /// A full-text document (`tsvector`): searched with `matches`, not selected by default.
+    pub fn is_search_document(&self) -> bool {
+        matches!(self, Self::Textual { sql_type, .. } if sql_type == "tsvector")
     }
 
     /// JSON and arrays: values with inner structure, which are not sort or group keys.
     pub fn is_structured(&self) -> bool {
-        matches!(self, Self::Json | Self::Array { .. })
+        matches!(self, Self::Json | Self::Array { .. }) || self.is_search_document()
     }
 
     /// Whether `sum` and `avg` make sense.
@@ -160,6 +196,8 @@ pub struct Column {
     pub read_only: bool,
     /// A timestamp the gateway sets to the current time on every update (`updated_at`).
     pub touched_on_update: bool,
+    /// Computed by the database (a generated column): read, never written, not imported.
+    pub computed: bool,
 }
 
 impl Column {
@@ -220,6 +258,11 @@ pub struct Entity {
     /// Names of the primary key columns.
     pub primary_key: Vec<String>,
     pub relations: Vec<Relation>,
+    /// Served for reading only, and why (a view; a table whose key the names file declares):
+    /// no mutations, no subscriptions.
+    pub read_only: Option<String>,
+    /// A view: its rows are other tables' (export and import leave it out).
+    pub derived: bool,
 }
 
 impl Entity {
@@ -348,8 +391,11 @@ impl RegistryBuilder {
                     columns.push(Column {
                         field: naming::field(&name),
                         has_default: definition.get_column_default().is_some() || (key && auto_increment),
-                        read_only: key || now_default,
+                        // A search document is maintained by the database (a trigger or a
+                        // generated column), not written through the API.
+                        read_only: key || now_default || kind.is_search_document(),
                         touched_on_update,
+                        computed: false,
                         name,
                         kind,
                         nullable: definition.is_null(),
@@ -396,9 +442,45 @@ impl RegistryBuilder {
                 columns,
                 primary_key,
                 relations: Vec::new(),
+                read_only: None,
+                derived: false,
             },
             relations,
         });
+        self
+    }
+
+    /// Marks columns of the entity registered last as computed by the database (generated
+    /// columns): read, never written.
+    pub fn computed(mut self, columns: &[&str]) -> Self {
+        if let Some(pending) = self.pending.last_mut() {
+            for column in pending.entity.columns.iter_mut() {
+                if columns.contains(&column.name.as_str()) {
+                    column.computed = true;
+                    column.read_only = true;
+                    column.has_default = true;
+                }
+            }
+        }
+        self
+    }
+
+    /// Serves the entity registered last as a view: read-only, and left out of export and import
+    /// (its rows are other tables').
+    pub fn view(self) -> Self {
+        let mut builder = self.read_only("a view");
+        if let Some(pending) = builder.pending.last_mut() {
+            pending.entity.derived = true;
+        }
+        builder
+    }
+
+    /// Serves the entity registered last for reading only (`reason`, e.g. "a view", goes into
+    /// its description).
+    pub fn read_only(mut self, reason: &str) -> Self {
+        if let Some(pending) = self.pending.last_mut() {
+            pending.entity.read_only = Some(reason.to_owned());
+        }
         self
     }
 

@@ -98,6 +98,10 @@ impl View {
     /// Whether the role's inserts may set `column`: a listed column, or any column but the
     /// generated ones when the rule lists none.
     pub fn insertable(&self, entity: EntityId, column: &crate::metadata::Column) -> bool {
+        // The database computes these; nobody writes them.
+        if column.computed || column.kind.is_search_document() {
+            return false;
+        }
         if self.readable.is_none() {
             return true;
         }

@@ -53,7 +53,9 @@ pub fn parse_scalar(kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<V
         (ScalarKind::Boolean, GqlValue::Number(number)) if matches!(number.as_i64(), Some(0 | 1)) => {
             Value::Bool(Some(number.as_i64() == Some(1)))
         }
-        (ScalarKind::String, GqlValue::String(text)) => Value::String(Some(text_value(text, path)?)),
+        (ScalarKind::String | ScalarKind::Textual { .. }, GqlValue::String(text)) => {
+            Value::String(Some(text_value(text, path)?))
+        }
         (ScalarKind::Uuid, GqlValue::String(text)) => {
             Value::Uuid(Some(Uuid::parse_str(text).map_err(|_| wrong("a UUID"))?))
         }
@@ -123,7 +125,9 @@ fn array_type(element: &ScalarKind) -> sea_orm::sea_query::ArrayType {
         ScalarKind::DateTime => ArrayType::ChronoDateTimeWithTimeZone,
         ScalarKind::Json => ArrayType::Json,
         ScalarKind::Bytes => ArrayType::Bytes,
-        ScalarKind::String | ScalarKind::Enum { .. } | ScalarKind::Array { .. } => ArrayType::String,
+        ScalarKind::String | ScalarKind::Enum { .. } | ScalarKind::Array { .. } | ScalarKind::Textual { .. } => {
+            ArrayType::String
+        }
     }
 }
 
@@ -188,6 +192,7 @@ fn expected_name(kind: &ScalarKind) -> &'static str {
         ScalarKind::Bytes => "base64",
         ScalarKind::Enum { .. } => "an enum value",
         ScalarKind::Array { .. } => "a list",
+        ScalarKind::Textual { .. } => "a string",
     }
 }
 
@@ -198,7 +203,7 @@ pub fn null_value(kind: &ScalarKind) -> Value {
         ScalarKind::Float => Value::Double(None),
         ScalarKind::Decimal { .. } => Value::Decimal(None),
         ScalarKind::Boolean => Value::Bool(None),
-        ScalarKind::String | ScalarKind::Enum { .. } => Value::String(None),
+        ScalarKind::String | ScalarKind::Enum { .. } | ScalarKind::Textual { .. } => Value::String(None),
         ScalarKind::Uuid => Value::Uuid(None),
         ScalarKind::Date => Value::ChronoDate(None),
         ScalarKind::DateTime => Value::ChronoDateTimeWithTimeZone(None),

@@ -388,6 +388,8 @@ pub enum TextMatch {
     ILike,
     StartsWith,
     Contains,
+    /// A `tsvector` matches a web-search style query (`websearch_to_tsquery`).
+    Search,
 }
 
 /// How a condition on related rows combines them.

@@ -29,6 +29,7 @@ pub enum Operator {
     Contains,
     ContainedBy,
     Overlaps,
+    Matches,
     IsNull,
 }
 
@@ -62,6 +63,7 @@ impl Operator {
             Self::Contains => "contains this text",
             Self::ContainedBy => "every value of the list is one of these",
             Self::Overlaps => "the list has at least one of these values",
+            Self::Matches => "matches this search (web-search syntax: words, \"quoted phrases\", or, -excluded)",
             Self::IsNull => "true: only NULL; false: only non-NULL",
         }
     }
@@ -70,7 +72,7 @@ impl Operator {
         match self {
             _ if matches!(kind, ScalarKind::Array { .. }) && self != Self::IsNull => OperandType::Value,
             Self::In | Self::NotIn => OperandType::Values,
-            Self::Like | Self::ILike | Self::StartsWith | Self::Contains => OperandType::Text,
+            Self::Like | Self::ILike | Self::StartsWith | Self::Contains | Self::Matches => OperandType::Text,
             Self::IsNull => OperandType::Boolean,
             _ => OperandType::Value,
         }
@@ -80,7 +82,8 @@ impl Operator {
     pub fn applies_to(self, kind: &ScalarKind) -> bool {
         match self {
             Self::IsNull => true,
-            _ if matches!(kind, ScalarKind::Json) => false,
+            Self::Matches => kind.is_search_document(),
+            _ if matches!(kind, ScalarKind::Json) || kind.is_search_document() => false,
             _ if matches!(kind, ScalarKind::Array { .. }) => {
                 matches!(
                     self,
@@ -123,6 +126,7 @@ impl Operator {
             Self::ILike => TextMatch::ILike,
             Self::StartsWith => TextMatch::StartsWith,
             Self::Contains => TextMatch::Contains,
+            Self::Matches => TextMatch::Search,
             _ => return None,
         })
     }
@@ -273,6 +277,7 @@ mod tests {
                 "contains",
                 "containedBy",
                 "overlaps",
+                "matches",
                 "isNull"
             ]
         );

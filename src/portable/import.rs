@@ -269,14 +269,17 @@ fn match_tables(registry: &Registry, tables: &[TableHeader]) -> Result<Vec<Entit
         .collect()
 }
 
-/// A row's values in column order, parsed with the API's input rules.
+/// The columns an import writes: all but the computed ones, which the database fills.
+fn written(entity: &Entity) -> impl Iterator<Item = &crate::metadata::Column> {
+    entity.columns.iter().filter(|column| !column.computed)
+}
+
+/// A row's values in the order of [`written`], parsed with the API's input rules.
 fn parse_row(entity: &Entity, row: &Map<String, Json>, line: u64) -> Result<Vec<Value>, PortableError> {
     if let Some(unknown) = row.keys().find(|name| entity.column(name).is_none()) {
         return Err(at(line, format!("`{}` has no column `{unknown}`", entity.table)));
     }
-    entity
-        .columns
-        .iter()
+    written(entity)
         .map(|column| {
             let path = format!("{}.{}", entity.table, column.name);
             match row.get(&column.name).unwrap_or(&Json::Null) {
@@ -428,7 +431,7 @@ async fn copy_rows(
     rows: &[Row],
 ) -> Result<(), PortableError> {
     let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
-    let columns: Vec<String> = meta.columns.iter().map(|column| quote(&column.name)).collect();
+    let columns: Vec<String> = written(meta).map(|column| quote(&column.name)).collect();
     let statement = format!("COPY {} ({}) FROM STDIN", quote(&meta.table), columns.join(", "));
     let copy = async |connection: &mut sqlx::PgConnection, rows: &[Row]| -> Result<u64, sqlx::Error> {
         let mut data = Vec::with_capacity(rows.len() * 128);
@@ -526,13 +529,17 @@ fn insert(backend: DbBackend, meta: &Entity, mode: ImportMode, rows: &[Row]) -> 
     let mut statement = Query::insert();
     statement
         .into_table(Alias::new(&meta.table))
-        .columns(meta.columns.iter().map(|column| Alias::new(&column.name)));
+        .columns(written(meta).map(|column| Alias::new(&column.name)));
     for row in rows {
-        let values = row.values.iter().zip(&meta.columns).map(|(value, column)| {
+        let values = row.values.iter().zip(written(meta)).map(|(value, column)| {
             let value = Expr::val(value.clone());
             match &column.kind {
                 ScalarKind::Enum { name, .. } if backend == DbBackend::Postgres => value.as_enum(Alias::new(name)),
-                ScalarKind::Array { sql_type, .. } => Expr::cust_with_exprs(format!("CAST($1 AS {sql_type})"), [value]),
+                ScalarKind::Array { sql_type, .. } | ScalarKind::Textual { sql_type, .. }
+                    if backend == DbBackend::Postgres =>
+                {
+                    Expr::cust_with_exprs(format!("CAST($1 AS {sql_type})"), [value])
+                }
                 _ => value,
             }
         });
@@ -541,9 +548,7 @@ fn insert(backend: DbBackend, meta: &Entity, mode: ImportMode, rows: &[Row]) -> 
     }
     if mode == ImportMode::Upsert {
         let keys = meta.primary_key.iter().map(Alias::new);
-        let others: Vec<Alias> = meta
-            .columns
-            .iter()
+        let others: Vec<Alias> = written(meta)
             .filter(|column| !meta.primary_key.contains(&column.name))
             .map(|column| Alias::new(&column.name))
             .collect();

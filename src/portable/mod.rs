@@ -84,6 +84,7 @@ fn type_label(kind: &ScalarKind) -> String {
         ScalarKind::Json => "JSON".into(),
         ScalarKind::Bytes => "Base64".into(),
         ScalarKind::Array { element, .. } => format!("List {}", type_label(element)),
+        ScalarKind::Textual { sql_type, .. } => format!("Text {sql_type}"),
         ScalarKind::Enum { name, values } => format!("Enum {name}({})", values.join("|")),
     }
 }
@@ -107,7 +108,7 @@ fn table_header(registry: &Registry, entity: EntityId, rows: u64) -> TableHeader
     }
 }
 
-/// Every entity, each after the entities its foreign keys point at (a self-reference does not
+/// Every table entity (views left out), each after the entities its foreign keys point at (a self-reference does not
 /// count; rows of such a table come in key order).
 pub fn dependency_order(registry: &Registry) -> Vec<EntityId> {
     let count = registry.entities().len();
@@ -135,6 +136,8 @@ pub fn dependency_order(registry: &Registry) -> Vec<EntityId> {
             break;
         }
     }
+    // Views hold other tables' rows: not exported, not imported.
+    order.retain(|id| !registry.entity(*id).derived);
     order
 }
 

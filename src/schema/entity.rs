@@ -183,11 +183,18 @@ impl Shown<'_> {
             relations,
             ..
         } = self;
-        let described = |description: String| entity.description.clone().unwrap_or(description);
+        let described = |description: String| {
+            let description = entity.description.clone().unwrap_or(description);
+            match &entity.read_only {
+                Some(reason) => format!("{description} Read-only ({reason}): no mutations or subscriptions."),
+                None => description,
+            }
+        };
 
         // The object.
         let mut object = Object::new(&names.object).description(described(format!("A row of `{}`.", entity.table)));
-        for column in columns.iter() {
+        // A search document (`tsvector`) is for `matches` filters, not for reading.
+        for column in columns.iter().filter(|column| !column.kind.is_search_document()) {
             object = object.field(
                 Field::new(
                     &column.field,

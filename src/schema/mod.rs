@@ -95,6 +95,7 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
     // GraphQL forbids empty root types: a view without writes has no Mutation type.
     let writes = (0..registry.entities().len()).any(|id| {
         options.view.entity(id)
+            && registry.entity(id).read_only.is_none()
             && [WriteKind::Insert, WriteKind::Update, WriteKind::Delete]
                 .into_iter()
                 .any(|kind| options.view.can(id, kind))

@@ -128,8 +128,9 @@ pub fn register(
     view: &View,
 ) -> (SchemaBuilder, Vec<Field>) {
     let entity = registry.entity(id);
-    // Mutations return rows, so a role sees the writes of the tables it can read.
-    if !view.entity(id) {
+    // Mutations return rows, so a role sees the writes of the tables it can read; a view and
+    // other read-only entities have none.
+    if !view.entity(id) || entity.read_only.is_some() {
         return (builder, Vec::new());
     }
     let base = &entity.type_name;

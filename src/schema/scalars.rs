@@ -25,6 +25,7 @@ pub fn type_name(kind: &ScalarKind) -> String {
         ScalarKind::Bytes => "Base64".into(),
         ScalarKind::Enum { name, .. } => enum_type_name(name),
         ScalarKind::Array { element, .. } => format!("{}List", type_name(element)),
+        ScalarKind::Textual { .. } => TypeRef::STRING.into(),
     }
 }
 
@@ -45,7 +46,11 @@ pub fn type_ref(kind: &ScalarKind, nullable: bool, input: bool) -> TypeRef {
 
 /// The filter input for a column of `kind`.
 pub fn filter_name(kind: &ScalarKind) -> String {
-    format!("{}Filter", type_name(kind))
+    match kind {
+        // Strings, but with their type's own operators: `TimeFilter`, `InetFilter`, `TsvectorFilter`.
+        ScalarKind::Textual { sql_type, .. } => format!("{}Filter", cruet::to_pascal_case(sql_type)),
+        other => format!("{}Filter", type_name(other)),
+    }
 }
 
 fn is_integer_text(value: &Value) -> bool {

@@ -52,7 +52,8 @@ pub fn register(
     view: &View,
 ) -> (SchemaBuilder, Vec<SubscriptionField>) {
     let entity = registry.entity(id);
-    if !view.entity(id) {
+    // A read-only entity (a view) has no triggers to announce its changes.
+    if !view.entity(id) || entity.read_only.is_some() {
         return (builder, Vec::new());
     }
     let names = Names::of(entity);

@@ -167,6 +167,8 @@ impl Dialect {
             // A timestamp without time zone is read as UTC (the session's zone, set at connect).
             (true, ScalarKind::DateTime) => value.cast_as("timestamptz"),
             (true, ScalarKind::Enum { values, .. }) => self.enum_names(values, value.cast_as("text")),
+            // The type's own output (`inet` 10.0.0.7, not the `::text` cast's 10.0.0.7/32).
+            (true, ScalarKind::Textual { .. }) => self.template("to_json({})", vec![value]),
             // Each element in its own API form, in the array's order; `[]` for an empty array.
             (true, ScalarKind::Array { element, .. }) => self.template(
                 "CASE WHEN {} IS NULL THEN NULL ELSE COALESCE((SELECT json_agg({} ORDER BY gw_item.o) \

@@ -126,6 +126,9 @@ impl Compiler<'_> {
                 .template("substr({}, 1, length({})) = {}", vec![left, value_expr(), value_expr()]),
             (TextMatch::Contains, true) => self.dialect.template("strpos({}, {}) > 0", vec![left, value_expr()]),
             (TextMatch::Contains, false) => self.dialect.template("instr({}, {}) > 0", vec![left, value_expr()]),
+            (TextMatch::Search, _) => self
+                .dialect
+                .template("{} @@ websearch_to_tsquery({})", vec![left, value_expr()]),
         }
     }
 
@@ -180,10 +183,14 @@ impl Compiler<'_> {
             Some(ScalarKind::Enum { name, .. }) if self.dialect.postgres() => {
                 Expr::val(value).as_enum(Alias::new(name))
             }
-            // Lists bind as `bigint[]`, `text[]`, …: cast to the column's own array type.
-            Some(ScalarKind::Array { sql_type, .. }) => self
-                .dialect
-                .template(&format!("CAST({{}} AS {sql_type})"), vec![Expr::val(value)]),
+            // Lists bind as `bigint[]`, `text[]`, …, and `time`, `inet`, … as text: cast to the
+            // column's own type.
+            Some(ScalarKind::Array { sql_type, .. } | ScalarKind::Textual { sql_type, .. })
+                if self.dialect.postgres() =>
+            {
+                self.dialect
+                    .template(&format!("CAST({{}} AS {sql_type})"), vec![Expr::val(value)])
+            }
             _ => Expr::val(value),
         }
     }

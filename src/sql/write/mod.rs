@@ -364,7 +364,11 @@ fn read_value(row: &QueryResult, index: usize, kind: &ScalarKind) -> Result<Valu
         ScalarKind::Json => Value::Json(Some(Box::new(row.try_get_by_index(index)?))),
         ScalarKind::Bytes => Value::Bytes(Some(row.try_get_by_index(index)?)),
         // Keys are what this reads; no key is a list.
-        ScalarKind::Array { .. } => return Err(DbErr::Custom("a list column is not a key".into())),
+        ScalarKind::Array { .. } | ScalarKind::Textual { .. } => {
+            return Err(DbErr::Custom(format!(
+                "a {kind:?} column is not a key the gateway can read back"
+            )));
+        }
     })
 }
 

@@ -37,6 +37,10 @@ VALUES (1, 'Acme', NULL, '{tools}'), (2, 'Globex', 'https://globex.example', '{e
 INSERT INTO sponsorship (team_id, sponsor_id, season_id, amount) VALUES (1, 1, 1, 1000.50), (2, 2, 1, 2500.00);
 INSERT INTO broadcast (broadcast_id, match_id, channel) VALUES (1, 1, 'LeagueTV'), (2, 1, 'Radio 5'), (3, 2, 'LeagueTV');
 INSERT INTO audit_entry (message) VALUES ('loaded');
+UPDATE venue SET opens_at = '12:30' WHERE venue_id = 1;
+UPDATE referee SET last_login_ip = '10.0.0.7' WHERE referee_id = 1;
+UPDATE match SET duration = '1 hour 52 minutes' WHERE match_id = 1;
+UPDATE player SET search = to_tsvector('english', full_name || ' ' || position);
 
 SELECT setval(pg_get_serial_sequence('season', 'season_id'), 1);
 SELECT setval(pg_get_serial_sequence('venue', 'venue_id'), 2);

@@ -1,8 +1,8 @@
 -- A football league, designed apart from the sample domain, for `gateway generate`'s tests:
 -- int4, uuid, text and identity keys, composite keys, a self-reference, two foreign keys to one
--- table (twice), two junctions, arrays, bytea, enums, a domain, defaults, a view, a table
--- without a primary key, a relation only the names file declares, and a column type the
--- gateway cannot serve (tsvector).
+-- table (twice), two junctions, arrays, bytea, enums, a domain, defaults, a generated column,
+-- time, interval, inet and tsvector columns, a view (its key declared in the names file), a
+-- table without a primary key, and a relation only the names file declares.
 
 CREATE TYPE match_status AS ENUM ('scheduled', 'live', 'finished', 'postponed');
 CREATE TYPE field_position AS ENUM ('goalkeeper', 'defender', 'midfielder', 'forward');
@@ -26,6 +26,7 @@ CREATE TABLE venue (
     city text NOT NULL,
     capacity integer NOT NULL DEFAULT 0,
     gates integer[],
+    opens_at time,
     country_code char(2) NOT NULL REFERENCES country (code)
 );
 
@@ -44,6 +45,7 @@ CREATE TABLE player (
     player_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     team_id integer REFERENCES team (team_id),
     full_name text NOT NULL,
+    name_upper text GENERATED ALWAYS AS (upper(full_name)) STORED,
     position field_position NOT NULL,
     alternate_positions field_position[] NOT NULL DEFAULT '{}',
     shirt shirt_number,
@@ -70,7 +72,8 @@ CREATE TABLE player_profile (
 CREATE TABLE referee (
     referee_id serial PRIMARY KEY,
     full_name text NOT NULL,
-    country_code char(2) REFERENCES country (code)
+    country_code char(2) REFERENCES country (code),
+    last_login_ip inet
 );
 
 CREATE TABLE match (
@@ -83,6 +86,7 @@ CREATE TABLE match (
     status match_status NOT NULL DEFAULT 'scheduled',
     home_goals smallint NOT NULL DEFAULT 0,
     away_goals smallint NOT NULL DEFAULT 0,
+    duration interval,
     CHECK (home_team_id <> away_team_id)
 );
 

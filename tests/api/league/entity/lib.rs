@@ -17,5 +17,6 @@ pub mod season;
 pub mod sponsor;
 pub mod sponsorship;
 pub mod staff;
+pub mod standing;
 pub mod team;
 pub mod venue;

@@ -17,6 +17,8 @@ pub struct Model {
     pub home_goals: i16,
     #[sea_orm(default_expr = "Expr::cust(\"0\")")]
     pub away_goals: i16,
+    #[sea_orm(column_type = "Interval(None, None)")]
+    pub duration: Option<String>,
 }
 #[derive(Copy, Clone, Debug, EnumIter)]
 pub enum Relation {

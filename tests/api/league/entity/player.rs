@@ -10,6 +10,8 @@ pub struct Model {
     pub team_id: Option<i32>,
     #[sea_orm(column_type = "Text")]
     pub full_name: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub name_upper: Option<String>,
     pub position: FieldPosition,
     #[sea_orm(default_expr = "Expr::cust(\"'{}'::field_position[]\")")]
     pub alternate_positions: Vec<FieldPosition>,
@@ -18,7 +20,7 @@ pub struct Model {
     pub born_on: Option<Date>,
     #[sea_orm(column_type = "Decimal(Some((4, 1)))", nullable)]
     pub rating: Option<Decimal>,
-    #[sea_orm(ignore, column_type = "custom(\"tsvector\")", select_as = "text", nullable)]
+    #[sea_orm(column_type = "custom(\"tsvector\")", select_as = "text", nullable)]
     pub search: Option<String>,
     #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTimeWithTimeZone,

@@ -8,6 +8,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub full_name: String,
     pub country_code: Option<String>,
+    pub last_login_ip: Option<IpNetwork>,
 }
 #[derive(Copy, Clone, Debug, EnumIter)]
 pub enum Relation {

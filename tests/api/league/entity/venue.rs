@@ -12,6 +12,7 @@ pub struct Model {
     #[sea_orm(default_expr = "Expr::cust(\"0\")")]
     pub capacity: i32,
     pub gates: Option<Vec<i32>>,
+    pub opens_at: Option<Time>,
     pub country_code: String,
 }
 #[derive(Copy, Clone, Debug, EnumIter)]
