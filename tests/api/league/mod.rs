@@ -480,6 +480,36 @@ async fn every_mutation_form_works_on_the_generated_entities() {
     .await;
     assert_eq!(linked["createLineup"]["player"]["fullName"], "Emil Brandt");
 
+    // The bulk forms and the upsert, on composite and text keys.
+    let bulk = data(
+        &app,
+        r#"mutation {
+             created: createCountries(inputs: [{code: "FR", name: "France"}, {code: "IT", name: "Italy"}]) { affectedRows rows { code } }
+             upserted: upsertCountry(input: {code: "FR", name: "République française"}, onConflict: {columns: [CODE], update: [NAME]}) { name }
+             renamed: updateSponsorships(filter: {seasonId: {eq: 1}}, patch: {amount: "3000.00"}) { affectedRows }
+             removed: deleteMatchOfficials(filter: {referee: {fullName: {eq: "Ivo Stein"}}}) { affectedRows rows { matchId } }
+           }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        bulk,
+        json!({
+            "created": { "affectedRows": 2, "rows": [{ "code": "FR" }, { "code": "IT" }] },
+            "upserted": { "name": "République française" },
+            "renamed": { "affectedRows": 2 },
+            "removed": { "affectedRows": 2, "rows": [{ "matchId": 1 }, { "matchId": 2 }] },
+        })
+    );
+    assert_eq!(
+        oracle(
+            &connection,
+            "SELECT json_agg(amount::text ORDER BY team_id) FROM sponsorship"
+        )
+        .await,
+        json!(["3000.00", "3000.00"])
+    );
+
     // A CHECK violation is a coded error and writes nothing.
     let refused = app
         .graphql(
