@@ -4,10 +4,15 @@ use crate::fixture::Fixture;
 
 /// Runs `script` from `tests/browser` with node against the fixture's endpoint.
 async fn run_client(fixture: &Fixture, script: &str) {
+    run_node(&fixture.app.url("/graphql"), script, &[]).await;
+}
+
+async fn run_node(url: &str, script: &str, extra: &[&str]) {
     let dir = crate::support::node_tools();
     let output = tokio::process::Command::new("node")
         .arg(dir.join(script))
-        .arg(fixture.app.url("/graphql"))
+        .arg(url)
+        .args(extra)
         .output()
         .await
         .expect("run node");
@@ -43,4 +48,49 @@ async fn apollo_relay_style_pagination_keeps_both_pages() {
     let fixture = Fixture::postgres().await;
     run_client(&fixture, "apollo-pagination.mjs").await;
     fixture.app_stop().await;
+}
+
+/// graphql-request 7 as a service uses it: variables, a mutation, and a refusal as a
+/// `ClientError` carrying the gateway's code.
+#[tokio::test]
+async fn graphql_request_gets_the_servers_answers_and_codes() {
+    let fixture = Fixture::postgres().await;
+    run_client(&fixture, "graphql-request.mjs").await;
+    fixture.app_stop().await;
+}
+
+/// urql with `@urql/exchange-graphcache` and its defaults: aggregates stay apart, rows normalise
+/// by `id`, a mutation's row updates every query that shows it.
+#[tokio::test]
+async fn urql_graphcache_keeps_the_servers_answers() {
+    let fixture = Fixture::postgres().await;
+    run_client(&fixture, "urql-graphcache.mjs").await;
+    fixture.app_stop().await;
+}
+
+/// GraphQL Code Generator introspects the served schema and, with README's scalar mapping,
+/// generates types that `tsc --noEmit` accepts for typed usage code; no scalar is `any`.
+#[tokio::test]
+async fn graphql_codegen_types_check_with_tsc() {
+    let fixture = Fixture::postgres().await;
+    run_client(&fixture, "codegen.mjs").await;
+    fixture.app_stop().await;
+}
+
+/// A page on another origin, in Chromium, sends Apollo's client-awareness headers and a
+/// `traceparent`: the preflight admits them and the page reads the answer and `x-request-id`.
+#[tokio::test]
+async fn a_cross_origin_page_with_sdk_headers_is_served() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let database = crate::support::TestDatabase::new().await;
+    let server = gateway::config::ServerArgs {
+        cors_origins: vec![format!("http://127.0.0.1:{port}")],
+        ..gateway::config::ServerArgs::default()
+    };
+    let app = crate::support::TestApp::spawn_with_server(&database.args(), server).await;
+    run_node(&app.url("/graphql"), "cross-origin.mjs", &[&port.to_string()]).await;
+    app.stop().await;
 }
