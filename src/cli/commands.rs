@@ -26,6 +26,15 @@ pub enum CommandError {
     Seed(#[from] crate::sample::seed::SeedError),
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
+    #[error(
+        "cannot read or write the embedded default's signing secret `{}` ({source}); run `gateway` once to create it, or set GATEWAY_JWT_SECRET",
+        path.display()
+    )]
+    Secret {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the database has no table {tables} of the served entities: {hint}")]
     MissingTables { tables: String, hint: &'static str },
     #[error(transparent)]
@@ -171,7 +180,15 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Token { role, sub, claims, ttl } => {
-            println!("{}", crate::auth::token::mint(&cli.auth, &role, &sub, &claims, ttl)?);
+            // With nothing configured, tokens are for the embedded default, signed with its secret.
+            let auth = match (&cli.auth.jwt_secret, cli.database.target()?) {
+                (None, DatabaseTarget::Sqlite { embedded: true, path }) => AuthArgs {
+                    jwt_secret: Some(embedded_secret(&path, false)?.into()),
+                    ..cli.auth.clone()
+                },
+                _ => cli.auth.clone(),
+            };
+            println!("{}", crate::auth::token::mint(&auth, &role, &sub, &claims, ttl)?);
             Ok(())
         }
         Command::Schema { role } => {
@@ -223,11 +240,9 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
     let no_keys = auth.jwt_secret.is_none() && auth.jwt_public_key_file.is_none() && auth.jwks_url.is_none();
     // The zero-configuration default comes with authentication on, the sample policy and a token
     // printed below, so permissions can be tried at once.
-    let auth = &if embedded && no_keys {
-        let bytes: [u8; 32] = rand::RngExt::random(&mut rand::rng());
-        let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    let auth = &if let (DatabaseTarget::Sqlite { embedded: true, path }, true) = (&target, no_keys) {
         AuthArgs {
-            jwt_secret: Some(secret.into()),
+            jwt_secret: Some(embedded_secret(path, true)?.into()),
             anonymous_role: auth.anonymous_role.clone().or_else(|| Some("anonymous".into())),
             ..auth.clone()
         }
@@ -325,7 +340,7 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             Duration::from_secs(24 * 3600),
         )?;
         println!("playground: http://{address}/");
-        println!("admin token of organization 1 (valid 24 h, this run only): {token}");
+        println!("admin token of organization 1 (valid 24 h; `gateway token` mints more): {token}");
         println!("member token of organization 1 (user 2; no users' emails): {member}");
         println!("send one as the header  Authorization: Bearer <token>  (without it you are `anonymous`)");
     }
@@ -351,6 +366,35 @@ async fn migrated_by_the_gateway(connection: &DatabaseConnection) -> bool {
 }
 
 /// The zero-configuration default: migrate the embedded file and seed it the first time.
+/// The embedded default's signing secret, kept beside its file (`gateway.db.secret`, readable by
+/// its owner only) so that `gateway token` and later runs use the same one; made on first use.
+fn embedded_secret(database: &std::path::Path, create: bool) -> Result<String, CommandError> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".secret");
+    let path = std::path::PathBuf::from(name);
+    let failed = |source: std::io::Error| CommandError::Secret {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_owned()),
+        Ok(_) => {}
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound || !create => return Err(failed(error)),
+        Err(_) => {}
+    }
+    let bytes: [u8; 32] = rand::RngExt::random(&mut rand::rng());
+    let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(failed)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path).map_err(failed)?, secret.as_bytes()).map_err(failed)?;
+    Ok(secret)
+}
+
 /// The registered tables the database does not have (answering from them would fail per request).
 async fn missing_tables(
     connection: &DatabaseConnection,

@@ -78,6 +78,40 @@ async fn first_run_creates_migrates_and_seeds_the_embedded_file() {
         as_member["data"]["tasks"]["totalCount"], 2_000,
         "the member sees the organization too: {as_member}"
     );
+    // `gateway token` signs with the same secret, kept beside the file for its owner only.
+    let minted = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args([
+            "token",
+            "--sqlite-path",
+            &path_text,
+            "--role",
+            "member",
+            "--sub",
+            "2",
+            "--claim",
+            "org_id=1",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .output()
+        .expect("gateway token");
+    assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
+    let minted = String::from_utf8(minted.stdout).expect("UTF-8").trim().to_owned();
+    let as_minted = ask(Some(minted)).await;
+    assert_eq!(
+        as_minted["data"]["tasks"]["totalCount"], 2_000,
+        "a token from `gateway token` works on the running default: {as_minted}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(format!("{path_text}.secret"))
+            .expect("the secret file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads the secret");
+    }
     let anonymous = ask(None).await;
     let public = anonymous["data"]["tasks"]["totalCount"]
         .as_i64()
