@@ -196,3 +196,45 @@ async fn answers_and_playground_assets_are_compressed_when_the_client_accepts_it
         .expect("playground");
     assert_eq!(asset.headers()["content-encoding"], "gzip");
 }
+
+/// The playground's page and assets carry entity tags; a browser revalidating with
+/// `If-None-Match` gets `304 Not Modified` and no body.
+#[tokio::test]
+async fn playground_assets_have_etags_and_revalidate() {
+    let database = crate::support::TestDatabase::new().await;
+    let app = crate::support::TestApp::spawn(&database.args()).await;
+    for (path, accept) in [("/playground/graphiql.min.js", "*/*"), ("/", "text/html")] {
+        let first = app
+            .client
+            .get(app.url(path))
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(first.status().as_u16(), 200, "{path}");
+        let tag = first.headers()["etag"].to_str().expect("ASCII").to_owned();
+        assert!(tag.starts_with("W/\"") && tag.len() > 10, "{path}: {tag}");
+        assert!(!first.bytes().await.expect("body").is_empty());
+        let again = app
+            .client
+            .get(app.url(path))
+            .header("accept", accept)
+            .header("if-none-match", &tag)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(again.status().as_u16(), 304, "{path}");
+        assert_eq!(again.headers()["etag"], tag.as_str());
+        assert!(again.bytes().await.expect("body").is_empty(), "{path}: no body");
+        let other = app
+            .client
+            .get(app.url(path))
+            .header("accept", accept)
+            .header("if-none-match", "W/\"something-else\"")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(other.status().as_u16(), 200, "{path}: another tag gets the bytes");
+    }
+    app.stop().await;
+}

@@ -620,7 +620,7 @@ pub async fn get(
     let headers = request.headers();
     let query_string = request.uri().query().unwrap_or_default();
     if query_string.is_empty() && accepts_html(headers) && state.http.playground {
-        return playground::page().await.into_response();
+        return playground::page(headers.clone()).await;
     }
     let result = async {
         let media_type = response_type(headers)?;
