@@ -157,6 +157,10 @@ pub struct ServerArgs {
     /// Operations slower than this are logged as warnings (`slow operation`).
     #[arg(long, env = "GATEWAY_SLOW_OPERATION", default_value = "1s", value_parser = parse_duration)]
     pub slow_operation: Duration,
+    /// Distinct operation names kept as the `operation` label of the request metrics (the first
+    /// ones that run; any other name is `other`), bounding the series clients can create.
+    #[arg(long, env = "GATEWAY_METRICS_OPERATION_NAMES", default_value_t = 100)]
+    pub metrics_operation_names: usize,
     /// Query documents kept parsed, validated and compiled per role (LRU): a repeated query skips
     /// parsing, validation, planning and SQL building and is answered from the database's JSON as
     /// is. 0 turns the cache (and with it the streamed path) off.

@@ -45,7 +45,7 @@ const DESCRIPTIONS: [(&str, &str); 19] = [
     ),
     (
         "gateway_requests_total",
-        "GraphQL operations served, by operation kind and outcome.",
+        "GraphQL operations served, by kind, operation name (bounded) and outcome.",
     ),
     (
         "gateway_request_duration_seconds",
@@ -110,15 +110,49 @@ fn describe() {
     }
 }
 
-/// Records one finished GraphQL operation.
+/// Operation names as a metric label, bounded: the first `capacity` distinct names of operations
+/// that ran are kept; any other name is `other`, a missing one `anonymous`. Clients choose names,
+/// so without a bound they could create series without limit.
+pub struct OperationNames {
+    capacity: usize,
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl OperationNames {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            seen: std::sync::Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// The label for `name`; `ran` admits a new name while there is room (a refused request's
+    /// name is only used when it is already known).
+    pub fn label(&self, name: &str, ran: bool) -> String {
+        if name.is_empty() {
+            return "anonymous".to_owned();
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if seen.contains(name) || (ran && seen.len() < self.capacity && seen.insert(name.to_owned())) {
+            name.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+}
+
+/// Records one finished GraphQL operation: `kind` (query, mutation, subscription) and its
+/// bounded name label.
 pub fn operation(
     kind: &'static str,
+    name: String,
     outcome: &'static str,
     seconds: f64,
     error_codes: impl Iterator<Item = &'static str>,
 ) {
-    metrics::counter!("gateway_requests_total", "operation" => kind, "outcome" => outcome).increment(1);
-    metrics::histogram!("gateway_request_duration_seconds", "operation" => kind).record(seconds);
+    metrics::counter!("gateway_requests_total", "kind" => kind, "operation" => name.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("gateway_request_duration_seconds", "kind" => kind, "operation" => name).record(seconds);
     for code in error_codes {
         metrics::counter!("gateway_graphql_errors_total", "code" => code).increment(1);
     }

@@ -172,6 +172,7 @@ impl Application {
             queue_timeout: args.queue_timeout,
             body_timeout: args.body_timeout,
             slow_operation: args.slow_operation,
+            operation_names: metrics::OperationNames::new(args.metrics_operation_names),
             limits: options.limits,
             persisted: http::PersistedQueries::new(
                 args.apq_cache_size,

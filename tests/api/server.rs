@@ -118,14 +118,30 @@ async fn graceful_shutdown_stops_accepting_and_closes_the_pool() {
 #[tokio::test]
 async fn metrics_count_requests_errors_and_statements() {
     let database = TestDatabase::new().await;
-    let app = TestApp::spawn(&database.args()).await;
+    // Two operation names fit the label; a third name is `other`.
+    let server = gateway::config::ServerArgs {
+        metrics_operation_names: 2,
+        ..gateway::config::ServerArgs::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
     app.graphql("{ organizations { totalCount } }", json!({})).await;
     app.graphql("{ nope }", json!({})).await;
+    for name in ["MetricsFirstName", "MetricsSecondName", "MetricsThirdName"] {
+        app.graphql(&format!("query {name} {{ organizations {{ totalCount }} }}"), json!({}))
+            .await;
+    }
     let response = app.client.get(app.url("/metrics")).send().await.expect("request");
     assert_eq!(response.status().as_u16(), 200);
     let text = response.text().await.expect("text");
+    assert!(
+        !text.contains("MetricsThirdName"),
+        "the third name is over the bound:\n{text}"
+    );
     for metric in [
-        "gateway_requests_total{operation=\"query\",outcome=\"ok\"}",
+        "gateway_requests_total{kind=\"query\",operation=\"anonymous\",outcome=\"ok\"}",
+        "gateway_requests_total{kind=\"query\",operation=\"MetricsFirstName\",outcome=\"ok\"}",
+        "gateway_requests_total{kind=\"query\",operation=\"MetricsSecondName\",outcome=\"ok\"}",
+        "gateway_requests_total{kind=\"query\",operation=\"other\",outcome=\"ok\"}",
         "gateway_graphql_errors_total{code=\"GRAPHQL_VALIDATION_FAILED\"}",
         "gateway_sql_statements_total",
         "gateway_request_duration_seconds_bucket",

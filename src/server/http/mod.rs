@@ -74,6 +74,8 @@ pub struct HttpOptions {
     pub max_response_bytes: usize,
     /// The bearer token `/metrics` requires, when set.
     pub metrics_token: Option<String>,
+    /// The operation names the request metrics label by.
+    pub operation_names: super::metrics::OperationNames,
 }
 
 /// A request refused before GraphQL runs; its code decides the status.
@@ -177,6 +179,18 @@ fn unselectable(document: &ExecutableDocument, operation_name: Option<&str>) -> 
 }
 
 /// The response keys of the operation's root fields, in selection order (fragments expanded).
+/// The operation's name for logs and metrics: the requested one, else the document's only
+/// operation's name (clients often send `query Name {…}` without `operationName`).
+fn document_operation_name(document: &ExecutableDocument, requested: Option<&str>) -> String {
+    match (requested, &document.operations) {
+        (Some(name), _) => name.to_owned(),
+        (None, async_graphql::parser::types::DocumentOperations::Multiple(operations)) if operations.len() == 1 => {
+            operations.keys().next().map(ToString::to_string).unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
 fn root_keys(document: &ExecutableDocument, operation_name: Option<&str>) -> Vec<async_graphql::Name> {
     fn collect(
         document: &ExecutableDocument,
@@ -296,7 +310,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         }
     };
     let started = std::time::Instant::now();
-    let operation_name = request.operation_name.clone().unwrap_or_default();
+    let mut operation_name = request.operation_name.clone().unwrap_or_default();
     let role = session.map(|session| session.role.clone()).unwrap_or_default();
     let name = request.operation_name.clone();
     // A document seen before: parsed and validated already.
@@ -306,6 +320,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         // Its cost still depends on the variables. (Its root keys are found only if async-graphql
         // runs it: a streamed answer is in document order already.)
         let refused = state.http.limits.check(&prepared.document, &request.variables).err();
+        operation_name = document_operation_name(&prepared.document, name.as_deref());
         ("query", refused, Vec::new())
     } else {
         // The nesting bound comes before the parser, which recurses on brackets.
@@ -315,6 +330,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
             // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
             Ok(()) => match request.parsed_query().inspect(|_| super::metrics::parsed()) {
                 Ok(document) => {
+                    operation_name = document_operation_name(document, name.as_deref());
                     let kind = match selected_operation_type(document, name.as_deref()) {
                         Some(OperationType::Mutation) => "mutation",
                         Some(OperationType::Subscription) => "subscription",
@@ -346,6 +362,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     if let Some(error) = refused {
         super::metrics::operation(
             kind,
+            state.http.operation_names.label(&operation_name, false),
             "error",
             started.elapsed().as_secs_f64(),
             std::iter::once(ErrorCode::QueryLimitExceeded.as_str()),
@@ -400,7 +417,13 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         _ = aborted.wait_for(|aborting| *aborting) => {
             // The shutdown deadline passed: the operation is dropped like a timed-out one.
             let body = ErrorCode::ShuttingDown.body("the gateway shut down before the operation finished");
-            super::metrics::operation(kind, "error", started.elapsed().as_secs_f64(), std::iter::once(ErrorCode::ShuttingDown.as_str()));
+            super::metrics::operation(
+                kind,
+                state.http.operation_names.label(&operation_name, false),
+                "error",
+                started.elapsed().as_secs_f64(),
+                std::iter::once(ErrorCode::ShuttingDown.as_str()),
+            );
             return (body, Outcome::Aborted);
         }
     };
@@ -408,6 +431,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         let body = ErrorCode::Timeout.body(&timed_out(state.http.request_timeout));
         super::metrics::operation(
             kind,
+            state.http.operation_names.label(&operation_name, false),
             "timeout",
             started.elapsed().as_secs_f64(),
             std::iter::once(ErrorCode::Timeout.as_str()),
@@ -503,7 +527,8 @@ fn finished_operation(
     if elapsed > state.http.slow_operation {
         tracing::warn!(operation = %operation_name, kind, role = %role, duration_ms = elapsed.as_secs_f64() * 1000.0, "slow operation");
     }
-    super::metrics::operation(kind, outcome, elapsed.as_secs_f64(), codes);
+    let name = state.http.operation_names.label(operation_name, true);
+    super::metrics::operation(kind, name, outcome, elapsed.as_secs_f64(), codes);
 }
 
 fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: bool) -> Response {
