@@ -95,3 +95,30 @@ async fn a_real_browser_runs_a_query_from_the_playground_with_the_internet_block
     assert_eq!(seen["errors"], serde_json::json!([]), "no script errors on the page");
     app.stop().await;
 }
+
+/// With a token typed into the Headers pane the playground introspects again as that role (the
+/// member's schema has mutations, the anonymous one none), without a "Re-fetch schema" click; the
+/// welcome text fits the editor.
+#[tokio::test]
+async fn the_playground_reloads_the_schema_when_the_headers_change() {
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(Path::new(&chromium).exists(), "Chromium is needed: `apt-get install chromium`");
+    let dir = crate::support::node_tools();
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn_with_auth(&database.args(), &crate::permissions::auth()).await;
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("playground-headers.mjs"))
+        .arg(app.url("/"))
+        .arg(crate::permissions::token("member", Some(1)))
+        .env("CHROMIUM_PATH", &chromium)
+        .output()
+        .await
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    app.stop().await;
+}
