@@ -259,7 +259,13 @@ mod tests {
     #[test]
     fn every_recorded_metric_has_help() {
         let handle = handle();
-        operation("query", "Tasks".to_owned(), "ok", 0.01, std::iter::once("BAD_USER_INPUT"));
+        operation(
+            "query",
+            "Tasks".to_owned(),
+            "ok",
+            0.01,
+            std::iter::once("BAD_USER_INPUT"),
+        );
         statement(0.001);
         abandoned_statement();
         let text = handle.render();

@@ -102,7 +102,10 @@ async fn a_real_browser_runs_a_query_from_the_playground_with_the_internet_block
 #[tokio::test]
 async fn the_playground_reloads_the_schema_when_the_headers_change() {
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(Path::new(&chromium).exists(), "Chromium is needed: `apt-get install chromium`");
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is needed: `apt-get install chromium`"
+    );
     let dir = crate::support::node_tools();
     let database = TestDatabase::new().await;
     let app = TestApp::spawn_with_auth(&database.args(), &crate::permissions::auth()).await;
