@@ -113,6 +113,10 @@ pub struct ServerArgs {
     /// How long a client may take to send a request body (read before the request takes a slot).
     #[arg(long, env = "GATEWAY_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub body_timeout: Duration,
+    /// How long a connection may take to send a request's headers, and stay idle between
+    /// requests (keep-alive): slow or silent clients are disconnected after it.
+    #[arg(long, env = "GATEWAY_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
     /// How long a request waits in the queue before a quick 503.
     #[arg(long, env = "GATEWAY_QUEUE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub queue_timeout: Duration,

@@ -74,6 +74,7 @@ pub struct Application {
     router: Router,
     database: DatabaseConnection,
     shutdown_timeout: Duration,
+    header_timeout: Duration,
     http: Arc<http::HttpOptions>,
     feed: crate::changes::ChangeFeed,
 }
@@ -215,6 +216,7 @@ impl Application {
             router,
             database,
             shutdown_timeout: args.shutdown_timeout,
+            header_timeout: args.header_timeout,
             http,
             feed,
         })
@@ -252,7 +254,7 @@ impl Application {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let serve = serve(self.listener, self.router, self.header_timeout, signal);
         let drain_deadline = async move {
             match deadline_rx.await {
                 Ok(deadline) => tokio::time::sleep_until(deadline).await,
@@ -279,6 +281,64 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Accepts connections until `signal`, then waits for the open ones to finish. hyper's own
+/// HTTP/1.1 builder, not `axum::serve`, so that a connection is closed when it takes longer than
+/// `header_timeout` to send a request's headers — the first one too, so a silent socket goes —
+/// or sits idle that long between requests (slowloris and silent sockets held connections open
+/// indefinitely). HTTP/2 is for a TLS-terminating proxy in front: browsers speak it only over TLS,
+/// and detecting cleartext HTTP/2 would wait for a first byte with no timeout.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    // Each connection holds a receiver: at shutdown it finishes its request and closes, and
+    // `closed()` resolves when the last one is gone.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: back off rather than spin.
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()))
+            .with_upgrades();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let finished = tokio::select! {
+                finished = connection.as_mut() => finished,
+                _ = async { stop.wait_for(|stopping| *stopping).await.map(|_| ()) } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = finished {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    drop(stop);
+    let _ = stopping.send(true);
+    stopping.closed().await;
+    Ok(())
 }
 
 /// The CORS layer the settings ask for: explicit origins (credentials allowed only then) or any

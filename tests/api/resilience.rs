@@ -341,3 +341,80 @@ async fn an_exhausted_pool_is_overloaded_not_down() {
     assert!(answer.get("errors").is_none(), "{answer}");
     app.stop().await;
 }
+
+/// Reads from `socket` until the server closes it; the time that took, or `None` if it stayed open
+/// for `patience` (bytes the server sends first, such as a response, are read and skipped).
+async fn closed_within(socket: &mut tokio::net::TcpStream, patience: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + patience),
+            socket.read(&mut buffer),
+        )
+        .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Silent sockets, headers sent a byte at a time (slowloris) and idle keep-alive connections are
+/// closed after `GATEWAY_HEADER_TIMEOUT`; they used to stay open indefinitely.
+#[tokio::test]
+async fn slow_silent_and_idle_connections_are_closed_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let database = TestDatabase::new().await;
+    let server = ServerArgs {
+        header_timeout: Duration::from_secs(1),
+        ..ServerArgs::default()
+    };
+    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let patience = Duration::from_secs(5);
+
+    let mut silent = tokio::net::TcpStream::connect(app.address).await.expect("connect");
+    let closed = closed_within(&mut silent, patience).await;
+    assert!(
+        closed.is_some_and(|after| after < Duration::from_secs(3)),
+        "silent socket: {closed:?}"
+    );
+
+    let mut slow = tokio::net::TcpStream::connect(app.address).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n")
+        .await
+        .expect("write");
+    let dripping = async {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if slow.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                return Instant::now();
+            }
+        }
+        Instant::now()
+    };
+    let started = Instant::now();
+    let refused_at = dripping.await;
+    assert!(
+        refused_at.duration_since(started) < Duration::from_secs(4),
+        "a client dripping headers is cut off: {:?}",
+        refused_at.duration_since(started)
+    );
+
+    let mut idle = tokio::net::TcpStream::connect(app.address).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        .await
+        .expect("write");
+    let closed = closed_within(&mut idle, patience).await;
+    assert!(
+        closed.is_some_and(|after| after < Duration::from_secs(3)),
+        "idle keep-alive: {closed:?}"
+    );
+
+    // Ordinary requests are unaffected.
+    let answer = app.graphql("{ organizations { totalCount } }", json!({})).await;
+    assert_eq!(answer["data"]["organizations"]["totalCount"], 0, "{answer}");
+    app.stop().await;
+}
