@@ -118,12 +118,14 @@ impl Visitor for Tables<'_> {
 }
 
 /// The registered entities that can announce changes (read-only ones, such as views, cannot).
-fn trackable(registry: &Registry) -> usize {
-    registry
-        .entities()
-        .iter()
-        .filter(|entity| entity.read_only.is_none())
-        .count()
+fn trackable(registry: &Registry) -> impl Iterator<Item = &crate::metadata::Entity> {
+    registry.entities().iter().filter(|entity| entity.read_only.is_none())
+}
+
+/// The error of a step on `table`, for `map_err`.
+fn failed(table: &str) -> impl FnOnce(sea_orm::DbErr) -> InstallError {
+    let table = table.to_owned();
+    move |source| InstallError { table, source }
 }
 
 /// A table whose change-feed trigger is missing and cannot be installed.
@@ -145,7 +147,7 @@ pub async fn untracked(connection: &DatabaseConnection, registry: &Registry) -> 
     // In a transaction: behind PgBouncer a statement and its preparation share a server connection.
     let transaction = connection.begin().await?;
     let mut untracked = Vec::new();
-    for entity in registry.entities().iter().filter(|entity| entity.read_only.is_none()) {
+    for entity in trackable(registry) {
         if !migration::is_tracked(&transaction, &entity.table).await? {
             untracked.push(entity.table.clone());
         }
@@ -160,10 +162,6 @@ pub async fn untracked(connection: &DatabaseConnection, registry: &Registry) -> 
 /// sample's migrations install the feed for the sample's tables).
 pub async fn install(connection: &DatabaseConnection, registry: &Registry) -> Result<Vec<String>, InstallError> {
     use sea_orm::{ConnectionTrait, TransactionTrait};
-    let failed = |table: &str| {
-        let table = table.to_owned();
-        move |source| InstallError { table, source }
-    };
     let log = crate::sql::change::CHANGE_LOG;
     // One transaction: behind PgBouncer a statement and its preparation share a server connection,
     // and on PostgreSQL an advisory lock lets processes starting together install once.
@@ -176,7 +174,7 @@ pub async fn install(connection: &DatabaseConnection, registry: &Registry) -> Re
     }
     migration::install_log(&transaction).await.map_err(failed(log))?;
     let mut installed = Vec::new();
-    for entity in registry.entities().iter().filter(|entity| entity.read_only.is_none()) {
+    for entity in trackable(registry) {
         if migration::is_tracked(&transaction, &entity.table)
             .await
             .map_err(failed(&entity.table))?
@@ -209,14 +207,10 @@ pub struct Removed {
 /// database is tracked, the change log. Idempotent.
 pub async fn uninstall(connection: &DatabaseConnection, registry: &Registry) -> Result<Removed, InstallError> {
     use sea_orm::TransactionTrait;
-    let failed = |table: &str| {
-        let table = table.to_owned();
-        move |source| InstallError { table, source }
-    };
     let log = crate::sql::change::CHANGE_LOG;
     let transaction = connection.begin().await.map_err(failed(log))?;
     let mut removed = Removed::default();
-    for entity in registry.entities().iter().filter(|entity| entity.read_only.is_none()) {
+    for entity in trackable(registry) {
         if migration::is_tracked(&transaction, &entity.table)
             .await
             .map_err(failed(&entity.table))?
@@ -413,7 +407,7 @@ impl ChangeFeed {
             listening: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         });
         let (signals, received) = mpsc::channel(65_536);
-        let tasks = if inner.settings.untracked.len() < trackable(&inner.registry) {
+        let tasks = if inner.settings.untracked.len() < trackable(&inner.registry).count() {
             vec![
                 tokio::spawn(source::run(
                     database.clone(),
@@ -438,7 +432,7 @@ impl ChangeFeed {
 
     /// Whether any registered table announces its changes.
     pub fn installed(&self) -> bool {
-        self.inner.settings.untracked.len() < trackable(&self.inner.registry)
+        self.inner.settings.untracked.len() < trackable(&self.inner.registry).count()
     }
 
     /// Refuses a subscription to `table` when its changes cannot arrive.

@@ -132,52 +132,43 @@ pub fn entities(
 /// One table's module: codegen's text with defaults marked and the relations written in.
 fn entity(backend: DbBackend, table: &Table, links: &[Link], content: String) -> Result<String, GenerateError> {
     let mut content = content;
-    // Codegen ignores columns of types it does not know; a `tsvector` stays in the model (read
-    // as text), so the gateway can offer `matches` on it.
     for column in table.statement.get_columns() {
-        let search =
-            matches!(column.get_column_type(), Some(ColumnType::Custom(name)) if name.to_string() == "tsvector");
-        if !search {
-            continue;
-        }
-        let field = escaped(column.get_column_name().to_snake_case());
-        if let Some(at) = content.find(&format!("    pub {field}: "))
-            && let Some(start) = content[..at].rfind("#[sea_orm(")
-            && !content[start..at].contains("pub ")
-        {
-            let attribute = content[start..at].replacen("ignore,", "", 1);
-            content.replace_range(start..at, &attribute);
-        }
-    }
-    // Codegen writes an `interval` as a plain `String`, which would be bound as text: say its type.
-    for column in table.statement.get_columns() {
-        if !matches!(column.get_column_type(), Some(ColumnType::Interval(_, _))) {
-            continue;
-        }
         let field = escaped(column.get_column_name().to_snake_case());
         let declaration = format!("    pub {field}: ");
-        if let Some(at) = content.find(&declaration) {
-            content.insert_str(at, "    #[sea_orm(column_type = \"Interval(None, None)\")]\n");
-        }
-    }
-    for column in table.statement.get_columns() {
-        let spec = column.get_column_spec();
-        let Some(default) = spec.default.as_ref().filter(|_| !spec.auto_increment) else {
-            continue;
-        };
-        let field = escaped(column.get_column_name().to_snake_case());
-        let declaration = format!("    pub {field}: ");
-        let Some(at) = content.find(&declaration) else {
+        let Some(mut at) = content.find(&declaration) else {
             return Err(GenerateError::Codegen(format!(
                 "no field `{field}` in codegen's `{}` model",
                 table.name
             )));
         };
-        let attribute = format!(
-            "    #[sea_orm(default_expr = {:?})]\n",
-            default_expression(backend, default)
-        );
-        content.insert_str(at, &attribute);
+        let mut attributes = String::new();
+        match column.get_column_type() {
+            // Codegen ignores columns of types it does not know; a `tsvector` stays in the model
+            // (read as text), so the gateway can offer `matches` on it.
+            Some(ColumnType::Custom(name)) if name.to_string() == "tsvector" => {
+                if let Some(start) = content[..at].rfind("#[sea_orm(")
+                    && !content[start..at].contains("pub ")
+                {
+                    let attribute = content[start..at].replacen("ignore,", "", 1);
+                    content.replace_range(start..at, &attribute);
+                    at = start + attribute.len();
+                }
+            }
+            // Codegen writes an `interval` as a plain `String`, which would be bound as text.
+            Some(ColumnType::Interval(_, _)) => {
+                attributes.push_str("    #[sea_orm(column_type = \"Interval(None, None)\")]\n");
+            }
+            _ => {}
+        }
+        let spec = column.get_column_spec();
+        if let Some(default) = spec.default.as_ref().filter(|_| !spec.auto_increment) {
+            let _ = writeln!(
+                attributes,
+                "    #[sea_orm(default_expr = {:?})]",
+                default_expression(backend, default)
+            );
+        }
+        content.insert_str(at, &attributes);
     }
     let relations = relations(&table.name, links);
     if relations.is_empty() {

@@ -531,18 +531,12 @@ fn insert(backend: DbBackend, meta: &Entity, mode: ImportMode, rows: &[Row]) -> 
         .into_table(Alias::new(&meta.table))
         .columns(written(meta).map(|column| Alias::new(&column.name)));
     for row in rows {
-        let values = row.values.iter().zip(written(meta)).map(|(value, column)| {
-            let value = Expr::val(value.clone());
-            match &column.kind {
-                ScalarKind::Enum { name, .. } if backend == DbBackend::Postgres => value.as_enum(Alias::new(name)),
-                ScalarKind::Array { sql_type, .. } | ScalarKind::Textual { sql_type, .. }
-                    if backend == DbBackend::Postgres =>
-                {
-                    Expr::cust_with_exprs(format!("CAST($1 AS {sql_type})"), [value])
-                }
-                _ => value,
-            }
-        });
+        let dialect = crate::sql::Dialect { backend };
+        let values = row
+            .values
+            .iter()
+            .zip(written(meta))
+            .map(|(value, column)| dialect.input(&column.kind, value.clone()));
         // Every row has one value per column (parse_row builds them so).
         statement.values_panic(values);
     }

@@ -7,8 +7,8 @@
 //! JSON keys taken from the query, is a bind parameter.
 
 use crate::metadata::{ScalarKind, enum_value_name};
-use sea_orm::DbBackend;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::{DbBackend, Value};
 use std::borrow::Cow;
 
 /// PostgreSQL caps function arguments at 100: objects are built in chunks of this many pairs.
@@ -228,6 +228,19 @@ impl Dialect {
              FROM c, v WHERE i < n) SELECT s FROM c ORDER BY i DESC LIMIT 1) END"
         );
         self.template(&sql, vec![blob; 3])
+    }
+
+    /// A bound value for a column of `kind`, typed as the column is: PostgreSQL enums cast to their
+    /// type; lists (bound as `bigint[]`, `text[]`, …) and `time`, `inet`, … (bound as text) cast to
+    /// the column's own type. The counterpart of [`Dialect::output`].
+    pub fn input(&self, kind: &ScalarKind, value: Value) -> Expr {
+        match kind {
+            ScalarKind::Enum { name, .. } if self.postgres() => Expr::val(value).as_enum(Alias::new(name)),
+            ScalarKind::Array { sql_type, .. } | ScalarKind::Textual { sql_type, .. } if self.postgres() => {
+                self.template(&format!("CAST({{}} AS {sql_type})"), vec![Expr::val(value)])
+            }
+            _ => Expr::val(value),
+        }
     }
 
     /// A condition as a JSON boolean (SQLite's conditions are the integers 0 and 1).

@@ -180,18 +180,8 @@ impl Compiler<'_> {
 
     pub(super) fn bind_kind(&self, kind: Option<&ScalarKind>, value: Value) -> Expr {
         match kind {
-            Some(ScalarKind::Enum { name, .. }) if self.dialect.postgres() => {
-                Expr::val(value).as_enum(Alias::new(name))
-            }
-            // Lists bind as `bigint[]`, `text[]`, …, and `time`, `inet`, … as text: cast to the
-            // column's own type.
-            Some(ScalarKind::Array { sql_type, .. } | ScalarKind::Textual { sql_type, .. })
-                if self.dialect.postgres() =>
-            {
-                self.dialect
-                    .template(&format!("CAST({{}} AS {sql_type})"), vec![Expr::val(value)])
-            }
-            _ => Expr::val(value),
+            Some(kind) => self.dialect.input(kind, value),
+            None => Expr::val(value),
         }
     }
 

@@ -201,15 +201,7 @@ async fn a_gateway_over_other_entities_serves_the_whole_api() {
 
     // Serving did not change the database: no migration tracks these tables, so their
     // subscriptions are refused (coded) and readiness says so, until `gateway changes install`.
-    let ready: serde_json::Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("JSON");
+    let ready = app.readiness().await;
     assert_eq!(ready["change_feed"], "not installed", "{ready}");
     let mut client = crate::subscriptions::Client::connect(&app, None).await;
     client.subscribe("1", "subscription { placementChanged { op } }").await;

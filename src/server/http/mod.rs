@@ -359,14 +359,19 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         request.variables = variables;
         checked
     };
-    if let Some(error) = refused {
+    // An operation that did not run to its answer: its name is a label only if already known.
+    let unfinished = |outcome: &'static str, code: ErrorCode| {
+        let name = state.http.operation_names.label(&operation_name, false);
         super::metrics::operation(
             kind,
-            state.http.operation_names.label(&operation_name, false),
-            "error",
+            name,
+            outcome,
             started.elapsed().as_secs_f64(),
-            std::iter::once(ErrorCode::QueryLimitExceeded.as_str()),
+            std::iter::once(code.as_str()),
         );
+    };
+    if let Some(error) = refused {
+        unfinished("error", ErrorCode::QueryLimitExceeded);
         let body = serde_json::to_string(&json!({ "errors": [error] })).unwrap_or_default();
         return (body, Outcome::RequestError);
     }
@@ -417,25 +422,13 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         _ = aborted.wait_for(|aborting| *aborting) => {
             // The shutdown deadline passed: the operation is dropped like a timed-out one.
             let body = ErrorCode::ShuttingDown.body("the gateway shut down before the operation finished");
-            super::metrics::operation(
-                kind,
-                state.http.operation_names.label(&operation_name, false),
-                "error",
-                started.elapsed().as_secs_f64(),
-                std::iter::once(ErrorCode::ShuttingDown.as_str()),
-            );
+            unfinished("error", ErrorCode::ShuttingDown);
             return (body, Outcome::Aborted);
         }
     };
     let Ok(executed) = finished else {
         let body = ErrorCode::Timeout.body(&timed_out(state.http.request_timeout));
-        super::metrics::operation(
-            kind,
-            state.http.operation_names.label(&operation_name, false),
-            "timeout",
-            started.elapsed().as_secs_f64(),
-            std::iter::once(ErrorCode::Timeout.as_str()),
-        );
+        unfinished("timeout", ErrorCode::Timeout);
         return (body, Outcome::TimedOut);
     };
     let (body, outcome) = match executed {

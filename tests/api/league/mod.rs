@@ -546,15 +546,7 @@ async fn serving_changes_nothing_and_subscriptions_work_after_changes_install() 
         nothing,
         "serving left the database as it was"
     );
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("JSON");
+    let ready = app.readiness().await;
     assert_eq!(ready["change_feed"], "not installed", "{ready}");
     app.stop().await;
 
@@ -568,15 +560,7 @@ async fn serving_changes_nothing_and_subscriptions_work_after_changes_install() 
         "idempotent"
     );
     let app = TestApp::spawn_with(&database.args(), registry.clone()).await;
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("JSON");
+    let ready = app.readiness().await;
     assert_eq!(ready["change_feed"], "listening", "{ready}");
     let mut client = crate::subscriptions::Client::connect(&app, None).await;
     client

@@ -297,6 +297,12 @@ impl TestApp {
         app
     }
 
+    /// The body of `/readyz`.
+    pub async fn readiness(&self) -> serde_json::Value {
+        let response = self.client.get(self.url("/readyz")).send().await.expect("readyz");
+        response.json().await.expect("JSON")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
