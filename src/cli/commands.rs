@@ -191,9 +191,10 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             println!("{}", crate::auth::token::mint(&auth, &role, &sub, &claims, ttl)?);
             Ok(())
         }
-        Command::Schema { role } => {
+        Command::Schema { role, federation } => {
             let registry = Arc::new(registry()?);
             let sdl = match role {
+                None if federation => crate::schema::federation_sdl(registry)?,
                 None => crate::schema::sdl(registry)?,
                 Some(role) => {
                     let claims = &cli.auth.jwt_session_claims;
@@ -209,7 +210,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
                             roles: roles.join(", "),
                         });
                     }
-                    crate::schema::role_sdl(registry, &policy, &role)?
+                    crate::schema::role_sdl(registry, &policy, &role, federation)?
                 }
             };
             print!("{sdl}");

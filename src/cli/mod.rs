@@ -94,6 +94,10 @@ pub enum Command {
         /// Print this role's view under the policy (GATEWAY_POLICY_FILE, else the built-in sample).
         #[arg(long)]
         role: Option<String>,
+        /// Print the Apollo Federation v2 subgraph SDL (what `_service { sdl }` answers with
+        /// GATEWAY_FEDERATION on), for composing a supergraph with `rover`.
+        #[arg(long)]
+        federation: bool,
     },
     /// Mint an HS256 development token signed with GATEWAY_JWT_SECRET.
     Token {

@@ -100,6 +100,10 @@ pub struct ServerArgs {
     /// Roles that may introspect even when GATEWAY_INTROSPECTION is false, comma-separated.
     #[arg(long, env = "GATEWAY_INTROSPECTION_ROLES", value_delimiter = ',')]
     pub introspection_roles: Vec<String>,
+    /// Serve as an Apollo Federation v2 subgraph: `@key` on every type with a primary key,
+    /// `_service { sdl }` and `_entities` for a router (Apollo Router, `@apollo/gateway`).
+    #[arg(long, env = "GATEWAY_FEDERATION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub federation: bool,
     /// Serve the GraphiQL playground.
     #[arg(long, env = "GATEWAY_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
     pub playground: bool,

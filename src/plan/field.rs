@@ -81,6 +81,9 @@ struct Operation<'a> {
 pub struct DocumentField<'a> {
     field: &'a Field,
     operation: Operation<'a>,
+    /// For a field of an abstract type: the type names whose fragments apply to this member
+    /// (the member's and the abstract type's); `None` keeps every fragment.
+    member: Option<[&'a str; 2]>,
 }
 
 impl<'a> DocumentField<'a> {
@@ -111,8 +114,27 @@ impl<'a> DocumentField<'a> {
             variables,
         };
         let mut fields = Vec::new();
-        operation.collect(&definition.selection_set.node.items, &mut fields)?;
+        operation.collect(&definition.selection_set.node.items, None, &mut fields)?;
         Ok(fields)
+    }
+
+    /// The field being resolved in `context`, whose type is the abstract type `abstract_type`, seen
+    /// as one member `member`: its children are the fields outside fragments and those of
+    /// fragments on `member` or on `abstract_type` (a federation router's `_entities { … on Task
+    /// { … } }`). async-graphql's look-ahead flattens fragments of every type condition.
+    pub fn member_of(context: &'a async_graphql::Context<'a>, abstract_type: &'a str, member: &'a str) -> Self {
+        // The query environment is async-graphql's (hidden from its docs, stable in 7.x): the
+        // look-ahead API has no type conditions.
+        let environment = &context.query_env;
+        DocumentField {
+            field: &context.item.node,
+            operation: Operation {
+                definition: &environment.operation.node,
+                fragments: &environment.fragments,
+                variables: &environment.variables,
+            },
+            member: Some([member, abstract_type]),
+        }
     }
 }
 
@@ -148,24 +170,41 @@ impl<'a> Operation<'a> {
         Ok(true)
     }
 
-    /// The fields of `items`, fragments kept by their directives flattened.
-    fn collect(&self, items: &'a [Positioned<Item>], into: &mut Vec<DocumentField<'a>>) -> Result<(), GatewayError> {
+    /// The fields of `items`, fragments kept by their directives (and, for a `member` of an
+    /// abstract type, by their type condition) flattened.
+    fn collect(
+        &self,
+        items: &'a [Positioned<Item>],
+        member: Option<[&str; 2]>,
+        into: &mut Vec<DocumentField<'a>>,
+    ) -> Result<(), GatewayError> {
+        let applies = |condition: Option<&Name>| match (member, condition) {
+            (Some(names), Some(condition)) => names.contains(&condition.as_str()),
+            _ => true,
+        };
         for item in items {
             match &item.node {
                 Item::Field(field) => into.push(DocumentField {
                     field: &field.node,
                     operation: *self,
+                    member: None,
                 }),
                 Item::FragmentSpread(spread) => {
                     if self.keeps(&spread.node.directives)?
                         && let Some(fragment) = self.fragments.get(&spread.node.fragment_name.node)
+                        && applies(Some(&fragment.node.type_condition.node.on.node))
                     {
-                        self.collect(&fragment.node.selection_set.node.items, into)?;
+                        self.collect(&fragment.node.selection_set.node.items, member, into)?;
                     }
                 }
                 Item::InlineFragment(inline) => {
-                    if self.keeps(&inline.node.directives)? {
-                        self.collect(&inline.node.selection_set.node.items, into)?;
+                    let condition = inline
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|condition| &condition.node.on.node);
+                    if self.keeps(&inline.node.directives)? && applies(condition) {
+                        self.collect(&inline.node.selection_set.node.items, member, into)?;
                     }
                 }
             }
@@ -203,7 +242,7 @@ impl Selection for DocumentField<'_> {
     fn children(&self) -> Result<Vec<Self>, GatewayError> {
         let mut fields = Vec::new();
         self.operation
-            .collect(&self.field.selection_set.node.items, &mut fields)?;
+            .collect(&self.field.selection_set.node.items, self.member, &mut fields)?;
         Ok(fields)
     }
 }

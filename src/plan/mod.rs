@@ -15,11 +15,12 @@ pub mod vocabulary;
 pub mod write;
 
 pub use arguments::{
-    Literals, Operands, decode_base64, null_value, parse_datetime, parse_filter_with, parse_key_value, parse_scalar,
+    Literals, MAX_IN_VALUES, Operands, decode_base64, null_value, parse_datetime, parse_filter_with, parse_key_value,
+    parse_scalar,
 };
 pub use event::{EventPlan, plan_events};
 pub use field::{DocumentField, Selection};
-pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup};
+pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup, plan_references, reference_key};
 pub use vocabulary::PageInfoField;
 
 use crate::error::GatewayError;

@@ -220,6 +220,49 @@ pub fn plan_lookup<S: Selection>(registry: &Registry, entity: EntityId, field: S
     Ok(LookupPlan { entity, key, node })
 }
 
+/// The response key under which [`plan_references`] puts a row's `index`th key column. Not a
+/// GraphQL name (it starts with `#`), so no alias in a document can take it.
+pub fn reference_key(index: usize) -> String {
+    format!("#key{index}")
+}
+
+/// Plans the rows of `entity` whose primary key is one of `keys` (a federation router's
+/// `_entities` representations): a connection ordered by the key with room for all of them,
+/// each row selecting what `occurrences` select plus its key columns under [`reference_key`]
+/// names, so the rows the role may read can be matched back to the representations.
+pub fn plan_references<S: Selection>(
+    registry: &Registry,
+    entity: EntityId,
+    keys: Vec<Vec<Value>>,
+    occurrences: &[S],
+) -> Result<Plan, GatewayError> {
+    let meta = registry.entity(entity);
+    let mut node = plan_node(registry, entity, occurrences)?;
+    for (index, column) in meta.primary_key.iter().enumerate() {
+        node.fields
+            .push((reference_key(index), NodeField::Column(column.clone())));
+    }
+    let order = parse_order(registry, entity, &GqlValue::Null)?;
+    let order_signature = signature(registry, entity, &order);
+    Ok(Plan::Connection(ConnectionPlan {
+        entity,
+        page: Page {
+            first: Some(keys.len() as u64),
+            ..Page::default()
+        },
+        filter: Some(Predicate::KeyIn {
+            columns: meta.primary_key.clone(),
+            keys,
+        }),
+        order,
+        order_signature,
+        outputs: vec![(
+            <&str>::from(ConnectionField::Nodes).to_owned(),
+            ConnectionOutput::Nodes(node),
+        )],
+    }))
+}
+
 /// Plans an aggregate field.
 pub fn plan_aggregate<S: Selection>(
     registry: &Registry,

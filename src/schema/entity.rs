@@ -123,6 +123,7 @@ pub fn register(
     registry: &Registry,
     id: EntityId,
     view: &View,
+    federation: bool,
 ) -> (SchemaBuilder, Vec<Field>) {
     let entity = registry.entity(id);
     if !view.entity(id) {
@@ -155,7 +156,11 @@ pub fn register(
         columns,
         relations,
     };
-    builder = builder.register(shown.object());
+    let mut object = shown.object();
+    if federation && let Some(fields) = super::federation::key_fields(registry, id, view) {
+        object = object.directive(super::federation::key_directive(fields));
+    }
+    builder = builder.register(object);
     builder = shown.connection_types(builder);
     builder = shown.filter_types(builder);
     builder = shown.aggregate_types(builder);

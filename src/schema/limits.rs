@@ -82,6 +82,9 @@ fn count_aliases(selection_set: &SelectionSet) -> usize {
 /// (field occurrences, rows × fields) of a selection set with fragments expanded (memoized, so a
 /// fragment bomb is measured in linear time). For the second, every connection (a field selecting
 /// `nodes` or `edges`) is weighted by its `first`/`last`, or by `assumed` rows when it has none.
+/// Federation's reference lookup (`GATEWAY_FEDERATION`).
+const ENTITIES: &str = "_entities";
+
 fn cost(
     selection_set: &SelectionSet,
     document: &ExecutableDocument,
@@ -102,7 +105,16 @@ fn cost(
                         Ok(ConnectionField::Nodes | ConnectionField::Edges)
                     ))
                 });
-                let rows = if connection {
+                let rows = if field.name.node == ENTITIES {
+                    // A router's reference lookup returns one row per representation.
+                    field
+                        .get_argument("representations")
+                        .and_then(|value| value.node.clone().into_const_with(|name| sizes.variable(&name)).ok())
+                        .map_or(1, |value| match value {
+                            async_graphql::Value::List(items) => items.len() as u64,
+                            _ => 1,
+                        })
+                } else if connection {
                     field
                         .arguments
                         .iter()

@@ -7,6 +7,7 @@
 
 mod codes;
 mod entity;
+mod federation;
 pub mod limits;
 mod mutation;
 mod resolve;
@@ -63,6 +64,8 @@ pub struct SchemaOptions {
     pub introspection: bool,
     /// Largest page a list may return (`first`/`last`); unbounded lists stop there.
     pub max_page_size: u64,
+    /// Serve as an Apollo Federation v2 subgraph (`@key` entities, `_service`, `_entities`).
+    pub federation: bool,
 }
 
 impl SchemaOptions {
@@ -75,6 +78,7 @@ impl SchemaOptions {
             limits: args.into(),
             introspection: args.introspection,
             max_page_size: args.max_page_size,
+            federation: args.federation,
         }
     }
 }
@@ -115,7 +119,7 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
     );
     let mut query = Object::new("Query").description("Every registered table: lists, lookups by key and aggregates.");
     for id in 0..registry.entities().len() {
-        let (next, fields) = entity::register(builder, &registry, id, &options.view);
+        let (next, fields) = entity::register(builder, &registry, id, &options.view, options.federation);
         builder = next;
         for field in fields {
             query = query.field(field);
@@ -137,6 +141,9 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
     if writes {
         builder = builder.register(mutation);
     }
+    if options.federation {
+        (builder, query) = federation::register(builder, query, &registry, &options);
+    }
     let builder = builder
         .register(query)
         .data(Engine::new(registry, &options))
@@ -156,27 +163,39 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
 pub fn sdl(registry: Arc<Registry>) -> Result<String, SchemaError> {
     let header = "# The schema of a session without a role restriction. Under a permission policy each role\n\
                   # sees its own view (only what it may read and write): `gateway schema --role <role>`.\n\n";
-    Ok(format!(
-        "{header}{}",
-        builder(registry, SchemaOptions::default())
-            .finish()?
-            .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
-    ))
+    Ok(format!("{header}{}", export(registry, SchemaOptions::default())?))
 }
 
-/// The SDL of one role's view under `policy`.
-pub fn role_sdl(registry: Arc<Registry>, policy: &Policy, role: &str) -> Result<String, SchemaError> {
+/// The SDL of one role's view under `policy`; as a federation subgraph's (what `_service { sdl }`
+/// answers that role) when `federation`.
+pub fn role_sdl(registry: Arc<Registry>, policy: &Policy, role: &str, federation: bool) -> Result<String, SchemaError> {
     let options = SchemaOptions {
         view: policy.view(role),
+        federation,
         ..SchemaOptions::default()
     };
     let header = format!("# The view of role `{role}`: only what its permissions let it read and write.\n\n");
-    Ok(format!(
-        "{header}{}",
-        builder(registry, options)
-            .finish()?
-            .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
-    ))
+    Ok(format!("{header}{}", export(registry, options)?))
+}
+
+/// The subgraph SDL of the schema without a role restriction (`gateway schema --federation`).
+pub fn federation_sdl(registry: Arc<Registry>) -> Result<String, SchemaError> {
+    let options = SchemaOptions {
+        federation: true,
+        ..SchemaOptions::default()
+    };
+    export(registry, options)
+}
+
+fn export(registry: Arc<Registry>, options: SchemaOptions) -> Result<String, SchemaError> {
+    let federation = options.federation;
+    let schema = builder(registry, options).finish()?;
+    let sdl_options = async_graphql::SDLExportOptions::new().include_specified_by();
+    Ok(schema.sdl_with_options(if federation {
+        sdl_options.federation().compose_directive()
+    } else {
+        sdl_options
+    }))
 }
 
 /// Whether a view shows anything to query (a schema needs at least one Query field).

@@ -1,0 +1,324 @@
+//! Apollo Federation v2 (opt-in, `GATEWAY_FEDERATION`): the schema becomes a subgraph a router
+//! composes with others. Every object with a primary key the view shows is an entity
+//! (`@key(fields: "…")`), `_service { sdl }` returns the view's SDL with the federation
+//! directives (async-graphql's SDL export writes them), and `_entities(representations:)`
+//! resolves references from other subgraphs.
+//!
+//! `_entities` is planned like any root field: the representations of one type become one
+//! statement (rows whose key is among theirs, `plan::plan_references`) under the caller's
+//! `Access`, so a router forwarding the client's token gets exactly the rows that client may
+//! read; a row it may not read, or that does not exist, is `null` in its representation's
+//! place, as the federation spec asks.
+
+use crate::auth::Session;
+use crate::error::GatewayError;
+use crate::metadata::{EntityId, Registry};
+use crate::permission::View;
+use crate::plan::{self, DocumentField};
+use crate::schema::Engine;
+use crate::schema::SchemaOptions;
+use async_graphql::dynamic::{
+    Directive, Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar, SchemaBuilder, TypeRef,
+    Union,
+};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve, ResolveInfo,
+};
+use async_graphql::{ErrorExtensions, QueryPathSegment, Request, ServerResult, Value as GqlValue};
+use sea_orm::{DatabaseConnection, Value};
+use serde_json::Value as Json;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use tracing::Instrument;
+
+/// The names the federation spec gives its types and fields.
+const ENTITY_UNION: &str = "_Entity";
+const ENTITY_LIST: &str = "[_Entity]";
+const ANY_SCALAR: &str = "_Any";
+const SERVICE_TYPE: &str = "_Service";
+const SERVICE_FIELD: &str = "_service";
+const ENTITIES_FIELD: &str = "_entities";
+
+/// Most representations one `_entities` field may resolve (each is a key the statement binds).
+pub const MAX_REPRESENTATIONS: usize = plan::MAX_IN_VALUES;
+
+/// The `@key` field set of `entity` in `view`: its primary key's fields, when the view shows them
+/// all.
+pub fn key_fields(registry: &Registry, id: EntityId, view: &View) -> Option<String> {
+    let entity = registry.entity(id);
+    if entity.primary_key.is_empty() || !entity.primary_key.iter().all(|column| view.column(id, column)) {
+        return None;
+    }
+    let fields: Option<Vec<&str>> = entity
+        .primary_key
+        .iter()
+        .map(|column| entity.column(column).map(|column| column.field.as_str()))
+        .collect();
+    fields.map(|fields| fields.join(" "))
+}
+
+/// What a schema needs to be a subgraph: the `@key` directive for an entity's object.
+pub fn key_directive(fields: String) -> Directive {
+    Directive::new("key").argument("fields", GqlValue::String(fields))
+}
+
+/// Adds the federation types and root fields to a schema showing `view`; `options` build the
+/// SDL `_service` answers with (the same view, federation on).
+///
+/// These are ordinary fields, not async-graphql's built-in federation: that one answers
+/// `_entities` and `_service` only while introspection is on, and cannot put `null` in the
+/// `_entities` list (async-graphql#1577) — [`NullEntities`] does that here.
+pub fn register(
+    builder: SchemaBuilder,
+    query: Object,
+    registry: &Arc<Registry>,
+    options: &SchemaOptions,
+) -> (SchemaBuilder, Object) {
+    let view = &options.view;
+    let types: Arc<HashMap<String, EntityId>> = Arc::new(
+        (0..registry.entities().len())
+            .filter(|id| view.entity(*id) && key_fields(registry, *id, view).is_some())
+            .map(|id| (registry.entity(id).type_name.clone(), id))
+            .collect(),
+    );
+    let sdl = Arc::new(OnceLock::new());
+    let (sdl_registry, sdl_options) = (registry.clone(), options.clone());
+    let service = Field::new(SERVICE_FIELD, TypeRef::named_nn(SERVICE_TYPE), move |_| {
+        let sdl = sdl.clone();
+        let (registry, options) = (sdl_registry.clone(), sdl_options.clone());
+        FieldFuture::new(async move {
+            // Built once per schema, on first use: the schema's own SDL in federation form.
+            let text = sdl.get_or_init(|| super::export(registry, options).unwrap_or_default());
+            Ok(Some(FieldValue::owned_any(text.clone())))
+        })
+    })
+    .description("This subgraph's schema, for a federation router.");
+    let mut builder = builder
+        .register(Scalar::new(ANY_SCALAR).description("A representation: `__typename` and the type's key fields."))
+        .register(
+            Object::new(SERVICE_TYPE).field(Field::new("sdl", TypeRef::named_nn(TypeRef::STRING), |context| {
+                FieldFuture::new(async move {
+                    let text = context.parent_value.try_downcast_ref::<String>()?;
+                    Ok(Some(FieldValue::value(text.clone())))
+                })
+            })),
+        )
+        .extension(NullEntities);
+    let mut query = query.field(service);
+    if !types.is_empty() {
+        let mut names: Vec<&String> = types.keys().collect();
+        names.sort();
+        builder = builder.register(
+            names
+                .into_iter()
+                .fold(Union::new(ENTITY_UNION), |union, name| union.possible_type(name)),
+        );
+        query = query.field(
+            Field::new(ENTITIES_FIELD, TypeRef::named_list_nn(ENTITY_UNION), move |context| {
+                let types = types.clone();
+                FieldFuture::new(async move { entities(context, &types).await.map_err(|error| error.extend()) })
+            })
+            .argument(InputValue::new(
+                "representations",
+                TypeRef::named_nn_list_nn(ANY_SCALAR),
+            ))
+            .description(
+                "The rows other subgraphs refer to, by key; null where there is none or the caller may not read it.",
+            ),
+        );
+    }
+    (builder, query)
+}
+
+/// Answers `null` for the `_entities` positions the resolver found nothing for (async-graphql's
+/// union resolution cannot return `null` items). The resolver records them in this request's
+/// [`Unresolved`], which `prepare_request` puts into the request's data.
+pub struct NullEntities;
+
+impl ExtensionFactory for NullEntities {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(NullEntitiesExtension(Arc::new(Unresolved::default())))
+    }
+}
+
+/// The `_entities` positions (response key, index) without a row, for one request.
+#[derive(Default)]
+struct Unresolved(Mutex<HashSet<(String, usize)>>);
+
+struct NullEntitiesExtension(Arc<Unresolved>);
+
+#[async_trait::async_trait]
+impl Extension for NullEntitiesExtension {
+    async fn prepare_request(
+        &self,
+        context: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        next.run(context, request.data(self.0.clone())).await
+    }
+
+    async fn resolve(
+        &self,
+        context: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<GqlValue>> {
+        if info.parent_type == ENTITY_LIST
+            && let QueryPathSegment::Index(index) = info.path_node.segment
+            && let Some(parent) = info.path_node.parent
+            && let QueryPathSegment::Name(key) = parent.segment
+            && self
+                .0
+                .0
+                .lock()
+                .is_ok_and(|unresolved| unresolved.contains(&(key.to_owned(), index)))
+        {
+            return Ok(None);
+        }
+        next.run(context, info).await
+    }
+}
+
+/// The representations of one entity type: its distinct keys, and where each representation's
+/// key is among them.
+struct Wanted {
+    entity: EntityId,
+    keys: Vec<Vec<Value>>,
+    /// Key (its debug form, as `sea_orm::Value` has no `Hash`) → index into `keys`.
+    index: HashMap<String, usize>,
+}
+
+/// Identifies a key among others of the same entity.
+fn identity(key: &[Value]) -> String {
+    format!("{key:?}")
+}
+
+async fn entities<'a>(
+    context: ResolverContext<'a>,
+    types: &HashMap<String, EntityId>,
+) -> Result<Option<FieldValue<'a>>, GatewayError> {
+    let engine = context.data::<Engine>().map_err(|_| GatewayError::Internal)?;
+    let registry = &engine.registry;
+    let representations = context
+        .args
+        .try_get("representations")
+        .and_then(|value| value.list())
+        .map_err(|error| GatewayError::bad_input(error.message))?;
+    if representations.len() > MAX_REPRESENTATIONS {
+        return Err(GatewayError::bad_input(format!(
+            "`_entities` takes at most {MAX_REPRESENTATIONS} representations, not {}",
+            representations.len()
+        )));
+    }
+    // Group by type, in first-seen order; each representation remembers (group, key).
+    let mut wanted: Vec<Wanted> = Vec::new();
+    let mut places: Vec<(usize, usize)> = Vec::with_capacity(representations.len());
+    for (position, item) in representations.iter().enumerate() {
+        let path = format!("representations[{position}]");
+        let object = item
+            .object()
+            .map_err(|_| GatewayError::bad_input(format!("`{path}` must be an object")))?;
+        let type_name = object
+            .get("__typename")
+            .and_then(|value| value.string().ok())
+            .ok_or_else(|| GatewayError::bad_input(format!("`{path}.__typename` must be a type name")))?;
+        let entity = *types
+            .get(type_name)
+            .ok_or_else(|| GatewayError::bad_input(format!("`{type_name}` is not an entity type of this schema")))?;
+        let meta = registry.entity(entity);
+        let key = meta
+            .primary_key
+            .iter()
+            .map(|column| {
+                let column = meta.column(column).ok_or(GatewayError::Internal)?;
+                let value = object
+                    .get(&column.field)
+                    .map(|value| value.as_value().clone())
+                    .unwrap_or(GqlValue::Null);
+                plan::parse_scalar(&column.kind, &value, &format!("{path}.{}", column.field))
+            })
+            .collect::<Result<Vec<Value>, GatewayError>>()?;
+        let group = match wanted.iter().position(|group| group.entity == entity) {
+            Some(group) => group,
+            None => {
+                wanted.push(Wanted {
+                    entity,
+                    keys: Vec::new(),
+                    index: HashMap::new(),
+                });
+                wanted.len() - 1
+            }
+        };
+        let group_keys = &mut wanted[group];
+        let next = group_keys.keys.len();
+        let slot = *group_keys.index.entry(identity(&key)).or_insert(next);
+        if slot == next {
+            group_keys.keys.push(key);
+        }
+        places.push((group, slot));
+    }
+    let access = engine.access(context.data_opt::<Session>())?;
+    let primary = context
+        .data::<DatabaseConnection>()
+        .map_err(|_| GatewayError::Internal)?;
+    let routing = context.data_opt::<crate::database::Routing>();
+    let budget = context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref);
+    // Per group, its type name and the row found for each key (None: missing or not readable).
+    let mut found: Vec<(String, Vec<Option<Json>>)> = Vec::with_capacity(wanted.len());
+    for group in wanted {
+        let meta = registry.entity(group.entity);
+        let count = group.keys.len();
+        let field = DocumentField::member_of(context.ctx, ENTITY_UNION, &meta.type_name);
+        let mut plan = plan::plan_references(registry, group.entity, group.keys, &[field])?;
+        access.authorize(registry, &mut plan, engine.max_page_size)?;
+        let statement = crate::sql::statement(primary.get_database_backend(), registry, &access, &plan);
+        let text = crate::database::route::read(primary, routing, &statement, budget)
+            .instrument(tracing::debug_span!("sql", field = "_entities", entity = %meta.type_name))
+            .await?;
+        let mut rows: Vec<Option<Json>> = vec![None; count];
+        let Json::Object(mut answer) = crate::sql::parse(text)? else {
+            return Err(GatewayError::Internal);
+        };
+        let nodes = match answer.remove(<&str>::from(plan::vocabulary::ConnectionField::Nodes)) {
+            Some(Json::Array(nodes)) => nodes,
+            _ => return Err(GatewayError::Internal),
+        };
+        for mut node in nodes {
+            let key = meta
+                .primary_key
+                .iter()
+                .enumerate()
+                .map(|(index, column)| {
+                    let column = meta.column(column).ok_or(GatewayError::Internal)?;
+                    let value = node
+                        .as_object_mut()
+                        .and_then(|node| node.remove(&plan::reference_key(index)))
+                        .ok_or(GatewayError::Internal)?;
+                    let value = GqlValue::from_json(value).map_err(|_| GatewayError::Internal)?;
+                    plan::parse_scalar(&column.kind, &value, &column.field)
+                })
+                .collect::<Result<Vec<Value>, GatewayError>>()?;
+            if let Some(slot) = group.index.get(&identity(&key)) {
+                rows[*slot] = Some(node);
+            }
+        }
+        found.push((meta.type_name.clone(), rows));
+    }
+    let unresolved = context.data::<Arc<Unresolved>>().map_err(|_| GatewayError::Internal)?;
+    let field = context.field();
+    let response_key = field.alias().unwrap_or(field.name());
+    let mut unresolved = unresolved.0.lock().map_err(|_| GatewayError::Internal)?;
+    let mut items = Vec::with_capacity(places.len());
+    for (position, (group, slot)) in places.into_iter().enumerate() {
+        let (type_name, rows) = &found[group];
+        items.push(match &rows[slot] {
+            Some(row) => FieldValue::owned_any(row.clone()).with_type(type_name.clone()),
+            None => {
+                unresolved.insert((response_key.to_owned(), position));
+                FieldValue::NULL
+            }
+        });
+    }
+    Ok(Some(FieldValue::list(items)))
+}
