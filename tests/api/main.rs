@@ -5,6 +5,7 @@ mod authentication;
 mod cli;
 mod clients;
 mod connection_errors;
+mod federation;
 mod fixture;
 mod generic_entities;
 mod hostile;

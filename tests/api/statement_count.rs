@@ -108,6 +108,31 @@ async fn a_four_level_query_is_one_statement_per_root_field_for_any_number_of_ro
     app.stop().await;
 }
 
+/// Federation's `_entities` is one statement per entity type, however many representations.
+#[tokio::test]
+async fn entities_are_one_statement_per_type() {
+    let cluster = logging_cluster().await;
+    let server = gateway::config::ServerArgs {
+        federation: true,
+        ..gateway::config::ServerArgs::default()
+    };
+    let app = TestApp::spawn_with_server(&DatabaseArgs::with_url(Some(&app_url(&cluster))), server).await;
+    let mut representations: Vec<serde_json::Value> =
+        (1..=40).map(|id| json!({ "__typename": "Task", "id": id })).collect();
+    representations.extend((1..=5).map(|id| json!({ "__typename": "Project", "id": id })));
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) {
+        ... on Task { title project { name } comments(first: 2) { nodes { body } } }
+        ... on Project { name } } }";
+    let before = log_length(&cluster);
+    let answer = app.graphql(query, json!({ "r": representations })).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert_eq!(answer["data"]["_entities"].as_array().map(Vec::len), Some(45));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let statements = statements_since(&cluster, before);
+    assert_eq!(statements.len(), 2, "one statement per type: {statements:#?}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn subscribers_of_one_shape_share_one_statement_per_batch() {
     use crate::subscriptions::Client;
