@@ -150,6 +150,9 @@ pub enum GatewayError {
     /// The database stopped a statement that ran past `GATEWAY_STATEMENT_TIMEOUT` (or was cancelled).
     #[error("the statement took longer than GATEWAY_STATEMENT_TIMEOUT and was stopped")]
     StatementTimeout,
+    /// The answers of the operations in flight already hold `GATEWAY_MAX_RESPONSE_BYTES_TOTAL`.
+    #[error("the gateway holds its limit of {0} bytes of answers (GATEWAY_MAX_RESPONSE_BYTES_TOTAL); retry shortly")]
+    MemoryExhausted(usize),
     /// The table's changes are not announced, so a subscription would never hear of them.
     #[error("{0}")]
     FeedNotInstalled(String),
@@ -169,7 +172,7 @@ impl GatewayError {
             Self::LimitExceeded(_) => ErrorCode::QueryLimitExceeded,
             Self::DatabaseUnavailable => ErrorCode::DatabaseUnavailable,
             Self::StatementTimeout => ErrorCode::Timeout,
-            Self::PoolExhausted => ErrorCode::Overloaded,
+            Self::PoolExhausted | Self::MemoryExhausted(_) => ErrorCode::Overloaded,
             Self::FeedNotInstalled(_) => ErrorCode::FeedNotInstalled,
             Self::Internal => ErrorCode::InternalServerError,
         }

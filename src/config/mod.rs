@@ -88,6 +88,10 @@ pub struct ServerArgs {
     /// Largest JSON answer of one operation, in bytes (larger ones are refused, not sent).
     #[arg(long, env = "GATEWAY_MAX_RESPONSE_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_response_bytes: usize,
+    /// Most bytes of answers all operations in flight may hold together; past it operations are
+    /// refused with `OVERLOADED` (503, retryable) until memory comes free.
+    #[arg(long, env = "GATEWAY_MAX_RESPONSE_BYTES_TOTAL", default_value_t = 256 * 1024 * 1024)]
+    pub max_response_bytes_total: usize,
     /// Bearer token `/metrics` requires; unset serves it to anyone who can reach the port.
     #[arg(long, env = "GATEWAY_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,

@@ -185,6 +185,7 @@ impl Application {
             open_sockets: std::sync::atomic::AtomicUsize::new(0),
             aborting: tokio::sync::watch::Sender::new(false),
             max_response_bytes: args.max_response_bytes,
+            response_memory: Arc::new(crate::sql::ResponseMemory::new(args.max_response_bytes_total)),
             metrics_token: args.metrics_token.clone(),
         });
         let state = AppState {

@@ -438,9 +438,7 @@ impl async_graphql::Executor for RoleSchemas {
                     .candidate(session.as_ref().map(|session| session.role.as_str()), &mut request),
                 Some(_) => None,
             };
-            let request = request
-                .data(transaction.clone())
-                .data(Arc::new(crate::sql::ResponseBudget::new(http.max_response_bytes)));
+            let request = request.data(transaction.clone()).data(Arc::new(http.budget()));
             let mut responses = schema.execute_stream_with_session_data(request, session_data);
             // Past the timeout the operation is dropped, and with it its transaction.
             let mut response = match tokio::time::timeout(http.request_timeout, responses.next()).await {
@@ -473,7 +471,7 @@ async fn streamed(
         return Some(async_graphql::Response::from_errors(vec![error]));
     }
     let bound = super::http::bound(state, session, prepared, request)?;
-    let budget = crate::sql::ResponseBudget::new(state.http.max_response_bytes);
+    let budget = state.http.budget();
     let context = crate::operation::stream::Context {
         primary: &state.database,
         routing: Some(&state.routing),

@@ -23,6 +23,8 @@ use crate::permission::Access;
 use crate::plan::{Plan, Predicate};
 use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Turns plans into SQL for one backend, naming table aliases uniquely within a statement.
 pub struct Compiler<'r> {
@@ -111,31 +113,92 @@ pub fn statement(backend: DbBackend, registry: &Registry, access: &Access, plan:
 }
 
 /// The bytes of JSON one operation's root fields may still read from the database
-/// (`GATEWAY_MAX_RESPONSE_BYTES`), shared by the fields of one operation.
+/// (`GATEWAY_MAX_RESPONSE_BYTES`), shared by the fields of one operation, and charged to the
+/// process's [`ResponseMemory`] until the operation's budget is dropped.
 #[derive(Debug)]
 pub struct ResponseBudget {
     limit: usize,
-    used: std::sync::atomic::AtomicUsize,
+    used: AtomicUsize,
+    memory: Option<Arc<ResponseMemory>>,
+    /// What this budget holds of `memory`.
+    held: AtomicUsize,
 }
 
-impl ResponseBudget {
+/// The bytes of answers every operation in flight holds together
+/// (`GATEWAY_MAX_RESPONSE_BYTES_TOTAL`): a burst of large answers is refused with `OVERLOADED`
+/// (retryable) instead of growing the process without bound.
+#[derive(Debug)]
+pub struct ResponseMemory {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl ResponseMemory {
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
-            used: std::sync::atomic::AtomicUsize::new(0),
+            used: AtomicUsize::new(0),
         }
     }
 
-    /// Counts `bytes` against the budget; refuses once the operation's answers exceed it.
+    /// The bytes held now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn take(&self, bytes: usize) -> Result<(), GatewayError> {
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            let next = used.saturating_add(bytes);
+            if next > self.limit {
+                return Err(GatewayError::MemoryExhausted(self.limit));
+            }
+            match self
+                .used
+                .compare_exchange_weak(used, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(current) => used = current,
+            }
+        }
+    }
+}
+
+impl ResponseBudget {
+    /// A budget of `limit` bytes for one operation, alone (`memory: None`) or charged to the
+    /// process's total.
+    pub fn new(limit: usize, memory: Option<Arc<ResponseMemory>>) -> Self {
+        Self {
+            limit,
+            used: AtomicUsize::new(0),
+            memory,
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts `bytes` against the budget; refuses once the operation's answers exceed it, or
+    /// the answers of all operations in flight exceed the process's.
     fn charge(&self, bytes: usize) -> Result<(), GatewayError> {
-        let used = self.used.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+        let used = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if used > self.limit {
             return Err(GatewayError::LimitExceeded(format!(
                 "the answer is larger than {} bytes (GATEWAY_MAX_RESPONSE_BYTES): ask for smaller pages or fewer fields",
                 self.limit
             )));
         }
+        if let Some(memory) = &self.memory {
+            memory.take(bytes)?;
+            self.held.fetch_add(bytes, Ordering::Relaxed);
+        }
         Ok(())
+    }
+}
+
+impl Drop for ResponseBudget {
+    fn drop(&mut self) {
+        if let Some(memory) = &self.memory {
+            memory.used.fetch_sub(*self.held.get_mut(), Ordering::Relaxed);
+        }
     }
 }
 

@@ -418,3 +418,89 @@ async fn slow_silent_and_idle_connections_are_closed_after_the_header_timeout() 
     assert_eq!(answer["data"]["organizations"]["totalCount"], 0, "{answer}");
     app.stop().await;
 }
+
+/// The answers of all operations in flight share `GATEWAY_MAX_RESPONSE_BYTES_TOTAL`: while one
+/// operation holds a large answer (its other root field still running), another large one is
+/// refused with `OVERLOADED` (503 + `Retry-After`), and once the first ends its bytes are free
+/// again — many large answers in a row all fit, on the executed and the streamed path.
+#[tokio::test]
+async fn answers_in_flight_share_one_memory_bound() {
+    const LARGE: &str = "{ tasks(first: 2000) { nodes { id title status dueOn metadata createdAt } } }";
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let measuring = TestApp::spawn(&database.args()).await;
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
+    // Reading `tags` takes 3 s once per statement (an init plan, not per row).
+    for sql in [
+        "ALTER TABLE tags RENAME TO tags_stored",
+        "CREATE VIEW tags AS SELECT * FROM tags_stored WHERE (SELECT pg_sleep(3)) IS NOT NULL",
+    ] {
+        connection.execute_unprepared(sql).await.expect(sql);
+    }
+    let size = measuring
+        .client
+        .post(measuring.url("/graphql"))
+        .json(&json!({ "query": LARGE }))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body")
+        .len();
+    measuring.stop().await;
+    assert!(size > 100_000, "a large answer: {size} bytes");
+    // Room for one large answer (the database's text is ~10% larger than the response), not two.
+    let app = TestApp::spawn_with_server(
+        &database.args(),
+        ServerArgs {
+            max_response_bytes_total: size * 3 / 2,
+            ..ServerArgs::default()
+        },
+    )
+    .await;
+    for _ in 0..10 {
+        let answer = app.graphql(LARGE, json!({})).await;
+        assert!(answer.get("errors").is_none(), "released after each answer: {answer}");
+    }
+    let holding = {
+        let client = app.client.clone();
+        let url = app.url("/graphql");
+        let query =
+            "{ tasks(first: 2000) { nodes { id title status dueOn metadata createdAt } } tags { nodes { id } } }";
+        tokio::spawn(async move { client.post(url).json(&json!({ "query": query })).send().await })
+    };
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(
+            &json!({ "query": "{ again: tasks(first: 2000) { nodes { id title status dueOn metadata createdAt } } }" }),
+        )
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "OVERLOADED", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("GATEWAY_MAX_RESPONSE_BYTES_TOTAL"),
+        "{body}"
+    );
+    let held: Value = holding
+        .await
+        .expect("join")
+        .expect("response")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(held.get("errors").is_none(), "the holder is served: {held}");
+    let answer = app.graphql(LARGE, json!({})).await;
+    assert!(answer.get("errors").is_none(), "free again: {answer}");
+    app.stop().await;
+}

@@ -72,10 +72,19 @@ pub struct HttpOptions {
     pub persisted: PersistedQueries,
     /// Largest JSON answer of one operation.
     pub max_response_bytes: usize,
+    /// The bytes of answers all operations in flight hold.
+    pub response_memory: Arc<crate::sql::ResponseMemory>,
     /// The bearer token `/metrics` requires, when set.
     pub metrics_token: Option<String>,
     /// The operation names the request metrics label by.
     pub operation_names: super::metrics::OperationNames,
+}
+
+impl HttpOptions {
+    /// A response budget for one operation, charged to the process's answer memory.
+    pub fn budget(&self) -> crate::sql::ResponseBudget {
+        crate::sql::ResponseBudget::new(self.max_response_bytes, Some(self.response_memory.clone()))
+    }
 }
 
 /// A request refused before GraphQL runs; its code decides the status.
@@ -386,9 +395,12 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         Some(_) => None,
     };
     let transaction = Arc::new(OperationTransaction::new(state.database.clone(), state.breaker.clone()));
+    // Kept until the response is serialized (the end of this function): the answer's values are
+    // what it charges the process's answer memory for.
+    let executed_budget = Arc::new(state.http.budget());
     let execution = async {
         if let Some(bound) = &bound {
-            let budget = crate::sql::ResponseBudget::new(state.http.max_response_bytes);
+            let budget = state.http.budget();
             let context = crate::operation::stream::Context {
                 primary: &state.database,
                 routing: Some(&state.routing),
@@ -399,8 +411,10 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
             }
             // A field failed: async-graphql's path answers, with its errors and partial results.
         }
-        let budget = Arc::new(crate::sql::ResponseBudget::new(state.http.max_response_bytes));
-        let mut request = request.data(transaction.clone()).data(budget).data(LimitsChecked);
+        let mut request = request
+            .data(transaction.clone())
+            .data(executed_budget.clone())
+            .data(LimitsChecked);
         if let Some(prepared) = &prepared {
             request.set_parsed_query(prepared.document.clone());
         }
