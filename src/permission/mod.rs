@@ -184,6 +184,14 @@ impl Access {
         }
     }
 
+    /// The role's `limit` on one list of `entity`, when it has one.
+    pub fn row_limit(&self, entity: EntityId) -> Option<u64> {
+        match self {
+            Self::Unrestricted => None,
+            Self::Restricted { entities, .. } => entities.get(&entity).and_then(|access| access.limit),
+        }
+    }
+
     /// Whether inserts of `entity` set `column` from the policy (clients need not send it).
     pub fn presets_insert(&self, entity: EntityId, column: &str) -> bool {
         match self {
@@ -316,11 +324,8 @@ impl Access {
     /// Caps every list of the plan (nested ones too) at the role's `limit` for its table: an
     /// unbounded list gets `first: limit`, a larger page is cut down to it.
     pub fn limit_rows(&self, plan: &mut Plan) {
-        let Self::Restricted { entities, .. } = self else {
-            return;
-        };
         crate::plan::for_each_connection(plan, &mut |connection| {
-            if let Some(limit) = entities.get(&connection.entity).and_then(|access| access.limit) {
+            if let Some(limit) = self.row_limit(connection.entity) {
                 let page = &mut connection.page;
                 match (page.first, page.last) {
                     (None, None) => page.first = Some(limit),

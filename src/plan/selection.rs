@@ -242,10 +242,11 @@ pub fn plan_references<S: Selection>(
         node.fields
             .push((reference_key(index), NodeField::Column(column.clone())));
     }
-    let order = parse_order(registry, entity, &GqlValue::Null)?;
-    let order_signature = signature(registry, entity, &order);
     Ok(Plan::Connection(ConnectionPlan {
         entity,
+        order: parse_order(registry, entity, &GqlValue::Null)?,
+        // No cursors are read or written.
+        order_signature: String::new(),
         page: Page {
             first: Some(keys.len() as u64),
             ..Page::default()
@@ -254,8 +255,6 @@ pub fn plan_references<S: Selection>(
             columns: meta.primary_key.clone(),
             keys,
         }),
-        order,
-        order_signature,
         outputs: vec![(
             <&str>::from(ConnectionField::Nodes).to_owned(),
             ConnectionOutput::Nodes(node),

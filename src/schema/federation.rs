@@ -25,6 +25,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve, ResolveInfo,
 };
 use async_graphql::{ErrorExtensions, QueryPathSegment, Request, ServerResult, Value as GqlValue};
+use futures_util::{StreamExt, TryStreamExt};
 use sea_orm::{DatabaseConnection, Value};
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
@@ -81,18 +82,33 @@ pub fn register(
             .map(|id| (registry.entity(id).type_name.clone(), id))
             .collect(),
     );
-    let sdl = Arc::new(OnceLock::new());
+    let sdl: Arc<OnceLock<Result<String, String>>> = Arc::new(OnceLock::new());
     let (sdl_registry, sdl_options) = (registry.clone(), options.clone());
     let service = Field::new(SERVICE_FIELD, TypeRef::named_nn(SERVICE_TYPE), move |_| {
         let sdl = sdl.clone();
         let (registry, options) = (sdl_registry.clone(), sdl_options.clone());
         FieldFuture::new(async move {
+            // The SDL is the schema itself: where introspection is off, so is this.
+            if !options.introspection {
+                return Err(GatewayError::Forbidden(
+                    "introspection is off (GATEWAY_INTROSPECTION), and with it `_service`: compose the supergraph \
+                     from `gateway schema --federation --role R`"
+                        .into(),
+                )
+                .extend());
+            }
             // Built once per schema, on first use: the schema's own SDL in federation form.
-            let text = sdl.get_or_init(|| super::export(registry, options).unwrap_or_default());
-            Ok(Some(FieldValue::owned_any(text.clone())))
+            let text = sdl.get_or_init(|| super::export(registry, options).map_err(|error| error.to_string()));
+            match text {
+                Ok(text) => Ok(Some(FieldValue::owned_any(text.clone()))),
+                Err(error) => {
+                    tracing::error!(%error, "the subgraph SDL could not be exported");
+                    Err(GatewayError::Internal.extend())
+                }
+            }
         })
     })
-    .description("This subgraph's schema, for a federation router.");
+    .description("This subgraph's schema, for a federation router (answered where introspection is on).");
     let mut builder = builder
         .register(Scalar::new(ANY_SCALAR).description("A representation: `__typename` and the type's key fields."))
         .register(
@@ -102,10 +118,10 @@ pub fn register(
                     Ok(Some(FieldValue::value(text.clone())))
                 })
             })),
-        )
-        .extension(NullEntities);
+        );
     let mut query = query.field(service);
     if !types.is_empty() {
+        builder = builder.extension(NullEntities);
         let mut names: Vec<&String> = types.keys().collect();
         names.sort();
         builder = builder.register(
@@ -189,9 +205,54 @@ struct Wanted {
     index: HashMap<String, usize>,
 }
 
-/// Identifies a key among others of the same entity.
+/// Statements `_entities` runs at once.
+const CONCURRENT_STATEMENTS: usize = 4;
+
+/// Identifies a key among others of the same entity, the same for every form of one value the
+/// database compares equal: decimals without trailing zeros, timestamps in UTC.
 fn identity(key: &[Value]) -> String {
-    format!("{key:?}")
+    let canonical: Vec<String> = key
+        .iter()
+        .map(|value| match value {
+            Value::Decimal(Some(decimal)) => format!("decimal {}", decimal.normalize()),
+            Value::ChronoDateTimeWithTimeZone(Some(time)) => format!(
+                "time {}",
+                time.with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    canonical.join("\u{1f}")
+}
+
+/// What reading one chunk of references needs.
+#[derive(Clone, Copy)]
+struct Reader<'a> {
+    registry: &'a Registry,
+    access: &'a crate::permission::Access,
+    primary: &'a DatabaseConnection,
+    routing: Option<&'a crate::database::Routing>,
+    budget: Option<&'a crate::sql::ResponseBudget>,
+    max_page_size: u64,
+}
+
+impl Reader<'_> {
+    /// The rows of a reference plan the caller may read.
+    async fn rows(self, mut plan: plan::Plan) -> Result<Vec<Json>, GatewayError> {
+        self.access.authorize(self.registry, &mut plan, self.max_page_size)?;
+        let statement = crate::sql::statement(self.primary.get_database_backend(), self.registry, self.access, &plan);
+        let text = crate::database::route::read(self.primary, self.routing, &statement, self.budget)
+            .instrument(tracing::debug_span!("sql", field = ENTITIES_FIELD))
+            .await?;
+        let Json::Object(mut answer) = crate::sql::parse(text)? else {
+            return Err(GatewayError::Internal);
+        };
+        match answer.remove(<&str>::from(plan::vocabulary::ConnectionField::Nodes)) {
+            Some(Json::Array(rows)) => Ok(rows),
+            _ => Err(GatewayError::Internal),
+        }
+    }
 }
 
 async fn entities<'a>(
@@ -262,48 +323,72 @@ async fn entities<'a>(
     let primary = context
         .data::<DatabaseConnection>()
         .map_err(|_| GatewayError::Internal)?;
-    let routing = context.data_opt::<crate::database::Routing>();
-    let budget = context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref);
+    let reader = Reader {
+        registry,
+        access: &access,
+        primary,
+        routing: context.data_opt::<crate::database::Routing>(),
+        budget: context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref),
+        max_page_size: engine.max_page_size,
+    };
+    // Each type's keys in chunks no larger than a page the role may read (GATEWAY_MAX_PAGE_SIZE,
+    // the policy's `limit`): a reference lookup is by key, so no readable row is cut off.
+    let mut chunks = Vec::new();
+    for (group, wanted) in wanted.iter().enumerate() {
+        let size = access
+            .row_limit(wanted.entity)
+            .map_or(engine.max_page_size, |limit| limit.min(engine.max_page_size))
+            .max(1) as usize;
+        for keys in wanted.keys.chunks(size) {
+            let meta = registry.entity(wanted.entity);
+            let field = DocumentField::member_of(context.ctx, ENTITY_UNION, &meta.type_name);
+            chunks.push((
+                group,
+                plan::plan_references(registry, wanted.entity, keys.to_vec(), &[field])?,
+            ));
+        }
+    }
+    let answers: Vec<(usize, Vec<Json>)> = futures_util::stream::iter(chunks)
+        .map(|(group, plan)| async move { Ok::<_, GatewayError>((group, reader.rows(plan).await?)) })
+        .buffered(CONCURRENT_STATEMENTS)
+        .try_collect()
+        .await?;
     // Per group, its type name and the row found for each key (None: missing or not readable).
-    let mut found: Vec<(String, Vec<Option<Json>>)> = Vec::with_capacity(wanted.len());
-    for group in wanted {
-        let meta = registry.entity(group.entity);
-        let count = group.keys.len();
-        let field = DocumentField::member_of(context.ctx, ENTITY_UNION, &meta.type_name);
-        let mut plan = plan::plan_references(registry, group.entity, group.keys, &[field])?;
-        access.authorize(registry, &mut plan, engine.max_page_size)?;
-        let statement = crate::sql::statement(primary.get_database_backend(), registry, &access, &plan);
-        let text = crate::database::route::read(primary, routing, &statement, budget)
-            .instrument(tracing::debug_span!("sql", field = "_entities", entity = %meta.type_name))
-            .await?;
-        let mut rows: Vec<Option<Json>> = vec![None; count];
-        let Json::Object(mut answer) = crate::sql::parse(text)? else {
-            return Err(GatewayError::Internal);
-        };
-        let nodes = match answer.remove(<&str>::from(plan::vocabulary::ConnectionField::Nodes)) {
-            Some(Json::Array(nodes)) => nodes,
-            _ => return Err(GatewayError::Internal),
-        };
-        for mut node in nodes {
+    let mut found: Vec<(String, Vec<Option<Json>>)> = wanted
+        .iter()
+        .map(|wanted| {
+            (
+                registry.entity(wanted.entity).type_name.clone(),
+                vec![None; wanted.keys.len()],
+            )
+        })
+        .collect();
+    for (group, rows) in answers {
+        let meta = registry.entity(wanted[group].entity);
+        for mut row in rows {
             let key = meta
                 .primary_key
                 .iter()
                 .enumerate()
                 .map(|(index, column)| {
-                    let column = meta.column(column).ok_or(GatewayError::Internal)?;
-                    let value = node
+                    let value = row
                         .as_object_mut()
-                        .and_then(|node| node.remove(&plan::reference_key(index)))
+                        .and_then(|row| row.remove(&plan::reference_key(index)))
+                        .and_then(|value| GqlValue::from_json(value).ok())
                         .ok_or(GatewayError::Internal)?;
-                    let value = GqlValue::from_json(value).map_err(|_| GatewayError::Internal)?;
-                    plan::parse_scalar(&column.kind, &value, &column.field)
+                    // The database's own rendering of its key: failing to read it back is a bug.
+                    plan::parse_key_value(meta, column, &value).map_err(|_| GatewayError::Internal)
                 })
                 .collect::<Result<Vec<Value>, GatewayError>>()?;
-            if let Some(slot) = group.index.get(&identity(&key)) {
-                rows[*slot] = Some(node);
+            match wanted[group].index.get(&identity(&key)) {
+                Some(slot) => found[group].1[*slot] = Some(row),
+                None => tracing::warn!(
+                    entity = %meta.type_name,
+                    ?key,
+                    "a row `_entities` read matches none of the keys asked for (key forms differ)"
+                ),
             }
         }
-        found.push((meta.type_name.clone(), rows));
     }
     let unresolved = context.data::<Arc<Unresolved>>().map_err(|_| GatewayError::Internal)?;
     let field = context.field();
@@ -321,4 +406,47 @@ async fn entities<'a>(
         });
     }
     Ok(Some(FieldValue::list(items)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::ScalarKind;
+
+    fn parsed(kind: &ScalarKind, text: &str) -> Value {
+        plan::parse_scalar(kind, &GqlValue::String(text.into()), "key").expect("a valid key")
+    }
+
+    /// One key written two ways the database compares equal is one identity: a representation
+    /// matches the row the database renders in its own form.
+    #[test]
+    fn equal_keys_in_other_forms_have_one_identity() {
+        let decimal = ScalarKind::Decimal {
+            precision: Some(10),
+            scale: Some(2),
+        };
+        assert_eq!(
+            identity(&[parsed(&decimal, "1.5")]),
+            identity(&[parsed(&decimal, "1.50")])
+        );
+        assert_ne!(
+            identity(&[parsed(&decimal, "1.5")]),
+            identity(&[parsed(&decimal, "1.05")])
+        );
+        let time = ScalarKind::DateTime;
+        assert_eq!(
+            identity(&[parsed(&time, "2026-12-01T10:00:00+02:00")]),
+            identity(&[parsed(&time, "2026-12-01T08:00:00Z")])
+        );
+        assert_eq!(
+            identity(&[parsed(&ScalarKind::BigInt, "7")]),
+            identity(&[plan::parse_scalar(&ScalarKind::BigInt, &GqlValue::from(7), "key").expect("a key")])
+        );
+        // Column boundaries stay: ("a", "bc") is not ("ab", "c").
+        let text = ScalarKind::String;
+        assert_ne!(
+            identity(&[parsed(&text, "a"), parsed(&text, "bc")]),
+            identity(&[parsed(&text, "ab"), parsed(&text, "c")])
+        );
+    }
 }

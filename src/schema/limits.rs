@@ -79,12 +79,12 @@ fn count_aliases(selection_set: &SelectionSet) -> usize {
         .sum()
 }
 
+/// Federation's reference lookup (`GATEWAY_FEDERATION`): one row per representation.
+const ENTITIES: &str = "_entities";
+
 /// (field occurrences, rows × fields) of a selection set with fragments expanded (memoized, so a
 /// fragment bomb is measured in linear time). For the second, every connection (a field selecting
 /// `nodes` or `edges`) is weighted by its `first`/`last`, or by `assumed` rows when it has none.
-/// Federation's reference lookup (`GATEWAY_FEDERATION`).
-const ENTITIES: &str = "_entities";
-
 fn cost(
     selection_set: &SelectionSet,
     document: &ExecutableDocument,

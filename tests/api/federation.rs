@@ -36,6 +36,38 @@ impl Subgraph {
         }
     }
 
+    /// The same database served with other settings.
+    async fn restart(&mut self, server: ServerArgs) {
+        let args = self._database.args();
+        let previous = std::mem::replace(&mut self.app, TestApp::spawn_configured(&args, &auth(), server).await);
+        previous.stop().await;
+    }
+
+    async fn post(&self, token: Option<&str>, body: Value) -> Value {
+        let mut request = self.app.client.post(self.app.url("/graphql")).json(&body);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.send().await.expect("request").json().await.expect("JSON")
+    }
+
+    /// `(id, title)` of tasks in public projects, by id.
+    async fn public_tasks(&self, count: usize) -> Vec<(i64, String)> {
+        self.connection
+            .query_all_raw(Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT t.id, t.title FROM tasks t JOIN projects p ON p.id = t.project_id \
+                     WHERE p.is_public ORDER BY t.id LIMIT {count}"
+                ),
+            ))
+            .await
+            .expect("tasks")
+            .iter()
+            .map(|row| (row.try_get("", "id").unwrap(), row.try_get("", "title").unwrap()))
+            .collect()
+    }
+
     async fn ask(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
             .app
@@ -150,14 +182,11 @@ async fn entities_answer_each_representation_with_the_callers_rows_only() {
 
 /// `_service { sdl }` is the caller's view as a subgraph: every type with a primary key carries
 /// `@key`, the federation `@link` is there, and nothing a role may not read appears. It equals
-/// `gateway schema --role R --federation`. Both fields answer with introspection off.
+/// `gateway schema --role R --federation`. With introspection off `_service` is refused (the SDL
+/// is the schema) while `_entities`, which is data under permissions, still answers.
 #[tokio::test]
 async fn service_sdl_is_the_roles_subgraph_view_with_a_key_on_every_entity() {
-    let subgraph = Subgraph::new(ServerArgs {
-        introspection: false,
-        ..federated()
-    })
-    .await;
+    let mut subgraph = Subgraph::new(federated()).await;
     let member = token("member", Some(1));
     let answer = subgraph.ask(Some(&member), "{ _service { sdl } }", json!({})).await;
     let sdl = answer["data"]["_service"]["sdl"]
@@ -187,12 +216,20 @@ async fn service_sdl_is_the_roles_subgraph_view_with_a_key_on_every_entity() {
         "{sdl}"
     );
     async_graphql::parser::parse_schema(sdl).expect("the subgraph SDL parses");
-    let introspection = subgraph
-        .ask(Some(&member), "{ __schema { queryType { name } } }", json!({}))
+
+    subgraph
+        .restart(ServerArgs {
+            introspection: false,
+            ..federated()
+        })
         .await;
+    let refused = subgraph.ask(Some(&member), "{ _service { sdl } }", json!({})).await;
+    assert_eq!(code(&refused), "FORBIDDEN", "{refused}");
     assert!(
-        introspection.get("errors").is_some(),
-        "introspection is off: {introspection}"
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("gateway schema --federation")
     );
     let own = subgraph.tasks_of(1, 1).await;
     let answer = subgraph
@@ -203,6 +240,83 @@ async fn service_sdl_is_the_roles_subgraph_view_with_a_key_on_every_entity() {
         )
         .await;
     assert_eq!(answer["data"]["_entities"][0]["title"], json!(own[0].1), "{answer}");
+    subgraph.app.stop().await;
+}
+
+/// A reference lookup is by key: more references than a page may hold (`GATEWAY_MAX_PAGE_SIZE`)
+/// or than the role's `limit` (anonymous: 100 tasks) all come back, in chunks; two aliased
+/// `_entities` fields and the operations of a batch each get their own `null`s; over the
+/// WebSocket too.
+#[tokio::test]
+async fn many_references_aliases_batches_and_websockets_each_get_their_own_rows() {
+    let subgraph = Subgraph::new(ServerArgs {
+        max_page_size: 60,
+        ..federated()
+    })
+    .await;
+    let public = subgraph.public_tasks(150).await;
+    assert_eq!(public.len(), 150, "enough public tasks");
+    let titles = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Task { title } } }";
+    let representations: Vec<Value> = public
+        .iter()
+        .map(|(id, _)| json!({ "__typename": "Task", "id": id }))
+        .collect();
+    let answer = subgraph.ask(None, titles, json!({ "r": representations })).await;
+    let expected: Vec<Value> = public.iter().map(|(_, title)| json!({ "title": title })).collect();
+    assert_eq!(answer["data"]["_entities"], Value::Array(expected.clone()), "{answer}");
+
+    let member = token("member", Some(1));
+    let own = subgraph.tasks_of(1, 2).await;
+    let other = subgraph.tasks_of(2, 1).await;
+    let rep = |id: i64| json!({ "__typename": "Task", "id": id });
+    let aliased = "query($a: [_Any!]!, $b: [_Any!]!) {
+        first: _entities(representations: $a) { ... on Task { title } }
+        second: _entities(representations: $b) { ... on Task { title } } }";
+    let answer = subgraph
+        .ask(
+            Some(&member),
+            aliased,
+            json!({ "a": [rep(other[0].0), rep(own[0].0)], "b": [rep(own[1].0), rep(other[0].0)] }),
+        )
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert_eq!(answer["data"]["first"], json!([null, { "title": own[0].1 }]));
+    assert_eq!(answer["data"]["second"], json!([{ "title": own[1].1 }, null]));
+
+    let batch = subgraph
+        .post(
+            Some(&member),
+            json!([
+                { "query": titles, "variables": { "r": [rep(own[0].0), rep(other[0].0)] } },
+                { "query": titles, "variables": { "r": [rep(other[0].0), rep(own[1].0)] } },
+            ]),
+        )
+        .await;
+    assert_eq!(
+        batch[0]["data"]["_entities"],
+        json!([{ "title": own[0].1 }, null]),
+        "{batch}"
+    );
+    assert_eq!(
+        batch[1]["data"]["_entities"],
+        json!([null, { "title": own[1].1 }]),
+        "{batch}"
+    );
+
+    let mut client = crate::subscriptions::Client::connect(&subgraph.app, Some(&member)).await;
+    client
+        .subscribe(
+            "refs",
+            &format!(
+                "{{ _entities(representations: [{{ __typename: \"Task\", id: {} }}, {{ __typename: \"Task\", id: {} }}]) {{ ... on Task {{ title }} }} }}",
+                other[0].0, own[0].0
+            ),
+        )
+        .await;
+    assert_eq!(
+        client.data("refs").await["_entities"],
+        json!([null, { "title": own[0].1 }])
+    );
     subgraph.app.stop().await;
 }
 
@@ -245,7 +359,7 @@ async fn malformed_representations_and_hidden_columns_are_refused() {
         )
         .await;
     assert_eq!(code(&answer), "GRAPHQL_VALIDATION_FAILED", "{answer}");
-    // 100 representations × 3 fields is over the cost bound of 200; 10 are not.
+    // 100 representations × 5 fields is over the cost bound of 200; 10 are not.
     let many: Vec<Value> = (1..=100).map(|id| json!({ "__typename": "Task", "id": id })).collect();
     let answer = subgraph.ask(Some(&member), ENTITIES, json!({ "r": many })).await;
     assert_eq!(code(&answer), "QUERY_LIMIT_EXCEEDED", "{answer}");
