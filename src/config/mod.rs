@@ -152,6 +152,10 @@ pub struct ServerArgs {
     /// How often the server pings an idle WebSocket (`ping`, or `ka` on the legacy protocol); 0 is never.
     #[arg(long, env = "GATEWAY_WS_KEEPALIVE", default_value = "15s", value_parser = parse_duration)]
     pub ws_keepalive: Duration,
+    /// A WebSocket that sends no frame at all (no message, no answer to the pings) this long is
+    /// closed with 1001; 0 is never (and so is a keep-alive of 0).
+    #[arg(long, env = "GATEWAY_WS_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub ws_idle_timeout: Duration,
     /// Most subscriptions one WebSocket may run at once.
     #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 100)]
     pub max_subscriptions_per_connection: usize,

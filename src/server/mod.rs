@@ -192,6 +192,7 @@ impl Application {
             websocket: websocket::Options {
                 init_timeout: args.ws_init_timeout,
                 keepalive: args.ws_keepalive,
+                idle_timeout: args.ws_idle_timeout,
                 max_subscriptions: args.max_subscriptions_per_connection,
             },
             http: http.clone(),

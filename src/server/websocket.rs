@@ -7,7 +7,9 @@
 //! the protocol asks for more than async-graphql does: the close codes of `graphql-transport-ws`
 //! (4400 invalid message, 4401 a subscribe before `connection_ack` or an expired token, 4403 a
 //! refused `connection_init`, 4408 no `connection_init` within `GATEWAY_WS_INIT_TIMEOUT`, 4409 an
-//! operation id already in use, 4429 a second `connection_init`), server keep-alive pings, a
+//! operation id already in use, 4429 a second `connection_init`), server keep-alive pings (the
+//! protocol's and WebSocket ones) and closing a connection that answers none of them
+//! (`GATEWAY_WS_IDLE_TIMEOUT`, 1001: a dead peer, or frames dripped too slowly to complete), a
 //! limit on subscriptions per connection, and closing a consumer too slow to keep up (1008)
 //! instead of buffering for it.
 
@@ -27,7 +29,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -62,6 +64,9 @@ pub struct Options {
     pub init_timeout: Duration,
     /// Ping interval; zero sends none.
     pub keepalive: Duration,
+    /// A connection that sends no frame at all (no message, no pong) this long is closed; zero,
+    /// or no keep-alive pings to answer, is never.
+    pub idle_timeout: Duration,
     pub max_subscriptions: usize,
 }
 
@@ -139,8 +144,13 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
 
     // Operation ids in use: a second subscribe with one of them closes the connection (4409).
     let active = Arc::new(Mutex::new(HashSet::<String>::new()));
+    // When the last whole frame arrived (ms since `opened`): pongs count, a frame dripped byte by
+    // byte does not until it is complete.
+    let opened = tokio::time::Instant::now();
+    let last_frame = Arc::new(AtomicU64::new(0));
     let input = {
         let active = active.clone();
+        let last_frame = last_frame.clone();
         let close_tx = close_tx.clone();
         let too_big = close_tx.clone();
         stream
@@ -153,6 +163,7 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
                 futures_util::future::ready(message.is_ok())
             })
             .filter_map(move |message| {
+                last_frame.store(opened.elapsed().as_millis() as u64, Ordering::Relaxed);
                 let forward = match &message {
                     Ok(Message::Text(text)) => Some(text.as_bytes()),
                     Ok(Message::Binary(bytes)) => Some(bytes.as_ref()),
@@ -228,6 +239,16 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
     };
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + keepalive_every, keepalive_every);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Pings at the WebSocket level too, half a period after the protocol's: every client answers
+    // them (browsers and `ws` by themselves), so a live connection always sends frames, and
+    // one that sends none for `idle_timeout` is dead or stalling and is closed.
+    let mut probe = tokio::time::interval_at(
+        tokio::time::Instant::now() + keepalive_every + keepalive_every / 2,
+        keepalive_every,
+    );
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle_checks = !options.keepalive.is_zero() && !options.idle_timeout.is_zero();
+    let mut idle_check = tokio::time::interval((options.idle_timeout / 4).max(Duration::from_millis(50)));
     let ping = if modern {
         r#"{"type":"ping"}"#
     } else {
@@ -285,6 +306,14 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
             },
             _ = keepalive.tick(), if !options.keepalive.is_zero() && initialized.load(Ordering::Relaxed) => {
                 Message::Text(ping.into())
+            }
+            _ = probe.tick(), if !options.keepalive.is_zero() => Message::Ping(axum::body::Bytes::new()),
+            _ = idle_check.tick(), if idle_checks => {
+                let silent = opened.elapsed().saturating_sub(Duration::from_millis(last_frame.load(Ordering::Relaxed)));
+                if silent <= options.idle_timeout {
+                    continue;
+                }
+                break Some((GOING_AWAY, format!("no frame for {} s (GATEWAY_WS_IDLE_TIMEOUT)", silent.as_secs())));
             }
             () = &mut init_deadline, if init_pending => {
                 init_pending = false;

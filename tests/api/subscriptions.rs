@@ -9,6 +9,7 @@ use gateway::config::ServerArgs;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -110,6 +111,9 @@ impl Client {
             if let Message::Text(text) = &message
                 && text.contains("\"ping\"")
             {
+                continue;
+            }
+            if matches!(message, Message::Ping(_) | Message::Pong(_)) {
                 continue;
             }
             panic!("expected nothing, got {message:?}");
@@ -560,6 +564,54 @@ async fn a_consumer_that_stops_reading_is_disconnected_and_memory_stays_flat() {
         growth_mib < 64,
         "memory grew {growth_mib} MiB while 30,000 events were produced for a client that did not read"
     );
+    app.stop().await;
+}
+
+/// A connection that sends nothing — no answer to the WebSocket pings, no message: a dead peer,
+/// or a frame dripped too slowly to complete — is closed with 1001 after
+/// `GATEWAY_WS_IDLE_TIMEOUT`; one that reads (and so answers the pings) stays open past it.
+#[tokio::test]
+async fn silent_websockets_are_closed_after_the_idle_timeout() {
+    let fixture = Fixture::postgres().await;
+    let server = ServerArgs {
+        ws_keepalive: Duration::from_millis(200),
+        ws_idle_timeout: Duration::from_secs(1),
+        ..ServerArgs::default()
+    };
+    let app = TestApp::spawn_with_server(
+        &gateway::config::DatabaseArgs::with_url(Some(&fixture.connection_url())),
+        server,
+    )
+    .await;
+    // The silent client speaks WebSocket by hand, so that nothing (no library) answers pings.
+    let mut silent = tokio::net::TcpStream::connect(app.address).await.expect("connect");
+    let handshake = format!(
+        "GET /graphql/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
+        app.address
+    );
+    silent.write_all(handshake.as_bytes()).await.expect("handshake");
+    let init = br#"{"type":"connection_init"}"#;
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x81, 0x80 | init.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(init.iter().enumerate().map(|(index, byte)| byte ^ mask[index % 4]));
+    silent.write_all(&frame).await.expect("connection_init");
+    let mut reader = Client::connect(&app, None).await;
+    reader.subscribe("tags", "subscription { tagChanged { op } }").await;
+    let started = std::time::Instant::now();
+    assert_eq!(reader.next(3).await, None, "a connection that reads stays open");
+    // The silent one never answered a ping: by now it was closed, with a 1001 close frame
+    // (opcode 0x88, then the code) after the handshake, the ack and the pings it did not answer.
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the server closed the silent connection");
+    let code = received
+        .windows(4)
+        .find(|window| window[0] == 0x88 && window[1] >= 2)
+        .map(|window| u16::from_be_bytes([window[2], window[3]]));
+    assert_eq!(code, Some(1001), "closed after {:?}", started.elapsed());
     app.stop().await;
 }
 
