@@ -2,7 +2,7 @@
 //! (`GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`), and the errors async-graphql raises itself
 //! while executing (a variable without a value, a value that does not coerce) `BAD_USER_INPUT`, so
 //! every error a client sees is coded. Errors raised by the engine carry their own codes (see
-//! [`crate::error`]).
+//! [`crate::error`]). It also runs the validation rule async-graphql lacks ([`super::literals`]).
 
 use crate::error::ErrorCode;
 use async_graphql::extensions::{
@@ -41,10 +41,15 @@ impl Extension for ErrorCodesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(context, query, variables)
+        let document = next
+            .run(context, query, variables)
             .instrument(tracing::debug_span!("parse"))
             .await
-            .map_err(|error| with_code(error, ErrorCode::GraphqlParseFailed))
+            .map_err(|error| with_code(error, ErrorCode::GraphqlParseFailed))?;
+        // The one validation rule async-graphql lacks, before its own.
+        super::literals::check(&context.schema_env.registry, &document)
+            .map_err(|error| with_code(error, ErrorCode::GraphqlValidationFailed))?;
+        Ok(document)
     }
 
     async fn execute(

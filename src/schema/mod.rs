@@ -9,6 +9,7 @@ mod codes;
 mod entity;
 mod federation;
 pub mod limits;
+mod literals;
 mod mutation;
 mod resolve;
 mod scalars;

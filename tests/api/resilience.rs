@@ -174,6 +174,31 @@ async fn input_gaps_are_coded_refusals() {
     assert_eq!(refusal(&app, several).await, (400, json!("GRAPHQL_VALIDATION_FAILED")));
     let unknown = json!({ "query": "query A { __typename }", "operationName": "C" });
     assert_eq!(refusal(&app, unknown).await, (400, json!("GRAPHQL_VALIDATION_FAILED")));
+    // An enum written in the document is an enum value, never a string literal — in filters,
+    // orderings, lists, mutation inputs, fragments and variables' defaults. A variable's JSON
+    // string is coerced, as the spec says.
+    for query in [
+        r#"{ tasks(filter: { status: { eq: "TODO" } }) { totalCount } }"#,
+        r#"{ tasks(filter: { status: { in: [TODO, "DONE"] } }) { totalCount } }"#,
+        r#"{ tasks(orderBy: [{ id: "DESC" }]) { totalCount } }"#,
+        r#"{ ...F } fragment F on Query { tasks(filter: { status: { eq: "TODO" } }) { totalCount } }"#,
+        r#"{ projects { nodes { ... on Project { tasks(filter: { status: { eq: "TODO" } }) { totalCount } } } } }"#,
+        r#"query($s: TaskStatus = "TODO") { tasks(filter: { status: { eq: $s } }) { totalCount } }"#,
+        r#"mutation { createTask(input: { projectId: 1, title: "t", status: "TODO" }) { id } }"#,
+    ] {
+        assert_eq!(
+            refusal(&app, json!({ "query": query })).await,
+            (400, json!("GRAPHQL_VALIDATION_FAILED")),
+            "{query}"
+        );
+    }
+    let coerced = app
+        .graphql(
+            "query($s: TaskStatus!) { tasks(filter: { status: { eq: $s } }) { totalCount } }",
+            json!({ "s": "TODO" }),
+        )
+        .await;
+    assert!(coerced.get("errors").is_none(), "{coerced}");
     // A subscription over HTTP names the transport that serves it.
     let subscription = json!({ "query": "subscription { taskChanged { op } }" });
     assert_eq!(refusal(&app, subscription).await, (400, json!("BAD_REQUEST")));
