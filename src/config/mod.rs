@@ -95,6 +95,13 @@ pub struct ServerArgs {
     /// Bearer token `/metrics` requires; unset serves it to anyone who can reach the port.
     #[arg(long, env = "GATEWAY_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Longest `like`/`ilike`/`startsWith`/`contains`/`matches` operand, in characters.
+    #[arg(long, env = "GATEWAY_MAX_PATTERN_LENGTH", default_value_t = 1_000)]
+    pub max_pattern_length: usize,
+    /// Most pattern characters × estimated table rows one root field's text matching may compare
+    /// (a pattern is compared with every row its filter scans).
+    #[arg(long, env = "GATEWAY_MAX_TEXT_MATCH_COST", default_value_t = 100_000_000)]
+    pub max_text_match_cost: u64,
     /// Largest `first`/`last`; lists without them stop there too.
     #[arg(long, env = "GATEWAY_MAX_PAGE_SIZE", default_value_t = 10_000)]
     pub max_page_size: u64,

@@ -10,6 +10,7 @@ pub mod breaker;
 pub mod diagnose;
 pub mod replicas;
 pub mod route;
+pub mod sizes;
 
 use crate::config::{DatabaseTarget, PoolArgs};
 use diagnose::ConnectionProblem;

@@ -103,7 +103,7 @@ fn compile(
         }
         let (entity, root) = Root::find(registry, field.name()).ok_or(GatewayError::Internal)?;
         let mut plan = plan::plan_root(registry, entity, root, field)?;
-        access.authorize(registry, &mut plan, engine.max_page_size)?;
+        engine.authorize(&access, &mut plan)?;
         fields.push(Field::Generated {
             key,
             statement: crate::sql::statement(backend, registry, &access, &plan),

@@ -97,6 +97,20 @@ pub struct WritePlan {
     pub returning: Returning,
 }
 
+impl WritePlan {
+    /// The client's filter of an update or delete by filter.
+    pub fn filter(&self) -> Option<&Predicate> {
+        match &self.kind {
+            WriteKind::Update {
+                target: Target::Filter(filter),
+                ..
+            }
+            | WriteKind::Delete(Target::Filter(filter)) => filter.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// The mutation forms generated for each entity ([`Mutation::ALL`] in the schema's order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mutation {

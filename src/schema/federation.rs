@@ -229,19 +229,19 @@ fn identity(key: &[Value]) -> String {
 /// What reading one chunk of references needs.
 #[derive(Clone, Copy)]
 struct Reader<'a> {
-    registry: &'a Registry,
+    engine: &'a Engine,
     access: &'a crate::permission::Access,
     primary: &'a DatabaseConnection,
     routing: Option<&'a crate::database::Routing>,
     budget: Option<&'a crate::sql::ResponseBudget>,
-    max_page_size: u64,
 }
 
 impl Reader<'_> {
     /// The rows of a reference plan the caller may read.
     async fn rows(self, mut plan: plan::Plan) -> Result<Vec<Json>, GatewayError> {
-        self.access.authorize(self.registry, &mut plan, self.max_page_size)?;
-        let statement = crate::sql::statement(self.primary.get_database_backend(), self.registry, self.access, &plan);
+        self.engine.authorize(self.access, &mut plan)?;
+        let registry = &self.engine.registry;
+        let statement = crate::sql::statement(self.primary.get_database_backend(), registry, self.access, &plan);
         let text = crate::database::route::read(self.primary, self.routing, &statement, self.budget)
             .instrument(tracing::debug_span!("sql", field = ENTITIES_FIELD))
             .await?;
@@ -324,12 +324,11 @@ async fn entities<'a>(
         .data::<DatabaseConnection>()
         .map_err(|_| GatewayError::Internal)?;
     let reader = Reader {
-        registry,
+        engine,
         access: &access,
         primary,
         routing: context.data_opt::<crate::database::Routing>(),
         budget: context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref),
-        max_page_size: engine.max_page_size,
     };
     // Each type's keys in chunks no larger than a page the role may read (GATEWAY_MAX_PAGE_SIZE,
     // the policy's `limit`): a reference lookup is by key, so no readable row is cut off.

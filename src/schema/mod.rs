@@ -32,6 +32,9 @@ pub struct Engine {
     pub policy: Option<Arc<Policy>>,
     /// Largest `first`/`last`; unbounded lists stop there.
     pub max_page_size: u64,
+    /// Bounds on text matching, and the table estimates they weigh it with.
+    pub text: crate::plan::text_cost::TextLimits,
+    pub sizes: Arc<crate::database::sizes::TableSizes>,
 }
 
 impl Engine {
@@ -41,7 +44,20 @@ impl Engine {
             max_insert_rows: options.max_insert_rows,
             policy: options.policy.clone(),
             max_page_size: options.max_page_size,
+            text: options.text,
+            sizes: options.sizes.clone(),
         }
+    }
+
+    /// [`Access::authorize`] with this schema's page bound, then the text-matching bounds.
+    pub fn authorize(&self, access: &Access, plan: &mut crate::plan::Plan) -> Result<(), GatewayError> {
+        access.authorize(&self.registry, plan, self.max_page_size)?;
+        crate::plan::text_cost::check(&self.registry, plan, self.text, &|entity| self.table_rows(entity))
+    }
+
+    /// The estimated rows of `entity`'s table.
+    pub fn table_rows(&self, entity: crate::metadata::EntityId) -> u64 {
+        self.sizes.rows(&self.registry.entity(entity).table)
     }
 
     /// What a request with `session` may read (everything without a policy or a session).
@@ -67,6 +83,10 @@ pub struct SchemaOptions {
     pub max_page_size: u64,
     /// Serve as an Apollo Federation v2 subgraph (`@key` entities, `_service`, `_entities`).
     pub federation: bool,
+    /// Bounds on text matching (`GATEWAY_MAX_PATTERN_LENGTH`, `GATEWAY_MAX_TEXT_MATCH_COST`).
+    pub text: crate::plan::text_cost::TextLimits,
+    /// Estimated table sizes (unknown until the server reads them).
+    pub sizes: Arc<crate::database::sizes::TableSizes>,
 }
 
 impl SchemaOptions {
@@ -80,6 +100,11 @@ impl SchemaOptions {
             introspection: args.introspection,
             max_page_size: args.max_page_size,
             federation: args.federation,
+            text: crate::plan::text_cost::TextLimits {
+                max_pattern_chars: args.max_pattern_length,
+                max_cost: args.max_text_match_cost,
+            },
+            sizes: Arc::new(crate::database::sizes::TableSizes::unknown()),
         }
     }
 }

@@ -39,6 +39,12 @@ fn resolver(
                 &access,
             )
             .map_err(|error| error.extend())?;
+            if let Some(filter) = plan.filter() {
+                crate::plan::text_cost::check_filter(registry, entity, filter, engine.text, &|entity| {
+                    engine.table_rows(entity)
+                })
+                .map_err(|error| error.extend())?;
+            }
             let write = async |transaction: &sea_orm::DatabaseTransaction| {
                 crate::sql::write::execute(transaction, registry, &access, &plan).await
             };

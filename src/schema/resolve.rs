@@ -27,9 +27,7 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             let access = engine
                 .access(context.data_opt::<Session>())
                 .map_err(|error| error.extend())?;
-            access
-                .authorize(registry, &mut plan, engine.max_page_size)
-                .map_err(|error| error.extend())?;
+            engine.authorize(&access, &mut plan).map_err(|error| error.extend())?;
             drop(plan_span);
             let primary = context.data::<DatabaseConnection>()?;
             let routing = context.data_opt::<Routing>();

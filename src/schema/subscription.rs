@@ -159,9 +159,7 @@ async fn subscribe<'a>(
         Feed::Live => {
             let mut live =
                 Plan::Connection(plan::plan_connection(registry, entity, &[field]).map_err(|error| error.extend())?);
-            access
-                .authorize(registry, &mut live, engine.max_page_size)
-                .map_err(|error| error.extend())?;
+            engine.authorize(&access, &mut live).map_err(|error| error.extend())?;
             Watch::live(registry, live, &access)
         }
     };

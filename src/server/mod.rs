@@ -109,7 +109,11 @@ impl Application {
         policy: Option<Arc<crate::permission::Policy>>,
         routing: crate::database::Routing,
     ) -> Result<Self, ServerError> {
-        let options = crate::schema::SchemaOptions::new(args, policy.clone());
+        let options = crate::schema::SchemaOptions {
+            // What text matching costs is weighed with the tables' estimated sizes.
+            sizes: crate::database::sizes::TableSizes::read(database.clone(), &registry).await,
+            ..crate::schema::SchemaOptions::new(args, policy.clone())
+        };
         // Serving never changes the database: tables without a trigger are reported, and their
         // subscriptions refused, until `gateway changes install`.
         let untracked = crate::changes::untracked(&database, &registry)

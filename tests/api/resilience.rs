@@ -4,6 +4,7 @@
 
 use crate::support::{TestApp, TestDatabase};
 use gateway::config::{DatabaseArgs, PoolArgs, ServerArgs};
+use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -528,4 +529,88 @@ async fn answers_in_flight_share_one_memory_bound() {
     let answer = app.graphql(LARGE, json!({})).await;
     assert!(answer.get("errors").is_none(), "free again: {answer}");
     app.stop().await;
+}
+
+/// Text matching costs its pattern's length times the rows its table holds (estimated from the
+/// database's statistics, counted on SQLite), whatever page is asked for: a long pattern over
+/// the 2,000 tasks is refused with `QUERY_LIMIT_EXCEEDED` even for `first: 1`, in `or` lists and
+/// in a write's filter; the same pattern over the few tags is fine; an operand over
+/// `GATEWAY_MAX_PATTERN_LENGTH` is `BAD_USER_INPUT`.
+#[tokio::test]
+async fn text_matching_costs_its_pattern_times_the_rows_it_scans() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
+    connection.execute_unprepared("ANALYZE").await.expect("analyze");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite_url = format!("sqlite://{}?mode=rwc", dir.path().join("text.db").display());
+    let sqlite = sea_orm::Database::connect(&sqlite_url).await.expect("open SQLite");
+    migration::Migrator::up(&sqlite, None).await.expect("migrate");
+    gateway::sample::seed::seed(&sqlite, 0.1).await.expect("seed");
+    let server = || ServerArgs {
+        // 2,000 tasks × 300 characters = 600,000: over; × 100 = 200,000: under.
+        max_text_match_cost: 500_000,
+        max_pattern_length: 400,
+        ..ServerArgs::default()
+    };
+    for app in [
+        TestApp::spawn_with_server(&database.args(), server()).await,
+        TestApp::spawn_with_server(&DatabaseArgs::with_url(Some(&sqlite_url)), server()).await,
+    ] {
+        let pattern = |length: usize| "x".repeat(length);
+        let costly = [
+            format!(
+                r#"{{ tasks(first: 1, filter: {{ title: {{ ilike: "%{}%" }} }}) {{ totalCount }} }}"#,
+                pattern(298)
+            ),
+            format!(
+                r#"{{ tasks(first: 1, filter: {{ or: [{{ title: {{ contains: "{0}" }} }}, {{ title: {{ startsWith: "{0}" }} }}] }}) {{ totalCount }} }}"#,
+                pattern(150)
+            ),
+            format!(
+                r#"{{ projects(first: 1) {{ nodes {{ tasks(filter: {{ title: {{ like: "{}%" }} }}) {{ totalCount }} }} }} }}"#,
+                pattern(299)
+            ),
+            format!(
+                r#"mutation {{ deleteTasks(filter: {{ title: {{ ilike: "{}" }} }}) {{ affectedRows }} }}"#,
+                pattern(300)
+            ),
+        ];
+        for query in &costly {
+            assert_eq!(
+                refusal(&app, json!({ "query": query })).await.1,
+                "QUERY_LIMIT_EXCEEDED",
+                "{query}"
+            );
+        }
+        for query in [
+            format!(
+                r#"{{ tasks(filter: {{ title: {{ ilike: "%{}%" }} }}) {{ totalCount }} }}"#,
+                pattern(98)
+            ),
+            format!(
+                r#"{{ tags(filter: {{ name: {{ ilike: "%{}%" }} }}) {{ totalCount }} }}"#,
+                pattern(298)
+            ),
+        ] {
+            let answer = app.graphql(&query, json!({})).await;
+            assert!(answer.get("errors").is_none(), "{query}: {answer}");
+        }
+        let long = format!(
+            r#"{{ tags(filter: {{ name: {{ ilike: "{}" }} }}) {{ totalCount }} }}"#,
+            pattern(401)
+        );
+        assert_eq!(refusal(&app, json!({ "query": long })).await.1, "BAD_USER_INPUT");
+        app.stop().await;
+    }
+    // Nothing was deleted.
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM tasks",
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    assert_eq!(row.try_get_by_index::<i64>(0).expect("a count"), 2_000);
 }

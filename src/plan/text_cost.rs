@@ -1,0 +1,113 @@
+//! What text matching may cost the database. A `like`/`ilike`/`startsWith`/`contains`/`matches`
+//! operand is compared with every row its filter scans, whatever page is asked for, so each one
+//! costs its length times the estimated rows of its table (`database::sizes`); the sum over one
+//! plan (a root field, or a write's filter) is bounded by `GATEWAY_MAX_TEXT_MATCH_COST`, and each
+//! operand by `GATEWAY_MAX_PATTERN_LENGTH`. The policy's own filters are not counted: they are
+//! the operator's, not the client's.
+
+use super::visit::{self, Visitor};
+use super::{Plan, Predicate};
+use crate::error::GatewayError;
+use crate::metadata::{EntityId, Registry};
+
+/// The bounds on text matching (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct TextLimits {
+    /// Longest operand, in characters.
+    pub max_pattern_chars: usize,
+    /// Most pattern characters × estimated rows of one plan.
+    pub max_cost: u64,
+}
+
+impl Default for TextLimits {
+    fn default() -> Self {
+        Self {
+            max_pattern_chars: 1_000,
+            max_cost: 100_000_000,
+        }
+    }
+}
+
+/// Refuses `plan` when its text matching is longer or costlier than `limits`; `rows` estimates
+/// the rows of an entity's table.
+pub fn check(
+    registry: &Registry,
+    plan: &Plan,
+    limits: TextLimits,
+    rows: &dyn Fn(EntityId) -> u64,
+) -> Result<(), GatewayError> {
+    let mut cost = Cost::new(registry, limits, rows);
+    cost.plan(plan)?;
+    cost.verdict()
+}
+
+/// [`check`] for a write's filter on `entity`.
+pub fn check_filter(
+    registry: &Registry,
+    entity: EntityId,
+    filter: &Predicate,
+    limits: TextLimits,
+    rows: &dyn Fn(EntityId) -> u64,
+) -> Result<(), GatewayError> {
+    let mut cost = Cost::new(registry, limits, rows);
+    cost.predicate(entity, filter)?;
+    cost.verdict()
+}
+
+struct Cost<'a> {
+    registry: &'a Registry,
+    limits: TextLimits,
+    rows: &'a dyn Fn(EntityId) -> u64,
+    total: u64,
+}
+
+impl<'a> Cost<'a> {
+    fn new(registry: &'a Registry, limits: TextLimits, rows: &'a dyn Fn(EntityId) -> u64) -> Self {
+        Self {
+            registry,
+            limits,
+            rows,
+            total: 0,
+        }
+    }
+
+    fn verdict(&self) -> Result<(), GatewayError> {
+        if self.total > self.limits.max_cost {
+            return Err(GatewayError::LimitExceeded(format!(
+                "text matching would compare about {} pattern characters × rows; the limit is {} \
+                 (GATEWAY_MAX_TEXT_MATCH_COST): use shorter or fewer patterns",
+                self.total, self.limits.max_cost
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Visitor for Cost<'_> {
+    type Error = GatewayError;
+
+    fn registry(&self) -> &Registry {
+        self.registry
+    }
+
+    fn predicate(&mut self, entity: EntityId, predicate: &Predicate) -> Result<(), GatewayError> {
+        if let Predicate::Text { column, value, .. } = predicate {
+            let length = value.chars().count();
+            if length > self.limits.max_pattern_chars {
+                let field = self
+                    .registry
+                    .entity(entity)
+                    .column(column)
+                    .map_or(column.as_str(), |column| column.field.as_str());
+                return Err(GatewayError::bad_input(format!(
+                    "{field}: a text match may be at most {} characters (GATEWAY_MAX_PATTERN_LENGTH), got {length}",
+                    self.limits.max_pattern_chars
+                )));
+            }
+            self.total = self
+                .total
+                .saturating_add((length as u64).saturating_mul((self.rows)(entity)));
+        }
+        visit::walk_predicate(self, entity, predicate)
+    }
+}
