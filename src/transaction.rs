@@ -7,18 +7,27 @@
 //! the response has no errors, and otherwise makes sure nothing was kept and drops the data that
 //! described writes which no longer exist.
 //!
+//! An operation dropped before it finished (its request timed out, its client went away, the
+//! shutdown deadline passed) must not leave its statement running: on PostgreSQL the transaction
+//! remembers its backend (`pg_backend_pid()` and transaction id, read when it begins) and the
+//! drop ends that backend over a connection of its own (`pg_terminate_backend`: the transaction
+//! rolls back, the statement stops, the pool replaces the connection, as a dropped read's is) —
+//! only while the backend is still in that transaction, so a connection already back in the pool
+//! is never touched. (Cancelling only the statement left sqlx's pool waiting on the connection
+//! now and then.)
+//!
 //! [`finish`]: OperationTransaction::finish
 
 use crate::error::GatewayError;
 use crate::server::metrics::DatabaseUse;
 use async_graphql::{ErrorExtensions, Response, ServerError};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait};
 use tokio::sync::Mutex;
 
 enum State {
     Idle,
-    /// The transaction, counted as a user of a pooled connection until it ends.
-    Open(DatabaseTransaction, DatabaseUse),
+    /// The transaction, counted as a user of a pooled connection until it ends, and its backend.
+    Open(DatabaseTransaction, DatabaseUse, Option<Backend>),
     /// A field failed and everything was rolled back.
     Failed,
     Done,
@@ -51,10 +60,12 @@ impl OperationTransaction {
             let using = DatabaseUse::start();
             let admission = self.breaker.admit()?;
             let begun = self.connection.begin().await.map_err(GatewayError::from);
-            *state = State::Open(self.breaker.settle(admission, &self.connection, begun)?, using);
+            let transaction = self.breaker.settle(admission, &self.connection, begun)?;
+            let backend = Backend::of(&transaction).await?;
+            *state = State::Open(transaction, using, backend);
         }
         let result = match &*state {
-            State::Open(transaction, _) => write(transaction).await,
+            State::Open(transaction, ..) => write(transaction).await,
             State::Failed => {
                 return Err(GatewayError::bad_input(
                     "not run: an earlier mutation of this operation failed, and the whole operation was rolled back",
@@ -63,7 +74,7 @@ impl OperationTransaction {
             State::Idle | State::Done => return Err(GatewayError::Internal),
         };
         if result.is_err()
-            && let State::Open(transaction, _) = std::mem::replace(&mut *state, State::Failed)
+            && let State::Open(transaction, ..) = std::mem::replace(&mut *state, State::Failed)
             && let Err(error) = transaction.rollback().await
         {
             tracing::warn!(%error, "rolling back a failed operation");
@@ -77,7 +88,7 @@ impl OperationTransaction {
         let mut state = self.state.lock().await;
         match std::mem::replace(&mut *state, State::Done) {
             State::Idle | State::Done => {}
-            State::Open(transaction, _) if response.errors.is_empty() => {
+            State::Open(transaction, ..) if response.errors.is_empty() => {
                 if let Err(error) = transaction.commit().await {
                     response.data = async_graphql::Value::Null;
                     response
@@ -90,7 +101,7 @@ impl OperationTransaction {
                     }
                 }
             }
-            State::Open(transaction, _) => {
+            State::Open(transaction, ..) => {
                 if let Err(error) = transaction.rollback().await {
                     tracing::warn!(%error, "rolling back a failed operation");
                 }
@@ -100,6 +111,71 @@ impl OperationTransaction {
         }
     }
 }
+
+impl Drop for OperationTransaction {
+    fn drop(&mut self) {
+        if let State::Open(_, _, Some(backend)) = self.state.get_mut()
+            && self.connection.get_database_backend() == DbBackend::Postgres
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            crate::server::metrics::abandoned_statement();
+            let options = self.connection.get_postgres_connection_pool().connect_options();
+            let backend = backend.clone();
+            runtime.spawn(async move { backend.cancel(&options).await });
+        }
+    }
+}
+
+/// The PostgreSQL backend a transaction runs on, and the transaction's id there.
+#[derive(Debug, Clone)]
+struct Backend {
+    pid: i32,
+    xid: String,
+}
+
+impl Backend {
+    /// Reads the backend of `transaction` (PostgreSQL only; one round trip).
+    async fn of(transaction: &DatabaseTransaction) -> Result<Option<Self>, GatewayError> {
+        if transaction.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let row = transaction
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_backend_pid() AS pid, txid_current()::text AS xid",
+            ))
+            .await?
+            .ok_or(GatewayError::Internal)?;
+        Ok(Some(Self {
+            pid: row.try_get("", "pid")?,
+            xid: row.try_get("", "xid")?,
+        }))
+    }
+
+    /// Ends the backend if it is still in this transaction.
+    async fn cancel(&self, options: &sqlx::postgres::PgConnectOptions) {
+        let cancelled = async {
+            let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect_with(options).await?;
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_xid::text = $2",
+            )
+            .bind(self.pid)
+            .bind(&self.xid)
+            .execute(&mut connection)
+            .await?;
+            sqlx::Connection::close(connection).await
+        };
+        let outcome = tokio::time::timeout(CANCEL_TIMEOUT, cancelled)
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+        if let Err(error) = outcome {
+            tracing::warn!(%error, pid = self.pid, "could not end an abandoned write's backend");
+        }
+    }
+}
+
+/// The longest ending an abandoned write's backend may take (connecting included).
+const CANCEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs one mutation in a transaction of its own, for transports without an operation-wide one.
 pub async fn run_alone<T, F>(connection: &DatabaseConnection, write: F) -> Result<T, GatewayError>

@@ -614,3 +614,70 @@ async fn text_matching_costs_its_pattern_times_the_rows_it_scans() {
         .expect("a row");
     assert_eq!(row.try_get_by_index::<i64>(0).expect("a count"), 2_000);
 }
+
+/// A write whose request times out does not keep its statement: the gateway ends its backend
+/// (while still in that transaction) within a second, the transaction rolls back, and the pool
+/// serves the next request — here a write blocked by a lock another session holds, with a pool of
+/// one connection.
+#[tokio::test]
+async fn a_timed_out_write_stops_its_statement() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
+    let args = DatabaseArgs {
+        pool: PoolArgs {
+            pool_max_connections: 1,
+            pool_min_connections: 1,
+            ..Default::default()
+        },
+        ..database.args()
+    };
+    let app = TestApp::spawn_with_server(
+        &args,
+        ServerArgs {
+            request_timeout: Duration::from_secs(1),
+            ..ServerArgs::default()
+        },
+    )
+    .await;
+    // Another session holds every tag row.
+    let holder = sea_orm::TransactionTrait::begin(&connection).await.expect("begin");
+    holder
+        .execute_unprepared("SELECT * FROM tags FOR UPDATE")
+        .await
+        .expect("lock");
+    let waiting = async || -> i64 {
+        let row = connection
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+                [database.name.clone().into()],
+            ))
+            .await
+            .expect("pg_stat_activity")
+            .expect("a row");
+        row.try_get_by_index(0).expect("a count")
+    };
+    let (status, code) = refusal(
+        &app,
+        json!({ "query": r#"mutation { updateTag(id: 1, patch: { name: "renamed" }) { id } }"# }),
+    )
+    .await;
+    assert_eq!((status, code), (504, json!("TIMEOUT")));
+    let started = Instant::now();
+    while waiting().await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the abandoned write still waits for its lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The one pooled connection is back (replaced): a read is served while the lock is held.
+    let answer = app.graphql("{ tags(first: 1) { nodes { id } } }", json!({})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    holder.rollback().await.expect("rollback");
+    // And nothing of the abandoned write was kept.
+    let answer = app.graphql("{ tag(id: 1) { name } }", json!({})).await;
+    assert_ne!(answer["data"]["tag"]["name"], "renamed", "{answer}");
+    app.stop().await;
+}
