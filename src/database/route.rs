@@ -27,7 +27,13 @@ pub async fn read(
             return read.on(primary).await;
         };
         let admission = breaker.admit()?;
-        breaker.settle(admission, primary, read.on(primary).await)
+        let mut result = read.on(primary).await;
+        // A pooled connection the server dropped (a restart) fails once; a read is idempotent,
+        // so it is tried again on another connection before the database is called down.
+        if matches!(result, Err(GatewayError::DatabaseUnavailable)) {
+            result = read.on(primary).await;
+        }
+        breaker.settle(admission, primary, result)
     };
     let connection = replicas.and_then(|replicas| replicas.pick()).unwrap_or(primary);
     if std::ptr::eq(connection, primary) {
