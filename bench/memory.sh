@@ -8,7 +8,8 @@
 #   bench/memory.sh [binary]     (default target/release/gateway; needs curl and wrk, and a seeded
 #                                 database: BENCH_DATABASE_URL, default the side-by-side's `sbs`)
 #
-# _RJEM_MALLOC_CONF overrides the allocator options compiled into src/main.rs, to try others.
+# _RJEM_MALLOC_CONF overrides the allocator options compiled into src/main.rs, to try others;
+# GATEWAY_MAX_RESPONSE_BYTES_TOTAL bounds the answers in flight (refused ones are counted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,8 @@ database_url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sbs}
 port=8768
 query='{"query":"{ tasks(first: 10000) { nodes { id title status priority dueOn estimateHours metadata createdAt updatedAt projectId assigneeId } } }"}'
 script=$(mktemp)
-trap 'rm -f "$script"' EXIT
+codes=$(mktemp)
+trap 'rm -f "$script" "$codes"' EXIT
 cat > "$script" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -26,7 +28,7 @@ LUA
 
 DATABASE_URL=$database_url GATEWAY_LISTEN=127.0.0.1:$port GATEWAY_LOG=warn "$binary" serve >/dev/null 2>&1 &
 gateway=$!
-trap 'kill $gateway 2>/dev/null; rm -f "$script"' EXIT
+trap 'kill $gateway 2>/dev/null; rm -f "$script" "$codes"' EXIT
 for _ in $(seq 100); do curl -sf "127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 rss() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$gateway/status"; }
 
@@ -35,7 +37,8 @@ peak=0
 for _ in 1 2 3; do
   clients=()
   for _ in $(seq 16); do
-    curl -s "127.0.0.1:$port/graphql" -H 'content-type: application/json' -d "$query" -o /dev/null &
+    curl -s "127.0.0.1:$port/graphql" -H 'content-type: application/json' -d "$query" -o /dev/null \
+      -w '%{http_code}\n' >>"$codes" &
     clients+=($!)
   done
   while kill -0 "${clients[@]}" 2>/dev/null; do
@@ -49,4 +52,5 @@ after=$(rss)
 sleep 10
 later=$(rss)
 rate=$(wrk -t2 -c4 -d8s -s "$script" "http://127.0.0.1:$port/graphql" | awk '/Requests\/sec/ {print $2}')
-echo "RSS: idle ${idle} MB, peak ${peak} MB, right after ${after} MB, 10 s later ${later} MB; ${rate} answers/s"
+refused=$(grep -vc '^200$' "$codes" || true)
+echo "RSS: idle ${idle} MB, peak ${peak} MB, right after ${after} MB, 10 s later ${later} MB; ${rate} answers/s; burst answers refused: ${refused} of 48"

@@ -146,6 +146,16 @@ impl ResponseMemory {
         self.used.load(Ordering::Relaxed)
     }
 
+    /// Counts the `bytes` of an answer already made (never refused: it exists) until the guard
+    /// drops — a response body, until it has been sent.
+    pub fn hold(self: &Arc<Self>, bytes: usize) -> HeldMemory {
+        self.used.fetch_add(bytes, Ordering::Relaxed);
+        HeldMemory {
+            memory: self.clone(),
+            bytes,
+        }
+    }
+
     fn take(&self, bytes: usize) -> Result<(), GatewayError> {
         let mut used = self.used.load(Ordering::Relaxed);
         loop {
@@ -161,6 +171,19 @@ impl ResponseMemory {
                 Err(current) => used = current,
             }
         }
+    }
+}
+
+/// Bytes held in a [`ResponseMemory`] until dropped.
+#[derive(Debug)]
+pub struct HeldMemory {
+    memory: Arc<ResponseMemory>,
+    bytes: usize,
+}
+
+impl Drop for HeldMemory {
+    fn drop(&mut self) {
+        self.memory.used.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 

@@ -14,6 +14,7 @@
 //! cross-site without a preflight. A GET never
 //! runs a mutation (405, `Allow: POST`). A browser asking for HTML gets the playground.
 
+mod body;
 mod persisted;
 pub(super) mod request;
 
@@ -538,7 +539,7 @@ fn finished_operation(
     super::metrics::operation(kind, name, outcome, elapsed.as_secs_f64(), codes);
 }
 
-fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: bool) -> Response {
+fn respond(state: &AppState, media_type: &'static str, results: Vec<(String, Outcome)>, batch: bool) -> Response {
     // application/json is 200 for anything GraphQL answered; graphql-response+json says 400 when a
     // request could not run. A timeout is 504 either way.
     let outcome = if batch {
@@ -561,6 +562,8 @@ fn respond(media_type: &'static str, results: Vec<(String, Outcome)>, batch: boo
         Outcome::RequestError if media_type == GRAPHQL_RESPONSE => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
+    let held = state.http.response_memory.hold(body.len());
+    let body = Body::new(body::HeldBody::new(body.into(), held));
     let mut response = (status, [(header::CONTENT_TYPE, media_type)], body).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
@@ -640,7 +643,7 @@ async fn post_inner(
         state.http.persisted.resolve(&mut operation, id, role)?;
         results.push(run(state, session, operation).await);
     }
-    Ok(respond(media_type, results, operations.batch))
+    Ok(respond(state, media_type, results, operations.batch))
 }
 
 /// `GET /graphql?query=…&variables=…&operationName=…`, or the playground for a browser.
@@ -685,7 +688,12 @@ pub async fn get(
             ));
         }
         let session = session.as_ref().map(|Extension(session)| session);
-        Ok(respond(media_type, vec![run(&state, session, operation).await], false))
+        Ok(respond(
+            &state,
+            media_type,
+            vec![run(&state, session, operation).await],
+            false,
+        ))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
