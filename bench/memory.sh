@@ -37,7 +37,8 @@ peak=0
 for _ in 1 2 3; do
   clients=()
   for _ in $(seq 16); do
-    curl -s "127.0.0.1:$port/graphql" -H 'content-type: application/json' -d "$query" -o /dev/null \
+    curl -s "127.0.0.1:$port/graphql" -H 'content-type: application/json' \
+      -H 'accept: application/graphql-response+json' -d "$query" -o /dev/null \
       -w '%{http_code}\n' >>"$codes" &
     clients+=($!)
   done

@@ -9,7 +9,7 @@
 //!
 //! An operation dropped before it finished (its request timed out, its client went away, the
 //! shutdown deadline passed) must not leave its statement running: on PostgreSQL the transaction
-//! remembers its backend (`pg_backend_pid()` and transaction id, read when it begins) and the
+//! remembers its backend (`pg_backend_pid()` and the transaction's start, read when it begins) and the
 //! drop ends that backend over a connection of its own (`pg_terminate_backend`: the transaction
 //! rolls back, the statement stops, the pool replaces the connection, as a dropped read's is) —
 //! only while the backend is still in that transaction, so a connection already back in the pool
@@ -126,11 +126,14 @@ impl Drop for OperationTransaction {
     }
 }
 
-/// The PostgreSQL backend a transaction runs on, and the transaction's id there.
+/// The PostgreSQL backend a transaction runs on, and when the transaction began there
+/// (microseconds since the epoch: `now()`, which is `pg_stat_activity.xact_start`). A
+/// transaction id would do too, but reading one assigns it (and `txid_current()` is 64 bits where
+/// `backend_xid` is 32).
 #[derive(Debug, Clone)]
 struct Backend {
     pid: i32,
-    xid: String,
+    started: i64,
 }
 
 impl Backend {
@@ -142,25 +145,31 @@ impl Backend {
         let row = transaction
             .query_one_raw(Statement::from_string(
                 DbBackend::Postgres,
-                "SELECT pg_backend_pid() AS pid, txid_current()::text AS xid",
+                "SELECT pg_backend_pid() AS pid, (extract(epoch FROM now()) * 1000000)::bigint AS started",
             ))
             .await?
             .ok_or(GatewayError::Internal)?;
         Ok(Some(Self {
             pid: row.try_get("", "pid")?,
-            xid: row.try_get("", "xid")?,
+            started: row.try_get("", "started")?,
         }))
     }
 
     /// Ends the backend if it is still in this transaction.
     async fn cancel(&self, options: &sqlx::postgres::PgConnectOptions) {
+        // Connections outside the pool, a few at a time: a burst of abandoned writes must not use
+        // up the server's connections.
+        let Ok(_permit) = TERMINATIONS.acquire().await else {
+            return;
+        };
         let cancelled = async {
             let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect_with(options).await?;
             sqlx::query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_xid::text = $2",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE pid = $1 AND (extract(epoch FROM xact_start) * 1000000)::bigint = $2",
             )
             .bind(self.pid)
-            .bind(&self.xid)
+            .bind(self.started)
             .execute(&mut connection)
             .await?;
             sqlx::Connection::close(connection).await
@@ -173,6 +182,9 @@ impl Backend {
         }
     }
 }
+
+/// Abandoned writes' backends being ended at once.
+static TERMINATIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// The longest ending an abandoned write's backend may take (connecting included).
 const CANCEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

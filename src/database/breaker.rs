@@ -88,7 +88,7 @@ impl Breaker {
 }
 
 /// Whether every connection the pool may open is open (so a timeout means "busy", not "down").
-fn saturated(database: &DatabaseConnection) -> bool {
+pub fn saturated(database: &DatabaseConnection) -> bool {
     if database.get_database_backend() != DbBackend::Postgres {
         return false;
     }

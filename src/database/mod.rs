@@ -82,7 +82,7 @@ fn options(target: &DatabaseTarget, pool: &PoolArgs, check_client: bool) -> Conn
 }
 
 /// How often a running statement checks that its client is still connected (milliseconds).
-const CLIENT_CHECK_INTERVAL: &str = "250";
+pub(super) const CLIENT_CHECK_INTERVAL: &str = "250";
 
 /// One pooled PostgreSQL connection held by a read. If the read is dropped before it finished (its
 /// request timed out or its client went away), the connection is closed rather than returned: the

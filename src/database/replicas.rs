@@ -85,6 +85,27 @@ impl ReadReplicas {
         for target in targets {
             let mut options = options(target, pool, false);
             options.connect_lazy(true).min_connections(0);
+            // A replica's version is not known before it is reached: each connection asks its
+            // server to check for a vanished client (PostgreSQL 14 and later), so an abandoned
+            // read stops there too (see `read_text`).
+            let check_client: Arc<str> = format!(
+                "SELECT set_config('client_connection_check_interval', '{}', false) \
+                 WHERE current_setting('server_version_num')::int >= 140000",
+                super::CLIENT_CHECK_INTERVAL
+            )
+            .into();
+            options.map_sqlx_postgres_pool_opts(move |pool| {
+                let check_client = check_client.clone();
+                pool.after_connect(move |connection, _| {
+                    let check_client = check_client.clone();
+                    Box::pin(async move {
+                        sqlx::query(sqlx::AssertSqlSafe(check_client.as_ref()))
+                            .execute(connection)
+                            .await
+                            .map(|_| ())
+                    })
+                })
+            });
             replicas.push(Replica {
                 name: target.to_string(),
                 connection: sea_orm::Database::connect(options).await?,

@@ -29,8 +29,10 @@ pub async fn read(
         let admission = breaker.admit()?;
         let mut result = read.on(primary).await;
         // A pooled connection the server dropped (a restart) fails once; a read is idempotent,
-        // so it is tried again on another connection before the database is called down.
-        if matches!(result, Err(GatewayError::DatabaseUnavailable)) {
+        // so it is tried again on another connection before the database is called down — not
+        // when every connection is busy (that wait was the acquire timeout: trying again would
+        // only double it).
+        if matches!(result, Err(GatewayError::DatabaseUnavailable)) && !super::breaker::saturated(primary) {
             result = read.on(primary).await;
         }
         breaker.settle(admission, primary, result)

@@ -4,7 +4,8 @@
 //!
 //! PostgreSQL keeps the estimates itself (`pg_class.reltuples`, refreshed by autovacuum's
 //! ANALYZE; a partitioned table sums its partitions; a table never analyzed is guessed from its
-//! size on disk); the embedded SQLite counts. They are read at start-up and again when a request
+//! size on disk, at 100 bytes a row); the embedded SQLite counts its tables (not its views, which
+//! would run: they get the largest table's estimate). They are read at start-up and again when a request
 //! finds them older than [`REFRESH_AFTER`] (in the background, never on the request's path).
 
 use crate::metadata::Registry;
@@ -47,7 +48,12 @@ impl TableSizes {
 
     /// The estimates of `registry`'s tables in `connection`, read now.
     pub async fn read(connection: DatabaseConnection, registry: &Registry) -> Arc<Self> {
-        let tables = registry.entities().iter().map(|entity| entity.table.clone()).collect();
+        let tables = registry
+            .entities()
+            .iter()
+            .filter(|entity| !entity.derived)
+            .map(|entity| entity.table.clone())
+            .collect();
         let sizes = Arc::new(Self {
             rows: RwLock::new(Estimates::default()),
             refreshing: AtomicBool::new(false),
@@ -104,7 +110,7 @@ async fn estimate(connection: &DatabaseConnection, tables: &[String]) -> Result<
                 "SELECT c.relname::text AS name, CASE \
                    WHEN c.relkind = 'p' THEN (SELECT COALESCE(sum(GREATEST(k.reltuples, 0)), 0) \
                      FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid WHERE i.inhparent = c.oid) \
-                   WHEN c.reltuples >= 0 THEN c.reltuples \
+                   WHEN c.reltuples > 0 THEN c.reltuples \
                    ELSE pg_relation_size(c.oid) / 100 END::bigint AS estimate \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relname = ANY($1) AND c.relkind IN ('r', 'p', 'm') \

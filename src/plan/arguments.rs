@@ -440,7 +440,8 @@ fn parse_column_filter<O: Operands>(
             let GqlValue::String(value) = operand else {
                 return Err(GatewayError::bad_input(format!("{here}: expected a string")));
             };
-            // Its length and cost are bounded per request (`super::text_cost`).
+            // Its length, and its cost per root field or write, are bounded where the request's
+            // plans are authorized (`super::text_cost`).
             parts.push(Predicate::Text {
                 column: column.to_owned(),
                 operator: text,

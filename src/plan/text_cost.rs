@@ -6,7 +6,7 @@
 //! the operator's, not the client's.
 
 use super::visit::{self, Visitor};
-use super::{Plan, Predicate};
+use super::{NodePlan, Plan, Predicate};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 
@@ -17,15 +17,6 @@ pub struct TextLimits {
     pub max_pattern_chars: usize,
     /// Most pattern characters × estimated rows of one plan.
     pub max_cost: u64,
-}
-
-impl Default for TextLimits {
-    fn default() -> Self {
-        Self {
-            max_pattern_chars: 1_000,
-            max_cost: 100_000_000,
-        }
-    }
 }
 
 /// Refuses `plan` when its text matching is longer or costlier than `limits`; `rows` estimates
@@ -41,16 +32,23 @@ pub fn check(
     cost.verdict()
 }
 
-/// [`check`] for a write's filter on `entity`.
-pub fn check_filter(
+/// [`check`] for what is not a plan: filters on `entity` (a write's, a change feed's) and rows
+/// of it (what a write returns, a change event's row), together.
+pub fn check_parts(
     registry: &Registry,
     entity: EntityId,
-    filter: &Predicate,
+    filters: &[&Predicate],
+    rows_read: &[&NodePlan],
     limits: TextLimits,
     rows: &dyn Fn(EntityId) -> u64,
 ) -> Result<(), GatewayError> {
     let mut cost = Cost::new(registry, limits, rows);
-    cost.predicate(entity, filter)?;
+    for filter in filters {
+        cost.predicate(entity, filter)?;
+    }
+    for node in rows_read {
+        cost.node(entity, node)?;
+    }
     cost.verdict()
 }
 

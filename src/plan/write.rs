@@ -98,6 +98,20 @@ pub struct WritePlan {
 }
 
 impl WritePlan {
+    /// The rows the write reads back for its answer.
+    pub fn returned_rows(&self) -> Vec<&NodePlan> {
+        match &self.returning {
+            Returning::One(node) => vec![node],
+            Returning::Many(outputs) => outputs
+                .iter()
+                .filter_map(|(_, output)| match output {
+                    ManyOutput::Rows(node) => Some(node),
+                    ManyOutput::AffectedRows => None,
+                })
+                .collect(),
+        }
+    }
+
     /// The client's filter of an update or delete by filter.
     pub fn filter(&self) -> Option<&Predicate> {
         match &self.kind {

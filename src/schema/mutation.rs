@@ -39,12 +39,16 @@ fn resolver(
                 &access,
             )
             .map_err(|error| error.extend())?;
-            if let Some(filter) = plan.filter() {
-                crate::plan::text_cost::check_filter(registry, entity, filter, engine.text, &|entity| {
-                    engine.table_rows(entity)
-                })
-                .map_err(|error| error.extend())?;
-            }
+            // Text matching in the write's filter and in what it reads back is bounded like a read's.
+            crate::plan::text_cost::check_parts(
+                registry,
+                entity,
+                &plan.filter().into_iter().collect::<Vec<_>>(),
+                &plan.returned_rows(),
+                engine.text,
+                &|entity| engine.table_rows(entity),
+            )
+            .map_err(|error| error.extend())?;
             let write = async |transaction: &sea_orm::DatabaseTransaction| {
                 crate::sql::write::execute(transaction, registry, &access, &plan).await
             };

@@ -154,6 +154,16 @@ async fn subscribe<'a>(
             access
                 .authorize_events(registry, &mut events, engine.max_page_size)
                 .map_err(|error| error.extend())?;
+            let rows: Vec<&plan::NodePlan> = events.rows.iter().map(|(_, row)| row).collect();
+            plan::text_cost::check_parts(
+                registry,
+                entity,
+                &events.filter.iter().collect::<Vec<_>>(),
+                &rows,
+                engine.text,
+                &|entity| engine.table_rows(entity),
+            )
+            .map_err(|error| error.extend())?;
             Watch::Events(events)
         }
         Feed::Live => {

@@ -242,13 +242,14 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
     // Pings at the WebSocket level too, half a period after the protocol's: every client answers
     // them (browsers and `ws` by themselves), so a live connection always sends frames, and
     // one that sends none for `idle_timeout` is dead or stalling and is closed.
-    let mut probe = tokio::time::interval_at(
-        tokio::time::Instant::now() + keepalive_every + keepalive_every / 2,
-        keepalive_every,
-    );
+    let mut probe = tokio::time::interval_at(tokio::time::Instant::now() + keepalive_every / 2, keepalive_every);
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let idle_checks = !options.keepalive.is_zero() && !options.idle_timeout.is_zero();
-    let mut idle_check = tokio::time::interval((options.idle_timeout / 4).max(Duration::from_millis(50)));
+    // At least two pings (and a second to answer) before a connection counts as silent.
+    let idle_timeout = options
+        .idle_timeout
+        .max(options.keepalive.saturating_mul(2) + Duration::from_secs(1));
+    let mut idle_check = tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(50)));
     let ping = if modern {
         r#"{"type":"ping"}"#
     } else {
@@ -310,7 +311,7 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
             _ = probe.tick(), if !options.keepalive.is_zero() => Message::Ping(axum::body::Bytes::new()),
             _ = idle_check.tick(), if idle_checks => {
                 let silent = opened.elapsed().saturating_sub(Duration::from_millis(last_frame.load(Ordering::Relaxed)));
-                if silent <= options.idle_timeout {
+                if silent <= idle_timeout {
                     continue;
                 }
                 break Some((GOING_AWAY, format!("no frame for {} s (GATEWAY_WS_IDLE_TIMEOUT)", silent.as_secs())));
@@ -329,10 +330,22 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
             }
         };
         // A client that stops reading blocks this send; a close request (a slow consumer) still ends it.
+        let sending = tokio::time::Instant::now();
         tokio::select! {
-            sent = sink.send(outgoing) => if sent.is_err() { break None },
+            sent = sink.send(outgoing) => {
+                if sent.is_err() {
+                    break None;
+                }
+                // Frames are not read while a send waits for the client: that time is not silence.
+                let waited = sending.elapsed();
+                if waited > Duration::from_millis(100) {
+                    last_frame.fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
+                }
+            }
             _ = close_rx.changed() => break close_rx.borrow().clone(),
             () = &mut expiry => break Some((UNAUTHORIZED, "the token has expired".into())),
+            // A peer that takes nothing for that long (a dead one with a full buffer) is gone.
+            () = tokio::time::sleep(idle_timeout), if idle_checks => break None,
         }
     };
     if let Some((code, reason)) = close {

@@ -141,11 +141,6 @@ impl ResponseMemory {
         }
     }
 
-    /// The bytes held now.
-    pub fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
-    }
-
     /// Counts the `bytes` of an answer already made (never refused: it exists) until the guard
     /// drops — a response body, until it has been sent.
     pub fn hold(self: &Arc<Self>, bytes: usize) -> HeldMemory {

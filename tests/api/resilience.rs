@@ -83,6 +83,35 @@ async fn a_timed_out_request_stops_its_statement() {
     app.stop().await;
 }
 
+/// The same on a read replica: its connections ask the server to watch for a vanished client
+/// (the replica here is the primary's database under a second URL).
+#[tokio::test]
+async fn a_timed_out_read_on_a_replica_stops_its_statement() {
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let mut args = database.args();
+    args.replicas.read_url = Some(database.url.clone().into());
+    let server = ServerArgs {
+        request_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with_server(&args, server).await;
+    slow_tags(&connection, 30).await;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": SLOW }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 504);
+    let ended = ended_within(&connection, &database.name, Duration::from_secs(3)).await;
+    assert!(ended.is_some_and(|after| after < Duration::from_secs(1)), "{ended:?}");
+    let answer = app.graphql("{ projects(first: 1) { totalCount } }", json!({})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_client_that_goes_away_stops_its_statement() {
     let database = TestDatabase::new().await;
@@ -573,6 +602,11 @@ async fn text_matching_costs_its_pattern_times_the_rows_it_scans() {
             ),
             format!(
                 r#"mutation {{ deleteTasks(filter: {{ title: {{ ilike: "{}" }} }}) {{ affectedRows }} }}"#,
+                pattern(300)
+            ),
+            // What a write reads back is a read like any other.
+            format!(
+                r#"mutation {{ updateTag(id: 1, patch: {{ name: "n" }}) {{ tasks(filter: {{ title: {{ ilike: "{}" }} }}) {{ totalCount }} }} }}"#,
                 pattern(300)
             ),
         ];

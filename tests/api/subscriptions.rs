@@ -630,12 +630,17 @@ async fn connections_are_limited_pinged_and_refuse_duplicate_ids() {
     let app = TestApp::spawn_with_server(&database_args, server).await;
     let mut client = Client::connect(&app, None).await;
 
-    // Keep-alive: the server pings an idle connection.
-    let ping = tokio::time::timeout(Duration::from_secs(3), client.socket.next())
-        .await
-        .expect("a ping within 3 s")
-        .unwrap()
-        .unwrap();
+    // Keep-alive: the server pings an idle connection (the protocol's ping; WebSocket pings too).
+    let ping = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(3), client.socket.next())
+            .await
+            .expect("a ping within 3 s")
+            .unwrap()
+            .unwrap();
+        if !matches!(frame, Message::Ping(_) | Message::Pong(_)) {
+            break frame;
+        }
+    };
     assert_eq!(
         serde_json::from_str::<Value>(ping.to_text().unwrap()).unwrap()["type"],
         "ping"

@@ -563,7 +563,7 @@ fn respond(state: &AppState, media_type: &'static str, results: Vec<(String, Out
         _ => StatusCode::OK,
     };
     let held = state.http.response_memory.hold(body.len());
-    let body = Body::new(body::HeldBody::new(body.into(), held));
+    let body = Body::from(body::held(body, held));
     let mut response = (status, [(header::CONTENT_TYPE, media_type)], body).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
