@@ -8,20 +8,16 @@
 //! described writes which no longer exist.
 //!
 //! An operation dropped before it finished (its request timed out, its client went away, the
-//! shutdown deadline passed) must not leave its statement running: on PostgreSQL the transaction
-//! remembers its backend (`pg_backend_pid()` and the transaction's start, read when it begins) and the
-//! drop ends that backend over a connection of its own (`pg_terminate_backend`: the transaction
-//! rolls back, the statement stops, the pool replaces the connection, as a dropped read's is) —
-//! only while the backend is still in that transaction, so a connection already back in the pool
-//! is never touched. (Cancelling only the statement left sqlx's pool waiting on the connection
-//! now and then.)
+//! shutdown deadline passed) does not leave its statement running: the transaction remembers its
+//! PostgreSQL backend when it begins and ends it on drop ([`crate::database::backend`]).
 //!
 //! [`finish`]: OperationTransaction::finish
 
+use crate::database::backend::Backend;
 use crate::error::GatewayError;
 use crate::server::metrics::DatabaseUse;
 use async_graphql::{ErrorExtensions, Response, ServerError};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::Mutex;
 
 enum State {
@@ -61,7 +57,7 @@ impl OperationTransaction {
             let admission = self.breaker.admit()?;
             let begun = self.connection.begin().await.map_err(GatewayError::from);
             let transaction = self.breaker.settle(admission, &self.connection, begun)?;
-            let backend = Backend::of(&transaction).await?;
+            let backend = Backend::of(&transaction).await.map_err(GatewayError::from)?;
             *state = State::Open(transaction, using, backend);
         }
         let result = match &*state {
@@ -114,80 +110,11 @@ impl OperationTransaction {
 
 impl Drop for OperationTransaction {
     fn drop(&mut self) {
-        if let State::Open(_, _, Some(backend)) = self.state.get_mut()
-            && self.connection.get_database_backend() == DbBackend::Postgres
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            crate::server::metrics::abandoned_statement();
-            let options = self.connection.get_postgres_connection_pool().connect_options();
-            let backend = backend.clone();
-            runtime.spawn(async move { backend.cancel(&options).await });
+        if let State::Open(_, _, Some(backend)) = self.state.get_mut() {
+            backend.end_abandoned(&self.connection);
         }
     }
 }
-
-/// The PostgreSQL backend a transaction runs on, and when the transaction began there
-/// (microseconds since the epoch: `now()`, which is `pg_stat_activity.xact_start`). A
-/// transaction id would do too, but reading one assigns it (and `txid_current()` is 64 bits where
-/// `backend_xid` is 32).
-#[derive(Debug, Clone)]
-struct Backend {
-    pid: i32,
-    started: i64,
-}
-
-impl Backend {
-    /// Reads the backend of `transaction` (PostgreSQL only; one round trip).
-    async fn of(transaction: &DatabaseTransaction) -> Result<Option<Self>, GatewayError> {
-        if transaction.get_database_backend() != DbBackend::Postgres {
-            return Ok(None);
-        }
-        let row = transaction
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT pg_backend_pid() AS pid, (extract(epoch FROM now()) * 1000000)::bigint AS started",
-            ))
-            .await?
-            .ok_or(GatewayError::Internal)?;
-        Ok(Some(Self {
-            pid: row.try_get("", "pid")?,
-            started: row.try_get("", "started")?,
-        }))
-    }
-
-    /// Ends the backend if it is still in this transaction.
-    async fn cancel(&self, options: &sqlx::postgres::PgConnectOptions) {
-        // Connections outside the pool, a few at a time: a burst of abandoned writes must not use
-        // up the server's connections.
-        let Ok(_permit) = TERMINATIONS.acquire().await else {
-            return;
-        };
-        let cancelled = async {
-            let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect_with(options).await?;
-            sqlx::query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE pid = $1 AND (extract(epoch FROM xact_start) * 1000000)::bigint = $2",
-            )
-            .bind(self.pid)
-            .bind(self.started)
-            .execute(&mut connection)
-            .await?;
-            sqlx::Connection::close(connection).await
-        };
-        let outcome = tokio::time::timeout(CANCEL_TIMEOUT, cancelled)
-            .await
-            .unwrap_or(Err(sqlx::Error::PoolTimedOut));
-        if let Err(error) = outcome {
-            tracing::warn!(%error, pid = self.pid, "could not end an abandoned write's backend");
-        }
-    }
-}
-
-/// Abandoned writes' backends being ended at once.
-static TERMINATIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
-/// The longest ending an abandoned write's backend may take (connecting included).
-const CANCEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs one mutation in a transaction of its own, for transports without an operation-wide one.
 pub async fn run_alone<T, F>(connection: &DatabaseConnection, write: F) -> Result<T, GatewayError>

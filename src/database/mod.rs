@@ -6,6 +6,7 @@
 //! can fix are retried with exponential backoff for `GATEWAY_STARTUP_TIMEOUT`, logging what the
 //! gateway waits for; the others stop start-up at once with the explanation.
 
+pub mod backend;
 pub mod breaker;
 pub mod diagnose;
 pub mod replicas;
@@ -175,13 +176,46 @@ impl Routing {
 /// own, so that the statement's prepare and execute reach the same server connection.
 pub enum Reader<'a> {
     Pool(&'a DatabaseConnection),
-    Transaction(sea_orm::DatabaseTransaction),
+    Transaction(ReadTransaction<'a>),
+}
+
+/// A read's transaction behind PgBouncer; if the read is dropped before it finished, its
+/// backend is ended (PgBouncer keeps its server connection, so closing ours would not stop the
+/// statement).
+pub struct ReadTransaction<'a> {
+    transaction: Option<sea_orm::DatabaseTransaction>,
+    backend: Option<backend::Backend>,
+    pool: &'a DatabaseConnection,
+}
+
+impl ReadTransaction<'_> {
+    fn get(&self) -> Result<&sea_orm::DatabaseTransaction, DbErr> {
+        self.transaction
+            .as_ref()
+            .ok_or_else(|| DbErr::Custom("the read has finished".into()))
+    }
+}
+
+impl Drop for ReadTransaction<'_> {
+    fn drop(&mut self) {
+        if self.transaction.is_some()
+            && let Some(backend) = &self.backend
+        {
+            backend.end_abandoned(self.pool);
+        }
+    }
 }
 
 impl<'a> Reader<'a> {
     pub async fn open(connection: &'a DatabaseConnection, pgbouncer: bool) -> Result<Self, DbErr> {
         Ok(if pgbouncer {
-            Self::Transaction(sea_orm::TransactionTrait::begin(connection).await?)
+            let transaction = sea_orm::TransactionTrait::begin(connection).await?;
+            let backend = backend::Backend::of(&transaction).await?;
+            Self::Transaction(ReadTransaction {
+                transaction: Some(transaction),
+                backend,
+                pool: connection,
+            })
         } else {
             Self::Pool(connection)
         })
@@ -205,7 +239,10 @@ impl<'a> Reader<'a> {
     pub async fn finish(self) -> Result<(), DbErr> {
         match self {
             Self::Pool(_) => Ok(()),
-            Self::Transaction(transaction) => transaction.commit().await,
+            Self::Transaction(mut read) => match read.transaction.take() {
+                Some(transaction) => transaction.commit().await,
+                None => Ok(()),
+            },
         }
     }
 }
@@ -215,35 +252,35 @@ impl ConnectionTrait for Reader<'_> {
     fn get_database_backend(&self) -> DbBackend {
         match self {
             Self::Pool(connection) => connection.get_database_backend(),
-            Self::Transaction(transaction) => transaction.get_database_backend(),
+            Self::Transaction(read) => read.pool.get_database_backend(),
         }
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<sea_orm::ExecResult, DbErr> {
         match self {
             Self::Pool(connection) => connection.execute_raw(statement).await,
-            Self::Transaction(transaction) => transaction.execute_raw(statement).await,
+            Self::Transaction(read) => read.get()?.execute_raw(statement).await,
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
         match self {
             Self::Pool(connection) => connection.execute_unprepared(sql).await,
-            Self::Transaction(transaction) => transaction.execute_unprepared(sql).await,
+            Self::Transaction(read) => read.get()?.execute_unprepared(sql).await,
         }
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
         match self {
             Self::Pool(connection) => connection.query_one_raw(statement).await,
-            Self::Transaction(transaction) => transaction.query_one_raw(statement).await,
+            Self::Transaction(read) => read.get()?.query_one_raw(statement).await,
         }
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
         match self {
             Self::Pool(connection) => connection.query_all_raw(statement).await,
-            Self::Transaction(transaction) => transaction.query_all_raw(statement).await,
+            Self::Transaction(read) => read.get()?.query_all_raw(statement).await,
         }
     }
 }
