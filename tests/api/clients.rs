@@ -7,7 +7,9 @@ async fn run_client(fixture: &Fixture, script: &str) {
     run_node(&fixture.app.url("/graphql"), script, &[]).await;
 }
 
-async fn run_node(url: &str, script: &str, extra: &[&str]) {
+/// Runs `script` from `tests/browser` with node, its arguments `url` and `extra`; fails the test
+/// with the script's output unless it succeeds.
+pub(crate) async fn run_node(url: &str, script: &str, extra: &[&str]) {
     let dir = crate::support::node_tools();
     let output = tokio::process::Command::new("node")
         .arg(dir.join(script))

@@ -427,21 +427,12 @@ async fn apollo_gateway_composes_the_subgraph_and_resolves_references_both_ways(
     let subgraph = Subgraph::new(federated()).await;
     let own = subgraph.tasks_of(1, 1).await;
     let other = subgraph.tasks_of(2, 1).await;
-    let dir = crate::support::node_tools();
-    let output = tokio::process::Command::new("node")
-        .arg(dir.join("federation.mjs"))
-        .arg(subgraph.app.url("/graphql"))
-        .arg(token("member", Some(1)))
-        .arg(own[0].0.to_string())
-        .arg(other[0].0.to_string())
-        .output()
-        .await
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "federation.mjs: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (member, own, other) = (token("member", Some(1)), own[0].0.to_string(), other[0].0.to_string());
+    crate::clients::run_node(
+        &subgraph.app.url("/graphql"),
+        "federation.mjs",
+        &[&member, &own, &other],
+    )
+    .await;
     subgraph.app.stop().await;
 }

@@ -57,15 +57,16 @@ fn slow_request(app: &TestApp) -> tokio::task::JoinHandle<reqwest::Result<reqwes
     tokio::spawn(async move { client.post(url).json(&json!({ "query": SLOW })).send().await })
 }
 
-#[tokio::test]
-async fn a_timed_out_request_stops_its_statement() {
-    let database = TestDatabase::new().await;
+/// Serves `database` with `args` and a 1 s request timeout, sends a read that would run 30 s,
+/// and asserts it is answered 504, its statement is gone from `pg_stat_activity` within a second,
+/// and the next read is served.
+pub(crate) async fn a_timed_out_read_stops(database: &TestDatabase, args: DatabaseArgs) {
     let connection = database.connect().await;
     let server = ServerArgs {
         request_timeout: Duration::from_secs(1),
         ..Default::default()
     };
-    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let app = TestApp::spawn_with_server(&args, server).await;
     slow_tags(&connection, 30).await;
     let response = app
         .client
@@ -83,33 +84,20 @@ async fn a_timed_out_request_stops_its_statement() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_timed_out_request_stops_its_statement() {
+    let database = TestDatabase::new().await;
+    a_timed_out_read_stops(&database, database.args()).await;
+}
+
 /// The same on a read replica: its connections ask the server to watch for a vanished client
 /// (the replica here is the primary's database under a second URL).
 #[tokio::test]
 async fn a_timed_out_read_on_a_replica_stops_its_statement() {
     let database = TestDatabase::new().await;
-    let connection = database.connect().await;
     let mut args = database.args();
     args.replicas.read_url = Some(database.url.clone().into());
-    let server = ServerArgs {
-        request_timeout: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let app = TestApp::spawn_with_server(&args, server).await;
-    slow_tags(&connection, 30).await;
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({ "query": SLOW }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 504);
-    let ended = ended_within(&connection, &database.name, Duration::from_secs(3)).await;
-    assert!(ended.is_some_and(|after| after < Duration::from_secs(1)), "{ended:?}");
-    let answer = app.graphql("{ projects(first: 1) { totalCount } }", json!({})).await;
-    assert!(answer.get("errors").is_none(), "{answer}");
-    app.stop().await;
+    a_timed_out_read_stops(&database, args).await;
 }
 
 #[tokio::test]

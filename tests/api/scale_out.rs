@@ -250,6 +250,27 @@ impl Bouncer {
     }
 }
 
+impl Bouncer {
+    /// Gateway settings that reach `direct`'s database through this PgBouncer.
+    fn args(&self, direct: &url::Url) -> gateway::config::DatabaseArgs {
+        let mut through = direct.clone();
+        let _ = through.set_port(Some(self.port));
+        let mut args = gateway::config::DatabaseArgs::with_url(Some(through.as_str()));
+        args.pool.pgbouncer = true;
+        args
+    }
+
+    /// A PgBouncer in front of `database`, and settings that use it (subscriptions LISTEN on the
+    /// database directly).
+    fn in_front_of(database: &TestDatabase) -> (Self, gateway::config::DatabaseArgs) {
+        let direct = url::Url::parse(&database.url).unwrap();
+        let bouncer = Self::start(&direct);
+        let mut args = bouncer.args(&direct);
+        args.direct_url = Some(database.url.clone().into());
+        (bouncer, args)
+    }
+}
+
 impl Drop for Bouncer {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -265,11 +286,7 @@ async fn the_gateway_works_behind_pgbouncer_in_transaction_mode() {
     gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let direct = url::Url::parse(&database.url).unwrap();
     let bouncer = Bouncer::start(&direct);
-    let mut through = direct.clone();
-    let _ = through.set_port(Some(bouncer.port));
-
-    let mut args = gateway::config::DatabaseArgs::with_url(Some(through.as_str()));
-    args.pool.pgbouncer = true;
+    let mut args = bouncer.args(&direct);
     // More client connections than PgBouncer has server connections (3): statements of one
     // client connection land on different server connections.
     args.pool.pool_max_connections = 20;
@@ -327,62 +344,8 @@ async fn the_gateway_works_behind_pgbouncer_in_transaction_mode() {
 /// stops within a second; the next read is served.
 #[tokio::test]
 async fn behind_pgbouncer_a_timed_out_read_stops_its_statement() {
-    use crate::support::TestApp;
-    use sea_orm::ConnectionTrait;
     let database = TestDatabase::new().await;
-    let connection = database.connect().await;
-    let direct = url::Url::parse(&database.url).unwrap();
-    let bouncer = Bouncer::start(&direct);
-    let mut through = direct.clone();
-    let _ = through.set_port(Some(bouncer.port));
-    let mut args = gateway::config::DatabaseArgs::with_url(Some(through.as_str()));
-    args.pool.pgbouncer = true;
-    args.direct_url = Some(database.url.clone().into());
-    let server = gateway::config::ServerArgs {
-        request_timeout: std::time::Duration::from_secs(1),
-        ..Default::default()
-    };
-    let app = TestApp::spawn_with_server(&args, server).await;
-    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
-    for sql in [
-        "ALTER TABLE tags RENAME TO tags_stored",
-        "CREATE VIEW tags AS SELECT * FROM tags_stored WHERE (SELECT pg_sleep(30)) IS NOT NULL",
-    ] {
-        connection.execute_unprepared(sql).await.expect(sql);
-    }
-    let running = async || -> i64 {
-        let row = connection
-            .query_one_raw(sea_orm::Statement::from_sql_and_values(
-                sea_orm::DbBackend::Postgres,
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state = 'active' \
-                 AND query LIKE '%tags%' AND query NOT LIKE '%pg_stat_activity%'",
-                [database.name.clone().into()],
-            ))
-            .await
-            .expect("pg_stat_activity")
-            .expect("a row");
-        row.try_get_by_index(0).expect("a count")
-    };
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&serde_json::json!({ "query": "{ tags { nodes { id } } }" }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 504);
-    let started = std::time::Instant::now();
-    while running().await > 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(1),
-            "the abandoned read still runs behind PgBouncer"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let answer = app
-        .graphql("{ projects(first: 1) { totalCount } }", serde_json::json!({}))
-        .await;
-    assert!(answer.get("errors").is_none(), "{answer}");
-    app.stop().await;
+    let (bouncer, args) = Bouncer::in_front_of(&database);
+    crate::resilience::a_timed_out_read_stops(&database, args).await;
     drop(bouncer);
 }
