@@ -115,6 +115,10 @@ pub struct ServerArgs {
     /// `_service { sdl }` and `_entities` for a router (Apollo Router, `@apollo/gateway`).
     #[arg(long, env = "GATEWAY_FEDERATION", default_value_t = false, action = clap::ArgAction::Set)]
     pub federation: bool,
+    /// Stream a query's answer from the database from its first run (validated by a dry run of
+    /// async-graphql's resolvers); false answers first runs through async-graphql's resolvers.
+    #[arg(long, env = "GATEWAY_STREAM_FIRST_RUN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub stream_first_run: bool,
     /// Serve the GraphiQL playground.
     #[arg(long, env = "GATEWAY_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
     pub playground: bool,

@@ -62,6 +62,13 @@ pub struct Candidate {
     document: ExecutableDocument,
 }
 
+impl Candidate {
+    /// Whether its answers could be streamed from the database.
+    pub fn streamable(&self, registry: &crate::metadata::Registry) -> bool {
+        eligible::streamable(registry, &self.document, self.operation.as_deref())
+    }
+}
+
 /// An LRU whose entries are also bounded by their total size.
 struct Bounded<K: Hash + Eq, V> {
     entries: LruCache<K, Arc<V>>,
@@ -156,11 +163,10 @@ impl OperationCache {
         })
     }
 
-    /// Keeps `candidate`, whose request async-graphql just ran without an error.
-    pub fn admit(&self, registry: &crate::metadata::Registry, candidate: Candidate) {
-        let Some(documents) = &self.documents else {
-            return;
-        };
+    /// Keeps `candidate`, whose request async-graphql just ran (or validated, see
+    /// [`crate::schema::DryRun`]) without an error; the entry kept.
+    pub fn admit(&self, registry: &crate::metadata::Registry, candidate: Candidate) -> Option<Arc<Prepared>> {
+        let documents = self.documents.as_ref()?;
         let Candidate {
             role,
             operation,
@@ -179,9 +185,11 @@ impl OperationCache {
             document,
             streamable,
         };
+        let prepared = Arc::new(prepared);
         if let Ok(mut documents) = documents.lock() {
-            documents.put(key, Arc::new(prepared));
+            documents.put(key, prepared.clone());
         }
+        Some(prepared)
     }
 
     /// The compiled statements of `prepared` for these variables and this session, if kept.

@@ -22,6 +22,14 @@ use crate::permission::{Access, Policy, View, WriteKind};
 use async_graphql::dynamic::{Object, Schema, SchemaBuilder, SchemaError, Subscription};
 use std::sync::Arc;
 
+/// Request data that makes the generated root fields answer [`DRY_RUN`] instead of reading: a
+/// document runs once this way to be validated (async-graphql validates only by executing), so
+/// that even its first run can be streamed from the database.
+pub struct DryRun;
+
+/// The error every generated root field answers in a [`DryRun`].
+pub const DRY_RUN: &str = "validated, not run";
+
 /// What resolvers need besides the connection: the metadata the schema was built from.
 #[derive(Clone)]
 pub struct Engine {

@@ -18,6 +18,9 @@ use tracing::Instrument;
 pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'_> + Send + Sync + 'static {
     move |context| {
         FieldFuture::new(async move {
+            if context.data_opt::<super::DryRun>().is_some() {
+                return Err(Error::new(super::DRY_RUN));
+            }
             let engine = context.data::<Engine>()?;
             let registry = &engine.registry;
             let field = context.field();

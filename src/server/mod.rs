@@ -177,6 +177,7 @@ impl Application {
             queue_timeout: args.queue_timeout,
             body_timeout: args.body_timeout,
             slow_operation: args.slow_operation,
+            stream_first_run: args.stream_first_run,
             operation_names: metrics::OperationNames::new(args.metrics_operation_names),
             limits: options.limits,
             persisted: http::PersistedQueries::new(

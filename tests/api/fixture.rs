@@ -9,6 +9,15 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 /// Scale 0.1: one organization, 20 users, 50 projects, 2,000 tasks, 6,000 comments.
 pub const SCALE: f64 = 0.1;
 
+/// The fixture's server answers a document's first run through async-graphql's resolvers, so
+/// that [`Fixture::data`] compares that path with the streamed one on every read.
+fn executed_first() -> gateway::config::ServerArgs {
+    gateway::config::ServerArgs {
+        stream_first_run: false,
+        ..gateway::config::ServerArgs::default()
+    }
+}
+
 pub struct Fixture {
     pub app: TestApp,
     pub connection: DatabaseConnection,
@@ -22,7 +31,7 @@ impl Fixture {
         let database = TestDatabase::new().await;
         let connection = database.connect().await;
         gateway::sample::seed::seed(&connection, SCALE).await.expect("seed");
-        let app = TestApp::spawn(&database.args()).await;
+        let app = TestApp::spawn_with_server(&database.args(), executed_first()).await;
         Self {
             app,
             connection,
@@ -37,7 +46,7 @@ impl Fixture {
         let connection = sea_orm::Database::connect(&url).await.expect("open SQLite");
         migration::Migrator::up(&connection, None).await.expect("migrate");
         gateway::sample::seed::seed(&connection, SCALE).await.expect("seed");
-        let app = TestApp::spawn(&DatabaseArgs::with_url(Some(&url))).await;
+        let app = TestApp::spawn_with_server(&DatabaseArgs::with_url(Some(&url)), executed_first()).await;
         Self {
             app,
             connection,

@@ -73,6 +73,8 @@ pub struct HttpOptions {
     pub persisted: PersistedQueries,
     /// Largest JSON answer of one operation.
     pub max_response_bytes: usize,
+    /// Whether a streamable query's first run is validated by a dry run and streamed.
+    pub stream_first_run: bool,
     /// The bytes of answers all operations in flight hold.
     pub response_memory: Arc<crate::sql::ResponseMemory>,
     /// The bearer token `/metrics` requires, when set.
@@ -311,6 +313,25 @@ pub(super) fn bound(
     })?
 }
 
+/// Whether `request` validates for `schema` and its variables coerce: a dry run in which the
+/// generated root fields answer [`crate::schema::DRY_RUN`] without reading anything.
+async fn validates(schema: &async_graphql::dynamic::Schema, request: &mut async_graphql::Request) -> bool {
+    let Ok(document) = request.parsed_query().cloned() else {
+        return false;
+    };
+    let mut dry = async_graphql::Request::new(request.query.clone())
+        .variables(request.variables.clone())
+        .data(crate::schema::DryRun)
+        .data(LimitsChecked);
+    dry.operation_name = request.operation_name.clone();
+    dry.set_parsed_query(document);
+    let response = Box::pin(schema.execute(dry)).await;
+    response
+        .errors
+        .iter()
+        .all(|error| error.message == crate::schema::DRY_RUN)
+}
+
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
 async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (String, Outcome) {
     let schema = match state.schema_for(session.map(|session| session.role.as_str())) {
@@ -385,9 +406,6 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         let body = serde_json::to_string(&json!({ "errors": [error] })).unwrap_or_default();
         return (body, Outcome::RequestError);
     }
-    let bound = prepared
-        .as_ref()
-        .and_then(|prepared| bound(state, session, prepared, &request));
     // A query async-graphql runs successfully is kept for next time.
     let candidate = match &prepared {
         None => state
@@ -395,6 +413,20 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
             .candidate(session.map(|session| session.role.as_str()), &mut request),
         Some(_) => None,
     };
+    // A streamable one is kept as soon as a dry run validated it, and streamed from this run on.
+    let (prepared, candidate) = match (prepared, candidate) {
+        (None, Some(candidate)) if state.http.stream_first_run && candidate.streamable(&state.engine.registry) => {
+            if validates(schema, &mut request).await {
+                (state.operations.admit(&state.engine.registry, candidate), None)
+            } else {
+                (None, Some(candidate))
+            }
+        }
+        other => other,
+    };
+    let bound = prepared
+        .as_ref()
+        .and_then(|prepared| bound(state, session, prepared, &request));
     let transaction = Arc::new(OperationTransaction::new(state.database.clone(), state.breaker.clone()));
     // Kept until the response is serialized (the end of this function): the answer's values are
     // what it charges the process's answer memory for.
