@@ -309,15 +309,16 @@ async fn slow_bodies_do_not_take_the_slots_of_ready_requests() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let database = TestDatabase::new().await;
     let server = ServerArgs {
-        max_concurrent_requests: 2,
+        max_concurrent_requests: 16,
         queue_timeout: Duration::from_millis(200),
-        body_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(2),
         ..Default::default()
     };
     let app = TestApp::spawn_with_server(&database.args(), server).await;
-    // More slow senders than slots: each sends its headers and one byte of a 1,000-byte body.
+    // 256 slow senders (the measurement), 16 slots: each sends its headers and one byte
+    // of a 1,000-byte body.
     let mut slow = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..256 {
         let mut socket = tokio::net::TcpStream::connect(app.address).await.expect("connect");
         socket
             .write_all(
@@ -328,11 +329,13 @@ async fn slow_bodies_do_not_take_the_slots_of_ready_requests() {
         slow.push(socket);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let answer = app.graphql("{ projects(first: 1) { totalCount } }", json!({})).await;
-    assert!(answer.get("errors").is_none(), "a ready request is served: {answer}");
+    for _ in 0..5 {
+        let answer = app.graphql("{ projects(first: 1) { totalCount } }", json!({})).await;
+        assert!(answer.get("errors").is_none(), "a ready request is served: {answer}");
+    }
     for mut socket in slow {
         let mut response = vec![0; 4096];
-        let read = tokio::time::timeout(Duration::from_secs(3), socket.read(&mut response))
+        let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut response))
             .await
             .expect("answered within the body timeout")
             .expect("read");
