@@ -346,6 +346,30 @@ async fn slow_bodies_do_not_take_the_slots_of_ready_requests() {
     app.stop().await;
 }
 
+/// Asserts `query` is refused as `OVERLOADED` (503 + `Retry-After` in graphql-response+json), its
+/// message naming `setting`.
+async fn overloaded(app: &TestApp, query: &str, setting: &str) {
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "OVERLOADED", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(setting),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn an_exhausted_pool_is_overloaded_not_down() {
     let database = TestDatabase::new().await;
@@ -363,24 +387,7 @@ async fn an_exhausted_pool_is_overloaded_not_down() {
     slow_tags(&connection, 3).await;
     let busy = slow_request(&app);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", "application/graphql-response+json")
-        .json(&json!({ "query": "{ projects { totalCount } }" }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 503);
-    assert_eq!(response.headers()["retry-after"], "1");
-    let body: Value = response.json().await.expect("JSON");
-    assert_eq!(body["errors"][0]["extensions"]["code"], "OVERLOADED", "{body}");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("GATEWAY_POOL_MAX_CONNECTIONS")
-    );
+    overloaded(&app, "{ projects { totalCount } }", "GATEWAY_POOL_MAX_CONNECTIONS").await;
     // Busy is not down: once the connection is free, requests are served at once.
     let _ = busy.await;
     let answer = app.graphql("{ projects { totalCount } }", json!({})).await;
@@ -517,27 +524,12 @@ async fn answers_in_flight_share_one_memory_bound() {
         tokio::spawn(async move { client.post(url).json(&json!({ "query": query })).send().await })
     };
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("accept", "application/graphql-response+json")
-        .json(
-            &json!({ "query": "{ again: tasks(first: 2000) { nodes { id title status dueOn metadata createdAt } } }" }),
-        )
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 503);
-    assert_eq!(response.headers()["retry-after"], "1");
-    let body: Value = response.json().await.expect("JSON");
-    assert_eq!(body["errors"][0]["extensions"]["code"], "OVERLOADED", "{body}");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("GATEWAY_MAX_RESPONSE_BYTES_TOTAL"),
-        "{body}"
-    );
+    overloaded(
+        &app,
+        "{ again: tasks(first: 2000) { nodes { id title status dueOn metadata createdAt } } }",
+        "GATEWAY_MAX_RESPONSE_BYTES_TOTAL",
+    )
+    .await;
     let held: Value = holding
         .await
         .expect("join")
