@@ -91,6 +91,8 @@ fn compile(
 ) -> Result<Vec<Field>, GatewayError> {
     let registry = &engine.registry;
     let access = engine.access(session)?;
+    // The whole operation's text matching, all root fields together.
+    let spent = plan::text_cost::TextSpent::default();
     let mut fields = Vec::new();
     for field in DocumentField::roots(&prepared.document, prepared.operation.as_deref(), variables)? {
         if !field.included()? {
@@ -103,7 +105,7 @@ fn compile(
         }
         let (entity, root) = Root::find(registry, field.name()).ok_or(GatewayError::Internal)?;
         let mut plan = plan::plan_root(registry, entity, root, field)?;
-        engine.authorize(&access, &mut plan)?;
+        engine.authorize(&access, &mut plan, Some(&spent))?;
         fields.push(Field::Generated {
             key,
             statement: crate::sql::statement(backend, registry, &access, &plan),

@@ -1,8 +1,9 @@
 //! What text matching may cost the database. A `like`/`ilike`/`startsWith`/`contains`/`matches`
 //! operand is compared with every row its filter scans, whatever page is asked for, so each one
 //! costs its length times the estimated rows of its table (`database::sizes`); the sum over one
-//! plan (a root field, or a write's filter) is bounded by `GATEWAY_MAX_TEXT_MATCH_COST`, and each
-//! operand by `GATEWAY_MAX_PATTERN_LENGTH`. The policy's own filters are not counted: they are
+//! operation (its root fields' plans, its writes' filters and read-backs, charged to one
+//! [`TextSpent`]) is bounded by `GATEWAY_MAX_TEXT_MATCH_COST`, and each operand by
+//! `GATEWAY_MAX_PATTERN_LENGTH`. The policy's own filters are not counted: they are
 //! the operator's, not the client's.
 
 use super::visit::{self, Visitor};
@@ -19,17 +20,33 @@ pub struct TextLimits {
     pub max_cost: u64,
 }
 
-/// Refuses `plan` when its text matching is longer or costlier than `limits`; `rows` estimates
-/// the rows of an entity's table.
+/// What the text matching of one operation has cost so far (shared by its root fields).
+#[derive(Debug, Default)]
+pub struct TextSpent(std::sync::atomic::AtomicU64);
+
+impl TextSpent {
+    /// Adds `cost`; refuses once the operation's total passes `limits`.
+    fn charge(&self, cost: u64, limits: TextLimits) -> Result<(), GatewayError> {
+        let total = self
+            .0
+            .fetch_add(cost, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(cost);
+        verdict(total, limits)
+    }
+}
+
+/// Refuses `plan` when its text matching is longer or costlier than `limits`, alone or with what
+/// the operation already `spent`; `rows` estimates the rows of an entity's table.
 pub fn check(
     registry: &Registry,
     plan: &Plan,
     limits: TextLimits,
     rows: &dyn Fn(EntityId) -> u64,
+    spent: Option<&TextSpent>,
 ) -> Result<(), GatewayError> {
     let mut cost = Cost::new(registry, limits, rows);
     cost.plan(plan)?;
-    cost.verdict()
+    cost.settle(spent)
 }
 
 /// [`check`] for what is not a plan: filters on `entity` (a write's, a change feed's) and rows
@@ -41,6 +58,7 @@ pub fn check_parts(
     rows_read: &[&NodePlan],
     limits: TextLimits,
     rows: &dyn Fn(EntityId) -> u64,
+    spent: Option<&TextSpent>,
 ) -> Result<(), GatewayError> {
     let mut cost = Cost::new(registry, limits, rows);
     for filter in filters {
@@ -49,7 +67,18 @@ pub fn check_parts(
     for node in rows_read {
         cost.node(entity, node)?;
     }
-    cost.verdict()
+    cost.settle(spent)
+}
+
+fn verdict(total: u64, limits: TextLimits) -> Result<(), GatewayError> {
+    if total > limits.max_cost {
+        return Err(GatewayError::LimitExceeded(format!(
+            "text matching would compare about {total} pattern characters × rows; the limit is {} \
+             per operation (GATEWAY_MAX_TEXT_MATCH_COST): use shorter or fewer patterns",
+            limits.max_cost
+        )));
+    }
+    Ok(())
 }
 
 struct Cost<'a> {
@@ -69,15 +98,13 @@ impl<'a> Cost<'a> {
         }
     }
 
-    fn verdict(&self) -> Result<(), GatewayError> {
-        if self.total > self.limits.max_cost {
-            return Err(GatewayError::LimitExceeded(format!(
-                "text matching would compare about {} pattern characters × rows; the limit is {} \
-                 (GATEWAY_MAX_TEXT_MATCH_COST): use shorter or fewer patterns",
-                self.total, self.limits.max_cost
-            )));
+    /// This part's verdict, then the operation's with it.
+    fn settle(&self, spent: Option<&TextSpent>) -> Result<(), GatewayError> {
+        verdict(self.total, self.limits)?;
+        match spent {
+            Some(spent) => spent.charge(self.total, self.limits),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -234,12 +234,13 @@ struct Reader<'a> {
     primary: &'a DatabaseConnection,
     routing: Option<&'a crate::database::Routing>,
     budget: Option<&'a crate::sql::ResponseBudget>,
+    spent: Option<&'a plan::text_cost::TextSpent>,
 }
 
 impl Reader<'_> {
     /// The rows of a reference plan the caller may read.
     async fn rows(self, mut plan: plan::Plan) -> Result<Vec<Json>, GatewayError> {
-        self.engine.authorize(self.access, &mut plan)?;
+        self.engine.authorize(self.access, &mut plan, self.spent)?;
         let registry = &self.engine.registry;
         let statement = crate::sql::statement(self.primary.get_database_backend(), registry, self.access, &plan);
         let text = crate::database::route::read(self.primary, self.routing, &statement, self.budget)
@@ -329,6 +330,7 @@ async fn entities<'a>(
         primary,
         routing: context.data_opt::<crate::database::Routing>(),
         budget: context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref),
+        spent: context.data_opt::<Arc<plan::text_cost::TextSpent>>().map(Arc::as_ref),
     };
     // Each type's keys in chunks no larger than a page the role may read (GATEWAY_MAX_PAGE_SIZE,
     // the policy's `limit`): a reference lookup is by key, so no readable row is cut off.

@@ -57,10 +57,22 @@ impl Engine {
         }
     }
 
-    /// [`Access::authorize`] with this schema's page bound, then the text-matching bounds.
-    pub fn authorize(&self, access: &Access, plan: &mut crate::plan::Plan) -> Result<(), GatewayError> {
+    /// [`Access::authorize`] with this schema's page bound, then the text-matching bounds (the
+    /// plan's, and its operation's so far in `spent`).
+    pub fn authorize(
+        &self,
+        access: &Access,
+        plan: &mut crate::plan::Plan,
+        spent: Option<&crate::plan::text_cost::TextSpent>,
+    ) -> Result<(), GatewayError> {
         access.authorize(&self.registry, plan, self.max_page_size)?;
-        crate::plan::text_cost::check(&self.registry, plan, self.text, &|entity| self.table_rows(entity))
+        crate::plan::text_cost::check(
+            &self.registry,
+            plan,
+            self.text,
+            &|entity| self.table_rows(entity),
+            spent,
+        )
     }
 
     /// The estimated rows of `entity`'s table.

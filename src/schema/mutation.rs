@@ -47,6 +47,9 @@ fn resolver(
                 &plan.returned_rows(),
                 engine.text,
                 &|entity| engine.table_rows(entity),
+                context
+                    .data_opt::<Arc<crate::plan::text_cost::TextSpent>>()
+                    .map(Arc::as_ref),
             )
             .map_err(|error| error.extend())?;
             let write = async |transaction: &sea_orm::DatabaseTransaction| {

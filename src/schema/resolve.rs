@@ -30,7 +30,10 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             let access = engine
                 .access(context.data_opt::<Session>())
                 .map_err(|error| error.extend())?;
-            engine.authorize(&access, &mut plan).map_err(|error| error.extend())?;
+            let spent = context.data_opt::<Arc<plan::text_cost::TextSpent>>().map(Arc::as_ref);
+            engine
+                .authorize(&access, &mut plan, spent)
+                .map_err(|error| error.extend())?;
             drop(plan_span);
             let primary = context.data::<DatabaseConnection>()?;
             let routing = context.data_opt::<Routing>();

@@ -162,6 +162,7 @@ async fn subscribe<'a>(
                 &rows,
                 engine.text,
                 &|entity| engine.table_rows(entity),
+                None,
             )
             .map_err(|error| error.extend())?;
             Watch::Events(events)
@@ -169,7 +170,9 @@ async fn subscribe<'a>(
         Feed::Live => {
             let mut live =
                 Plan::Connection(plan::plan_connection(registry, entity, &[field]).map_err(|error| error.extend())?);
-            engine.authorize(&access, &mut live).map_err(|error| error.extend())?;
+            engine
+                .authorize(&access, &mut live, None)
+                .map_err(|error| error.extend())?;
             Watch::live(registry, live, &access)
         }
     };

@@ -480,7 +480,10 @@ impl async_graphql::Executor for RoleSchemas {
                     .candidate(session.as_ref().map(|session| session.role.as_str()), &mut request),
                 Some(_) => None,
             };
-            let request = request.data(transaction.clone()).data(Arc::new(http.budget()));
+            let request = request
+                .data(transaction.clone())
+                .data(Arc::new(http.budget()))
+                .data(Arc::new(crate::plan::text_cost::TextSpent::default()));
             let mut responses = schema.execute_stream_with_session_data(request, session_data);
             // Past the timeout the operation is dropped, and with it its transaction.
             let mut response = match tokio::time::timeout(http.request_timeout, responses.next()).await {

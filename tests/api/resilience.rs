@@ -600,7 +600,24 @@ async fn text_matching_costs_its_pattern_times_the_rows_it_scans() {
                 "{query}"
             );
         }
+        // The bound is the operation's: two root fields of 200 characters each pass alone, not
+        // together (on the first run and the next).
+        let two = format!(
+            r#"{{ a: tasks(filter: {{ title: {{ ilike: "{0}" }} }}) {{ totalCount }} b: tasks(filter: {{ title: {{ ilike: "{0}" }} }}) {{ totalCount }} }}"#,
+            pattern(200)
+        );
+        for _ in 0..2 {
+            assert_eq!(
+                refusal(&app, json!({ "query": two })).await.1,
+                "QUERY_LIMIT_EXCEEDED",
+                "{two}"
+            );
+        }
         for query in [
+            format!(
+                r#"{{ a: tasks(filter: {{ title: {{ ilike: "{}" }} }}) {{ totalCount }} }}"#,
+                pattern(200)
+            ),
             format!(
                 r#"{{ tasks(filter: {{ title: {{ ilike: "%{}%" }} }}) {{ totalCount }} }}"#,
                 pattern(98)

@@ -447,6 +447,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         let mut request = request
             .data(transaction.clone())
             .data(executed_budget.clone())
+            .data(Arc::new(crate::plan::text_cost::TextSpent::default()))
             .data(LimitsChecked);
         if let Some(prepared) = &prepared {
             request.set_parsed_query(prepared.document.clone());
