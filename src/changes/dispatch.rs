@@ -32,8 +32,6 @@ use tokio::sync::mpsc;
 const MAX_BATCH: usize = 10_000;
 /// Statements of one batch run this many at a time.
 const CONCURRENT_STATEMENTS: usize = 4;
-/// Prefix of the hidden key columns added to fetched rows.
-const KEY_PREFIX: &str = "#key:";
 
 /// Gathers changes into batches and dispatches them until the feed is dropped.
 pub async fn run(feed: Weak<Inner>, mut signals: mpsc::Receiver<Signal>) {
@@ -387,7 +385,7 @@ pub(crate) fn change_statements(
         let mut node = NodePlan::default();
         for column in &meta.primary_key {
             node.fields
-                .push((format!("{KEY_PREFIX}{column}"), NodeField::Column(column.clone())));
+                .push((crate::plan::reference_key(column), NodeField::Column(column.clone())));
         }
         for (index, (_, row)) in plan.rows.iter().enumerate() {
             for (key, field) in &row.fields {
@@ -444,7 +442,9 @@ fn rows_by_key<'j>(json: &'j Json, key_columns: &[String]) -> HashMap<String, &'
                         .map(|column| {
                             (
                                 column.clone(),
-                                row.get(format!("{KEY_PREFIX}{column}")).cloned().unwrap_or(Json::Null),
+                                row.get(crate::plan::reference_key(column))
+                                    .cloned()
+                                    .unwrap_or(Json::Null),
                             )
                         })
                         .collect();

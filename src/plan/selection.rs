@@ -220,10 +220,11 @@ pub fn plan_lookup<S: Selection>(registry: &Registry, entity: EntityId, field: S
     Ok(LookupPlan { entity, key, node })
 }
 
-/// The response key under which [`plan_references`] puts a row's `index`th key column. Not a
-/// GraphQL name (it starts with `#`), so no alias in a document can take it.
-pub fn reference_key(index: usize) -> String {
-    format!("#key{index}")
+/// The response key under which a row's key `column` is read alongside its selection (by
+/// [`plan_references`], and by the change feed to match rows to changes). Not a GraphQL name (it
+/// starts with `#`), so no alias in a document can take it.
+pub fn reference_key(column: &str) -> String {
+    format!("#key:{column}")
 }
 
 /// Plans the rows of `entity` whose primary key is one of `keys` (a federation router's
@@ -238,9 +239,9 @@ pub fn plan_references<S: Selection>(
 ) -> Result<Plan, GatewayError> {
     let meta = registry.entity(entity);
     let mut node = plan_node(registry, entity, occurrences)?;
-    for (index, column) in meta.primary_key.iter().enumerate() {
+    for column in &meta.primary_key {
         node.fields
-            .push((reference_key(index), NodeField::Column(column.clone())));
+            .push((reference_key(column), NodeField::Column(column.clone())));
     }
     Ok(Plan::Connection(ConnectionPlan {
         entity,

@@ -26,11 +26,10 @@ use async_graphql::extensions::{
 };
 use async_graphql::{ErrorExtensions, QueryPathSegment, Request, ServerResult, Value as GqlValue};
 use futures_util::{StreamExt, TryStreamExt};
-use sea_orm::{DatabaseConnection, Value};
+use sea_orm::Value;
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
-use tracing::Instrument;
 
 /// The names the federation spec gives its types and fields.
 const ENTITY_UNION: &str = "_Entity";
@@ -196,86 +195,75 @@ impl Extension for NullEntitiesExtension {
     }
 }
 
-/// The representations of one entity type: its distinct keys, and where each representation's
-/// key is among them.
+/// The representations of one entity type: its distinct keys, where each representation's key is
+/// among them, and the row read for each key (None: missing, or not the caller's to read).
 struct Wanted {
     entity: EntityId,
     keys: Vec<Vec<Value>>,
-    /// Key (its debug form, as `sea_orm::Value` has no `Hash`) → index into `keys`.
+    /// Key (its canonical form, as `sea_orm::Value` has no `Hash`) → index into `keys`.
     index: HashMap<String, usize>,
+    rows: Vec<Option<Json>>,
 }
 
-/// Statements `_entities` runs at once.
-const CONCURRENT_STATEMENTS: usize = 4;
-
-/// Identifies a key among others of the same entity, the same for every form of one value the
-/// database compares equal: decimals without trailing zeros, timestamps in UTC.
-fn identity(key: &[Value]) -> String {
-    let canonical: Vec<String> = key
-        .iter()
-        .map(|value| match value {
-            Value::Decimal(Some(decimal)) => format!("decimal {}", decimal.normalize()),
-            Value::ChronoDateTimeWithTimeZone(Some(time)) => format!(
-                "time {}",
-                time.with_timezone(&chrono::Utc)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            ),
-            other => format!("{other:?}"),
-        })
-        .collect();
-    canonical.join("\u{1f}")
-}
-
-/// What reading one chunk of references needs.
-#[derive(Clone, Copy)]
-struct Reader<'a> {
-    engine: &'a Engine,
-    access: &'a crate::permission::Access,
-    primary: &'a DatabaseConnection,
-    routing: Option<&'a crate::database::Routing>,
-    budget: Option<&'a crate::sql::ResponseBudget>,
-    spent: Option<&'a plan::text_cost::TextSpent>,
-}
-
-impl Reader<'_> {
-    /// The rows of a reference plan the caller may read.
-    async fn rows(self, mut plan: plan::Plan) -> Result<Vec<Json>, GatewayError> {
-        self.engine.authorize(self.access, &mut plan, self.spent)?;
-        let registry = &self.engine.registry;
-        let statement = crate::sql::statement(self.primary.get_database_backend(), registry, self.access, &plan);
-        let text = crate::database::route::read(self.primary, self.routing, &statement, self.budget)
-            .instrument(tracing::debug_span!("sql", field = ENTITIES_FIELD))
-            .await?;
-        let Json::Object(mut answer) = crate::sql::parse(text)? else {
-            return Err(GatewayError::Internal);
-        };
-        match answer.remove(<&str>::from(plan::vocabulary::ConnectionField::Nodes)) {
-            Some(Json::Array(rows)) => Ok(rows),
-            _ => Err(GatewayError::Internal),
+impl Wanted {
+    fn new(entity: EntityId) -> Self {
+        Self {
+            entity,
+            keys: Vec::new(),
+            index: HashMap::new(),
+            rows: Vec::new(),
         }
     }
+
+    /// The slot of `key`, added if it is new.
+    fn slot(&mut self, key: Vec<Value>) -> usize {
+        let next = self.keys.len();
+        let slot = *self.index.entry(identity(&key)).or_insert(next);
+        if slot == next {
+            self.keys.push(key);
+            self.rows.push(None);
+        }
+        slot
+    }
+
+    /// Puts a row the database read into the slot of its key (read from its reference columns).
+    fn place(&mut self, meta: &crate::metadata::Entity, mut row: Json) -> Result<(), GatewayError> {
+        let key = meta
+            .primary_key
+            .iter()
+            .map(|column| {
+                let value = row
+                    .as_object_mut()
+                    .and_then(|row| row.remove(&plan::reference_key(column)))
+                    .and_then(|value| GqlValue::from_json(value).ok())
+                    .ok_or(GatewayError::Internal)?;
+                // The database's own rendering of its key: failing to read it back is a bug.
+                plan::parse_key_value(meta, column, &value).map_err(|_| GatewayError::Internal)
+            })
+            .collect::<Result<Vec<Value>, GatewayError>>()?;
+        match self.index.get(&identity(&key)) {
+            Some(slot) => self.rows[*slot] = Some(row),
+            None => tracing::warn!(
+                entity = %meta.type_name,
+                ?key,
+                "a row `_entities` read matches none of the keys asked for (key forms differ)"
+            ),
+        }
+        Ok(())
+    }
 }
 
-async fn entities<'a>(
-    context: ResolverContext<'a>,
+/// Where one representation's row is: (index into the groups, slot in its group).
+type Place = (usize, usize);
+
+/// The representations grouped by type, in first-seen order, and each one's place.
+fn group(
+    registry: &Registry,
     types: &HashMap<String, EntityId>,
-) -> Result<Option<FieldValue<'a>>, GatewayError> {
-    let engine = context.data::<Engine>().map_err(|_| GatewayError::Internal)?;
-    let registry = &engine.registry;
-    let representations = context
-        .args
-        .try_get("representations")
-        .and_then(|value| value.list())
-        .map_err(|error| GatewayError::bad_input(error.message))?;
-    if representations.len() > MAX_REPRESENTATIONS {
-        return Err(GatewayError::bad_input(format!(
-            "`_entities` takes at most {MAX_REPRESENTATIONS} representations, not {}",
-            representations.len()
-        )));
-    }
-    // Group by type, in first-seen order; each representation remembers (group, key).
+    representations: &async_graphql::dynamic::ListAccessor<'_>,
+) -> Result<(Vec<Wanted>, Vec<Place>), GatewayError> {
     let mut wanted: Vec<Wanted> = Vec::new();
-    let mut places: Vec<(usize, usize)> = Vec::with_capacity(representations.len());
+    let mut places = Vec::with_capacity(representations.len());
     for (position, item) in representations.iter().enumerate() {
         let path = format!("representations[{position}]");
         let object = item
@@ -304,34 +292,56 @@ async fn entities<'a>(
         let group = match wanted.iter().position(|group| group.entity == entity) {
             Some(group) => group,
             None => {
-                wanted.push(Wanted {
-                    entity,
-                    keys: Vec::new(),
-                    index: HashMap::new(),
-                });
+                wanted.push(Wanted::new(entity));
                 wanted.len() - 1
             }
         };
-        let group_keys = &mut wanted[group];
-        let next = group_keys.keys.len();
-        let slot = *group_keys.index.entry(identity(&key)).or_insert(next);
-        if slot == next {
-            group_keys.keys.push(key);
-        }
-        places.push((group, slot));
+        places.push((group, wanted[group].slot(key)));
     }
+    Ok((wanted, places))
+}
+
+/// Statements `_entities` runs at once.
+const CONCURRENT_STATEMENTS: usize = 4;
+
+/// Identifies a key among others of the same entity, the same for every form of one value the
+/// database compares equal: decimals without trailing zeros, timestamps in UTC.
+fn identity(key: &[Value]) -> String {
+    let canonical: Vec<String> = key
+        .iter()
+        .map(|value| match value {
+            Value::Decimal(Some(decimal)) => format!("decimal {}", decimal.normalize()),
+            Value::ChronoDateTimeWithTimeZone(Some(time)) => format!(
+                "time {}",
+                time.with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    canonical.join("\u{1f}")
+}
+
+async fn entities<'a>(
+    context: ResolverContext<'a>,
+    types: &HashMap<String, EntityId>,
+) -> Result<Option<FieldValue<'a>>, GatewayError> {
+    let engine = context.data::<Engine>().map_err(|_| GatewayError::Internal)?;
+    let registry = &engine.registry;
+    let representations = context
+        .args
+        .try_get("representations")
+        .and_then(|value| value.list())
+        .map_err(|error| GatewayError::bad_input(error.message))?;
+    if representations.len() > MAX_REPRESENTATIONS {
+        return Err(GatewayError::bad_input(format!(
+            "`_entities` takes at most {MAX_REPRESENTATIONS} representations, not {}",
+            representations.len()
+        )));
+    }
+    let (mut wanted, places) = group(registry, types, &representations)?;
     let access = engine.access(context.data_opt::<Session>())?;
-    let primary = context
-        .data::<DatabaseConnection>()
-        .map_err(|_| GatewayError::Internal)?;
-    let reader = Reader {
-        engine,
-        access: &access,
-        primary,
-        routing: context.data_opt::<crate::database::Routing>(),
-        budget: context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref),
-        spent: context.data_opt::<Arc<plan::text_cost::TextSpent>>().map(Arc::as_ref),
-    };
+    let reader = super::resolve::PlanReader::of(&context, engine, &access).map_err(|_| GatewayError::Internal)?;
     // Each type's keys in chunks no larger than a page the role may read (GATEWAY_MAX_PAGE_SIZE,
     // the policy's `limit`): a reference lookup is by key, so no readable row is cut off.
     let mut chunks = Vec::new();
@@ -350,45 +360,23 @@ async fn entities<'a>(
         }
     }
     let answers: Vec<(usize, Vec<Json>)> = futures_util::stream::iter(chunks)
-        .map(|(group, plan)| async move { Ok::<_, GatewayError>((group, reader.rows(plan).await?)) })
+        .map(|(group, mut plan)| async move {
+            reader.authorize(&mut plan)?;
+            let Json::Object(mut answer) = reader.read(&plan, ENTITIES_FIELD).await? else {
+                return Err(GatewayError::Internal);
+            };
+            match answer.remove(<&str>::from(plan::vocabulary::ConnectionField::Nodes)) {
+                Some(Json::Array(rows)) => Ok((group, rows)),
+                _ => Err(GatewayError::Internal),
+            }
+        })
         .buffered(CONCURRENT_STATEMENTS)
         .try_collect()
         .await?;
-    // Per group, its type name and the row found for each key (None: missing or not readable).
-    let mut found: Vec<(String, Vec<Option<Json>>)> = wanted
-        .iter()
-        .map(|wanted| {
-            (
-                registry.entity(wanted.entity).type_name.clone(),
-                vec![None; wanted.keys.len()],
-            )
-        })
-        .collect();
     for (group, rows) in answers {
         let meta = registry.entity(wanted[group].entity);
-        for mut row in rows {
-            let key = meta
-                .primary_key
-                .iter()
-                .enumerate()
-                .map(|(index, column)| {
-                    let value = row
-                        .as_object_mut()
-                        .and_then(|row| row.remove(&plan::reference_key(index)))
-                        .and_then(|value| GqlValue::from_json(value).ok())
-                        .ok_or(GatewayError::Internal)?;
-                    // The database's own rendering of its key: failing to read it back is a bug.
-                    plan::parse_key_value(meta, column, &value).map_err(|_| GatewayError::Internal)
-                })
-                .collect::<Result<Vec<Value>, GatewayError>>()?;
-            match wanted[group].index.get(&identity(&key)) {
-                Some(slot) => found[group].1[*slot] = Some(row),
-                None => tracing::warn!(
-                    entity = %meta.type_name,
-                    ?key,
-                    "a row `_entities` read matches none of the keys asked for (key forms differ)"
-                ),
-            }
+        for row in rows {
+            wanted[group].place(meta, row)?;
         }
     }
     let unresolved = context.data::<Arc<Unresolved>>().map_err(|_| GatewayError::Internal)?;
@@ -397,9 +385,9 @@ async fn entities<'a>(
     let mut unresolved = unresolved.0.lock().map_err(|_| GatewayError::Internal)?;
     let mut items = Vec::with_capacity(places.len());
     for (position, (group, slot)) in places.into_iter().enumerate() {
-        let (type_name, rows) = &found[group];
-        items.push(match &rows[slot] {
-            Some(row) => FieldValue::owned_any(row.clone()).with_type(type_name.clone()),
+        let wanted = &wanted[group];
+        items.push(match &wanted.rows[slot] {
+            Some(row) => FieldValue::owned_any(row.clone()).with_type(registry.entity(wanted.entity).type_name.clone()),
             None => {
                 unresolved.insert((response_key.to_owned(), position));
                 FieldValue::NULL

@@ -9,7 +9,8 @@
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
-use async_graphql::{Pos, ServerError, Value};
+use async_graphql::{Pos, ServerError};
+use async_graphql_value::Value;
 
 /// Refuses a string literal where the schema expects an enum.
 pub fn check(registry: &Registry, document: &ExecutableDocument) -> Result<(), ServerError> {
@@ -22,7 +23,7 @@ pub fn check(registry: &Registry, document: &ExecutableDocument) -> Result<(), S
         for variable in &operation.node.variable_definitions {
             if let Some(default) = &variable.node.default_value {
                 let ty = variable.node.var_type.node.to_string();
-                literal(registry, &default.node, &ty, default.pos)?;
+                literal(registry, &default.node.clone().into_value(), &ty, default.pos)?;
             }
         }
         if let Some(root) = root {
@@ -54,13 +55,7 @@ fn selections(registry: &Registry, set: &SelectionSet, parent: &str) -> Result<(
                 };
                 for (name, value) in &field.arguments {
                     if let Some(argument) = meta.args.get(name.node.as_str()) {
-                        // Variables carry JSON, whose strings the spec coerces to enums: only the
-                        // literals are looked at.
-                        let Ok(literals) = value
-                            .node
-                            .clone()
-                            .into_const_with(|_| Ok::<_, std::convert::Infallible>(Value::Null));
-                        literal(registry, &literals, &argument.ty, value.pos)?;
+                        literal(registry, &value.node, &argument.ty, value.pos)?;
                     }
                 }
                 selections(
@@ -84,6 +79,8 @@ fn selections(registry: &Registry, set: &SelectionSet, parent: &str) -> Result<(
     Ok(())
 }
 
+/// Walks `value` as the schema type `ty`. A variable is not looked at: variables carry JSON, whose
+/// strings the spec coerces to enums.
 fn literal(registry: &Registry, value: &Value, ty: &str, pos: Pos) -> Result<(), ServerError> {
     match MetaTypeName::create(ty) {
         MetaTypeName::NonNull(inner) => literal(registry, value, inner, pos),

@@ -30,30 +30,60 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
             let access = engine
                 .access(context.data_opt::<Session>())
                 .map_err(|error| error.extend())?;
-            let spent = context.data_opt::<Arc<plan::text_cost::TextSpent>>().map(Arc::as_ref);
-            engine
-                .authorize(&access, &mut plan, spent)
-                .map_err(|error| error.extend())?;
+            let reader = PlanReader::of(&context, engine, &access)?;
+            reader.authorize(&mut plan).map_err(|error| error.extend())?;
             drop(plan_span);
-            let primary = context.data::<DatabaseConnection>()?;
-            let routing = context.data_opt::<Routing>();
-            let budget = context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref);
-            let statement = crate::sql::statement(
-                sea_orm::ConnectionTrait::get_database_backend(primary),
-                registry,
-                &access,
-                &plan,
-            );
-            let text = crate::database::route::read(primary, routing, &statement, budget)
-                .instrument(tracing::debug_span!("sql", field = field_name))
-                .await
-                .and_then(crate::sql::parse);
-            let json = text.map_err(|error: GatewayError| error.extend())?;
+            let json = reader.read(&plan, field_name).await.map_err(|error| error.extend())?;
             Ok(match json {
                 Json::Null => None,
                 json => Some(FieldValue::owned_any(json)),
             })
         })
+    }
+}
+
+/// What reading a plan takes from a resolver's context: the connections, the operation's
+/// response budget and text-matching spend, under one session's access.
+#[derive(Clone, Copy)]
+pub(super) struct PlanReader<'a> {
+    engine: &'a Engine,
+    access: &'a crate::permission::Access,
+    primary: &'a DatabaseConnection,
+    routing: Option<&'a Routing>,
+    budget: Option<&'a crate::sql::ResponseBudget>,
+    spent: Option<&'a plan::text_cost::TextSpent>,
+}
+
+impl<'a> PlanReader<'a> {
+    pub(super) fn of(
+        context: &ResolverContext<'a>,
+        engine: &'a Engine,
+        access: &'a crate::permission::Access,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            engine,
+            access,
+            primary: context.data::<DatabaseConnection>()?,
+            routing: context.data_opt::<Routing>(),
+            budget: context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref),
+            spent: context.data_opt::<Arc<plan::text_cost::TextSpent>>().map(Arc::as_ref),
+        })
+    }
+
+    /// [`Engine::authorize`], charging the operation's text matching.
+    pub(super) fn authorize(&self, plan: &mut plan::Plan) -> Result<(), GatewayError> {
+        self.engine.authorize(self.access, plan, self.spent)
+    }
+
+    /// Runs `plan`'s one statement (through the replicas and the breaker, within the budget) and
+    /// parses the JSON it builds; `field` names the span.
+    pub(super) async fn read(&self, plan: &plan::Plan, field: &str) -> Result<Json, GatewayError> {
+        let backend = sea_orm::ConnectionTrait::get_database_backend(self.primary);
+        let statement = crate::sql::statement(backend, &self.engine.registry, self.access, plan);
+        crate::database::route::read(self.primary, self.routing, &statement, self.budget)
+            .instrument(tracing::debug_span!("sql", field))
+            .await
+            .and_then(crate::sql::parse)
     }
 }
 

@@ -51,43 +51,30 @@ impl Subgraph {
         request.send().await.expect("request").json().await.expect("JSON")
     }
 
-    /// `(id, title)` of tasks in public projects, by id.
-    async fn public_tasks(&self, count: usize) -> Vec<(i64, String)> {
-        self.connection
-            .query_all_raw(Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                format!(
-                    "SELECT t.id, t.title FROM tasks t JOIN projects p ON p.id = t.project_id \
-                     WHERE p.is_public ORDER BY t.id LIMIT {count}"
-                ),
-            ))
-            .await
-            .expect("tasks")
-            .iter()
-            .map(|row| (row.try_get("", "id").unwrap(), row.try_get("", "title").unwrap()))
-            .collect()
-    }
-
     async fn ask(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .app
-            .client
-            .post(self.app.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        request.send().await.expect("request").json().await.expect("JSON")
+        self.post(token, json!({ "query": query, "variables": variables }))
+            .await
     }
 
     /// `(id, title)` of tasks of `organization`, by id.
     async fn tasks_of(&self, organization: i64, count: usize) -> Vec<(i64, String)> {
+        self.tasks_where(&format!("p.organization_id = {organization}"), count)
+            .await
+    }
+
+    /// `(id, title)` of tasks in public projects, by id.
+    async fn public_tasks(&self, count: usize) -> Vec<(i64, String)> {
+        self.tasks_where("p.is_public", count).await
+    }
+
+    /// `(id, title)` of the first `count` tasks whose project meets `condition` (on `p`).
+    async fn tasks_where(&self, condition: &str, count: usize) -> Vec<(i64, String)> {
         self.connection
             .query_all_raw(Statement::from_string(
                 sea_orm::DbBackend::Postgres,
                 format!(
                     "SELECT t.id, t.title FROM tasks t JOIN projects p ON p.id = t.project_id \
-                     WHERE p.organization_id = {organization} ORDER BY t.id LIMIT {count}"
+                     WHERE {condition} ORDER BY t.id LIMIT {count}"
                 ),
             ))
             .await
