@@ -5,9 +5,13 @@
 //! The cache keeps, per role, operation name and document text, the parsed document that
 //! async-graphql validated and executed without an error (so it is known valid for that role's
 //! schema), and whether it can be **streamed**: a query made only of generated root fields and
-//! `__typename` (`__typename` below them is a constant the database writes). For a streamed document it keeps, per variables and session claims, the SQL of
-//! each root field. A repeated request then does no parsing, no validation, no planning and no
-//! SQL building: the limits are checked with its variables, the statements run, and the JSON
+//! `__typename` (`__typename` below them is a constant the database writes). For a streamed
+//! document it keeps the SQL of each root field per binding: the session's claims and the
+//! variables, except those planned as **slots** — variables only compared with columns or looked
+//! up by (`task(id: $id)`, `filter: {projectId: {eq: $p}}`), whose values are bind parameters
+//! filled per request (see [`crate::plan::slot`]). A repeated request then does no parsing, no
+//! validation, no planning and no SQL building: the limits are checked with its variables, its
+//! slot values are converted into the statements' parameters, the statements run, and the JSON
 //! the database built (every scalar already in the API's form, see `sql::Dialect::output`) is
 //! written into the body as it came, root fields in document order (see [`stream`]).
 //!
@@ -19,13 +23,13 @@ mod eligible;
 pub mod stream;
 
 use crate::auth::Session;
-use async_graphql::Variables;
 use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Name, Variables};
 use lru::LruCache;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Bytes the cached documents may take, estimated (a parsed document is a few times its text).
 const DOCUMENT_BYTES: usize = 32 * 1024 * 1024;
@@ -45,6 +49,8 @@ pub struct Prepared {
     pub document: ExecutableDocument,
     /// Whether its answers can be streamed from the database.
     pub streamable: bool,
+    /// The variables planned as slots, decided by its first compilation (see [`crate::plan::slot`]).
+    slots: OnceLock<Vec<Name>>,
 }
 
 impl Prepared {
@@ -111,7 +117,7 @@ impl<K: Hash + Eq, V> Bounded<K, V> {
 /// document.
 pub struct OperationCache {
     documents: Option<Mutex<Bounded<u64, Prepared>>>,
-    bindings: Mutex<Bounded<(u64, u64), stream::Bound>>,
+    bindings: Mutex<Bounded<(u64, u64), stream::Compiled>>,
     hasher: RandomState,
     next_id: AtomicU64,
 }
@@ -123,7 +129,7 @@ impl OperationCache {
         Self {
             documents: NonZeroUsize::new(size)
                 .map(|size| Mutex::new(Bounded::new(size, DOCUMENT_BYTES, Prepared::bytes))),
-            bindings: Mutex::new(Bounded::new(bindings, STATEMENT_BYTES, stream::Bound::bytes)),
+            bindings: Mutex::new(Bounded::new(bindings, STATEMENT_BYTES, stream::Compiled::bytes)),
             hasher: RandomState::new(),
             next_id: AtomicU64::new(0),
         }
@@ -184,6 +190,7 @@ impl OperationCache {
             query,
             document,
             streamable,
+            slots: OnceLock::new(),
         };
         let prepared = Arc::new(prepared);
         if let Ok(mut documents) = documents.lock() {
@@ -193,12 +200,12 @@ impl OperationCache {
     }
 
     /// The compiled statements of `prepared` for these variables and this session, if kept.
-    fn bound(&self, prepared: &Prepared, binding: &Binding) -> Option<Arc<stream::Bound>> {
+    fn bound(&self, prepared: &Prepared, binding: &Binding) -> Option<Arc<stream::Compiled>> {
         let bound = self.bindings.lock().ok()?.get(&(prepared.id, binding.hash))?;
         (bound.binding == binding.text).then_some(bound)
     }
 
-    fn keep(&self, prepared: &Prepared, binding: &Binding, bound: Arc<stream::Bound>) {
+    fn keep(&self, prepared: &Prepared, binding: &Binding, bound: Arc<stream::Compiled>) {
         // One huge statement would push out everything else for nothing.
         if bound.bytes() > STATEMENT_BYTES / 16 {
             return;
@@ -209,15 +216,18 @@ impl OperationCache {
     }
 }
 
-/// What, besides the document, decides a root field's SQL: the variables and the session.
+/// What, besides the document, decides a root field's SQL: the variables but its slots, and the
+/// session.
 struct Binding {
     text: String,
     hash: u64,
 }
 
 impl Binding {
-    fn new(cache: &OperationCache, variables: &Variables, session: Option<&Session>) -> Self {
-        let variables = serde_json::to_string(variables).unwrap_or_default();
+    fn new(cache: &OperationCache, variables: &Variables, slots: &[Name], session: Option<&Session>) -> Self {
+        let kept: std::collections::BTreeMap<&Name, &async_graphql::Value> =
+            variables.iter().filter(|(name, _)| !slots.contains(name)).collect();
+        let variables = serde_json::to_string(&kept).unwrap_or_default();
         let session = session.map(|session| {
             (
                 session.role.as_str(),
@@ -225,7 +235,7 @@ impl Binding {
                 serde_json::to_string(&session.claims).unwrap_or_default(),
             )
         });
-        let text = format!("{variables}\u{0}{session:?}");
+        let text = format!("{slots:?}\u{0}{variables}\u{0}{session:?}");
         let hash = cache.hasher.hash_one(text.as_str());
         Self { text, hash }
     }

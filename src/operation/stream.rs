@@ -8,26 +8,46 @@
 use super::{Binding, OperationCache, Prepared};
 use crate::auth::Session;
 use crate::error::GatewayError;
+use crate::metadata::ScalarKind;
 use crate::plan::{self, DocumentField, Root, Selection};
 use crate::schema::Engine;
 use async_graphql::parser::types::{BaseType, Type};
-use async_graphql::{Value, Variables};
+use async_graphql::{Name, Value, Variables};
 use sea_orm::{DatabaseConnection, Statement};
+use std::sync::Arc;
 
-/// One root field of a bound operation.
+/// One root field of a compiled operation.
 enum Field {
-    Typename { key: String },
-    Generated { key: String, statement: Statement },
+    Typename {
+        key: String,
+    },
+    Generated {
+        key: String,
+        statement: Statement,
+        /// Where its slots' values go.
+        parameters: Vec<Parameter>,
+    },
 }
 
-/// A prepared document's root fields compiled for one binding.
-pub struct Bound {
+/// A bind parameter a slot fills: the statement's value at `position` is slot `slot`'s value
+/// for a column of `kind`.
+struct Parameter {
+    position: usize,
+    slot: usize,
+    kind: ScalarKind,
+}
+
+/// A prepared document's root fields compiled for one binding: every variable but its slots,
+/// and the session.
+pub struct Compiled {
     fields: Vec<Field>,
+    /// The variables its statements have placeholders for (see [`plan::slot`]).
+    slots: Vec<Name>,
     /// The binding it was compiled for (compared on every hit).
     pub(super) binding: String,
 }
 
-impl Bound {
+impl Compiled {
     /// Roughly what it holds in memory.
     pub(super) fn bytes(&self) -> usize {
         let fields: usize = self
@@ -35,13 +55,58 @@ impl Bound {
             .iter()
             .map(|field| match field {
                 Field::Typename { key } => key.len(),
-                Field::Generated { key, statement, .. } => {
-                    key.len() + statement.sql.len() + statement.values.as_ref().map_or(0, |values| values.0.len() * 48)
+                Field::Generated {
+                    key,
+                    statement,
+                    parameters,
+                } => {
+                    key.len()
+                        + statement.sql.len()
+                        + statement.values.as_ref().map_or(0, |values| values.0.len() * 48)
+                        + parameters.len() * 64
                 }
             })
             .sum();
         fields + self.binding.len() + 64
     }
+
+    /// The statements with this request's slot values; `None` when one is a value the planner
+    /// refuses (planned with it, the request gets the planner's error on async-graphql's path).
+    fn bind(self: Arc<Self>, prepared: &Prepared, variables: &Variables) -> Option<Bound> {
+        let mut statements = Vec::with_capacity(self.fields.len());
+        for field in &self.fields {
+            let Field::Generated {
+                statement, parameters, ..
+            } = field
+            else {
+                statements.push(None);
+                continue;
+            };
+            if parameters.is_empty() {
+                statements.push(None);
+                continue;
+            }
+            let mut statement = statement.clone();
+            let values = &mut statement.values.as_mut()?.0;
+            for parameter in parameters {
+                let name = &self.slots[parameter.slot];
+                let value = variable(prepared, variables, name)?;
+                *values.get_mut(parameter.position)? = plan::parse_scalar(&parameter.kind, value, name).ok()?;
+            }
+            statements.push(Some(statement));
+        }
+        Some(Bound {
+            compiled: self,
+            statements,
+        })
+    }
+}
+
+/// A compiled operation with one request's values: what [`run`] runs.
+pub struct Bound {
+    compiled: Arc<Compiled>,
+    /// Per field, its statement when slots filled it (else the compiled one runs as it is).
+    statements: Vec<Option<Statement>>,
 }
 
 /// What a streamed answer needs from the server.
@@ -62,56 +127,187 @@ impl OperationCache {
         prepared: &Prepared,
         variables: &Variables,
         session: Option<&Session>,
-    ) -> Option<std::sync::Arc<Bound>> {
-        let binding = Binding::new(self, variables, session);
-        if let Some(bound) = self.bound(prepared, &binding) {
-            return Some(bound);
-        }
+    ) -> Option<Bound> {
         if !variables_fit(prepared, variables) {
             return None;
         }
-        let fields = compile(engine, backend, prepared, variables, session).ok()?;
+        let compiler = Compiler {
+            engine,
+            backend,
+            prepared,
+            variables,
+            session,
+        };
+        let slots = match prepared.slots.get() {
+            Some(slots) => slots,
+            None => prepared.slots.get_or_init(|| compiler.discover()),
+        };
+        // Planned once for every value of its slots…
+        if !slots.is_empty()
+            && slots.iter().all(|slot| variable(prepared, variables, slot).is_some())
+            && let Some(compiled) = self.compiled(&compiler, slots)
+            && let Some(bound) = compiled.bind(prepared, variables)
+        {
+            return Some(bound);
+        }
+        // …or for these very values.
+        self.compiled(&compiler, &[])?.bind(prepared, variables)
+    }
+
+    /// The operation compiled with `slots`, found or compiled now.
+    fn compiled(&self, compiler: &Compiler<'_>, slots: &[Name]) -> Option<Arc<Compiled>> {
+        let binding = Binding::new(self, compiler.variables, slots, compiler.session);
+        if let Some(compiled) = self.bound(compiler.prepared, &binding) {
+            return Some(compiled);
+        }
+        let fields = compiler.compile(slots).ok()?;
         crate::server::metrics::compilation();
-        let bound = std::sync::Arc::new(Bound {
+        let compiled = Arc::new(Compiled {
             fields,
+            slots: slots.to_vec(),
             binding: binding.text.clone(),
         });
-        self.keep(prepared, &binding, bound.clone());
-        Some(bound)
+        self.keep(compiler.prepared, &binding, compiled.clone());
+        Some(compiled)
     }
 }
 
-/// Plans and compiles every root field the variables keep, in document order.
-fn compile(
-    engine: &Engine,
+/// The value of variable `name` in this request (its default when not given); `None` when it is
+/// null: a slot holds values, and null means something else to the planner.
+fn variable<'v>(prepared: &'v Prepared, variables: &'v Variables, name: &Name) -> Option<&'v Value> {
+    let value = match variables.get(name) {
+        Some(value) => value,
+        None => crate::server::http::selected_operation(&prepared.document, prepared.operation.as_deref())?
+            .variable_definitions
+            .iter()
+            .find(|definition| definition.node.name.node == *name)?
+            .node
+            .default_value()?,
+    };
+    (!matches!(value, Value::Null)).then_some(value)
+}
+
+/// Plans and compiles one prepared document for one request.
+struct Compiler<'a> {
+    engine: &'a Engine,
     backend: sea_orm::DbBackend,
-    prepared: &Prepared,
-    variables: &Variables,
-    session: Option<&Session>,
-) -> Result<Vec<Field>, GatewayError> {
-    let registry = &engine.registry;
-    let access = engine.access(session)?;
-    // The whole operation's text matching, all root fields together.
-    let spent = plan::text_cost::TextSpent::default();
-    let mut fields = Vec::new();
-    for field in DocumentField::roots(&prepared.document, prepared.operation.as_deref(), variables)? {
-        if !field.included()? {
-            continue;
+    prepared: &'a Prepared,
+    variables: &'a Variables,
+    session: Option<&'a Session>,
+}
+
+impl Compiler<'_> {
+    /// The variables to plan as slots, decided by the document's first binding: of those with a
+    /// scalar value, every one the planner takes as a slot, together or else each alone
+    /// (`first: $n` or `after: $cursor` change the SQL, so they are never slots).
+    fn discover(&self) -> Vec<Name> {
+        let Some(operation) =
+            crate::server::http::selected_operation(&self.prepared.document, self.prepared.operation.as_deref())
+        else {
+            return Vec::new();
+        };
+        let candidates: Vec<Name> = operation
+            .variable_definitions
+            .iter()
+            .map(|definition| &definition.node.name.node)
+            .filter(|name| {
+                matches!(
+                    variable(self.prepared, self.variables, name),
+                    Some(Value::Number(_) | Value::String(_) | Value::Boolean(_) | Value::Enum(_))
+                )
+            })
+            .cloned()
+            .collect();
+        if candidates.is_empty() || self.compile(&candidates).is_ok() {
+            return candidates;
         }
-        let key = field.alias().unwrap_or(field.name()).to_owned();
-        if field.name() == "__typename" {
-            fields.push(Field::Typename { key });
-            continue;
+        let alone: Vec<Name> = candidates
+            .into_iter()
+            .filter(|candidate| self.compile(std::slice::from_ref(candidate)).is_ok())
+            .collect();
+        if alone.len() > 1 && self.compile(&alone).is_err() {
+            return Vec::new();
         }
-        let (entity, root) = Root::find(registry, field.name()).ok_or(GatewayError::Internal)?;
-        let mut plan = plan::plan_root(registry, entity, root, field)?;
-        engine.authorize(&access, &mut plan, Some(&spent))?;
-        fields.push(Field::Generated {
-            key,
-            statement: crate::sql::statement(backend, registry, &access, &plan),
-        });
+        alone
     }
-    Ok(fields)
+
+    /// Plans and compiles every root field the variables keep, in document order, the variables
+    /// `slots` as placeholders; checked against the statements planned with the request's own
+    /// values (with them in the placeholders' positions, the two must be the same).
+    fn compile(&self, slots: &[Name]) -> Result<Vec<Field>, GatewayError> {
+        let fields = self.plan(slots)?;
+        if slots.is_empty() {
+            return Ok(fields);
+        }
+        let plain = self.plan(&[])?;
+        if fields.len() != plain.len() {
+            return Err(GatewayError::Internal);
+        }
+        for (field, plain) in fields.iter().zip(&plain) {
+            match (field, plain) {
+                (Field::Typename { .. }, Field::Typename { .. }) => {}
+                (
+                    Field::Generated {
+                        statement, parameters, ..
+                    },
+                    Field::Generated { statement: plain, .. },
+                ) => {
+                    let mut values = statement.values.clone().ok_or(GatewayError::Internal)?.0;
+                    for parameter in parameters {
+                        let name = &slots[parameter.slot];
+                        let value = variable(self.prepared, self.variables, name).ok_or(GatewayError::Internal)?;
+                        values[parameter.position] = plan::parse_scalar(&parameter.kind, value, name)?;
+                    }
+                    if statement.sql != plain.sql
+                        || Some(values) != plain.values.as_ref().map(|values| values.0.clone())
+                    {
+                        return Err(GatewayError::Internal);
+                    }
+                }
+                _ => return Err(GatewayError::Internal),
+            }
+        }
+        Ok(fields)
+    }
+
+    fn plan(&self, slots: &[Name]) -> Result<Vec<Field>, GatewayError> {
+        let registry = &self.engine.registry;
+        let access = self.engine.access(self.session)?;
+        // The whole operation's text matching, all root fields together.
+        let spent = plan::text_cost::TextSpent::default();
+        let prepared = self.prepared;
+        let mut fields = Vec::new();
+        let roots =
+            DocumentField::roots_with_slots(&prepared.document, prepared.operation.as_deref(), self.variables, slots)?;
+        for field in roots {
+            if !field.included()? {
+                continue;
+            }
+            let key = field.alias().unwrap_or(field.name()).to_owned();
+            if field.name() == "__typename" {
+                fields.push(Field::Typename { key });
+                continue;
+            }
+            let (entity, root) = Root::find(registry, field.name()).ok_or(GatewayError::Internal)?;
+            let mut plan = plan::plan_root(registry, entity, root, field)?;
+            self.engine.authorize(&access, &mut plan, Some(&spent))?;
+            let kinds = plan::slot::kinds(registry, &plan);
+            let statement = crate::sql::statement(self.backend, registry, &access, &plan);
+            let mut parameters = Vec::new();
+            for (position, value) in statement.values.iter().flat_map(|values| values.0.iter()).enumerate() {
+                if let Some(slot) = plan::slot::slot_of(value) {
+                    let kind = kinds.get(&slot).cloned().flatten().ok_or(GatewayError::Internal)?;
+                    parameters.push(Parameter { position, slot, kind });
+                }
+            }
+            fields.push(Field::Generated {
+                key,
+                statement,
+                parameters,
+            });
+        }
+        Ok(fields)
+    }
 }
 
 /// Whether every variable the operation declares non-null without a default has a value, and the
@@ -152,11 +348,13 @@ fn fits(ty: &Type, value: &Value) -> bool {
 /// Runs the bound fields and writes the answer; `None` when a field failed (async-graphql's
 /// path then answers the request, with its errors and partial results).
 pub async fn run(context: &Context<'_>, bound: &Bound) -> Option<String> {
-    let mut texts = Vec::with_capacity(bound.fields.len());
-    for field in &bound.fields {
+    let fields = &bound.compiled.fields;
+    let mut texts = Vec::with_capacity(fields.len());
+    for (field, bound) in fields.iter().zip(&bound.statements) {
         texts.push(match field {
             Field::Typename { .. } => Some(r#""Query""#.to_owned()),
             Field::Generated { statement, .. } => {
+                let statement = bound.as_ref().unwrap_or(statement);
                 crate::database::route::read(context.primary, context.routing, statement, Some(context.budget))
                     .await
                     .ok()?
@@ -164,9 +362,9 @@ pub async fn run(context: &Context<'_>, bound: &Bound) -> Option<String> {
         });
     }
     let length: usize = texts.iter().flatten().map(String::len).sum();
-    let mut body = String::with_capacity(length + 16 * bound.fields.len() + 12);
+    let mut body = String::with_capacity(length + 16 * fields.len() + 12);
     body.push_str(r#"{"data":{"#);
-    for (index, (field, text)) in bound.fields.iter().zip(texts).enumerate() {
+    for (index, (field, text)) in fields.iter().zip(texts).enumerate() {
         if index > 0 {
             body.push(',');
         }

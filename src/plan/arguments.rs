@@ -254,6 +254,9 @@ pub fn argument_value<'v>(arguments: &'v [(String, GqlValue)], name: &str) -> &'
 /// Converts a key argument of the lookup field.
 pub fn parse_key_value(entity: &Entity, column: &str, value: &GqlValue) -> Result<Value, GatewayError> {
     let column = entity.column(column).ok_or(GatewayError::Internal)?;
+    if let Some(placeholder) = super::slot::placeholder(value) {
+        return Ok(placeholder);
+    }
     parse_scalar(&column.kind, value, &column.field)
 }
 
@@ -291,6 +294,10 @@ pub struct Literals;
 impl Operands for Literals {
     type Operand = Value;
     fn operand(&self, kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<Value, GatewayError> {
+        // A variable planned as a slot (see `super::slot`).
+        if let Some(placeholder) = super::slot::placeholder(value) {
+            return Ok(placeholder);
+        }
         parse_scalar(kind, value, path)
     }
 }

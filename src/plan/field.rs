@@ -74,6 +74,8 @@ struct Operation<'a> {
     definition: &'a OperationDefinition,
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     variables: &'a Variables,
+    /// Variables planned as slots (see [`super::slot`]): their arguments get markers.
+    slots: &'a [Name],
 }
 
 /// A field of a parsed document, with the operation's variables.
@@ -92,6 +94,18 @@ impl<'a> DocumentField<'a> {
         document: &'a ExecutableDocument,
         name: Option<&str>,
         variables: &'a Variables,
+    ) -> Result<Vec<Self>, GatewayError> {
+        Self::roots_with_slots(document, name, variables, &[])
+    }
+
+    /// [`Self::roots`], the variables `slots` planned as slots: wherever one is an argument's
+    /// value (or part of it) the planner sees its [`super::slot::marker`]. A slot in a
+    /// directive's condition is an error: whether a field is there is never a slot.
+    pub fn roots_with_slots(
+        document: &'a ExecutableDocument,
+        name: Option<&str>,
+        variables: &'a Variables,
+        slots: &'a [Name],
     ) -> Result<Vec<Self>, GatewayError> {
         let definition = match (&document.operations, name) {
             (DocumentOperations::Single(operation), _) => &operation.node,
@@ -112,6 +126,7 @@ impl<'a> DocumentField<'a> {
             definition,
             fragments: &document.fragments,
             variables,
+            slots,
         };
         let mut fields = Vec::new();
         operation.collect(&definition.selection_set.node.items, None, &mut fields)?;
@@ -132,6 +147,7 @@ impl<'a> DocumentField<'a> {
                 definition: &environment.operation.node,
                 fragments: &environment.fragments,
                 variables: &environment.variables,
+                slots: &[],
             },
             member: Some([member, abstract_type]),
         }
@@ -156,13 +172,26 @@ impl<'a> Operation<'a> {
         }
     }
 
+    /// Resolves a variable in an argument: a slot's marker, else [`Self::variable`].
+    fn argument_variable(&self) -> impl FnMut(Name) -> Result<GqlValue, GatewayError> + '_ {
+        let mut variable = self.variable();
+        move |name| match self.slots.iter().position(|slot| *slot == name) {
+            Some(slot) => Ok(super::slot::marker(slot)),
+            None => variable(name),
+        }
+    }
+
     fn keeps(&self, directives: &[Positioned<async_graphql::parser::types::Directive>]) -> Result<bool, GatewayError> {
         for directive in directives {
             let condition = directive
                 .node
                 .get_argument("if")
-                .map(|value| value.node.clone().into_const_with(self.variable()))
+                .map(|value| value.node.clone().into_const_with(self.argument_variable()))
                 .transpose()?;
+            // Whether a field is there changes the statement: a slot cannot decide it.
+            if condition.as_ref().and_then(super::slot::placeholder).is_some() {
+                return Err(GatewayError::bad_input("a directive's condition cannot be a slot"));
+            }
             if !keeps(directive.node.name.node.as_str(), condition.as_ref()) {
                 return Ok(false);
             }
@@ -229,7 +258,7 @@ impl Selection for DocumentField<'_> {
             .map(|(name, value)| {
                 Ok((
                     name.node.to_string(),
-                    value.node.clone().into_const_with(self.operation.variable())?,
+                    value.node.clone().into_const_with(self.operation.argument_variable())?,
                 ))
             })
             .collect()

@@ -10,6 +10,7 @@ pub mod cursor;
 mod event;
 mod field;
 mod selection;
+pub mod slot;
 pub mod text_cost;
 pub mod visit;
 pub mod vocabulary;

@@ -78,6 +78,143 @@ async fn a_repeated_query_is_parsed_and_compiled_once() {
     assert_eq!(compiled().await - compiled_before, 2);
 }
 
+/// A cached gateway and one without the cache, on one database.
+struct Processes {
+    cached: GatewayProcess,
+    plain: GatewayProcess,
+}
+
+impl Processes {
+    fn start(env: &[(&str, &str)]) -> Self {
+        let mut plain = env.to_vec();
+        plain.push(("GATEWAY_OPERATION_CACHE_SIZE", "0"));
+        Self {
+            cached: GatewayProcess::start(env),
+            plain: GatewayProcess::start(&plain),
+        }
+    }
+
+    /// `query` with `variables` on both: the same answer, which has no error.
+    async fn same(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let cached = self.cached.graphql_with(query, variables.clone()).await;
+        let plain = self.plain.graphql_with(query, variables.clone()).await;
+        assert_eq!(cached, plain, "{query} with {variables}");
+        assert!(cached.get("errors").is_none(), "{cached}");
+        cached
+    }
+
+    async fn compilations(&self) -> u64 {
+        counter(&self.cached, "gateway_operation_compilations_total", "").await
+    }
+}
+
+/// Variables only compared with columns or looked up by are slots: one compilation serves
+/// every value, each request's values bound into the statements; a variable that also decides
+/// the SQL (a page size here) keeps being compiled per value. On both backends.
+async fn slots_take_new_values_without_compiling(gateway: &Processes) {
+    let lookup = "query One($id: ID!) { task(id: $id) { id title project { id } } }";
+    let before = gateway.compilations().await;
+    let mut found = 0;
+    for id in [1, 2, 3, 4, 5, 2, 999_999] {
+        let answer = gateway.same(lookup, json!({ "id": id })).await;
+        let task = &answer["data"]["task"];
+        if !task.is_null() {
+            assert_eq!(task["id"], id.to_string(), "{answer}");
+            found += 1;
+        }
+    }
+    assert!(found >= 3, "the role reads some of the first tasks");
+    assert_eq!(gateway.compilations().await - before, 1, "one compilation for every id");
+
+    let filtered = "query Of($project: ID!, $status: TaskStatus!, $min: Int!, $n: Int!) {
+        tasks(first: $n, orderBy: [{id: ASC}], filter: {projectId: {eq: $project}, status: {in: [$status]}, priority: {gte: $min}}) {
+          totalCount nodes { id priority status project { id } }
+        }
+      }";
+    let before = gateway.compilations().await;
+    for (project, status, min) in [(1, "TODO", 1), (2, "DONE", 3), (3, "IN_PROGRESS", 0), (1, "TODO", 5)] {
+        let answer = gateway
+            .same(
+                filtered,
+                json!({ "project": project, "status": status, "min": min, "n": 5 }),
+            )
+            .await;
+        for node in answer["data"]["tasks"]["nodes"].as_array().expect("nodes") {
+            assert_eq!(node["project"]["id"], project.to_string(), "{answer}");
+            assert_eq!(node["status"], status, "{answer}");
+            assert!(node["priority"].as_i64() >= Some(min), "{answer}");
+        }
+    }
+    assert_eq!(
+        gateway.compilations().await - before,
+        1,
+        "one compilation for every filter value"
+    );
+    // Another page size is another statement.
+    gateway
+        .same(filtered, json!({ "project": 1, "status": "TODO", "min": 1, "n": 6 }))
+        .await;
+    assert_eq!(gateway.compilations().await - before, 2);
+
+    // Used as a page size too, a variable is never a slot: each value is its own statement.
+    let both = "query ($n: Int!) { tasks(first: $n, filter: {priority: {lte: $n}}) { nodes { id priority } } }";
+    let before = gateway.compilations().await;
+    for n in [2, 3] {
+        let answer = gateway.same(both, json!({ "n": n })).await;
+        let nodes = answer["data"]["tasks"]["nodes"].as_array().expect("nodes").clone();
+        assert!(
+            nodes.len() <= n as usize && nodes.iter().all(|node| node["priority"].as_i64() <= Some(n)),
+            "{answer}"
+        );
+    }
+    assert_eq!(gateway.compilations().await - before, 2);
+
+    // So is one that decides whether a field is there.
+    let shown = "query ($id: ID!, $show: Boolean!) { task(id: $id) { id title @include(if: $show) } }";
+    let shown_title = gateway.same(shown, json!({ "id": 1, "show": true })).await;
+    assert!(shown_title["data"]["task"]["title"].is_string(), "{shown_title}");
+    let hidden = gateway.same(shown, json!({ "id": 2, "show": false })).await;
+    assert_eq!(hidden["data"]["task"], json!({ "id": "2" }));
+
+    // A slot's value the planner refuses is refused as without the cache, in the same words.
+    for variables in [
+        json!({ "id": "x" }),
+        json!({ "id": "99999999999999999999" }),
+        json!({ "id": 1.5 }),
+    ] {
+        let cached = gateway.cached.graphql_with(lookup, variables.clone()).await;
+        let plain = gateway.plain.graphql_with(lookup, variables.clone()).await;
+        assert_eq!(cached, plain, "{variables}");
+        assert!(cached["errors"][0]["extensions"]["code"].is_string(), "{cached}");
+    }
+    let refused = gateway
+        .cached
+        .graphql_with(
+            filtered,
+            json!({ "project": 1, "status": "NOT_A_STATUS", "min": 1, "n": 5 }),
+        )
+        .await;
+    assert!(refused["errors"][0]["extensions"]["code"].is_string(), "{refused}");
+}
+
+#[tokio::test]
+async fn slots_take_new_values_without_compiling_on_postgres() {
+    let (database, _) = TestDatabase::seeded(0.1).await;
+    let gateway = Processes::start(&[("DATABASE_URL", &database.url)]);
+    slots_take_new_values_without_compiling(&gateway).await;
+}
+
+#[tokio::test]
+async fn slots_take_new_values_without_compiling_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("embedded.db");
+    let path = path.to_str().expect("a UTF-8 path");
+    // The first gateway migrates and seeds the embedded file; the second serves it as it is.
+    let cached = GatewayProcess::start(&[("GATEWAY_SQLITE_PATH", path)]);
+    let plain = GatewayProcess::start(&[("GATEWAY_SQLITE_PATH", path), ("GATEWAY_OPERATION_CACHE_SIZE", "0")]);
+    slots_take_new_values_without_compiling(&Processes { cached, plain }).await;
+}
+
 #[tokio::test]
 async fn the_cache_can_be_turned_off() {
     let database = TestDatabase::new().await;

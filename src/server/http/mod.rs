@@ -304,7 +304,7 @@ pub(super) fn bound(
     session: Option<&Session>,
     prepared: &crate::operation::Prepared,
     request: &async_graphql::Request,
-) -> Option<Arc<crate::operation::stream::Bound>> {
+) -> Option<crate::operation::stream::Bound> {
     let backend = sea_orm::ConnectionTrait::get_database_backend(&state.database);
     prepared.streamable.then(|| {
         state
