@@ -27,6 +27,8 @@ declare -A queries=(
   [q1]='{"query":"query Q1 { tasks(first: 100, orderBy: [{id: ASC}]) { nodes { id title status priority createdAt } } }"}'
   [q2]='{"query":"query Q2 { organizations(first: 5, orderBy: [{id: ASC}]) { nodes { id name projects(first: 5, orderBy: [{id: ASC}]) { nodes { id name tasks(first: 10, orderBy: [{id: ASC}]) { nodes { id title status } } } } } } }"}'
   [q4]="{\"query\":\"query Q4 { task(id: $tid) { id title status priority dueOn estimateHours metadata createdAt } }\"}"
+  # Q4 with its key as a variable, another value in every request (`@N@`: the request's number).
+  [q4v]="{\"query\":\"query Q4V(\$id: ID!) { task(id: \$id) { id title status priority dueOn estimateHours metadata createdAt } }\",\"variables\":{\"id\":@N@}}"
 )
 env=(DATABASE_URL="$database_url" GATEWAY_LOG=warn GATEWAY_LISTEN="127.0.0.1:$port")
 auth=()
@@ -40,25 +42,25 @@ if [ "${ROLE:-}" = member ]; then
 fi
 # `count` requests with `body`, one after another on one connection.
 post() {
-  local body=$1 count=$2 config="$work/curl.conf"
+  local body=$1 count=$2 offset=${3:-0} config="$work/curl.conf"
   : >"$config"
   for index in $(seq 1 "$count"); do
     [ "$index" -gt 1 ] && echo next >>"$config"
     printf 'url = "http://127.0.0.1:%s/graphql"\nheader = "content-type: application/json"\n' "$port" >>"$config"
     for header in "${auth[@]:1}"; do printf 'header = "%s"\n' "$header" >>"$config"; done
-    printf 'data = %s\noutput = /dev/null\nsilent\nfail\n' "$(printf '%s' "$body" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')" >>"$config"
+    printf 'data = %s\noutput = /dev/null\nsilent\nfail\n' "$(printf '%s' "${body//@N@/$((tid + offset + index))}" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')" >>"$config"
   done
   curl -K "$config"
 }
 
 printf '%-4s %14s  (%s, %d requests, role %s)\n' query instr/request "$binary" "$requests" "${ROLE:-none}"
-for q in q1 q2 q4; do
+for q in ${QUERIES:-q1 q2 q4 q4v}; do
   env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/$q.out" "$binary" serve 2>"$work/valgrind.log" &
   pid=$!
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 1; done
   post "${queries[$q]}" 20
   callgrind_control --zero "$pid" >/dev/null 2>&1
-  post "${queries[$q]}" "$requests"
+  post "${queries[$q]}" "$requests" 20
   callgrind_control --dump "$pid" >/dev/null 2>&1
   kill -INT "$pid"
   wait "$pid" || true

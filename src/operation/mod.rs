@@ -49,8 +49,8 @@ pub struct Prepared {
     pub document: ExecutableDocument,
     /// Whether its answers can be streamed from the database.
     pub streamable: bool,
-    /// The variables planned as slots, decided by its first compilation (see [`crate::plan::slot`]).
-    slots: OnceLock<Vec<Name>>,
+    /// What its compilations leave to each request, decided by the first (see [`crate::plan::slot`]).
+    shape: OnceLock<stream::Shape>,
 }
 
 impl Prepared {
@@ -190,7 +190,7 @@ impl OperationCache {
             query,
             document,
             streamable,
-            slots: OnceLock::new(),
+            shape: OnceLock::new(),
         };
         let prepared = Arc::new(prepared);
         if let Ok(mut documents) = documents.lock() {
@@ -217,25 +217,28 @@ impl OperationCache {
 }
 
 /// What, besides the document, decides a root field's SQL: the variables but its slots, and the
-/// session.
+/// session (its role only, when the claims are slots).
 struct Binding {
     text: String,
     hash: u64,
 }
 
 impl Binding {
-    fn new(cache: &OperationCache, variables: &Variables, slots: &[Name], session: Option<&Session>) -> Self {
-        let kept: std::collections::BTreeMap<&Name, &async_graphql::Value> =
-            variables.iter().filter(|(name, _)| !slots.contains(name)).collect();
+    fn new(cache: &OperationCache, variables: &Variables, shape: &stream::Shape, session: Option<&Session>) -> Self {
+        let kept: std::collections::BTreeMap<&Name, &async_graphql::Value> = variables
+            .iter()
+            .filter(|(name, _)| !shape.variables().contains(name))
+            .collect();
         let variables = serde_json::to_string(&kept).unwrap_or_default();
-        let session = session.map(|session| {
-            (
+        let session = session.map(|session| match shape.claims() {
+            true => (session.role.as_str(), None, String::new()),
+            false => (
                 session.role.as_str(),
                 session.user_id.as_deref(),
                 serde_json::to_string(&session.claims).unwrap_or_default(),
-            )
+            ),
         });
-        let text = format!("{slots:?}\u{0}{variables}\u{0}{session:?}");
+        let text = format!("{shape:?}\u{0}{variables}\u{0}{session:?}");
         let hash = cache.hasher.hash_one(text.as_str());
         Self { text, hash }
     }

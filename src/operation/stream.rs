@@ -29,20 +29,45 @@ enum Field {
     },
 }
 
-/// A bind parameter a slot fills: the statement's value at `position` is slot `slot`'s value
-/// for a column of `kind`.
+/// A bind parameter a slot fills: the statement's value at `position` is `slot`'s value for a
+/// column of `kind`.
 struct Parameter {
     position: usize,
-    slot: usize,
+    slot: plan::slot::Slot,
     kind: ScalarKind,
 }
 
-/// A prepared document's root fields compiled for one binding: every variable but its slots,
-/// and the session.
+/// What a compilation leaves to each request (see [`plan::slot`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// The variables planned as slots.
+    variables: Vec<Name>,
+    /// Whether the policy's claims are slots (else the statements hold one session's values).
+    claims: bool,
+}
+
+impl Shape {
+    /// Every value bound at compilation: nothing is a slot.
+    fn fixed() -> Self {
+        Self::default()
+    }
+
+    pub(super) fn variables(&self) -> &[Name] {
+        &self.variables
+    }
+
+    pub(super) fn claims(&self) -> bool {
+        self.claims
+    }
+}
+
+/// A prepared document's root fields compiled for one binding: the variables that are not
+/// slots, and the session (its role only when claims are slots).
 pub struct Compiled {
     fields: Vec<Field>,
-    /// The variables its statements have placeholders for (see [`plan::slot`]).
-    slots: Vec<Name>,
+    shape: Shape,
+    /// The claim and column kind of each claim slot.
+    claims: Vec<(String, ScalarKind)>,
     /// The binding it was compiled for (compared on every hit).
     pub(super) binding: String,
 }
@@ -70,35 +95,58 @@ impl Compiled {
         fields + self.binding.len() + 64
     }
 
+    /// Slot `slot`'s value for this request, as the planner (or the policy) would have bound it.
+    fn value(
+        &self,
+        slot: plan::slot::Slot,
+        kind: &ScalarKind,
+        request: &Request<'_>,
+    ) -> Result<sea_orm::Value, GatewayError> {
+        match slot {
+            plan::slot::Slot::Variable(index) => {
+                let name = self.shape.variables.get(index).ok_or(GatewayError::Internal)?;
+                let value = variable(request.prepared, request.variables, name).ok_or(GatewayError::Internal)?;
+                plan::parse_scalar(kind, value, name)
+            }
+            plan::slot::Slot::Claim(index) => {
+                let (name, _) = self.claims.get(index).ok_or(GatewayError::Internal)?;
+                let session = request.session.ok_or(GatewayError::Internal)?;
+                crate::permission::claim_value(session, name, kind)
+            }
+        }
+    }
+
     /// The statements with this request's slot values; `None` when one is a value the planner
     /// refuses (planned with it, the request gets the planner's error on async-graphql's path).
-    fn bind(self: Arc<Self>, prepared: &Prepared, variables: &Variables) -> Option<Bound> {
+    fn bind(self: Arc<Self>, request: &Request<'_>) -> Option<Bound> {
         let mut statements = Vec::with_capacity(self.fields.len());
         for field in &self.fields {
-            let Field::Generated {
-                statement, parameters, ..
-            } = field
-            else {
-                statements.push(None);
-                continue;
-            };
-            if parameters.is_empty() {
-                statements.push(None);
-                continue;
-            }
-            let mut statement = statement.clone();
-            let values = &mut statement.values.as_mut()?.0;
-            for parameter in parameters {
-                let name = &self.slots[parameter.slot];
-                let value = variable(prepared, variables, name)?;
-                *values.get_mut(parameter.position)? = plan::parse_scalar(&parameter.kind, value, name).ok()?;
-            }
-            statements.push(Some(statement));
+            statements.push(match field {
+                Field::Generated {
+                    statement, parameters, ..
+                } if !parameters.is_empty() => Some(self.fill(statement, parameters, request).ok()?),
+                _ => None,
+            });
         }
         Some(Bound {
             compiled: self,
             statements,
         })
+    }
+
+    fn fill(
+        &self,
+        statement: &Statement,
+        parameters: &[Parameter],
+        request: &Request<'_>,
+    ) -> Result<Statement, GatewayError> {
+        let mut statement = statement.clone();
+        let values = &mut statement.values.as_mut().ok_or(GatewayError::Internal)?.0;
+        for parameter in parameters {
+            *values.get_mut(parameter.position).ok_or(GatewayError::Internal)? =
+                self.value(parameter.slot, &parameter.kind, request)?;
+        }
+        Ok(statement)
     }
 }
 
@@ -116,6 +164,14 @@ pub struct Context<'a> {
     pub budget: &'a crate::sql::ResponseBudget,
 }
 
+/// One request for a prepared document.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    prepared: &'a Prepared,
+    variables: &'a Variables,
+    session: Option<&'a Session>,
+}
+
 impl OperationCache {
     /// Compiles (or finds compiled) the root fields of `prepared` for `variables` and `session`.
     /// `None` when this request should take async-graphql's path instead: a value the planner
@@ -131,43 +187,51 @@ impl OperationCache {
         if !variables_fit(prepared, variables) {
             return None;
         }
-        let compiler = Compiler {
-            engine,
-            backend,
+        let request = Request {
             prepared,
             variables,
             session,
         };
-        let slots = match prepared.slots.get() {
-            Some(slots) => slots,
-            None => prepared.slots.get_or_init(|| compiler.discover()),
+        let compiler = Compiler {
+            engine,
+            backend,
+            request,
+        };
+        let shape = match prepared.shape.get() {
+            Some(shape) => Some(shape),
+            None => compiler.discover().map(|shape| prepared.shape.get_or_init(|| shape)),
         };
         // Planned once for every value of its slots…
-        if !slots.is_empty()
-            && slots.iter().all(|slot| variable(prepared, variables, slot).is_some())
-            && let Some(compiled) = self.compiled(&compiler, slots)
-            && let Some(bound) = compiled.bind(prepared, variables)
+        if let Some(shape) = shape.filter(|shape| **shape != Shape::fixed())
+            && shape
+                .variables
+                .iter()
+                .all(|slot| variable(prepared, variables, slot).is_some())
+            && let Some(compiled) = self.compiled(&compiler, shape)
+            && let Some(bound) = compiled.bind(&request)
         {
             return Some(bound);
         }
         // …or for these very values.
-        self.compiled(&compiler, &[])?.bind(prepared, variables)
+        self.compiled(&compiler, &Shape::fixed())?.bind(&request)
     }
 
-    /// The operation compiled with `slots`, found or compiled now.
-    fn compiled(&self, compiler: &Compiler<'_>, slots: &[Name]) -> Option<Arc<Compiled>> {
-        let binding = Binding::new(self, compiler.variables, slots, compiler.session);
-        if let Some(compiled) = self.bound(compiler.prepared, &binding) {
+    /// The operation compiled in `shape`, found or compiled now.
+    fn compiled(&self, compiler: &Compiler<'_>, shape: &Shape) -> Option<Arc<Compiled>> {
+        let request = &compiler.request;
+        let binding = Binding::new(self, request.variables, shape, request.session);
+        if let Some(compiled) = self.bound(request.prepared, &binding) {
             return Some(compiled);
         }
-        let fields = compiler.compile(slots).ok()?;
+        let (fields, claims) = compiler.compile(shape).ok()?;
         crate::server::metrics::compilation();
         let compiled = Arc::new(Compiled {
             fields,
-            slots: slots.to_vec(),
+            shape: shape.clone(),
+            claims,
             binding: binding.text.clone(),
         });
-        self.keep(compiler.prepared, &binding, compiled.clone());
+        self.keep(request.prepared, &binding, compiled.clone());
         Some(compiled)
     }
 }
@@ -191,20 +255,34 @@ fn variable<'v>(prepared: &'v Prepared, variables: &'v Variables, name: &Name) -
 struct Compiler<'a> {
     engine: &'a Engine,
     backend: sea_orm::DbBackend,
-    prepared: &'a Prepared,
-    variables: &'a Variables,
-    session: Option<&'a Session>,
+    request: Request<'a>,
 }
 
+/// A compilation: the fields, and the claim slots their statements have.
+type Compilation = (Vec<Field>, Vec<(String, ScalarKind)>);
+
 impl Compiler<'_> {
-    /// The variables to plan as slots, decided by the document's first binding: of those with a
-    /// scalar value, every one the planner takes as a slot, together or else each alone
-    /// (`first: $n` or `after: $cursor` change the SQL, so they are never slots).
-    fn discover(&self) -> Vec<Name> {
+    /// What to leave to each request, decided by the document's first binding: the claims, when
+    /// the session has a policy's; of the variables with a scalar value, every one the planner
+    /// takes as a slot, together or else each alone (`first: $n` or `after: $cursor` change the
+    /// SQL, so they are never slots).
+    /// `None` when this request's own values do not plan: they decide nothing then.
+    fn discover(&self) -> Option<Shape> {
+        let request = &self.request;
+        self.plan(&Shape::fixed()).ok()?;
+        let claims = self.engine.policy.is_some()
+            && request.session.is_some()
+            && self
+                .compile(&Shape {
+                    variables: Vec::new(),
+                    claims: true,
+                })
+                .is_ok();
+        let shape = |variables: Vec<Name>| Shape { variables, claims };
         let Some(operation) =
-            crate::server::http::selected_operation(&self.prepared.document, self.prepared.operation.as_deref())
+            crate::server::http::selected_operation(&request.prepared.document, request.prepared.operation.as_deref())
         else {
-            return Vec::new();
+            return Some(shape(Vec::new()));
         };
         let candidates: Vec<Name> = operation
             .variable_definitions
@@ -212,73 +290,80 @@ impl Compiler<'_> {
             .map(|definition| &definition.node.name.node)
             .filter(|name| {
                 matches!(
-                    variable(self.prepared, self.variables, name),
+                    variable(request.prepared, request.variables, name),
                     Some(Value::Number(_) | Value::String(_) | Value::Boolean(_) | Value::Enum(_))
                 )
             })
             .cloned()
             .collect();
-        if candidates.is_empty() || self.compile(&candidates).is_ok() {
-            return candidates;
+        if candidates.is_empty() || self.compile(&shape(candidates.clone())).is_ok() {
+            return Some(shape(candidates));
         }
         let alone: Vec<Name> = candidates
             .into_iter()
-            .filter(|candidate| self.compile(std::slice::from_ref(candidate)).is_ok())
+            .filter(|candidate| self.compile(&shape(vec![candidate.clone()])).is_ok())
             .collect();
-        if alone.len() > 1 && self.compile(&alone).is_err() {
-            return Vec::new();
+        if alone.len() > 1 && self.compile(&shape(alone.clone())).is_err() {
+            return Some(shape(Vec::new()));
         }
-        alone
+        Some(shape(alone))
     }
 
-    /// Plans and compiles every root field the variables keep, in document order, the variables
-    /// `slots` as placeholders; checked against the statements planned with the request's own
+    /// Plans and compiles every root field the variables keep, in document order, the slots of
+    /// `shape` as placeholders; checked against the statements planned with the request's own
     /// values (with them in the placeholders' positions, the two must be the same).
-    fn compile(&self, slots: &[Name]) -> Result<Vec<Field>, GatewayError> {
-        let fields = self.plan(slots)?;
-        if slots.is_empty() {
-            return Ok(fields);
+    fn compile(&self, shape: &Shape) -> Result<Compilation, GatewayError> {
+        let (fields, claims) = self.plan(shape)?;
+        if *shape == Shape::fixed() {
+            return Ok((fields, claims));
         }
-        let plain = self.plan(&[])?;
-        if fields.len() != plain.len() {
+        let (fixed, _) = self.plan(&Shape::fixed())?;
+        let compiled = Compiled {
+            fields,
+            shape: shape.clone(),
+            claims,
+            binding: String::new(),
+        };
+        if compiled.fields.len() != fixed.len() {
             return Err(GatewayError::Internal);
         }
-        for (field, plain) in fields.iter().zip(&plain) {
-            match (field, plain) {
+        for (field, fixed) in compiled.fields.iter().zip(&fixed) {
+            match (field, fixed) {
                 (Field::Typename { .. }, Field::Typename { .. }) => {}
                 (
                     Field::Generated {
                         statement, parameters, ..
                     },
-                    Field::Generated { statement: plain, .. },
+                    Field::Generated { statement: fixed, .. },
                 ) => {
-                    let mut values = statement.values.clone().ok_or(GatewayError::Internal)?.0;
-                    for parameter in parameters {
-                        let name = &slots[parameter.slot];
-                        let value = variable(self.prepared, self.variables, name).ok_or(GatewayError::Internal)?;
-                        values[parameter.position] = plan::parse_scalar(&parameter.kind, value, name)?;
-                    }
-                    if statement.sql != plain.sql
-                        || Some(values) != plain.values.as_ref().map(|values| values.0.clone())
-                    {
+                    let filled = compiled.fill(statement, parameters, &self.request)?;
+                    if filled.sql != fixed.sql || filled.values != fixed.values {
                         return Err(GatewayError::Internal);
                     }
                 }
                 _ => return Err(GatewayError::Internal),
             }
         }
-        Ok(fields)
+        Ok((compiled.fields, compiled.claims))
     }
 
-    fn plan(&self, slots: &[Name]) -> Result<Vec<Field>, GatewayError> {
+    fn plan(&self, shape: &Shape) -> Result<Compilation, GatewayError> {
         let registry = &self.engine.registry;
-        let access = self.engine.access(self.session)?;
+        let request = &self.request;
+        let (access, claims) = match (&self.engine.policy, request.session) {
+            (Some(policy), Some(session)) if shape.claims => policy.template(&session.role)?,
+            _ => (self.engine.access(request.session)?, Vec::new()),
+        };
         // The whole operation's text matching, all root fields together.
         let spent = plan::text_cost::TextSpent::default();
-        let prepared = self.prepared;
+        let prepared = request.prepared;
         let mut fields = Vec::new();
-        let roots =
-            DocumentField::roots_with_slots(&prepared.document, prepared.operation.as_deref(), self.variables, slots)?;
+        let roots = DocumentField::roots_with_slots(
+            &prepared.document,
+            prepared.operation.as_deref(),
+            request.variables,
+            &shape.variables,
+        )?;
         for field in roots {
             if !field.included()? {
                 continue;
@@ -295,10 +380,18 @@ impl Compiler<'_> {
             let statement = crate::sql::statement(self.backend, registry, &access, &plan);
             let mut parameters = Vec::new();
             for (position, value) in statement.values.iter().flat_map(|values| values.0.iter()).enumerate() {
-                if let Some(slot) = plan::slot::slot_of(value) {
-                    let kind = kinds.get(&slot).cloned().flatten().ok_or(GatewayError::Internal)?;
-                    parameters.push(Parameter { position, slot, kind });
-                }
+                let Some(slot) = plan::slot::slot_of(value) else {
+                    continue;
+                };
+                let kind = match slot {
+                    plan::slot::Slot::Variable(index) => kinds.get(&index).cloned().flatten(),
+                    plan::slot::Slot::Claim(index) => claims.get(index).map(|(_, kind)| kind.clone()),
+                };
+                parameters.push(Parameter {
+                    position,
+                    slot,
+                    kind: kind.ok_or(GatewayError::Internal)?,
+                });
             }
             fields.push(Field::Generated {
                 key,
@@ -306,7 +399,7 @@ impl Compiler<'_> {
                 parameters,
             });
         }
-        Ok(fields)
+        Ok((fields, claims))
     }
 }
 

@@ -20,7 +20,7 @@
 
 mod policy;
 
-pub use policy::{Operand, Policy, PolicyError};
+pub use policy::{Operand, Policy, PolicyError, claim_value};
 
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};

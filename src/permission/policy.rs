@@ -131,30 +131,50 @@ impl Operands for PolicyOperands<'_> {
     }
 }
 
-/// Fills claim slots from one session.
-struct Claims<'a>(&'a Session);
+/// Fills claim slots: with one session's values, or with placeholders (a template, see
+/// [`crate::plan::slot`]).
+enum Claims<'a> {
+    Session(&'a Session),
+    /// The (claim, kind) of each placeholder handed out so far.
+    Template(&'a std::cell::RefCell<Vec<(String, ScalarKind)>>),
+}
+
+/// The value of claim `name` (`user_id`: the user id) for `session`, for a column of `kind`;
+/// FORBIDDEN when the token lacks the claim or its value does not fit the column.
+pub fn claim_value(session: &Session, name: &str, kind: &ScalarKind) -> Result<Value, GatewayError> {
+    let value = if name == "user_id" {
+        session.user_id.clone().map(serde_json::Value::String)
+    } else {
+        session.claims.get(name).cloned()
+    };
+    let value = value.and_then(|value| GqlValue::from_json(value).ok()).ok_or_else(|| {
+        GatewayError::Forbidden(format!(
+            "the token lacks the `{name}` claim this role's permissions need"
+        ))
+    })?;
+    parse_scalar(kind, &value, &format!("claim `{name}`")).map_err(|error| GatewayError::Forbidden(error.to_string()))
+}
 
 impl Claims<'_> {
-    /// The value of `operand` for this session; FORBIDDEN when the token lacks the claim or its
-    /// value does not fit the column.
     fn bind(&self, operand: &Operand) -> Result<Value, GatewayError> {
         let (name, kind) = match operand {
             Operand::Value(value) => return Ok(value.clone()),
             Operand::Claim { name, kind } => (name, kind),
         };
-        let session = self.0;
-        let value = if name == "user_id" {
-            session.user_id.clone().map(serde_json::Value::String)
-        } else {
-            session.claims.get(name).cloned()
-        };
-        let value = value.and_then(|value| GqlValue::from_json(value).ok()).ok_or_else(|| {
-            GatewayError::Forbidden(format!(
-                "the token lacks the `{name}` claim this role's permissions need"
-            ))
-        })?;
-        parse_scalar(kind, &value, &format!("claim `{name}`"))
-            .map_err(|error| GatewayError::Forbidden(error.to_string()))
+        match self {
+            Self::Session(session) => claim_value(session, name, kind),
+            Self::Template(slots) => {
+                let mut slots = slots.borrow_mut();
+                let index = match slots.iter().position(|slot| slot.0 == *name && slot.1 == *kind) {
+                    Some(index) => index,
+                    None => {
+                        slots.push((name.clone(), kind.clone()));
+                        slots.len() - 1
+                    }
+                };
+                Ok(crate::plan::slot::claim(index))
+            }
+        }
     }
 
     fn predicate(&self, template: &Option<Predicate<Operand>>) -> Result<Option<Predicate>, GatewayError> {
@@ -387,9 +407,21 @@ impl Policy {
     /// What `session` may do: the role's compiled rules with the session's claims bound. A role
     /// the policy does not name may do nothing.
     pub fn access(&self, session: &Session) -> Result<Access, GatewayError> {
-        let claims = Claims(session);
+        self.bind(&session.role, &Claims::Session(session))
+    }
+
+    /// What any session of `role` may do, with a placeholder for each (claim, column kind) the
+    /// rules compare with (see [`crate::plan::slot`]): [`claim_value`] gives a session's value
+    /// for each, in the order returned.
+    pub fn template(&self, role: &str) -> Result<(Access, Vec<(String, ScalarKind)>), GatewayError> {
+        let slots = std::cell::RefCell::default();
+        let access = self.bind(role, &Claims::Template(&slots))?;
+        Ok((access, slots.into_inner()))
+    }
+
+    fn bind(&self, role: &str, claims: &Claims<'_>) -> Result<Access, GatewayError> {
         let mut entities = HashMap::new();
-        for (entity, rules) in self.roles.get(&session.role).into_iter().flatten() {
+        for (entity, rules) in self.roles.get(role).into_iter().flatten() {
             let select = rules.select.as_ref();
             entities.insert(
                 *entity,
@@ -409,7 +441,7 @@ impl Policy {
             );
         }
         Ok(Access::Restricted {
-            role: session.role.clone(),
+            role: role.to_owned(),
             entities,
         })
     }
@@ -423,6 +455,14 @@ mod tests {
 
     fn registry() -> Registry {
         crate::entities::registry().expect("the sample registry")
+    }
+
+    fn entity(registry: &Registry, table: &str) -> EntityId {
+        registry
+            .entities()
+            .iter()
+            .position(|entity| entity.table == table)
+            .expect("a sample table")
     }
 
     fn session(role: &str, claims: &[(&str, serde_json::Value)]) -> Session {
@@ -451,16 +491,8 @@ mod tests {
     #[test]
     fn claims_are_compiled_into_slots_and_bound_per_session() {
         let registry = registry();
-        let organizations = registry
-            .entities()
-            .iter()
-            .position(|entity| entity.table == "organizations")
-            .unwrap();
-        let comments = registry
-            .entities()
-            .iter()
-            .position(|entity| entity.table == "comments")
-            .unwrap();
+        let organizations = entity(&registry, "organizations");
+        let comments = entity(&registry, "comments");
         let policy = policy(ORGANIZATION).unwrap();
         let Some(Predicate::Compare {
             value: Operand::Claim { name, .. },
@@ -487,6 +519,30 @@ mod tests {
                 .unwrap();
             assert_eq!(insert.presets, vec![("author_id".to_owned(), Value::BigInt(Some(7)))]);
         }
+    }
+
+    #[test]
+    fn a_template_has_one_placeholder_per_claim_and_kind_and_a_session_fills_them() {
+        let registry = registry();
+        let organizations = entity(&registry, "organizations");
+        let policy = policy(ORGANIZATION).unwrap();
+        let (template, claims) = policy.template("member").unwrap();
+        let Some(Predicate::Compare { value, .. }) = template.row_filter(organizations) else {
+            panic!("a comparison with a placeholder");
+        };
+        let slot = crate::plan::slot::slot_of(value).expect("a placeholder");
+        let crate::plan::slot::Slot::Claim(index) = slot else {
+            panic!("a claim slot");
+        };
+        let (name, kind) = &claims[index];
+        assert_eq!(name, "org_id");
+        assert_eq!(claims.iter().filter(|(claim, _)| claim == "user_id").count(), 1);
+        let session = session("member", &[("org_id", 3.into())]);
+        assert_eq!(claim_value(&session, name, kind).unwrap(), Value::BigInt(Some(3)));
+        assert!(matches!(
+            claim_value(&self::session("member", &[]), name, kind),
+            Err(GatewayError::Forbidden(_))
+        ));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Variable slots: a document planned once for every value of some of its variables.
+//! Slots: a document planned once for every value of some of its variables, and a role's
+//! policy compiled into it once for every session's claims.
 //!
 //! A variable that is only compared with columns (`filter: {projectId: {eq: $p}}`, `in: [$a, $b]`)
 //! or looked up by (`task(id: $id)`) changes a statement's bind parameters, never its text. To
@@ -10,6 +11,10 @@
 //! compiled statement then holds the placeholder where the value goes; [`kinds`] tells which
 //! column kind each one is compared with, so a request's value is converted exactly as the
 //! planner would have converted it.
+//!
+//! A session's claims work the same way: a policy's row filters compare columns with claims
+//! (`organization_id = $org_id`), and `Policy::template` binds [`claim`] placeholders where
+//! `Policy::access` binds a session's values.
 
 use super::visit::{self, Visitor};
 use super::{Plan, Predicate};
@@ -37,20 +42,41 @@ pub fn placeholder(value: &GqlValue) -> Option<Value> {
     let GqlValue::Binary(bytes) = value else {
         return None;
     };
-    let variable = std::str::from_utf8(bytes.strip_prefix(MARKER)?).ok()?;
-    Some(Value::String(Some(format!("{PLACEHOLDER}{variable}"))))
+    let variable: usize = std::str::from_utf8(bytes.strip_prefix(MARKER)?).ok()?.parse().ok()?;
+    Some(Value::String(Some(format!("{PLACEHOLDER}v{variable}"))))
+}
+
+/// The placeholder for the `index`th claim slot of a policy template.
+pub fn claim(index: usize) -> Value {
+    Value::String(Some(format!("{PLACEHOLDER}c{index}")))
+}
+
+/// What fills a placeholder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Slot {
+    /// The variable at this index of the slots planned.
+    Variable(usize),
+    /// The claim at this index of the policy template.
+    Claim(usize),
 }
 
 /// The slot whose placeholder `value` is.
-pub fn slot_of(value: &Value) -> Option<usize> {
-    match value {
-        Value::String(Some(text)) => text.strip_prefix(PLACEHOLDER)?.parse().ok(),
+pub fn slot_of(value: &Value) -> Option<Slot> {
+    let Value::String(Some(text)) = value else {
+        return None;
+    };
+    let slot = text.strip_prefix(PLACEHOLDER)?;
+    let (kind, index) = slot.split_at_checked(1)?;
+    let index = index.parse().ok()?;
+    match kind {
+        "v" => Some(Slot::Variable(index)),
+        "c" => Some(Slot::Claim(index)),
         _ => None,
     }
 }
 
-/// The column kind each slot of `plan` is compared with; `None` for a slot compared with columns
-/// of different kinds (its positions in a statement could not be told apart).
+/// The column kind each variable slot of `plan` is compared with; `None` for a slot compared with
+/// columns of different kinds (its positions in a statement could not be told apart).
 pub fn kinds(registry: &Registry, plan: &Plan) -> BTreeMap<usize, Option<ScalarKind>> {
     let mut kinds = Kinds {
         registry,
@@ -67,7 +93,7 @@ struct Kinds<'r> {
 
 impl Kinds<'_> {
     fn value(&mut self, entity: EntityId, column: &str, value: &Value) {
-        let Some(slot) = slot_of(value) else {
+        let Some(Slot::Variable(slot)) = slot_of(value) else {
             return;
         };
         let kind = self.registry.entity(entity).column(column).map(|column| &column.kind);
@@ -115,7 +141,9 @@ mod tests {
     #[test]
     fn markers_become_placeholders_and_nothing_else_does() {
         let placeholder = placeholder(&marker(7)).expect("a marker");
-        assert_eq!(slot_of(&placeholder), Some(7));
+        assert_eq!(slot_of(&placeholder), Some(Slot::Variable(7)));
+        assert_eq!(slot_of(&claim(7)), Some(Slot::Claim(7)));
+        assert_ne!(placeholder, claim(7));
         assert_eq!(super::placeholder(&GqlValue::Binary(b"other".to_vec().into())), None);
         assert_eq!(super::placeholder(&GqlValue::String("\0gateway-slot:7".into())), None);
         assert_eq!(slot_of(&Value::String(Some("gateway-slot:7".into()))), None);

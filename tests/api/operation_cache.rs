@@ -215,6 +215,57 @@ async fn slots_take_new_values_without_compiling_on_sqlite() {
     slots_take_new_values_without_compiling(&Processes { cached, plain }).await;
 }
 
+/// A policy's claims are slots too: members of different organizations share one compilation,
+/// each answered with their own organization's rows, and a token without the claim is refused
+/// as without the cache.
+#[tokio::test]
+async fn members_of_other_organizations_share_one_compilation() {
+    let database = TestDatabase::new().await;
+    gateway::sample::seed::seed(&database.connect().await, 0.2)
+        .await
+        .expect("seed");
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policy.toml");
+    let gateway = Processes::start(&[
+        ("DATABASE_URL", &database.url),
+        ("GATEWAY_JWT_SECRET", crate::permissions::SECRET),
+        ("GATEWAY_POLICY_FILE", policy),
+    ]);
+    let query =
+        "{ tasks(first: 50, orderBy: [{id: ASC}]) { totalCount nodes { id project { organization { id } } } } }";
+    let before = gateway.compilations().await;
+    let mut totals = Vec::new();
+    for organization in [1, 2, 1, 2] {
+        let token = crate::permissions::token("member", Some(organization));
+        let cached = gateway.cached.graphql_as(Some(&token), query, json!({})).await;
+        let plain = gateway.plain.graphql_as(Some(&token), query, json!({})).await;
+        assert_eq!(cached, plain, "organization {organization}");
+        let nodes = cached["data"]["tasks"]["nodes"].as_array().expect("nodes").clone();
+        assert!(!nodes.is_empty(), "{cached}");
+        for node in nodes {
+            assert_eq!(
+                node["project"]["organization"]["id"],
+                organization.to_string(),
+                "{cached}"
+            );
+        }
+        totals.push(cached["data"]["tasks"]["totalCount"].clone());
+    }
+    assert_ne!(totals[0], json!(0));
+    assert_eq!(
+        gateway.compilations().await - before,
+        1,
+        "one compilation for both organizations"
+    );
+    // No `org_id` claim: FORBIDDEN, as without the cache.
+    let unclaimed = crate::permissions::token("member", None);
+    let cached = gateway.cached.graphql_as(Some(&unclaimed), query, json!({})).await;
+    assert_eq!(
+        cached,
+        gateway.plain.graphql_as(Some(&unclaimed), query, json!({})).await
+    );
+    assert_eq!(cached["errors"][0]["extensions"]["code"], "FORBIDDEN", "{cached}");
+}
+
 #[tokio::test]
 async fn the_cache_can_be_turned_off() {
     let database = TestDatabase::new().await;

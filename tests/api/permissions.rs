@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-const SECRET: &str = "permissions-test-secret-0123456789";
+pub(crate) const SECRET: &str = "permissions-test-secret-0123456789";
 
 pub(crate) fn auth() -> AuthArgs {
     AuthArgs {

@@ -66,8 +66,21 @@ impl GatewayProcess {
 
     /// POSTs a GraphQL query with `variables` and returns the JSON response.
     pub async fn graphql_with(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
-        reqwest::Client::new()
-            .post(self.url("/graphql"))
+        self.graphql_as(None, query, variables).await
+    }
+
+    /// POSTs a GraphQL query with `variables` and, when given, a bearer `token`.
+    pub async fn graphql_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut request = reqwest::Client::new().post(self.url("/graphql"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
             .json(&serde_json::json!({ "query": query, "variables": variables }))
             .send()
             .await
