@@ -81,9 +81,14 @@ impl Fixture {
     /// now cached) is streamed from the database's JSON when it can be. Both answers must be the
     /// same JSON, key order included, so every read test checks the two paths against each other.
     pub async fn data(&self, query: &str) -> serde_json::Value {
-        let first = self.app.graphql_text(query, serde_json::json!({})).await;
+        self.data_with(query, serde_json::json!({})).await
+    }
+
+    /// [`Fixture::data`] with `variables`.
+    pub async fn data_with(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let first = self.app.graphql_text(query, variables.clone()).await;
         if is_query(query) {
-            let second = self.app.graphql_text(query, serde_json::json!({})).await;
+            let second = self.app.graphql_text(query, variables).await;
             assert_eq!(
                 in_order(&first),
                 in_order(&second),

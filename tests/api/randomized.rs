@@ -123,6 +123,58 @@ impl Filter {
         }
     }
 
+    /// The filter with its values as variables (appended to `variables`: name, type, value), so
+    /// that cases of one shape send one document with other values: slots (see the operation
+    /// cache) are bound with every case's values.
+    fn lifted(&self, variables: &mut Vec<(String, &'static str, serde_json::Value)>) -> String {
+        let mut variable = |ty: &'static str, value: serde_json::Value| {
+            let name = format!("v{}", variables.len());
+            variables.push((name.clone(), ty, value));
+            format!("${name}")
+        };
+        match self {
+            Filter::Status { values, negated } => {
+                let names: Vec<String> = values
+                    .iter()
+                    .map(|status| variable("TaskStatus!", status_name(*status).into()))
+                    .collect();
+                format!(
+                    "{{status: {{{}: [{}]}}}}",
+                    if *negated { "notIn" } else { "in" },
+                    names.join(", ")
+                )
+            }
+            Filter::Priority { operator, value } => {
+                format!("{{priority: {{{operator}: {}}}}}", variable("Int!", (*value).into()))
+            }
+            Filter::DueIsNull(is_null) => format!("{{dueOn: {{isNull: {}}}}}", variable("Boolean!", (*is_null).into())),
+            Filter::DueFrom(date) => format!("{{dueOn: {{gte: {}}}}}", variable("Date!", date.to_string().into())),
+            Filter::Estimate { operator, value } => format!(
+                "{{estimateHours: {{{operator}: {}}}}}",
+                variable("Decimal!", value.to_string().into())
+            ),
+            Filter::TitleStartsWith(text) => {
+                format!("{{title: {{startsWith: {}}}}}", variable("String!", (*text).into()))
+            }
+            Filter::TitleContains(text) => format!("{{title: {{contains: {}}}}}", variable("String!", (*text).into())),
+            Filter::TitleLike(pattern) => format!("{{title: {{like: {}}}}}", variable("String!", (*pattern).into())),
+            Filter::ProjectPublic(public) => format!(
+                "{{project: {{isPublic: {{eq: {}}}}}}}",
+                variable("Boolean!", (*public).into())
+            ),
+            Filter::Comments { quantifier, text } => format!(
+                "{{comments: {{{quantifier}: {{body: {{contains: {}}}}}}}}}",
+                variable("String!", (*text).into())
+            ),
+            Filter::And(parts) | Filter::Or(parts) => {
+                let parts: Vec<String> = parts.iter().map(|part| part.lifted(variables)).collect();
+                let combinator = if matches!(self, Filter::And(_)) { "and" } else { "or" };
+                format!("{{{combinator}: [{}]}}", parts.join(", "))
+            }
+            Filter::Not(inner) => format!("{{not: {}}}", inner.lifted(variables)),
+        }
+    }
+
     /// Whether the condition is TRUE for `task` (SQL semantics: comparisons with NULL are not).
     fn matches(&self, task: &entity::task::Model, model: &Model) -> bool {
         let compare = |ordering: Option<Ordering>, operator: &str| match ordering {
@@ -340,6 +392,19 @@ fn run(backend: DbBackend, cases: u32) {
         let first_ids = node_ids(&page["nodes"]);
         prop_assert_eq!(&first_ids[..], &expected[..size.min(expected.len())], "first page for {}", arguments);
         prop_assert_eq!(page["pageInfo"]["hasNextPage"].as_bool(), Some(expected.len() > size));
+        // The same filter with its values as variables.
+        let mut variables = Vec::new();
+        let lifted = filter.lifted(&mut variables);
+        let declared: Vec<String> = variables.iter().map(|(name, ty, _)| format!("${name}: {ty}")).collect();
+        let declared = if declared.is_empty() { String::new() } else { format!("({})", declared.join(", ")) };
+        let values: serde_json::Map<String, serde_json::Value> =
+            variables.into_iter().map(|(name, _, value)| (name, value)).collect();
+        let with_variables = runtime.block_on(fixture.data_with(
+            &format!("query {declared} {{ tasks(first: {size}, filter: {lifted}, orderBy: {order_text}) {{ totalCount nodes {{ id }} }} }}"),
+            serde_json::Value::Object(values),
+        ));
+        prop_assert_eq!(&with_variables["tasks"]["totalCount"], &page["totalCount"], "totalCount with variables for {}", arguments);
+        prop_assert_eq!(&node_ids(&with_variables["tasks"]["nodes"])[..], &first_ids[..], "first page with variables for {}", arguments);
         if let Some(cursor) = page["pageInfo"]["endCursor"].as_str() {
             let second = runtime.block_on(fixture.data(&format!(
                 "{{ tasks(first: {size}, after: \"{cursor}\", {arguments}) {{ nodes {{ id }} }} }}"
