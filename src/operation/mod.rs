@@ -225,21 +225,45 @@ struct Binding {
 
 impl Binding {
     fn new(cache: &OperationCache, variables: &Variables, shape: &stream::Shape, session: Option<&Session>) -> Self {
-        let kept: std::collections::BTreeMap<&Name, &async_graphql::Value> = variables
-            .iter()
-            .filter(|(name, _)| !shape.variables().contains(name))
-            .collect();
-        let variables = serde_json::to_string(&kept).unwrap_or_default();
-        let session = session.map(|session| match shape.claims() {
-            true => (session.role.as_str(), None, String::new()),
-            false => (
-                session.role.as_str(),
-                session.user_id.as_deref(),
-                serde_json::to_string(&session.claims).unwrap_or_default(),
-            ),
-        });
-        let text = format!("{shape:?}\u{0}{variables}\u{0}{session:?}");
+        // One JSON text, every part escaped, so no two bindings write the same.
+        let key = Key {
+            slots: shape.variables(),
+            claims_are_slots: shape.claims(),
+            variables: Kept {
+                variables,
+                slots: shape.variables(),
+            },
+            role: session.map(|session| session.role.as_str()),
+            user_id: session
+                .filter(|_| !shape.claims())
+                .and_then(|session| session.user_id.as_deref()),
+            claims: session.filter(|_| !shape.claims()).map(|session| &session.claims),
+        };
+        let text = serde_json::to_string(&key).unwrap_or_default();
         let hash = cache.hasher.hash_one(text.as_str());
         Self { text, hash }
+    }
+}
+
+/// What a [`Binding`]'s text is written from.
+#[derive(serde::Serialize)]
+struct Key<'a> {
+    slots: &'a [Name],
+    claims_are_slots: bool,
+    variables: Kept<'a>,
+    role: Option<&'a str>,
+    user_id: Option<&'a str>,
+    claims: Option<&'a std::collections::BTreeMap<String, serde_json::Value>>,
+}
+
+/// The variables that are not slots.
+struct Kept<'a> {
+    variables: &'a Variables,
+    slots: &'a [Name],
+}
+
+impl serde::Serialize for Kept<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.variables.iter().filter(|(name, _)| !self.slots.contains(name)))
     }
 }
