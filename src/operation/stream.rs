@@ -251,6 +251,9 @@ fn variable<'v>(prepared: &'v Prepared, variables: &'v Variables, name: &Name) -
     (!matches!(value, Value::Null)).then_some(value)
 }
 
+/// Most variables a document's first binding tries one by one as slots.
+const MAX_SLOT_TRIALS: usize = 8;
+
 /// Plans and compiles one prepared document for one request.
 struct Compiler<'a> {
     engine: &'a Engine,
@@ -298,6 +301,11 @@ impl Compiler<'_> {
             .collect();
         if candidates.is_empty() || self.compile(&shape(candidates.clone())).is_ok() {
             return Some(shape(candidates));
+        }
+        // Each trial plans the whole document twice: a document with many variables is not tried
+        // variable by variable (its first request would cost that many plannings).
+        if candidates.len() > MAX_SLOT_TRIALS {
+            return Some(shape(Vec::new()));
         }
         let alone: Vec<Name> = candidates
             .into_iter()
