@@ -51,3 +51,13 @@ curl -s "http://127.0.0.1:$port/metrics" | awk '
   /^gateway_operation_compilations_total/ { compiled = $2 }
   END { printf "operation cache under Q1 load: %d hits, %d misses (hit rate %.4f), %d documents parsed, %d compilations\n", hit, miss, hit / (hit + miss), parsed, compiled }'
 rm -f "$body"
+
+# The same with another key in every request (Q4 with `$id`): the key is a slot, so one compilation
+# serves them all.
+read -r first count < <(psql postgres://postgres@127.0.0.1:5432/sbs -qAt -F' ' -c "select min(id), count(*) from tasks")
+FIRST_ID=$first ID_COUNT=$count wrk -t1 -c16 -d"${seconds}s" -s bench/varying-key.lua "http://127.0.0.1:$port/graphql" | grep '^RESULT' | sed 's/^RESULT /Q4 with a new $id each request: /'
+curl -s "http://127.0.0.1:$port/metrics" | awk '
+  /^gateway_operation_cache_total\{result="hit"\}/ { hit = $2 }
+  /^gateway_operation_cache_total\{result="miss"\}/ { miss = $2 }
+  /^gateway_operation_compilations_total/ { compiled = $2 }
+  END { printf "operation cache after both loads: %d hits, %d misses (hit rate %.4f), %d compilations\n", hit, miss, hit / (hit + miss), compiled }'
