@@ -12,6 +12,7 @@ pub mod diagnose;
 pub mod replicas;
 pub mod route;
 pub mod sizes;
+pub mod warm;
 
 use crate::config::{DatabaseTarget, PoolArgs};
 use diagnose::ConnectionProblem;
@@ -90,7 +91,7 @@ pub(super) const CLIENT_CHECK_INTERVAL: &str = "250";
 /// pool would otherwise wait for the abandoned statement to finish before reusing it, and with
 /// `client_connection_check_interval` the server stops the statement as soon as it notices.
 struct Checkout {
-    connection: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    connection: Option<warm::Parked>,
     finished: bool,
 }
 
@@ -102,7 +103,7 @@ impl Drop for Checkout {
             crate::server::metrics::abandoned_statement();
             // Detached and dropped: the socket closes at once (a graceful close would queue behind
             // the running statement) and the pool opens a replacement.
-            drop(connection.detach());
+            drop(connection.into_connection().detach());
         }
     }
 }
@@ -111,16 +112,26 @@ fn sqlx_error(error: sqlx::Error) -> DbErr {
     DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(error)))
 }
 
-/// Runs `statement`, whose one row has one text column, on a connection of `pool`.
-async fn read_text_postgres(pool: &sqlx::PgPool, statement: &Statement) -> Result<Option<String>, DbErr> {
+/// Runs `statement`, whose one row has one text column, on a connection of `pool` (a parked one
+/// of `warm` when there is one, and parked there again when the read succeeds).
+async fn read_text_postgres(
+    pool: &sqlx::PgPool,
+    warm: Option<&warm::Warm>,
+    statement: &Statement,
+) -> Result<Option<String>, DbErr> {
+    let connection = match warm.and_then(warm::Warm::take) {
+        Some(parked) => parked,
+        None => warm::Parked::acquired(pool.acquire().await.map_err(sqlx_error)?),
+    };
     let mut checkout = Checkout {
-        connection: Some(pool.acquire().await.map_err(sqlx_error)?),
+        connection: Some(connection),
         finished: false,
     };
     let connection = checkout
         .connection
         .as_mut()
-        .ok_or(DbErr::Custom("no connection".into()))?;
+        .ok_or(DbErr::Custom("no connection".into()))?
+        .connection();
     let values = statement
         .values
         .clone()
@@ -131,10 +142,14 @@ async fn read_text_postgres(pool: &sqlx::PgPool, statement: &Statement) -> Resul
     );
     let row = query.fetch_optional(&mut **connection).await;
     checkout.finished = true;
-    match row.map_err(sqlx_error)? {
-        Some(row) => sqlx::Row::try_get::<Option<String>, _>(&row, 0).map_err(sqlx_error),
-        None => Ok(None),
+    let text = match row.map_err(sqlx_error)? {
+        Some(row) => sqlx::Row::try_get::<Option<String>, _>(&row, 0).map_err(sqlx_error)?,
+        None => None,
+    };
+    if let (Some(warm), Some(connection)) = (warm, checkout.connection.take()) {
+        warm.park(connection);
     }
+    Ok(text)
 }
 
 /// How the server reaches its databases beyond the primary pool.
@@ -148,6 +163,9 @@ pub struct Routing {
     pub listen: Option<secrecy::SecretString>,
     /// Fails requests fast while the primary is known down.
     pub breaker: std::sync::Arc<breaker::Breaker>,
+    /// The primary's connections kept between reads (none behind PgBouncer: its reads run in
+    /// transactions).
+    pub warm: std::sync::Arc<warm::Warm>,
 }
 
 impl Routing {
@@ -168,6 +186,10 @@ impl Routing {
             pgbouncer: args.pool.pgbouncer,
             listen: args.direct_url.clone(),
             breaker: Default::default(),
+            warm: match args.pool.pgbouncer {
+                true => Default::default(),
+                false => warm::Warm::start(args.pool.pool_max_connections, IDLE_BEFORE_PING),
+            },
         })
     }
 }
@@ -223,11 +245,12 @@ impl<'a> Reader<'a> {
 
     /// The one text value `statement` returns (the JSON the database built). On PostgreSQL's
     /// pool an abandoned read closes its connection, so its statement stops with its request.
-    pub async fn read_text(&self, statement: Statement) -> Result<Option<String>, DbErr> {
+    /// On the primary's pool, `warm` keeps its connection for the next read.
+    pub async fn read_text(&self, statement: Statement, warm: Option<&warm::Warm>) -> Result<Option<String>, DbErr> {
         if let Self::Pool(connection) = self
             && connection.get_database_backend() == DbBackend::Postgres
         {
-            return read_text_postgres(connection.get_postgres_connection_pool(), &statement).await;
+            return read_text_postgres(connection.get_postgres_connection_pool(), warm, &statement).await;
         }
         match self.query_one_raw(statement).await? {
             Some(row) => row.try_get_by_index(0),

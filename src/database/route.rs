@@ -18,6 +18,7 @@ pub async fn read(
     let read = Read {
         primary,
         pgbouncer: routing.is_some_and(|routing| routing.pgbouncer),
+        warm: routing.map(|routing| &*routing.warm),
         statement,
         budget,
     };
@@ -59,6 +60,8 @@ pub async fn read(
 struct Read<'a> {
     primary: &'a DatabaseConnection,
     pgbouncer: bool,
+    /// The primary's connections kept between reads.
+    warm: Option<&'a super::warm::Warm>,
     statement: &'a Statement,
     budget: Option<&'a ResponseBudget>,
 }
@@ -69,9 +72,11 @@ impl Read<'_> {
     async fn on(&self, connection: &DatabaseConnection) -> Result<Option<String>, GatewayError> {
         Box::pin(async {
             // Counted against the primary's pool only (replicas have their own).
-            let _using = std::ptr::eq(connection, self.primary).then(crate::server::metrics::DatabaseUse::start);
+            let on_primary = std::ptr::eq(connection, self.primary);
+            let _using = on_primary.then(crate::server::metrics::DatabaseUse::start);
             let reader = Reader::open(connection, self.pgbouncer).await?;
-            let text = crate::sql::fetch_text(&reader, self.statement.clone(), self.budget).await?;
+            let warm = self.warm.filter(|_| on_primary);
+            let text = crate::sql::fetch_text(&reader, self.statement.clone(), self.budget, warm).await?;
             reader.finish().await?;
             Ok(text)
         })

@@ -242,7 +242,8 @@ fn pool_size(state: &AppState) -> Option<(u32, usize)> {
     match &state.database {
         connection if connection.get_database_backend() == sea_orm::DbBackend::Postgres => {
             let pool = connection.get_postgres_connection_pool();
-            Some((pool.size(), pool.num_idle()))
+            // Connections parked between reads are idle too.
+            Some((pool.size(), pool.num_idle() + state.routing.warm.count()))
         }
         connection => {
             let pool = connection.get_sqlite_connection_pool();

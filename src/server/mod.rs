@@ -77,6 +77,7 @@ pub struct Application {
     header_timeout: Duration,
     http: Arc<http::HttpOptions>,
     feed: crate::changes::ChangeFeed,
+    warm: Arc<crate::database::warm::Warm>,
 }
 
 /// Errors that stop the server from starting or running.
@@ -226,6 +227,7 @@ impl Application {
             header_timeout: args.header_timeout,
             http,
             feed,
+            warm: routing.warm.clone(),
         })
     }
 
@@ -280,6 +282,8 @@ impl Application {
             tracing::warn!(timeout = ?self.shutdown_timeout, "in-flight requests did not finish in time; closed them");
         }
         self.feed.stop();
+        // The pool closes once every connection is back in it.
+        self.warm.release(None);
         match tokio::time::timeout(POOL_CLOSE_TIMEOUT, self.database.close()).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "closing the database pool failed"),

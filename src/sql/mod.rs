@@ -248,9 +248,10 @@ pub async fn fetch_text(
     reader: &crate::database::Reader<'_>,
     statement: Statement,
     budget: Option<&ResponseBudget>,
+    warm: Option<&crate::database::warm::Warm>,
 ) -> Result<Option<String>, GatewayError> {
     fetch(statement, budget, async |statement| {
-        Ok(reader.read_text(statement).await?)
+        Ok(reader.read_text(statement, warm).await?)
     })
     .await
 }

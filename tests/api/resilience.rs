@@ -715,3 +715,65 @@ async fn a_timed_out_write_stops_its_statement() {
     assert_ne!(answer["data"]["tag"]["name"], "renamed", "{answer}");
     app.stop().await;
 }
+
+/// A read that finished cleanly keeps its connection out of sqlx's pool for the next read, so the
+/// ping sqlx sends when a connection goes back (a round trip per read) does not follow it. At most
+/// half of the pool is kept; a failed read keeps nothing; kept connections older than the ping
+/// threshold go back on their own, and releasing them all lets the pool close.
+#[tokio::test]
+async fn finished_reads_keep_their_connection_for_the_next_one() {
+    let database = TestDatabase::new().await;
+    let args = DatabaseArgs {
+        pool: PoolArgs {
+            pool_max_connections: 4,
+            ..Default::default()
+        },
+        ..database.args()
+    };
+    let primary = gateway::database::connect(&args.target().expect("target"), &args.pool)
+        .await
+        .expect("pool");
+    let routing = gateway::database::Routing::from_args(&args).await.expect("routing");
+    let pool = primary.get_postgres_connection_pool();
+    let read = async |sql: &str| {
+        let statement = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql);
+        gateway::database::route::read(&primary, Some(&routing), &statement, None).await
+    };
+    for _ in 0..5 {
+        assert_eq!(read("SELECT 'x'").await.expect("read").as_deref(), Some("x"));
+        assert_eq!(routing.warm.count(), 1, "the connection is kept");
+        assert_eq!(pool.num_idle(), 0, "not back in sqlx's pool");
+    }
+    assert_eq!(pool.size(), 1, "one connection served every read");
+
+    // Four at once on four connections: two are kept, two go back to the pool.
+    let slow = "SELECT pg_sleep(0.3)::text || 'y'";
+    let answers = futures_util::future::join_all([read(slow), read(slow), read(slow), read(slow)]).await;
+    assert!(
+        answers
+            .iter()
+            .all(|answer| matches!(answer, Ok(Some(text)) if text == "y")),
+        "{answers:?}"
+    );
+    assert_eq!(routing.warm.count(), 2, "at most half of the pool is kept");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(pool.num_idle(), 2, "the others are the pool's");
+
+    // A failed read does not keep its connection.
+    assert!(read("SELECT (1 / 0)::text").await.is_err());
+    assert_eq!(routing.warm.count(), 1);
+
+    // Kept past the ping threshold (1 s), a connection goes back to the pool.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(routing.warm.count(), 0);
+    assert_eq!(pool.num_idle() as u32, pool.size());
+
+    // Released, the kept ones no longer hold the pool open.
+    read("SELECT 'z'").await.expect("read");
+    assert_eq!(routing.warm.count(), 1);
+    routing.warm.release(None);
+    tokio::time::timeout(Duration::from_secs(5), primary.close())
+        .await
+        .expect("the pool closes")
+        .expect("closed");
+}
