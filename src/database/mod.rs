@@ -147,7 +147,7 @@ async fn read_text_postgres(
         None => None,
     };
     if let (Some(warm), Some(connection)) = (warm, checkout.connection.take()) {
-        warm.park(connection);
+        warm.park(connection, pool);
     }
     Ok(text)
 }

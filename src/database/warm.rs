@@ -5,8 +5,9 @@
 //! it as it is: sqlx's protocol state needs nothing more (a query first reads whatever the last
 //! one left unread, which is already in the socket's buffer).
 //!
-//! What stays sqlx's: at most half of the pool is ever parked, so transactions, the change feed and
-//! everything else that acquires from the pool always have the other half; a connection parked
+//! What stays sqlx's: a connection is parked only while the pool has an idle connection or room to
+//! open one (so nothing waits in it: a transaction, the change feed or a read waiting there gets
+//! the connection instead), at most half of the pool is ever parked; a connection parked
 //! longer than sqlx would use one without a ping (`IDLE_BEFORE_PING`) goes back to the pool (on
 //! the next read, or the sweep every half of that), and one parked again and again goes back
 //! every [`RECYCLE`] so that sqlx's lifetime and health checks still see it. Shutdown returns
@@ -102,10 +103,14 @@ impl Warm {
         found
     }
 
-    /// Keeps the connection of a read that finished cleanly, or returns it to the pool when
-    /// enough are parked or it has cycled for [`RECYCLE`].
-    pub fn park(&self, mut connection: Parked) {
-        if connection.first.elapsed() >= RECYCLE {
+    /// Keeps the connection of a read that finished cleanly, or returns it to `pool` when someone
+    /// may be waiting there for one, when enough are parked, or when it has cycled for [`RECYCLE`].
+    pub fn park(&self, mut connection: Parked, pool: &sqlx::PgPool) {
+        // With an idle connection, or room to open one, no acquirer waits in the pool; otherwise
+        // one may (a transaction, the change feed, a read that found nothing parked), and the
+        // connection goes to it.
+        let spare = pool.num_idle() > 0 || pool.size() < pool.options().get_max_connections();
+        if !spare || connection.first.elapsed() >= RECYCLE {
             return;
         }
         connection.since = Instant::now();
