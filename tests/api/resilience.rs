@@ -716,16 +716,12 @@ async fn a_timed_out_write_stops_its_statement() {
     app.stop().await;
 }
 
-/// A read that finished cleanly keeps its connection out of sqlx's pool for the next read, so the
-/// ping sqlx sends when a connection goes back (a round trip per read) does not follow it. At most
-/// half of the pool is kept; a failed read keeps nothing; kept connections older than the ping
-/// threshold go back on their own, and releasing them all lets the pool close.
-#[tokio::test]
-async fn finished_reads_keep_their_connection_for_the_next_one() {
+/// A fresh database, a primary pool of `size` connections on it and its routing.
+async fn primary_pool(size: u32) -> (TestDatabase, DatabaseConnection, gateway::database::Routing) {
     let database = TestDatabase::new().await;
     let args = DatabaseArgs {
         pool: PoolArgs {
-            pool_max_connections: 4,
+            pool_max_connections: size,
             ..Default::default()
         },
         ..database.args()
@@ -734,6 +730,16 @@ async fn finished_reads_keep_their_connection_for_the_next_one() {
         .await
         .expect("pool");
     let routing = gateway::database::Routing::from_args(&args).await.expect("routing");
+    (database, primary, routing)
+}
+
+/// A read that finished cleanly keeps its connection out of sqlx's pool for the next read, so the
+/// ping sqlx sends when a connection goes back (a round trip per read) does not follow it. At most
+/// half of the pool is kept; a failed read keeps nothing; kept connections older than the ping
+/// threshold go back on their own, and releasing them all lets the pool close.
+#[tokio::test]
+async fn finished_reads_keep_their_connection_for_the_next_one() {
+    let (_database, primary, routing) = primary_pool(4).await;
     let pool = primary.get_postgres_connection_pool();
     let read = async |sql: &str| {
         let statement = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql);
@@ -784,18 +790,7 @@ async fn finished_reads_keep_their_connection_for_the_next_one() {
 /// while reads keep coming.
 #[tokio::test]
 async fn reads_that_keep_connections_leave_the_pool_to_others() {
-    let database = TestDatabase::new().await;
-    let args = DatabaseArgs {
-        pool: PoolArgs {
-            pool_max_connections: 2,
-            ..Default::default()
-        },
-        ..database.args()
-    };
-    let primary = gateway::database::connect(&args.target().expect("target"), &args.pool)
-        .await
-        .expect("pool");
-    let routing = gateway::database::Routing::from_args(&args).await.expect("routing");
+    let (_database, primary, routing) = primary_pool(2).await;
     let pool = primary.get_postgres_connection_pool().clone();
     let reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let readers: Vec<_> = (0..4)
