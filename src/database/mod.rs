@@ -186,9 +186,12 @@ impl Routing {
             pgbouncer: args.pool.pgbouncer,
             listen: args.direct_url.clone(),
             breaker: Default::default(),
-            warm: match args.pool.pgbouncer {
-                true => Default::default(),
-                false => warm::Warm::start(args.pool.pool_max_connections, IDLE_BEFORE_PING),
+            // Only PostgreSQL's pool reads through `read_text_postgres`.
+            warm: match (args.pool.pgbouncer, args.target()?) {
+                (false, DatabaseTarget::Postgres { .. }) => {
+                    warm::Warm::start(args.pool.pool_max_connections, IDLE_BEFORE_PING)
+                }
+                _ => Default::default(),
             },
         })
     }

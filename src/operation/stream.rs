@@ -95,36 +95,44 @@ impl Compiled {
         fields + self.binding.len() + 64
     }
 
-    /// Slot `slot`'s value for this request, as the planner (or the policy) would have bound it.
+    /// Slot `slot`'s value for this request, as the planner (or the policy) would have bound it
+    /// (a slot meets columns of one kind only, so each is converted once per request: `known`).
     fn value(
         &self,
         slot: plan::slot::Slot,
         kind: &ScalarKind,
         request: &Request<'_>,
+        known: &mut Vec<(plan::slot::Slot, sea_orm::Value)>,
     ) -> Result<sea_orm::Value, GatewayError> {
-        match slot {
+        if let Some((_, value)) = known.iter().find(|(seen, _)| *seen == slot) {
+            return Ok(value.clone());
+        }
+        let value = match slot {
             plan::slot::Slot::Variable(index) => {
                 let name = self.shape.variables.get(index).ok_or(GatewayError::Internal)?;
                 let value = variable(request.prepared, request.variables, name).ok_or(GatewayError::Internal)?;
-                plan::parse_scalar(kind, value, name)
+                plan::parse_scalar(kind, value, name)?
             }
             plan::slot::Slot::Claim(index) => {
                 let (name, _) = self.claims.get(index).ok_or(GatewayError::Internal)?;
                 let session = request.session.ok_or(GatewayError::Internal)?;
-                crate::permission::claim_value(session, name, kind)
+                crate::permission::claim_value(session, name, kind)?
             }
-        }
+        };
+        known.push((slot, value.clone()));
+        Ok(value)
     }
 
     /// The statements with this request's slot values; `None` when one is a value the planner
     /// refuses (planned with it, the request gets the planner's error on async-graphql's path).
     fn bind(self: Arc<Self>, request: &Request<'_>) -> Option<Bound> {
         let mut statements = Vec::with_capacity(self.fields.len());
+        let mut known = Vec::new();
         for field in &self.fields {
             statements.push(match field {
                 Field::Generated {
                     statement, parameters, ..
-                } if !parameters.is_empty() => Some(self.fill(statement, parameters, request).ok()?),
+                } if !parameters.is_empty() => Some(self.fill(statement, parameters, request, &mut known).ok()?),
                 _ => None,
             });
         }
@@ -139,12 +147,13 @@ impl Compiled {
         statement: &Statement,
         parameters: &[Parameter],
         request: &Request<'_>,
+        known: &mut Vec<(plan::slot::Slot, sea_orm::Value)>,
     ) -> Result<Statement, GatewayError> {
         let mut statement = statement.clone();
         let values = &mut statement.values.as_mut().ok_or(GatewayError::Internal)?.0;
         for parameter in parameters {
             *values.get_mut(parameter.position).ok_or(GatewayError::Internal)? =
-                self.value(parameter.slot, &parameter.kind, request)?;
+                self.value(parameter.slot, &parameter.kind, request, known)?;
         }
         Ok(statement)
     }
@@ -196,6 +205,7 @@ impl OperationCache {
             engine,
             backend,
             request,
+            fixed: std::cell::OnceCell::new(),
         };
         let shape = match prepared.shape.get() {
             Some(shape) => Some(shape),
@@ -259,12 +269,21 @@ struct Compiler<'a> {
     engine: &'a Engine,
     backend: sea_orm::DbBackend,
     request: Request<'a>,
+    /// The fields planned with the request's own values (`None`: they do not plan), which every
+    /// compilation with slots is checked against: planned once per request.
+    fixed: std::cell::OnceCell<Option<Vec<Field>>>,
 }
 
 /// A compilation: the fields, and the claim slots their statements have.
 type Compilation = (Vec<Field>, Vec<(String, ScalarKind)>);
 
 impl Compiler<'_> {
+    fn fixed(&self) -> Option<&[Field]> {
+        self.fixed
+            .get_or_init(|| self.plan(&Shape::fixed()).ok().map(|(fields, _)| fields))
+            .as_deref()
+    }
+
     /// What to leave to each request, decided by the document's first binding: the claims, when
     /// the session has a policy's; of the variables with a scalar value, every one the planner
     /// takes as a slot, together or else each alone (`first: $n` or `after: $cursor` change the
@@ -272,7 +291,7 @@ impl Compiler<'_> {
     /// `None` when this request's own values do not plan: they decide nothing then.
     fn discover(&self) -> Option<Shape> {
         let request = &self.request;
-        self.plan(&Shape::fixed()).ok()?;
+        self.fixed()?;
         let claims = self.engine.policy.is_some()
             && request.session.is_some()
             && self
@@ -302,7 +321,7 @@ impl Compiler<'_> {
         if candidates.is_empty() || self.compile(&shape(candidates.clone())).is_ok() {
             return Some(shape(candidates));
         }
-        // Each trial plans the whole document twice: a document with many variables is not tried
+        // Each trial plans the whole document: a document with many variables is not tried
         // variable by variable (its first request would cost that many plannings).
         if candidates.len() > MAX_SLOT_TRIALS {
             return Some(shape(Vec::new()));
@@ -325,7 +344,8 @@ impl Compiler<'_> {
         if *shape == Shape::fixed() {
             return Ok((fields, claims));
         }
-        let (fixed, _) = self.plan(&Shape::fixed())?;
+        let fixed = self.fixed().ok_or(GatewayError::Internal)?;
+        let mut known = Vec::new();
         let compiled = Compiled {
             fields,
             shape: shape.clone(),
@@ -335,7 +355,7 @@ impl Compiler<'_> {
         if compiled.fields.len() != fixed.len() {
             return Err(GatewayError::Internal);
         }
-        for (field, fixed) in compiled.fields.iter().zip(&fixed) {
+        for (field, fixed) in compiled.fields.iter().zip(fixed) {
             match (field, fixed) {
                 (Field::Typename { .. }, Field::Typename { .. }) => {}
                 (
@@ -344,7 +364,7 @@ impl Compiler<'_> {
                     },
                     Field::Generated { statement: fixed, .. },
                 ) => {
-                    let filled = compiled.fill(statement, parameters, &self.request)?;
+                    let filled = compiled.fill(statement, parameters, &self.request, &mut known)?;
                     if filled.sql != fixed.sql || filled.values != fixed.values {
                         return Err(GatewayError::Internal);
                     }
