@@ -113,6 +113,11 @@ pub struct PoolArgs {
     /// PostgreSQL's `statement_timeout` on every pooled connection: the database stops work too.
     #[arg(long, env = "GATEWAY_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub statement_timeout: Duration,
+    /// PostgreSQL's JIT compilation on the gateway's connections. Off by default: the gateway's
+    /// statements are short, and JIT-compiling a large filter takes CPU that neither
+    /// `statement_timeout` nor a cancel interrupts (behind PgBouncer, set `jit` on the role).
+    #[arg(long, env = "GATEWAY_JIT", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub jit: bool,
     /// DATABASE_URL points at PgBouncer in transaction mode: no session state, no named prepared
     /// statements, every read in a transaction (set `statement_timeout` on the database role).
     #[arg(long, env = "GATEWAY_PGBOUNCER", default_value_t = false, action = clap::ArgAction::Set, global = true)]

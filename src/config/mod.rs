@@ -76,12 +76,10 @@ pub struct ServerArgs {
     /// Most root fields in one operation.
     #[arg(long, env = "GATEWAY_MAX_ROOT_FIELDS", default_value_t = 20)]
     pub max_root_fields: usize,
-    /// Most values (rows × fields, lists weighted by `first`/`last`) one operation may produce.
+    /// Most values (rows × fields; lists weighted by `first`/`last`, or by
+    /// `GATEWAY_MAX_PAGE_SIZE` without them) one operation may produce.
     #[arg(long, env = "GATEWAY_MAX_COST", default_value_t = 10_000_000)]
     pub max_cost: u64,
-    /// Rows assumed for a list without `first`/`last` when weighing an operation's cost.
-    #[arg(long, env = "GATEWAY_ASSUMED_LIST_SIZE", default_value_t = 100)]
-    pub assumed_list_size: u64,
     /// Deepest nesting of brackets in a document, and of lists and objects in its variables.
     #[arg(long, env = "GATEWAY_MAX_NESTING", default_value_t = 64)]
     pub max_nesting: usize,

@@ -74,6 +74,9 @@ fn options(target: &DatabaseTarget, pool: &PoolArgs, check_client: bool) -> Conn
         options.statement_timeout(pool.statement_timeout);
         // Timestamps are answered in UTC (`+00:00`), and one without time zone is read as UTC.
         options.map_sqlx_postgres_opts(|options| options.options([("TimeZone", "UTC")]));
+        if !pool.jit {
+            options.map_sqlx_postgres_opts(|options| options.options([("jit", "off")]));
+        }
         if check_client {
             options.map_sqlx_postgres_opts(|options| {
                 options.options([("client_connection_check_interval", CLIENT_CHECK_INTERVAL)])

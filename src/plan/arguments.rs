@@ -6,7 +6,7 @@
 //! the offending argument.
 
 use super::vocabulary::{Combinator, Direction, ListQuantifier, Operator};
-use super::{OrderKey, Predicate, Quantifier};
+use super::{OrderKey, Predicate, Quantifier, TextMatch};
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind};
 use async_graphql::{Name, Value as GqlValue};
@@ -149,6 +149,18 @@ pub fn text_value(text: &str, path: &str) -> Result<String, GatewayError> {
         )));
     }
     Ok(text.to_owned())
+}
+
+/// Refuses a `like`/`ilike` pattern that ends in an unfinished escape (`\` escapes the next
+/// character; a last one escapes nothing), which the database would fail on.
+fn check_pattern(pattern: &str, path: &str) -> Result<(), GatewayError> {
+    let trailing = pattern.bytes().rev().take_while(|byte| *byte == b'\\').count();
+    if trailing % 2 == 1 {
+        return Err(GatewayError::bad_input(format!(
+            "{path}: the pattern ends in an escape character (`\\`) with nothing to escape; write `\\\\` for a backslash"
+        )));
+    }
+    Ok(())
 }
 
 /// `number` when it fits a column of `precision` digits, `scale` after the point (rounded to the
@@ -306,6 +318,10 @@ impl Operands for Literals {
 /// statement, so a long list is a clear `BAD_USER_INPUT` instead of a driver failure.
 pub const MAX_IN_VALUES: usize = 5_000;
 
+/// Most conditions one `filter` argument may hold: the database plans (and, with JIT, compiles)
+/// every one, so a flat `or` of thousands costs seconds of CPU that no statement timeout stops.
+pub const MAX_FILTER_CONDITIONS: usize = 1_000;
+
 /// Parses a `filter` argument; `None` when it constrains nothing.
 pub fn parse_filter(
     registry: &Registry,
@@ -313,7 +329,15 @@ pub fn parse_filter(
     value: &GqlValue,
     path: &str,
 ) -> Result<Option<Predicate>, GatewayError> {
-    parse_filter_with(registry, entity, value, path, &Literals)
+    let filter = parse_filter_with(registry, entity, value, path, &Literals)?;
+    let conditions = filter.as_ref().map_or(0, Predicate::conditions);
+    if conditions > MAX_FILTER_CONDITIONS {
+        return Err(GatewayError::bad_input(format!(
+            "{path}: a filter may have at most {MAX_FILTER_CONDITIONS} conditions (and/or/not included), got {conditions}; \
+             compare with an `in` list instead of `or`"
+        )));
+    }
+    Ok(filter)
 }
 
 /// Parses a filter whose operands `operands` reads (literals for requests, claim references too
@@ -449,6 +473,9 @@ fn parse_column_filter<O: Operands>(
             };
             // Its length, and its cost per root field or write, are bounded where the request's
             // plans are authorized (`super::text_cost`).
+            if matches!(text, TextMatch::Like | TextMatch::ILike) {
+                check_pattern(value, &here)?;
+            }
             parts.push(Predicate::Text {
                 column: column.to_owned(),
                 operator: text,

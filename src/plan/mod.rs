@@ -308,6 +308,23 @@ pub enum Predicate<V = Value> {
 }
 
 impl<V> Predicate<V> {
+    /// How many conditions it holds, its `and`/`or`/`not` and relation steps included (counted
+    /// without recursion).
+    pub fn conditions(&self) -> usize {
+        let mut pending = vec![self];
+        let mut count = 0;
+        while let Some(predicate) = pending.pop() {
+            count += 1;
+            match predicate {
+                Self::And(parts) | Self::Or(parts) => pending.extend(parts),
+                Self::Not(inner) => pending.push(inner),
+                Self::Related { predicate, .. } => pending.push(predicate),
+                Self::Compare { .. } | Self::In { .. } | Self::KeyIn { .. } | Self::IsNull { .. } | Self::Text { .. } => {}
+            }
+        }
+        count
+    }
+
     /// The same condition with every operand replaced by `bind(operand)` (how a compiled policy
     /// gets a session's claims); the first error stops it.
     pub fn try_map<W, E>(&self, bind: &mut impl FnMut(&V) -> Result<W, E>) -> Result<Predicate<W>, E> {

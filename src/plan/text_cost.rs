@@ -1,13 +1,16 @@
 //! What text matching may cost the database. A `like`/`ilike`/`startsWith`/`contains`/`matches`
 //! operand is compared with every row its filter scans, whatever page is asked for, so each one
-//! costs its length times the estimated rows of its table (`database::sizes`); the sum over one
+//! costs its length times the estimated rows of its table (`database::sizes`), times the times its
+//! filter runs: once for a root field, once per parent row for a nested list (the rows the lists
+//! above it return: their page, at most their table's rows), and a filter through a relation
+//! over at least the rows of the table it starts from; the sum over one
 //! operation (its root fields' plans, its writes' filters and read-backs, charged to one
 //! [`TextSpent`]) is bounded by `GATEWAY_MAX_TEXT_MATCH_COST`, and each operand by
 //! `GATEWAY_MAX_PATTERN_LENGTH`. The policy's own filters are not counted: they are
 //! the operator's, not the client's.
 
 use super::visit::{self, Visitor};
-use super::{NodePlan, Plan, Predicate};
+use super::{ConnectionPlan, NodePlan, Plan, Predicate};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 
@@ -86,6 +89,10 @@ struct Cost<'a> {
     limits: TextLimits,
     rows: &'a dyn Fn(EntityId) -> u64,
     total: u64,
+    /// How many times the filters being walked run: the rows the lists above them return.
+    runs: u64,
+    /// Rows a filter scans at least: the table a relation filter starts from.
+    scanned: u64,
 }
 
 impl<'a> Cost<'a> {
@@ -95,6 +102,8 @@ impl<'a> Cost<'a> {
             limits,
             rows,
             total: 0,
+            runs: 1,
+            scanned: 0,
         }
     }
 
@@ -129,10 +138,38 @@ impl Visitor for Cost<'_> {
                     self.limits.max_pattern_chars
                 )));
             }
+            let scanned = (self.rows)(entity).max(self.scanned);
             self.total = self
                 .total
-                .saturating_add((length as u64).saturating_mul((self.rows)(entity)));
+                .saturating_add((length as u64).saturating_mul(scanned).saturating_mul(self.runs));
+        }
+        if let Predicate::Related { .. } = predicate {
+            // The related rows are matched once per row of this table the filter scans.
+            let scanned = self.scanned.max((self.rows)(entity));
+            let outer = std::mem::replace(&mut self.scanned, scanned);
+            let result = visit::walk_predicate(self, entity, predicate);
+            self.scanned = outer;
+            return result;
         }
         visit::walk_predicate(self, entity, predicate)
+    }
+
+    fn connection(&mut self, plan: &ConnectionPlan) -> Result<(), GatewayError> {
+        if let Some(filter) = &plan.filter {
+            self.predicate(plan.entity, filter)?;
+        }
+        // Lists below run once per row this one returns.
+        let returned = plan
+            .page
+            .first
+            .or(plan.page.last)
+            .unwrap_or(u64::MAX)
+            .min((self.rows)(plan.entity))
+            .max(1);
+        let outer = self.runs;
+        self.runs = outer.saturating_mul(returned);
+        let result = visit::walk_connection_rows(self, plan);
+        self.runs = outer;
+        result
     }
 }

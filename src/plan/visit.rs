@@ -75,6 +75,12 @@ pub fn walk_connection<V: Visitor + ?Sized>(visitor: &mut V, plan: &ConnectionPl
     for key in &plan.order {
         visitor.order_key(plan.entity, key)?;
     }
+    walk_connection_rows(visitor, plan)
+}
+
+/// What a connection reads of each row it returns (its nodes and edges), without its filter
+/// and order.
+pub fn walk_connection_rows<V: Visitor + ?Sized>(visitor: &mut V, plan: &ConnectionPlan) -> Result<(), V::Error> {
     for (_, output) in &plan.outputs {
         match output {
             ConnectionOutput::Nodes(node) => visitor.node(plan.entity, node)?,

@@ -31,8 +31,9 @@ pub struct QueryLimits {
     pub root_fields: usize,
     /// Most rows × fields one operation may produce (see [`cost`]).
     pub cost: u64,
-    /// The rows assumed for lists without `first`/`last` when weighing the cost.
-    pub assumed_list_size: u64,
+    /// The rows a list without `first`/`last` can return (`GATEWAY_MAX_PAGE_SIZE`): what it is
+    /// weighed at.
+    pub max_page_size: u64,
     /// Deepest bracket nesting of the document text and of the variables' values.
     pub nesting: usize,
 }
@@ -46,7 +47,7 @@ impl From<&crate::config::ServerArgs> for QueryLimits {
             aliases: args.max_aliases,
             root_fields: args.max_root_fields,
             cost: args.max_cost,
-            assumed_list_size: args.assumed_list_size,
+            max_page_size: args.max_page_size,
             nesting: args.max_nesting,
         }
     }
@@ -81,14 +82,60 @@ fn count_aliases(selection_set: &SelectionSet) -> usize {
 
 /// Federation's reference lookup (`GATEWAY_FEDERATION`): one row per representation.
 const ENTITIES: &str = "_entities";
+/// An aggregate's groups: a list as long as the distinct keys.
+const GROUP_BY: &str = "groupBy";
+
+/// Whether a field's selection reads rows of a connection: `nodes` or `edges` selected, directly
+/// or through inline fragments and named spreads (whatever their type condition), so the shape of
+/// the document cannot hide a connection from the cost.
+fn selects_rows(
+    selection_set: &SelectionSet,
+    document: &ExecutableDocument,
+    memo: &mut HashMap<String, bool>,
+    visiting: &mut Vec<String>,
+) -> bool {
+    selection_set.items.iter().any(|item| match &item.node {
+        Selection::Field(child) => matches!(
+            child.node.name.node.parse(),
+            Ok(ConnectionField::Nodes | ConnectionField::Edges)
+        ),
+        Selection::InlineFragment(fragment) => selects_rows(&fragment.node.selection_set.node, document, memo, visiting),
+        Selection::FragmentSpread(spread) => {
+            let name = spread.node.fragment_name.node.to_string();
+            if let Some(rows) = memo.get(&name) {
+                return *rows;
+            }
+            if visiting.contains(&name) {
+                return false;
+            }
+            let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) else {
+                return false;
+            };
+            visiting.push(name.clone());
+            let rows = selects_rows(&fragment.node.selection_set.node, document, memo, visiting);
+            visiting.pop();
+            memo.insert(name, rows);
+            rows
+        }
+    })
+}
+
+/// What [`cost`] remembers per fragment: its size, and whether it selects a connection's rows.
+#[derive(Default)]
+struct Memo {
+    sizes: HashMap<String, (u64, u64)>,
+    rows: HashMap<String, bool>,
+}
 
 /// (field occurrences, rows × fields) of a selection set with fragments expanded (memoized, so a
 /// fragment bomb is measured in linear time). For the second, every connection (a field selecting
-/// `nodes` or `edges`) is weighted by its `first`/`last`, or by `assumed` rows when it has none.
+/// `nodes` or `edges`, through fragments too) is weighted by its `first`/`last`, or by the rows it
+/// can return without them (`GATEWAY_MAX_PAGE_SIZE`); a `groupBy` list by the same; `_entities`
+/// by its representations.
 fn cost(
     selection_set: &SelectionSet,
     document: &ExecutableDocument,
-    memo: &mut HashMap<String, (u64, u64)>,
+    memo: &mut Memo,
     visiting: &mut Vec<String>,
     sizes: &PageSizes<'_>,
 ) -> (u64, u64) {
@@ -99,12 +146,6 @@ fn cost(
             Selection::Field(field) => {
                 let field = &field.node;
                 let (fields, inner) = cost(&field.selection_set.node, document, memo, visiting, sizes);
-                let connection = field.selection_set.node.items.iter().any(|item| {
-                    matches!(&item.node, Selection::Field(child) if matches!(
-                        child.node.name.node.parse(),
-                        Ok(ConnectionField::Nodes | ConnectionField::Edges)
-                    ))
-                });
                 let rows = if field.name.node == ENTITIES {
                     // A router's reference lookup returns one row per representation.
                     field
@@ -114,7 +155,9 @@ fn cost(
                             async_graphql::Value::List(items) => items.len() as u64,
                             _ => 1,
                         })
-                } else if connection {
+                } else if field.name.node == GROUP_BY {
+                    sizes.unbounded
+                } else if selects_rows(&field.selection_set.node, document, &mut memo.rows, &mut Vec::new()) {
                     field
                         .arguments
                         .iter()
@@ -124,7 +167,7 @@ fn cost(
                             value.ok().and_then(page_rows)
                         })
                         .max()
-                        .unwrap_or(sizes.assumed)
+                        .unwrap_or(sizes.unbounded)
                 } else {
                     1
                 };
@@ -135,7 +178,7 @@ fn cost(
             }
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.to_string();
-                if let Some(size) = memo.get(&name) {
+                if let Some(size) = memo.sizes.get(&name) {
                     return *size;
                 }
                 // A cycle is a validation error reported later; it adds nothing here.
@@ -148,7 +191,7 @@ fn cost(
                 visiting.push(name.clone());
                 let size = cost(&fragment.node.selection_set.node, document, memo, visiting, sizes);
                 visiting.pop();
-                memo.insert(name, size);
+                memo.sizes.insert(name, size);
                 size
             }
         })
@@ -171,7 +214,8 @@ struct PageSizes<'a> {
     variables: &'a Variables,
     /// The operation's variable defaults.
     defaults: HashMap<&'a str, &'a async_graphql::Value>,
-    assumed: u64,
+    /// The rows of a list without `first`/`last`.
+    unbounded: u64,
 }
 
 impl PageSizes<'_> {
@@ -345,12 +389,12 @@ impl QueryLimits {
                         Some((definition.node.name.node.as_str(), &default.node))
                     })
                     .collect(),
-                assumed: self.assumed_list_size,
+                unbounded: self.max_page_size,
             };
             let (fields, cost) = cost(
                 &operation.node.selection_set.node,
                 document,
-                &mut HashMap::new(),
+                &mut Memo::default(),
                 &mut Vec::new(),
                 &sizes,
             );
@@ -437,6 +481,35 @@ mod tests {
             async_graphql::parser::parse_query("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }")
                 .unwrap();
         assert_eq!(fragment_chain(&cycle), 2);
+    }
+
+    /// The same rows weigh the same whatever the shape of the document: inline fragments with and
+    /// without a type condition, named spreads, and no `first` at all.
+    #[test]
+    fn connections_weigh_the_same_through_fragments() {
+        let limits = QueryLimits {
+            cost: 1_000_000,
+            max_page_size: 10_000,
+            ..QueryLimits::default()
+        };
+        let refused = |query: &str| {
+            let document = async_graphql::parser::parse_query(query).unwrap();
+            limits.check(&document, &Variables::default()).is_err()
+        };
+        let plain = "{ tasks(first: 10000) { nodes { project { tasks(first: 10000) { nodes { id } } } } } }";
+        assert!(refused(plain));
+        for query in [
+            "{ tasks(first: 10000) { ... { nodes { project { tasks(first: 10000) { ... { nodes { id } } } } } } } }",
+            "{ tasks(first: 10000) { ... on TaskConnection { nodes { project { tasks(first: 10000) { ... on TaskConnection { edges { node { id } } } } } } } } }",
+            "{ tasks(first: 10000) { ...Rows } } fragment Rows on TaskConnection { nodes { project { tasks(first: 10000) { ...Rows2 } } } } fragment Rows2 on TaskConnection { ... { nodes { id } } }",
+            "{ tasks { nodes { project { tasks { nodes { id } } } } } }",
+            "{ tasks { ...Outer } } fragment Outer on TaskConnection { ...Inner } fragment Inner on TaskConnection { nodes { project { tasks { ...Outer2 } } } } fragment Outer2 on TaskConnection { nodes { id } }",
+        ] {
+            assert!(refused(query), "weighed too light: {query}");
+        }
+        // One level of 10,000 rows is within the bound, written any way.
+        assert!(!refused("{ tasks { ... on TaskConnection { nodes { id title } } } }"));
+        assert!(!refused("{ tasks(first: 10) { nodes { project { tasks(first: 10) { ...R } } } } } fragment R on TaskConnection { nodes { id } }"));
     }
 
     #[test]

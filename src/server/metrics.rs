@@ -110,9 +110,14 @@ fn describe() {
     }
 }
 
-/// Operation names as a metric label, bounded: the first `capacity` distinct names of operations
-/// that ran are kept; any other name is `other`, a missing one `anonymous`. Clients choose names,
-/// so without a bound they could create series without limit.
+/// Longest operation name used as a label; longer ones count as `other`.
+const MAX_LABEL: usize = 64;
+
+/// Operation names as a metric label, bounded: the first `capacity` distinct names (of at most
+/// [`MAX_LABEL`] bytes) of operations that ran are kept; any other name is `other`, a missing one
+/// `anonymous`. Clients choose names, so without a bound they could create series without limit.
+/// Only names of operations a document contains reach it.
+
 pub struct OperationNames {
     capacity: usize,
     seen: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -131,6 +136,9 @@ impl OperationNames {
     pub fn label(&self, name: &str, ran: bool) -> String {
         if name.is_empty() {
             return "anonymous".to_owned();
+        }
+        if name.len() > MAX_LABEL {
+            return "other".to_owned();
         }
         let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if seen.contains(name) || (ran && seen.len() < self.capacity && seen.insert(name.to_owned())) {

@@ -190,19 +190,24 @@ fn unselectable(document: &ExecutableDocument, operation_name: Option<&str>) -> 
     }
 }
 
-/// The response keys of the operation's root fields, in selection order (fragments expanded).
-/// The operation's name for logs and metrics: the requested one, else the document's only
-/// operation's name (clients often send `query Name {…}` without `operationName`).
+/// The name of the operation a request runs, for logs and metrics: the document's own name for
+/// it (never a requested name the document does not contain), empty when it is anonymous or the
+/// request selects none.
 fn document_operation_name(document: &ExecutableDocument, requested: Option<&str>) -> String {
-    match (requested, &document.operations) {
-        (Some(name), _) => name.to_owned(),
-        (None, async_graphql::parser::types::DocumentOperations::Multiple(operations)) if operations.len() == 1 => {
+    match (&document.operations, requested) {
+        (DocumentOperations::Single(_), _) => String::new(),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations
+            .get_key_value(name)
+            .map(|(name, _)| name.to_string())
+            .unwrap_or_default(),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
             operations.keys().next().map(ToString::to_string).unwrap_or_default()
         }
-        _ => String::new(),
+        (DocumentOperations::Multiple(_), None) => String::new(),
     }
 }
 
+/// The response keys of the operation's root fields, in selection order (fragments expanded).
 fn root_keys(document: &ExecutableDocument, operation_name: Option<&str>) -> Vec<async_graphql::Name> {
     fn collect(
         document: &ExecutableDocument,
@@ -341,7 +346,8 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
         }
     };
     let started = std::time::Instant::now();
-    let mut operation_name = request.operation_name.clone().unwrap_or_default();
+    // Known once the document is: a name the document does not contain is never a label.
+    let mut operation_name = String::new();
     let role = session.map(|session| session.role.clone()).unwrap_or_default();
     let name = request.operation_name.clone();
     // A document seen before: parsed and validated already.
