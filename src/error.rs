@@ -150,6 +150,12 @@ pub enum GatewayError {
     /// The database stopped a statement that ran past `GATEWAY_STATEMENT_TIMEOUT` (or was cancelled).
     #[error("the statement took longer than GATEWAY_STATEMENT_TIMEOUT and was stopped")]
     StatementTimeout,
+    /// Every admission slot is taken and none came free within `GATEWAY_QUEUE_TIMEOUT`.
+    #[error("the gateway is at its concurrency limit; retry shortly")]
+    Busy,
+    /// The operation ran past `GATEWAY_REQUEST_TIMEOUT` and was dropped.
+    #[error("the request took longer than {0:?} (GATEWAY_REQUEST_TIMEOUT)")]
+    TimedOut(std::time::Duration),
     /// The answers of the operations in flight already hold `GATEWAY_MAX_RESPONSE_BYTES_TOTAL`.
     #[error("the gateway holds its limit of {0} bytes of answers (GATEWAY_MAX_RESPONSE_BYTES_TOTAL); retry shortly")]
     MemoryExhausted(usize),
@@ -171,8 +177,8 @@ impl GatewayError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::LimitExceeded(_) => ErrorCode::QueryLimitExceeded,
             Self::DatabaseUnavailable => ErrorCode::DatabaseUnavailable,
-            Self::StatementTimeout => ErrorCode::Timeout,
-            Self::PoolExhausted | Self::MemoryExhausted(_) => ErrorCode::Overloaded,
+            Self::StatementTimeout | Self::TimedOut(_) => ErrorCode::Timeout,
+            Self::PoolExhausted | Self::MemoryExhausted(_) | Self::Busy => ErrorCode::Overloaded,
             Self::FeedNotInstalled(_) => ErrorCode::FeedNotInstalled,
             Self::Internal => ErrorCode::InternalServerError,
         }

@@ -7,10 +7,12 @@
 //! checks, and a root field's resolver runs the [`plan`]ner, the [`sql`] executor (one statement
 //! per root field, permissions injected) and the [`shape`]r; a query seen before skips all of
 //! that and is answered from the database's JSON as is ([`operation`]); mutations share one
-//! [`transaction`] per operation. [`server`] serves it over HTTP and WebSocket, and [`cli`] ties
+//! [`transaction`] per operation. Every path an operation can take (HTTP, WebSocket, live-query
+//! runs, federation) runs under the same [`bounds`]. [`server`] serves it over HTTP and WebSocket, and [`cli`] ties
 //! everything into commands.
 
 pub mod auth;
+pub mod bounds;
 pub mod changes;
 pub mod cli;
 pub mod config;

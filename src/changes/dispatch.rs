@@ -11,7 +11,7 @@
 //! Statements are built per subscriber and run once per distinct text and values, so
 //! subscribers with the same shape and claims share one statement per batch.
 
-use super::{Batch, Change, Inner, Op, SLOW_CONSUMER, Signal, Subscriber, Watch, remove};
+use super::{Batch, Change, Ended, Inner, Item, Op, SLOW_CONSUMER, Signal, Subscriber, Watch, remove};
 use crate::database::Reader;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
@@ -30,7 +30,8 @@ use tokio::sync::mpsc;
 
 /// Most changes handled in one batch; more wait for the next.
 const MAX_BATCH: usize = 10_000;
-/// Statements of one batch run this many at a time.
+/// Statements of one batch started at a time; each still waits for one of the live slots
+/// (`GATEWAY_MAX_CONCURRENT_LIVE`), which bound the connections the feed holds.
 const CONCURRENT_STATEMENTS: usize = 4;
 
 /// Gathers changes into batches and dispatches them until the feed is dropped.
@@ -154,15 +155,17 @@ enum Query {
 }
 
 enum Outcome {
-    Json(Json),
+    /// The JSON, the bytes of its text, and the budget it was charged to (held until its
+    /// subscribers have their copies).
+    Json(Json, usize, crate::sql::ResponseBudget),
     Entries(HashSet<i64>),
     Failed(Failure),
 }
 
-/// Why a statement failed, kept to answer a subscriber whose first result it was.
+/// Why a statement failed, kept to answer its subscribers.
 struct Failure {
     unavailable: bool,
-    message: String,
+    ended: Ended,
 }
 
 impl Statements {
@@ -175,31 +178,22 @@ impl Statements {
         })
     }
 
-    async fn run(self, database: &sea_orm::DatabaseConnection, pgbouncer: bool) -> Vec<Outcome> {
+    /// Runs every statement as a request runs: each in a live slot, under the request deadline,
+    /// its answer charged to a budget of `GATEWAY_MAX_RESPONSE_BYTES` and the process's answer
+    /// memory.
+    async fn run(self, inner: &Inner) -> Vec<Outcome> {
+        let bounds = &inner.settings.bounds;
         futures_util::stream::iter(self.list)
             .map(|(statement, query)| async move {
                 let result: Result<Outcome, GatewayError> = async {
-                    let _using = crate::server::metrics::DatabaseUse::start();
-                    let reader = Reader::open(database, pgbouncer).await?;
-                    let outcome = match query {
-                        Query::Json => Outcome::Json(crate::sql::run(&reader, statement).await?),
-                        Query::Entries => Outcome::Entries(
-                            reader
-                                .query_all_raw(statement)
-                                .await?
-                                .iter()
-                                .map(|row| row.try_get_by_index::<i64>(0))
-                                .collect::<Result<HashSet<_>, _>>()?,
-                        ),
-                    };
-                    reader.finish().await?;
-                    Ok(outcome)
+                    let _slot = bounds.admit_live().await?;
+                    bounds.deadline(run_statement(inner, statement, query)).await?
                 }
                 .await;
                 result.unwrap_or_else(|error| {
                     Outcome::Failed(Failure {
                         unavailable: matches!(error, GatewayError::DatabaseUnavailable),
-                        message: error.to_string(),
+                        ended: Ended::from(&error),
                     })
                 })
             })
@@ -207,6 +201,30 @@ impl Statements {
             .collect()
             .await
     }
+}
+
+/// One statement of the feed, on a connection of its own.
+async fn run_statement(inner: &Inner, statement: Statement, query: Query) -> Result<Outcome, GatewayError> {
+    let _using = crate::server::metrics::DatabaseUse::start();
+    let reader = Reader::open(&inner.database, inner.settings.pgbouncer).await?;
+    let outcome = match query {
+        Query::Json => {
+            let budget = inner.settings.bounds.budget();
+            let text = crate::sql::fetch_text(&reader, statement, Some(&budget), None).await?;
+            let bytes = text.as_ref().map_or(0, String::len);
+            Outcome::Json(crate::sql::parse(text)?, bytes, budget)
+        }
+        Query::Entries => Outcome::Entries(
+            reader
+                .query_all_raw(statement)
+                .await?
+                .iter()
+                .map(|row| row.try_get_by_index::<i64>(0))
+                .collect::<Result<HashSet<_>, _>>()?,
+        ),
+    };
+    reader.finish().await?;
+    Ok(outcome)
 }
 
 /// What one event subscriber needs from a batch.
@@ -276,19 +294,19 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
             }
         }
     }
-    let outcomes = statements.run(&inner.database, inner.settings.pgbouncer).await;
+    let outcomes = statements.run(inner).await;
     for job in jobs {
         let Watch::Events(plan) = &job.subscriber.watch else {
             continue;
         };
         let queued = events.entry(job.id).or_default();
         let failed = |outcome: &Outcome| match outcome {
-            Outcome::Failed(failure) => Some(failure.message.clone()),
+            Outcome::Failed(failure) => Some(failure.ended.message.clone()),
             _ => None,
         };
         let rows = match job.rows.map(|index| &outcomes[index]) {
             None => HashMap::new(),
-            Some(Outcome::Json(json)) => rows_by_key(json, &registry.entity(plan.entity).primary_key),
+            Some(Outcome::Json(json, ..)) => rows_by_key(json, &registry.entity(plan.entity).primary_key),
             Some(other) => {
                 // The changes cannot be told: the subscriber must re-read.
                 tracing::warn!(error = ?failed(other), "fetching changed rows failed");
@@ -336,11 +354,9 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
         let Some(subscriber) = subscribers.get(&id) else {
             continue;
         };
-        deliver(inner, id, subscriber, batch);
+        deliver(inner, id, subscriber, Ok(Batch::new(batch)));
     }
-    if let Err(error) = refresh_live(inner, &live).await {
-        tracing::warn!(%error, "re-running live queries failed");
-    }
+    refresh_live(inner, &live).await;
 }
 
 /// The statements one event subscriber needs: its changed rows as they are now, and which old
@@ -501,10 +517,14 @@ fn resync_event(registry: &Registry, plan: &EventPlan) -> Json {
     event_json(registry, plan, "RESYNC", None, None)
 }
 
-/// Queues one batch of events for a subscriber; a full queue disconnects it.
-fn deliver(inner: &Inner, id: u64, subscriber: &Subscriber, events: Batch) {
-    let count = events.len() as u64;
-    match subscriber.sender.try_send(events) {
+/// Queues one batch of events for a subscriber (or the reason its subscription ends, after
+/// which it is removed); a full queue disconnects it.
+fn deliver(inner: &Inner, id: u64, subscriber: &Subscriber, item: Item) {
+    let count = item.as_ref().map_or(0, |batch| batch.events.len() as u64);
+    if item.is_err() {
+        remove(inner, id);
+    }
+    match subscriber.sender.try_send(item) {
         Ok(()) => metrics::counter!("gateway_subscription_events_total").increment(count),
         Err(mpsc::error::TrySendError::Full(_)) => {
             tracing::warn!(subscription = id, "a subscriber is too slow; disconnecting it");
@@ -524,11 +544,15 @@ fn deliver(inner: &Inner, id: u64, subscriber: &Subscriber, events: Batch) {
     }
 }
 
-/// Re-runs live queries and sends each subscriber its result if it changed.
+/// Runs live queries (a first result, or re-runs after changes) and sends each subscriber its
+/// result if it changed. A run a bound refuses (the deadline, the answer's size, the answer
+/// memory, the live slots) or that fails ends its subscription with the coded error; a database
+/// that is unavailable ends only a subscription that has no result yet (the others re-run when
+/// the feed resynchronises).
 ///
 /// Each subscriber's refresh lock is held from before its statement runs until its result is
 /// queued, so a first result and a dispatcher's re-run cannot overtake each other.
-pub(super) async fn refresh_live(inner: &Inner, subscribers: &[(u64, Arc<Subscriber>)]) -> Result<(), GatewayError> {
+pub(super) async fn refresh_live(inner: &Inner, subscribers: &[(u64, Arc<Subscriber>)]) {
     let backend = inner.database.get_database_backend();
     let mut statements = Statements::default();
     let mut wanted = Vec::new();
@@ -540,32 +564,38 @@ pub(super) async fn refresh_live(inner: &Inner, subscribers: &[(u64, Arc<Subscri
             wanted.push((*id, subscriber, statements.add(statement, Query::Json)));
         }
     }
-    let outcomes = statements.run(&inner.database, inner.settings.pgbouncer).await;
-    let mut failure = None;
+    let outcomes = statements.run(inner).await;
+    let memory = &inner.settings.bounds.response_memory;
     for (id, subscriber, index) in wanted {
+        let mut last = subscriber.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &outcomes[index] {
-            Outcome::Json(json) => {
+            Outcome::Json(json, bytes, _budget) => {
                 let digest = digest(json);
-                let mut last = subscriber.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if *last != Some(digest) {
-                    *last = Some(digest);
+                if *last == Some(digest) {
+                    continue;
+                }
+                // Each subscriber's copy is answer memory until it is taken from the queue.
+                let item = match memory.reserve(*bytes) {
+                    Ok(held) => {
+                        *last = Some(digest);
+                        Ok(Batch::held(vec![json.clone()], held))
+                    }
+                    Err(error) => Err(Ended::from(&error)),
+                };
+                drop(last);
+                deliver(inner, id, subscriber, item);
+            }
+            Outcome::Failed(failure) => {
+                tracing::warn!(subscription = id, error = %failure.ended.message, "a live query failed");
+                if !failure.unavailable || last.is_none() {
                     drop(last);
-                    deliver(inner, id, subscriber, vec![json.clone()]);
+                    deliver(inner, id, subscriber, Err(failure.ended.clone()));
                 }
             }
-            Outcome::Failed(error) => failure = Some(error),
             Outcome::Entries(_) => {}
         }
     }
     drop(guards);
-    match failure {
-        Some(failure) if failure.unavailable => Err(GatewayError::DatabaseUnavailable),
-        Some(failure) => {
-            tracing::warn!(error = %failure.message, "a live query failed");
-            Err(GatewayError::Internal)
-        }
-        None => Ok(()),
-    }
 }
 
 fn digest(json: &Json) -> u64 {

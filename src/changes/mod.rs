@@ -291,17 +291,61 @@ pub struct FeedSettings {
     /// Registered tables without a change-feed trigger ([`untracked`]): their subscriptions are
     /// refused. When no table is tracked the feed does not start (there is no log to read).
     pub untracked: Vec<String>,
+    /// The bounds every statement of the feed runs under: live-query admission slots, the
+    /// request deadline, the answer budget and the process's answer memory.
+    pub bounds: Arc<crate::bounds::Bounds>,
 }
 
 /// An item of a subscriber's queue: its events of one dispatched batch of changes (for a live
-/// query, its new result).
-pub type Batch = Vec<Json>;
+/// query, its new result), or why the subscription ended.
+pub type Item = Result<Batch, Ended>;
+
+/// A subscriber's events of one batch; a live result keeps its bytes counted in the process's
+/// answer memory until it is taken from the queue.
+#[derive(Debug)]
+pub struct Batch {
+    pub events: Vec<Json>,
+    _held: Option<crate::sql::HeldMemory>,
+}
+
+impl Batch {
+    fn new(events: Vec<Json>) -> Self {
+        Self { events, _held: None }
+    }
+
+    fn held(events: Vec<Json>, held: crate::sql::HeldMemory) -> Self {
+        Self {
+            events,
+            _held: Some(held),
+        }
+    }
+}
+
+/// Why the feed ended a subscription (a live query whose run was refused by a bound, or failed):
+/// its last message.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub code: crate::error::ErrorCode,
+    pub message: String,
+}
+
+impl From<&GatewayError> for Ended {
+    fn from(error: &GatewayError) -> Self {
+        Self {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
+}
 
 /// Lent by a transport (the WebSocket) to its subscriptions: counts them against the
 /// connection's limit and lets the feed close a connection whose consumer is too slow.
 pub struct Channel {
     active: AtomicUsize,
     max: usize,
+    /// Live queries among them, and their own (lower) maximum.
+    live: AtomicUsize,
+    max_live: usize,
     close: Box<dyn Fn(u16, String) + Send + Sync>,
 }
 
@@ -309,16 +353,19 @@ pub struct Channel {
 pub const SLOW_CONSUMER: u16 = 1008;
 
 impl Channel {
-    pub fn new(max: usize, close: impl Fn(u16, String) + Send + Sync + 'static) -> Self {
+    pub fn new(max: usize, max_live: usize, close: impl Fn(u16, String) + Send + Sync + 'static) -> Self {
         Self {
             active: AtomicUsize::new(0),
             max,
+            live: AtomicUsize::new(0),
+            max_live,
             close: Box::new(close),
         }
     }
 
-    /// Counts one more subscription, or refuses it when the connection has its maximum.
-    fn admit(self: &Arc<Self>) -> Result<ChannelSlot, GatewayError> {
+    /// Counts one more subscription (a live query when `live`), or refuses it when the
+    /// connection has its maximum.
+    fn admit(self: &Arc<Self>, live: bool) -> Result<ChannelSlot, GatewayError> {
         let previous = self.active.fetch_add(1, Ordering::SeqCst);
         if previous >= self.max {
             self.active.fetch_sub(1, Ordering::SeqCst);
@@ -327,16 +374,34 @@ impl Channel {
                 self.max
             )));
         }
-        Ok(ChannelSlot(self.clone()))
+        let slot = ChannelSlot {
+            channel: self.clone(),
+            live,
+        };
+        if live && self.live.fetch_add(1, Ordering::SeqCst) >= self.max_live {
+            // Dropping the slot gives both counts back.
+            drop(slot);
+            return Err(GatewayError::LimitExceeded(format!(
+                "a connection may run at most {} live queries at once (GATEWAY_MAX_LIVE_QUERIES_PER_CONNECTION)",
+                self.max_live
+            )));
+        }
+        Ok(slot)
     }
 }
 
-/// One subscription's place in its connection's count.
-struct ChannelSlot(Arc<Channel>);
+/// One subscription's place in its connection's counts.
+struct ChannelSlot {
+    channel: Arc<Channel>,
+    live: bool,
+}
 
 impl Drop for ChannelSlot {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        self.channel.active.fetch_sub(1, Ordering::SeqCst);
+        if self.live {
+            self.channel.live.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -344,7 +409,7 @@ impl Drop for ChannelSlot {
 pub(crate) struct Subscriber {
     watch: Watch,
     access: Access,
-    sender: mpsc::Sender<Batch>,
+    sender: mpsc::Sender<Item>,
     /// Live queries: a digest of the result last sent, so unchanged results are not sent again.
     last: Mutex<Option<u64>>,
     /// Held while a live query's result is computed and queued, so results keep their order.
@@ -469,8 +534,9 @@ impl ChangeFeed {
         watch: Watch,
         access: Access,
         channel: Option<&Arc<Channel>>,
-    ) -> Result<(Registration, mpsc::Receiver<Batch>), GatewayError> {
-        let slot = channel.map(Channel::admit).transpose()?;
+    ) -> Result<(Registration, mpsc::Receiver<Item>), GatewayError> {
+        let live = matches!(watch, Watch::Live { .. });
+        let slot = channel.map(|channel| channel.admit(live)).transpose()?;
         let (sender, receiver) = mpsc::channel(self.inner.settings.queue.max(1));
         let subscriber = Arc::new(Subscriber {
             watch,
@@ -501,9 +567,9 @@ impl ChangeFeed {
             id,
             _slot: slot,
         };
-        // A live query sends its result at once.
+        // A live query sends its result at once (or the error that ends it).
         if matches!(subscriber.watch, Watch::Live { .. }) {
-            dispatch::refresh_live(&self.inner, &[(id, subscriber)]).await?;
+            dispatch::refresh_live(&self.inner, &[(id, subscriber)]).await;
         }
         Ok((registration, receiver))
     }

@@ -127,6 +127,11 @@ pub struct ServerArgs {
     /// Most GraphQL requests served at once; more wait in a queue.
     #[arg(long, env = "GATEWAY_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     pub max_concurrent_requests: usize,
+    /// Most live-query runs (first results and re-runs after changes) at once, apart from the
+    /// requests' slots: however many live queries are open, they hold at most this many pooled
+    /// connections.
+    #[arg(long, env = "GATEWAY_MAX_CONCURRENT_LIVE", default_value_t = 4)]
+    pub max_concurrent_live: usize,
     /// How long a client may take to send a request body (read before the request takes a slot).
     #[arg(long, env = "GATEWAY_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub body_timeout: Duration,
@@ -168,6 +173,10 @@ pub struct ServerArgs {
     /// Most subscriptions one WebSocket may run at once.
     #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 100)]
     pub max_subscriptions_per_connection: usize,
+    /// Most live queries (`xsLive`) one WebSocket may run at once: each re-runs its statement at
+    /// every change of a table it reads, so they are capped far below other subscriptions.
+    #[arg(long, env = "GATEWAY_MAX_LIVE_QUERIES_PER_CONNECTION", default_value_t = 5)]
+    pub max_live_queries_per_connection: usize,
     /// Most subscriptions this process runs at once, over all connections.
     #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
     pub max_subscriptions: usize,

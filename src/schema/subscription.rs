@@ -6,7 +6,7 @@ use super::entity::{Names, connection_inputs};
 use super::resolve;
 use super::scalars::type_name;
 use crate::auth::Session;
-use crate::changes::{Batch, ChangeFeed, Channel, Registration, Watch};
+use crate::changes::{ChangeFeed, Channel, Item, Registration, Watch};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::permission::View;
@@ -185,18 +185,25 @@ async fn subscribe<'a>(
 }
 
 /// The subscriber's queue as a GraphQL stream, one message per event; it stays registered while
-/// the stream lives.
+/// the stream lives, and ends after the error the feed ended it with.
 fn events<'a>(
     registration: Registration,
-    receiver: mpsc::Receiver<Batch>,
+    receiver: mpsc::Receiver<Item>,
 ) -> impl Stream<Item = async_graphql::Result<FieldValue<'a>>> {
-    let state = (registration, receiver, std::collections::VecDeque::<Json>::new());
+    let state = (Some(registration), receiver, std::collections::VecDeque::<Json>::new());
     futures_util::stream::unfold(state, |(registration, mut receiver, mut pending)| async move {
+        let registration = registration?;
         loop {
             if let Some(event) = pending.pop_front() {
-                return Some((Ok(FieldValue::owned_any(event)), (registration, receiver, pending)));
+                return Some((Ok(FieldValue::owned_any(event)), (Some(registration), receiver, pending)));
             }
-            pending.extend(receiver.recv().await?);
+            match receiver.recv().await? {
+                Ok(batch) => pending.extend(batch.events),
+                Err(ended) => {
+                    let error = ended.code.error(ended.message);
+                    return Some((Err(error), (None, receiver, pending)));
+                }
+            }
         }
     })
 }

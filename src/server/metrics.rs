@@ -240,8 +240,7 @@ pub async fn render(State(state): State<AppState>, headers: axum::http::HeaderMa
         let waiting = (DATABASE_USERS.load(AtomicOrdering::Relaxed) - in_use).max(0);
         metrics::gauge!("gateway_pool_waiting").set(waiting as f64);
     }
-    let in_flight = state.http.max_concurrent - state.http.in_flight.available_permits();
-    metrics::gauge!("gateway_requests_in_flight").set(in_flight as f64);
+    metrics::gauge!("gateway_requests_in_flight").set(state.http.bounds.requests_in_flight() as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render()).into_response()
 }
 

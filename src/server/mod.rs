@@ -128,6 +128,14 @@ impl Application {
         }
         // Record from the first request on.
         metrics::handle();
+        let bounds = Arc::new(crate::bounds::Bounds::new(crate::bounds::BoundSettings {
+            request_timeout: args.request_timeout,
+            queue_timeout: args.queue_timeout,
+            max_concurrent_requests: args.max_concurrent_requests,
+            max_concurrent_live: args.max_concurrent_live,
+            max_response_bytes: args.max_response_bytes,
+            max_response_bytes_total: args.max_response_bytes_total,
+        }));
         let feed = crate::changes::ChangeFeed::start(
             database.clone(),
             registry.clone(),
@@ -138,6 +146,7 @@ impl Application {
                 pgbouncer: routing.pgbouncer,
                 listen: routing.listen.clone(),
                 untracked,
+                bounds: bounds.clone(),
             },
         );
         let with_connections = |builder: async_graphql::dynamic::SchemaBuilder| {
@@ -172,10 +181,7 @@ impl Application {
             max_batch: args.max_batch,
             csrf_headers: args.csrf_prevention.then(|| args.csrf_required_headers.clone()),
             playground: args.playground,
-            request_timeout: args.request_timeout,
-            in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_concurrent_requests.max(1))),
-            max_concurrent: args.max_concurrent_requests.max(1),
-            queue_timeout: args.queue_timeout,
+            bounds,
             body_timeout: args.body_timeout,
             slow_operation: args.slow_operation,
             stream_first_run: args.stream_first_run,
@@ -190,8 +196,6 @@ impl Application {
             stopping: tokio::sync::watch::Sender::new(false),
             open_sockets: std::sync::atomic::AtomicUsize::new(0),
             aborting: tokio::sync::watch::Sender::new(false),
-            max_response_bytes: args.max_response_bytes,
-            response_memory: Arc::new(crate::sql::ResponseMemory::new(args.max_response_bytes_total)),
             metrics_token: args.metrics_token.clone(),
         });
         let state = AppState {
@@ -200,6 +204,7 @@ impl Application {
                 keepalive: args.ws_keepalive,
                 idle_timeout: args.ws_idle_timeout,
                 max_subscriptions: args.max_subscriptions_per_connection,
+                max_live_queries: args.max_live_queries_per_connection,
             },
             http: http.clone(),
             role_schemas: Arc::new(role_schemas),
@@ -256,7 +261,7 @@ impl Application {
             http.draining.store(true, std::sync::atomic::Ordering::Relaxed);
             http.stopping.send_replace(true);
             let busy = || {
-                http.in_flight.available_permits() < http.max_concurrent
+                http.bounds.requests_in_flight() > 0
                     || http.open_sockets.load(std::sync::atomic::Ordering::Relaxed) > 0
             };
             while busy() && tokio::time::Instant::now() < deadline {

@@ -68,6 +68,8 @@ pub struct Options {
     /// or no keep-alive pings to answer, is never.
     pub idle_timeout: Duration,
     pub max_subscriptions: usize,
+    /// Most live queries among them.
+    pub max_live_queries: usize,
 }
 
 type Close = Option<(u16, String)>;
@@ -135,7 +137,7 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
     let close_tx = Arc::new(close_tx);
     let channel = {
         let close_tx = close_tx.clone();
-        Arc::new(Channel::new(options.max_subscriptions, move |code, reason| {
+        Arc::new(Channel::new(options.max_subscriptions, options.max_live_queries, move |code, reason| {
             let _ = close_tx.send(Some((code, reason)));
         }))
     };
@@ -454,13 +456,9 @@ impl async_graphql::Executor for RoleSchemas {
             .cloned();
         futures_util::stream::once(async move {
             let http = &state.http;
-            let Ok(Ok(_permit)) =
-                tokio::time::timeout(http.queue_timeout, http.in_flight.clone().acquire_owned()).await
-            else {
-                return refusal(
-                    ErrorCode::Overloaded,
-                    "the gateway is at its concurrency limit; retry shortly".into(),
-                );
+            let _permit = match http.bounds.admit().await {
+                Ok(permit) => permit,
+                Err(error) => return refusal(error.code(), error.to_string()),
             };
             // A query seen before is answered as over HTTP: from the cache, streamed from the database.
             let prepared = super::http::prepared(&state, session.as_ref(), &request);
@@ -482,14 +480,14 @@ impl async_graphql::Executor for RoleSchemas {
             };
             let request = request
                 .data(transaction.clone())
-                .data(Arc::new(http.budget()))
+                .data(Arc::new(http.bounds.budget()))
                 .data(Arc::new(crate::plan::text_cost::TextSpent::default()));
             let mut responses = schema.execute_stream_with_session_data(request, session_data);
             // Past the timeout the operation is dropped, and with it its transaction.
-            let mut response = match tokio::time::timeout(http.request_timeout, responses.next()).await {
+            let mut response = match http.bounds.deadline(responses.next()).await {
                 Ok(Some(response)) => response,
                 Ok(None) => async_graphql::Response::default(),
-                Err(_) => return refusal(ErrorCode::Timeout, super::http::timed_out(http.request_timeout)),
+                Err(error) => return refusal(error.code(), error.to_string()),
             };
             transaction.finish(&mut response).await;
             if response.errors.is_empty()
@@ -516,21 +514,16 @@ async fn streamed(
         return Some(async_graphql::Response::from_errors(vec![error]));
     }
     let bound = super::http::bound(state, session, prepared, request)?;
-    let budget = state.http.budget();
+    let budget = state.http.bounds.budget();
     let context = crate::operation::stream::Context {
         primary: &state.database,
         routing: Some(&state.routing),
         budget: &budget,
     };
     let run = crate::operation::stream::run(&context, &bound);
-    let body = match tokio::time::timeout(state.http.request_timeout, run).await {
+    let body = match state.http.bounds.deadline(run).await {
         Ok(body) => body?,
-        Err(_) => {
-            return Some(refusal(
-                ErrorCode::Timeout,
-                super::http::timed_out(state.http.request_timeout),
-            ));
-        }
+        Err(error) => return Some(refusal(error.code(), error.to_string())),
     };
     // The protocol's messages are built from GraphQL values: the database's JSON is parsed once,
     // into async-graphql's values, which keep the fields' order.

@@ -151,6 +151,16 @@ impl ResponseMemory {
         }
     }
 
+    /// Counts the `bytes` of an answer about to be kept (a live result waiting in a subscriber's
+    /// queue) until the guard drops; refused past the limit.
+    pub fn reserve(self: &Arc<Self>, bytes: usize) -> Result<HeldMemory, GatewayError> {
+        self.take(bytes)?;
+        Ok(HeldMemory {
+            memory: self.clone(),
+            bytes,
+        })
+    }
+
     fn take(&self, bytes: usize) -> Result<(), GatewayError> {
         let mut used = self.used.load(Ordering::Relaxed);
         loop {

@@ -49,12 +49,8 @@ pub struct HttpOptions {
     pub csrf_headers: Option<Vec<String>>,
     /// Whether browsers asking for HTML get the playground.
     pub playground: bool,
-    /// Longest time one operation may run.
-    pub request_timeout: std::time::Duration,
-    /// Requests being served; the rest queue for at most `queue_timeout`.
-    pub in_flight: Arc<tokio::sync::Semaphore>,
-    pub max_concurrent: usize,
-    pub queue_timeout: std::time::Duration,
+    /// Admission, deadline and answer budget, shared with every other path.
+    pub bounds: Arc<crate::bounds::Bounds>,
     /// Longest a client may take to send its body.
     pub body_timeout: std::time::Duration,
     /// Operations slower than this are logged as warnings.
@@ -71,23 +67,12 @@ pub struct HttpOptions {
     pub limits: QueryLimits,
     /// Automatic persisted queries and the safelist.
     pub persisted: PersistedQueries,
-    /// Largest JSON answer of one operation.
-    pub max_response_bytes: usize,
     /// Whether a streamable query's first run is validated by a dry run and streamed.
     pub stream_first_run: bool,
-    /// The bytes of answers all operations in flight hold.
-    pub response_memory: Arc<crate::sql::ResponseMemory>,
     /// The bearer token `/metrics` requires, when set.
     pub metrics_token: Option<String>,
     /// The operation names the request metrics label by.
     pub operation_names: super::metrics::OperationNames,
-}
-
-impl HttpOptions {
-    /// A response budget for one operation, charged to the process's answer memory.
-    pub fn budget(&self) -> crate::sql::ResponseBudget {
-        crate::sql::ResponseBudget::new(self.max_response_bytes, Some(self.response_memory.clone()))
-    }
 }
 
 /// A request refused before GraphQL runs; its code decides the status.
@@ -277,11 +262,6 @@ enum Outcome {
     Unavailable,
 }
 
-/// What a request that ran out of `GATEWAY_REQUEST_TIMEOUT` is told (over HTTP and WebSocket).
-pub(super) fn timed_out(timeout: std::time::Duration) -> String {
-    format!("the request took longer than {timeout:?} (GATEWAY_REQUEST_TIMEOUT)")
-}
-
 /// How an operation was executed.
 enum Executed {
     /// Streamed: the answer as the database built it.
@@ -436,10 +416,10 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let transaction = Arc::new(OperationTransaction::new(state.database.clone(), state.breaker.clone()));
     // Kept until the response is serialized (the end of this function): the answer's values are
     // what it charges the process's answer memory for.
-    let executed_budget = Arc::new(state.http.budget());
+    let executed_budget = Arc::new(state.http.bounds.budget());
     let execution = async {
         if let Some(bound) = &bound {
-            let budget = state.http.budget();
+            let budget = state.http.bounds.budget();
             let context = crate::operation::stream::Context {
                 primary: &state.database,
                 routing: Some(&state.routing),
@@ -472,7 +452,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     // future and its transaction rolls back.
     let mut aborted = state.http.aborting.subscribe();
     let finished = tokio::select! {
-        finished = tokio::time::timeout(state.http.request_timeout, execution) => finished,
+        finished = state.http.bounds.deadline(execution) => finished,
         _ = aborted.wait_for(|aborting| *aborting) => {
             // The shutdown deadline passed: the operation is dropped like a timed-out one.
             let body = ErrorCode::ShuttingDown.body("the gateway shut down before the operation finished");
@@ -480,10 +460,13 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
             return (body, Outcome::Aborted);
         }
     };
-    let Ok(executed) = finished else {
-        let body = ErrorCode::Timeout.body(&timed_out(state.http.request_timeout));
-        unfinished("timeout", ErrorCode::Timeout);
-        return (body, Outcome::TimedOut);
+    let executed = match finished {
+        Ok(executed) => executed,
+        Err(error) => {
+            let body = error.code().body(&error.to_string());
+            unfinished("timeout", ErrorCode::Timeout);
+            return (body, Outcome::TimedOut);
+        }
     };
     let (body, outcome) = match executed {
         Executed::Streamed(body) => {
@@ -601,7 +584,7 @@ fn respond(state: &AppState, media_type: &'static str, results: Vec<(String, Out
         Outcome::RequestError if media_type == GRAPHQL_RESPONSE => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    let held = state.http.response_memory.hold(body.len());
+    let held = state.http.bounds.response_memory.hold(body.len());
     let body = Body::from(body::held(body, held));
     let mut response = (status, [(header::CONTENT_TYPE, media_type)], body).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -779,13 +762,13 @@ pub async fn admit(
         }
     };
     let request = Request::from_parts(parts, Body::from(body));
-    match tokio::time::timeout(options.queue_timeout, options.in_flight.clone().acquire_owned()).await {
-        Ok(Ok(permit)) => {
+    match options.bounds.admit().await {
+        Ok(permit) => {
             let response = next.run(request).await;
             drop(permit);
             response
         }
-        _ => {
+        Err(_) => {
             let mut response = HttpError::new(
                 ErrorCode::Overloaded,
                 "the gateway is at its concurrency limit; retry shortly",
