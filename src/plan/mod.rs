@@ -319,7 +319,11 @@ impl<V> Predicate<V> {
                 Self::And(parts) | Self::Or(parts) => pending.extend(parts),
                 Self::Not(inner) => pending.push(inner),
                 Self::Related { predicate, .. } => pending.push(predicate),
-                Self::Compare { .. } | Self::In { .. } | Self::KeyIn { .. } | Self::IsNull { .. } | Self::Text { .. } => {}
+                Self::Compare { .. }
+                | Self::In { .. }
+                | Self::KeyIn { .. }
+                | Self::IsNull { .. }
+                | Self::Text { .. } => {}
             }
         }
         count

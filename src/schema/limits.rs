@@ -99,7 +99,9 @@ fn selects_rows(
             child.node.name.node.parse(),
             Ok(ConnectionField::Nodes | ConnectionField::Edges)
         ),
-        Selection::InlineFragment(fragment) => selects_rows(&fragment.node.selection_set.node, document, memo, visiting),
+        Selection::InlineFragment(fragment) => {
+            selects_rows(&fragment.node.selection_set.node, document, memo, visiting)
+        }
         Selection::FragmentSpread(spread) => {
             let name = spread.node.fragment_name.node.to_string();
             if let Some(rows) = memo.get(&name) {
@@ -509,7 +511,9 @@ mod tests {
         }
         // One level of 10,000 rows is within the bound, written any way.
         assert!(!refused("{ tasks { ... on TaskConnection { nodes { id title } } } }"));
-        assert!(!refused("{ tasks(first: 10) { nodes { project { tasks(first: 10) { ...R } } } } } fragment R on TaskConnection { nodes { id } }"));
+        assert!(!refused(
+            "{ tasks(first: 10) { nodes { project { tasks(first: 10) { ...R } } } } } fragment R on TaskConnection { nodes { id } }"
+        ));
     }
 
     #[test]

@@ -195,7 +195,10 @@ fn events<'a>(
         let registration = registration?;
         loop {
             if let Some(event) = pending.pop_front() {
-                return Some((Ok(FieldValue::owned_any(event)), (Some(registration), receiver, pending)));
+                return Some((
+                    Ok(FieldValue::owned_any(event)),
+                    (Some(registration), receiver, pending),
+                ));
             }
             match receiver.recv().await? {
                 Ok(batch) => pending.extend(batch.events),

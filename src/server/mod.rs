@@ -261,8 +261,7 @@ impl Application {
             http.draining.store(true, std::sync::atomic::Ordering::Relaxed);
             http.stopping.send_replace(true);
             let busy = || {
-                http.bounds.requests_in_flight() > 0
-                    || http.open_sockets.load(std::sync::atomic::Ordering::Relaxed) > 0
+                http.bounds.requests_in_flight() > 0 || http.open_sockets.load(std::sync::atomic::Ordering::Relaxed) > 0
             };
             while busy() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;

@@ -137,9 +137,13 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
     let close_tx = Arc::new(close_tx);
     let channel = {
         let close_tx = close_tx.clone();
-        Arc::new(Channel::new(options.max_subscriptions, options.max_live_queries, move |code, reason| {
-            let _ = close_tx.send(Some((code, reason)));
-        }))
+        Arc::new(Channel::new(
+            options.max_subscriptions,
+            options.max_live_queries,
+            move |code, reason| {
+                let _ = close_tx.send(Some((code, reason)));
+            },
+        ))
     };
     let mut connection_data = Data::default();
     connection_data.insert(channel);

@@ -2,6 +2,7 @@
 //! One test binary (as in zero2prod's `tests/api`), one module per capability.
 
 mod authentication;
+mod bounds;
 mod cli;
 mod clients;
 mod connection_errors;

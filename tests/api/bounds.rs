@@ -1,0 +1,299 @@
+//! Every bound on every path: the same operation is refused with the same code over HTTP POST,
+//! HTTP GET, in a batch, over the WebSocket, on its first run and from the operation cache; live
+//! queries run within their own admission slots, the deadline and the answer bound, on their
+//! first run and on re-runs; metrics labels cannot be grown by clients.
+
+use crate::subscriptions::Client;
+use crate::support::{TestApp, TestDatabase};
+use gateway::config::ServerArgs;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The code of the first error of an HTTP answer, or `OK`.
+fn code(answer: &Value) -> String {
+    answer["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or(if answer.get("errors").is_some() {
+            "UNCODED"
+        } else {
+            "OK"
+        })
+        .to_owned()
+}
+
+async fn post(app: &TestApp, body: &Value) -> Value {
+    app.client
+        .post(app.url("/graphql"))
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+async fn get(app: &TestApp, query: &str) -> Value {
+    app.client
+        .get(app.url("/graphql"))
+        .query(&[("query", query)])
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// The code a WebSocket operation ends with (its `error` message, or the first error of its
+/// `next`), or `OK`.
+async fn ws_code(client: &mut Client, id: &str, query: &str) -> String {
+    client.subscribe(id, query).await;
+    loop {
+        let message = client.next_message().await;
+        if message["id"] != id {
+            continue;
+        }
+        return match message["type"].as_str() {
+            Some("error") => message["payload"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or("UNCODED")
+                .to_owned(),
+            Some("next") => code(&message["payload"]),
+            other => panic!("unexpected message {other:?}: {message}"),
+        };
+    }
+}
+
+/// The operations each bound refuses, with the code they are refused with.
+fn refused() -> Vec<(&'static str, String)> {
+    let or: Vec<String> = (0..1_001).map(|id| format!("{{id: {{eq: \"{id}\"}}}}")).collect();
+    vec![
+        // Connections hidden in fragments weigh what they return.
+        (
+            "QUERY_LIMIT_EXCEEDED",
+            "{ tasks(first: 10000) { ... { nodes { project { tasks(first: 10000) { ... { nodes { id } } } } } } } }".into(),
+        ),
+        (
+            "QUERY_LIMIT_EXCEEDED",
+            "{ tasks(first: 10000) { ...Rows } } fragment Rows on TaskConnection { nodes { project { tasks(first: 10000) { ... on TaskConnection { nodes { id } } } } } }".into(),
+        ),
+        // Lists without `first` weigh what they can return (GATEWAY_MAX_PAGE_SIZE).
+        ("QUERY_LIMIT_EXCEEDED", "{ tasks { nodes { project { tasks { nodes { id } } } } } }".into()),
+        // A pattern ending in the escape character.
+        (
+            "BAD_USER_INPUT",
+            r#"{ tasks(filter: {title: {like: "abc\\"}}) { totalCount } }"#.into(),
+        ),
+        // A flat `or` past the bound on conditions.
+        (
+            "BAD_USER_INPUT",
+            format!("{{ tasks(filter: {{or: [{}]}}) {{ totalCount }} }}", or.join(",")),
+        ),
+    ]
+}
+
+/// Each bound refuses the same operation with the same code on every path, on its first run and
+/// again (when a cached document would answer).
+#[tokio::test]
+async fn every_bound_refuses_alike_on_every_path() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn_with_server(
+        &database.args(),
+        ServerArgs {
+            max_cost: 1_000_000,
+            ..ServerArgs::default()
+        },
+    )
+    .await;
+    let mut client = Client::connect(&app, None).await;
+    for (index, (expected, query)) in refused().into_iter().enumerate() {
+        for run in 0..2 {
+            let body = json!({ "query": query });
+            assert_eq!(code(&post(&app, &body).await), expected, "POST run {run}: {query}");
+            let batch = post(&app, &json!([body, { "query": "{ __typename }" }])).await;
+            assert_eq!(code(&batch[0]), expected, "batch run {run}: {query}");
+            assert_eq!(code(&batch[1]), "OK", "the rest of the batch runs: {batch}");
+            if query.len() < 4_000 {
+                assert_eq!(code(&get(&app, &query).await), expected, "GET run {run}: {query}");
+            }
+            let id = format!("q{index}-{run}");
+            assert_eq!(
+                ws_code(&mut client, &id, &query).await,
+                expected,
+                "WebSocket run {run}: {query}"
+            );
+        }
+    }
+    // The same lists are fine with small pages.
+    let small = "{ tasks(first: 10) { ... { nodes { project { tasks(first: 10) { ... { nodes { id } } } } } } } }";
+    assert_eq!(code(&post(&app, &json!({ "query": small })).await), "OK");
+    assert_eq!(ws_code(&mut client, "small", small).await, "OK");
+    app.stop().await;
+}
+
+/// Live queries run in their own slots (`GATEWAY_MAX_CONCURRENT_LIVE`), so subscriptions whose
+/// statements hang cannot take the pooled connections another tenant's requests need; each run
+/// ends at the request deadline with `TIMEOUT` (or `OVERLOADED` when it waited too long for a
+/// slot), which ends its subscription; a connection runs at most
+/// `GATEWAY_MAX_LIVE_QUERIES_PER_CONNECTION` of them.
+#[tokio::test]
+async fn live_queries_cannot_take_the_connections_of_requests() {
+    let (database, connection) = TestDatabase::seeded(0.05).await;
+    let mut args = database.args();
+    args.pool.pool_max_connections = 4;
+    args.pool.acquire_timeout = Duration::from_secs(3);
+    let app = TestApp::spawn_with_server(
+        &args,
+        ServerArgs {
+            request_timeout: Duration::from_secs(4),
+            max_concurrent_live: 1,
+            max_live_queries_per_connection: 5,
+            ..ServerArgs::default()
+        },
+    )
+    .await;
+    // Every statement that reads tasks waits for this lock.
+    let lock = connection.begin().await.expect("begin");
+    lock.execute_unprepared("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let live = "subscription { tasksLive(first: 5) { nodes { id project { tasks(first: 5) { nodes { id } } } } } }";
+    let mut attackers = vec![Client::connect(&app, None).await, Client::connect(&app, None).await];
+    // Six on the first connection (one over its limit), five on the second.
+    for (index, client) in attackers.iter_mut().enumerate() {
+        for id in 0..6 - index {
+            client.subscribe(&format!("live{index}-{id}"), live).await;
+        }
+    }
+    // Meanwhile other requests are served from the rest of the pool, without waiting for it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let requests = (0..3).map(|_| async {
+        let started = Instant::now();
+        let answer = post(
+            &app,
+            &json!({ "query": "{ organizations { totalCount nodes { name } } }" }),
+        )
+        .await;
+        (answer, started.elapsed())
+    });
+    for (answer, took) in futures_util::future::join_all(requests).await {
+        assert_eq!(code(&answer), "OK", "{answer}");
+        assert!(
+            took < Duration::from_secs(1),
+            "a request waited {took:?} for a connection"
+        );
+    }
+    // Every live query ends with one coded error, then `complete`.
+    let mut codes = Vec::new();
+    for (index, client) in attackers.iter_mut().enumerate() {
+        let mut open: std::collections::HashSet<String> =
+            (0..6 - index).map(|id| format!("live{index}-{id}")).collect();
+        while !open.is_empty() {
+            let message = client.next(20).await.expect("every live query ends");
+            let id = message["id"].as_str().unwrap_or_default().to_owned();
+            match message["type"].as_str() {
+                Some("next") => codes.push(code(&message["payload"])),
+                Some("complete") => assert!(open.remove(&id), "{message}"),
+                _ => panic!("unexpected {message}"),
+            }
+        }
+    }
+    let count = |wanted: &str| codes.iter().filter(|code| *code == wanted).count();
+    assert_eq!(
+        count("QUERY_LIMIT_EXCEEDED"),
+        1,
+        "one over the connection's limit: {codes:?}"
+    );
+    assert_eq!(count("TIMEOUT") + count("OVERLOADED"), 10, "{codes:?}");
+    assert!(count("TIMEOUT") >= 1, "{codes:?}");
+    lock.rollback().await.expect("unlock");
+    app.stop().await;
+}
+
+/// A live answer over `GATEWAY_MAX_RESPONSE_BYTES` ends the subscription with the code the same
+/// selection gets as a query, on its first run and on a re-run after a change.
+#[tokio::test]
+async fn live_answers_are_bounded_like_queries() {
+    let (database, connection) = TestDatabase::seeded(0.05).await;
+    let app = TestApp::spawn_with_server(
+        &database.args(),
+        ServerArgs {
+            max_response_bytes: 2_000,
+            ..ServerArgs::default()
+        },
+    )
+    .await;
+    let selection = "tasksLive(first: 200) { nodes { id title } }";
+    let query = format!("{{ {} }}", selection.replace("tasksLive", "tasks"));
+    let refused = code(&post(&app, &json!({ "query": query })).await);
+    assert_eq!(refused, "QUERY_LIMIT_EXCEEDED");
+    let mut client = Client::connect(&app, None).await;
+    assert_eq!(
+        ws_code(&mut client, "first", &format!("subscription {{ {selection} }}")).await,
+        refused
+    );
+    let complete = client.next_message().await;
+    assert_eq!(complete["type"], "complete", "{complete}");
+    // Small at first, too large once rows arrive.
+    let growing =
+        r#"subscription { tasksLive(first: 200, filter: {title: {startsWith: "zz-bound"}}) { nodes { id title } } }"#;
+    client.subscribe("rerun", growing).await;
+    let first = client.data("rerun").await;
+    assert_eq!(first["tasksLive"]["nodes"], json!([]));
+    connection
+        .execute_unprepared(
+            "INSERT INTO tasks (project_id, title, status, priority) \
+             SELECT (SELECT min(id) FROM projects), 'zz-bound ' || repeat('x', 40) || n, 'todo', 1 FROM generate_series(1, 100) n",
+        )
+        .await
+        .expect("insert tasks");
+    let message = client.next_message().await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(code(&message["payload"]), refused, "{message}");
+    let complete = client.next_message().await;
+    assert_eq!(complete["type"], "complete", "{complete}");
+    app.stop().await;
+}
+
+/// Clients cannot grow `/metrics` with operation names: a name the document does not contain is
+/// not a label, and a long name is `other`.
+#[tokio::test]
+async fn operation_names_in_metrics_are_bounded() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn(&database.args()).await;
+    let metrics = || async { reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap() };
+    post(&app, &json!({ "query": "{ __typename }" })).await;
+    let before = metrics().await.len();
+    let huge = "N".repeat(200_000);
+    for index in 0..3 {
+        let name = format!("{huge}{index}");
+        post(&app, &json!({ "query": "{ __typename }", "operationName": name })).await;
+    }
+    for index in 0..100 {
+        post(
+            &app,
+            &json!({ "query": "query Real { __typename }", "operationName": format!("junk{index}") }),
+        )
+        .await;
+    }
+    let long = format!("query {} {{ __typename }}", "L".repeat(100));
+    post(&app, &json!({ "query": long })).await;
+    post(&app, &json!({ "query": "query Real { __typename }" })).await;
+    let text = metrics().await;
+    assert!(
+        !text.contains("NNNN") && !text.contains("junk") && !text.contains("LLLL"),
+        "hostile labels"
+    );
+    assert!(
+        text.contains(r#"operation="Real""#),
+        "the real operation keeps its label"
+    );
+    assert!(
+        text.len() < before + 20_000,
+        "metrics grew from {before} to {} bytes",
+        text.len()
+    );
+    app.stop().await;
+}
