@@ -384,10 +384,21 @@ async fn entities<'a>(
     let response_key = field.alias().unwrap_or(field.name());
     let mut unresolved = unresolved.0.lock().map_err(|_| GatewayError::Internal)?;
     let mut items = Vec::with_capacity(places.len());
+    // A row read once is placed once per representation of it: every copy after the first is
+    // answer the statement did not build, charged to the budget before it is made.
+    let mut placed: HashMap<(usize, usize), usize> = HashMap::new();
     for (position, (group, slot)) in places.into_iter().enumerate() {
         let wanted = &wanted[group];
         items.push(match &wanted.rows[slot] {
-            Some(row) => FieldValue::owned_any(row.clone()).with_type(registry.entity(wanted.entity).type_name.clone()),
+            Some(row) => {
+                match placed.entry((group, slot)) {
+                    std::collections::hash_map::Entry::Occupied(size) => reader.charge(*size.get())?,
+                    std::collections::hash_map::Entry::Vacant(entry) => {
+                        entry.insert(serde_json::to_string(row).map_or(0, |text| text.len()));
+                    }
+                }
+                FieldValue::owned_any(row.clone()).with_type(registry.entity(wanted.entity).type_name.clone())
+            }
             None => {
                 unresolved.insert((response_key.to_owned(), position));
                 FieldValue::NULL

@@ -75,6 +75,12 @@ impl<'a> PlanReader<'a> {
         self.engine.authorize(self.access, plan, self.spent)
     }
 
+    /// Charges `bytes` of answer the statements did not build (copies of rows placed more than
+    /// once) to the operation's budget.
+    pub(super) fn charge(&self, bytes: usize) -> Result<(), GatewayError> {
+        self.budget.map_or(Ok(()), |budget| budget.charge(bytes))
+    }
+
     /// Runs `plan`'s one statement (through the replicas and the breaker, within the budget) and
     /// parses the JSON it builds; `field` names the span.
     pub(super) async fn read(&self, plan: &plan::Plan, field: &str) -> Result<Json, GatewayError> {
@@ -111,6 +117,9 @@ pub fn scalar(kind: ScalarKind) -> impl Fn(ResolverContext<'_>) -> FieldFuture<'
 /// A nested object (a related row, `pageInfo`, an aggregate group's parts).
 pub fn object(context: ResolverContext<'_>) -> FieldFuture<'_> {
     FieldFuture::new(async move {
+        // Resolving a large answer is work without a database wait: it yields now and then, so
+        // the request deadline can stop it.
+        tokio::task::consume_budget().await;
         let value = own(&context)?;
         Ok(match value {
             Json::Null => None,
@@ -122,6 +131,7 @@ pub fn object(context: ResolverContext<'_>) -> FieldFuture<'_> {
 /// A list of objects (`nodes`, `edges`, `groupBy`).
 pub fn list(context: ResolverContext<'_>) -> FieldFuture<'_> {
     FieldFuture::new(async move {
+        tokio::task::consume_budget().await;
         let items = own(&context)?.as_array().map(Vec::as_slice).unwrap_or_default();
         Ok(Some(FieldValue::list(
             items.iter().map(|item| FieldValue::borrowed_any(item)),

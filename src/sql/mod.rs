@@ -206,7 +206,7 @@ impl ResponseBudget {
 
     /// Counts `bytes` against the budget; refuses once the operation's answers exceed it, or
     /// the answers of all operations in flight exceed the process's.
-    fn charge(&self, bytes: usize) -> Result<(), GatewayError> {
+    pub fn charge(&self, bytes: usize) -> Result<(), GatewayError> {
         let used = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if used > self.limit {
             return Err(GatewayError::LimitExceeded(format!(

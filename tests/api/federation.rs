@@ -423,3 +423,25 @@ async fn apollo_gateway_composes_the_subgraph_and_resolves_references_both_ways(
     .await;
     subgraph.app.stop().await;
 }
+
+/// One row asked for many times is answered many times: every copy counts against
+/// `GATEWAY_MAX_RESPONSE_BYTES`, so repeating a representation cannot multiply one row past it.
+#[tokio::test]
+async fn repeated_representations_are_charged_per_copy() {
+    let subgraph = Subgraph::new(ServerArgs {
+        max_response_bytes: 20_000,
+        ..federated()
+    })
+    .await;
+    let member = token("member", Some(1));
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Project { name tasks(first: 10) { nodes { id title } } } } }";
+    let copies = |count: usize| json!({ "r": vec![json!({ "__typename": "Project", "id": 1 }); count] });
+    let answer = subgraph.ask(Some(&member), query, copies(2)).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let one = serde_json::to_string(&answer["data"]["_entities"][0]).unwrap().len();
+    // Far below the bound read once, far above it placed 3,000 times.
+    assert!(one * 3_000 > 40_000, "{one}");
+    let answer = subgraph.ask(Some(&member), query, copies(3_000)).await;
+    assert_eq!(code(&answer), "QUERY_LIMIT_EXCEEDED", "{answer}");
+    subgraph.app.stop().await;
+}
