@@ -366,9 +366,14 @@ async fn migrated_by_the_gateway(connection: &DatabaseConnection) -> bool {
     found.is_some_and(|count| count > 0)
 }
 
-/// The zero-configuration default: migrate the embedded file and seed it the first time.
 /// The embedded default's signing secret, kept beside its file (`gateway.db.secret`, readable by
 /// its owner only) so that `gateway token` and later runs use the same one; made on first use.
+///
+/// Whoever can read or plant the file can sign admin tokens, so an existing file is trusted only
+/// when it is a regular file (a link at the path is not followed), owned by the user the gateway
+/// runs as and readable by nobody else; otherwise it is refused with the reason. A new secret is
+/// written to a new file created readable by its owner only and renamed into place, so no other
+/// file at the path (an empty one, a link) ever holds it.
 fn embedded_secret(database: &std::path::Path, create: bool) -> Result<String, CommandError> {
     let mut name = database.as_os_str().to_owned();
     name.push(".secret");
@@ -377,23 +382,87 @@ fn embedded_secret(database: &std::path::Path, create: bool) -> Result<String, C
         path: path.clone(),
         source,
     };
-    match std::fs::read_to_string(&path) {
-        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_owned()),
-        Ok(_) => {}
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound || !create => return Err(failed(error)),
-        Err(_) => {}
+    match existing_secret(&path).map_err(failed)? {
+        Some(secret) => return Ok(secret),
+        None if !create => {
+            return Err(failed(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no secret yet: run `gateway serve` once to make one",
+            )));
+        }
+        None => {}
     }
     let bytes: [u8; 32] = rand::RngExt::random(&mut rand::rng());
     let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
-    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(failed)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(&path).map_err(failed)?, secret.as_bytes()).map_err(failed)?;
+    let parent = match path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        Some(parent) => {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+            parent
+        }
+        None => std::path::Path::new("."),
+    };
+    // tempfile creates the file new (O_EXCL) and readable by its owner only.
+    let mut file = tempfile::Builder::new()
+        .prefix(".gateway-secret")
+        .tempfile_in(parent)
+        .map_err(failed)?;
+    std::io::Write::write_all(&mut file, secret.as_bytes()).map_err(failed)?;
+    file.as_file().sync_all().map_err(failed)?;
+    file.persist(&path).map_err(|error| failed(error.error))?;
     Ok(secret)
+}
+
+/// The secret in the file at `path`, if there is one (none when the file is missing or empty);
+/// an error when the file cannot be trusted (see [`embedded_secret`]).
+fn existing_secret(path: &std::path::Path) -> std::io::Result<Option<String>> {
+    let refused = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        #[cfg(unix)]
+        Err(error) if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err(refused(
+                "it is a symbolic link; the secret must be a file of its own (remove the link)".into(),
+            ));
+        }
+        Err(error) => return Err(error),
+    };
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(refused("it is not a regular file".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        if metadata.uid() != me {
+            return Err(refused(format!(
+                "it belongs to user {}, not to the user the gateway runs as ({me}): anyone who planted it could sign tokens; remove it",
+                metadata.uid()
+            )));
+        }
+    }
+    let mut secret = String::new();
+    std::io::Read::read_to_string(&mut file, &mut secret)?;
+    if secret.trim().is_empty() {
+        return Ok(None);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if metadata.mode() & 0o077 != 0 {
+            return Err(refused(format!(
+                "other users may read or change it (mode {:o}): the secret may be known; remove the file for a new one, \
+                 or `chmod 600` it if nobody else could have read it",
+                metadata.mode() & 0o777
+            )));
+        }
+    }
+    Ok(Some(secret.trim().to_owned()))
 }
 
 /// The registered tables the database does not have (answering from them would fail per request).
@@ -486,4 +555,66 @@ async fn check(args: &DatabaseArgs) -> Result<(), CommandError> {
     }
     connection.close().await.map_err(CommandError::Migration)?;
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::embedded_secret;
+    use std::os::unix::fs::{PermissionsExt, chown, symlink};
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    }
+
+    fn refusal(database: &std::path::Path) -> String {
+        embedded_secret(database, true).expect_err("refused").to_string()
+    }
+
+    /// A new secret is its owner's alone; an existing one is trusted only as a regular file of
+    /// the gateway's user that nobody else may read; an empty file is replaced, not written into.
+    #[test]
+    fn the_embedded_secret_is_trusted_only_when_nobody_else_could_know_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = dir.path().join("gateway.db");
+        let path = dir.path().join("gateway.db.secret");
+        assert!(embedded_secret(&database, false).is_err(), "none yet, none made");
+        let secret = embedded_secret(&database, true).expect("a new secret");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(embedded_secret(&database, false).expect("kept"), secret);
+
+        // Readable by others: the secret may be known.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(
+            refusal(&database).contains("other users may read"),
+            "{}",
+            refusal(&database)
+        );
+
+        // An empty file left open to everyone gets a new secret in a file of its own.
+        std::fs::write(&path, "").expect("empty");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let renewed = embedded_secret(&database, true).expect("a new secret");
+        assert_ne!(renewed, secret);
+        assert_eq!(mode(&path), 0o600);
+
+        // A link is not followed, even to a file that would pass.
+        let elsewhere = dir.path().join("planted");
+        std::fs::write(&elsewhere, "planted-secret").expect("plant");
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::remove_file(&path).expect("remove");
+        symlink(&elsewhere, &path).expect("link");
+        assert!(refusal(&database).contains("symbolic link"), "{}", refusal(&database));
+
+        // A file planted by another user (the tests may run as root, who can give it away).
+        std::fs::remove_file(&path).expect("remove the link");
+        std::fs::write(&path, "planted-secret").expect("plant");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        if chown(&path, Some(65_534), None).is_ok() {
+            assert!(
+                refusal(&database).contains("belongs to user 65534"),
+                "{}",
+                refusal(&database)
+            );
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::metadata::ScalarKind;
 use crate::plan::{self, DocumentField, Root, Selection};
 use crate::schema::Engine;
 use async_graphql::parser::types::{BaseType, Type};
-use async_graphql::{Name, Value, Variables};
+use async_graphql::{ErrorExtensions, Name, Value, Variables};
 use sea_orm::{DatabaseConnection, Statement};
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ enum Field {
     },
     Generated {
         key: String,
+        /// Where the field is in the document, for an error's location.
+        position: async_graphql::Pos,
         statement: Statement,
         /// Where its slots' values go.
         parameters: Vec<Parameter>,
@@ -84,6 +86,7 @@ impl Compiled {
                     key,
                     statement,
                     parameters,
+                    ..
                 } => {
                     key.len()
                         + statement.sql.len()
@@ -111,7 +114,7 @@ impl Compiled {
             plan::slot::Slot::Variable(index) => {
                 let name = self.shape.variables.get(index).ok_or(GatewayError::Internal)?;
                 let value = variable(request.prepared, request.variables, name).ok_or(GatewayError::Internal)?;
-                plan::parse_scalar(kind, value, name)?
+                plan::parse_input(kind, value, name)?
             }
             plan::slot::Slot::Claim(index) => {
                 let (name, _) = self.claims.get(index).ok_or(GatewayError::Internal)?;
@@ -397,6 +400,7 @@ impl Compiler<'_> {
                 continue;
             }
             let key = field.alias().unwrap_or(field.name()).to_owned();
+            let position = field.position();
             if field.name() == "__typename" {
                 fields.push(Field::Typename { key });
                 continue;
@@ -423,6 +427,7 @@ impl Compiler<'_> {
             }
             fields.push(Field::Generated {
                 key,
+                position,
                 statement,
                 parameters,
             });
@@ -466,22 +471,26 @@ fn fits(ty: &Type, value: &Value) -> bool {
     }
 }
 
-/// Runs the bound fields and writes the answer; `None` when a field failed (async-graphql's
-/// path then answers the request, with its errors and partial results).
-pub async fn run(context: &Context<'_>, bound: &Bound) -> Option<String> {
+/// Runs the bound fields, concurrently as async-graphql runs root query fields, and writes the
+/// answer. A field that fails is answered, not run again elsewhere: the document was validated
+/// before it was cached and its values bound, so what is left to fail is the statement (a bound,
+/// the database), and the error is the operation's answer (with the field's path).
+pub async fn run(context: &Context<'_>, bound: &Bound) -> Result<String, async_graphql::ServerError> {
     let fields = &bound.compiled.fields;
-    let mut texts = Vec::with_capacity(fields.len());
-    for (field, bound) in fields.iter().zip(&bound.statements) {
-        texts.push(match field {
-            Field::Typename { .. } => Some(r#""Query""#.to_owned()),
-            Field::Generated { statement, .. } => {
+    let reads = fields.iter().zip(&bound.statements).map(|(field, bound)| async move {
+        match field {
+            Field::Typename { .. } => Ok(Some(r#""Query""#.to_owned())),
+            Field::Generated {
+                statement, position, ..
+            } => {
                 let statement = bound.as_ref().unwrap_or(statement);
                 crate::database::route::read(context.primary, context.routing, statement, Some(context.budget))
                     .await
-                    .ok()?
+                    .map_err(|error| error.extend().into_server_error(*position))
             }
-        });
-    }
+        }
+    });
+    let texts = futures_util::future::try_join_all(reads).await?;
     let length: usize = texts.iter().flatten().map(String::len).sum();
     let mut body = String::with_capacity(length + 16 * fields.len() + 12);
     body.push_str(r#"{"data":{"#);
@@ -495,5 +504,5 @@ pub async fn run(context: &Context<'_>, bound: &Bound) -> Option<String> {
         body.push_str(text.as_deref().unwrap_or("null"));
     }
     body.push_str("}}");
-    Some(body)
+    Ok(body)
 }

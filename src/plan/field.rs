@@ -89,6 +89,11 @@ pub struct DocumentField<'a> {
 }
 
 impl<'a> DocumentField<'a> {
+    /// Where the field starts in the document (its alias, else its name): an error's location.
+    pub fn position(&self) -> async_graphql::Pos {
+        self.field.alias.as_ref().map_or(self.field.name.pos, |alias| alias.pos)
+    }
+
     /// The root fields of the operation `name` (the only one when `None`) of `document`.
     pub fn roots(
         document: &'a ExecutableDocument,

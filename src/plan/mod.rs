@@ -17,8 +17,8 @@ pub mod vocabulary;
 pub mod write;
 
 pub use arguments::{
-    Literals, MAX_IN_VALUES, Operands, decode_base64, null_value, parse_datetime, parse_filter_with, parse_key_value,
-    parse_scalar,
+    Literals, MAX_IN_VALUES, Operands, decode_base64, null_value, parse_datetime, parse_filter_with, parse_input,
+    parse_key_value, parse_scalar,
 };
 pub use event::{EventPlan, plan_events};
 pub use field::{DocumentField, Selection};

@@ -9,6 +9,7 @@
 //! with the request's variables, so `first: $n` counts as `n`). Depth, complexity and directives
 //! also use async-graphql's own limits (see [`QueryLimits`]).
 
+use crate::metadata::{EntityId, Registry, RelationKind};
 use crate::plan::vocabulary::ConnectionField;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
@@ -84,10 +85,12 @@ fn count_aliases(selection_set: &SelectionSet) -> usize {
 const ENTITIES: &str = "_entities";
 /// An aggregate's groups: a list as long as the distinct keys.
 const GROUP_BY: &str = "groupBy";
+/// The fewest rows the cost assumes a table may hold, whatever its estimate says.
+const SMALLEST_TABLE: u64 = 100;
 
 /// Whether a field's selection reads rows of a connection: `nodes` or `edges` selected, directly
 /// or through inline fragments and named spreads (whatever their type condition), so the shape of
-/// the document cannot hide a connection from the cost.
+/// the document cannot hide a connection from the cost. Used where the field's type is not known.
 fn selects_rows(
     selection_set: &SelectionSet,
     document: &ExecutableDocument,
@@ -122,84 +125,291 @@ fn selects_rows(
     })
 }
 
-/// What [`cost`] remembers per fragment: its size, and whether it selects a connection's rows.
-#[derive(Default)]
-struct Memo {
-    sizes: HashMap<String, (u64, u64)>,
-    rows: HashMap<String, bool>,
+/// The generated fields the cost walk recognises by name, so that it knows what each field
+/// returns: root fields (queries, mutations, subscriptions) and relation fields per entity.
+#[derive(Debug, Default)]
+pub struct Shapes {
+    roots: HashMap<String, (EntityId, RootShape)>,
+    /// Per entity: its relation fields' names and indexes.
+    relations: Vec<HashMap<String, usize>>,
 }
 
-/// (field occurrences, rows × fields) of a selection set with fragments expanded (memoized, so a
-/// fragment bomb is measured in linear time). For the second, every connection (a field selecting
-/// `nodes` or `edges`, through fragments too) is weighted by its `first`/`last`, or by the rows it
-/// can return without them (`GATEWAY_MAX_PAGE_SIZE`); a `groupBy` list by the same; `_entities`
-/// by its representations.
-fn cost(
-    selection_set: &SelectionSet,
-    document: &ExecutableDocument,
-    memo: &mut Memo,
-    visiting: &mut Vec<String>,
-    sizes: &PageSizes<'_>,
-) -> (u64, u64) {
-    selection_set
-        .items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(field) => {
-                let field = &field.node;
-                let (fields, inner) = cost(&field.selection_set.node, document, memo, visiting, sizes);
-                let rows = if field.name.node == ENTITIES {
+#[derive(Debug, Clone, Copy)]
+enum RootShape {
+    /// A connection of the entity's rows (`tasks`, `tasksLive`).
+    List,
+    /// One row (`task`, `createTask`, `updateTask`, …, `taskChanged { row }` reads one per event).
+    Row,
+    /// `tasksAggregate`.
+    Aggregate,
+    /// A bulk write's result (`createTasks { rows }`).
+    Rows,
+}
+
+impl Shapes {
+    pub fn of(registry: &Registry) -> Self {
+        let mut roots = HashMap::new();
+        for (id, entity) in registry.entities().iter().enumerate() {
+            for root in crate::plan::Root::ALL {
+                let shape = match root {
+                    crate::plan::Root::List => RootShape::List,
+                    crate::plan::Root::Lookup => RootShape::Row,
+                    crate::plan::Root::Aggregate => RootShape::Aggregate,
+                };
+                roots.insert(root.field_name(entity), (id, shape));
+            }
+            roots.insert(crate::plan::Feed::Live.field_name(entity), (id, RootShape::List));
+            for mutation in crate::plan::write::Mutation::ALL {
+                let shape = if mutation.is_bulk() {
+                    RootShape::Rows
+                } else {
+                    RootShape::Row
+                };
+                roots.insert(mutation.field_name(entity), (id, shape));
+            }
+        }
+        let relations = registry
+            .entities()
+            .iter()
+            .map(|entity| {
+                entity
+                    .relations
+                    .iter()
+                    .enumerate()
+                    .map(|(index, relation)| (relation.field.clone(), index))
+                    .collect()
+            })
+            .collect();
+        Self { roots, relations }
+    }
+}
+
+/// What the objects a selection set is evaluated on are, as far as the walk knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Scope {
+    /// A root type.
+    Root,
+    /// Rows of an entity; `distinct` when no row can be among them twice.
+    Rows { entity: EntityId, distinct: bool },
+    /// Connections of an entity's rows: each returns at most `page` rows, and all of them
+    /// together at most `total` (the table's rows when the connections' rows cannot repeat).
+    Connection {
+        entity: Option<EntityId>,
+        page: u64,
+        total: Option<u64>,
+    },
+    /// A connection's edges.
+    Edges { entity: Option<EntityId>, distinct: bool },
+    /// An aggregate of an entity's rows.
+    Aggregate(Option<EntityId>),
+    /// A bulk write's result, whose `rows` are the rows written.
+    Written(EntityId),
+    /// Anything else.
+    Other,
+}
+
+/// The cost walk of one operation (see [`QueryLimits::check_with`]).
+struct Walk<'a> {
+    document: &'a ExecutableDocument,
+    sizes: &'a PageSizes<'a>,
+    engine: Option<&'a super::Engine>,
+    /// Fragment costs per (fragment, scope, objects it is evaluated on).
+    memo: HashMap<(String, Scope, u64), (u64, u64)>,
+    rows_memo: HashMap<String, bool>,
+    visiting: Vec<String>,
+}
+
+impl Walk<'_> {
+    /// The rows `entity`'s table may hold: twice its estimate (statistics lag a growing
+    /// table), at least [`SMALLEST_TABLE`]; unbounded when the table is not known.
+    fn table(&self, entity: Option<EntityId>) -> u64 {
+        match (self.engine, entity) {
+            (Some(engine), Some(entity)) => engine.table_rows(entity).saturating_mul(2).max(SMALLEST_TABLE),
+            _ => u64::MAX,
+        }
+    }
+
+    /// The rows a connection field asks for per parent: its `first`/`last`, or what it can
+    /// return without them (`GATEWAY_MAX_PAGE_SIZE`).
+    fn page(&self, field: &async_graphql::parser::types::Field) -> u64 {
+        field
+            .arguments
+            .iter()
+            .filter(|(name, _)| matches!(name.node.as_str(), "first" | "last"))
+            .filter_map(|(_, value)| {
+                let value = value.node.clone().into_const_with(|name| self.sizes.variable(&name));
+                value.ok().and_then(page_rows)
+            })
+            .max()
+            .unwrap_or(self.sizes.unbounded)
+    }
+
+    /// How many objects `field` yields when evaluated on `parents` objects of `scope`, and what
+    /// they are.
+    fn field(&mut self, field: &async_graphql::parser::types::Field, scope: Scope, parents: u64) -> (u64, Scope) {
+        let name = field.name.node.as_str();
+        let shapes = self.engine.map(|engine| &*engine.shapes);
+        let connection = |walk: &mut Self, entity: Option<EntityId>, total: Option<u64>| {
+            let page = walk.page(field);
+            (parents, Scope::Connection { entity, page, total })
+        };
+        match scope {
+            Scope::Root => {
+                if name == ENTITIES {
                     // A router's reference lookup returns one row per representation.
-                    field
+                    let rows = field
                         .get_argument("representations")
-                        .and_then(|value| value.node.clone().into_const_with(|name| sizes.variable(&name)).ok())
+                        .and_then(|value| {
+                            value
+                                .node
+                                .clone()
+                                .into_const_with(|name| self.sizes.variable(&name))
+                                .ok()
+                        })
                         .map_or(1, |value| match value {
                             async_graphql::Value::List(items) => items.len() as u64,
                             _ => 1,
-                        })
-                } else if field.name.node == GROUP_BY {
-                    sizes.unbounded
-                } else if selects_rows(&field.selection_set.node, document, &mut memo.rows, &mut Vec::new()) {
-                    field
-                        .arguments
-                        .iter()
-                        .filter(|(name, _)| matches!(name.node.as_str(), "first" | "last"))
-                        .filter_map(|(_, value)| {
-                            let value = value.node.clone().into_const_with(|name| sizes.variable(&name));
-                            value.ok().and_then(page_rows)
-                        })
-                        .max()
-                        .unwrap_or(sizes.unbounded)
+                        });
+                    return (parents.saturating_mul(rows), Scope::Other);
+                }
+                match shapes.and_then(|shapes| shapes.roots.get(name)).copied() {
+                    Some((entity, RootShape::List)) => {
+                        let total = self.table(Some(entity));
+                        connection(self, Some(entity), Some(total))
+                    }
+                    Some((entity, RootShape::Row)) => (parents, Scope::Rows { entity, distinct: true }),
+                    Some((entity, RootShape::Rows)) => (parents, Scope::Written(entity)),
+                    Some((entity, RootShape::Aggregate)) => (parents, Scope::Aggregate(Some(entity))),
+                    None => self.untyped(field, parents),
+                }
+            }
+            Scope::Rows { entity, distinct } => {
+                let relation = shapes
+                    .and_then(|shapes| shapes.relations.get(entity)?.get(name))
+                    .and_then(|index| {
+                        self.engine
+                            .map(|engine| engine.registry.entity(entity).relations[*index].clone())
+                    });
+                match relation {
+                    Some(relation) => match relation.kind {
+                        RelationKind::ManyToOne => (
+                            parents,
+                            Scope::Rows {
+                                entity: relation.target,
+                                distinct: false,
+                            },
+                        ),
+                        // Each child row has one parent: under distinct parents, all the lists
+                        // together hold at most the child table.
+                        RelationKind::OneToMany => {
+                            let total = distinct.then(|| self.table(Some(relation.target)));
+                            connection(self, Some(relation.target), total)
+                        }
+                        RelationKind::ManyToMany { .. } => connection(self, Some(relation.target), None),
+                    },
+                    None => self.untyped(field, parents),
+                }
+            }
+            Scope::Connection { entity, page, total } => match name.parse() {
+                Ok(ConnectionField::Nodes | ConnectionField::Edges) => {
+                    let each = page.min(self.table(entity));
+                    let rows = parents.saturating_mul(each).min(total.unwrap_or(u64::MAX));
+                    let distinct = total.is_some();
+                    let inner = match (name.parse(), entity) {
+                        (Ok(ConnectionField::Nodes), Some(entity)) => Scope::Rows { entity, distinct },
+                        (Ok(ConnectionField::Nodes), None) => Scope::Other,
+                        _ => Scope::Edges { entity, distinct },
+                    };
+                    (rows, inner)
+                }
+                _ => (parents, Scope::Other),
+            },
+            Scope::Edges { entity, distinct } => match (name, entity) {
+                ("node", Some(entity)) => (parents, Scope::Rows { entity, distinct }),
+                _ => (parents, Scope::Other),
+            },
+            Scope::Aggregate(entity) => {
+                if name == GROUP_BY {
+                    let groups = self.sizes.unbounded.min(self.table(entity));
+                    (parents.saturating_mul(groups), Scope::Other)
                 } else {
-                    1
-                };
-                (fields.saturating_add(1), rows.saturating_mul(inner).saturating_add(1))
-            }
-            Selection::InlineFragment(fragment) => {
-                cost(&fragment.node.selection_set.node, document, memo, visiting, sizes)
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.to_string();
-                if let Some(size) = memo.sizes.get(&name) {
-                    return *size;
+                    (parents, Scope::Other)
                 }
-                // A cycle is a validation error reported later; it adds nothing here.
-                if visiting.contains(&name) {
-                    return (0, 0);
-                }
-                let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) else {
-                    return (0, 0);
-                };
-                visiting.push(name.clone());
-                let size = cost(&fragment.node.selection_set.node, document, memo, visiting, sizes);
-                visiting.pop();
-                memo.sizes.insert(name, size);
-                size
             }
-        })
-        .fold((0u64, 0u64), |(fields, values), (more_fields, more_values)| {
-            (fields.saturating_add(more_fields), values.saturating_add(more_values))
-        })
+            Scope::Written(entity) => match name {
+                "rows" => (
+                    parents.saturating_mul(self.sizes.unbounded),
+                    Scope::Rows { entity, distinct: true },
+                ),
+                _ => (parents, Scope::Other),
+            },
+            Scope::Other => self.untyped(field, parents),
+        }
+    }
+
+    /// A field whose type the walk does not know: a connection when it selects rows (weighed by
+    /// its page), a `groupBy` list at the largest page, else one object per parent.
+    fn untyped(&mut self, field: &async_graphql::parser::types::Field, parents: u64) -> (u64, Scope) {
+        if field.name.node == GROUP_BY {
+            return (parents.saturating_mul(self.sizes.unbounded), Scope::Other);
+        }
+        if selects_rows(
+            &field.selection_set.node,
+            self.document,
+            &mut self.rows_memo,
+            &mut Vec::new(),
+        ) {
+            let page = self.page(field);
+            return (
+                parents,
+                Scope::Connection {
+                    entity: None,
+                    page,
+                    total: None,
+                },
+            );
+        }
+        (parents, Scope::Other)
+    }
+
+    /// (field occurrences, values) of `set` evaluated on `objects` objects of `scope`, fragments
+    /// expanded (memoized, so a fragment bomb is measured in linear time): each field counts one
+    /// value per object, and what it selects on the objects it yields.
+    fn set(&mut self, set: &SelectionSet, scope: Scope, objects: u64) -> (u64, u64) {
+        let mut total = (0u64, 0u64);
+        for item in &set.items {
+            let (fields, values) = match &item.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    let (yielded, inner_scope) = self.field(field, scope, objects);
+                    let (fields, inner) = self.set(&field.selection_set.node, inner_scope, yielded);
+                    (fields.saturating_add(1), inner.saturating_add(objects))
+                }
+                // A type condition narrows, never widens, what the objects are.
+                Selection::InlineFragment(fragment) => self.set(&fragment.node.selection_set.node, scope, objects),
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.to_string();
+                    let key = (name.clone(), scope, objects);
+                    if let Some(size) = self.memo.get(&key) {
+                        *size
+                    } else if self.visiting.contains(&name) {
+                        // A cycle is a validation error reported later; it adds nothing here.
+                        (0, 0)
+                    } else if let Some(fragment) = self.document.fragments.get(&spread.node.fragment_name.node) {
+                        self.visiting.push(name);
+                        let size = self.set(&fragment.node.selection_set.node, scope, objects);
+                        self.visiting.pop();
+                        self.memo.insert(key, size);
+                        size
+                    } else {
+                        (0, 0)
+                    }
+                }
+            };
+            total = (total.0.saturating_add(fields), total.1.saturating_add(values));
+        }
+        total
+    }
 }
 
 fn exceeded(message: String) -> ServerError {
@@ -363,8 +573,25 @@ fn fragment_chain(document: &ExecutableDocument) -> usize {
 
 impl QueryLimits {
     /// Refuses a document over the limits (before async-graphql's own, exponential, checks),
-    /// weighing pages with the request's `variables`.
+    /// weighing pages with the request's `variables`, without knowing what the fields return
+    /// (every list at its page; see [`QueryLimits::check_with`]).
     pub fn check(&self, document: &ExecutableDocument, variables: &Variables) -> Result<(), ServerError> {
+        self.check_with(document, variables, None)
+    }
+
+    /// [`QueryLimits::check`], weighing each generated field by what it returns (`engine`'s
+    /// registry and table estimates): a list returns at most its page (`first`/`last`, else
+    /// `GATEWAY_MAX_PAGE_SIZE`) and at most its table's rows per parent, and the lists of a
+    /// one-to-many relation below rows that cannot repeat hold at most the child table's rows
+    /// together (each child row has one parent). Below a to-one step or a many-to-many list rows
+    /// can repeat, and lists there are weighed per parent: `tasks { project { tasks } }` weighs
+    /// tasks × tasks.
+    pub fn check_with(
+        &self,
+        document: &ExecutableDocument,
+        variables: &Variables,
+        engine: Option<&super::Engine>,
+    ) -> Result<(), ServerError> {
         check_variables(variables, self.nesting)?;
         let chain = fragment_chain(document);
         if chain > self.nesting {
@@ -393,13 +620,15 @@ impl QueryLimits {
                     .collect(),
                 unbounded: self.max_page_size,
             };
-            let (fields, cost) = cost(
-                &operation.node.selection_set.node,
+            let mut walk = Walk {
                 document,
-                &mut Memo::default(),
-                &mut Vec::new(),
-                &sizes,
-            );
+                sizes: &sizes,
+                engine,
+                memo: HashMap::new(),
+                rows_memo: HashMap::new(),
+                visiting: Vec::new(),
+            };
+            let (fields, cost) = walk.set(&operation.node.selection_set.node, Scope::Root, 1);
             if fields > self.complexity as u64 {
                 return Err(exceeded(format!(
                     "the operation selects {fields} fields once fragments are expanded; the limit is {} (GATEWAY_MAX_COMPLEXITY)",
@@ -445,7 +674,7 @@ impl Extension for QueryLimits {
         if context.data_opt::<LimitsChecked>().is_none() {
             check_nesting(query, self.nesting)?;
             if let Ok(document) = async_graphql::parser::parse_query(query) {
-                self.check(&document, variables)?;
+                self.check_with(&document, variables, context.data_opt::<super::Engine>())?;
             }
         }
         next.run(context, query, variables).await
@@ -513,6 +742,43 @@ mod tests {
         assert!(!refused("{ tasks { ... on TaskConnection { nodes { id title } } } }"));
         assert!(!refused(
             "{ tasks(first: 10) { nodes { project { tasks(first: 10) { ...R } } } } } fragment R on TaskConnection { nodes { id } }"
+        ));
+    }
+
+    /// Knowing what fields return, lists are weighed by what they can return: one-to-many lists
+    /// below rows that cannot repeat hold at most their table together; below a to-one step or a
+    /// many-to-many list, rows repeat and lists multiply.
+    #[test]
+    fn typed_lists_weigh_what_they_can_return() {
+        let registry = Arc::new(crate::entities::registry().expect("the sample registry"));
+        let engine = crate::schema::Engine::new(registry, &crate::schema::SchemaOptions::default());
+        let limits = QueryLimits {
+            cost: 10_000_000,
+            max_page_size: 10_000,
+            ..QueryLimits::default()
+        };
+        let refused = |query: &str| {
+            let document = async_graphql::parser::parse_query(query).unwrap();
+            limits
+                .check_with(&document, &Variables::default(), Some(&engine))
+                .is_err()
+        };
+        // Unknown sizes: 10,000 rows a table, so 20,000 with the margin.
+        assert!(!refused(
+            "{ organizations { nodes { projects { nodes { tasks { nodes { comments { nodes { id body } } } } } } } } }"
+        ));
+        assert!(refused("{ tasks { nodes { project { tasks { nodes { id } } } } } }"));
+        assert!(refused("{ task(id: 1) { tags { nodes { tasks { nodes { id } } } } } }"));
+        assert!(!refused(
+            "{ task(id: 1) { tags(first: 10) { nodes { tasks(first: 10) { nodes { id } } } } } }"
+        ));
+        // Fragments hide nothing.
+        assert!(refused(
+            "{ tasks { ...T } } fragment T on TaskConnection { nodes { project { tasks { ... on TaskConnection { nodes { id } } } } } }"
+        ));
+        // A write's read-back is weighed the same way.
+        assert!(refused(
+            "mutation { createTask(input: {projectId: 1, title: \"t\", status: TODO, priority: 1}) { project { organization { projects { nodes { tasks { nodes { project { tasks { nodes { id } } } } } } } } } } }"
         ));
     }
 

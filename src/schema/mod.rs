@@ -43,11 +43,14 @@ pub struct Engine {
     /// Bounds on text matching, and the table estimates they weigh it with.
     pub text: crate::plan::text_cost::TextLimits,
     pub sizes: Arc<crate::database::sizes::TableSizes>,
+    /// What each generated field returns, for the cost limit.
+    pub shapes: Arc<limits::Shapes>,
 }
 
 impl Engine {
     pub fn new(registry: Arc<Registry>, options: &SchemaOptions) -> Self {
         Self {
+            shapes: Arc::new(limits::Shapes::of(&registry)),
             registry,
             max_insert_rows: options.max_insert_rows,
             policy: options.policy.clone(),

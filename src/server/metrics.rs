@@ -117,7 +117,6 @@ const MAX_LABEL: usize = 64;
 /// [`MAX_LABEL`] bytes) of operations that ran are kept; any other name is `other`, a missing one
 /// `anonymous`. Clients choose names, so without a bound they could create series without limit.
 /// Only names of operations a document contains reach it.
-
 pub struct OperationNames {
     capacity: usize,
     seen: std::sync::Mutex<std::collections::HashSet<String>>,

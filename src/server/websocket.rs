@@ -514,7 +514,11 @@ async fn streamed(
     prepared: &crate::operation::Prepared,
     request: &async_graphql::Request,
 ) -> Option<async_graphql::Response> {
-    if let Err(error) = state.http.limits.check(&prepared.document, &request.variables) {
+    if let Err(error) = state
+        .http
+        .limits
+        .check_with(&prepared.document, &request.variables, Some(&state.engine))
+    {
         return Some(async_graphql::Response::from_errors(vec![error]));
     }
     let bound = super::http::bound(state, session, prepared, request)?;
@@ -526,7 +530,8 @@ async fn streamed(
     };
     let run = crate::operation::stream::run(&context, &bound);
     let body = match state.http.bounds.deadline(run).await {
-        Ok(body) => body?,
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return Some(async_graphql::Response::from_errors(vec![error])),
         Err(error) => return Some(refusal(error.code(), error.to_string())),
     };
     // The protocol's messages are built from GraphQL values: the database's JSON is parsed once,

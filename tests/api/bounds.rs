@@ -68,7 +68,7 @@ async fn ws_code(client: &mut Client, id: &str, query: &str) -> String {
 
 /// The operations each bound refuses, with the code they are refused with.
 fn refused() -> Vec<(&'static str, String)> {
-    let or: Vec<String> = (0..1_001).map(|id| format!("{{id: {{eq: \"{id}\"}}}}")).collect();
+    let or: Vec<String> = (0..5_001).map(|id| format!("{{id: {{eq: \"{id}\"}}}}")).collect();
     vec![
         // Connections hidden in fragments weigh what they return.
         (
@@ -102,7 +102,9 @@ async fn every_bound_refuses_alike_on_every_path() {
     let app = TestApp::spawn_with_server(
         &database.args(),
         ServerArgs {
-            max_cost: 1_000_000,
+            // An empty database: every table is weighed at its smallest (100 rows), so the
+            // nested lists below are 100 × 100 rows and more, the small pages far less.
+            max_cost: 5_000,
             ..ServerArgs::default()
         },
     )
@@ -160,7 +162,7 @@ async fn live_queries_cannot_take_the_connections_of_requests() {
         .await
         .expect("lock");
     let live = "subscription { tasksLive(first: 5) { nodes { id project { tasks(first: 5) { nodes { id } } } } } }";
-    let mut attackers = vec![Client::connect(&app, None).await, Client::connect(&app, None).await];
+    let mut attackers = [Client::connect(&app, None).await, Client::connect(&app, None).await];
     // Six on the first connection (one over its limit), five on the second.
     for (index, client) in attackers.iter_mut().enumerate() {
         for id in 0..6 - index {
@@ -296,4 +298,31 @@ async fn operation_names_in_metrics_are_bounded() {
         text.len()
     );
     app.stop().await;
+}
+
+/// A request's values are coerced alike whether its document is new or cached: a database enum
+/// label (`in_progress`) where the type's name (`IN_PROGRESS`) belongs is refused both times.
+#[tokio::test]
+async fn variables_are_coerced_alike_on_first_and_cached_runs() {
+    let (database, _connection) = TestDatabase::seeded(0.02).await;
+    let app = TestApp::spawn(&database.args()).await;
+    let query = "query($s: TaskStatus!) { tasks(filter: {status: {eq: $s}}) { totalCount } }";
+    let app = &app;
+    let ask = |query: &str, status: &str| {
+        let body = json!({ "query": query, "variables": { "s": status } });
+        async move { post(app, &body).await }
+    };
+    // Cached after a valid run.
+    for _ in 0..2 {
+        let answer = ask(query, "IN_PROGRESS").await;
+        assert_eq!(code(&answer), "OK", "{answer}");
+    }
+    let fresh = ask(&format!("{query} "), "in_progress").await;
+    let expected = code(&fresh);
+    assert_ne!(expected, "OK", "{fresh}");
+    for _ in 0..2 {
+        let cached = ask(query, "in_progress").await;
+        assert_eq!(code(&cached), expected, "{cached}");
+        assert!(cached["data"].is_null(), "{cached}");
+    }
 }

@@ -315,8 +315,7 @@ async fn timeouts_and_overload_fail_fast_with_codes() {
     assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "1500ms");
     pool.close().await.unwrap();
 
-    let heavy =
-        "{ tasks(first: 2000) { nodes { comments { nodes { author { displayName } } } tags { nodes { name } } } } }";
+    let heavy = "{ tasks(first: 2000) { nodes { comments(first: 50) { nodes { author { displayName } } } tags(first: 50) { nodes { name } } } } }";
     let server = gateway::config::ServerArgs {
         request_timeout: std::time::Duration::from_millis(1),
         ..Default::default()

@@ -336,7 +336,11 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
     let (kind, refused, keys) = if let Some(prepared) = &prepared {
         // Its cost still depends on the variables. (Its root keys are found only if async-graphql
         // runs it: a streamed answer is in document order already.)
-        let refused = state.http.limits.check(&prepared.document, &request.variables).err();
+        let refused = state
+            .http
+            .limits
+            .check_with(&prepared.document, &request.variables, Some(&state.engine))
+            .err();
         operation_name = document_operation_name(&prepared.document, name.as_deref());
         ("query", refused, Vec::new())
     } else {
@@ -364,7 +368,7 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
                         return (body, Outcome::RequestError);
                     }
                     // Root keys only of a document within the limits: the walk follows fragment spreads.
-                    match state.http.limits.check(document, &variables) {
+                    match state.http.limits.check_with(document, &variables, Some(&state.engine)) {
                         Ok(()) => (kind, None, root_keys(document, name.as_deref())),
                         Err(error) => (kind, Some(error), Vec::new()),
                     }
@@ -425,10 +429,10 @@ async fn run(state: &AppState, session: Option<&Session>, request: async_graphql
                 routing: Some(&state.routing),
                 budget: &budget,
             };
-            if let Some(body) = crate::operation::stream::run(&context, bound).await {
-                return Executed::Streamed(body);
-            }
-            // A field failed: async-graphql's path answers, with its errors and partial results.
+            return match crate::operation::stream::run(&context, bound).await {
+                Ok(body) => Executed::Streamed(body),
+                Err(error) => Executed::Response(async_graphql::Response::from_errors(vec![error])),
+            };
         }
         let mut request = request
             .data(transaction.clone())
