@@ -14,7 +14,7 @@ const MAX_DEPTH: usize = 256;
 
 /// Whether the operation `name` of `document` can be streamed.
 pub fn streamable(registry: &Registry, document: &ExecutableDocument, name: Option<&str>) -> bool {
-    let Some(operation) = crate::server::http::selected_operation(document, name) else {
+    let Some(operation) = crate::plan::selected_operation(document, name) else {
         return false;
     };
     if operation.ty != OperationType::Query {

@@ -15,9 +15,10 @@
 //! the database built (every scalar already in the API's form, see `sql::Dialect::output`) is
 //! written into the body as it came, root fields in document order (see [`stream`]).
 //!
-//! Anything else (introspection, mutations, a document not yet seen, a planning error, a failed
-//! statement) takes async-graphql's path, whose answers and errors the streamed ones equal; the
-//! randomized suite runs every case through both.
+//! Anything else (introspection, mutations, a document not yet seen, a planning error) takes
+//! async-graphql's path, whose answers and errors the streamed ones equal; the randomized suite
+//! runs every case through both. A statement that fails on the streamed path is answered with its
+//! error, not run again.
 
 mod eligible;
 pub mod stream;
@@ -111,12 +112,66 @@ impl<K: Hash + Eq, V> Bounded<K, V> {
     }
 }
 
+/// Documents of every role sharing one capacity (in entries and bytes) fairly: a role may use
+/// what the others leave free, but once the cache is full a new document evicts the least
+/// recently used document of the role holding the most bytes, so a role that floods the cache
+/// (the anonymous role, which anyone can use) evicts its own documents, never those of a role
+/// holding less.
+struct PerRole {
+    /// Each role's documents and the bytes they hold.
+    roles: std::collections::HashMap<Option<String>, (LruCache<u64, Arc<Prepared>>, usize)>,
+    count: usize,
+    bytes: usize,
+    max_count: usize,
+    max_bytes: usize,
+}
+
+impl PerRole {
+    fn new(max_count: NonZeroUsize, max_bytes: usize) -> Self {
+        Self {
+            roles: std::collections::HashMap::new(),
+            count: 0,
+            bytes: 0,
+            max_count: max_count.get(),
+            max_bytes,
+        }
+    }
+
+    fn get(&mut self, role: Option<&str>, key: &u64) -> Option<Arc<Prepared>> {
+        self.roles.get_mut(&role.map(str::to_owned))?.0.get(key).cloned()
+    }
+
+    fn put(&mut self, key: u64, value: Arc<Prepared>) {
+        let (entries, held) = self
+            .roles
+            .entry(value.role.clone())
+            .or_insert_with(|| (LruCache::unbounded(), 0));
+        self.count += 1;
+        self.bytes += value.bytes();
+        *held += value.bytes();
+        if let Some((_, replaced)) = entries.push(key, value) {
+            self.count -= 1;
+            self.bytes -= replaced.bytes();
+            *held -= replaced.bytes();
+        }
+        while self.count > self.max_count || self.bytes > self.max_bytes {
+            let largest = self.roles.values_mut().max_by_key(|(_, held)| *held);
+            let Some((entries, held)) = largest else { break };
+            let Some((_, evicted)) = entries.pop_lru() else { break };
+            self.count -= 1;
+            self.bytes -= evicted.bytes();
+            *held -= evicted.bytes();
+        }
+        self.roles.retain(|_, (entries, _)| !entries.is_empty());
+    }
+}
+
 /// The cache of prepared documents and of their compiled statements, both bounded (LRU, in
 /// entries and in bytes). Keys are hashed with a per-process random seed and entries are compared
 /// in full on every hit, so a crafted collision can neither be predicted nor be served another
 /// document.
 pub struct OperationCache {
-    documents: Option<Mutex<Bounded<u64, Prepared>>>,
+    documents: Option<Mutex<PerRole>>,
     bindings: Mutex<Bounded<(u64, u64), stream::Compiled>>,
     hasher: RandomState,
     next_id: AtomicU64,
@@ -127,8 +182,7 @@ impl OperationCache {
     pub fn new(size: usize) -> Self {
         let bindings = NonZeroUsize::new(size.saturating_mul(BINDINGS_PER_DOCUMENT).max(1)).expect("at least one");
         Self {
-            documents: NonZeroUsize::new(size)
-                .map(|size| Mutex::new(Bounded::new(size, DOCUMENT_BYTES, Prepared::bytes))),
+            documents: NonZeroUsize::new(size).map(|size| Mutex::new(PerRole::new(size, DOCUMENT_BYTES))),
             bindings: Mutex::new(Bounded::new(bindings, STATEMENT_BYTES, stream::Compiled::bytes)),
             hasher: RandomState::new(),
             next_id: AtomicU64::new(0),
@@ -139,7 +193,7 @@ impl OperationCache {
     pub fn document(&self, role: Option<&str>, operation: Option<&str>, query: &str) -> Option<Arc<Prepared>> {
         let documents = self.documents.as_ref()?;
         let key = self.hasher.hash_one((role, operation, query));
-        let found = documents.lock().ok()?.get(&key);
+        let found = documents.lock().ok()?.get(role, &key);
         // A hash collision is a miss, never another document.
         let found = found.filter(|prepared| {
             prepared.role.as_deref() == role && prepared.operation.as_deref() == operation && prepared.query == query
@@ -158,7 +212,7 @@ impl OperationCache {
         }
         let operation = request.operation_name.clone();
         let document = request.parsed_query().ok()?;
-        let query = crate::server::http::selected_operation(document, operation.as_deref())?.ty
+        let query = crate::plan::selected_operation(document, operation.as_deref())?.ty
             == async_graphql::parser::types::OperationType::Query;
         let document = query.then(|| document.clone())?;
         Some(Candidate {
@@ -265,5 +319,56 @@ struct Kept<'a> {
 impl serde::Serialize for Kept<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self.variables.iter().filter(|(name, _)| !self.slots.contains(name)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keep(cache: &OperationCache, registry: &crate::metadata::Registry, role: Option<&str>, index: usize) {
+        let query = format!("{{ a{index}: __typename }}");
+        let candidate = Candidate {
+            role: role.map(str::to_owned),
+            operation: None,
+            document: async_graphql::parser::parse_query(&query).expect("a document"),
+            query,
+        };
+        cache.admit(registry, candidate);
+    }
+
+    /// A role flooding the cache with new documents evicts its own, never the documents of a role
+    /// holding fewer.
+    #[test]
+    fn one_role_cannot_evict_another_roles_documents() {
+        let registry = crate::entities::registry().expect("the sample registry");
+        let cache = OperationCache::new(10);
+        for index in 0..4 {
+            keep(&cache, &registry, Some("member"), index);
+        }
+        for index in 0..100 {
+            keep(&cache, &registry, None, index);
+        }
+        for index in 0..4 {
+            let query = format!("{{ a{index}: __typename }}");
+            assert!(
+                cache.document(Some("member"), None, &query).is_some(),
+                "member's {index} kept"
+            );
+        }
+        let anonymous = (0..100)
+            .filter(|index| {
+                cache
+                    .document(None, None, &format!("{{ a{index}: __typename }}"))
+                    .is_some()
+            })
+            .count();
+        assert_eq!(anonymous, 6, "the flood keeps the rest of the capacity");
+        // A role may still use what the others leave free.
+        let lone = OperationCache::new(10);
+        for index in 0..10 {
+            keep(&lone, &registry, None, index);
+        }
+        assert!(lone.document(None, None, "{ a0: __typename }").is_some());
     }
 }

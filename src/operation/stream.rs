@@ -254,7 +254,7 @@ impl OperationCache {
 fn variable<'v>(prepared: &'v Prepared, variables: &'v Variables, name: &Name) -> Option<&'v Value> {
     let value = match variables.get(name) {
         Some(value) => value,
-        None => crate::server::http::selected_operation(&prepared.document, prepared.operation.as_deref())?
+        None => crate::plan::selected_operation(&prepared.document, prepared.operation.as_deref())?
             .variable_definitions
             .iter()
             .find(|definition| definition.node.name.node == *name)?
@@ -305,7 +305,7 @@ impl Compiler<'_> {
                 .is_ok();
         let shape = |variables: Vec<Name>| Shape { variables, claims };
         let Some(operation) =
-            crate::server::http::selected_operation(&request.prepared.document, request.prepared.operation.as_deref())
+            crate::plan::selected_operation(&request.prepared.document, request.prepared.operation.as_deref())
         else {
             return Some(shape(Vec::new()));
         };
@@ -439,8 +439,7 @@ impl Compiler<'_> {
 /// Whether every variable the operation declares non-null without a default has a value, and the
 /// built-in scalars have values of their kind: the cases the planner does not see for itself.
 fn variables_fit(prepared: &Prepared, variables: &Variables) -> bool {
-    let Some(operation) = crate::server::http::selected_operation(&prepared.document, prepared.operation.as_deref())
-    else {
+    let Some(operation) = plan::selected_operation(&prepared.document, prepared.operation.as_deref()) else {
         return false;
     };
     operation.variable_definitions.iter().all(|definition| {

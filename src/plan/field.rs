@@ -13,6 +13,20 @@ use async_graphql::parser::types::{
 use async_graphql::{Name, Positioned, SelectionField, Value as GqlValue, Variables};
 use std::collections::HashMap;
 
+/// The operation a request runs: the one named `name`, else the document's only one; `None`
+/// when the document has no such operation, or several and no name. Every path selects the
+/// operation here (the transports, the cache's variable checks, the planner).
+pub fn selected_operation<'d>(document: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d OperationDefinition> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(&operation.node),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name).map(|operation| &operation.node),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next().map(|operation| &operation.node)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
 /// One field of an operation, as far as planning needs it.
 pub trait Selection: Sized {
     fn name(&self) -> &str;
@@ -112,21 +126,10 @@ impl<'a> DocumentField<'a> {
         variables: &'a Variables,
         slots: &'a [Name],
     ) -> Result<Vec<Self>, GatewayError> {
-        let definition = match (&document.operations, name) {
-            (DocumentOperations::Single(operation), _) => &operation.node,
-            (DocumentOperations::Multiple(operations), Some(name)) => {
-                &operations
-                    .get(name)
-                    .ok_or_else(|| GatewayError::bad_input(format!("no operation named `{name}`")))?
-                    .node
-            }
-            (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-                &operations.values().next().expect("one operation").node
-            }
-            (DocumentOperations::Multiple(_), None) => {
-                return Err(GatewayError::bad_input("the document has several operations: name one"));
-            }
-        };
+        let definition = selected_operation(document, name).ok_or_else(|| match name {
+            Some(name) => GatewayError::bad_input(format!("no operation named `{name}`")),
+            None => GatewayError::bad_input("the document has several operations: name one"),
+        })?;
         let operation = Operation {
             definition,
             fragments: &document.fragments,

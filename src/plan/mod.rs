@@ -21,7 +21,7 @@ pub use arguments::{
     parse_key_value, parse_scalar,
 };
 pub use event::{EventPlan, plan_events};
-pub use field::{DocumentField, Selection};
+pub use field::{DocumentField, Selection, selected_operation};
 pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup, plan_references, reference_key};
 pub use vocabulary::PageInfoField;
 

@@ -10,6 +10,7 @@ pub mod fuzzing;
 mod health;
 pub(crate) mod http;
 pub mod metrics;
+mod pipeline;
 mod playground;
 mod websocket;
 

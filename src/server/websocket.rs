@@ -448,100 +448,48 @@ impl async_graphql::Executor for RoleSchemas {
         let name = request.operation_name.clone();
         let subscription = crate::schema::limits::check_nesting(&request.query, state.http.limits.nesting).is_err()
             || request.parsed_query().map_or(true, |document| {
-                super::http::selected_operation_type(document, name.as_deref())
+                super::pipeline::selected_operation_type(document, name.as_deref())
                     .is_none_or(|kind| kind == async_graphql::parser::types::OperationType::Subscription)
             });
         if subscription {
             return schema.execute_stream_with_session_data(request, session_data).boxed();
         }
+        drop(schema);
         let session = session_data
             .get(&std::any::TypeId::of::<Session>())
             .and_then(|session| session.downcast_ref::<Session>())
             .cloned();
+        // A query or mutation runs through the same pipeline as over HTTP, in a slot of its own.
         futures_util::stream::once(async move {
-            let http = &state.http;
-            let _permit = match http.bounds.admit().await {
+            let _permit = match state.http.bounds.admit().await {
                 Ok(permit) => permit,
                 Err(error) => return refusal(error.code(), error.to_string()),
             };
-            // A query seen before is answered as over HTTP: from the cache, streamed from the database.
-            let prepared = super::http::prepared(&state, session.as_ref(), &request);
-            if let Some(prepared) = &prepared
-                && let Some(response) = streamed(&state, session.as_ref(), prepared, &request).await
-            {
-                return response;
-            }
-            let transaction = Arc::new(crate::transaction::OperationTransaction::new(
-                state.database.clone(),
-                state.breaker.clone(),
-            ));
-            // A query that runs without an error is kept for next time, as over HTTP.
-            let candidate = match &prepared {
-                None => state
-                    .operations
-                    .candidate(session.as_ref().map(|session| session.role.as_str()), &mut request),
-                Some(_) => None,
-            };
-            let request = request
-                .data(transaction.clone())
-                .data(Arc::new(http.bounds.budget()))
-                .data(Arc::new(crate::plan::text_cost::TextSpent::default()));
-            let mut responses = schema.execute_stream_with_session_data(request, session_data);
-            // Past the timeout the operation is dropped, and with it its transaction.
-            let mut response = match http.bounds.deadline(responses.next()).await {
-                Ok(Some(response)) => response,
-                Ok(None) => async_graphql::Response::default(),
-                Err(error) => return refusal(error.code(), error.to_string()),
-            };
-            transaction.finish(&mut response).await;
-            if response.errors.is_empty()
-                && let Some(candidate) = candidate
-            {
-                state.operations.admit(&state.engine.registry, candidate);
-            }
-            response
+            let (body, _) = super::pipeline::run(&state, session.as_ref(), request).await;
+            answer(&body)
         })
         .boxed()
     }
 }
 
-/// The answer to a query whose document the operation cache holds compiled, as HTTP gives it:
-/// the limits checked with its variables, the statements run under `GATEWAY_REQUEST_TIMEOUT`, the
-/// database's JSON parsed once into the protocol's message. `None`: async-graphql answers it.
-async fn streamed(
-    state: &AppState,
-    session: Option<&Session>,
-    prepared: &crate::operation::Prepared,
-    request: &async_graphql::Request,
-) -> Option<async_graphql::Response> {
-    if let Err(error) = state
-        .http
-        .limits
-        .check_with(&prepared.document, &request.variables, Some(&state.engine))
-    {
-        return Some(async_graphql::Response::from_errors(vec![error]));
-    }
-    let bound = super::http::bound(state, session, prepared, request)?;
-    let budget = state.http.bounds.budget();
-    let context = crate::operation::stream::Context {
-        primary: &state.database,
-        routing: Some(&state.routing),
-        budget: &budget,
-    };
-    let run = crate::operation::stream::run(&context, &bound);
-    let body = match state.http.bounds.deadline(run).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(error)) => return Some(async_graphql::Response::from_errors(vec![error])),
-        Err(error) => return Some(refusal(error.code(), error.to_string())),
-    };
-    // The protocol's messages are built from GraphQL values: the database's JSON is parsed once,
-    // into async-graphql's values, which keep the fields' order.
+/// The pipeline's JSON answer as the protocol's GraphQL response (its data and errors, parsed
+/// once: the protocol's messages are built from GraphQL values).
+fn answer(body: &str) -> async_graphql::Response {
     #[derive(serde::Deserialize)]
     struct Answer {
+        #[serde(default)]
         data: async_graphql::Value,
+        #[serde(default)]
+        errors: Vec<async_graphql::ServerError>,
     }
-    let answer: Answer = serde_json::from_str(&body).ok()?;
-    Some(async_graphql::Response::new(answer.data))
+    match serde_json::from_str::<Answer>(body) {
+        Ok(Answer { data, errors }) => {
+            let mut response = async_graphql::Response::new(data);
+            response.errors = errors;
+            response
+        }
+        Err(_) => refusal(ErrorCode::InternalServerError, "internal error".into()),
+    }
 }
 
 /// Resolves when the token announced through `expiry` runs out (never without one).

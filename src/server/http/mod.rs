@@ -21,20 +21,17 @@ pub(super) mod request;
 pub use persisted::{PersistedQueries, SafelistError};
 
 use super::AppState;
+use super::pipeline::{self, Outcome};
 use super::playground;
 use crate::auth::Session;
 use crate::error::ErrorCode;
-use crate::schema::limits::{LimitsChecked, QueryLimits, check_nesting};
-use crate::transaction::OperationTransaction;
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
-};
+use crate::schema::limits::{QueryLimits, check_nesting};
+use async_graphql::parser::types::OperationType;
 use axum::Extension;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use std::sync::Arc;
 
 /// The response media types of the specification.
@@ -136,433 +133,6 @@ fn accepts_html(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"))
-}
-
-/// The type of the operation a request would run, when the document parses and names one;
-/// otherwise execution reports the problem itself.
-pub(super) fn selected_operation_type(
-    document: &ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<OperationType> {
-    selected_operation(document, operation_name).map(|operation| operation.ty)
-}
-
-/// The operation a request runs.
-pub(crate) fn selected_operation<'d>(
-    document: &'d ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<&'d OperationDefinition> {
-    match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), _) => Some(&operation.node),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name).map(|operation| &operation.node),
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next().map(|operation| &operation.node)
-        }
-        (DocumentOperations::Multiple(_), None) => None,
-    }
-}
-
-/// Why a parsed document names no operation to run, if it does not.
-fn unselectable(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<String> {
-    match (&document.operations, operation_name) {
-        (DocumentOperations::Multiple(operations), Some(name)) if !operations.contains_key(name) => {
-            Some(format!("the document has no operation named `{name}`"))
-        }
-        (DocumentOperations::Multiple(operations), None) if operations.len() > 1 => {
-            Some("the document has several operations: name the one to run in `operationName`".to_owned())
-        }
-        _ => None,
-    }
-}
-
-/// The name of the operation a request runs, for logs and metrics: the document's own name for
-/// it (never a requested name the document does not contain), empty when it is anonymous or the
-/// request selects none.
-fn document_operation_name(document: &ExecutableDocument, requested: Option<&str>) -> String {
-    match (&document.operations, requested) {
-        (DocumentOperations::Single(_), _) => String::new(),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations
-            .get_key_value(name)
-            .map(|(name, _)| name.to_string())
-            .unwrap_or_default(),
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.keys().next().map(ToString::to_string).unwrap_or_default()
-        }
-        (DocumentOperations::Multiple(_), None) => String::new(),
-    }
-}
-
-/// The response keys of the operation's root fields, in selection order (fragments expanded).
-fn root_keys(document: &ExecutableDocument, operation_name: Option<&str>) -> Vec<async_graphql::Name> {
-    fn collect(
-        document: &ExecutableDocument,
-        set: &SelectionSet,
-        keys: &mut Vec<async_graphql::Name>,
-        seen_fragments: &mut Vec<async_graphql::Name>,
-    ) {
-        for selection in &set.items {
-            match &selection.node {
-                Selection::Field(field) => {
-                    let key = field.node.response_key().node.clone();
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
-                }
-                Selection::InlineFragment(fragment) => {
-                    collect(document, &fragment.node.selection_set.node, keys, seen_fragments)
-                }
-                Selection::FragmentSpread(spread) => {
-                    let name = &spread.node.fragment_name.node;
-                    if seen_fragments.contains(name) {
-                        continue;
-                    }
-                    seen_fragments.push(name.clone());
-                    if let Some(fragment) = document.fragments.get(name) {
-                        collect(document, &fragment.node.selection_set.node, keys, seen_fragments);
-                    }
-                }
-            }
-        }
-    }
-    let mut keys = Vec::new();
-    if let Some(operation) = selected_operation(document, operation_name) {
-        collect(document, &operation.selection_set.node, &mut keys, &mut Vec::new());
-    }
-    keys
-}
-
-/// Puts the root fields of `data` in selection order: async-graphql resolves root query fields
-/// concurrently and keeps them in the order they finish.
-fn order_root_fields(data: &mut async_graphql::Value, keys: &[async_graphql::Name]) {
-    let async_graphql::Value::Object(fields) = data else {
-        return;
-    };
-    let mut ordered = async_graphql::indexmap::IndexMap::with_capacity(fields.len());
-    for key in keys {
-        if let Some(value) = fields.shift_remove(key) {
-            ordered.insert(key.clone(), value);
-        }
-    }
-    ordered.extend(std::mem::take(fields));
-    *fields = ordered;
-}
-
-/// An error's `extensions.code`.
-/// How an operation ended, for the status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Ran,
-    /// It could not run at all (parse or validation errors).
-    RequestError,
-    TimedOut,
-    /// Shutdown ended it.
-    Aborted,
-    /// Nothing ran for want of the database (down, or every connection busy): 503 with
-    /// `Retry-After` in `application/graphql-response+json`.
-    Unavailable,
-}
-
-/// How an operation was executed.
-enum Executed {
-    /// Streamed: the answer as the database built it.
-    Streamed(String),
-    /// async-graphql's response, to serialize.
-    Response(async_graphql::Response),
-}
-
-/// The cached document of a request's role, operation name and text, if there is one.
-pub(super) fn prepared(
-    state: &AppState,
-    session: Option<&Session>,
-    request: &async_graphql::Request,
-) -> Option<Arc<crate::operation::Prepared>> {
-    let role = session.map(|session| session.role.as_str());
-    state
-        .operations
-        .document(role, request.operation_name.as_deref(), &request.query)
-}
-
-/// The statements a cached document streams with this request's variables and session, when it
-/// can be streamed (asked once its limits are checked: a refused request compiles nothing).
-pub(super) fn bound(
-    state: &AppState,
-    session: Option<&Session>,
-    prepared: &crate::operation::Prepared,
-    request: &async_graphql::Request,
-) -> Option<crate::operation::stream::Bound> {
-    let backend = sea_orm::ConnectionTrait::get_database_backend(&state.database);
-    prepared.streamable.then(|| {
-        state
-            .operations
-            .bind(&state.engine, backend, prepared, &request.variables, session)
-    })?
-}
-
-/// Whether `request` validates for `schema` and its variables coerce: a dry run in which the
-/// generated root fields answer [`crate::schema::DRY_RUN`] without reading anything.
-async fn validates(schema: &async_graphql::dynamic::Schema, request: &mut async_graphql::Request) -> bool {
-    let Ok(document) = request.parsed_query().cloned() else {
-        return false;
-    };
-    let mut dry = async_graphql::Request::new(request.query.clone())
-        .variables(request.variables.clone())
-        .data(crate::schema::DryRun)
-        .data(LimitsChecked);
-    dry.operation_name = request.operation_name.clone();
-    dry.set_parsed_query(document);
-    let response = Box::pin(schema.execute(dry)).await;
-    response
-        .errors
-        .iter()
-        .all(|error| error.message == crate::schema::DRY_RUN)
-}
-
-/// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
-async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (String, Outcome) {
-    let schema = match state.schema_for(session.map(|session| session.role.as_str())) {
-        Ok(schema) => schema,
-        Err(error) => {
-            return (error.code().body(&error.to_string()), Outcome::RequestError);
-        }
-    };
-    let started = std::time::Instant::now();
-    // Known once the document is: a name the document does not contain is never a label.
-    let mut operation_name = String::new();
-    let role = session.map(|session| session.role.clone()).unwrap_or_default();
-    let name = request.operation_name.clone();
-    // A document seen before: parsed and validated already.
-    let prepared = prepared(state, session, &request);
-    let mut request = request;
-    let (kind, refused, keys) = if let Some(prepared) = &prepared {
-        // Its cost still depends on the variables. (Its root keys are found only if async-graphql
-        // runs it: a streamed answer is in document order already.)
-        let refused = state
-            .http
-            .limits
-            .check_with(&prepared.document, &request.variables, Some(&state.engine))
-            .err();
-        operation_name = document_operation_name(&prepared.document, name.as_deref());
-        ("query", refused, Vec::new())
-    } else {
-        // The nesting bound comes before the parser, which recurses on brackets.
-        let variables = std::mem::take(&mut request.variables);
-        let checked = match check_nesting(&request.query, state.http.limits.nesting) {
-            Err(error) => ("query", Some(error), Vec::new()),
-            // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
-            Ok(()) => match request.parsed_query().inspect(|_| super::metrics::parsed()) {
-                Ok(document) => {
-                    operation_name = document_operation_name(document, name.as_deref());
-                    let kind = match selected_operation_type(document, name.as_deref()) {
-                        Some(OperationType::Mutation) => "mutation",
-                        Some(OperationType::Subscription) => "subscription",
-                        _ => "query",
-                    };
-                    if let Some(problem) = unselectable(document, name.as_deref()) {
-                        let body = ErrorCode::GraphqlValidationFailed.body(&problem);
-                        return (body, Outcome::RequestError);
-                    }
-                    if kind == "subscription" {
-                        let body = ErrorCode::BadRequest.body(
-                            "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws or graphql-ws)",
-                        );
-                        return (body, Outcome::RequestError);
-                    }
-                    // Root keys only of a document within the limits: the walk follows fragment spreads.
-                    match state.http.limits.check_with(document, &variables, Some(&state.engine)) {
-                        Ok(()) => (kind, None, root_keys(document, name.as_deref())),
-                        Err(error) => (kind, Some(error), Vec::new()),
-                    }
-                }
-                // Execution reports the parse error with its code.
-                Err(_) => ("query", None, Vec::new()),
-            },
-        };
-        request.variables = variables;
-        checked
-    };
-    // An operation that did not run to its answer: its name is a label only if already known.
-    let unfinished = |outcome: &'static str, code: ErrorCode| {
-        let name = state.http.operation_names.label(&operation_name, false);
-        super::metrics::operation(
-            kind,
-            name,
-            outcome,
-            started.elapsed().as_secs_f64(),
-            std::iter::once(code.as_str()),
-        );
-    };
-    if let Some(error) = refused {
-        unfinished("error", ErrorCode::QueryLimitExceeded);
-        let body = serde_json::to_string(&json!({ "errors": [error] })).unwrap_or_default();
-        return (body, Outcome::RequestError);
-    }
-    // A query async-graphql runs successfully is kept for next time.
-    let candidate = match &prepared {
-        None => state
-            .operations
-            .candidate(session.map(|session| session.role.as_str()), &mut request),
-        Some(_) => None,
-    };
-    // A streamable one is kept as soon as a dry run validated it, and streamed from this run on.
-    let (prepared, candidate) = match (prepared, candidate) {
-        (None, Some(candidate)) if state.http.stream_first_run && candidate.streamable(&state.engine.registry) => {
-            if validates(schema, &mut request).await {
-                (state.operations.admit(&state.engine.registry, candidate), None)
-            } else {
-                (None, Some(candidate))
-            }
-        }
-        other => other,
-    };
-    let bound = prepared
-        .as_ref()
-        .and_then(|prepared| bound(state, session, prepared, &request));
-    let transaction = Arc::new(OperationTransaction::new(state.database.clone(), state.breaker.clone()));
-    // Kept until the response is serialized (the end of this function): the answer's values are
-    // what it charges the process's answer memory for.
-    let executed_budget = Arc::new(state.http.bounds.budget());
-    let execution = async {
-        if let Some(bound) = &bound {
-            let budget = state.http.bounds.budget();
-            let context = crate::operation::stream::Context {
-                primary: &state.database,
-                routing: Some(&state.routing),
-                budget: &budget,
-            };
-            return match crate::operation::stream::run(&context, bound).await {
-                Ok(body) => Executed::Streamed(body),
-                Err(error) => Executed::Response(async_graphql::Response::from_errors(vec![error])),
-            };
-        }
-        let mut request = request
-            .data(transaction.clone())
-            .data(executed_budget.clone())
-            .data(Arc::new(crate::plan::text_cost::TextSpent::default()))
-            .data(LimitsChecked);
-        if let Some(prepared) = &prepared {
-            request.set_parsed_query(prepared.document.clone());
-        }
-        if let Some(session) = session {
-            request = request.data(session.clone());
-        }
-        // Boxed: async-graphql's execution future is tens of kilobytes, and every future that held
-        // it inline (this one, the handler's, the router's) would be copied at each move, the
-        // streamed path's too.
-        let mut response = Box::pin(schema.execute(request)).await;
-        transaction.finish(&mut response).await;
-        Executed::Response(response)
-    };
-    // Past the timeout the operation is dropped: its statement is cancelled with the connection's
-    // future and its transaction rolls back.
-    let mut aborted = state.http.aborting.subscribe();
-    let finished = tokio::select! {
-        finished = state.http.bounds.deadline(execution) => finished,
-        _ = aborted.wait_for(|aborting| *aborting) => {
-            // The shutdown deadline passed: the operation is dropped like a timed-out one.
-            let body = ErrorCode::ShuttingDown.body("the gateway shut down before the operation finished");
-            unfinished("error", ErrorCode::ShuttingDown);
-            return (body, Outcome::Aborted);
-        }
-    };
-    let executed = match finished {
-        Ok(executed) => executed,
-        Err(error) => {
-            let body = error.code().body(&error.to_string());
-            unfinished("timeout", ErrorCode::Timeout);
-            return (body, Outcome::TimedOut);
-        }
-    };
-    let (body, outcome) = match executed {
-        Executed::Streamed(body) => {
-            finished_operation(state, &operation_name, kind, &role, started, "ok", std::iter::empty());
-            (body, Outcome::Ran)
-        }
-        Executed::Response(mut response) => {
-            if response.errors.is_empty()
-                && let Some(candidate) = candidate
-            {
-                state.operations.admit(&state.engine.registry, candidate);
-            }
-            let keys = match &prepared {
-                Some(prepared) => root_keys(&prepared.document, name.as_deref()),
-                None => keys,
-            };
-            order_root_fields(&mut response.data, &keys);
-            serialize(state, &operation_name, kind, &role, started, response)
-        }
-    };
-    (body, outcome)
-}
-
-/// The body and outcome of an executed response, recorded.
-fn serialize(
-    state: &AppState,
-    operation_name: &str,
-    kind: &'static str,
-    role: &str,
-    started: std::time::Instant,
-    response: async_graphql::Response,
-) -> (String, Outcome) {
-    // Nothing ran, and every error gives the same kind of reason.
-    let nothing_ran = |why: fn(ErrorCode) -> bool| {
-        response.data == async_graphql::Value::Null
-            && !response.errors.is_empty()
-            && response
-                .errors
-                .iter()
-                .all(|error| ErrorCode::of(error).is_some_and(why))
-    };
-    let request_error = nothing_ran(ErrorCode::refuses_document);
-    let unavailable = nothing_ran(|code| matches!(code, ErrorCode::Overloaded | ErrorCode::DatabaseUnavailable));
-    // Serialized straight from the response, so fields keep the order of the selection set.
-    let serialized = if request_error {
-        serde_json::to_string(&json!({ "errors": response.errors }))
-    } else {
-        serde_json::to_string(&response)
-    };
-    let body = serialized.unwrap_or_else(|_| r#"{"errors":[{"message":"internal error"}]}"#.to_owned());
-    let codes = response
-        .errors
-        .iter()
-        .map(|error| ErrorCode::of(error).map_or("UNCODED", ErrorCode::as_str));
-    let outcome = if response.errors.is_empty() { "ok" } else { "error" };
-    finished_operation(state, operation_name, kind, role, started, outcome, codes);
-    (
-        body,
-        if request_error {
-            Outcome::RequestError
-        } else if unavailable {
-            Outcome::Unavailable
-        } else {
-            Outcome::Ran
-        },
-    )
-}
-
-/// Logs and counts a finished operation.
-fn finished_operation(
-    state: &AppState,
-    operation_name: &str,
-    kind: &'static str,
-    role: &str,
-    started: std::time::Instant,
-    outcome: &'static str,
-    codes: impl Iterator<Item = &'static str>,
-) {
-    let elapsed = started.elapsed();
-    tracing::info!(
-        operation = %operation_name,
-        kind,
-        role = %role,
-        outcome,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "graphql operation"
-    );
-    if elapsed > state.http.slow_operation {
-        tracing::warn!(operation = %operation_name, kind, role = %role, duration_ms = elapsed.as_secs_f64() * 1000.0, "slow operation");
-    }
-    let name = state.http.operation_names.label(operation_name, true);
-    super::metrics::operation(kind, name, outcome, elapsed.as_secs_f64(), codes);
 }
 
 fn respond(state: &AppState, media_type: &'static str, results: Vec<(String, Outcome)>, batch: bool) -> Response {
@@ -667,7 +237,7 @@ async fn post_inner(
     let mut results = Vec::with_capacity(operations.requests.len());
     for (mut operation, id) in operations.requests {
         state.http.persisted.resolve(&mut operation, id, role)?;
-        results.push(run(state, session, operation).await);
+        results.push(pipeline::run(state, session, operation).await);
     }
     Ok(respond(state, media_type, results, operations.batch))
 }
@@ -691,7 +261,7 @@ pub async fn get(
         let name = operation.operation_name.clone();
         if check_nesting(&operation.query, state.http.limits.nesting).is_ok()
             && let Ok(document) = operation.parsed_query()
-            && let Some(kind) = selected_operation_type(document, name.as_deref())
+            && let Some(kind) = pipeline::selected_operation_type(document, name.as_deref())
             && kind != OperationType::Query
         {
             return Err(HttpError::new(
@@ -717,7 +287,7 @@ pub async fn get(
         Ok(respond(
             &state,
             media_type,
-            vec![run(&state, session, operation).await],
+            vec![pipeline::run(&state, session, operation).await],
             false,
         ))
     }
