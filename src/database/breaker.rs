@@ -7,6 +7,10 @@
 //! succeeds, or a readiness probe that reaches the database, closes the breaker, so recovery takes
 //! milliseconds once the database is back. A pool that is merely busy (every connection in use) does not open
 //! it: that is load, not an outage.
+//!
+//! The breaker opens from the first read that finds the database gone (a pooled connection the
+//! server dropped fails at once), and every read already waiting on the database then is answered
+//! at once too ([`Breaker::down`]), instead of each waiting out its own acquire timeout.
 
 use crate::error::GatewayError;
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -23,6 +27,8 @@ pub struct Breaker {
     open_until: Mutex<Option<Instant>>,
     /// A request is trying the database after the window ran out.
     trying: AtomicBool,
+    /// Turns true when the breaker opens, false when it closes: reads in flight wait on it.
+    open: tokio::sync::watch::Sender<bool>,
 }
 
 /// A request admitted by the breaker; report its outcome with [`Breaker::record`].
@@ -31,8 +37,16 @@ pub struct Admission {
     trial: bool,
 }
 
+impl Admission {
+    /// Whether this read tries a database the breaker believes down.
+    pub fn trial(&self) -> bool {
+        self.trial
+    }
+}
+
 impl Breaker {
-    /// Whether a request may use the database now.
+    /// Whether a request may use the database now, and whether it is the one trying it again
+    /// while the breaker is open.
     pub fn admit(&self) -> Result<Admission, GatewayError> {
         let open_until = *self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match open_until {
@@ -48,9 +62,32 @@ impl Breaker {
         }
     }
 
+    /// Opens the breaker: the database was found gone.
+    pub fn trip(&self) {
+        let mut open_until = self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if open_until.is_none() {
+            tracing::warn!("the database is unreachable: answering at once for {OPEN_FOR:?} before trying again");
+        }
+        *open_until = Some(Instant::now() + OPEN_FOR);
+        self.open.send_if_modified(|open| !std::mem::replace(open, true));
+    }
+
+    /// Whether a read may try once more: not once the breaker has opened.
+    pub fn admit_again(&self) -> bool {
+        !*self.open.borrow()
+    }
+
     /// The database answered another way (the readiness probe): requests may use it again.
     pub fn reset(&self) {
         *self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        self.open.send_if_modified(|open| std::mem::replace(open, false));
+    }
+
+    /// Resolves when the breaker opens: a read admitted while it was closed stops waiting on a
+    /// database another read found gone.
+    pub async fn down(&self) {
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
     }
 
     /// Records how a request admitted with `admission` went on `database`, and says what it was:
@@ -63,7 +100,10 @@ impl Breaker {
         result: Result<T, GatewayError>,
     ) -> Result<T, GatewayError> {
         let result = match result {
-            Err(GatewayError::DatabaseUnavailable) if saturated(database) => Err(GatewayError::PoolExhausted),
+            // Once another read found the database gone, a full pool is a dead one, not a busy one.
+            Err(GatewayError::DatabaseUnavailable) if saturated(database) && !*self.open.borrow() => {
+                Err(GatewayError::PoolExhausted)
+            }
             other => other,
         };
         self.record(admission, &result);
@@ -71,21 +111,45 @@ impl Breaker {
     }
 
     fn record<T>(&self, admission: Admission, result: &Result<T, GatewayError>) {
-        let down = matches!(result, Err(GatewayError::DatabaseUnavailable));
-        let mut open_until = self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if down {
-            if open_until.is_none() {
-                tracing::warn!("the database is unreachable: answering at once for {OPEN_FOR:?} before trying again");
-            }
-            *open_until = Some(Instant::now() + OPEN_FOR);
+        if matches!(result, Err(GatewayError::DatabaseUnavailable)) {
+            self.trip();
         } else if result.is_ok() || admission.trial {
-            *open_until = None;
+            self.reset();
         }
         if admission.trial {
             self.trying.store(false, Ordering::Release);
         }
     }
 }
+
+/// Whether the database accepts a new connection now (one of its own, outside the pool, within
+/// [`REACHABLE_WITHIN`]); SQLite always does.
+pub async fn reachable(database: &DatabaseConnection) -> bool {
+    if database.get_database_backend() != DbBackend::Postgres {
+        return true;
+    }
+    let options = database.get_postgres_connection_pool().connect_options();
+    let connecting = <sqlx::PgConnection as sqlx::Connection>::connect_with(&*options);
+    match tokio::time::timeout(REACHABLE_WITHIN, connecting).await {
+        Ok(Ok(connection)) => {
+            let _ = sqlx::Connection::close(connection).await;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Whether a read that failed after `elapsed` waited out the pool's acquire timeout (no
+/// connection came: busy or unreachable), rather than losing its connection (an error at once).
+pub fn waited_out(database: &DatabaseConnection, elapsed: Duration) -> bool {
+    if database.get_database_backend() != DbBackend::Postgres {
+        return true;
+    }
+    elapsed >= database.get_postgres_connection_pool().options().get_acquire_timeout()
+}
+
+/// How long [`reachable`] waits for a new connection.
+const REACHABLE_WITHIN: Duration = Duration::from_secs(1);
 
 /// Whether every connection the pool may open is open (so a timeout means "busy", not "down").
 pub fn saturated(database: &DatabaseConnection) -> bool {

@@ -28,13 +28,35 @@ pub async fn read(
             return read.on(primary).await;
         };
         let admission = breaker.admit()?;
-        let mut result = read.on(primary).await;
-        // A pooled connection the server dropped (a restart) fails once; a read is idempotent,
+        let trial = admission.trial();
+        let attempt = async || {
+            if trial {
+                return read.on(primary).await;
+            }
+            // Another read finding the database gone answers this one too, at once.
+            tokio::select! {
+                result = read.on(primary) => result,
+                () = breaker.down() => Err(GatewayError::DatabaseUnavailable),
+            }
+        };
+        let started = std::time::Instant::now();
+        let mut result = attempt().await;
+        // A pooled connection the server dropped (a restart) fails at once; a read is idempotent,
         // so it is tried again on another connection before the database is called down — not
-        // when every connection is busy (that wait was the acquire timeout: trying again would
-        // only double it).
-        if matches!(result, Err(GatewayError::DatabaseUnavailable)) && !super::breaker::saturated(primary) {
-            result = read.on(primary).await;
+        // after waiting out the acquire timeout (trying again would only double it), nor when the
+        // breaker opened meanwhile.
+        // Whether it is a dead connection or the database gone, a new connection of its own
+        // tells at once (the pool would keep retrying for the acquire timeout): gone, the
+        // breaker opens now and every read waiting on the database is answered.
+        if matches!(result, Err(GatewayError::DatabaseUnavailable))
+            && !super::breaker::waited_out(primary, started.elapsed())
+            && breaker.admit_again()
+        {
+            if !super::breaker::reachable(primary).await {
+                breaker.trip();
+            } else if !super::breaker::saturated(primary) {
+                result = attempt().await;
+            }
         }
         breaker.settle(admission, primary, result)
     };

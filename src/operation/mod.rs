@@ -118,12 +118,17 @@ impl<K: Hash + Eq, V> Bounded<K, V> {
 /// (the anonymous role, which anyone can use) evicts its own documents, never those of a role
 /// holding less.
 struct PerRole {
-    /// Each role's documents and the bytes they hold.
-    roles: std::collections::HashMap<Option<String>, (LruCache<u64, Arc<Prepared>>, usize)>,
+    roles: std::collections::HashMap<Option<String>, RoleDocuments>,
     count: usize,
     bytes: usize,
     max_count: usize,
     max_bytes: usize,
+}
+
+/// One role's documents and the bytes they hold.
+struct RoleDocuments {
+    entries: LruCache<u64, Arc<Prepared>>,
+    bytes: usize,
 }
 
 impl PerRole {
@@ -138,31 +143,34 @@ impl PerRole {
     }
 
     fn get(&mut self, role: Option<&str>, key: &u64) -> Option<Arc<Prepared>> {
-        self.roles.get_mut(&role.map(str::to_owned))?.0.get(key).cloned()
+        self.roles.get_mut(&role.map(str::to_owned))?.entries.get(key).cloned()
     }
 
     fn put(&mut self, key: u64, value: Arc<Prepared>) {
-        let (entries, held) = self
-            .roles
-            .entry(value.role.clone())
-            .or_insert_with(|| (LruCache::unbounded(), 0));
+        let role = self.roles.entry(value.role.clone()).or_insert_with(|| RoleDocuments {
+            entries: LruCache::unbounded(),
+            bytes: 0,
+        });
         self.count += 1;
         self.bytes += value.bytes();
-        *held += value.bytes();
-        if let Some((_, replaced)) = entries.push(key, value) {
+        role.bytes += value.bytes();
+        if let Some((_, replaced)) = role.entries.push(key, value) {
             self.count -= 1;
             self.bytes -= replaced.bytes();
-            *held -= replaced.bytes();
+            role.bytes -= replaced.bytes();
         }
         while self.count > self.max_count || self.bytes > self.max_bytes {
-            let largest = self.roles.values_mut().max_by_key(|(_, held)| *held);
-            let Some((entries, held)) = largest else { break };
-            let Some((_, evicted)) = entries.pop_lru() else { break };
+            let Some(largest) = self.roles.values_mut().max_by_key(|role| role.bytes) else {
+                break;
+            };
+            let Some((_, evicted)) = largest.entries.pop_lru() else {
+                break;
+            };
             self.count -= 1;
             self.bytes -= evicted.bytes();
-            *held -= evicted.bytes();
+            largest.bytes -= evicted.bytes();
         }
-        self.roles.retain(|_, (entries, _)| !entries.is_empty());
+        self.roles.retain(|_, role| !role.entries.is_empty());
     }
 }
 

@@ -346,6 +346,16 @@ async fn entities<'a>(
     // the policy's `limit`): a reference lookup is by key, so no readable row is cut off.
     let mut chunks = Vec::new();
     for (group, wanted) in wanted.iter().enumerate() {
+        // The role's `limit` bounds the rows of a type one request reads, here as in lists.
+        if let Some(limit) = access.row_limit(wanted.entity)
+            && wanted.keys.len() as u64 > limit
+        {
+            return Err(GatewayError::LimitExceeded(format!(
+                "`_entities` asks for {} {} rows; this role reads at most {limit} per list (its policy's limit)",
+                wanted.keys.len(),
+                registry.entity(wanted.entity).type_name
+            )));
+        }
         let size = access
             .row_limit(wanted.entity)
             .map_or(engine.max_page_size, |limit| limit.min(engine.max_page_size))

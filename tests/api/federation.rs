@@ -443,5 +443,12 @@ async fn repeated_representations_are_charged_per_copy() {
     assert!(one * 3_000 > 40_000, "{one}");
     let answer = subgraph.ask(Some(&member), query, copies(3_000)).await;
     assert_eq!(code(&answer), "QUERY_LIMIT_EXCEEDED", "{answer}");
+    // The role's `limit` (anonymous: 100 tasks a list) bounds the rows one lookup reads too.
+    let tasks = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Task { id } } }";
+    let keys = |count: i64| json!({ "r": (1..=count).map(|id| json!({ "__typename": "Task", "id": id })).collect::<Vec<_>>() });
+    let answer = subgraph.ask(None, tasks, keys(100)).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let answer = subgraph.ask(None, tasks, keys(101)).await;
+    assert_eq!(code(&answer), "QUERY_LIMIT_EXCEEDED", "{answer}");
     subgraph.app.stop().await;
 }

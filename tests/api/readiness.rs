@@ -96,3 +96,55 @@ async fn readyz_turns_503_while_the_database_is_down_and_recovers_without_restar
     assert_eq!(answer["data"]["organizations"]["totalCount"], 0, "{answer}");
     app.stop().await;
 }
+
+/// Requests in flight when the database goes away are answered at once: the first read that
+/// finds it gone opens the breaker (a connection of its own tells it at once), and every read
+/// waiting on the database then stops waiting, instead of each waiting out its acquire timeout
+/// (twice, with the retry of a dead connection).
+#[tokio::test]
+async fn requests_in_flight_when_the_database_goes_away_fail_at_once() {
+    let cluster = Cluster::start(Auth::Trust).expect("PostgreSQL is installed");
+    let url = cluster.url("postgres", None, "postgres");
+    let mut args = DatabaseArgs::with_url(Some(&url));
+    args.pool.pool_max_connections = 4;
+    args.pool.acquire_timeout = Duration::from_secs(5);
+    let connection = sea_orm::Database::connect(&url).await.expect("connect");
+    use migration::MigratorTrait;
+    migration::Migrator::up(&connection, None).await.expect("migrate");
+    let app = TestApp::spawn(&args).await;
+    // Every read of tasks waits for this lock: four hold the pool's connections, the rest wait
+    // for one.
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let lock = connection.begin().await.expect("begin");
+    lock.execute_unprepared("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let requests: Vec<_> = (0..12)
+        .map(|index| {
+            let client = app.client.clone();
+            let url = app.url("/graphql");
+            tokio::spawn(async move {
+                let body = serde_json::json!({ "query": format!("{{ a{index}: tasks {{ totalCount }} }}") });
+                let answer: serde_json::Value = client.post(url).json(&body).send().await?.json().await?;
+                Ok::<_, reqwest::Error>((answer, std::time::Instant::now()))
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    cluster.stop();
+    let stopped = std::time::Instant::now();
+    for request in requests {
+        let (answer, at) = request.await.expect("joined").expect("answered");
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "DATABASE_UNAVAILABLE",
+            "{answer}"
+        );
+        let after = at.saturating_duration_since(stopped);
+        assert!(
+            after < Duration::from_secs(2),
+            "answered {after:?} after the database went away"
+        );
+    }
+    drop(lock);
+    app.stop().await;
+}
