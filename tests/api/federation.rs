@@ -231,9 +231,9 @@ async fn service_sdl_is_the_roles_subgraph_view_with_a_key_on_every_entity() {
 }
 
 /// A reference lookup is by key: more references than a page may hold (`GATEWAY_MAX_PAGE_SIZE`)
-/// or than the role's `limit` (anonymous: 100 tasks) all come back, in chunks; two aliased
-/// `_entities` fields and the operations of a batch each get their own `null`s; over the
-/// WebSocket too.
+/// all come back, in chunks, up to the role's `limit` (anonymous: 100 tasks), past which the
+/// lookup is refused like a list; two aliased `_entities` fields and the operations of a batch
+/// each get their own `null`s; over the WebSocket too.
 #[tokio::test]
 async fn many_references_aliases_batches_and_websockets_each_get_their_own_rows() {
     let subgraph = Subgraph::new(ServerArgs {
@@ -248,9 +248,14 @@ async fn many_references_aliases_batches_and_websockets_each_get_their_own_rows(
         .iter()
         .map(|(id, _)| json!({ "__typename": "Task", "id": id }))
         .collect();
-    let answer = subgraph.ask(None, titles, json!({ "r": representations })).await;
-    let expected: Vec<Value> = public.iter().map(|(_, title)| json!({ "title": title })).collect();
+    let answer = subgraph.ask(None, titles, json!({ "r": representations[..100] })).await;
+    let expected: Vec<Value> = public[..100]
+        .iter()
+        .map(|(_, title)| json!({ "title": title }))
+        .collect();
     assert_eq!(answer["data"]["_entities"], Value::Array(expected.clone()), "{answer}");
+    let answer = subgraph.ask(None, titles, json!({ "r": representations })).await;
+    assert_eq!(code(&answer), "QUERY_LIMIT_EXCEEDED", "{answer}");
 
     let member = token("member", Some(1));
     let own = subgraph.tasks_of(1, 2).await;
