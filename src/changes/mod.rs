@@ -284,6 +284,9 @@ pub struct FeedSettings {
     pub queue: usize,
     /// Most subscriptions at once in this process.
     pub max_subscriptions: usize,
+    /// Most of them one role may hold, so that one role (the anonymous one, which anyone can use)
+    /// cannot take the process's subscriptions from the others.
+    pub max_subscriptions_per_role: usize,
     /// The pool goes through PgBouncer in transaction mode: reads run in transactions.
     pub pgbouncer: bool,
     /// Where to LISTEN, when not the pool's own server (a direct URL past a pooler).
@@ -408,6 +411,8 @@ impl Drop for ChannelSlot {
 /// One running subscription.
 pub(crate) struct Subscriber {
     watch: Watch,
+    /// The role of the session that subscribed (`None`: unrestricted).
+    role: Option<String>,
     access: Access,
     sender: mpsc::Sender<Item>,
     /// Live queries: a digest of the result last sent, so unchanged results are not sent again.
@@ -533,6 +538,7 @@ impl ChangeFeed {
         &self,
         watch: Watch,
         access: Access,
+        role: Option<&str>,
         channel: Option<&Arc<Channel>>,
     ) -> Result<(Registration, mpsc::Receiver<Item>), GatewayError> {
         let live = matches!(watch, Watch::Live { .. });
@@ -540,6 +546,7 @@ impl ChangeFeed {
         let (sender, receiver) = mpsc::channel(self.inner.settings.queue.max(1));
         let subscriber = Arc::new(Subscriber {
             watch,
+            role: role.map(str::to_owned),
             access,
             sender,
             last: Mutex::new(None),
@@ -557,6 +564,16 @@ impl ChangeFeed {
                 return Err(GatewayError::LimitExceeded(format!(
                     "the gateway runs at most {} subscriptions at once (GATEWAY_MAX_SUBSCRIPTIONS)",
                     self.inner.settings.max_subscriptions
+                )));
+            }
+            let of_role = subscribers
+                .values()
+                .filter(|other| other.role == subscriber.role)
+                .count();
+            if of_role >= self.inner.settings.max_subscriptions_per_role {
+                return Err(GatewayError::LimitExceeded(format!(
+                    "the gateway runs at most {} subscriptions of one role at once (GATEWAY_MAX_SUBSCRIPTIONS_PER_ROLE)",
+                    self.inner.settings.max_subscriptions_per_role
                 )));
             }
             subscribers.insert(id, subscriber.clone());

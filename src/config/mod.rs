@@ -180,6 +180,10 @@ pub struct ServerArgs {
     /// Most subscriptions this process runs at once, over all connections.
     #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
     pub max_subscriptions: usize,
+    /// Most subscriptions of one role at once (the anonymous role is anyone's: it cannot take the
+    /// others' share of GATEWAY_MAX_SUBSCRIPTIONS).
+    #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS_PER_ROLE", default_value_t = 5_000)]
+    pub max_subscriptions_per_role: usize,
     /// Batches of events a subscriber may have waiting; a consumer further behind is disconnected
     /// (close 1008).
     #[arg(long, env = "GATEWAY_SUBSCRIPTION_QUEUE", default_value_t = 256)]

@@ -178,7 +178,12 @@ async fn subscribe<'a>(
     };
     let channel = context.data_opt::<Arc<Channel>>();
     let (registration, receiver) = feed
-        .subscribe(watch, access, channel)
+        .subscribe(
+            watch,
+            access,
+            context.data_opt::<Session>().map(|session| session.role.as_str()),
+            channel,
+        )
         .await
         .map_err(|error: GatewayError| error.extend())?;
     Ok(events(registration, receiver))

@@ -10,6 +10,8 @@ use std::sync::{Arc, OnceLock};
 
 struct Target {
     schema: Schema,
+    /// What the cost limit weighs fields with, as when serving.
+    engine: crate::schema::Engine,
     limits: crate::schema::limits::QueryLimits,
     runtime: tokio::runtime::Runtime,
 }
@@ -20,6 +22,7 @@ fn target() -> &'static Target {
         let registry = Arc::new(crate::entities::registry().expect("the sample entities are valid"));
         let options = SchemaOptions::default();
         Target {
+            engine: crate::schema::Engine::new(registry.clone(), &options),
             limits: options.limits,
             schema: builder(registry, options).finish().expect("the schema builds"),
             runtime: tokio::runtime::Builder::new_current_thread()
@@ -47,7 +50,10 @@ pub fn request(input: &[u8]) {
         }
         let variables = request.variables.clone();
         if let Ok(document) = request.parsed_query()
-            && target.limits.check(document, &variables).is_err()
+            && target
+                .limits
+                .check_with(document, &variables, Some(&target.engine))
+                .is_err()
         {
             continue;
         }

@@ -144,6 +144,7 @@ impl Application {
                 debounce: args.subscription_debounce,
                 queue: args.subscription_queue,
                 max_subscriptions: args.max_subscriptions,
+                max_subscriptions_per_role: args.max_subscriptions_per_role,
                 pgbouncer: routing.pgbouncer,
                 listen: routing.listen.clone(),
                 untracked,

@@ -133,7 +133,7 @@ enum Executed {
 }
 
 /// The cached document of a request's role, operation name and text, if there is one.
-pub(super) fn prepared(
+fn prepared(
     state: &AppState,
     session: Option<&Session>,
     request: &async_graphql::Request,
@@ -146,7 +146,7 @@ pub(super) fn prepared(
 
 /// The statements a cached document streams with this request's variables and session, when it
 /// can be streamed (asked once its limits are checked: a refused request compiles nothing).
-pub(super) fn bound(
+fn bound(
     state: &AppState,
     session: Option<&Session>,
     prepared: &crate::operation::Prepared,

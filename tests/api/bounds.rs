@@ -326,3 +326,31 @@ async fn variables_are_coerced_alike_on_first_and_cached_runs() {
         assert!(cached["data"].is_null(), "{cached}");
     }
 }
+
+/// One role cannot take the process's subscriptions from the others: anonymous clients are
+/// refused past `GATEWAY_MAX_SUBSCRIPTIONS_PER_ROLE` while members still subscribe.
+#[tokio::test]
+async fn one_role_cannot_take_every_subscription() {
+    let database = TestDatabase::new().await;
+    let app = TestApp::spawn_configured(
+        &database.args(),
+        &crate::permissions::auth(),
+        ServerArgs {
+            max_subscriptions: 10,
+            max_subscriptions_per_role: 2,
+            ..ServerArgs::default()
+        },
+    )
+    .await;
+    let events = "subscription { taskChanged { op } }";
+    let mut anonymous = Client::connect(&app, None).await;
+    anonymous.subscribe("a", events).await;
+    anonymous.subscribe("b", events).await;
+    assert_eq!(ws_code(&mut anonymous, "c", events).await, "QUERY_LIMIT_EXCEEDED");
+    let member = crate::permissions::token("member", Some(1));
+    let mut client = Client::connect(&app, Some(&member)).await;
+    client.subscribe("m1", events).await;
+    client.subscribe("m2", events).await;
+    client.quiet(300).await;
+    app.stop().await;
+}

@@ -105,7 +105,7 @@ impl Client {
     }
 
     /// Asserts that nothing arrives for `millis`.
-    async fn quiet(&mut self, millis: u64) {
+    pub(crate) async fn quiet(&mut self, millis: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(millis);
         while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, self.socket.next()).await {
             if let Message::Text(text) = &message
