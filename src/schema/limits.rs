@@ -284,29 +284,35 @@ impl Walk<'_> {
                 }
             }
             Scope::Rows { entity, distinct } => {
+                // The relation's target and kind, copied out (no clone of its column lists).
                 let relation = shapes
                     .and_then(|shapes| shapes.relations.get(entity)?.get(name))
-                    .and_then(|index| {
-                        self.engine
-                            .map(|engine| engine.registry.entity(entity).relations[*index].clone())
+                    .zip(self.engine)
+                    .map(|(index, engine)| {
+                        let relation = &engine.registry.entity(entity).relations[*index];
+                        let to_many = match relation.kind {
+                            RelationKind::ManyToOne => None,
+                            RelationKind::OneToMany => Some(true),
+                            RelationKind::ManyToMany { .. } => Some(false),
+                        };
+                        (relation.target, to_many)
                     });
                 match relation {
-                    Some(relation) => match relation.kind {
-                        RelationKind::ManyToOne => (
-                            parents,
-                            Scope::Rows {
-                                entity: relation.target,
-                                distinct: false,
-                            },
-                        ),
-                        // Each child row has one parent: under distinct parents, all the lists
-                        // together hold at most the child table.
-                        RelationKind::OneToMany => {
-                            let total = distinct.then(|| self.table(Some(relation.target)));
-                            connection(self, Some(relation.target), total)
-                        }
-                        RelationKind::ManyToMany { .. } => connection(self, Some(relation.target), None),
-                    },
+                    Some((target, None)) => (
+                        parents,
+                        Scope::Rows {
+                            entity: target,
+                            distinct: false,
+                        },
+                    ),
+                    // Each child row has one parent: under distinct parents, all the lists
+                    // together hold at most the child table.
+                    Some((target, Some(true))) => {
+                        let total = distinct.then(|| self.table(Some(target)));
+                        connection(self, Some(target), total)
+                    }
+                    // Many-to-many: a related row is listed under every row it is linked to.
+                    Some((target, Some(false))) => connection(self, Some(target), None),
                     None => self.untyped(field, parents),
                 }
             }
