@@ -354,7 +354,14 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
         let Some(subscriber) = subscribers.get(&id) else {
             continue;
         };
-        deliver(inner, id, subscriber, Ok(Batch::new(batch)));
+        // Queued events are answer memory until the subscriber takes them, like live results:
+        // a subscriber that reads slowly cannot hold more than the process's bound.
+        let bytes = batch.iter().map(|event| event.to_string().len()).sum();
+        let item = match inner.settings.bounds.response_memory.reserve(bytes) {
+            Ok(held) => Ok(Batch::held(batch, held)),
+            Err(error) => Err(Ended::from(&error)),
+        };
+        deliver(inner, id, subscriber, item);
     }
     refresh_live(inner, &live).await;
 }

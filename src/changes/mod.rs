@@ -303,24 +303,17 @@ pub struct FeedSettings {
 /// query, its new result), or why the subscription ended.
 pub type Item = Result<Batch, Ended>;
 
-/// A subscriber's events of one batch; a live result keeps its bytes counted in the process's
+/// A subscriber's events of one batch (or a live result), its bytes counted in the process's
 /// answer memory until it is taken from the queue.
 #[derive(Debug)]
 pub struct Batch {
     pub events: Vec<Json>,
-    _held: Option<crate::sql::HeldMemory>,
+    _held: crate::sql::HeldMemory,
 }
 
 impl Batch {
-    fn new(events: Vec<Json>) -> Self {
-        Self { events, _held: None }
-    }
-
     fn held(events: Vec<Json>, held: crate::sql::HeldMemory) -> Self {
-        Self {
-            events,
-            _held: Some(held),
-        }
+        Self { events, _held: held }
     }
 }
 

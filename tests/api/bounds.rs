@@ -346,11 +346,55 @@ async fn one_role_cannot_take_every_subscription() {
     let mut anonymous = Client::connect(&app, None).await;
     anonymous.subscribe("a", events).await;
     anonymous.subscribe("b", events).await;
+    // Registered (subscribes of one connection are set up concurrently).
+    anonymous.quiet(300).await;
     assert_eq!(ws_code(&mut anonymous, "c", events).await, "QUERY_LIMIT_EXCEEDED");
     let member = crate::permissions::token("member", Some(1));
     let mut client = Client::connect(&app, Some(&member)).await;
     client.subscribe("m1", events).await;
     client.subscribe("m2", events).await;
     client.quiet(300).await;
+    app.stop().await;
+}
+
+/// Change events are answer memory like any answer: the changed rows' statement is charged to it,
+/// and so are the events waiting in a subscriber's queue. A batch that does not fit is never
+/// delivered whole: the subscriber is told to re-read (`RESYNC`, when the rows could not be
+/// read) or its subscription ends with `OVERLOADED` (when its events could not be queued).
+#[tokio::test]
+async fn queued_events_count_in_the_answer_memory() {
+    let (database, connection) = TestDatabase::seeded(0.02).await;
+    let app = TestApp::spawn_with_server(
+        &database.args(),
+        ServerArgs {
+            max_response_bytes_total: 1_000,
+            ..ServerArgs::default()
+        },
+    )
+    .await;
+    let mut client = Client::connect(&app, None).await;
+    client
+        .subscribe("events", "subscription { taskChanged { op row { id title } } }")
+        .await;
+    client.quiet(300).await;
+    connection
+        .execute_unprepared(
+            "INSERT INTO tasks (project_id, title, status, priority) \
+             SELECT (SELECT min(id) FROM projects), 'queued ' || repeat('x', 40) || n, 'todo', 1 FROM generate_series(1, 40) n",
+        )
+        .await
+        .expect("insert tasks");
+    let message = client.next_message().await;
+    assert_eq!(message["type"], "next", "{message}");
+    let resync = message["payload"]["data"]["taskChanged"]["op"] == "RESYNC";
+    assert!(resync || code(&message["payload"]) == "OVERLOADED", "{message}");
+    if !resync {
+        let complete = client.next_message().await;
+        assert_eq!(complete["type"], "complete", "{complete}");
+    }
+    // None of the 40 inserts arrives as an event.
+    while let Some(message) = client.next(1).await {
+        assert_ne!(message["payload"]["data"]["taskChanged"]["op"], "INSERT", "{message}");
+    }
     app.stop().await;
 }
