@@ -73,15 +73,15 @@ fn options(target: &DatabaseTarget, pool: &PoolArgs, check_client: bool) -> Conn
     } else {
         options.statement_timeout(pool.statement_timeout);
         // Timestamps are answered in UTC (`+00:00`), and one without time zone is read as UTC.
-        options.map_sqlx_postgres_opts(|options| options.options([("TimeZone", "UTC")]));
+        // One mapping with every startup option: sea-orm keeps only the last mapping given.
+        let mut startup = vec![("TimeZone", "UTC")];
         if !pool.jit {
-            options.map_sqlx_postgres_opts(|options| options.options([("jit", "off")]));
+            startup.push(("jit", "off"));
         }
         if check_client {
-            options.map_sqlx_postgres_opts(|options| {
-                options.options([("client_connection_check_interval", CLIENT_CHECK_INTERVAL)])
-            });
+            startup.push(("client_connection_check_interval", CLIENT_CHECK_INTERVAL));
         }
+        options.map_sqlx_postgres_opts(move |options| options.options(startup.iter().copied()));
     }
     options
 }

@@ -398,3 +398,27 @@ async fn queued_events_count_in_the_answer_memory() {
     }
     app.stop().await;
 }
+
+/// PostgreSQL's JIT is off on the gateway's connections unless configured: JIT-compiling a large
+/// filter takes CPU that neither `statement_timeout` nor a cancel stops.
+#[tokio::test]
+async fn jit_is_off_on_the_gateways_connections_unless_configured() {
+    use sea_orm::ConnectionTrait;
+    let database = TestDatabase::new().await;
+    for (jit, expected) in [(false, "off"), (true, "on")] {
+        let mut args = database.args();
+        args.pool.jit = jit;
+        let target = args.target().expect("a target");
+        let pool = gateway::database::connect(&target, &args.pool).await.expect("connect");
+        let row = pool
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SHOW jit",
+            ))
+            .await
+            .expect("show jit")
+            .expect("a row");
+        assert_eq!(row.try_get_by_index::<String>(0).expect("text"), expected);
+        pool.close().await.expect("close");
+    }
+}
