@@ -14,7 +14,6 @@
 
 use crate::error::GatewayError;
 use sea_orm::{DatabaseConnection, DbBackend};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -23,12 +22,11 @@ pub const OPEN_FOR: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Default)]
 pub struct Breaker {
-    /// Until when requests fail without trying; `None`: the database is believed up.
-    open_until: Mutex<Option<Instant>>,
+    /// Until when requests fail without trying; `None`: the database is believed up. A watch, so
+    /// that reads in flight can wait for it to open.
+    open_until: tokio::sync::watch::Sender<Option<Instant>>,
     /// A request is trying the database after the window ran out.
     trying: AtomicBool,
-    /// Turns true when the breaker opens, false when it closes: reads in flight wait on it.
-    open: tokio::sync::watch::Sender<bool>,
 }
 
 /// A request admitted by the breaker; report its outcome with [`Breaker::record`].
@@ -48,7 +46,7 @@ impl Breaker {
     /// Whether a request may use the database now, and whether it is the one trying it again
     /// while the breaker is open.
     pub fn admit(&self) -> Result<Admission, GatewayError> {
-        let open_until = *self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let open_until = *self.open_until.borrow();
         match open_until {
             None => Ok(Admission { trial: false }),
             Some(until) if Instant::now() < until => Err(GatewayError::DatabaseUnavailable),
@@ -64,30 +62,35 @@ impl Breaker {
 
     /// Opens the breaker: the database was found gone.
     pub fn trip(&self) {
-        let mut open_until = self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if open_until.is_none() {
-            tracing::warn!("the database is unreachable: answering at once for {OPEN_FOR:?} before trying again");
-        }
-        *open_until = Some(Instant::now() + OPEN_FOR);
-        self.open.send_if_modified(|open| !std::mem::replace(open, true));
+        self.open_until.send_modify(|open_until| {
+            if open_until.is_none() {
+                tracing::warn!("the database is unreachable: answering at once for {OPEN_FOR:?} before trying again");
+            }
+            *open_until = Some(Instant::now() + OPEN_FOR);
+        });
+    }
+
+    /// Whether the breaker is open (the database was found gone and not found back).
+    fn is_open(&self) -> bool {
+        self.open_until.borrow().is_some()
     }
 
     /// Whether a read may try once more: not once the breaker has opened.
     pub fn admit_again(&self) -> bool {
-        !*self.open.borrow()
+        !self.is_open()
     }
 
     /// The database answered another way (the readiness probe): requests may use it again.
     pub fn reset(&self) {
-        *self.open_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
-        self.open.send_if_modified(|open| std::mem::replace(open, false));
+        self.open_until
+            .send_if_modified(|open_until| open_until.take().is_some());
     }
 
     /// Resolves when the breaker opens: a read admitted while it was closed stops waiting on a
     /// database another read found gone.
     pub async fn down(&self) {
-        let mut open = self.open.subscribe();
-        let _ = open.wait_for(|open| *open).await;
+        let mut open_until = self.open_until.subscribe();
+        let _ = open_until.wait_for(Option::is_some).await;
     }
 
     /// Records how a request admitted with `admission` went on `database`, and says what it was:
@@ -101,7 +104,7 @@ impl Breaker {
     ) -> Result<T, GatewayError> {
         let result = match result {
             // Once another read found the database gone, a full pool is a dead one, not a busy one.
-            Err(GatewayError::DatabaseUnavailable) if saturated(database) && !*self.open.borrow() => {
+            Err(GatewayError::DatabaseUnavailable) if saturated(database) && !self.is_open() => {
                 Err(GatewayError::PoolExhausted)
             }
             other => other,
@@ -168,9 +171,13 @@ mod tests {
     fn an_open_breaker_refuses_until_one_trial_may_try() {
         let breaker = Breaker::default();
         assert!(breaker.admit().is_ok());
-        *breaker.open_until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(60));
+        breaker
+            .open_until
+            .send_replace(Some(Instant::now() + Duration::from_secs(60)));
         assert!(matches!(breaker.admit(), Err(GatewayError::DatabaseUnavailable)));
-        *breaker.open_until.lock().unwrap() = Some(Instant::now() - Duration::from_millis(1));
+        breaker
+            .open_until
+            .send_replace(Some(Instant::now() - Duration::from_millis(1)));
         let trial = breaker.admit().expect("one request tries");
         assert!(trial.trial);
         assert!(breaker.admit().is_err(), "only one at a time");

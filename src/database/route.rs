@@ -41,13 +41,12 @@ pub async fn read(
         };
         let started = std::time::Instant::now();
         let mut result = attempt().await;
-        // A pooled connection the server dropped (a restart) fails at once; a read is idempotent,
-        // so it is tried again on another connection before the database is called down — not
-        // after waiting out the acquire timeout (trying again would only double it), nor when the
-        // breaker opened meanwhile.
-        // Whether it is a dead connection or the database gone, a new connection of its own
-        // tells at once (the pool would keep retrying for the acquire timeout): gone, the
-        // breaker opens now and every read waiting on the database is answered.
+        // A read that lost its connection at once (not after waiting out the acquire timeout,
+        // and not because the breaker opened meanwhile) met either a pooled connection the
+        // server dropped (a restart) or a database that is gone. A connection of its own tells
+        // which at once (the pool would keep retrying for the acquire timeout): gone, the breaker
+        // opens now and every read waiting on the database is answered; there, the read (which
+        // is idempotent) is tried again on another connection unless every one is busy.
         if matches!(result, Err(GatewayError::DatabaseUnavailable))
             && !super::breaker::waited_out(primary, started.elapsed())
             && breaker.admit_again()

@@ -240,6 +240,14 @@ fn enum_label(labels: &[String], name: &str) -> Option<Value> {
         .map(|label| Value::String(Some(label.clone())))
 }
 
+/// The database label of a GraphQL enum value's name only (`IN_PROGRESS` → `in_progress`).
+fn enum_label_of_name(labels: &[String], name: &str) -> Option<Value> {
+    labels
+        .iter()
+        .find(|label| crate::metadata::enum_value_name(label) == name)
+        .map(|label| Value::String(Some(label.clone())))
+}
+
 /// The column a `…Column`/`…GroupColumn` enum value names (`ESTIMATE_HOURS` → `estimate_hours`).
 pub fn column_of_enum(meta: &Entity, value: &GqlValue, path: &str) -> Result<String, GatewayError> {
     let name = match value {
@@ -283,10 +291,7 @@ pub fn parse_input(kind: &ScalarKind, value: &GqlValue, path: &str) -> Result<Va
         _ => None,
     };
     if let (ScalarKind::Enum { values, .. }, Some(name)) = (kind, name) {
-        return values
-            .iter()
-            .find(|label| crate::metadata::enum_value_name(label) == name)
-            .map(|label| Value::String(Some(label.clone())))
+        return enum_label_of_name(values, name)
             .ok_or_else(|| GatewayError::bad_input(format!("{path}: expected an enum value, got `{name}`")));
     }
     parse_scalar(kind, value, path)

@@ -346,8 +346,9 @@ async fn entities<'a>(
     // the policy's `limit`): a reference lookup is by key, so no readable row is cut off.
     let mut chunks = Vec::new();
     for (group, wanted) in wanted.iter().enumerate() {
+        let limit = access.row_limit(wanted.entity);
         // The role's `limit` bounds the rows of a type one request reads, here as in lists.
-        if let Some(limit) = access.row_limit(wanted.entity)
+        if let Some(limit) = limit
             && wanted.keys.len() as u64 > limit
         {
             return Err(GatewayError::LimitExceeded(format!(
@@ -356,8 +357,7 @@ async fn entities<'a>(
                 registry.entity(wanted.entity).type_name
             )));
         }
-        let size = access
-            .row_limit(wanted.entity)
+        let size = limit
             .map_or(engine.max_page_size, |limit| limit.min(engine.max_page_size))
             .max(1) as usize;
         for keys in wanted.keys.chunks(size) {
@@ -395,16 +395,22 @@ async fn entities<'a>(
     let mut unresolved = unresolved.0.lock().map_err(|_| GatewayError::Internal)?;
     let mut items = Vec::with_capacity(places.len());
     // A row read once is placed once per representation of it: every copy after the first is
-    // answer the statement did not build, charged to the budget before it is made.
-    let mut placed: HashMap<(usize, usize), usize> = HashMap::new();
+    // answer the statement did not build, charged to the budget before it is made (its size
+    // measured on its first repetition, so rows asked for once cost nothing more).
+    let mut placed: HashMap<(usize, usize), Option<usize>> = HashMap::new();
     for (position, (group, slot)) in places.into_iter().enumerate() {
         let wanted = &wanted[group];
         items.push(match &wanted.rows[slot] {
             Some(row) => {
                 match placed.entry((group, slot)) {
-                    std::collections::hash_map::Entry::Occupied(size) => reader.charge(*size.get())?,
+                    std::collections::hash_map::Entry::Occupied(mut size) => {
+                        let size = size
+                            .get_mut()
+                            .get_or_insert_with(|| serde_json::to_string(row).map_or(0, |text| text.len()));
+                        reader.charge(*size)?;
+                    }
                     std::collections::hash_map::Entry::Vacant(entry) => {
-                        entry.insert(serde_json::to_string(row).map_or(0, |text| text.len()));
+                        entry.insert(None);
                     }
                 }
                 FieldValue::owned_any(row.clone()).with_type(registry.entity(wanted.entity).type_name.clone())

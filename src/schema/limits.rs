@@ -30,7 +30,7 @@ pub struct QueryLimits {
     pub aliases: usize,
     /// Most root fields in one operation.
     pub root_fields: usize,
-    /// Most rows × fields one operation may produce (see [`cost`]).
+    /// Most rows × fields one operation may produce (see [`QueryLimits::check_with`]).
     pub cost: u64,
     /// The rows a list without `first`/`last` can return (`GATEWAY_MAX_PAGE_SIZE`): what it is
     /// weighed at.
@@ -720,6 +720,12 @@ mod tests {
         assert_eq!(fragment_chain(&cycle), 2);
     }
 
+    /// Whether `limits` refuse `query` (without variables), weighing fields with `engine`.
+    fn refused(limits: &QueryLimits, engine: Option<&crate::schema::Engine>, query: &str) -> bool {
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        limits.check_with(&document, &Variables::default(), engine).is_err()
+    }
+
     /// The same rows weigh the same whatever the shape of the document: inline fragments with and
     /// without a type condition, named spreads, and no `first` at all.
     #[test]
@@ -729,10 +735,7 @@ mod tests {
             max_page_size: 10_000,
             ..QueryLimits::default()
         };
-        let refused = |query: &str| {
-            let document = async_graphql::parser::parse_query(query).unwrap();
-            limits.check(&document, &Variables::default()).is_err()
-        };
+        let refused = |query: &str| refused(&limits, None, query);
         let plain = "{ tasks(first: 10000) { nodes { project { tasks(first: 10000) { nodes { id } } } } } }";
         assert!(refused(plain));
         for query in [
@@ -763,12 +766,7 @@ mod tests {
             max_page_size: 10_000,
             ..QueryLimits::default()
         };
-        let refused = |query: &str| {
-            let document = async_graphql::parser::parse_query(query).unwrap();
-            limits
-                .check_with(&document, &Variables::default(), Some(&engine))
-                .is_err()
-        };
+        let refused = |query: &str| refused(&limits, Some(&engine), query);
         // Unknown sizes: 10,000 rows a table, so 20,000 with the margin.
         assert!(!refused(
             "{ organizations { nodes { projects { nodes { tasks { nodes { comments { nodes { id body } } } } } } } } }"

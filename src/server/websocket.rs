@@ -432,18 +432,17 @@ impl async_graphql::Executor for RoleSchemas {
         session_data: Option<Arc<Data>>,
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
         let state = self.0.clone();
-        let role = session_data
+        let session = session_data
             .as_ref()
             .and_then(|data| data.get(&std::any::TypeId::of::<Session>()))
             .and_then(|session| session.downcast_ref::<Session>())
-            .map(|session| session.role.clone());
-        let schema = match state.schema_for(role.as_deref()) {
-            Ok(schema) => schema.clone(),
+            .cloned();
+        let schema = match state.schema_for(session.as_ref().map(|session| session.role.as_str())) {
+            Ok(schema) => schema,
             Err(error) => {
                 return futures_util::stream::once(async move { refusal(error.code(), error.to_string()) }).boxed();
             }
         };
-        let session_data = session_data.unwrap_or_default();
         // The nesting bound comes before the parser; the schema's limits refuse what fails it.
         let name = request.operation_name.clone();
         let subscription = crate::schema::limits::check_nesting(&request.query, state.http.limits.nesting).is_err()
@@ -451,24 +450,22 @@ impl async_graphql::Executor for RoleSchemas {
                 super::pipeline::selected_operation_type(document, name.as_deref())
                     .is_none_or(|kind| kind == async_graphql::parser::types::OperationType::Subscription)
             });
-        if subscription {
-            return schema.execute_stream_with_session_data(request, session_data).boxed();
+        if !subscription {
+            // A query or mutation runs through the same pipeline as over HTTP, in a slot of its own.
+            return futures_util::stream::once(async move {
+                let _permit = match state.http.bounds.admit().await {
+                    Ok(permit) => permit,
+                    Err(error) => return refusal(error.code(), error.to_string()),
+                };
+                let (body, _) = super::pipeline::run(&state, session.as_ref(), request).await;
+                answer(&body)
+            })
+            .boxed();
         }
-        drop(schema);
-        let session = session_data
-            .get(&std::any::TypeId::of::<Session>())
-            .and_then(|session| session.downcast_ref::<Session>())
-            .cloned();
-        // A query or mutation runs through the same pipeline as over HTTP, in a slot of its own.
-        futures_util::stream::once(async move {
-            let _permit = match state.http.bounds.admit().await {
-                Ok(permit) => permit,
-                Err(error) => return refusal(error.code(), error.to_string()),
-            };
-            let (body, _) = super::pipeline::run(&state, session.as_ref(), request).await;
-            answer(&body)
-        })
-        .boxed()
+        schema
+            .clone()
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            .boxed()
     }
 }
 

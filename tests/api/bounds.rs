@@ -66,6 +66,18 @@ async fn ws_code(client: &mut Client, id: &str, query: &str) -> String {
     }
 }
 
+/// Inserts `count` tasks titled `prefix xxx…n` (about 50 bytes each) in one statement, by SQL.
+async fn insert_tasks(connection: &sea_orm::DatabaseConnection, prefix: &str, count: usize) {
+    connection
+        .execute_unprepared(&format!(
+            "INSERT INTO tasks (project_id, title, status, priority) \
+             SELECT (SELECT min(id) FROM projects), '{prefix} ' || repeat('x', 40) || n, 'todo', 1 \
+             FROM generate_series(1, {count}) n"
+        ))
+        .await
+        .expect("insert tasks");
+}
+
 /// The operations each bound refuses, with the code they are refused with.
 fn refused() -> Vec<(&'static str, String)> {
     let or: Vec<String> = (0..5_001).map(|id| format!("{{id: {{eq: \"{id}\"}}}}")).collect();
@@ -244,13 +256,7 @@ async fn live_answers_are_bounded_like_queries() {
     client.subscribe("rerun", growing).await;
     let first = client.data("rerun").await;
     assert_eq!(first["tasksLive"]["nodes"], json!([]));
-    connection
-        .execute_unprepared(
-            "INSERT INTO tasks (project_id, title, status, priority) \
-             SELECT (SELECT min(id) FROM projects), 'zz-bound ' || repeat('x', 40) || n, 'todo', 1 FROM generate_series(1, 100) n",
-        )
-        .await
-        .expect("insert tasks");
+    insert_tasks(&connection, "zz-bound", 100).await;
     let message = client.next_message().await;
     assert_eq!(message["type"], "next", "{message}");
     assert_eq!(code(&message["payload"]), refused, "{message}");
@@ -377,13 +383,7 @@ async fn queued_events_count_in_the_answer_memory() {
         .subscribe("events", "subscription { taskChanged { op row { id title } } }")
         .await;
     client.quiet(300).await;
-    connection
-        .execute_unprepared(
-            "INSERT INTO tasks (project_id, title, status, priority) \
-             SELECT (SELECT min(id) FROM projects), 'queued ' || repeat('x', 40) || n, 'todo', 1 FROM generate_series(1, 40) n",
-        )
-        .await
-        .expect("insert tasks");
+    insert_tasks(&connection, "queued", 40).await;
     let message = client.next_message().await;
     assert_eq!(message["type"], "next", "{message}");
     let resync = message["payload"]["data"]["taskChanged"]["op"] == "RESYNC";

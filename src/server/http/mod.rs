@@ -342,12 +342,8 @@ pub async fn admit(
             drop(permit);
             response
         }
-        Err(_) => {
-            let mut response = HttpError::new(
-                ErrorCode::Overloaded,
-                "the gateway is at its concurrency limit; retry shortly",
-            )
-            .into_response();
+        Err(error) => {
+            let mut response = HttpError::new(error.code(), error.to_string()).into_response();
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
