@@ -55,7 +55,14 @@ impl OperationTransaction {
         if matches!(*state, State::Idle) {
             let using = DatabaseUse::start();
             let admission = self.breaker.admit()?;
-            let begun = self.connection.begin().await.map_err(GatewayError::from);
+            let started = std::time::Instant::now();
+            let mut begun = self.connection.begin().await.map_err(GatewayError::from);
+            // Nothing was written yet: a connection the server dropped (a restart) is retried.
+            if matches!(begun, Err(GatewayError::DatabaseUnavailable))
+                && self.breaker.try_again(&self.connection, started.elapsed()).await
+            {
+                begun = self.connection.begin().await.map_err(GatewayError::from);
+            }
             let transaction = self.breaker.settle(admission, &self.connection, begun)?;
             let backend = Backend::of(&transaction).await.map_err(GatewayError::from)?;
             *state = State::Open(transaction, using, backend);

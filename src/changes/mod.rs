@@ -287,10 +287,15 @@ pub struct FeedSettings {
     /// Most of them one role may hold, so that one role (the anonymous one, which anyone can use)
     /// cannot take the process's subscriptions from the others.
     pub max_subscriptions_per_role: usize,
+    /// Most summed cost ([`SubscriptionCost`]) of one role's subscriptions.
+    pub max_subscription_cost_per_role: u64,
     /// The pool goes through PgBouncer in transaction mode: reads run in transactions.
     pub pgbouncer: bool,
     /// Where to LISTEN, when not the pool's own server (a direct URL past a pooler).
     pub listen: Option<secrecy::SecretString>,
+    /// The primary pool's freshness: listening on the pool's own server, a lost connection tells
+    /// that the server dropped the pool's connections too (a restart), before a request meets one.
+    pub freshness: Arc<crate::database::fresh::Freshness>,
     /// Registered tables without a change-feed trigger ([`untracked`]): their subscriptions are
     /// refused. When no table is tracked the feed does not start (there is no log to read).
     pub untracked: Vec<String>,
@@ -334,14 +339,24 @@ impl From<&GatewayError> for Ended {
     }
 }
 
+/// What a subscription's operation may produce, as the cost limit weighs it (rows × fields,
+/// `GATEWAY_MAX_COST`): its live re-runs and event statements cost that again at each change, so
+/// the subscriptions of one connection, and of one role, are capped by their summed cost. Put in
+/// the subscription request's data by the transport, from the pipeline's cost check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubscriptionCost(pub u64);
+
 /// Lent by a transport (the WebSocket) to its subscriptions: counts them against the
-/// connection's limit and lets the feed close a connection whose consumer is too slow.
+/// connection's limits and lets the feed close a connection whose consumer is too slow.
 pub struct Channel {
     active: AtomicUsize,
     max: usize,
     /// Live queries among them, and their own (lower) maximum.
     live: AtomicUsize,
     max_live: usize,
+    /// The summed cost of the connection's subscriptions, and its maximum.
+    cost: AtomicU64,
+    max_cost: u64,
     close: Box<dyn Fn(u16, String) + Send + Sync>,
 }
 
@@ -349,19 +364,26 @@ pub struct Channel {
 pub const SLOW_CONSUMER: u16 = 1008;
 
 impl Channel {
-    pub fn new(max: usize, max_live: usize, close: impl Fn(u16, String) + Send + Sync + 'static) -> Self {
+    pub fn new(
+        max: usize,
+        max_live: usize,
+        max_cost: u64,
+        close: impl Fn(u16, String) + Send + Sync + 'static,
+    ) -> Self {
         Self {
             active: AtomicUsize::new(0),
             max,
             live: AtomicUsize::new(0),
             max_live,
+            cost: AtomicU64::new(0),
+            max_cost,
             close: Box::new(close),
         }
     }
 
-    /// Counts one more subscription (a live query when `live`), or refuses it when the
-    /// connection has its maximum.
-    fn admit(self: &Arc<Self>, live: bool) -> Result<ChannelSlot, GatewayError> {
+    /// Counts one more subscription (a live query when `live`) of `cost`, or refuses it when the
+    /// connection has its maximum of subscriptions, of live queries or of summed cost.
+    fn admit(self: &Arc<Self>, live: bool, cost: u64) -> Result<ChannelSlot, GatewayError> {
         let previous = self.active.fetch_add(1, Ordering::SeqCst);
         if previous >= self.max {
             self.active.fetch_sub(1, Ordering::SeqCst);
@@ -370,10 +392,20 @@ impl Channel {
                 self.max
             )));
         }
+        let before = self.cost.fetch_add(cost, Ordering::SeqCst);
         let slot = ChannelSlot {
             channel: self.clone(),
             live,
+            cost,
         };
+        if before.saturating_add(cost) > self.max_cost {
+            drop(slot);
+            return Err(GatewayError::LimitExceeded(format!(
+                "the subscriptions of one connection may together cost at most {} (GATEWAY_MAX_SUBSCRIPTION_COST_PER_CONNECTION); \
+                 this one costs {cost} and {before} is taken: ask for smaller pages",
+                self.max_cost
+            )));
+        }
         if live && self.live.fetch_add(1, Ordering::SeqCst) >= self.max_live {
             // Dropping the slot gives both counts back.
             drop(slot);
@@ -390,11 +422,13 @@ impl Channel {
 struct ChannelSlot {
     channel: Arc<Channel>,
     live: bool,
+    cost: u64,
 }
 
 impl Drop for ChannelSlot {
     fn drop(&mut self) {
         self.channel.active.fetch_sub(1, Ordering::SeqCst);
+        self.channel.cost.fetch_sub(self.cost, Ordering::SeqCst);
         if self.live {
             self.channel.live.fetch_sub(1, Ordering::SeqCst);
         }
@@ -406,6 +440,8 @@ pub(crate) struct Subscriber {
     watch: Watch,
     /// The role of the session that subscribed (`None`: unrestricted).
     role: Option<String>,
+    /// What its operation may produce ([`SubscriptionCost`]).
+    cost: u64,
     access: Access,
     sender: mpsc::Sender<Item>,
     /// Live queries: a digest of the result last sent, so unchanged results are not sent again.
@@ -477,6 +513,7 @@ impl ChangeFeed {
                     inner.settings.listen.clone(),
                     inner.listening.clone(),
                     signals,
+                    inner.settings.freshness.clone(),
                 )),
                 tokio::spawn(source::trim(database)),
                 tokio::spawn(dispatch::run(Arc::downgrade(&inner), received)),
@@ -533,13 +570,15 @@ impl ChangeFeed {
         access: Access,
         role: Option<&str>,
         channel: Option<&Arc<Channel>>,
+        SubscriptionCost(cost): SubscriptionCost,
     ) -> Result<(Registration, mpsc::Receiver<Item>), GatewayError> {
         let live = matches!(watch, Watch::Live { .. });
-        let slot = channel.map(|channel| channel.admit(live)).transpose()?;
+        let slot = channel.map(|channel| channel.admit(live, cost)).transpose()?;
         let (sender, receiver) = mpsc::channel(self.inner.settings.queue.max(1));
         let subscriber = Arc::new(Subscriber {
             watch,
             role: role.map(str::to_owned),
+            cost,
             access,
             sender,
             last: Mutex::new(None),
@@ -559,14 +598,23 @@ impl ChangeFeed {
                     self.inner.settings.max_subscriptions
                 )));
             }
-            let of_role = subscribers
+            let (of_role, role_cost) = subscribers
                 .values()
                 .filter(|other| other.role == subscriber.role)
-                .count();
+                .fold((0, 0u64), |(count, sum), other| {
+                    (count + 1, sum.saturating_add(other.cost))
+                });
             if of_role >= self.inner.settings.max_subscriptions_per_role {
                 return Err(GatewayError::LimitExceeded(format!(
                     "the gateway runs at most {} subscriptions of one role at once (GATEWAY_MAX_SUBSCRIPTIONS_PER_ROLE)",
                     self.inner.settings.max_subscriptions_per_role
+                )));
+            }
+            if role_cost.saturating_add(cost) > self.inner.settings.max_subscription_cost_per_role {
+                return Err(GatewayError::LimitExceeded(format!(
+                    "the subscriptions of one role may together cost at most {} (GATEWAY_MAX_SUBSCRIPTION_COST_PER_ROLE); \
+                     this one costs {cost}: ask for smaller pages",
+                    self.inner.settings.max_subscription_cost_per_role
                 )));
             }
             subscribers.insert(id, subscriber.clone());

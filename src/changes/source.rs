@@ -7,6 +7,7 @@
 //! sent during the gap are gone, so every live query is re-run and event subscribers are told.
 
 use super::{Change, Op, Signal};
+use crate::database::fresh::Freshness;
 use crate::sql::change::CHANGE_LOG;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use secrecy::{ExposeSecret, SecretString};
@@ -32,9 +33,10 @@ pub async fn run(
     direct: Option<SecretString>,
     listening: Arc<AtomicBool>,
     signals: mpsc::Sender<Signal>,
+    freshness: Arc<Freshness>,
 ) {
     match database.get_database_backend() {
-        DbBackend::Postgres => listen(database, direct, listening, signals).await,
+        DbBackend::Postgres => listen(database, direct, listening, signals, freshness).await,
         _ => poll(database, listening, signals).await,
     }
 }
@@ -44,7 +46,10 @@ async fn listen(
     direct: Option<SecretString>,
     listening: Arc<AtomicBool>,
     signals: mpsc::Sender<Signal>,
+    freshness: Arc<Freshness>,
 ) {
+    // On the pool's own server, its lost connection tells that the pool's were lost too.
+    let same_server = direct.is_none();
     // The pool's own server, unless a direct URL is given (past a pooler, LISTEN needs one).
     let options = match direct.map(|url| url.expose_secret().parse::<sqlx::postgres::PgConnectOptions>()) {
         Some(Ok(options)) => options,
@@ -134,6 +139,9 @@ async fn listen(
             }
         }
         listening.store(false, Ordering::Relaxed);
+        if same_server {
+            freshness.lost_now();
+        }
         // Start from a fresh connection; the pool replaces the broken one.
         drop(listener);
     }

@@ -271,7 +271,8 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
              (set GATEWAY_JWT_SECRET, GATEWAY_JWT_PUBLIC_KEY_FILE or GATEWAY_JWKS_URL)"
         );
     }
-    let connection = crate::database::connect(&target, &args.pool).await?;
+    let routing = crate::database::Routing::from_args(args).await?;
+    let connection = routing.connect_primary(&target, &args.pool).await?;
     if let DatabaseTarget::Sqlite { embedded: true, path } = &target {
         prepare_embedded(&connection, path).await?;
     } else if !args.pool.pgbouncer && migrated_by_the_gateway(&connection).await {
@@ -320,7 +321,6 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             None
         }
     };
-    let routing = crate::database::Routing::from_args(args).await?;
     let application = Application::build(server, connection, registry, authenticator, policy, routing).await?;
     let address = application.local_addr().map_err(ServerError::Io)?;
     tracing::info!(database = %target, "serving GraphQL at http://{address}/graphql, playground at http://{address}/");

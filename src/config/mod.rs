@@ -177,6 +177,19 @@ pub struct ServerArgs {
     /// every change of a table it reads, so they are capped far below other subscriptions.
     #[arg(long, env = "GATEWAY_MAX_LIVE_QUERIES_PER_CONNECTION", default_value_t = 5)]
     pub max_live_queries_per_connection: usize,
+    /// Most summed cost (rows × fields, weighed like GATEWAY_MAX_COST) of the subscriptions of one
+    /// WebSocket: each re-runs its statements at every change, so by default a connection's
+    /// subscriptions together may cost what one operation may (GATEWAY_MAX_COST's default).
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_SUBSCRIPTION_COST_PER_CONNECTION",
+        default_value_t = 10_000_000
+    )]
+    pub max_subscription_cost_per_connection: u64,
+    /// Most summed cost of the subscriptions of one role, over all connections (the anonymous
+    /// role is anyone's: it cannot take the capacity of the others).
+    #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTION_COST_PER_ROLE", default_value_t = 200_000_000)]
+    pub max_subscription_cost_per_role: u64,
     /// Most subscriptions this process runs at once, over all connections.
     #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS", default_value_t = 10_000)]
     pub max_subscriptions: usize,

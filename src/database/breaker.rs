@@ -27,6 +27,8 @@ pub struct Breaker {
     open_until: tokio::sync::watch::Sender<Option<Instant>>,
     /// A request is trying the database after the window ran out.
     trying: AtomicBool,
+    /// When the primary last dropped a connection; the database found gone drops them all.
+    freshness: std::sync::Arc<super::fresh::Freshness>,
 }
 
 /// A request admitted by the breaker; report its outcome with [`Breaker::record`].
@@ -43,6 +45,14 @@ impl Admission {
 }
 
 impl Breaker {
+    /// A closed breaker that marks `freshness` when it opens.
+    pub fn new(freshness: std::sync::Arc<super::fresh::Freshness>) -> Self {
+        Self {
+            freshness,
+            ..Self::default()
+        }
+    }
+
     /// Whether a request may use the database now, and whether it is the one trying it again
     /// while the breaker is open.
     pub fn admit(&self) -> Result<Admission, GatewayError> {
@@ -62,6 +72,7 @@ impl Breaker {
 
     /// Opens the breaker: the database was found gone.
     pub fn trip(&self) {
+        self.freshness.lost_now();
         self.open_until.send_modify(|open_until| {
             if open_until.is_none() {
                 tracing::warn!("the database is unreachable: answering at once for {OPEN_FOR:?} before trying again");
@@ -78,6 +89,26 @@ impl Breaker {
     /// Whether a read may try once more: not once the breaker has opened.
     pub fn admit_again(&self) -> bool {
         !self.is_open()
+    }
+
+    /// What to do after an attempt that began `elapsed` ago lost its connection
+    /// (`DatabaseUnavailable`): whether to try once more. A failure at once (not after waiting out
+    /// the acquire timeout, and not because the breaker opened meanwhile) met either a pooled
+    /// connection the server dropped (a restart) or a database that is gone. A connection of its
+    /// own tells which at once (the pool would keep retrying for the acquire timeout): gone, the
+    /// breaker opens now and every read waiting on the database is answered; there, every
+    /// connection opened before is dropped unused (they count as open until then, so the pool
+    /// looks full), and the attempt (a read, or a transaction that has not begun) is tried again.
+    pub async fn try_again(&self, database: &DatabaseConnection, elapsed: Duration) -> bool {
+        if waited_out(database, elapsed) || !self.admit_again() {
+            return false;
+        }
+        if !reachable(database).await {
+            self.trip();
+            return false;
+        }
+        self.freshness.lost_now();
+        true
     }
 
     /// The database answered another way (the readiness probe): requests may use it again.
@@ -144,7 +175,7 @@ pub async fn reachable(database: &DatabaseConnection) -> bool {
 
 /// Whether a read that failed after `elapsed` waited out the pool's acquire timeout (no
 /// connection came: busy or unreachable), rather than losing its connection (an error at once).
-pub fn waited_out(database: &DatabaseConnection, elapsed: Duration) -> bool {
+fn waited_out(database: &DatabaseConnection, elapsed: Duration) -> bool {
     if database.get_database_backend() != DbBackend::Postgres {
         return true;
     }

@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod breaker;
 pub mod diagnose;
+pub mod fresh;
 pub mod replicas;
 pub mod route;
 pub mod sizes;
@@ -29,6 +30,16 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// Opens the pool for `target`, waiting (with backoff) for a server that is not up yet.
 pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<DatabaseConnection, ConnectionProblem> {
+    open(target, pool, None).await
+}
+
+/// Opens the pool for `target` like [`connect`]; its connections opened before `freshness`'s
+/// last loss are dropped before anyone takes them.
+async fn open(
+    target: &DatabaseTarget,
+    pool: &PoolArgs,
+    freshness: Option<std::sync::Arc<fresh::Freshness>>,
+) -> Result<DatabaseConnection, ConnectionProblem> {
     if let DatabaseTarget::Sqlite { path, .. } = target
         && let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty())
     {
@@ -40,16 +51,21 @@ pub async fn connect(target: &DatabaseTarget, pool: &PoolArgs) -> Result<Databas
     // PostgreSQL 14 checks, while a statement runs, whether its client is still there: a read
     // whose request is abandoned closes its connection (`read_text`), and the statement stops.
     let check_client = server.postgres_major().is_some_and(|major| major >= 14);
-    sea_orm::Database::connect(options(target, pool, check_client))
-        .await
-        .map_err(|error| match target {
-            DatabaseTarget::Sqlite { .. } => ConnectionProblem::Sqlite {
-                reason: error.to_string(),
-            },
-            DatabaseTarget::Postgres { .. } => ConnectionProblem::Configuration {
-                reason: target.scrub(&error.to_string()),
-            },
-        })
+    let mut options = options(target, pool, check_client);
+    if let Some(freshness) = freshness {
+        options.map_sqlx_postgres_before_acquire(move |_, connection| {
+            let alive = !freshness.opened_before_loss(connection.age);
+            Box::pin(async move { Ok(alive) })
+        });
+    }
+    sea_orm::Database::connect(options).await.map_err(|error| match target {
+        DatabaseTarget::Sqlite { .. } => ConnectionProblem::Sqlite {
+            reason: error.to_string(),
+        },
+        DatabaseTarget::Postgres { .. } => ConnectionProblem::Configuration {
+            reason: target.scrub(&error.to_string()),
+        },
+    })
 }
 
 /// The pool settings for `target`.
@@ -166,6 +182,8 @@ pub struct Routing {
     pub listen: Option<secrecy::SecretString>,
     /// Fails requests fast while the primary is known down.
     pub breaker: std::sync::Arc<breaker::Breaker>,
+    /// When the primary last dropped a connection (older ones are not used again).
+    pub freshness: std::sync::Arc<fresh::Freshness>,
     /// The primary's connections kept between reads (none behind PgBouncer: its reads run in
     /// transactions).
     pub warm: std::sync::Arc<warm::Warm>,
@@ -184,19 +202,31 @@ impl Routing {
         {
             return Err(replicas::RoutingError::BadDirectUrl);
         }
+        let freshness = std::sync::Arc::new(fresh::Freshness::default());
         Ok(Self {
             replicas: replicas::from_args(args).await?,
             pgbouncer: args.pool.pgbouncer,
             listen: args.direct_url.clone(),
-            breaker: Default::default(),
+            breaker: std::sync::Arc::new(breaker::Breaker::new(freshness.clone())),
             // Only PostgreSQL's pool reads through `read_text_postgres`.
             warm: match (args.pool.pgbouncer, args.target()?) {
                 (false, DatabaseTarget::Postgres { .. }) => {
-                    warm::Warm::start(args.pool.pool_max_connections, IDLE_BEFORE_PING)
+                    warm::Warm::start(args.pool.pool_max_connections, IDLE_BEFORE_PING, freshness.clone())
                 }
                 _ => Default::default(),
             },
+            freshness,
         })
+    }
+
+    /// Opens the primary's pool for `target` (see [`connect`]): connections opened before the
+    /// primary last dropped one are not handed out again.
+    pub async fn connect_primary(
+        &self,
+        target: &DatabaseTarget,
+        pool: &PoolArgs,
+    ) -> Result<DatabaseConnection, ConnectionProblem> {
+        open(target, pool, Some(self.freshness.clone())).await
     }
 }
 

@@ -41,21 +41,10 @@ pub async fn read(
         };
         let started = std::time::Instant::now();
         let mut result = attempt().await;
-        // A read that lost its connection at once (not after waiting out the acquire timeout,
-        // and not because the breaker opened meanwhile) met either a pooled connection the
-        // server dropped (a restart) or a database that is gone. A connection of its own tells
-        // which at once (the pool would keep retrying for the acquire timeout): gone, the breaker
-        // opens now and every read waiting on the database is answered; there, the read (which
-        // is idempotent) is tried again on another connection unless every one is busy.
         if matches!(result, Err(GatewayError::DatabaseUnavailable))
-            && !super::breaker::waited_out(primary, started.elapsed())
-            && breaker.admit_again()
+            && breaker.try_again(primary, started.elapsed()).await
         {
-            if !super::breaker::reachable(primary).await {
-                breaker.trip();
-            } else if !super::breaker::saturated(primary) {
-                result = attempt().await;
-            }
+            result = attempt().await;
         }
         breaker.settle(admission, primary, result)
     };

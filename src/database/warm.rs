@@ -60,16 +60,19 @@ pub struct Warm {
     limit: usize,
     /// Longest a connection is parked before it goes back to the pool.
     idle: Duration,
+    /// A connection parked before the primary last dropped one is not taken again.
+    freshness: Arc<super::fresh::Freshness>,
 }
 
 impl Warm {
     /// Parks at most half of a pool of `pool_size` connections, each for at most `idle`; sweeps
     /// the stale ones back to the pool while the returned `Arc` lives.
-    pub fn start(pool_size: u32, idle: Duration) -> Arc<Self> {
+    pub fn start(pool_size: u32, idle: Duration, freshness: Arc<super::fresh::Freshness>) -> Arc<Self> {
         let warm = Arc::new(Self {
             parked: Mutex::default(),
             limit: pool_size as usize / 2,
             idle,
+            freshness,
         });
         if warm.limit > 0 {
             let weak = Arc::downgrade(&warm);
@@ -92,13 +95,17 @@ impl Warm {
             let mut parked = self.parked.lock().ok()?;
             loop {
                 match parked.pop() {
-                    Some(connection) if connection.since.elapsed() < self.idle => break Some(connection),
+                    Some(connection)
+                        if connection.since.elapsed() < self.idle && !self.freshness.before_loss(connection.since) =>
+                    {
+                        break Some(connection);
+                    }
                     Some(connection) => stale.push(connection),
                     None => break None,
                 }
             }
         };
-        // Back to the pool, which pings them, outside the lock.
+        // Back to the pool, which pings them (or drops them, opened before a loss), outside the lock.
         drop(stale);
         found
     }

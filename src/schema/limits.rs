@@ -582,7 +582,7 @@ impl QueryLimits {
     /// weighing pages with the request's `variables`, without knowing what the fields return
     /// (every list at its page; see [`QueryLimits::check_with`]).
     pub fn check(&self, document: &ExecutableDocument, variables: &Variables) -> Result<(), ServerError> {
-        self.check_with(document, variables, None)
+        self.check_with(document, variables, None).map(drop)
     }
 
     /// [`QueryLimits::check`], weighing each generated field by what it returns (`engine`'s
@@ -591,13 +591,13 @@ impl QueryLimits {
     /// one-to-many relation below rows that cannot repeat hold at most the child table's rows
     /// together (each child row has one parent). Below a to-one step or a many-to-many list rows
     /// can repeat, and lists there are weighed per parent: `tasks { project { tasks } }` weighs
-    /// tasks × tasks.
+    /// tasks × tasks. Answers the cost of the document's heaviest operation.
     pub fn check_with(
         &self,
         document: &ExecutableDocument,
         variables: &Variables,
         engine: Option<&super::Engine>,
-    ) -> Result<(), ServerError> {
+    ) -> Result<u64, ServerError> {
         check_variables(variables, self.nesting)?;
         let chain = fragment_chain(document);
         if chain > self.nesting {
@@ -611,6 +611,7 @@ impl QueryLimits {
             .values()
             .map(|fragment| count_aliases(&fragment.node.selection_set.node))
             .sum();
+        let mut heaviest = 0;
         for (_, operation) in document.operations.iter() {
             aliases += count_aliases(&operation.node.selection_set.node);
             let sizes = PageSizes {
@@ -648,6 +649,7 @@ impl QueryLimits {
                     self.cost
                 )));
             }
+            heaviest = heaviest.max(cost);
             let roots = operation.node.selection_set.node.items.len();
             if roots > self.root_fields {
                 return Err(exceeded(format!(
@@ -662,7 +664,7 @@ impl QueryLimits {
                 self.aliases
             )));
         }
-        Ok(())
+        Ok(heaviest)
     }
 }
 

@@ -6,7 +6,7 @@ use super::entity::{Names, connection_inputs};
 use super::resolve;
 use super::scalars::type_name;
 use crate::auth::Session;
-use crate::changes::{ChangeFeed, Channel, Item, Registration, Watch};
+use crate::changes::{ChangeFeed, Channel, Item, Registration, SubscriptionCost, Watch};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::permission::View;
@@ -183,6 +183,7 @@ async fn subscribe<'a>(
             access,
             context.data_opt::<Session>().map(|session| session.role.as_str()),
             channel,
+            context.data_opt::<SubscriptionCost>().copied().unwrap_or_default(),
         )
         .await
         .map_err(|error: GatewayError| error.extend())?;

@@ -231,7 +231,7 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
                     }
                     // Root keys only of a document within the limits: the walk follows fragment spreads.
                     match state.http.limits.check_with(document, &variables, Some(&state.engine)) {
-                        Ok(()) => (kind, None, root_keys(document, name.as_deref())),
+                        Ok(_) => (kind, None, root_keys(document, name.as_deref())),
                         Err(error) => (kind, Some(error), Vec::new()),
                     }
                 }

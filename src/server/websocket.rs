@@ -70,6 +70,8 @@ pub struct Options {
     pub max_subscriptions: usize,
     /// Most live queries among them.
     pub max_live_queries: usize,
+    /// Most summed cost of its subscriptions.
+    pub max_cost: u64,
 }
 
 type Close = Option<(u16, String)>;
@@ -140,6 +142,7 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
         Arc::new(Channel::new(
             options.max_subscriptions,
             options.max_live_queries,
+            options.max_cost,
             move |code, reason| {
                 let _ = close_tx.send(Some((code, reason)));
             },
@@ -461,6 +464,25 @@ impl async_graphql::Executor for RoleSchemas {
                 answer(&body)
             })
             .boxed();
+        }
+        // A subscription's cost is checked here, with what the fields return, and counted against
+        // the connection's and the role's subscriptions.
+        if crate::schema::limits::check_nesting(&request.query, state.http.limits.nesting).is_ok() {
+            let variables = request.variables.clone();
+            if let Ok(document) = request.parsed_query() {
+                match state.http.limits.check_with(document, &variables, Some(&state.engine)) {
+                    Ok(cost) => {
+                        request = request
+                            .data(crate::schema::limits::LimitsChecked)
+                            .data(crate::changes::SubscriptionCost(cost));
+                    }
+                    Err(error) => {
+                        let mut response = async_graphql::Response::default();
+                        response.errors.push(error);
+                        return futures_util::stream::once(async move { response }).boxed();
+                    }
+                }
+            }
         }
         schema
             .clone()

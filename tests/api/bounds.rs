@@ -422,3 +422,85 @@ async fn jit_is_off_on_the_gateways_connections_unless_configured() {
         pool.close().await.expect("close");
     }
 }
+
+/// Subscriptions are weighed by what their operation may produce, like a query: the
+/// subscriptions of one connection together may cost `GATEWAY_MAX_SUBSCRIPTION_COST_PER_CONNECTION`,
+/// those of one role `GATEWAY_MAX_SUBSCRIPTION_COST_PER_ROLE`; a subscription that ends gives
+/// its cost back.
+#[tokio::test]
+async fn subscriptions_are_capped_by_their_summed_cost() {
+    let (database, _connection) = TestDatabase::seeded(0.02).await;
+    let live = "subscription { tasksLive(first: 50) { nodes { id title project { name } } } }";
+    // What one costs, as its refusal says.
+    let probe = TestApp::spawn_with_server(
+        &database.args(),
+        ServerArgs {
+            max_subscription_cost_per_connection: 1,
+            ..ServerArgs::default()
+        },
+    )
+    .await;
+    let mut client = Client::connect(&probe, None).await;
+    client.subscribe("probe", live).await;
+    let refusal = client.next_message().await;
+    assert_eq!(code(&refusal["payload"]), "QUERY_LIMIT_EXCEEDED", "{refusal}");
+    let message = refusal["payload"]["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let cost: u64 = message
+        .split("this one costs ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no cost in {message:?}"));
+    assert!(cost >= 50, "{message}");
+    probe.stop().await;
+
+    let app = TestApp::spawn_configured(
+        &database.args(),
+        &crate::permissions::auth(),
+        ServerArgs {
+            max_subscription_cost_per_connection: cost * 2 + cost / 2,
+            max_subscription_cost_per_role: cost * 3 + cost / 2,
+            ..ServerArgs::default()
+        },
+    )
+    .await;
+    let mut first = Client::connect(&app, None).await;
+    assert_eq!(ws_code(&mut first, "a", live).await, "OK");
+    assert_eq!(ws_code(&mut first, "b", live).await, "OK");
+    assert_eq!(
+        ws_code(&mut first, "c", live).await,
+        "QUERY_LIMIT_EXCEEDED",
+        "over the connection's cost"
+    );
+    // A cheaper one still fits beside them.
+    assert_eq!(
+        ws_code(&mut first, "d", "subscription { tasksLive(first: 1) { nodes { id } } }").await,
+        "OK"
+    );
+    let mut second = Client::connect(&app, None).await;
+    assert_eq!(ws_code(&mut second, "e", live).await, "OK");
+    assert_eq!(
+        ws_code(&mut second, "f", live).await,
+        "QUERY_LIMIT_EXCEEDED",
+        "over the anonymous role's cost"
+    );
+    // Another role has its own share.
+    let member = crate::permissions::token("member", Some(1));
+    let mut third = Client::connect(&app, Some(&member)).await;
+    assert_eq!(ws_code(&mut third, "g", live).await, "OK");
+    // The first connection's subscriptions end with it, and give their cost back.
+    drop(first);
+    let mut freed = false;
+    for attempt in 0..20 {
+        if ws_code(&mut second, &format!("retry{attempt}"), live).await == "OK" {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed, "the closed connection's cost was not given back");
+    app.stop().await;
+}

@@ -148,3 +148,51 @@ async fn requests_in_flight_when_the_database_goes_away_fail_at_once() {
     drop(lock);
     app.stop().await;
 }
+
+/// After the database drops the gateway's connections (a restart, a failover), no request fails
+/// on one of them: the first to notice (here the change feed's listener, whose connection goes
+/// too, or a write whose `BEGIN` failed at once) marks the moment, and every pooled or kept
+/// connection opened before it is dropped unused. Writes are the case that matters: a read that
+/// meets a dead connection is tried again, a write was not.
+#[tokio::test]
+async fn connections_the_database_dropped_are_not_used_again() {
+    let database = crate::support::TestDatabase::new().await;
+    let mut args = database.args();
+    args.pool.pool_max_connections = 4;
+    let app = TestApp::spawn(&args).await;
+    let admin = database.connect().await;
+    use sea_orm::ConnectionTrait;
+    for round in 0..3 {
+        // Every connection of the pool in use just now (younger than the idle ping's threshold).
+        let reads: Vec<_> = (0..4)
+            .map(|index| format!("{{ a{index}: tasks(first: 1) {{ totalCount }} }}"))
+            .collect();
+        let reads = reads.iter().map(|read| app.graphql(read, serde_json::json!({})));
+        for answer in futures_util::future::join_all(reads).await {
+            assert!(answer.get("errors").is_none(), "{answer}");
+        }
+        admin
+            .execute_unprepared(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .await
+            .expect("terminate the gateway's connections");
+        // Round 0 lets the listener notice first; the others write at once.
+        if round == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let writes: Vec<_> = (0..4)
+            .map(|index| format!(r#"mutation {{ createOrganization(input: {{slug: "fresh-{round}-{index}", name: "n", plan: FREE}}) {{ name }} }}"#))
+            .collect();
+        let writes = writes.iter().map(|write| app.graphql(write, serde_json::json!({})));
+        for answer in futures_util::future::join_all(writes).await {
+            assert!(answer.get("errors").is_none(), "round {round}: {answer}");
+        }
+        let answer = app
+            .graphql("{ organizations { totalCount } }", serde_json::json!({}))
+            .await;
+        assert!(answer.get("errors").is_none(), "round {round}: {answer}");
+    }
+    app.stop().await;
+}

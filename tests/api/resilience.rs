@@ -726,10 +726,11 @@ async fn primary_pool(size: u32) -> (TestDatabase, DatabaseConnection, gateway::
         },
         ..database.args()
     };
-    let primary = gateway::database::connect(&args.target().expect("target"), &args.pool)
+    let routing = gateway::database::Routing::from_args(&args).await.expect("routing");
+    let primary = routing
+        .connect_primary(&args.target().expect("target"), &args.pool)
         .await
         .expect("pool");
-    let routing = gateway::database::Routing::from_args(&args).await.expect("routing");
     (database, primary, routing)
 }
 

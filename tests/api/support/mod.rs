@@ -244,7 +244,11 @@ impl TestApp {
         let authenticator =
             std::sync::Arc::new(gateway::auth::Authenticator::new(auth).expect("valid authentication settings"));
         let target = database.target().expect("valid target");
-        let connection = gateway::database::connect(&target, &database.pool)
+        let routing = gateway::database::Routing::from_args(database)
+            .await
+            .expect("valid read replica settings");
+        let connection = routing
+            .connect_primary(&target, &database.pool)
             .await
             .expect("connect the app");
         let server = ServerArgs {
@@ -257,9 +261,6 @@ impl TestApp {
                 gateway::permission::Policy::load(path, &registry, &auth.jwt_session_claims).expect("a valid policy"),
             )
         });
-        let routing = gateway::database::Routing::from_args(database)
-            .await
-            .expect("valid read replica settings");
         let application = Application::build(&server, connection, registry, authenticator, policy, routing)
             .await
             .expect("build the app");
