@@ -9,8 +9,8 @@
 //! queries have their own admission slots so that re-runs triggered by other tenants' writes
 //! cannot take the slots (and the pooled connections behind them) that requests need.
 
+use crate::database::budget::{ResponseBudget, ResponseMemory};
 use crate::error::GatewayError;
-use crate::sql::{ResponseBudget, ResponseMemory};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};

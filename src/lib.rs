@@ -20,6 +20,8 @@ pub mod database;
 pub mod entities;
 pub mod error;
 pub mod generate;
+#[cfg(test)]
+mod golden;
 pub mod metadata;
 pub mod operation;
 pub mod permission;

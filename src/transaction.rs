@@ -15,7 +15,7 @@
 
 use crate::database::backend::Backend;
 use crate::error::GatewayError;
-use crate::server::metrics::DatabaseUse;
+use crate::telemetry::record::DatabaseUse;
 use async_graphql::{ErrorExtensions, Response, ServerError};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::Mutex;

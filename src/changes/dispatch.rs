@@ -11,11 +11,12 @@
 //! Statements are built per subscriber and run once per distinct text and values, so
 //! subscribers with the same shape and claims share one statement per batch.
 
-use super::{Batch, Change, Ended, Inner, Item, Op, SLOW_CONSUMER, Signal, Subscriber, Watch, remove};
+use super::{Batch, Change, Ended, Inner, Item, SLOW_CONSUMER, Signal, Subscriber, Watch, remove};
 use crate::database::Reader;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::permission::Access;
+use crate::plan::RowOp;
 use crate::plan::vocabulary::ConnectionField;
 use crate::plan::{ConnectionOutput, ConnectionPlan, EventPlan, NodeField, NodePlan, OrderKey, Page, Plan, Predicate};
 use crate::sql::Compiler;
@@ -107,22 +108,24 @@ fn fold(changes: &[&Change], key_columns: &[String]) -> Vec<Pending> {
             exists: true,
         };
         match (change.op, &change.key, &change.old_key) {
-            (Op::Insert, Some(key), _) => {
+            (RowOp::Insert, Some(key), _) => {
                 let at = touch(key, appears(key));
                 updates.push((at, None, true));
             }
-            (Op::Update, Some(key), Some(old_key)) if key_text(key, key_columns) == key_text(old_key, key_columns) => {
+            (RowOp::Update, Some(key), Some(old_key))
+                if key_text(key, key_columns) == key_text(old_key, key_columns) =>
+            {
                 let at = touch(key, gone(old_key));
                 updates.push((at, None, true));
             }
-            (Op::Update, Some(key), Some(old_key)) => {
+            (RowOp::Update, Some(key), Some(old_key)) => {
                 // A new key: the old row is gone and a new one appears.
                 let at = touch(old_key, gone(old_key));
                 updates.push((at, None, false));
                 let at = touch(key, appears(key));
                 updates.push((at, Some(key.clone()), true));
             }
-            (Op::Delete, _, Some(old_key)) => {
+            (RowOp::Delete, _, Some(old_key)) => {
                 let at = touch(old_key, gone(old_key));
                 updates.push((at, None, false));
             }
@@ -157,7 +160,7 @@ enum Query {
 enum Outcome {
     /// The JSON, the bytes of its text, and the budget it was charged to (held until its
     /// subscribers have their copies).
-    Json(Json, usize, crate::sql::ResponseBudget),
+    Json(Json, usize, crate::database::budget::ResponseBudget),
     Entries(HashSet<i64>),
     Failed(Failure),
 }
@@ -205,14 +208,14 @@ impl Statements {
 
 /// One statement of the feed, on a connection of its own.
 async fn run_statement(inner: &Inner, statement: Statement, query: Query) -> Result<Outcome, GatewayError> {
-    let _using = crate::server::metrics::DatabaseUse::start();
+    let _using = crate::telemetry::record::DatabaseUse::start();
     let reader = Reader::open(&inner.database, inner.settings.pgbouncer).await?;
     let outcome = match query {
         Query::Json => {
             let budget = inner.settings.bounds.budget();
-            let text = crate::sql::fetch_text(&reader, statement, Some(&budget), None).await?;
+            let text = crate::database::execute::fetch_text(&reader, statement, Some(&budget), None).await?;
             let bytes = text.as_ref().map_or(0, String::len);
-            Outcome::Json(crate::sql::parse(text)?, bytes, budget)
+            Outcome::Json(crate::database::execute::parse(text)?, bytes, budget)
         }
         Query::Entries => Outcome::Entries(
             reader
@@ -331,15 +334,15 @@ async fn dispatch(inner: &Inner, batch: Vec<Signal>) {
                 .then(|| rows.get(&key_text(&pending.key, key_columns)))
                 .flatten();
             let op = match (before, now.is_some()) {
-                (false, true) => Op::Insert,
-                (true, true) => Op::Update,
-                (true, false) => Op::Delete,
+                (false, true) => RowOp::Insert,
+                (true, true) => RowOp::Update,
+                (true, false) => RowOp::Delete,
                 (false, false) => continue,
             };
             if !plan.ops.contains(&op) {
                 continue;
             }
-            let old_key = if op == Op::Insert {
+            let old_key = if op == RowOp::Insert {
                 None
             } else {
                 pending.old_key.as_ref()
@@ -616,7 +619,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn change(op: Op, key: Option<i64>, old_key: Option<i64>, entry: Option<i64>) -> Change {
+    fn change(op: RowOp, key: Option<i64>, old_key: Option<i64>, entry: Option<i64>) -> Change {
         Change {
             table: "tasks".into(),
             op,
@@ -630,11 +633,11 @@ mod tests {
     fn changes_of_one_row_fold_into_before_and_after() {
         let columns = vec!["id".to_owned()];
         let changes = [
-            change(Op::Insert, Some(1), None, None),
-            change(Op::Update, Some(1), Some(1), Some(10)),
-            change(Op::Update, Some(2), Some(2), Some(11)),
-            change(Op::Delete, None, Some(2), Some(12)),
-            change(Op::Update, Some(4), Some(3), Some(13)),
+            change(RowOp::Insert, Some(1), None, None),
+            change(RowOp::Update, Some(1), Some(1), Some(10)),
+            change(RowOp::Update, Some(2), Some(2), Some(11)),
+            change(RowOp::Delete, None, Some(2), Some(12)),
+            change(RowOp::Update, Some(4), Some(3), Some(13)),
         ];
         let refs: Vec<&Change> = changes.iter().collect();
         let folded = fold(&refs, &columns);

@@ -23,8 +23,8 @@ mod source;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind};
 use crate::permission::Access;
-use crate::plan::Plan;
 use crate::plan::visit::{Visitor, walk_aggregate, walk_connection, walk_node};
+use crate::plan::{Plan, RowOp};
 use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
@@ -226,36 +226,11 @@ pub async fn uninstall(connection: &DatabaseConnection, registry: &Registry) -> 
     Ok(removed)
 }
 
-/// A kind of row change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Op {
-    Insert,
-    Update,
-    Delete,
-}
-
-impl Op {
-    /// The name triggers use and GraphQL shows.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Insert => "INSERT",
-            Self::Update => "UPDATE",
-            Self::Delete => "DELETE",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        [Self::Insert, Self::Update, Self::Delete]
-            .into_iter()
-            .find(|op| op.name() == name)
-    }
-}
-
 /// One row change, as a trigger announced it.
 #[derive(Debug, Clone)]
 pub struct Change {
     pub table: String,
-    pub op: Op,
+    pub op: RowOp,
     /// The row's primary key after the change (inserts and updates), by column name.
     pub key: Option<Json>,
     /// The row's primary key before the change (updates and deletes).
@@ -313,11 +288,11 @@ pub type Item = Result<Batch, Ended>;
 #[derive(Debug)]
 pub struct Batch {
     pub events: Vec<Json>,
-    _held: crate::sql::HeldMemory,
+    _held: crate::database::budget::HeldMemory,
 }
 
 impl Batch {
-    fn held(events: Vec<Json>, held: crate::sql::HeldMemory) -> Self {
+    fn held(events: Vec<Json>, held: crate::database::budget::HeldMemory) -> Self {
         Self { events, _held: held }
     }
 }

@@ -6,8 +6,9 @@
 //! cut) it reconnects with backoff and, once it listens again, asks for a resync: notifications
 //! sent during the gap are gone, so every live query is re-run and event subscribers are told.
 
-use super::{Change, Op, Signal};
+use super::{Change, Signal};
 use crate::database::fresh::Freshness;
+use crate::plan::RowOp;
 use crate::sql::change::CHANGE_LOG;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use secrecy::{ExposeSecret, SecretString};
@@ -153,7 +154,7 @@ fn parse(payload: &str) -> Option<Change> {
     let present = |name: &str| json.get(name).filter(|value| !value.is_null()).cloned();
     Some(Change {
         table: json.get("t")?.as_str()?.to_owned(),
-        op: Op::parse(json.get("op")?.as_str()?)?,
+        op: RowOp::parse(json.get("op")?.as_str()?)?,
         key: present("k"),
         old_key: present("ok"),
         entry: json.get("i").and_then(Json::as_i64),
@@ -207,11 +208,11 @@ async fn poll(database: DatabaseConnection, listening: Arc<AtomicBool>, signals:
                     let text: Option<String> = row.try_get_by_index(index)?;
                     Ok(text.and_then(|text| serde_json::from_str(&text).ok()))
                 };
-                let change = Op::parse(&op).map(|op| Change {
+                let change = RowOp::parse(&op).map(|op| Change {
                     table,
                     key: json(3).ok().flatten(),
                     old_key: json(4).ok().flatten(),
-                    entry: (op != Op::Insert).then_some(id),
+                    entry: (op != RowOp::Insert).then_some(id),
                     op,
                 });
                 Ok((id, change))
@@ -260,7 +261,7 @@ mod tests {
     fn notification_payloads_parse() {
         let change = parse(r#"{"t":"tasks","op":"UPDATE","k":{"id":5},"ok":{"id":5},"i":42}"#).unwrap();
         assert_eq!(change.table, "tasks");
-        assert_eq!(change.op, Op::Update);
+        assert_eq!(change.op, RowOp::Update);
         assert_eq!(change.key, Some(serde_json::json!({"id": 5})));
         assert_eq!(change.entry, Some(42));
         let insert = parse(r#"{"t":"tags","op":"INSERT","k":{"id":1},"ok":null,"i":null}"#).unwrap();

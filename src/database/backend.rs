@@ -46,7 +46,7 @@ impl Backend {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        crate::server::metrics::abandoned_statement();
+        crate::telemetry::record::abandoned_statement();
         let options = connection.get_postgres_connection_pool().connect_options();
         let backend = self.clone();
         runtime.spawn(async move { backend.end(&options).await });

@@ -1,5 +1,7 @@
 //! The database: the primary's pool (one per process; read replicas and the change feed's LISTEN
-//! have their own), opened patiently and explained when it cannot be.
+//! have their own), opened patiently and explained when it cannot be, and everything that runs
+//! statements on it: reads ([`execute`], routed by [`route`], charged to the [`budget`]) and writes
+//! ([`write`], in the operation's transaction). Statements are compiled by [`crate::sql`].
 //!
 //! Start-up first [`diagnose`]s the target with a single direct connection, so a failure is
 //! reported as what it is (refused, bad password, missing database, ...). Failures that waiting
@@ -8,12 +10,15 @@
 
 pub mod backend;
 pub mod breaker;
+pub mod budget;
 pub mod diagnose;
+pub mod execute;
 pub mod fresh;
 pub mod replicas;
 pub mod route;
 pub mod sizes;
 pub mod warm;
+pub mod write;
 
 use crate::config::{DatabaseTarget, PoolArgs};
 use diagnose::ConnectionProblem;
@@ -119,7 +124,7 @@ impl Drop for Checkout {
         if !self.finished
             && let Some(connection) = self.connection.take()
         {
-            crate::server::metrics::abandoned_statement();
+            crate::telemetry::record::abandoned_statement();
             // Detached and dropped: the socket closes at once (a graceful close would queue behind
             // the running statement) and the pool opens a replacement.
             drop(connection.into_connection().detach());

@@ -4,8 +4,8 @@
 //! resolvers and the streamed path) read through here, so they route, time and bound alike.
 
 use super::{Reader, Routing};
+use crate::database::budget::ResponseBudget;
 use crate::error::GatewayError;
-use crate::sql::ResponseBudget;
 use sea_orm::{DatabaseConnection, Statement};
 
 /// The one text value (the JSON the database built) `statement` returns, charged to `budget`.
@@ -83,10 +83,10 @@ impl Read<'_> {
         Box::pin(async {
             // Counted against the primary's pool only (replicas have their own).
             let on_primary = std::ptr::eq(connection, self.primary);
-            let _using = on_primary.then(crate::server::metrics::DatabaseUse::start);
+            let _using = on_primary.then(crate::telemetry::record::DatabaseUse::start);
             let reader = Reader::open(connection, self.pgbouncer).await?;
             let warm = self.warm.filter(|_| on_primary);
-            let text = crate::sql::fetch_text(&reader, self.statement.clone(), self.budget, warm).await?;
+            let text = crate::database::execute::fetch_text(&reader, self.statement.clone(), self.budget, warm).await?;
             reader.finish().await?;
             Ok(text)
         })

@@ -206,7 +206,7 @@ impl OperationCache {
         let found = found.filter(|prepared| {
             prepared.role.as_deref() == role && prepared.operation.as_deref() == operation && prepared.query == query
         });
-        crate::server::metrics::operation_cache(if found.is_some() { "hit" } else { "miss" });
+        crate::telemetry::record::operation_cache(if found.is_some() { "hit" } else { "miss" });
         found
     }
 

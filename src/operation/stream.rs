@@ -173,7 +173,7 @@ pub struct Bound {
 pub struct Context<'a> {
     pub primary: &'a DatabaseConnection,
     pub routing: Option<&'a crate::database::Routing>,
-    pub budget: &'a crate::sql::ResponseBudget,
+    pub budget: &'a crate::database::budget::ResponseBudget,
 }
 
 /// One request for a prepared document.
@@ -237,7 +237,7 @@ impl OperationCache {
             return Some(compiled);
         }
         let (fields, claims) = compiler.compile(shape).ok()?;
-        crate::server::metrics::compilation();
+        crate::telemetry::record::compilation();
         let compiled = Arc::new(Compiled {
             fields,
             shape: shape.clone(),

@@ -10,7 +10,7 @@
 //! ordering through relations, totals, aggregates and groups, cursors), and [`Access::check`]
 //! refuses plans that touch tables or columns the role may not read, so no path can skip them.
 //!
-//! Writes are enforced by [`crate::sql::write`] inside the operation's transaction, compiled
+//! Writes are enforced by [`crate::database::write`] inside the operation's transaction, compiled
 //! through the same [`Access`]: update and delete targets are narrowed by the rule's filter and
 //! the role's row filter (a write filter is checked and compiled like a read filter, so it cannot
 //! probe rows the role cannot read), presets overwrite client values, every foreign key of a
@@ -28,6 +28,7 @@ use crate::plan::visit::{Visitor, walk_aggregate, walk_connection, walk_node};
 use crate::plan::vocabulary::ConnectionField;
 use crate::plan::{
     AggregatePlan, ConnectionOutput, ConnectionPlan, EventPlan, LookupPlan, NodeField, NodePlan, Page, Plan, Predicate,
+    RowOp,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -38,7 +39,7 @@ pub struct View {
     /// Readable tables and their readable columns (`None`: all); `None` overall: everything.
     readable: Option<HashMap<EntityId, Option<HashSet<String>>>>,
     /// Granted writes and the columns they may set (`None`: all).
-    writes: HashMap<(EntityId, WriteKind), Option<HashSet<String>>>,
+    writes: HashMap<(EntityId, RowOp), Option<HashSet<String>>>,
     /// Columns an insert presets, which clients need not send.
     presets: HashSet<(EntityId, String)>,
     /// Readable tables whose aggregates the role may not use.
@@ -53,7 +54,7 @@ impl View {
 
     pub(crate) fn restricted(
         readable: HashMap<EntityId, Option<HashSet<String>>>,
-        writes: HashMap<(EntityId, WriteKind), Option<HashSet<String>>>,
+        writes: HashMap<(EntityId, RowOp), Option<HashSet<String>>>,
         presets: HashSet<(EntityId, String)>,
         no_aggregates: HashSet<EntityId>,
     ) -> Self {
@@ -91,7 +92,7 @@ impl View {
     }
 
     /// Whether the role may make this kind of write to `entity`.
-    pub fn can(&self, entity: EntityId, kind: WriteKind) -> bool {
+    pub fn can(&self, entity: EntityId, kind: RowOp) -> bool {
         self.readable.is_none() || self.writes.contains_key(&(entity, kind))
     }
 
@@ -105,7 +106,7 @@ impl View {
         if self.readable.is_none() {
             return true;
         }
-        match self.writes.get(&(entity, WriteKind::Insert)) {
+        match self.writes.get(&(entity, RowOp::Insert)) {
             None => false,
             Some(Some(columns)) => columns.contains(&column.name),
             Some(None) => !column.generated(),
@@ -113,7 +114,7 @@ impl View {
     }
 
     /// Whether the role may set `column` with this kind of write.
-    pub fn writable(&self, entity: EntityId, kind: WriteKind, column: &str) -> bool {
+    pub fn writable(&self, entity: EntityId, kind: RowOp, column: &str) -> bool {
         self.readable.is_none()
             || self
                 .writes
@@ -167,14 +168,6 @@ pub struct WriteAccess {
     pub unchecked_references: HashSet<String>,
 }
 
-/// The kinds of write a policy grants separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WriteKind {
-    Insert,
-    Update,
-    Delete,
-}
-
 impl Access {
     /// The row filter to inject for `entity` (`None`: no restriction).
     pub fn row_filter(&self, entity: EntityId) -> Option<&Predicate> {
@@ -192,15 +185,16 @@ impl Access {
         }
     }
 
-    /// Whether inserts of `entity` set `column` from the policy (clients need not send it).
-    pub fn presets_insert(&self, entity: EntityId, column: &str) -> bool {
-        match self {
-            Self::Unrestricted => false,
+    /// The columns inserts set from the policy (clients need not send them), for the planner.
+    pub fn insert_presets(&self) -> crate::plan::write::InsertPresets<'_> {
+        crate::plan::write::InsertPresets(match self {
+            Self::Unrestricted => Vec::new(),
             Self::Restricted { entities, .. } => entities
-                .get(&entity)
-                .and_then(|access| access.insert.as_ref())
-                .is_some_and(|rule| rule.presets.iter().any(|(preset, _)| preset == column)),
-        }
+                .iter()
+                .filter_map(|(entity, access)| Some((*entity, access.insert.as_ref()?)))
+                .flat_map(|(entity, rule)| rule.presets.iter().map(move |(column, _)| (entity, column.as_str())))
+                .collect(),
+        })
     }
 
     /// The rule for a write, `Ok(None)` when unrestricted, FORBIDDEN when the role lacks it.
@@ -208,22 +202,18 @@ impl Access {
         &self,
         registry: &Registry,
         entity: EntityId,
-        kind: WriteKind,
+        kind: RowOp,
     ) -> Result<Option<&WriteAccess>, GatewayError> {
         let Self::Restricted { role, entities } = self else {
             return Ok(None);
         };
         let rule = entities.get(&entity).and_then(|access| match kind {
-            WriteKind::Insert => access.insert.as_ref(),
-            WriteKind::Update => access.update.as_ref(),
-            WriteKind::Delete => access.delete.as_ref(),
+            RowOp::Insert => access.insert.as_ref(),
+            RowOp::Update => access.update.as_ref(),
+            RowOp::Delete => access.delete.as_ref(),
         });
         rule.map(Some).ok_or_else(|| {
-            let verb = match kind {
-                WriteKind::Insert => "insert",
-                WriteKind::Update => "update",
-                WriteKind::Delete => "delete",
-            };
+            let verb = kind.rule_name();
             GatewayError::Forbidden(format!(
                 "role `{role}` may not {verb} {} rows",
                 registry.entity(entity).type_name

@@ -22,10 +22,11 @@
 //! a typed [`Predicate`] whose claim references are [`Operand::Claim`] slots. A request only binds
 //! its session's claims into those slots ([`Policy::access`]); nothing is parsed per request.
 
-use super::{Access, EntityAccess, View, WriteAccess, WriteKind};
+use super::{Access, EntityAccess, View, WriteAccess};
 use crate::auth::Session;
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, ScalarKind};
+use crate::plan::RowOp;
 use crate::plan::{Operands, Predicate, parse_filter_with, parse_scalar};
 use async_graphql::{Name, Value as GqlValue};
 use sea_orm::Value;
@@ -389,13 +390,13 @@ impl Policy {
                 }
             }
             for (kind, operation) in [
-                (WriteKind::Insert, &rules.insert),
-                (WriteKind::Update, &rules.update),
-                (WriteKind::Delete, &rules.delete),
+                (RowOp::Insert, &rules.insert),
+                (RowOp::Update, &rules.update),
+                (RowOp::Delete, &rules.delete),
             ] {
                 if let Some(operation) = operation {
                     writes.insert((*entity, kind), operation.columns.clone());
-                    if kind == WriteKind::Insert {
+                    if kind == RowOp::Insert {
                         presets.extend(operation.presets.iter().map(|(column, _)| (*entity, column.clone())));
                     }
                 }
@@ -513,10 +514,7 @@ mod tests {
                 panic!("a bound comparison");
             };
             assert_eq!(*bound, org);
-            let insert = access
-                .write(&registry, comments, super::WriteKind::Insert)
-                .unwrap()
-                .unwrap();
+            let insert = access.write(&registry, comments, RowOp::Insert).unwrap().unwrap();
             assert_eq!(insert.presets, vec![("author_id".to_owned(), Value::BigInt(Some(7)))]);
         }
     }

@@ -4,8 +4,7 @@
 use super::arguments::{argument_value as argument, parse_filter};
 use super::field::Selection;
 use super::selection::{grouped, plan_node};
-use super::{NodePlan, Predicate};
-use crate::changes::Op;
+use super::{NodePlan, Predicate, RowOp};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use async_graphql::Value as GqlValue;
@@ -15,7 +14,7 @@ use async_graphql::Value as GqlValue;
 pub struct EventPlan {
     pub entity: EntityId,
     /// The operations the subscriber asked for.
-    pub ops: Vec<Op>,
+    pub ops: Vec<RowOp>,
     pub filter: Option<Predicate>,
     /// Response keys of `op`.
     pub op_keys: Vec<String>,
@@ -31,11 +30,11 @@ pub fn plan_events<S: Selection>(registry: &Registry, entity: EntityId, field: S
     let args = field.arguments()?;
     let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
     let ops = match argument(&args, "ops") {
-        GqlValue::Null => vec![Op::Insert, Op::Update, Op::Delete],
+        GqlValue::Null => vec![RowOp::Insert, RowOp::Update, RowOp::Delete],
         GqlValue::List(items) => items
             .iter()
             .map(|item| match item {
-                GqlValue::Enum(name) => Op::parse(name.as_str())
+                GqlValue::Enum(name) => RowOp::parse(name.as_str())
                     .ok_or_else(|| GatewayError::bad_input(format!("`{name}` is not an operation"))),
                 other => Err(GatewayError::bad_input(format!("`{other}` is not an operation"))),
             })

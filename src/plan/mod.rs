@@ -495,3 +495,38 @@ impl AggregateFunction {
             .find(|function| function.field() == name)
     }
 }
+
+/// A kind of row change: what a policy grants separately (`insert`, `update`, `delete` rules),
+/// what a mutation needs, and what the change feed reports of a changed row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowOp {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl RowOp {
+    /// The name triggers use and GraphQL shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Insert => "INSERT",
+            Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    /// The name the policy file gives its rules.
+    pub fn rule_name(self) -> &'static str {
+        match self {
+            Self::Insert => "insert",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Insert, Self::Update, Self::Delete]
+            .into_iter()
+            .find(|op| op.name() == name)
+    }
+}

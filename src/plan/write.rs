@@ -2,7 +2,7 @@
 //!
 //! Inputs are parsed and typed before any SQL runs (a bad value is `BAD_USER_INPUT` naming the
 //! row and field). A [`WritePlan`] is executed inside the operation's transaction by
-//! [`crate::sql::write`], and the rows it wrote are read back through the same selection
+//! [`crate::database::write`], and the rows it wrote are read back through the same selection
 //! machinery as queries, so nested fields work on mutation results. Permission checks (row
 //! checks on the rows as written, column allow-lists, presets) belong between "write" and "read
 //! back" in that same transaction.
@@ -60,7 +60,7 @@ pub enum Target {
 }
 
 #[derive(Debug, Clone)]
-pub enum WriteKind {
+pub enum WriteAction {
     Insert(Vec<InsertRow>),
     Upsert {
         row: InsertRow,
@@ -93,7 +93,7 @@ pub enum ManyOutput {
 #[derive(Debug, Clone)]
 pub struct WritePlan {
     pub entity: EntityId,
-    pub kind: WriteKind,
+    pub kind: WriteAction,
     pub returning: Returning,
 }
 
@@ -115,11 +115,11 @@ impl WritePlan {
     /// The client's filter of an update or delete by filter.
     pub fn filter(&self) -> Option<&Predicate> {
         match &self.kind {
-            WriteKind::Update {
+            WriteAction::Update {
                 target: Target::Filter(filter),
                 ..
             }
-            | WriteKind::Delete(Target::Filter(filter)) => filter.as_ref(),
+            | WriteAction::Delete(Target::Filter(filter)) => filter.as_ref(),
             _ => None,
         }
     }
@@ -175,8 +175,8 @@ impl Mutation {
     }
 
     /// The kinds of write a role needs for this mutation.
-    pub fn needs(self) -> &'static [crate::permission::WriteKind] {
-        use crate::permission::WriteKind::{Delete, Insert, Update};
+    pub fn needs(self) -> &'static [super::RowOp] {
+        use super::RowOp::{Delete, Insert, Update};
         match self {
             Self::Create | Self::CreateMany => &[Insert],
             Self::Upsert => &[Insert, Update],
@@ -198,13 +198,13 @@ pub fn plan_write<S: Selection>(
     mutation: Mutation,
     field: S,
     max_rows: usize,
-    access: &crate::permission::Access,
+    presets: &InsertPresets<'_>,
 ) -> Result<WritePlan, GatewayError> {
     let meta = registry.entity(entity);
     let args = field.arguments()?;
     let arg = |name: &str| argument_value(&args, name);
     let kind = match mutation {
-        Mutation::Create => WriteKind::Insert(vec![parse_insert(registry, access, entity, arg("input"), "input")?]),
+        Mutation::Create => WriteAction::Insert(vec![parse_insert(registry, presets, entity, arg("input"), "input")?]),
         Mutation::CreateMany => {
             let GqlValue::List(items) = arg("inputs") else {
                 return Err(GatewayError::bad_input("`inputs` must be a list of rows"));
@@ -218,12 +218,12 @@ pub fn plan_write<S: Selection>(
             let rows = items
                 .iter()
                 .enumerate()
-                .map(|(index, item)| parse_insert(registry, access, entity, item, &format!("inputs[{index}]")))
+                .map(|(index, item)| parse_insert(registry, presets, entity, item, &format!("inputs[{index}]")))
                 .collect::<Result<Vec<_>, _>>()?;
-            WriteKind::Insert(rows)
+            WriteAction::Insert(rows)
         }
         Mutation::Upsert => {
-            let row = parse_insert(registry, access, entity, arg("input"), "input")?;
+            let row = parse_insert(registry, presets, entity, arg("input"), "input")?;
             let GqlValue::Object(on_conflict) = arg("onConflict") else {
                 return Err(GatewayError::bad_input("`onConflict` is required"));
             };
@@ -245,7 +245,7 @@ pub fn plan_write<S: Selection>(
                     "onConflict.columns must name the unique columns to match on",
                 ));
             }
-            WriteKind::Upsert {
+            WriteAction::Upsert {
                 row,
                 conflict,
                 update: columns("update")?,
@@ -258,11 +258,11 @@ pub fn plan_write<S: Selection>(
                 Target::Filter(parse_filter(registry, entity, arg("filter"), "filter")?)
             };
             let (set, links) = parse_patch(registry, meta, arg("patch"))?;
-            WriteKind::Update { target, set, links }
+            WriteAction::Update { target, set, links }
         }
-        Mutation::Delete => WriteKind::Delete(Target::Key(parse_key(meta, &args)?)),
+        Mutation::Delete => WriteAction::Delete(Target::Key(parse_key(meta, &args)?)),
         Mutation::DeleteMany => {
-            WriteKind::Delete(Target::Filter(parse_filter(registry, entity, arg("filter"), "filter")?))
+            WriteAction::Delete(Target::Filter(parse_filter(registry, entity, arg("filter"), "filter")?))
         }
     };
     let returning = if mutation.is_bulk() {
@@ -346,23 +346,32 @@ fn parse_links(
     Ok(Some(Links { relation, targets }))
 }
 
-/// Who writes: their insert presets make those columns optional.
-type WritingAccess<'a> = &'a crate::permission::Access;
+/// The columns the writer's insert rules set themselves (policy presets), which an insert input
+/// may leave out. The permission layer hands them in as data (`Access::insert_presets`); the
+/// planner knows nothing of policies.
+#[derive(Debug, Default)]
+pub struct InsertPresets<'a>(pub Vec<(EntityId, &'a str)>);
+
+impl InsertPresets<'_> {
+    fn sets(&self, entity: EntityId, column: &str) -> bool {
+        self.0.iter().any(|(preset, name)| *preset == entity && *name == column)
+    }
+}
 
 fn parse_insert(
     registry: &Registry,
-    access: WritingAccess<'_>,
+    presets: &InsertPresets<'_>,
     entity_id: EntityId,
     value: &GqlValue,
     path: &str,
 ) -> Result<InsertRow, GatewayError> {
-    parse_insert_row(registry, access, entity_id, value, path, &[])
+    parse_insert_row(registry, presets, entity_id, value, path, &[])
 }
 
 /// An insert input; `filled` columns (a child's reference to its parent) are set by the insert.
 fn parse_insert_row(
     registry: &Registry,
-    access: WritingAccess<'_>,
+    presets: &InsertPresets<'_>,
     entity_id: EntityId,
     value: &GqlValue,
     path: &str,
@@ -398,7 +407,7 @@ fn parse_insert_row(
                 .map(|(index, item)| {
                     parse_insert_row(
                         registry,
-                        access,
+                        presets,
                         target,
                         item,
                         &format!("{here}[{index}]"),
@@ -417,7 +426,7 @@ fn parse_insert_row(
     for column in &meta.columns {
         let given = row.values.iter().any(|(name, _)| *name == column.name)
             || filled.contains(&column.name)
-            || access.presets_insert(entity_id, &column.name);
+            || presets.sets(entity_id, &column.name);
         if !column.nullable && !column.has_default && !given {
             return Err(GatewayError::bad_input(format!("{path}: {} is required", column.field)));
         }

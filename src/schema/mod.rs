@@ -18,7 +18,8 @@ mod subscription;
 use crate::auth::Session;
 use crate::error::GatewayError;
 use crate::metadata::{Registry, ScalarKind};
-use crate::permission::{Access, Policy, View, WriteKind};
+use crate::permission::{Access, Policy, View};
+use crate::plan::RowOp;
 use async_graphql::dynamic::{Object, Schema, SchemaBuilder, SchemaError, Subscription};
 use std::sync::Arc;
 
@@ -149,7 +150,7 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
     let writes = (0..registry.entities().len()).any(|id| {
         options.view.entity(id)
             && registry.entity(id).read_only.is_none()
-            && [WriteKind::Insert, WriteKind::Update, WriteKind::Delete]
+            && [RowOp::Insert, RowOp::Update, RowOp::Delete]
                 .into_iter()
                 .any(|kind| options.view.can(id, kind))
     });

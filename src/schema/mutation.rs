@@ -6,7 +6,8 @@ use super::Engine;
 use super::scalars::{type_name, type_ref};
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, Relation, RelationKind, enum_value_name};
-use crate::permission::{View, WriteKind};
+use crate::permission::View;
+use crate::plan::RowOp;
 use crate::plan::write::{Mutation, accepts_children, links_field, plan_write};
 use crate::transaction::OperationTransaction;
 use async_graphql::ErrorExtensions;
@@ -36,7 +37,7 @@ fn resolver(
                 mutation,
                 context.field(),
                 engine.max_insert_rows,
-                &access,
+                &access.insert_presets(),
             )
             .map_err(|error| error.extend())?;
             // Text matching in the write's filter and in what it reads back is bounded like a read's.
@@ -53,7 +54,7 @@ fn resolver(
             )
             .map_err(|error| error.extend())?;
             let write = async |transaction: &sea_orm::DatabaseTransaction| {
-                crate::sql::write::execute(transaction, registry, &access, &plan).await
+                crate::database::write::execute(transaction, registry, &access, &plan).await
             };
             let json = match context.data_opt::<Arc<OperationTransaction>>() {
                 Some(operation) => operation.run(write).await,
@@ -158,11 +159,11 @@ pub fn register(
         format!("Changes to {base} rows: only the given fields change."),
     );
     for column in entity.columns.iter().filter(|column| {
-        !column.read_only && !column.touched_on_update && view.writable(id, WriteKind::Update, &column.name)
+        !column.read_only && !column.touched_on_update && view.writable(id, RowOp::Update, &column.name)
     }) {
         patch.add(InputValue::new(&column.field, type_ref(&column.kind, true, true)));
     }
-    for value in link_fields(registry, entity, view, &[WriteKind::Insert, WriteKind::Delete]) {
+    for value in link_fields(registry, entity, view, &[RowOp::Insert, RowOp::Delete]) {
         patch.add(value);
     }
     let insert = insert_input(
@@ -178,7 +179,7 @@ pub fn register(
     for relation in entity
         .relations
         .iter()
-        .filter(|relation| view.can(id, WriteKind::Insert) && accepts_children(entity, relation))
+        .filter(|relation| view.can(id, RowOp::Insert) && accepts_children(entity, relation))
     {
         let target = registry.entity(relation.target);
         builder = builder.register(insert_input(
@@ -194,7 +195,7 @@ pub fn register(
             &|column| view.preset(relation.target, column),
         ));
     }
-    if view.can(id, WriteKind::Insert) {
+    if view.can(id, RowOp::Insert) {
         builder = builder.register(insert);
     }
     builder = builder
@@ -246,7 +247,7 @@ pub fn register(
         .filter(|mutation| patch.any || !matches!(mutation, Mutation::Update | Mutation::UpdateMany))
         .map(|mutation| mutation_field(entity, id, mutation, &names))
         .collect();
-    if patch.any && view.can(id, WriteKind::Update) {
+    if patch.any && view.can(id, RowOp::Update) {
         builder = builder.register(patch.object);
     }
     (builder, fields)
@@ -263,7 +264,7 @@ fn children_input_name(entity: &Entity, relation: &Relation) -> String {
 
 /// `…Ids` fields for the many-to-many relations whose links can be written: the view must grant
 /// the junction writes (`kinds`) that replacing links makes.
-fn link_fields(registry: &Registry, entity: &Entity, view: &View, kinds: &[WriteKind]) -> Vec<InputValue> {
+fn link_fields(registry: &Registry, entity: &Entity, view: &View, kinds: &[RowOp]) -> Vec<InputValue> {
     entity
         .relations
         .iter()
@@ -310,7 +311,7 @@ fn insert_input(
         let required = !column.nullable && !column.has_default && !preset(&column.name);
         input = input.field(InputValue::new(&column.field, type_ref(&column.kind, !required, true)));
     }
-    for value in link_fields(registry, entity, view, &[WriteKind::Insert]) {
+    for value in link_fields(registry, entity, view, &[RowOp::Insert]) {
         input = input.field(value);
     }
     for relation in entity

@@ -50,7 +50,7 @@ pub(super) struct PlanReader<'a> {
     access: &'a crate::permission::Access,
     primary: &'a DatabaseConnection,
     routing: Option<&'a Routing>,
-    budget: Option<&'a crate::sql::ResponseBudget>,
+    budget: Option<&'a crate::database::budget::ResponseBudget>,
     spent: Option<&'a plan::text_cost::TextSpent>,
 }
 
@@ -65,7 +65,9 @@ impl<'a> PlanReader<'a> {
             access,
             primary: context.data::<DatabaseConnection>()?,
             routing: context.data_opt::<Routing>(),
-            budget: context.data_opt::<Arc<crate::sql::ResponseBudget>>().map(Arc::as_ref),
+            budget: context
+                .data_opt::<Arc<crate::database::budget::ResponseBudget>>()
+                .map(Arc::as_ref),
             spent: context.data_opt::<Arc<plan::text_cost::TextSpent>>().map(Arc::as_ref),
         })
     }
@@ -89,7 +91,7 @@ impl<'a> PlanReader<'a> {
         crate::database::route::read(self.primary, self.routing, &statement, self.budget)
             .instrument(tracing::debug_span!("sql", field))
             .await
-            .and_then(crate::sql::parse)
+            .and_then(crate::database::execute::parse)
     }
 }
 

@@ -189,7 +189,7 @@ impl Application {
             body_timeout: args.body_timeout,
             slow_operation: args.slow_operation,
             stream_first_run: args.stream_first_run,
-            operation_names: metrics::OperationNames::new(args.metrics_operation_names),
+            operation_names: crate::telemetry::record::OperationNames::new(args.metrics_operation_names),
             limits: options.limits,
             persisted: http::PersistedQueries::new(
                 args.apq_cache_size,

@@ -211,7 +211,7 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
         let checked = match check_nesting(&request.query, state.http.limits.nesting) {
             Err(error) => ("query", Some(error), Vec::new()),
             // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
-            Ok(()) => match request.parsed_query().inspect(|_| crate::server::metrics::parsed()) {
+            Ok(()) => match request.parsed_query().inspect(|_| crate::telemetry::record::parsed()) {
                 Ok(document) => {
                     operation_name = document_operation_name(document, name.as_deref());
                     let kind = match selected_operation_type(document, name.as_deref()) {
@@ -245,7 +245,7 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
     // An operation that did not run to its answer: its name is a label only if already known.
     let unfinished = |outcome: &'static str, code: ErrorCode| {
         let name = state.http.operation_names.label(&operation_name, false);
-        crate::server::metrics::operation(
+        crate::telemetry::record::operation(
             kind,
             name,
             outcome,
@@ -424,5 +424,5 @@ fn finished_operation(
         tracing::warn!(operation = %operation_name, kind, role = %role, duration_ms = elapsed.as_secs_f64() * 1000.0, "slow operation");
     }
     let name = state.http.operation_names.label(operation_name, true);
-    crate::server::metrics::operation(kind, name, outcome, elapsed.as_secs_f64(), codes);
+    crate::telemetry::record::operation(kind, name, outcome, elapsed.as_secs_f64(), codes);
 }

@@ -12,7 +12,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 
 impl Compiler<'_> {
     /// `predicate` as a condition on the rows of `entity` aliased `alias`.
-    pub(super) fn predicate(&mut self, entity: EntityId, predicate: &Predicate, alias: &str) -> Expr {
+    pub(crate) fn predicate(&mut self, entity: EntityId, predicate: &Predicate, alias: &str) -> Expr {
         match predicate {
             Predicate::And(parts) | Predicate::Or(parts) => {
                 let all = matches!(predicate, Predicate::And(_));
@@ -134,7 +134,7 @@ impl Compiler<'_> {
 
     /// `(columns) IN (keys)` as one row-value comparison (a flat list, however many keys), on the
     /// rows of `alias` or, with `None`, on the unqualified table of an UPDATE or DELETE.
-    pub(super) fn key_in(
+    pub(crate) fn key_in(
         &self,
         entity: EntityId,
         columns: &[String],
@@ -169,7 +169,7 @@ impl Compiler<'_> {
     }
 
     /// A bind parameter for a value compared with `entity.column` (PostgreSQL enums need a cast).
-    pub(super) fn bind(&self, entity: EntityId, column_name: &str, value: Value) -> Expr {
+    pub(crate) fn bind(&self, entity: EntityId, column_name: &str, value: Value) -> Expr {
         let kind = self
             .registry
             .entity(entity)
@@ -197,7 +197,7 @@ impl Compiler<'_> {
     }
 
     /// The join itself, without the target's row filter.
-    pub(super) fn join_condition(&mut self, entity: EntityId, relation: usize, parent: &str, child: &str) -> Expr {
+    pub(crate) fn join_condition(&mut self, entity: EntityId, relation: usize, parent: &str, child: &str) -> Expr {
         let meta = self.registry.entity(entity).relations[relation].clone();
         match &meta.kind {
             RelationKind::ManyToOne | RelationKind::OneToMany => meta

@@ -2,7 +2,7 @@
 //! (`GATEWAY_MAX_RESPONSE_BYTES_TOTAL`) until the last reference to them is gone — after hyper
 //! has written them out, not when it takes them from the body.
 
-use crate::sql::HeldMemory;
+use crate::database::budget::HeldMemory;
 use axum::body::Bytes;
 
 /// The bytes of `body`, owned together with what they hold of the answer memory.

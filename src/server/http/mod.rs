@@ -69,7 +69,7 @@ pub struct HttpOptions {
     /// The bearer token `/metrics` requires, when set.
     pub metrics_token: Option<String>,
     /// The operation names the request metrics label by.
-    pub operation_names: super::metrics::OperationNames,
+    pub operation_names: crate::telemetry::record::OperationNames,
 }
 
 /// A request refused before GraphQL runs; its code decides the status.

@@ -1,7 +1,7 @@
-//! SQL snapshots: every golden document in `src/sql/golden/` is planned and compiled exactly as a
+//! SQL snapshots: every golden document in `src/golden/documents/` is planned and compiled exactly as a
 //! request would be (the same planner, permission layer and compiler, with no schema execution
 //! and no database), and the PostgreSQL and SQLite statements with their parameters are compared
-//! with the snapshot beside it in `src/sql/snapshots/`.
+//! with the snapshot beside it in `src/golden/snapshots/`.
 //!
 //! A golden file is a GraphQL document after optional header lines:
 //!
@@ -103,7 +103,11 @@ fn root_field(registry: &Registry, access: &Access, kind: OperationType, field: 
                 let mut plan = Plan::Connection(plan::plan_connection(registry, entity, std::slice::from_ref(field))?);
                 access.authorize(registry, &mut plan, max_page_size)?;
                 for (backend, dialect) in BACKENDS {
-                    show(&mut out, backend, &super::statement(dialect, registry, access, &plan));
+                    show(
+                        &mut out,
+                        backend,
+                        &crate::sql::statement(dialect, registry, access, &plan),
+                    );
                 }
             } else {
                 let mut events = plan::plan_events(registry, entity, *field)?;
@@ -122,10 +126,11 @@ fn root_field(registry: &Registry, access: &Access, kind: OperationType, field: 
         if kind == OperationType::Mutation {
             let (entity, mutation) = plan::write::Mutation::find(registry, name).ok_or(GatewayError::Internal)?;
             let max_rows = crate::schema::SchemaOptions::default().max_insert_rows;
-            let write = plan::write::plan_write(registry, entity, mutation, *field, max_rows, access)?;
+            let write =
+                plan::write::plan_write(registry, entity, mutation, *field, max_rows, &access.insert_presets())?;
             let keys = [1i64, 2].map(|key| vec![sea_orm::Value::BigInt(Some(key))]).to_vec();
             for (backend, dialect) in BACKENDS {
-                for (step, statement) in super::write::statements(dialect, registry, access, &write, &keys)? {
+                for (step, statement) in crate::database::write::statements(dialect, registry, access, &write, &keys)? {
                     let _ = writeln!(out, "-- {step}");
                     show(&mut out, backend, &statement);
                 }
@@ -136,7 +141,11 @@ fn root_field(registry: &Registry, access: &Access, kind: OperationType, field: 
         let mut plan = plan::plan_root(registry, entity, root, *field)?;
         access.authorize(registry, &mut plan, max_page_size)?;
         for (backend, dialect) in BACKENDS {
-            show(&mut out, backend, &super::statement(dialect, registry, access, &plan));
+            show(
+                &mut out,
+                backend,
+                &crate::sql::statement(dialect, registry, access, &plan),
+            );
         }
         Ok(())
     })();
@@ -170,7 +179,7 @@ fn compile(registry: &Registry, text: &str) -> String {
 #[test]
 fn generated_sql_matches_the_snapshots() {
     let registry = crate::entities::registry().expect("the sample registry");
-    insta::glob!("golden/*.graphql", |path| {
+    insta::glob!("documents/*.graphql", |path| {
         let text = std::fs::read_to_string(path).expect("read the golden document");
         insta::assert_snapshot!(compile(&registry, &text));
     });

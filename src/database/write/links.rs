@@ -76,7 +76,7 @@ impl Writer<'_> {
                 .cloned()
                 .collect();
             if !stale.is_empty() {
-                let rule = self.access.write(self.registry, *junction, Permission::Delete)?;
+                let rule = self.access.write(self.registry, *junction, RowOp::Delete)?;
                 let deletable = junction_writer
                     .target_keys(
                         transaction,

@@ -1,6 +1,11 @@
-//! Logging, set up once per process: human-readable lines by default, JSON for log collectors.
-//! Logs go to standard error so that commands such as `gateway schema` keep standard output clean,
-//! coloured only when standard error is a terminal.
+//! What the gateway tells its operators: logs, set up once per process (here), and the metrics
+//! it records ([`record`]).
+//!
+//! Logs are human-readable lines by default, JSON for log collectors. They go to standard error so
+//! that commands such as `gateway schema` keep standard output clean, coloured only when standard
+//! error is a terminal.
+
+pub mod record;
 
 use crate::config::{LogArgs, LogFormat};
 use tracing_subscriber::EnvFilter;

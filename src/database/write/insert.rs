@@ -9,7 +9,7 @@ impl Writer<'_> {
         transaction: &DatabaseTransaction,
         rows: &[InsertRow],
     ) -> Result<Vec<Key>, GatewayError> {
-        let rule = self.access.write(self.registry, self.entity, Permission::Insert)?;
+        let rule = self.access.write(self.registry, self.entity, RowOp::Insert)?;
         let rows = rows
             .iter()
             .map(|row| {
@@ -137,8 +137,8 @@ impl Writer<'_> {
     ) -> Result<Vec<Key>, GatewayError> {
         let meta = self.meta();
         // An upsert may insert or update, so the role needs both rules.
-        let insert_rule = self.access.write(self.registry, self.entity, Permission::Insert)?;
-        let update_rule = self.access.write(self.registry, self.entity, Permission::Update)?;
+        let insert_rule = self.access.write(self.registry, self.entity, RowOp::Insert)?;
+        let update_rule = self.access.write(self.registry, self.entity, RowOp::Update)?;
         let row = &InsertRow {
             values: authorized(self.registry, self.entity, insert_rule, &row.values)?,
             ..row.clone()

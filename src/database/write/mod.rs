@@ -17,14 +17,15 @@ mod insert;
 mod links;
 mod targets;
 
-use super::{Compiler, column};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind, ScalarKind};
-use crate::permission::{Access, WriteAccess, WriteKind as Permission};
+use crate::permission::{Access, WriteAccess};
+use crate::plan::RowOp;
 use crate::plan::write::{
-    Assignments, Children, InsertRow, Links, ManyOutput, Returning, Target, WriteKind, WritePlan,
+    Assignments, Children, InsertRow, Links, ManyOutput, Returning, Target, WriteAction, WritePlan,
 };
 use crate::plan::{ConnectionOutput, ConnectionPlan, LookupPlan, OrderKey, Page, Plan, Predicate};
+use crate::sql::{Compiler, column};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, OnConflict, Query, ReturningClause};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult, Value};
 use serde_json::Value as Json;
@@ -49,10 +50,12 @@ pub async fn execute(
         access,
     };
     let (keys, deleted) = match &plan.kind {
-        WriteKind::Insert(rows) => (writer.insert(transaction, rows).await?, None),
-        WriteKind::Upsert { row, conflict, update } => (writer.upsert(transaction, row, conflict, update).await?, None),
-        WriteKind::Update { target, set, links } => {
-            let rule = access.write(registry, plan.entity, Permission::Update)?;
+        WriteAction::Insert(rows) => (writer.insert(transaction, rows).await?, None),
+        WriteAction::Upsert { row, conflict, update } => {
+            (writer.upsert(transaction, row, conflict, update).await?, None)
+        }
+        WriteAction::Update { target, set, links } => {
+            let rule = access.write(registry, plan.entity, RowOp::Update)?;
             let set = authorized(registry, plan.entity, rule, set)?;
             let keys = writer.target_keys(transaction, target, rule).await?;
             writer.update(transaction, &keys, &set).await?;
@@ -65,8 +68,8 @@ pub async fn execute(
                 .await?;
             (keys, None)
         }
-        WriteKind::Delete(target) => {
-            let rule = access.write(registry, plan.entity, Permission::Delete)?;
+        WriteAction::Delete(target) => {
+            let rule = access.write(registry, plan.entity, RowOp::Delete)?;
             let keys = writer.target_keys(transaction, target, rule).await?;
             // Read what goes before it goes.
             let json = writer.read_back(transaction, &keys, &plan.returning).await?;
@@ -107,8 +110,8 @@ pub(crate) fn statements(
         }
     };
     match &plan.kind {
-        WriteKind::Insert(rows) => {
-            let rule = access.write(registry, plan.entity, Permission::Insert)?;
+        WriteAction::Insert(rows) => {
+            let rule = access.write(registry, plan.entity, RowOp::Insert)?;
             let rows = rows
                 .iter()
                 .map(|row| {
@@ -125,9 +128,9 @@ pub(crate) fn statements(
             out.push(("insert", backend.build(&writer.insert_statement(&columns, &rows)?)));
             checks(&mut out, rule, &written_columns(rows.iter().map(|row| &row.values)));
         }
-        WriteKind::Upsert { row, conflict, update } => {
-            let insert_rule = access.write(registry, plan.entity, Permission::Insert)?;
-            let update_rule = access.write(registry, plan.entity, Permission::Update)?;
+        WriteAction::Upsert { row, conflict, update } => {
+            let insert_rule = access.write(registry, plan.entity, RowOp::Insert)?;
+            let update_rule = access.write(registry, plan.entity, RowOp::Update)?;
             let row = InsertRow {
                 values: authorized(registry, plan.entity, insert_rule, &row.values)?,
                 ..row.clone()
@@ -140,15 +143,15 @@ pub(crate) fn statements(
             written.extend(update.iter().cloned());
             checks(&mut out, insert_rule, &written);
         }
-        WriteKind::Update { target, set, .. } => {
-            let rule = access.write(registry, plan.entity, Permission::Update)?;
+        WriteAction::Update { target, set, .. } => {
+            let rule = access.write(registry, plan.entity, RowOp::Update)?;
             let set = authorized(registry, plan.entity, rule, set)?;
             out.push(("targets", backend.build(&writer.target_select(target, rule)?)));
             out.push(("update", backend.build(&writer.update_statement(keys, &set))));
             checks(&mut out, rule, &written_columns([&set]));
         }
-        WriteKind::Delete(target) => {
-            let rule = access.write(registry, plan.entity, Permission::Delete)?;
+        WriteAction::Delete(target) => {
+            let rule = access.write(registry, plan.entity, RowOp::Delete)?;
             out.push(("targets", backend.build(&writer.target_select(target, rule)?)));
             out.push(("delete", backend.build(&writer.delete_statement(keys))));
         }
@@ -282,7 +285,7 @@ impl Writer<'_> {
                 let plan = Plan::Lookup(lookup);
                 // The written row is returned only as far as the role may read it.
                 self.access.check(self.registry, &plan)?;
-                super::execute(transaction, self.registry, self.access, &plan).await
+                crate::database::execute::execute(transaction, self.registry, self.access, &plan).await
             }
             Returning::Many(outputs) => {
                 let mut object = serde_json::Map::new();
@@ -294,7 +297,9 @@ impl Writer<'_> {
                             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
                                 let plan = Plan::Connection(self.rows_plan(chunk, node.clone()));
                                 self.access.check(self.registry, &plan)?;
-                                let json = super::execute(transaction, self.registry, self.access, &plan).await?;
+                                let json =
+                                    crate::database::execute::execute(transaction, self.registry, self.access, &plan)
+                                        .await?;
                                 if let Some(Json::Array(items)) = json.get("rows").cloned() {
                                     rows.extend(items);
                                 }
