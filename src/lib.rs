@@ -17,6 +17,8 @@ pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod database;
+#[cfg(test)]
+mod docs;
 pub mod entities;
 pub mod error;
 pub mod generate;

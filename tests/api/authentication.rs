@@ -77,7 +77,7 @@ async fn refused(app: &TestApp, token: &str, reason: &str) {
 #[tokio::test]
 async fn shared_secret_tokens_are_verified_and_every_fault_is_named() {
     let database = TestDatabase::new().await;
-    let app = TestApp::spawn_with_auth(&database.args(), &secret_auth()).await;
+    let app = TestApp::builder(&database.args()).auth(&secret_auth()).spawn().await;
     let valid = claims(json!({ "iss": "https://issuer.test", "aud": "gateway" }));
     let (status, body, _) = ask(&app, Some(&hs(&valid, SECRET)), None).await;
     assert_eq!(status, 200, "{body}");
@@ -158,7 +158,7 @@ async fn no_token_is_the_anonymous_role_but_a_bad_token_is_never_anonymous() {
         anonymous_role: Some("anonymous".into()),
         ..secret_auth()
     };
-    let app = TestApp::spawn_with_auth(&database.args(), &auth).await;
+    let app = TestApp::builder(&database.args()).auth(&auth).spawn().await;
     assert_eq!(ask(&app, None, None).await.0, 200);
     refused(&app, "not.a.token", "malformed").await;
     let expired = hs(
@@ -215,7 +215,7 @@ async fn public_key_tokens_and_algorithm_confusion() {
         jwt_algorithms: vec!["RS256".into()],
         ..AuthArgs::default()
     };
-    let app = TestApp::spawn_with_auth(&database.args(), &auth).await;
+    let app = TestApp::builder(&database.args()).auth(&auth).spawn().await;
     let rs = encode(
         &Header::new(Algorithm::RS256),
         &claims(json!({})),
@@ -239,7 +239,7 @@ async fn public_key_tokens_and_algorithm_confusion() {
         jwt_algorithms: vec!["ES256".into()],
         ..AuthArgs::default()
     };
-    let app = TestApp::spawn_with_auth(&database.args(), &auth).await;
+    let app = TestApp::builder(&database.args()).auth(&auth).spawn().await;
     let es = encode(
         &Header::new(Algorithm::ES256),
         &claims(json!({})),
@@ -283,7 +283,7 @@ async fn jwks_key_rotation_needs_no_restart() {
         jwks_min_refresh: std::time::Duration::ZERO,
         ..AuthArgs::default()
     };
-    let app = TestApp::spawn_with_auth(&database.args(), &auth).await;
+    let app = TestApp::builder(&database.args()).auth(&auth).spawn().await;
     let sign = |private: &[u8], kid: &str| {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(kid.into());
@@ -403,7 +403,7 @@ mod websocket {
     #[tokio::test]
     async fn the_other_credential_shapes_authenticate_and_bad_ones_are_refused() {
         let database = TestDatabase::new().await;
-        let app = TestApp::spawn_with_auth(&database.args(), &secret_auth()).await;
+        let app = TestApp::builder(&database.args()).auth(&secret_auth()).spawn().await;
         let valid = hs(
             &claims(json!({ "iss": "https://issuer.test", "aud": "gateway" })),
             SECRET,
@@ -425,7 +425,7 @@ mod websocket {
     #[tokio::test]
     async fn connection_init_is_authenticated_and_an_expired_token_closes_the_socket() {
         let database = TestDatabase::new().await;
-        let app = TestApp::spawn_with_auth(&database.args(), &secret_auth()).await;
+        let app = TestApp::builder(&database.args()).auth(&secret_auth()).spawn().await;
         let valid = claims(json!({ "iss": "https://issuer.test", "aud": "gateway" }));
 
         let mut socket = connect(&app).await;
@@ -485,7 +485,7 @@ mod websocket_protocol {
             ws_init_timeout: std::time::Duration::from_secs(1),
             ..Default::default()
         };
-        let app = TestApp::spawn_with_server(&database.args(), server).await;
+        let app = TestApp::builder(&database.args()).server(server).spawn().await;
 
         let mut socket = connect(&app).await;
         socket.send(Message::Text("this is not JSON".into())).await.unwrap();

@@ -111,16 +111,15 @@ fn refused() -> Vec<(&'static str, String)> {
 #[tokio::test]
 async fn every_bound_refuses_alike_on_every_path() {
     let database = TestDatabase::new().await;
-    let app = TestApp::spawn_with_server(
-        &database.args(),
-        ServerArgs {
+    let app = TestApp::builder(&database.args())
+        .server(ServerArgs {
             // An empty database: every table is weighed at its smallest (100 rows), so the
             // nested lists below are 100 × 100 rows and more, the small pages far less.
             max_cost: 5_000,
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let mut client = Client::connect(&app, None).await;
     for (index, (expected, query)) in refused().into_iter().enumerate() {
         for run in 0..2 {
@@ -158,16 +157,15 @@ async fn live_queries_cannot_take_the_connections_of_requests() {
     let mut args = database.args();
     args.pool.pool_max_connections = 4;
     args.pool.acquire_timeout = Duration::from_secs(3);
-    let app = TestApp::spawn_with_server(
-        &args,
-        ServerArgs {
+    let app = TestApp::builder(&args)
+        .server(ServerArgs {
             request_timeout: Duration::from_secs(4),
             max_concurrent_live: 1,
             max_live_queries_per_connection: 5,
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     // Every statement that reads tasks waits for this lock.
     let lock = connection.begin().await.expect("begin");
     lock.execute_unprepared("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
@@ -231,14 +229,13 @@ async fn live_queries_cannot_take_the_connections_of_requests() {
 #[tokio::test]
 async fn live_answers_are_bounded_like_queries() {
     let (database, connection) = TestDatabase::seeded(0.05).await;
-    let app = TestApp::spawn_with_server(
-        &database.args(),
-        ServerArgs {
+    let app = TestApp::builder(&database.args())
+        .server(ServerArgs {
             max_response_bytes: 2_000,
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let selection = "tasksLive(first: 200) { nodes { id title } }";
     let query = format!("{{ {} }}", selection.replace("tasksLive", "tasks"));
     let refused = code(&post(&app, &json!({ "query": query })).await);
@@ -338,16 +335,15 @@ async fn variables_are_coerced_alike_on_first_and_cached_runs() {
 #[tokio::test]
 async fn one_role_cannot_take_every_subscription() {
     let database = TestDatabase::new().await;
-    let app = TestApp::spawn_configured(
-        &database.args(),
-        &crate::permissions::auth(),
-        ServerArgs {
+    let app = TestApp::builder(&database.args())
+        .auth(&crate::permissions::auth())
+        .server(ServerArgs {
             max_subscriptions: 10,
             max_subscriptions_per_role: 2,
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let events = "subscription { taskChanged { op } }";
     let mut anonymous = Client::connect(&app, None).await;
     anonymous.subscribe("a", events).await;
@@ -370,14 +366,13 @@ async fn one_role_cannot_take_every_subscription() {
 #[tokio::test]
 async fn queued_events_count_in_the_answer_memory() {
     let (database, connection) = TestDatabase::seeded(0.02).await;
-    let app = TestApp::spawn_with_server(
-        &database.args(),
-        ServerArgs {
+    let app = TestApp::builder(&database.args())
+        .server(ServerArgs {
             max_response_bytes_total: 1_000,
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let mut client = Client::connect(&app, None).await;
     client
         .subscribe("events", "subscription { taskChanged { op row { id title } } }")
@@ -432,14 +427,13 @@ async fn subscriptions_are_capped_by_their_summed_cost() {
     let (database, _connection) = TestDatabase::seeded(0.02).await;
     let live = "subscription { tasksLive(first: 50) { nodes { id title project { name } } } }";
     // What one costs, as its refusal says.
-    let probe = TestApp::spawn_with_server(
-        &database.args(),
-        ServerArgs {
+    let probe = TestApp::builder(&database.args())
+        .server(ServerArgs {
             max_subscription_cost_per_connection: 1,
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let mut client = Client::connect(&probe, None).await;
     client.subscribe("probe", live).await;
     let refusal = client.next_message().await;
@@ -457,16 +451,15 @@ async fn subscriptions_are_capped_by_their_summed_cost() {
     assert!(cost >= 50, "{message}");
     probe.stop().await;
 
-    let app = TestApp::spawn_configured(
-        &database.args(),
-        &crate::permissions::auth(),
-        ServerArgs {
+    let app = TestApp::builder(&database.args())
+        .auth(&crate::permissions::auth())
+        .server(ServerArgs {
             max_subscription_cost_per_connection: cost * 2 + cost / 2,
             max_subscription_cost_per_role: cost * 3 + cost / 2,
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let mut first = Client::connect(&app, None).await;
     assert_eq!(ws_code(&mut first, "a", live).await, "OK");
     assert_eq!(ws_code(&mut first, "b", live).await, "OK");

@@ -1,4 +1,6 @@
-//! Real clients against the gateway, as frontends run them (the npm packages in `tests/browser`).
+//! Real clients against the gateway, as frontends run them (the npm packages in `tests/browser`):
+//! this module, `playground` (Chromium) and `scale_out` (PgBouncer, replicas) are the test tier
+//! that needs tools beyond PostgreSQL (CONTRIBUTING.md, "Test tiers").
 
 use crate::fixture::Fixture;
 
@@ -92,7 +94,104 @@ async fn a_cross_origin_page_with_sdk_headers_is_served() {
         cors_origins: vec![format!("http://127.0.0.1:{port}")],
         ..gateway::config::ServerArgs::default()
     };
-    let app = crate::support::TestApp::spawn_with_server(&database.args(), server).await;
+    let app = crate::support::TestApp::builder(&database.args())
+        .server(server)
+        .spawn()
+        .await;
     run_node(&app.url("/graphql"), "cross-origin.mjs", &[&port.to_string()]).await;
+    app.stop().await;
+}
+
+/// Every SDL the gateway prints (the full schema and each role's view) parses in graphql-js, as
+/// codegen tools and clients need: no empty input types, no dangling references.
+#[test]
+fn every_printed_schema_parses_in_graphql_js() {
+    let dir = crate::support::node_tools();
+    let (success, _, stderr) = crate::support::run_gateway(&["schema", "--role", "nobody"], &[]);
+    assert!(!success && stderr.contains("names no role `nobody`"), "{stderr}");
+    for role in [None, Some("anonymous"), Some("member"), Some("admin")] {
+        let mut args = vec!["schema"];
+        if let Some(role) = role {
+            args.extend(["--role", role]);
+        }
+        let (success, sdl, stderr) = crate::support::run_gateway(&args, &[]);
+        assert!(success, "{role:?}: {stderr}");
+        let mut node = std::process::Command::new("node")
+            .arg(dir.join("parse-sdl.mjs"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run node");
+        use std::io::Write;
+        node.stdin
+            .take()
+            .expect("stdin")
+            .write_all(sdl.as_bytes())
+            .expect("write SDL");
+        let output = node.wait_with_output().expect("node finishes");
+        assert!(
+            output.status.success(),
+            "{role:?}: graphql-js refuses the SDL: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_graphql_over_http_audits_pass() {
+    let dir = crate::support::node_tools();
+    let database = crate::support::TestDatabase::new().await;
+    let app = crate::support::TestApp::spawn(&database.args()).await;
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("audit.mjs"))
+        .arg(app.url("/graphql"))
+        .output()
+        .await
+        .expect("run node");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let audits: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).expect("JSON results");
+    assert!(audits.len() > 50, "the audits ran");
+    let failed: Vec<&serde_json::Value> = audits
+        .iter()
+        .filter(|audit| audit["status"] != "ok" && audit["status"] != "notice")
+        .collect();
+    assert!(failed.is_empty(), "every MUST and SHOULD passes: {failed:#?}");
+    // Notices, if any, are about GET (the audits' GETs carry no cookies, so they run).
+    for audit in audits.iter().filter(|audit| audit["status"] == "notice") {
+        assert!(audit["name"].as_str().unwrap().contains("GET"), "{audit}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_reference_graphql_ws_client_subscribes_and_is_refused_a_bad_token() {
+    let dir = crate::support::node_tools();
+    let database = crate::support::TestDatabase::new().await;
+    let connection = database.connect().await;
+    gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
+    let app = crate::support::TestApp::builder(&database.args())
+        .auth(&crate::permissions::auth())
+        .spawn()
+        .await;
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("ws.mjs"))
+        .arg(format!("ws://{}/graphql/ws", app.address))
+        .arg(app.url("/graphql"))
+        .arg(crate::permissions::token("admin", Some(1)))
+        .arg("not-a-token")
+        .output()
+        .await
+        .expect("run node");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(seen["refused"], 4403, "{seen}");
+    assert!(seen["mutation"].get("errors").is_none(), "{seen}");
+    assert_eq!(
+        seen["event"]["data"]["tagChanged"],
+        serde_json::json!({ "op": "INSERT", "row": { "name": "from graphql-ws" } }),
+        "{seen}"
+    );
+    assert!(seen.get("timedOut").is_none(), "{seen}");
     app.stop().await;
 }

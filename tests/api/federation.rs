@@ -28,7 +28,11 @@ impl Subgraph {
         let database = TestDatabase::new().await;
         let connection = database.connect().await;
         gateway::sample::seed::seed(&connection, 0.2).await.expect("seed");
-        let app = TestApp::spawn_configured(&database.args(), &auth(), server).await;
+        let app = TestApp::builder(&database.args())
+            .auth(&auth())
+            .server(server)
+            .spawn()
+            .await;
         Self {
             app,
             connection,
@@ -39,7 +43,10 @@ impl Subgraph {
     /// The same database served with other settings.
     async fn restart(&mut self, server: ServerArgs) {
         let args = self._database.args();
-        let previous = std::mem::replace(&mut self.app, TestApp::spawn_configured(&args, &auth(), server).await);
+        let previous = std::mem::replace(
+            &mut self.app,
+            TestApp::builder(&args).auth(&auth()).server(server).spawn().await,
+        );
         previous.stop().await;
     }
 
@@ -374,7 +381,10 @@ async fn entities_resolve_composite_keys_on_sqlite() {
     let connection = sea_orm::Database::connect(&url).await.expect("open SQLite");
     migration::Migrator::up(&connection, None).await.expect("migrate");
     gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
-    let app = TestApp::spawn_with_server(&DatabaseArgs::with_url(Some(&url)), federated()).await;
+    let app = TestApp::builder(&DatabaseArgs::with_url(Some(&url)))
+        .server(federated())
+        .spawn()
+        .await;
     let rows = connection
         .query_all_raw(Statement::from_string(
             sea_orm::DbBackend::Sqlite,

@@ -31,7 +31,10 @@ impl Fixture {
         let database = TestDatabase::new().await;
         let connection = database.connect().await;
         gateway::sample::seed::seed(&connection, SCALE).await.expect("seed");
-        let app = TestApp::spawn_with_server(&database.args(), executed_first()).await;
+        let app = TestApp::builder(&database.args())
+            .server(executed_first())
+            .spawn()
+            .await;
         Self {
             app,
             connection,
@@ -46,7 +49,10 @@ impl Fixture {
         let connection = sea_orm::Database::connect(&url).await.expect("open SQLite");
         migration::Migrator::up(&connection, None).await.expect("migrate");
         gateway::sample::seed::seed(&connection, SCALE).await.expect("seed");
-        let app = TestApp::spawn_with_server(&DatabaseArgs::with_url(Some(&url)), executed_first()).await;
+        let app = TestApp::builder(&DatabaseArgs::with_url(Some(&url)))
+            .server(executed_first())
+            .spawn()
+            .await;
         Self {
             app,
             connection,

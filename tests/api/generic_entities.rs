@@ -134,7 +134,10 @@ async fn a_gateway_over_other_entities_serves_the_whole_api() {
         .register::<category::Entity>()
         .build()
         .expect("valid metadata");
-    let app = TestApp::spawn_with(&database.args(), registry.clone()).await;
+    let app = TestApp::builder(&database.args())
+        .registry(registry.clone())
+        .spawn()
+        .await;
     let data = |query: &'static str| {
         let app = &app;
         async move {
@@ -217,7 +220,10 @@ async fn a_gateway_over_other_entities_serves_the_whole_api() {
         .expect("install");
     assert_eq!(installed, ["shelves", "placements", "categories"]);
     // A gateway started after the install hears the changes.
-    let live = TestApp::spawn_with(&database.args(), registry.clone()).await;
+    let live = TestApp::builder(&database.args())
+        .registry(registry.clone())
+        .spawn()
+        .await;
     let mut client = crate::subscriptions::Client::connect(&live, None).await;
     client
         .subscribe(
@@ -324,7 +330,10 @@ async fn binary_columns_are_base64_on_postgres_and_sqlite() {
             .register::<attachment::Entity>()
             .build()
             .expect("valid");
-        let app = TestApp::spawn_with(&gateway::config::DatabaseArgs::with_url(Some(url)), registry).await;
+        let app = TestApp::builder(&gateway::config::DatabaseArgs::with_url(Some(url)))
+            .registry(registry)
+            .spawn()
+            .await;
         let answer = app
             .graphql("{ attachments(orderBy: [{id: ASC}]) { nodes { data } } }", json!({}))
             .await;

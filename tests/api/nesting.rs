@@ -114,7 +114,7 @@ fn assert_coded(name: &str, transport: &str, body: &Value) {
 #[tokio::test]
 async fn nesting_in_every_recursive_position_is_refused_with_a_code_and_the_process_stays_up() {
     let database = TestDatabase::new().await;
-    let app = TestApp::spawn_with_auth(&database.args(), &auth()).await;
+    let app = TestApp::builder(&database.args()).auth(&auth()).spawn().await;
     let member = token("member", Some(1));
     for (name, query, variables) in corpus() {
         eprintln!("case: {name}");

@@ -291,15 +291,14 @@ struct Pair {
 impl Pair {
     async fn new(server: ServerArgs) -> Self {
         let (database, _) = TestDatabase::seeded(0.1).await;
-        let cached = TestApp::spawn_with_server(&database.args(), server.clone()).await;
-        let plain = TestApp::spawn_with_server(
-            &database.args(),
-            ServerArgs {
+        let cached = TestApp::builder(&database.args()).server(server.clone()).spawn().await;
+        let plain = TestApp::builder(&database.args())
+            .server(ServerArgs {
                 operation_cache_size: 0,
                 ..server
-            },
-        )
-        .await;
+            })
+            .spawn()
+            .await;
         Self {
             cached,
             plain,

@@ -37,7 +37,7 @@ impl Tenants {
         let database = TestDatabase::new().await;
         let connection = database.connect().await;
         gateway::sample::seed::seed(&connection, 0.2).await.expect("seed");
-        let app = TestApp::spawn_with_auth(&database.args(), &auth()).await;
+        let app = TestApp::builder(&database.args()).auth(&auth()).spawn().await;
         Self {
             app,
             _database: database,
@@ -616,7 +616,11 @@ async fn introspection_can_be_off_except_for_chosen_roles() {
         introspection_roles: vec!["admin".into()],
         ..gateway::config::ServerArgs::default()
     };
-    let app = TestApp::spawn_configured(&database.args(), &auth(), server).await;
+    let app = TestApp::builder(&database.args())
+        .auth(&auth())
+        .server(server)
+        .spawn()
+        .await;
     let introspect = |token: Option<String>| {
         let app = &app;
         async move {

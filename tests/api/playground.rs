@@ -108,7 +108,10 @@ async fn the_playground_reloads_the_schema_when_the_headers_change() {
     );
     let dir = crate::support::node_tools();
     let database = TestDatabase::new().await;
-    let app = TestApp::spawn_with_auth(&database.args(), &crate::permissions::auth()).await;
+    let app = TestApp::builder(&database.args())
+        .auth(&crate::permissions::auth())
+        .spawn()
+        .await;
     let output = tokio::process::Command::new("node")
         .arg(dir.join("playground-headers.mjs"))
         .arg(app.url("/"))

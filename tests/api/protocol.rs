@@ -25,32 +25,6 @@ async fn post(app: &TestApp, content_type: Option<&str>, accept: Option<&str>, b
 }
 
 #[tokio::test]
-async fn the_graphql_over_http_audits_pass() {
-    let dir = crate::support::node_tools();
-    let database = TestDatabase::new().await;
-    let app = TestApp::spawn(&database.args()).await;
-    let output = tokio::process::Command::new("node")
-        .arg(dir.join("audit.mjs"))
-        .arg(app.url("/graphql"))
-        .output()
-        .await
-        .expect("run node");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let audits: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON results");
-    assert!(audits.len() > 50, "the audits ran");
-    let failed: Vec<&Value> = audits
-        .iter()
-        .filter(|audit| audit["status"] != "ok" && audit["status"] != "notice")
-        .collect();
-    assert!(failed.is_empty(), "every MUST and SHOULD passes: {failed:#?}");
-    // Notices, if any, are about GET (the audits' GETs carry no cookies, so they run).
-    for audit in audits.iter().filter(|audit| audit["status"] == "notice") {
-        assert!(audit["name"].as_str().unwrap().contains("GET"), "{audit}");
-    }
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn media_types_status_codes_and_coded_refusals() {
     let database = TestDatabase::new().await;
     let app = TestApp::spawn(&database.args()).await;
@@ -212,7 +186,7 @@ async fn query_limits_refuse_with_codes() {
         playground: false,
         ..gateway::config::ServerArgs::default()
     };
-    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let app = TestApp::builder(&database.args()).server(server).spawn().await;
     let code = |query: &'static str| {
         let app = &app;
         async move {
@@ -274,7 +248,10 @@ async fn unbounded_lists_stop_at_the_maximum_page_size() {
         ..gateway::config::ServerArgs::default()
     };
     let database_url = fixture.connection_url();
-    let app = TestApp::spawn_with_server(&gateway::config::DatabaseArgs::with_url(Some(&database_url)), server).await;
+    let app = TestApp::builder(&gateway::config::DatabaseArgs::with_url(Some(&database_url)))
+        .server(server)
+        .spawn()
+        .await;
     let answer = app
         .graphql(
             "{ tasks { totalCount nodes { id } pageInfo { hasNextPage } } }",
@@ -320,7 +297,7 @@ async fn timeouts_and_overload_fail_fast_with_codes() {
         request_timeout: std::time::Duration::from_millis(1),
         ..Default::default()
     };
-    let app = TestApp::spawn_with_server(&database, server).await;
+    let app = TestApp::builder(&database).server(server).spawn().await;
     let response = app
         .client
         .post(app.url("/graphql"))
@@ -338,7 +315,7 @@ async fn timeouts_and_overload_fail_fast_with_codes() {
         queue_timeout: std::time::Duration::from_millis(20),
         ..Default::default()
     };
-    let app = TestApp::spawn_with_server(&database, server).await;
+    let app = TestApp::builder(&database).server(server).spawn().await;
     let requests = (0..12).map(|_| {
         let app = &app;
         async move {
@@ -416,7 +393,7 @@ async fn safelisted_roles_run_only_listed_operations() {
         safelist_roles: vec!["*".into()],
         ..gateway::config::ServerArgs::default()
     };
-    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let app = TestApp::builder(&database.args()).server(server).spawn().await;
     let (status, _, body) = post(
         &app,
         Some("application/json"),
@@ -565,7 +542,7 @@ async fn cors_allows_only_the_configured_origins() {
         cors_credentials: true,
         ..gateway::config::ServerArgs::default()
     };
-    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let app = TestApp::builder(&database.args()).server(server).spawn().await;
     let preflight = |origin: &'static str| {
         let app = &app;
         async move {
@@ -633,7 +610,7 @@ async fn cors_admits_the_sdk_headers_caches_preflights_and_exposes_the_request_i
         cors_origins: vec!["https://app.example.com".into()],
         ..gateway::config::ServerArgs::default()
     };
-    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let app = TestApp::builder(&database.args()).server(server).spawn().await;
     let sdk = "content-type,apollographql-client-name,apollographql-client-version,traceparent,sentry-trace,baggage";
     let preflight = app
         .client

@@ -66,7 +66,7 @@ pub(crate) async fn a_timed_out_read_stops(database: &TestDatabase, args: Databa
         request_timeout: Duration::from_secs(1),
         ..Default::default()
     };
-    let app = TestApp::spawn_with_server(&args, server).await;
+    let app = TestApp::builder(&args).server(server).spawn().await;
     slow_tags(&connection, 30).await;
     let response = app
         .client
@@ -285,7 +285,7 @@ async fn shutdown_is_bounded_and_tells_websocket_clients_to_go_elsewhere() {
         shutdown_timeout: Duration::from_secs(1),
         ..Default::default()
     };
-    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let app = TestApp::builder(&database.args()).server(server).spawn().await;
     slow_tags(&connection, 30).await;
     let mut socket = crate::subscriptions::Client::connect(&app, None).await;
     let slow = slow_request(&app);
@@ -314,7 +314,7 @@ async fn slow_bodies_do_not_take_the_slots_of_ready_requests() {
         body_timeout: Duration::from_secs(2),
         ..Default::default()
     };
-    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let app = TestApp::builder(&database.args()).server(server).spawn().await;
     // 256 slow senders (the measurement), 16 slots: each sends its headers and one byte
     // of a 1,000-byte body.
     let mut slow = Vec::new();
@@ -425,7 +425,7 @@ async fn slow_silent_and_idle_connections_are_closed_after_the_header_timeout() 
         header_timeout: Duration::from_secs(1),
         ..ServerArgs::default()
     };
-    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let app = TestApp::builder(&database.args()).server(server).spawn().await;
     let patience = Duration::from_secs(5);
 
     let mut silent = tokio::net::TcpStream::connect(app.address).await.expect("connect");
@@ -504,14 +504,13 @@ async fn answers_in_flight_share_one_memory_bound() {
     measuring.stop().await;
     assert!(size > 100_000, "a large answer: {size} bytes");
     // Room for one large answer (the database's text is ~10% larger than the response), not two.
-    let app = TestApp::spawn_with_server(
-        &database.args(),
-        ServerArgs {
+    let app = TestApp::builder(&database.args())
+        .server(ServerArgs {
             max_response_bytes_total: size * 3 / 2,
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     for _ in 0..10 {
         let answer = app.graphql(LARGE, json!({})).await;
         assert!(answer.get("errors").is_none(), "released after each answer: {answer}");
@@ -566,8 +565,11 @@ async fn text_matching_costs_its_pattern_times_the_rows_it_scans() {
         ..ServerArgs::default()
     };
     for app in [
-        TestApp::spawn_with_server(&database.args(), server()).await,
-        TestApp::spawn_with_server(&DatabaseArgs::with_url(Some(&sqlite_url)), server()).await,
+        TestApp::builder(&database.args()).server(server()).spawn().await,
+        TestApp::builder(&DatabaseArgs::with_url(Some(&sqlite_url)))
+            .server(server())
+            .spawn()
+            .await,
     ] {
         let pattern = |length: usize| "x".repeat(length);
         let costly = [
@@ -666,14 +668,13 @@ async fn a_timed_out_write_stops_its_statement() {
         },
         ..database.args()
     };
-    let app = TestApp::spawn_with_server(
-        &args,
-        ServerArgs {
+    let app = TestApp::builder(&args)
+        .server(ServerArgs {
             request_timeout: Duration::from_secs(1),
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     // Another session holds every tag row.
     let holder = sea_orm::TransactionTrait::begin(&connection).await.expect("begin");
     holder

@@ -123,7 +123,7 @@ async fn metrics_count_requests_errors_and_statements() {
         metrics_operation_names: 2,
         ..gateway::config::ServerArgs::default()
     };
-    let app = TestApp::spawn_with_server(&database.args(), server).await;
+    let app = TestApp::builder(&database.args()).server(server).spawn().await;
     app.graphql("{ organizations { totalCount } }", json!({})).await;
     app.graphql("{ nope }", json!({})).await;
     for name in ["MetricsFirstName", "MetricsSecondName", "MetricsThirdName"] {

@@ -116,7 +116,10 @@ async fn entities_are_one_statement_per_type() {
         federation: true,
         ..gateway::config::ServerArgs::default()
     };
-    let app = TestApp::spawn_with_server(&DatabaseArgs::with_url(Some(&app_url(&cluster))), server).await;
+    let app = TestApp::builder(&DatabaseArgs::with_url(Some(&app_url(&cluster))))
+        .server(server)
+        .spawn()
+        .await;
     let mut representations: Vec<serde_json::Value> =
         (1..=40).map(|id| json!({ "__typename": "Task", "id": id })).collect();
     representations.extend((1..=5).map(|id| json!({ "__typename": "Project", "id": id })));

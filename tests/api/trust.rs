@@ -21,7 +21,11 @@ struct Attack {
 impl Attack {
     async fn new(server: ServerArgs) -> Self {
         let (database, connection) = TestDatabase::seeded(0.2).await;
-        let app = TestApp::spawn_configured(&database.args(), &auth(), server).await;
+        let app = TestApp::builder(&database.args())
+            .auth(&auth())
+            .server(server)
+            .spawn()
+            .await;
         Self {
             app,
             _database: database,
@@ -331,14 +335,13 @@ async fn junction_links_follow_the_junction_rules_and_keep_links_the_caller_cann
     for variant in [no_junction_rules, tags_unreadable] {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), variant).unwrap();
-        let strict = TestApp::spawn_with_auth(
-            &attack._database.args(),
-            &gateway::config::AuthArgs {
+        let strict = TestApp::builder(&attack._database.args())
+            .auth(&gateway::config::AuthArgs {
                 policy_file: Some(file.path().to_owned()),
                 ..auth()
-            },
-        )
-        .await;
+            })
+            .spawn()
+            .await;
         let query = format!("mutation {{ updateTask(id: \"{task}\", patch: {{tagIds: []}}) {{ id }} }}");
         let answer = ask(&strict, &member, &query, json!({})).await;
         assert!(
@@ -536,14 +539,13 @@ async fn cost_counts_variables_and_answers_are_bounded() {
 #[tokio::test]
 async fn metrics_can_require_a_bearer_token() {
     let database = TestDatabase::new().await;
-    let app = TestApp::spawn_with_server(
-        &database.args(),
-        ServerArgs {
+    let app = TestApp::builder(&database.args())
+        .server(ServerArgs {
             metrics_token: Some("metrics-secret".into()),
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     for (bearer, status) in [(None, 401), (Some("metrics-secre"), 401), (Some("metrics-secret"), 200)] {
         let mut request = app.client.get(app.url("/metrics"));
         if let Some(bearer) = bearer {
@@ -610,15 +612,14 @@ async fn over_the_websocket_a_mutation_operation_is_one_transaction_and_operatio
     let kept: i64 = first(&attack, "SELECT count(*) FROM tags WHERE name = 'ws-atomic'").await;
     assert_eq!(kept, 0, "the first field's insert was rolled back with the operation");
 
-    let slow = TestApp::spawn_configured(
-        &attack._database.args(),
-        &auth(),
-        ServerArgs {
+    let slow = TestApp::builder(&attack._database.args())
+        .auth(&auth())
+        .server(ServerArgs {
             request_timeout: std::time::Duration::from_millis(1),
             ..ServerArgs::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let mut socket = crate::subscriptions::Client::connect(&slow, Some(&admin)).await;
     socket
         .subscribe(

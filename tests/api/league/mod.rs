@@ -244,7 +244,10 @@ async fn the_generated_entities_get_the_names_a_frontend_developer_expects() {
 #[tokio::test]
 async fn reads_over_the_generated_entities_equal_hand_written_sql() {
     let (database, connection) = league(true).await;
-    let app = TestApp::spawn_with(&database.args(), registry::registry().expect("valid")).await;
+    let app = TestApp::builder(&database.args())
+        .registry(registry::registry().expect("valid"))
+        .spawn()
+        .await;
 
     let answer = data(
         &app,
@@ -391,7 +394,10 @@ async fn reads_over_the_generated_entities_equal_hand_written_sql() {
 #[tokio::test]
 async fn every_mutation_form_works_on_the_generated_entities() {
     let (database, connection) = league(true).await;
-    let app = TestApp::spawn_with(&database.args(), registry::registry().expect("valid")).await;
+    let app = TestApp::builder(&database.args())
+        .registry(registry::registry().expect("valid"))
+        .spawn()
+        .await;
 
     // Defaults are optional inputs: the uuid key and the creation time come from the database.
     let created = data(
@@ -539,7 +545,10 @@ async fn feed_objects(connection: &DatabaseConnection) -> Value {
 async fn serving_changes_nothing_and_subscriptions_work_after_changes_install() {
     let (database, connection) = league(true).await;
     let registry = registry::registry().expect("valid");
-    let app = TestApp::spawn_with(&database.args(), registry.clone()).await;
+    let app = TestApp::builder(&database.args())
+        .registry(registry.clone())
+        .spawn()
+        .await;
     let nothing = json!({ "triggers": 0, "log": false, "migrations": false });
     assert_eq!(
         feed_objects(&connection).await,
@@ -559,7 +568,10 @@ async fn serving_changes_nothing_and_subscriptions_work_after_changes_install() 
         Vec::<String>::new(),
         "idempotent"
     );
-    let app = TestApp::spawn_with(&database.args(), registry.clone()).await;
+    let app = TestApp::builder(&database.args())
+        .registry(registry.clone())
+        .spawn()
+        .await;
     let ready = app.readiness().await;
     assert_eq!(ready["change_feed"], "listening", "{ready}");
     let mut client = crate::subscriptions::Client::connect(&app, None).await;

@@ -185,6 +185,60 @@ impl Drop for TestDatabase {
     }
 }
 
+/// How a [`TestApp`] starts: the sample entities (or `registry`), authentication off (or `auth`),
+/// the default server settings (or `server`; its `listen` is ignored).
+pub struct TestAppBuilder<'a> {
+    database: &'a DatabaseArgs,
+    registry: Option<gateway::metadata::Registry>,
+    auth: gateway::config::AuthArgs,
+    server: ServerArgs,
+}
+
+impl TestAppBuilder<'_> {
+    /// Serves `registry` instead of the sample entities.
+    pub fn registry(mut self, registry: gateway::metadata::Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    pub fn auth(mut self, auth: &gateway::config::AuthArgs) -> Self {
+        self.auth = auth.clone();
+        self
+    }
+
+    pub fn server(mut self, server: ServerArgs) -> Self {
+        self.server = server;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        test_log();
+        let registry = match self.registry {
+            Some(registry) => registry,
+            None => gateway::entities::registry().expect("the sample entities are valid"),
+        };
+        TestApp::start(self.database, registry, &self.auth, self.server).await
+    }
+}
+
+/// With `TEST_LOG` set (to a filter such as `gateway=debug`, or to `1` for `info`), the in-process
+/// gateways log through the test harness: a failing test shows its gateway's logs, a passing one
+/// shows nothing (`cargo test` captures them; `-- --nocapture` shows them all).
+fn test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(filter) = std::env::var("TEST_LOG") else { return };
+        let filter = match filter.as_str() {
+            "" | "1" | "true" => "info".to_owned(),
+            filter => filter.to_owned(),
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// The gateway running in-process on a random port.
 pub struct TestApp {
     pub address: SocketAddr,
@@ -194,45 +248,20 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts the gateway serving the sample entities from `database`.
+    /// Starts the gateway serving the sample entities from `database`, with authentication off
+    /// and the default server settings; [`TestApp::builder`] for anything else.
     pub async fn spawn(database: &DatabaseArgs) -> Self {
-        let registry = gateway::entities::registry().expect("the sample entities are valid");
-        Self::spawn_with(database, registry).await
+        Self::builder(database).spawn().await
     }
 
-    /// Starts the gateway serving `registry` from `database`, with authentication off.
-    pub async fn spawn_with(database: &DatabaseArgs, registry: gateway::metadata::Registry) -> Self {
-        Self::spawn_full(database, registry, &gateway::config::AuthArgs::default()).await
-    }
-
-    /// Starts the gateway serving the sample entities with these authentication settings.
-    pub async fn spawn_with_auth(database: &DatabaseArgs, auth: &gateway::config::AuthArgs) -> Self {
-        let registry = gateway::entities::registry().expect("the sample entities are valid");
-        Self::spawn_full(database, registry, auth).await
-    }
-
-    /// Starts the gateway serving the sample entities with these server settings (listen is ignored).
-    pub async fn spawn_with_server(database: &DatabaseArgs, server: ServerArgs) -> Self {
-        let registry = gateway::entities::registry().expect("the sample entities are valid");
-        Self::start(database, registry, &gateway::config::AuthArgs::default(), server).await
-    }
-
-    /// Starts the gateway serving the sample entities with these authentication and server settings.
-    pub async fn spawn_configured(
-        database: &DatabaseArgs,
-        auth: &gateway::config::AuthArgs,
-        server: ServerArgs,
-    ) -> Self {
-        let registry = gateway::entities::registry().expect("the sample entities are valid");
-        Self::start(database, registry, auth, server).await
-    }
-
-    async fn spawn_full(
-        database: &DatabaseArgs,
-        registry: gateway::metadata::Registry,
-        auth: &gateway::config::AuthArgs,
-    ) -> Self {
-        Self::start(database, registry, auth, ServerArgs::default()).await
+    /// A gateway on `database` to configure before it starts.
+    pub fn builder(database: &DatabaseArgs) -> TestAppBuilder<'_> {
+        TestAppBuilder {
+            database,
+            registry: None,
+            auth: gateway::config::AuthArgs::default(),
+            server: ServerArgs::default(),
+        }
     }
 
     async fn start(
