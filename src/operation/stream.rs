@@ -204,7 +204,7 @@ impl OperationCache {
             variables,
             session,
         };
-        let compiler = Compiler {
+        let compiler = RequestPlanner {
             engine,
             backend,
             request,
@@ -230,7 +230,7 @@ impl OperationCache {
     }
 
     /// The operation compiled in `shape`, found or compiled now.
-    fn compiled(&self, compiler: &Compiler<'_>, shape: &Shape) -> Option<Arc<Compiled>> {
+    fn compiled(&self, compiler: &RequestPlanner<'_>, shape: &Shape) -> Option<Arc<Compiled>> {
         let request = &compiler.request;
         let binding = Binding::new(self, request.variables, shape, request.session);
         if let Some(compiled) = self.bound(request.prepared, &binding) {
@@ -268,7 +268,7 @@ fn variable<'v>(prepared: &'v Prepared, variables: &'v Variables, name: &Name) -
 const MAX_SLOT_TRIALS: usize = 8;
 
 /// Plans and compiles one prepared document for one request.
-struct Compiler<'a> {
+struct RequestPlanner<'a> {
     engine: &'a Engine,
     backend: sea_orm::DbBackend,
     request: Request<'a>,
@@ -280,7 +280,7 @@ struct Compiler<'a> {
 /// A compilation: the fields, and the claim slots their statements have.
 type Compilation = (Vec<Field>, Vec<(String, ScalarKind)>);
 
-impl Compiler<'_> {
+impl RequestPlanner<'_> {
     fn fixed(&self) -> Option<&[Field]> {
         self.fixed
             .get_or_init(|| self.plan(&Shape::fixed()).ok().map(|(fields, _)| fields))

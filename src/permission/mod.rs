@@ -10,8 +10,10 @@
 //! ordering through relations, totals, aggregates and groups, cursors), and [`Access::check`]
 //! refuses plans that touch tables or columns the role may not read, so no path can skip them.
 //!
-//! Writes are enforced by [`crate::database::write`] inside the operation's transaction, compiled
-//! through the same [`Access`]: update and delete targets are narrowed by the rule's filter and
+//! Writes: [`Access::grant`] (`write.rs`) turns the role's rule for one kind of write of one table
+//! into a [`WriteGrant`] — the values it may set, the rows it may touch, the check and the
+//! references to verify — which [`crate::database::write`] compiles and runs inside the
+//! operation's transaction through the same [`Access`]: update and delete targets are narrowed by the rule's filter and
 //! the role's row filter (a write filter is checked and compiled like a read filter, so it cannot
 //! probe rows the role cannot read), presets overwrite client values, every foreign key of a
 //! written row must name a row the role may read, junction rows written through `…Ids` follow the
@@ -19,8 +21,10 @@
 //! write. Each role's schema is its [`View`]: what it cannot read or write is not listed.
 
 mod policy;
+mod write;
 
 pub use policy::{Operand, Policy, PolicyError, claim_value};
+pub use write::{WriteGrant, forbidden_unlink, unreadable_link};
 
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
@@ -198,12 +202,7 @@ impl Access {
     }
 
     /// The rule for a write, `Ok(None)` when unrestricted, FORBIDDEN when the role lacks it.
-    pub fn write(
-        &self,
-        registry: &Registry,
-        entity: EntityId,
-        kind: RowOp,
-    ) -> Result<Option<&WriteAccess>, GatewayError> {
+    fn write(&self, registry: &Registry, entity: EntityId, kind: RowOp) -> Result<Option<&WriteAccess>, GatewayError> {
         let Self::Restricted { role, entities } = self else {
             return Ok(None);
         };

@@ -42,10 +42,10 @@ pub struct Policy {
 /// The operations a role may perform on one table.
 #[derive(Debug, Clone, Default)]
 struct Rules {
-    select: Option<Operation>,
-    insert: Option<Operation>,
-    update: Option<Operation>,
-    delete: Option<Operation>,
+    select: Option<RuleTemplate>,
+    insert: Option<RuleTemplate>,
+    update: Option<RuleTemplate>,
+    delete: Option<RuleTemplate>,
 }
 
 /// A compiled policy's operand: a constant, or a slot the session's claim fills.
@@ -59,9 +59,10 @@ pub enum Operand {
     },
 }
 
-/// One operation's rule, compiled, with claim slots still to bind.
+/// One rule of a table (`select`, `insert`, `update` or `delete`), compiled, with claim slots still
+/// to bind for a session.
 #[derive(Debug, Clone, Default)]
-struct Operation {
+struct RuleTemplate {
     /// Which existing rows it applies to (`select`, `update`, `delete`).
     filter: Option<Predicate<Operand>>,
     /// What written rows must satisfy (`insert`, `update`).
@@ -185,7 +186,7 @@ impl Claims<'_> {
             .transpose()
     }
 
-    fn write(&self, operation: &Option<Operation>) -> Result<Option<WriteAccess>, GatewayError> {
+    fn write(&self, operation: &Option<RuleTemplate>) -> Result<Option<WriteAccess>, GatewayError> {
         let Some(operation) = operation else { return Ok(None) };
         let presets = operation
             .presets
@@ -282,10 +283,10 @@ impl Policy {
         section: &toml::Value,
         location: &str,
         operands: &PolicyOperands<'_>,
-    ) -> Result<Operation, (String, String)> {
-        let mut operation = Operation {
+    ) -> Result<RuleTemplate, (String, String)> {
+        let mut operation = RuleTemplate {
             aggregates: true,
-            ..Operation::default()
+            ..RuleTemplate::default()
         };
         match section.get("limit") {
             None => {}

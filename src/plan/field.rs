@@ -84,7 +84,7 @@ impl Selection for SelectionField<'_> {
 
 /// Where a document's fields come from: the operation (its variables), the fragments.
 #[derive(Clone, Copy)]
-struct Operation<'a> {
+struct DocumentScope<'a> {
     definition: &'a OperationDefinition,
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     variables: &'a Variables,
@@ -96,7 +96,7 @@ struct Operation<'a> {
 #[derive(Clone, Copy)]
 pub struct DocumentField<'a> {
     field: &'a Field,
-    operation: Operation<'a>,
+    operation: DocumentScope<'a>,
     /// For a field of an abstract type: the type names whose fragments apply to this member
     /// (the member's and the abstract type's); `None` keeps every fragment.
     member: Option<[&'a str; 2]>,
@@ -130,7 +130,7 @@ impl<'a> DocumentField<'a> {
             Some(name) => GatewayError::bad_input(format!("no operation named `{name}`")),
             None => GatewayError::bad_input("the document has several operations: name one"),
         })?;
-        let operation = Operation {
+        let operation = DocumentScope {
             definition,
             fragments: &document.fragments,
             variables,
@@ -151,7 +151,7 @@ impl<'a> DocumentField<'a> {
         let environment = &context.query_env;
         DocumentField {
             field: &context.item.node,
-            operation: Operation {
+            operation: DocumentScope {
                 definition: &environment.operation.node,
                 fragments: &environment.fragments,
                 variables: &environment.variables,
@@ -162,7 +162,7 @@ impl<'a> DocumentField<'a> {
     }
 }
 
-impl<'a> Operation<'a> {
+impl<'a> DocumentScope<'a> {
     /// Resolves a variable of the operation: its value, else its default.
     fn variable(&self) -> impl FnMut(Name) -> Result<GqlValue, GatewayError> + '_ {
         |name| {

@@ -23,15 +23,27 @@ use crate::plan::RowOp;
 use async_graphql::dynamic::{Object, Schema, SchemaBuilder, SchemaError, Subscription};
 use std::sync::Arc;
 
-/// Request data that makes the generated root fields answer [`DRY_RUN`] instead of reading: a
-/// document runs once this way to be validated (async-graphql validates only by executing), so
-/// that even its first run can be streamed from the database.
+/// Request data that makes the generated root fields stop with [`DryRunStop`] instead of
+/// reading: a document runs once this way to be validated (async-graphql validates only by
+/// executing), so that even its first run can be streamed from the database.
 pub struct DryRun;
 
-/// The error every generated root field answers in a [`DryRun`].
-pub const DRY_RUN: &str = "validated, not run";
+/// The error every generated root field answers in a [`DryRun`], recognised by its type
+/// (`ServerError::source`), never by its message.
+#[derive(Debug)]
+pub struct DryRunStop;
 
-/// What resolvers need besides the connection: the metadata the schema was built from.
+impl std::fmt::Display for DryRunStop {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("validated, not run")
+    }
+}
+
+/// The runtime façade every way of answering shares (the schema's resolvers, the streamed path,
+/// the change feed's setup, federation): the registry, the policy, the page and text bounds with
+/// the table estimates they weigh, and the cost walk's field shapes. It turns a session into its
+/// [`Access`] and authorizes plans, so both execution paths decide alike. It lives beside the
+/// schema because it is built with it, from the same options.
 #[derive(Clone)]
 pub struct Engine {
     pub registry: Arc<Registry>,

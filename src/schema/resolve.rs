@@ -19,7 +19,7 @@ pub fn root(entity: EntityId, root: Root) -> impl Fn(ResolverContext<'_>) -> Fie
     move |context| {
         FieldFuture::new(async move {
             if context.data_opt::<super::DryRun>().is_some() {
-                return Err(Error::new(super::DRY_RUN));
+                return Err(Error::new_with_source(super::DryRunStop));
             }
             let engine = context.data::<Engine>()?;
             let registry = &engine.registry;

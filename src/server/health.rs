@@ -65,13 +65,13 @@ pub async fn alive() -> Json<Value> {
 }
 
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    if state.http.draining.load(std::sync::atomic::Ordering::Relaxed) {
+    if state.lifecycle.draining() {
         return unavailable("the gateway is shutting down".to_owned());
     }
     match tokio::time::timeout(READINESS_TIMEOUT, state.probe.check()).await {
         // Replicas and the change feed are reported, but the gateway serves without them.
         Ok(Ok(())) => {
-            state.breaker.reset();
+            state.routing.breaker.reset();
             let feed = match (state.feed.installed(), state.feed.listening()) {
                 (false, _) => "not installed",
                 (true, true) => "listening",
@@ -81,7 +81,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             if state.feed.installed() && !state.feed.untracked().is_empty() {
                 report["untracked_tables"] = json!(state.feed.untracked());
             }
-            if let Some(replicas) = &state.replicas {
+            if let Some(replicas) = &state.routing.replicas {
                 report["primary"] = json!("ready");
                 report["replicas"] = Value::Array(replicas.report());
             }

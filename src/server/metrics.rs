@@ -56,7 +56,7 @@ pub async fn render(State(state): State<AppState>, headers: axum::http::HeaderMa
         let waiting = (crate::telemetry::record::database_users() - in_use).max(0);
         metrics::gauge!("gateway_pool_waiting").set(waiting as f64);
     }
-    metrics::gauge!("gateway_requests_in_flight").set(state.http.bounds.requests_in_flight() as f64);
+    metrics::gauge!("gateway_requests_in_flight").set(state.pipeline.bounds.requests_in_flight() as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render()).into_response()
 }
 
@@ -85,7 +85,7 @@ mod tests {
     fn every_recorded_metric_has_help() {
         let handle = handle();
         operation(
-            "query",
+            async_graphql::parser::types::OperationType::Query,
             "Tasks".to_owned(),
             "ok",
             0.01,

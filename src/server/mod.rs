@@ -9,6 +9,7 @@
 pub mod fuzzing;
 mod health;
 pub(crate) mod http;
+mod lifecycle;
 pub mod metrics;
 mod pipeline;
 mod playground;
@@ -39,8 +40,12 @@ use tracing::Level;
 pub struct AppState {
     /// WebSocket timeouts and limits.
     pub websocket: websocket::Options,
-    /// Protocol limits and CSRF settings.
+    /// HTTP's own settings: body and batch limits, CSRF, persisted queries.
     pub http: Arc<http::HttpOptions>,
+    /// What every operation runs under, whatever its transport.
+    pub pipeline: Arc<pipeline::Settings>,
+    /// Serving, draining or aborting: shutdown's state, seen by every transport.
+    pub lifecycle: Arc<lifecycle::Lifecycle>,
     /// The schema of sessions without a role view (no policy, or a role it does not name).
     pub schema: Schema,
     /// Each policy role's view.
@@ -48,12 +53,8 @@ pub struct AppState {
     /// Whether a policy is configured: then a role it does not name gets no schema at all.
     pub policy: bool,
     pub database: DatabaseConnection,
-    /// Fails requests fast while the primary is known down.
-    pub breaker: Arc<crate::database::breaker::Breaker>,
     /// Readiness's own way to the database.
     pub probe: Arc<health::Probe>,
-    /// Read replicas, when configured.
-    pub replicas: Option<Arc<crate::database::replicas::ReadReplicas>>,
     /// The change feed behind subscriptions.
     pub feed: crate::changes::ChangeFeed,
     pub authenticator: Arc<Authenticator>,
@@ -61,8 +62,8 @@ pub struct AppState {
     pub engine: crate::schema::Engine,
     /// Prepared documents and their compiled statements.
     pub operations: Arc<crate::operation::OperationCache>,
-    /// The primary's routing (replicas, breaker), as the resolvers see it. Behind an `Arc`: the
-    /// state is cloned for every request.
+    /// How the primary and the replicas are reached (replicas, the breaker, kept connections),
+    /// the one copy the resolvers see too. Behind an `Arc`: the state is cloned for every request.
     pub routing: Arc<crate::database::Routing>,
 }
 
@@ -76,7 +77,8 @@ pub struct Application {
     database: DatabaseConnection,
     shutdown_timeout: Duration,
     header_timeout: Duration,
-    http: Arc<http::HttpOptions>,
+    pipeline: Arc<pipeline::Settings>,
+    lifecycle: Arc<lifecycle::Lifecycle>,
     feed: crate::changes::ChangeFeed,
     warm: Arc<crate::database::warm::Warm>,
 }
@@ -185,23 +187,22 @@ impl Application {
             max_batch: args.max_batch,
             csrf_headers: args.csrf_prevention.then(|| args.csrf_required_headers.clone()),
             playground: args.playground,
-            bounds,
             body_timeout: args.body_timeout,
-            slow_operation: args.slow_operation,
-            stream_first_run: args.stream_first_run,
-            operation_names: crate::telemetry::record::OperationNames::new(args.metrics_operation_names),
-            limits: options.limits,
             persisted: http::PersistedQueries::new(
                 args.apq_cache_size,
                 args.safelist_file.as_deref(),
                 args.safelist_roles.clone(),
             )?,
-            draining: std::sync::atomic::AtomicBool::new(false),
-            stopping: tokio::sync::watch::Sender::new(false),
-            open_sockets: std::sync::atomic::AtomicUsize::new(0),
-            aborting: tokio::sync::watch::Sender::new(false),
             metrics_token: args.metrics_token.clone(),
         });
+        let pipeline = Arc::new(pipeline::Settings {
+            bounds,
+            limits: options.limits,
+            stream_first_run: args.stream_first_run,
+            slow_operation: args.slow_operation,
+            operation_names: crate::telemetry::record::OperationNames::new(args.metrics_operation_names),
+        });
+        let lifecycle = Arc::new(lifecycle::Lifecycle::default());
         let state = AppState {
             websocket: websocket::Options {
                 init_timeout: args.ws_init_timeout,
@@ -211,14 +212,14 @@ impl Application {
                 max_live_queries: args.max_live_queries_per_connection,
                 max_cost: args.max_subscription_cost_per_connection,
             },
-            http: http.clone(),
+            http,
+            pipeline: pipeline.clone(),
+            lifecycle: lifecycle.clone(),
             role_schemas: Arc::new(role_schemas),
             policy: policy.is_some(),
             schema: schema.clone(),
             database: database.clone(),
             probe: Arc::new(health::Probe::new(database.clone())),
-            breaker: routing.breaker.clone(),
-            replicas: routing.replicas.clone(),
             feed: feed.clone(),
             authenticator,
             engine: crate::schema::Engine::new(registry.clone(), &options),
@@ -235,7 +236,8 @@ impl Application {
             database,
             shutdown_timeout: args.shutdown_timeout,
             header_timeout: args.header_timeout,
-            http,
+            pipeline,
+            lifecycle,
             feed,
             warm: routing.warm.clone(),
         })
@@ -253,7 +255,7 @@ impl Application {
     ) -> Result<(), ServerError> {
         // One deadline for the whole shutdown, set when the signal arrives.
         let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel::<tokio::time::Instant>();
-        let http = self.http.clone();
+        let (pipeline, lifecycle) = (self.pipeline.clone(), self.lifecycle.clone());
         let drain = self.shutdown_timeout;
         let signal = async move {
             shutdown.await;
@@ -263,11 +265,8 @@ impl Application {
             tracing::info!("shutting down: refusing new requests, finishing in-flight ones");
             let deadline = tokio::time::Instant::now() + drain;
             let _ = deadline_tx.send(deadline);
-            http.draining.store(true, std::sync::atomic::Ordering::Relaxed);
-            http.stopping.send_replace(true);
-            let busy = || {
-                http.bounds.requests_in_flight() > 0 || http.open_sockets.load(std::sync::atomic::Ordering::Relaxed) > 0
-            };
+            lifecycle.drain();
+            let busy = || pipeline.bounds.requests_in_flight() > 0 || lifecycle.open_sockets() > 0;
             while busy() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -287,7 +286,7 @@ impl Application {
         if late {
             // Dropping the unfinished operations closes the connections of their statements,
             // which PostgreSQL then stops.
-            self.http.aborting.send_replace(true);
+            self.lifecycle.abort();
             tracing::warn!(timeout = ?self.shutdown_timeout, "in-flight requests did not finish in time; closed them");
         }
         self.feed.stop();
@@ -411,7 +410,7 @@ fn router(state: AppState) -> Router {
             state.authenticator.clone(),
             crate::auth::authenticate,
         ))
-        .route_layer(axum::middleware::from_fn_with_state(state.http.clone(), http::admit));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), http::admit));
     let playground = if state.http.playground {
         Router::new()
             .route("/", get(playground::page))

@@ -161,7 +161,7 @@ fn bound(
 }
 
 /// Whether `request` validates for `schema` and its variables coerce: a dry run in which the
-/// generated root fields answer [`crate::schema::DRY_RUN`] without reading anything.
+/// generated root fields stop with [`crate::schema::DryRunStop`] without reading anything.
 async fn validates(schema: &async_graphql::dynamic::Schema, request: &mut async_graphql::Request) -> bool {
     let Ok(document) = request.parsed_query().cloned() else {
         return false;
@@ -176,7 +176,23 @@ async fn validates(schema: &async_graphql::dynamic::Schema, request: &mut async_
     response
         .errors
         .iter()
-        .all(|error| error.message == crate::schema::DRY_RUN)
+        .all(|error| error.source::<crate::schema::DryRunStop>().is_some())
+}
+
+/// What the pipeline runs every operation under, whatever transport brought it (HTTP, batches,
+/// the WebSocket): the bounds, the document limits, whether a first run streams, what is slow,
+/// and the names the metrics label operations by.
+pub struct Settings {
+    /// Admission, deadline and answer budget, shared with every other path.
+    pub bounds: Arc<crate::bounds::Bounds>,
+    /// Limits checked on the parsed document before async-graphql sees it.
+    pub limits: crate::schema::limits::QueryLimits,
+    /// Whether a streamable query's first run is validated by a dry run and streamed.
+    pub stream_first_run: bool,
+    /// Operations slower than this are logged as warnings.
+    pub slow_operation: std::time::Duration,
+    /// The operation names the request metrics label by.
+    pub operation_names: crate::telemetry::record::OperationNames,
 }
 
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
@@ -199,44 +215,44 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
         // Its cost still depends on the variables. (Its root keys are found only if async-graphql
         // runs it: a streamed answer is in document order already.)
         let refused = state
-            .http
+            .pipeline
             .limits
             .check_with(&prepared.document, &request.variables, Some(&state.engine))
             .err();
         operation_name = document_operation_name(&prepared.document, name.as_deref());
-        ("query", refused, Vec::new())
+        (OperationType::Query, refused, Vec::new())
     } else {
         // The nesting bound comes before the parser, which recurses on brackets.
         let variables = std::mem::take(&mut request.variables);
-        let checked = match check_nesting(&request.query, state.http.limits.nesting) {
-            Err(error) => ("query", Some(error), Vec::new()),
+        let checked = match check_nesting(&request.query, state.pipeline.limits.nesting) {
+            Err(error) => (OperationType::Query, Some(error), Vec::new()),
             // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
             Ok(()) => match request.parsed_query().inspect(|_| crate::telemetry::record::parsed()) {
                 Ok(document) => {
                     operation_name = document_operation_name(document, name.as_deref());
-                    let kind = match selected_operation_type(document, name.as_deref()) {
-                        Some(OperationType::Mutation) => "mutation",
-                        Some(OperationType::Subscription) => "subscription",
-                        _ => "query",
-                    };
+                    let kind = selected_operation_type(document, name.as_deref()).unwrap_or(OperationType::Query);
                     if let Some(problem) = unselectable(document, name.as_deref()) {
                         let body = ErrorCode::GraphqlValidationFailed.body(&problem);
                         return (body, Outcome::RequestError);
                     }
-                    if kind == "subscription" {
+                    if kind == OperationType::Subscription {
                         let body = ErrorCode::BadRequest.body(
                             "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws or graphql-ws)",
                         );
                         return (body, Outcome::RequestError);
                     }
                     // Root keys only of a document within the limits: the walk follows fragment spreads.
-                    match state.http.limits.check_with(document, &variables, Some(&state.engine)) {
+                    match state
+                        .pipeline
+                        .limits
+                        .check_with(document, &variables, Some(&state.engine))
+                    {
                         Ok(_) => (kind, None, root_keys(document, name.as_deref())),
                         Err(error) => (kind, Some(error), Vec::new()),
                     }
                 }
                 // Execution reports the parse error with its code.
-                Err(_) => ("query", None, Vec::new()),
+                Err(_) => (OperationType::Query, None, Vec::new()),
             },
         };
         request.variables = variables;
@@ -244,7 +260,7 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
     };
     // An operation that did not run to its answer: its name is a label only if already known.
     let unfinished = |outcome: &'static str, code: ErrorCode| {
-        let name = state.http.operation_names.label(&operation_name, false);
+        let name = state.pipeline.operation_names.label(&operation_name, false);
         crate::telemetry::record::operation(
             kind,
             name,
@@ -267,7 +283,7 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
     };
     // A streamable one is kept as soon as a dry run validated it, and streamed from this run on.
     let (prepared, candidate) = match (prepared, candidate) {
-        (None, Some(candidate)) if state.http.stream_first_run && candidate.streamable(&state.engine.registry) => {
+        (None, Some(candidate)) if state.pipeline.stream_first_run && candidate.streamable(&state.engine.registry) => {
             if validates(schema, &mut request).await {
                 (state.operations.admit(&state.engine.registry, candidate), None)
             } else {
@@ -279,13 +295,16 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
     let bound = prepared
         .as_ref()
         .and_then(|prepared| bound(state, session, prepared, &request));
-    let transaction = Arc::new(OperationTransaction::new(state.database.clone(), state.breaker.clone()));
+    let transaction = Arc::new(OperationTransaction::new(
+        state.database.clone(),
+        state.routing.breaker.clone(),
+    ));
     // Kept until the response is serialized (the end of this function): the answer's values are
     // what it charges the process's answer memory for.
-    let executed_budget = Arc::new(state.http.bounds.budget());
+    let executed_budget = Arc::new(state.pipeline.bounds.budget());
     let execution = async {
         if let Some(bound) = &bound {
-            let budget = state.http.bounds.budget();
+            let budget = state.pipeline.bounds.budget();
             let context = crate::operation::stream::Context {
                 primary: &state.database,
                 routing: Some(&state.routing),
@@ -316,9 +335,9 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
     };
     // Past the timeout the operation is dropped: its statement is cancelled with the connection's
     // future and its transaction rolls back.
-    let mut aborted = state.http.aborting.subscribe();
+    let mut aborted = state.lifecycle.aborting.subscribe();
     let finished = tokio::select! {
-        finished = state.http.bounds.deadline(execution) => finished,
+        finished = state.pipeline.bounds.deadline(execution) => finished,
         _ = aborted.wait_for(|aborting| *aborting) => {
             // The shutdown deadline passed: the operation is dropped like a timed-out one.
             let body = ErrorCode::ShuttingDown.body("the gateway shut down before the operation finished");
@@ -360,7 +379,7 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
 fn serialize(
     state: &AppState,
     operation_name: &str,
-    kind: &'static str,
+    kind: OperationType,
     role: &str,
     started: std::time::Instant,
     response: async_graphql::Response,
@@ -405,7 +424,7 @@ fn serialize(
 fn finished_operation(
     state: &AppState,
     operation_name: &str,
-    kind: &'static str,
+    kind: OperationType,
     role: &str,
     started: std::time::Instant,
     outcome: &'static str,
@@ -414,15 +433,15 @@ fn finished_operation(
     let elapsed = started.elapsed();
     tracing::info!(
         operation = %operation_name,
-        kind,
+        kind = %kind,
         role = %role,
         outcome,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "graphql operation"
     );
-    if elapsed > state.http.slow_operation {
-        tracing::warn!(operation = %operation_name, kind, role = %role, duration_ms = elapsed.as_secs_f64() * 1000.0, "slow operation");
+    if elapsed > state.pipeline.slow_operation {
+        tracing::warn!(operation = %operation_name, kind = %kind, role = %role, duration_ms = elapsed.as_secs_f64() * 1000.0, "slow operation");
     }
-    let name = state.http.operation_names.label(operation_name, true);
+    let name = state.pipeline.operation_names.label(operation_name, true);
     crate::telemetry::record::operation(kind, name, outcome, elapsed.as_secs_f64(), codes);
 }

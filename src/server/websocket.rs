@@ -234,8 +234,8 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
     let mut served = false;
     // Operations answered with the protocol's `error` message, whose `complete` is dropped.
     let mut refused = HashSet::<String>::new();
-    let mut stopping = state.http.stopping.subscribe();
-    let _open = OpenSocket::count(&state.http.open_sockets);
+    let mut stopping = state.lifecycle.stopping.subscribe();
+    let _open = OpenSocket::count(&state.lifecycle.open_sockets);
     let expiry = token_expiry(expiry_rx);
     futures_util::pin_mut!(expiry);
     let init_deadline = tokio::time::sleep(options.init_timeout);
@@ -448,7 +448,7 @@ impl async_graphql::Executor for RoleSchemas {
         };
         // The nesting bound comes before the parser; the schema's limits refuse what fails it.
         let name = request.operation_name.clone();
-        let subscription = crate::schema::limits::check_nesting(&request.query, state.http.limits.nesting).is_err()
+        let subscription = crate::schema::limits::check_nesting(&request.query, state.pipeline.limits.nesting).is_err()
             || request.parsed_query().map_or(true, |document| {
                 super::pipeline::selected_operation_type(document, name.as_deref())
                     .is_none_or(|kind| kind == async_graphql::parser::types::OperationType::Subscription)
@@ -456,7 +456,7 @@ impl async_graphql::Executor for RoleSchemas {
         if !subscription {
             // A query or mutation runs through the same pipeline as over HTTP, in a slot of its own.
             return futures_util::stream::once(async move {
-                let _permit = match state.http.bounds.admit().await {
+                let _permit = match state.pipeline.bounds.admit().await {
                     Ok(permit) => permit,
                     Err(error) => return refusal(error.code(), error.to_string()),
                 };
@@ -467,10 +467,14 @@ impl async_graphql::Executor for RoleSchemas {
         }
         // A subscription's cost is checked here, with what the fields return, and counted against
         // the connection's and the role's subscriptions.
-        if crate::schema::limits::check_nesting(&request.query, state.http.limits.nesting).is_ok() {
+        if crate::schema::limits::check_nesting(&request.query, state.pipeline.limits.nesting).is_ok() {
             let variables = request.variables.clone();
             if let Ok(document) = request.parsed_query() {
-                match state.http.limits.check_with(document, &variables, Some(&state.engine)) {
+                match state
+                    .pipeline
+                    .limits
+                    .check_with(document, &variables, Some(&state.engine))
+                {
                     Ok(cost) => {
                         request = request
                             .data(crate::schema::limits::LimitsChecked)

@@ -125,15 +125,20 @@ impl OperationNames {
     }
 }
 
-/// Records one finished GraphQL operation: `kind` (query, mutation, subscription) and its
-/// bounded name label.
+/// Records one finished GraphQL operation: its `kind` and its bounded name label.
 pub fn operation(
-    kind: &'static str,
+    kind: async_graphql::parser::types::OperationType,
     name: String,
     outcome: &'static str,
     seconds: f64,
     error_codes: impl Iterator<Item = &'static str>,
 ) {
+    use async_graphql::parser::types::OperationType;
+    let kind = match kind {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
     metrics::counter!("gateway_requests_total", "kind" => kind, "operation" => name.clone(), "outcome" => outcome)
         .increment(1);
     metrics::histogram!("gateway_request_duration_seconds", "kind" => kind, "operation" => name).record(seconds);

@@ -1,23 +1,24 @@
-//! What a write must satisfy besides its own statement: every foreign key it sets names a row
-//! the role may read, the rule's check holds for the rows as written, targets are visible.
+//! What a write must satisfy besides its own statement, as its grant (`permission::write`) says:
+//! every foreign key it sets names a row the role may read, the rule's check holds for the rows as
+//! written, linked rows are visible. This compiles and runs those checks; it decides none.
 
 use super::*;
 
 impl Writer<'_> {
     /// Fails when a written row's foreign key (among `columns`, the ones the write set) names a
-    /// row the role may not read, unless the rule lists it in `unchecked_references`. The answer is
-    /// the same as for a row that does not exist, so it tells nothing about other tenants.
+    /// row the role may not read, where the grant says to check it. The answer is the same as for
+    /// a row that does not exist, so it tells nothing about other tenants.
     pub(super) async fn verify_references(
         &self,
         transaction: &DatabaseTransaction,
         keys: &[Key],
         columns: &[String],
-        rule: Option<&WriteAccess>,
+        grant: &WriteGrant<'_>,
     ) -> Result<(), GatewayError> {
         if keys.is_empty() {
             return Ok(());
         }
-        for index in self.checked_references(columns, rule) {
+        for index in grant.checked_references(columns) {
             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
                 if transaction
                     .query_one(&self.reference_check(chunk, index))
@@ -66,26 +67,6 @@ impl Writer<'_> {
             .take()
     }
 
-    /// The foreign keys among `columns` whose references must be readable under `rule`.
-    pub(super) fn checked_references(&self, columns: &[String], rule: Option<&WriteAccess>) -> Vec<usize> {
-        if !self.access.is_restricted() {
-            return Vec::new();
-        }
-        (0..self.meta().relations.len())
-            .filter(|index| {
-                let relation = &self.meta().relations[*index];
-                relation.kind == RelationKind::ManyToOne
-                    && relation.from_columns.iter().any(|column| columns.contains(column))
-                    && !rule.is_some_and(|rule| {
-                        relation
-                            .from_columns
-                            .iter()
-                            .any(|column| rule.unchecked_references.contains(column))
-                    })
-            })
-            .collect()
-    }
-
     /// `SELECT 1` of a row keyed `keys` that fails `check`.
     pub(super) fn check_select(&self, keys: &[Key], check: &Predicate<Value>) -> sea_orm::sea_query::SelectStatement {
         let mut compiler = self.compiler();
@@ -100,24 +81,20 @@ impl Writer<'_> {
             .take()
     }
 
-    /// Fails when a written row does not satisfy the rule's check (in the same transaction, so
+    /// Fails when a written row does not satisfy the grant's check (in the same transaction, so
     /// the failure undoes the write).
     pub(super) async fn verify(
         &self,
         transaction: &DatabaseTransaction,
         keys: &[Key],
-        rule: Option<&WriteAccess>,
+        grant: &WriteGrant<'_>,
     ) -> Result<(), GatewayError> {
-        let Some(check) = rule.and_then(|rule| rule.check.as_ref()) else {
+        let Some(check) = grant.check() else {
             return Ok(());
         };
-        let meta = self.meta();
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
             if transaction.query_one(&self.check_select(chunk, check)).await?.is_some() {
-                return Err(GatewayError::Forbidden(format!(
-                    "a written {} row is outside what this role may write",
-                    meta.type_name
-                )));
+                return Err(grant.check_failed());
             }
         }
         Ok(())
@@ -132,17 +109,8 @@ impl Writer<'_> {
         key_columns: &[String],
         values: &[Value],
     ) -> Result<(), GatewayError> {
-        if !self.access.is_restricted() || values.is_empty() {
+        if values.is_empty() || !self.access.check_link_targets(self.registry, entity)? {
             return Ok(());
-        }
-        let unreadable = || {
-            GatewayError::Forbidden(format!(
-                "every linked {} must exist and be visible to this role",
-                self.registry.entity(entity).type_name
-            ))
-        };
-        if !self.access.readable(entity) {
-            return Err(unreadable());
         }
         let mut distinct: Vec<Vec<Value>> = Vec::new();
         for value in values {
@@ -164,7 +132,7 @@ impl Writer<'_> {
         let row = transaction.query_one(&count).await?.ok_or(GatewayError::Internal)?;
         let found: i64 = row.try_get_by_index(0)?;
         if found as usize != distinct.len() {
-            return Err(unreadable());
+            return Err(crate::permission::unreadable_link(self.registry, entity));
         }
         Ok(())
     }

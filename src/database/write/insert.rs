@@ -9,23 +9,23 @@ impl Writer<'_> {
         transaction: &DatabaseTransaction,
         rows: &[InsertRow],
     ) -> Result<Vec<Key>, GatewayError> {
-        let rule = self.access.write(self.registry, self.entity, RowOp::Insert)?;
+        let grant = self.access.grant(self.registry, self.entity, RowOp::Insert)?;
         let rows = rows
             .iter()
             .map(|row| {
                 Ok(InsertRow {
-                    values: authorized(self.registry, self.entity, rule, &row.values)?,
+                    values: grant.values(&row.values)?,
                     ..row.clone()
                 })
             })
             .collect::<Result<Vec<_>, GatewayError>>()?;
         let keys = self.insert_rows(transaction, &rows).await?;
-        self.verify(transaction, &keys, rule).await?;
+        self.verify(transaction, &keys, &grant).await?;
         self.verify_references(
             transaction,
             &keys,
             &written_columns(rows.iter().map(|row| &row.values)),
-            rule,
+            &grant,
         )
         .await?;
         Ok(keys)
@@ -135,42 +135,31 @@ impl Writer<'_> {
         conflict: &[String],
         update: &[String],
     ) -> Result<Vec<Key>, GatewayError> {
-        let meta = self.meta();
         // An upsert may insert or update, so the role needs both rules.
-        let insert_rule = self.access.write(self.registry, self.entity, RowOp::Insert)?;
-        let update_rule = self.access.write(self.registry, self.entity, RowOp::Update)?;
+        let insert_grant = self.access.grant(self.registry, self.entity, RowOp::Insert)?;
+        let update_grant = self.access.grant(self.registry, self.entity, RowOp::Update)?;
         let row = &InsertRow {
-            values: authorized(self.registry, self.entity, insert_rule, &row.values)?,
+            values: insert_grant.values(&row.values)?,
             ..row.clone()
         };
-        if let Some(allowed) = update_rule.and_then(|rule| rule.columns.as_ref())
-            && let Some(column) = update.iter().find(|column| !allowed.contains(*column))
-        {
-            return Err(GatewayError::Forbidden(format!(
-                "{}.{column} may not be updated by this role",
-                meta.type_name
-            )));
-        }
-        let insert = self.upsert_statement(row, conflict, update, update_rule)?;
+        update_grant.updatable(update)?;
+        let insert = self.upsert_statement(row, conflict, update, update_grant.target_filter())?;
         let returned = transaction
             .query_all(&insert)
             .await
             .map_err(|error| self.explain(error, None))?;
         let keys = self.keys_of(&returned)?;
         if keys.is_empty() {
-            return Err(GatewayError::Forbidden(format!(
-                "the {} row this conflicts with is outside what this role may update",
-                meta.type_name
-            )));
+            return Err(update_grant.conflict_refused());
         }
-        self.verify(transaction, &keys, insert_rule).await?;
-        self.verify(transaction, &keys, update_rule).await?;
+        self.verify(transaction, &keys, &insert_grant).await?;
+        self.verify(transaction, &keys, &update_grant).await?;
         let mut written = written_columns([&row.values]);
         written.extend(update.iter().cloned());
         if update.is_empty() {
             written.extend(conflict.iter().take(1).cloned());
         }
-        self.verify_references(transaction, &keys, &written, insert_rule)
+        self.verify_references(transaction, &keys, &written, &insert_grant)
             .await?;
         for link in &row.links {
             self.replace_links(transaction, &keys, link).await?;
@@ -190,7 +179,7 @@ impl Writer<'_> {
         row: &InsertRow,
         conflict: &[String],
         update: &[String],
-        update_rule: Option<&WriteAccess>,
+        update_filter: Option<&Predicate>,
     ) -> Result<sea_orm::sea_query::InsertStatement, GatewayError> {
         let meta = self.meta();
         let mut on_conflict = OnConflict::columns(conflict.iter().map(Alias::new));
@@ -207,7 +196,7 @@ impl Writer<'_> {
         // Only a conflicting row the role may read and update is updated (and so returned).
         let mut compiler = self.compiler();
         let mut updatable = Vec::new();
-        if let Some(filter) = update_rule.and_then(|rule| rule.filter.as_ref()) {
+        if let Some(filter) = update_filter {
             updatable.push(compiler.policy_predicate(self.entity, filter, &meta.table));
         }
         updatable.extend(compiler.readable_rows(self.entity, &meta.table));

@@ -76,7 +76,7 @@ impl Writer<'_> {
                 .cloned()
                 .collect();
             if !stale.is_empty() {
-                let rule = self.access.write(self.registry, *junction, RowOp::Delete)?;
+                let grant = self.access.grant(self.registry, *junction, RowOp::Delete)?;
                 let deletable = junction_writer
                     .target_keys(
                         transaction,
@@ -84,13 +84,12 @@ impl Writer<'_> {
                             columns: junction_meta.primary_key.clone(),
                             keys: stale.clone(),
                         })),
-                        rule,
+                        grant.target_filter(),
                     )
                     .await?;
                 if deletable.len() != stale.len() {
-                    return Err(GatewayError::Forbidden(format!(
-                        "{}: a current link is outside what this role may unlink",
-                        crate::plan::write::links_field(&relation.field)
+                    return Err(crate::permission::forbidden_unlink(&crate::plan::write::links_field(
+                        &relation.field,
                     )));
                 }
                 junction_writer.delete(transaction, &deletable).await?;

@@ -5,12 +5,13 @@
 //! delete returns are read before they go and concurrent writers queue instead of racing.
 //! Keys are processed in chunks so bind-parameter limits are never reached.
 //!
+//! What a write may do is the permission layer's word: [`Access::grant`] gives, for each kind of
+//! write of each table, the values it may set, the rows it may touch, the check its rows must
+//! pass and the references that must be readable ([`WriteGrant`]); this compiles and runs them.
 //! Every statement is compiled through the session's [`Access`], like reads: a target filter
 //! gets the role's row filters wherever it reaches another table, targets the role cannot read
-//! are NOT_FOUND, every foreign key a write sets must name a row the role may read, and links
-//! written through `…Ids` are junction rows inserted and deleted under the junction's own rules
-//! (links the caller cannot see stay as they are). A rule's own filter and check are the
-//! policy's word and are compiled as written.
+//! are NOT_FOUND, and links written through `…Ids` are junction rows inserted and deleted under
+//! the junction's own grants (links the caller cannot see stay as they are).
 
 mod checks;
 mod insert;
@@ -19,7 +20,7 @@ mod targets;
 
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind, ScalarKind};
-use crate::permission::{Access, WriteAccess};
+use crate::permission::{Access, WriteGrant};
 use crate::plan::RowOp;
 use crate::plan::write::{
     Assignments, Children, InsertRow, Links, ManyOutput, Returning, Target, WriteAction, WritePlan,
@@ -55,22 +56,22 @@ pub async fn execute(
             (writer.upsert(transaction, row, conflict, update).await?, None)
         }
         WriteAction::Update { target, set, links } => {
-            let rule = access.write(registry, plan.entity, RowOp::Update)?;
-            let set = authorized(registry, plan.entity, rule, set)?;
-            let keys = writer.target_keys(transaction, target, rule).await?;
+            let grant = access.grant(registry, plan.entity, RowOp::Update)?;
+            let set = grant.values(set)?;
+            let keys = writer.target_keys(transaction, target, grant.target_filter()).await?;
             writer.update(transaction, &keys, &set).await?;
             for link in links {
                 writer.replace_links(transaction, &keys, link).await?;
             }
-            writer.verify(transaction, &keys, rule).await?;
+            writer.verify(transaction, &keys, &grant).await?;
             writer
-                .verify_references(transaction, &keys, &written_columns([&set]), rule)
+                .verify_references(transaction, &keys, &written_columns([&set]), &grant)
                 .await?;
             (keys, None)
         }
         WriteAction::Delete(target) => {
-            let rule = access.write(registry, plan.entity, RowOp::Delete)?;
-            let keys = writer.target_keys(transaction, target, rule).await?;
+            let grant = access.grant(registry, plan.entity, RowOp::Delete)?;
+            let keys = writer.target_keys(transaction, target, grant.target_filter()).await?;
             // Read what goes before it goes.
             let json = writer.read_back(transaction, &keys, &plan.returning).await?;
             writer.delete(transaction, &keys).await?;
@@ -101,22 +102,22 @@ pub(crate) fn statements(
         access,
     };
     let mut out = Vec::new();
-    let checks = |out: &mut Vec<_>, rule: Option<&WriteAccess>, written: &[String]| {
-        if let Some(check) = rule.and_then(|rule| rule.check.as_ref()) {
+    let checks = |out: &mut Vec<_>, grant: &WriteGrant<'_>, written: &[String]| {
+        if let Some(check) = grant.check() {
             out.push(("check", backend.build(&writer.check_select(keys, check))));
         }
-        for index in writer.checked_references(written, rule) {
+        for index in grant.checked_references(written) {
             out.push(("reference", backend.build(&writer.reference_check(keys, index))));
         }
     };
     match &plan.kind {
         WriteAction::Insert(rows) => {
-            let rule = access.write(registry, plan.entity, RowOp::Insert)?;
+            let grant = access.grant(registry, plan.entity, RowOp::Insert)?;
             let rows = rows
                 .iter()
                 .map(|row| {
                     Ok(InsertRow {
-                        values: authorized(registry, plan.entity, rule, &row.values)?,
+                        values: grant.values(&row.values)?,
                         ..row.clone()
                     })
                 })
@@ -126,33 +127,39 @@ pub(crate) fn statements(
                 .map(|row| row.values.iter().map(|(name, _)| name).collect())
                 .unwrap_or_default();
             out.push(("insert", backend.build(&writer.insert_statement(&columns, &rows)?)));
-            checks(&mut out, rule, &written_columns(rows.iter().map(|row| &row.values)));
+            checks(&mut out, &grant, &written_columns(rows.iter().map(|row| &row.values)));
         }
         WriteAction::Upsert { row, conflict, update } => {
-            let insert_rule = access.write(registry, plan.entity, RowOp::Insert)?;
-            let update_rule = access.write(registry, plan.entity, RowOp::Update)?;
+            let insert_grant = access.grant(registry, plan.entity, RowOp::Insert)?;
+            let update_grant = access.grant(registry, plan.entity, RowOp::Update)?;
             let row = InsertRow {
-                values: authorized(registry, plan.entity, insert_rule, &row.values)?,
+                values: insert_grant.values(&row.values)?,
                 ..row.clone()
             };
             out.push((
                 "upsert",
-                backend.build(&writer.upsert_statement(&row, conflict, update, update_rule)?),
+                backend.build(&writer.upsert_statement(&row, conflict, update, update_grant.target_filter())?),
             ));
             let mut written = written_columns([&row.values]);
             written.extend(update.iter().cloned());
-            checks(&mut out, insert_rule, &written);
+            checks(&mut out, &insert_grant, &written);
         }
         WriteAction::Update { target, set, .. } => {
-            let rule = access.write(registry, plan.entity, RowOp::Update)?;
-            let set = authorized(registry, plan.entity, rule, set)?;
-            out.push(("targets", backend.build(&writer.target_select(target, rule)?)));
+            let grant = access.grant(registry, plan.entity, RowOp::Update)?;
+            let set = grant.values(set)?;
+            out.push((
+                "targets",
+                backend.build(&writer.target_select(target, grant.target_filter())?),
+            ));
             out.push(("update", backend.build(&writer.update_statement(keys, &set))));
-            checks(&mut out, rule, &written_columns([&set]));
+            checks(&mut out, &grant, &written_columns([&set]));
         }
         WriteAction::Delete(target) => {
-            let rule = access.write(registry, plan.entity, RowOp::Delete)?;
-            out.push(("targets", backend.build(&writer.target_select(target, rule)?)));
+            let grant = access.grant(registry, plan.entity, RowOp::Delete)?;
+            out.push((
+                "targets",
+                backend.build(&writer.target_select(target, grant.target_filter())?),
+            ));
             out.push(("delete", backend.build(&writer.delete_statement(keys))));
         }
     }
@@ -176,39 +183,6 @@ fn written_columns<'a>(rows: impl IntoIterator<Item = &'a Assignments>) -> Vec<S
         }
     }
     columns
-}
-
-/// The values a write may set under `rule`: only allowed columns, then the rule's presets.
-fn authorized(
-    registry: &Registry,
-    entity: EntityId,
-    rule: Option<&WriteAccess>,
-    values: &Assignments,
-) -> Result<Assignments, GatewayError> {
-    let Some(rule) = rule else { return Ok(values.clone()) };
-    let meta = registry.entity(entity);
-    // Without a column list, the role sets every column but those the database generates.
-    let allowed = |name: &String| match &rule.columns {
-        Some(allowed) => allowed.contains(name),
-        None => !meta.column(name).is_some_and(crate::metadata::Column::generated),
-    };
-    if let Some((column, _)) = values.iter().find(|(column, _)| !allowed(column)) {
-        let field = meta
-            .column(column)
-            .map(|column| column.field.as_str())
-            .unwrap_or(column);
-        return Err(GatewayError::Forbidden(format!(
-            "{}.{field} may not be written by this role",
-            meta.type_name
-        )));
-    }
-    let mut values: Assignments = values
-        .iter()
-        .filter(|(column, _)| !rule.presets.iter().any(|(preset, _)| preset == column))
-        .cloned()
-        .collect();
-    values.extend(rule.presets.iter().cloned());
-    Ok(values)
 }
 
 impl Writer<'_> {

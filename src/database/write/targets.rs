@@ -4,15 +4,16 @@
 use super::*;
 
 impl Writer<'_> {
-    /// The keys of the rows a target names, locked for the rest of the transaction on PostgreSQL.
+    /// The keys of the rows a target names within `filter` (a grant's target filter), locked for
+    /// the rest of the transaction on PostgreSQL.
     pub(super) async fn target_keys(
         &self,
         transaction: &DatabaseTransaction,
         target: &Target,
-        rule: Option<&WriteAccess>,
+        filter: Option<&Predicate>,
     ) -> Result<Vec<Key>, GatewayError> {
         let meta = self.meta();
-        let rows = transaction.query_all(&self.target_select(target, rule)?).await?;
+        let rows = transaction.query_all(&self.target_select(target, filter)?).await?;
         let keys = self.keys_of(&rows)?;
         if let (Target::Key(key), true) = (target, keys.is_empty()) {
             let described: Vec<String> = key
@@ -34,11 +35,11 @@ impl Writer<'_> {
         Ok(keys)
     }
 
-    /// `SELECT` of the keys a target names: the role's row filter and the rule's filter apply.
+    /// `SELECT` of the keys a target names: the role's row filter and the grant's `filter` apply.
     pub(super) fn target_select(
         &self,
         target: &Target,
-        rule: Option<&WriteAccess>,
+        filter: Option<&Predicate>,
     ) -> Result<sea_orm::sea_query::SelectStatement, GatewayError> {
         let meta = self.meta();
         let mut compiler = self.compiler();
@@ -60,7 +61,7 @@ impl Writer<'_> {
         if let Some(readable) = compiler.readable_rows(self.entity, alias) {
             condition = condition.and(readable);
         }
-        if let Some(filter) = rule.and_then(|rule| rule.filter.as_ref()) {
+        if let Some(filter) = filter {
             condition = condition.and(compiler.policy_predicate(self.entity, filter, alias));
         }
         let mut select = Query::select();

@@ -25,20 +25,19 @@ use super::pipeline::{self, Outcome};
 use super::playground;
 use crate::auth::Session;
 use crate::error::ErrorCode;
-use crate::schema::limits::{QueryLimits, check_nesting};
+use crate::schema::limits::check_nesting;
 use async_graphql::parser::types::OperationType;
 use axum::Extension;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 
 /// The response media types of the specification.
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
-/// Protocol settings.
+/// HTTP's own settings (the pipeline's, shared with the WebSocket, are `pipeline::Settings`).
 pub struct HttpOptions {
     pub max_body_bytes: usize,
     pub max_batch: usize,
@@ -46,30 +45,12 @@ pub struct HttpOptions {
     pub csrf_headers: Option<Vec<String>>,
     /// Whether browsers asking for HTML get the playground.
     pub playground: bool,
-    /// Admission, deadline and answer budget, shared with every other path.
-    pub bounds: Arc<crate::bounds::Bounds>,
     /// Longest a client may take to send its body.
     pub body_timeout: std::time::Duration,
-    /// Operations slower than this are logged as warnings.
-    pub slow_operation: std::time::Duration,
-    /// Set when shutdown begins: new requests get 503 while in-flight ones finish.
-    pub draining: std::sync::atomic::AtomicBool,
-    /// Turns true when shutdown begins: WebSocket connections close with 1001 (going away).
-    pub stopping: tokio::sync::watch::Sender<bool>,
-    /// Turns true when the shutdown deadline passes: operations still running are dropped.
-    pub aborting: tokio::sync::watch::Sender<bool>,
-    /// WebSocket connections open now (shutdown waits for their close frames).
-    pub open_sockets: std::sync::atomic::AtomicUsize,
-    /// Limits checked on the parsed document before async-graphql sees it.
-    pub limits: QueryLimits,
     /// Automatic persisted queries and the safelist.
     pub persisted: PersistedQueries,
-    /// Whether a streamable query's first run is validated by a dry run and streamed.
-    pub stream_first_run: bool,
     /// The bearer token `/metrics` requires, when set.
     pub metrics_token: Option<String>,
-    /// The operation names the request metrics label by.
-    pub operation_names: crate::telemetry::record::OperationNames,
 }
 
 /// A request refused before GraphQL runs; its code decides the status.
@@ -158,7 +139,7 @@ fn respond(state: &AppState, media_type: &'static str, results: Vec<(String, Out
         Outcome::RequestError if media_type == GRAPHQL_RESPONSE => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    let held = state.http.bounds.response_memory.hold(body.len());
+    let held = state.pipeline.bounds.response_memory.hold(body.len());
     let body = Body::from(body::held(body, held));
     let mut response = (status, [(header::CONTENT_TYPE, media_type)], body).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -259,7 +240,7 @@ pub async fn get(
         let role = session.as_ref().map(|Extension(session)| session.role.as_str());
         state.http.persisted.resolve(&mut operation, id, role)?;
         let name = operation.operation_name.clone();
-        if check_nesting(&operation.query, state.http.limits.nesting).is_ok()
+        if check_nesting(&operation.query, state.pipeline.limits.nesting).is_ok()
             && let Ok(document) = operation.parsed_query()
             && let Some(kind) = pipeline::selected_operation_type(document, name.as_deref())
             && kind != OperationType::Query
@@ -297,12 +278,9 @@ pub async fn get(
 
 /// Admission control: at most `GATEWAY_MAX_CONCURRENT_REQUESTS` GraphQL requests run at once;
 /// others wait up to `GATEWAY_QUEUE_TIMEOUT`, then get a quick 503 instead of piling up memory.
-pub async fn admit(
-    State(options): State<Arc<HttpOptions>>,
-    request: Request<Body>,
-    next: axum::middleware::Next,
-) -> Response {
-    if options.draining.load(std::sync::atomic::Ordering::Relaxed) {
+pub async fn admit(State(state): State<AppState>, request: Request<Body>, next: axum::middleware::Next) -> Response {
+    let options = &state.http;
+    if state.lifecycle.draining() {
         let mut response = HttpError::new(
             ErrorCode::ShuttingDown,
             "the gateway is shutting down; retry on another instance",
@@ -336,7 +314,7 @@ pub async fn admit(
         }
     };
     let request = Request::from_parts(parts, Body::from(body));
-    match options.bounds.admit().await {
+    match state.pipeline.bounds.admit().await {
         Ok(permit) => {
             let response = next.run(request).await;
             drop(permit);
