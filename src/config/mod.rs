@@ -35,12 +35,29 @@ pub enum LogFormat {
     Json,
 }
 
-/// HTTP server settings.
+/// Serving settings, one group per concern (each flattened: the flags and variables are the
+/// same as one flat list).
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub subscriptions: SubscriptionArgs,
+    #[command(flatten)]
+    pub operations: OperationArgs,
+    /// How long a shutdown waits for in-flight requests before closing them.
+    #[arg(long, env = "GATEWAY_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+/// The HTTP transport: bodies, batches, CSRF, CORS, the playground, `/metrics`.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
     /// Largest request body read, in bytes.
     #[arg(long, env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -61,6 +78,48 @@ pub struct ServerArgs {
         default_value = "x-apollo-operation-name,apollo-require-preflight"
     )]
     pub csrf_required_headers: Vec<String>,
+    /// Bearer token `/metrics` requires; unset serves it to anyone who can reach the port.
+    #[arg(long, env = "GATEWAY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve the GraphiQL playground.
+    #[arg(long, env = "GATEWAY_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
+    pub playground: bool,
+    /// How long a client may take to send a request body (read before the request takes a slot).
+    #[arg(long, env = "GATEWAY_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// How long a connection may take to send a request's headers, and stay idle between
+    /// requests (keep-alive): slow or silent clients are disconnected after it.
+    #[arg(long, env = "GATEWAY_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Origins browsers may call the gateway from, comma-separated (`*`: any); none sends no CORS headers.
+    #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Let browsers send cookies and credentials cross-origin (only with explicit origins).
+    #[arg(long, env = "GATEWAY_CORS_CREDENTIALS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub cors_credentials: bool,
+    /// Request headers browsers may send cross-origin, comma-separated (the default covers Apollo
+    /// client awareness, OpenTelemetry and Sentry tracing).
+    #[arg(
+        long,
+        env = "GATEWAY_CORS_ALLOW_HEADERS",
+        value_delimiter = ',',
+        default_value = "content-type,authorization,accept,x-role,x-request-id,apollo-require-preflight,x-apollo-operation-name,apollographql-client-name,apollographql-client-version,traceparent,tracestate,baggage,sentry-trace"
+    )]
+    pub cors_allow_headers: Vec<String>,
+    /// How long browsers may cache a preflight answer.
+    #[arg(long, env = "GATEWAY_CORS_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
+    pub cors_max_age: Duration,
+}
+
+impl Default for HttpArgs {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+/// What one operation may ask and take: document limits, cost, pages, answers, time and concurrency.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
     /// Deepest selection nesting a query may have.
     #[arg(long, env = "GATEWAY_MAX_DEPTH", default_value_t = 16)]
     pub max_depth: usize,
@@ -90,9 +149,6 @@ pub struct ServerArgs {
     /// refused with `OVERLOADED` (503, retryable) until memory comes free.
     #[arg(long, env = "GATEWAY_MAX_RESPONSE_BYTES_TOTAL", default_value_t = 256 * 1024 * 1024)]
     pub max_response_bytes_total: usize,
-    /// Bearer token `/metrics` requires; unset serves it to anyone who can reach the port.
-    #[arg(long, env = "GATEWAY_METRICS_TOKEN", hide_env_values = true)]
-    pub metrics_token: Option<String>,
     /// Longest `like`/`ilike`/`startsWith`/`contains`/`matches` operand, in characters.
     #[arg(long, env = "GATEWAY_MAX_PATTERN_LENGTH", default_value_t = 1_000)]
     pub max_pattern_length: usize,
@@ -103,23 +159,6 @@ pub struct ServerArgs {
     /// Largest `first`/`last`; lists without them stop there too.
     #[arg(long, env = "GATEWAY_MAX_PAGE_SIZE", default_value_t = 10_000)]
     pub max_page_size: u64,
-    /// Answer introspection queries (turn off in production if clients do not need it).
-    #[arg(long, env = "GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
-    pub introspection: bool,
-    /// Roles that may introspect even when GATEWAY_INTROSPECTION is false, comma-separated.
-    #[arg(long, env = "GATEWAY_INTROSPECTION_ROLES", value_delimiter = ',')]
-    pub introspection_roles: Vec<String>,
-    /// Serve as an Apollo Federation v2 subgraph: `@key` on every type with a primary key,
-    /// `_service { sdl }` and `_entities` for a router (Apollo Router, `@apollo/gateway`).
-    #[arg(long, env = "GATEWAY_FEDERATION", default_value_t = false, action = clap::ArgAction::Set)]
-    pub federation: bool,
-    /// Stream a query's answer from the database from its first run (validated by a dry run of
-    /// async-graphql's resolvers); false answers first runs through async-graphql's resolvers.
-    #[arg(long, env = "GATEWAY_STREAM_FIRST_RUN", default_value_t = true, action = clap::ArgAction::Set)]
-    pub stream_first_run: bool,
-    /// Serve the GraphiQL playground.
-    #[arg(long, env = "GATEWAY_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
-    pub playground: bool,
     /// Longest time one GraphQL operation may run before a 504 `TIMEOUT` (the database's own limit
     /// is GATEWAY_STATEMENT_TIMEOUT).
     #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
@@ -132,34 +171,23 @@ pub struct ServerArgs {
     /// connections.
     #[arg(long, env = "GATEWAY_MAX_CONCURRENT_LIVE", default_value_t = 4)]
     pub max_concurrent_live: usize,
-    /// How long a client may take to send a request body (read before the request takes a slot).
-    #[arg(long, env = "GATEWAY_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub body_timeout: Duration,
-    /// How long a connection may take to send a request's headers, and stay idle between
-    /// requests (keep-alive): slow or silent clients are disconnected after it.
-    #[arg(long, env = "GATEWAY_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub header_timeout: Duration,
     /// How long a request waits in the queue before a quick 503.
     #[arg(long, env = "GATEWAY_QUEUE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub queue_timeout: Duration,
-    /// Origins browsers may call the gateway from, comma-separated (`*`: any); none sends no CORS headers.
-    #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
-    pub cors_origins: Vec<String>,
-    /// Let browsers send cookies and credentials cross-origin (only with explicit origins).
-    #[arg(long, env = "GATEWAY_CORS_CREDENTIALS", default_value_t = false, action = clap::ArgAction::Set)]
-    pub cors_credentials: bool,
-    /// Request headers browsers may send cross-origin, comma-separated (the default covers Apollo
-    /// client awareness, OpenTelemetry and Sentry tracing).
-    #[arg(
-        long,
-        env = "GATEWAY_CORS_ALLOW_HEADERS",
-        value_delimiter = ',',
-        default_value = "content-type,authorization,accept,x-role,x-request-id,apollo-require-preflight,x-apollo-operation-name,apollographql-client-name,apollographql-client-version,traceparent,tracestate,baggage,sentry-trace"
-    )]
-    pub cors_allow_headers: Vec<String>,
-    /// How long browsers may cache a preflight answer.
-    #[arg(long, env = "GATEWAY_CORS_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
-    pub cors_max_age: Duration,
+    /// Most rows one `createXs` mutation may insert.
+    #[arg(long, env = "GATEWAY_MAX_INSERT_ROWS", default_value_t = 1000)]
+    pub max_insert_rows: usize,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+/// The WebSocket and the subscriptions it carries.
+#[derive(Debug, Clone, Args)]
+pub struct SubscriptionArgs {
     /// How long a WebSocket may stay open before `connection_init` (then closed with 4408).
     #[arg(long, env = "GATEWAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub ws_init_timeout: Duration,
@@ -205,6 +233,31 @@ pub struct ServerArgs {
     /// this often).
     #[arg(long, env = "GATEWAY_SUBSCRIPTION_DEBOUNCE", default_value = "50ms", value_parser = parse_duration)]
     pub subscription_debounce: Duration,
+}
+
+impl Default for SubscriptionArgs {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+/// How operations are served: the schema's introspection and federation, the operation cache, persisted queries and the safelist, logging and metrics of operations.
+#[derive(Debug, Clone, Args)]
+pub struct OperationArgs {
+    /// Answer introspection queries (turn off in production if clients do not need it).
+    #[arg(long, env = "GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// Roles that may introspect even when GATEWAY_INTROSPECTION is false, comma-separated.
+    #[arg(long, env = "GATEWAY_INTROSPECTION_ROLES", value_delimiter = ',')]
+    pub introspection_roles: Vec<String>,
+    /// Serve as an Apollo Federation v2 subgraph: `@key` on every type with a primary key,
+    /// `_service { sdl }` and `_entities` for a router (Apollo Router, `@apollo/gateway`).
+    #[arg(long, env = "GATEWAY_FEDERATION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub federation: bool,
+    /// Stream a query's answer from the database from its first run (validated by a dry run of
+    /// async-graphql's resolvers); false answers first runs through async-graphql's resolvers.
+    #[arg(long, env = "GATEWAY_STREAM_FIRST_RUN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub stream_first_run: bool,
     /// Operations slower than this are logged as warnings (`slow operation`).
     #[arg(long, env = "GATEWAY_SLOW_OPERATION", default_value = "1s", value_parser = parse_duration)]
     pub slow_operation: Duration,
@@ -226,12 +279,12 @@ pub struct ServerArgs {
     /// Roles that may run only safelisted operations, comma-separated (`*`: every request).
     #[arg(long, env = "GATEWAY_SAFELIST_ROLES", value_delimiter = ',')]
     pub safelist_roles: Vec<String>,
-    /// Most rows one `createXs` mutation may insert.
-    #[arg(long, env = "GATEWAY_MAX_INSERT_ROWS", default_value_t = 1000)]
-    pub max_insert_rows: usize,
-    /// How long a shutdown waits for in-flight requests before closing them.
-    #[arg(long, env = "GATEWAY_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
-    pub shutdown_timeout: Duration,
+}
+
+impl Default for OperationArgs {
+    fn default() -> Self {
+        defaults()
+    }
 }
 
 impl Default for ServerArgs {
@@ -264,10 +317,10 @@ mod tests {
     fn defaults_come_from_the_clap_attributes() {
         let server = ServerArgs::default();
         assert_eq!(server.listen, SocketAddr::from(([127, 0, 0, 1], 8000)));
-        assert_eq!(server.max_response_bytes, 32 * 1024 * 1024);
-        assert_eq!(server.request_timeout, Duration::from_secs(30));
+        assert_eq!(server.limits.max_response_bytes, 32 * 1024 * 1024);
+        assert_eq!(server.limits.request_timeout, Duration::from_secs(30));
         assert_eq!(
-            server.csrf_required_headers,
+            server.http.csrf_required_headers,
             ["x-apollo-operation-name", "apollo-require-preflight"]
         );
         let auth = AuthArgs::default();

@@ -39,8 +39,8 @@ pub struct QueryLimits {
     pub nesting: usize,
 }
 
-impl From<&crate::config::ServerArgs> for QueryLimits {
-    fn from(args: &crate::config::ServerArgs) -> Self {
+impl From<&crate::config::LimitArgs> for QueryLimits {
+    fn from(args: &crate::config::LimitArgs) -> Self {
         Self {
             depth: args.max_depth,
             complexity: args.max_complexity,
@@ -56,7 +56,7 @@ impl From<&crate::config::ServerArgs> for QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        (&crate::config::ServerArgs::default()).into()
+        (&crate::config::LimitArgs::default()).into()
     }
 }
 

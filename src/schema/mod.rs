@@ -129,16 +129,16 @@ impl SchemaOptions {
     /// The options the server settings `args` give, with `policy`, showing everything.
     pub fn new(args: &crate::config::ServerArgs, policy: Option<Arc<Policy>>) -> Self {
         Self {
-            max_insert_rows: args.max_insert_rows,
+            max_insert_rows: args.limits.max_insert_rows,
             policy,
             view: View::full(),
-            limits: args.into(),
-            introspection: args.introspection,
-            max_page_size: args.max_page_size,
-            federation: args.federation,
+            limits: (&args.limits).into(),
+            introspection: args.operations.introspection,
+            max_page_size: args.limits.max_page_size,
+            federation: args.operations.federation,
             text: crate::plan::text_cost::TextLimits {
-                max_pattern_chars: args.max_pattern_length,
-                max_cost: args.max_text_match_cost,
+                max_pattern_chars: args.limits.max_pattern_length,
+                max_cost: args.limits.max_text_match_cost,
             },
             sizes: Arc::new(crate::database::sizes::TableSizes::unknown()),
         }

@@ -132,22 +132,22 @@ impl Application {
         // Record from the first request on.
         metrics::handle();
         let bounds = Arc::new(crate::bounds::Bounds::new(crate::bounds::BoundSettings {
-            request_timeout: args.request_timeout,
-            queue_timeout: args.queue_timeout,
-            max_concurrent_requests: args.max_concurrent_requests,
-            max_concurrent_live: args.max_concurrent_live,
-            max_response_bytes: args.max_response_bytes,
-            max_response_bytes_total: args.max_response_bytes_total,
+            request_timeout: args.limits.request_timeout,
+            queue_timeout: args.limits.queue_timeout,
+            max_concurrent_requests: args.limits.max_concurrent_requests,
+            max_concurrent_live: args.limits.max_concurrent_live,
+            max_response_bytes: args.limits.max_response_bytes,
+            max_response_bytes_total: args.limits.max_response_bytes_total,
         }));
         let feed = crate::changes::ChangeFeed::start(
             database.clone(),
             registry.clone(),
             crate::changes::FeedSettings {
-                debounce: args.subscription_debounce,
-                queue: args.subscription_queue,
-                max_subscriptions: args.max_subscriptions,
-                max_subscriptions_per_role: args.max_subscriptions_per_role,
-                max_subscription_cost_per_role: args.max_subscription_cost_per_role,
+                debounce: args.subscriptions.subscription_debounce,
+                queue: args.subscriptions.subscription_queue,
+                max_subscriptions: args.subscriptions.max_subscriptions,
+                max_subscriptions_per_role: args.subscriptions.max_subscriptions_per_role,
+                max_subscription_cost_per_role: args.subscriptions.max_subscription_cost_per_role,
                 pgbouncer: routing.pgbouncer,
                 listen: routing.listen.clone(),
                 freshness: routing.freshness.clone(),
@@ -165,8 +165,12 @@ impl Application {
             let view = policy.as_ref().map(|policy| policy.view(role)).unwrap_or_default();
             if crate::schema::view_has_queries(&registry, &view) {
                 // Introspection can be off in general yet on for chosen roles (e.g. developers).
-                let introspection =
-                    args.introspection || args.introspection_roles.iter().any(|allowed| allowed == role);
+                let introspection = args.operations.introspection
+                    || args
+                        .operations
+                        .introspection_roles
+                        .iter()
+                        .any(|allowed| allowed == role);
                 let options = crate::schema::SchemaOptions {
                     view,
                     introspection,
@@ -183,34 +187,37 @@ impl Application {
                 source,
             })?;
         let http = Arc::new(http::HttpOptions {
-            max_body_bytes: args.max_body_bytes,
-            max_batch: args.max_batch,
-            csrf_headers: args.csrf_prevention.then(|| args.csrf_required_headers.clone()),
-            playground: args.playground,
-            body_timeout: args.body_timeout,
+            max_body_bytes: args.http.max_body_bytes,
+            max_batch: args.http.max_batch,
+            csrf_headers: args
+                .http
+                .csrf_prevention
+                .then(|| args.http.csrf_required_headers.clone()),
+            playground: args.http.playground,
+            body_timeout: args.http.body_timeout,
             persisted: http::PersistedQueries::new(
-                args.apq_cache_size,
-                args.safelist_file.as_deref(),
-                args.safelist_roles.clone(),
+                args.operations.apq_cache_size,
+                args.operations.safelist_file.as_deref(),
+                args.operations.safelist_roles.clone(),
             )?,
-            metrics_token: args.metrics_token.clone(),
+            metrics_token: args.http.metrics_token.clone(),
         });
         let pipeline = Arc::new(pipeline::Settings {
             bounds,
             limits: options.limits,
-            stream_first_run: args.stream_first_run,
-            slow_operation: args.slow_operation,
-            operation_names: crate::telemetry::record::OperationNames::new(args.metrics_operation_names),
+            stream_first_run: args.operations.stream_first_run,
+            slow_operation: args.operations.slow_operation,
+            operation_names: crate::telemetry::record::OperationNames::new(args.operations.metrics_operation_names),
         });
         let lifecycle = Arc::new(lifecycle::Lifecycle::default());
         let state = AppState {
             websocket: websocket::Options {
-                init_timeout: args.ws_init_timeout,
-                keepalive: args.ws_keepalive,
-                idle_timeout: args.ws_idle_timeout,
-                max_subscriptions: args.max_subscriptions_per_connection,
-                max_live_queries: args.max_live_queries_per_connection,
-                max_cost: args.max_subscription_cost_per_connection,
+                init_timeout: args.subscriptions.ws_init_timeout,
+                keepalive: args.subscriptions.ws_keepalive,
+                idle_timeout: args.subscriptions.ws_idle_timeout,
+                max_subscriptions: args.subscriptions.max_subscriptions_per_connection,
+                max_live_queries: args.subscriptions.max_live_queries_per_connection,
+                max_cost: args.subscriptions.max_subscription_cost_per_connection,
             },
             http,
             pipeline: pipeline.clone(),
@@ -223,10 +230,12 @@ impl Application {
             feed: feed.clone(),
             authenticator,
             engine: crate::schema::Engine::new(registry.clone(), &options),
-            operations: Arc::new(crate::operation::OperationCache::new(args.operation_cache_size)),
+            operations: Arc::new(crate::operation::OperationCache::new(
+                args.operations.operation_cache_size,
+            )),
             routing: Arc::new(routing.clone()),
         };
-        let router = match cors(args)? {
+        let router = match cors(&args.http)? {
             Some(cors) => router(state).layer(cors),
             None => router(state),
         };
@@ -235,7 +244,7 @@ impl Application {
             router,
             database,
             shutdown_timeout: args.shutdown_timeout,
-            header_timeout: args.header_timeout,
+            header_timeout: args.http.header_timeout,
             pipeline,
             lifecycle,
             feed,
@@ -362,7 +371,7 @@ async fn serve(
 
 /// The CORS layer the settings ask for: explicit origins (credentials allowed only then) or any
 /// origin without credentials.
-fn cors(args: &ServerArgs) -> Result<Option<tower_http::cors::CorsLayer>, ServerError> {
+fn cors(args: &crate::config::HttpArgs) -> Result<Option<tower_http::cors::CorsLayer>, ServerError> {
     use tower_http::cors::{AllowOrigin, Any, CorsLayer};
     if args.cors_origins.is_empty() {
         return Ok(None);

@@ -482,7 +482,10 @@ mod websocket_protocol {
     async fn protocol_violations_close_with_the_protocols_codes() {
         let database = TestDatabase::new().await;
         let server = gateway::config::ServerArgs {
-            ws_init_timeout: std::time::Duration::from_secs(1),
+            subscriptions: gateway::config::SubscriptionArgs {
+                ws_init_timeout: std::time::Duration::from_secs(1),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let app = TestApp::builder(&database.args()).server(server).spawn().await;

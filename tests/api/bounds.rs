@@ -113,9 +113,12 @@ async fn every_bound_refuses_alike_on_every_path() {
     let database = TestDatabase::new().await;
     let app = TestApp::builder(&database.args())
         .server(ServerArgs {
-            // An empty database: every table is weighed at its smallest (100 rows), so the
-            // nested lists below are 100 × 100 rows and more, the small pages far less.
-            max_cost: 5_000,
+            limits: gateway::config::LimitArgs {
+                // An empty database: every table is weighed at its smallest (100 rows), so the
+                // nested lists below are 100 × 100 rows and more, the small pages far less.
+                max_cost: 5_000,
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()
@@ -159,9 +162,15 @@ async fn live_queries_cannot_take_the_connections_of_requests() {
     args.pool.acquire_timeout = Duration::from_secs(3);
     let app = TestApp::builder(&args)
         .server(ServerArgs {
-            request_timeout: Duration::from_secs(4),
-            max_concurrent_live: 1,
-            max_live_queries_per_connection: 5,
+            limits: gateway::config::LimitArgs {
+                request_timeout: Duration::from_secs(4),
+                max_concurrent_live: 1,
+                ..Default::default()
+            },
+            subscriptions: gateway::config::SubscriptionArgs {
+                max_live_queries_per_connection: 5,
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()
@@ -231,7 +240,10 @@ async fn live_answers_are_bounded_like_queries() {
     let (database, connection) = TestDatabase::seeded(0.05).await;
     let app = TestApp::builder(&database.args())
         .server(ServerArgs {
-            max_response_bytes: 2_000,
+            limits: gateway::config::LimitArgs {
+                max_response_bytes: 2_000,
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()
@@ -338,8 +350,11 @@ async fn one_role_cannot_take_every_subscription() {
     let app = TestApp::builder(&database.args())
         .auth(&crate::permissions::auth())
         .server(ServerArgs {
-            max_subscriptions: 10,
-            max_subscriptions_per_role: 2,
+            subscriptions: gateway::config::SubscriptionArgs {
+                max_subscriptions: 10,
+                max_subscriptions_per_role: 2,
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()
@@ -368,7 +383,10 @@ async fn queued_events_count_in_the_answer_memory() {
     let (database, connection) = TestDatabase::seeded(0.02).await;
     let app = TestApp::builder(&database.args())
         .server(ServerArgs {
-            max_response_bytes_total: 1_000,
+            limits: gateway::config::LimitArgs {
+                max_response_bytes_total: 1_000,
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()
@@ -429,7 +447,10 @@ async fn subscriptions_are_capped_by_their_summed_cost() {
     // What one costs, as its refusal says.
     let probe = TestApp::builder(&database.args())
         .server(ServerArgs {
-            max_subscription_cost_per_connection: 1,
+            subscriptions: gateway::config::SubscriptionArgs {
+                max_subscription_cost_per_connection: 1,
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()
@@ -454,8 +475,11 @@ async fn subscriptions_are_capped_by_their_summed_cost() {
     let app = TestApp::builder(&database.args())
         .auth(&crate::permissions::auth())
         .server(ServerArgs {
-            max_subscription_cost_per_connection: cost * 2 + cost / 2,
-            max_subscription_cost_per_role: cost * 3 + cost / 2,
+            subscriptions: gateway::config::SubscriptionArgs {
+                max_subscription_cost_per_connection: cost * 2 + cost / 2,
+                max_subscription_cost_per_role: cost * 3 + cost / 2,
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()

@@ -91,7 +91,10 @@ async fn a_cross_origin_page_with_sdk_headers_is_served() {
         .port();
     let database = crate::support::TestDatabase::new().await;
     let server = gateway::config::ServerArgs {
-        cors_origins: vec![format!("http://127.0.0.1:{port}")],
+        http: gateway::config::HttpArgs {
+            cors_origins: vec![format!("http://127.0.0.1:{port}")],
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     };
     let app = crate::support::TestApp::builder(&database.args())

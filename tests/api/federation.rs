@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 fn federated() -> ServerArgs {
     ServerArgs {
-        federation: true,
+        operations: gateway::config::OperationArgs {
+            federation: true,
+            ..Default::default()
+        },
         ..ServerArgs::default()
     }
 }
@@ -213,7 +216,10 @@ async fn service_sdl_is_the_roles_subgraph_view_with_a_key_on_every_entity() {
 
     subgraph
         .restart(ServerArgs {
-            introspection: false,
+            operations: gateway::config::OperationArgs {
+                introspection: false,
+                ..federated().operations
+            },
             ..federated()
         })
         .await;
@@ -244,7 +250,10 @@ async fn service_sdl_is_the_roles_subgraph_view_with_a_key_on_every_entity() {
 #[tokio::test]
 async fn many_references_aliases_batches_and_websockets_each_get_their_own_rows() {
     let subgraph = Subgraph::new(ServerArgs {
-        max_page_size: 60,
+        limits: gateway::config::LimitArgs {
+            max_page_size: 60,
+            ..federated().limits
+        },
         ..federated()
     })
     .await;
@@ -325,7 +334,10 @@ async fn many_references_aliases_batches_and_websockets_each_get_their_own_rows(
 #[tokio::test]
 async fn malformed_representations_and_hidden_columns_are_refused() {
     let subgraph = Subgraph::new(ServerArgs {
-        max_cost: 200,
+        limits: gateway::config::LimitArgs {
+            max_cost: 200,
+            ..federated().limits
+        },
         ..federated()
     })
     .await;
@@ -444,7 +456,10 @@ async fn apollo_gateway_composes_the_subgraph_and_resolves_references_both_ways(
 #[tokio::test]
 async fn repeated_representations_are_charged_per_copy() {
     let subgraph = Subgraph::new(ServerArgs {
-        max_response_bytes: 20_000,
+        limits: gateway::config::LimitArgs {
+            max_response_bytes: 20_000,
+            ..federated().limits
+        },
         ..federated()
     })
     .await;

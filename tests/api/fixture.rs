@@ -13,7 +13,10 @@ pub const SCALE: f64 = 0.1;
 /// that [`Fixture::data`] compares that path with the streamed one on every read.
 fn executed_first() -> gateway::config::ServerArgs {
     gateway::config::ServerArgs {
-        stream_first_run: false,
+        operations: gateway::config::OperationArgs {
+            stream_first_run: false,
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     }
 }

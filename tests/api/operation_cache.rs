@@ -294,7 +294,10 @@ impl Pair {
         let cached = TestApp::builder(&database.args()).server(server.clone()).spawn().await;
         let plain = TestApp::builder(&database.args())
             .server(ServerArgs {
-                operation_cache_size: 0,
+                operations: gateway::config::OperationArgs {
+                    operation_cache_size: 0,
+                    ..server.operations
+                },
                 ..server
             })
             .spawn()
@@ -384,7 +387,10 @@ async fn streamed_answers_equal_executed_ones() {
 #[tokio::test]
 async fn streamed_errors_equal_executed_ones() {
     let server = ServerArgs {
-        max_response_bytes: 4096,
+        limits: gateway::config::LimitArgs {
+            max_response_bytes: 4096,
+            ..Default::default()
+        },
         ..gateway::config::defaults()
     };
     let pair = Pair::new(server).await;

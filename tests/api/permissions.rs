@@ -612,8 +612,11 @@ async fn select_rules_cap_rows_and_can_forbid_aggregates() {
 async fn introspection_can_be_off_except_for_chosen_roles() {
     let database = TestDatabase::new().await;
     let server = gateway::config::ServerArgs {
-        introspection: false,
-        introspection_roles: vec!["admin".into()],
+        operations: gateway::config::OperationArgs {
+            introspection: false,
+            introspection_roles: vec!["admin".into()],
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     };
     let app = TestApp::builder(&database.args())

@@ -178,12 +178,21 @@ async fn batches_and_bodies_are_bounded() {
 async fn query_limits_refuse_with_codes() {
     let database = TestDatabase::new().await;
     let server = gateway::config::ServerArgs {
-        max_depth: 5,
-        max_aliases: 3,
-        max_root_fields: 2,
-        max_page_size: 50,
-        introspection: false,
-        playground: false,
+        limits: gateway::config::LimitArgs {
+            max_depth: 5,
+            max_aliases: 3,
+            max_root_fields: 2,
+            max_page_size: 50,
+            ..Default::default()
+        },
+        operations: gateway::config::OperationArgs {
+            introspection: false,
+            ..Default::default()
+        },
+        http: gateway::config::HttpArgs {
+            playground: false,
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;
@@ -244,7 +253,10 @@ async fn unbounded_lists_stop_at_the_maximum_page_size() {
         "below the default maximum (10,000) nothing is cut"
     );
     let server = gateway::config::ServerArgs {
-        max_page_size: 100,
+        limits: gateway::config::LimitArgs {
+            max_page_size: 100,
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     };
     let database_url = fixture.connection_url();
@@ -294,7 +306,10 @@ async fn timeouts_and_overload_fail_fast_with_codes() {
 
     let heavy = "{ tasks(first: 2000) { nodes { comments(first: 50) { nodes { author { displayName } } } tags(first: 50) { nodes { name } } } } }";
     let server = gateway::config::ServerArgs {
-        request_timeout: std::time::Duration::from_millis(1),
+        limits: gateway::config::LimitArgs {
+            request_timeout: std::time::Duration::from_millis(1),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let app = TestApp::builder(&database).server(server).spawn().await;
@@ -311,8 +326,11 @@ async fn timeouts_and_overload_fail_fast_with_codes() {
     app.stop().await;
 
     let server = gateway::config::ServerArgs {
-        max_concurrent_requests: 1,
-        queue_timeout: std::time::Duration::from_millis(20),
+        limits: gateway::config::LimitArgs {
+            max_concurrent_requests: 1,
+            queue_timeout: std::time::Duration::from_millis(20),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let app = TestApp::builder(&database).server(server).spawn().await;
@@ -389,8 +407,11 @@ async fn safelisted_roles_run_only_listed_operations() {
     .unwrap();
     let database = TestDatabase::new().await;
     let server = gateway::config::ServerArgs {
-        safelist_file: Some(manifest),
-        safelist_roles: vec!["*".into()],
+        operations: gateway::config::OperationArgs {
+            safelist_file: Some(manifest),
+            safelist_roles: vec!["*".into()],
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;
@@ -538,8 +559,11 @@ async fn shutdown_under_load_lets_accepted_requests_finish() {
 async fn cors_allows_only_the_configured_origins() {
     let database = TestDatabase::new().await;
     let server = gateway::config::ServerArgs {
-        cors_origins: vec!["https://app.example.com".into()],
-        cors_credentials: true,
+        http: gateway::config::HttpArgs {
+            cors_origins: vec!["https://app.example.com".into()],
+            cors_credentials: true,
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;
@@ -607,7 +631,10 @@ async fn draining_refuses_new_requests_with_503_while_in_flight_ones_finish() {
 async fn cors_admits_the_sdk_headers_caches_preflights_and_exposes_the_request_id() {
     let database = TestDatabase::new().await;
     let server = gateway::config::ServerArgs {
-        cors_origins: vec!["https://app.example.com".into()],
+        http: gateway::config::HttpArgs {
+            cors_origins: vec!["https://app.example.com".into()],
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;

@@ -15,7 +15,8 @@ async fn slow_tags(connection: &DatabaseConnection, seconds: u32) {
     gateway::sample::seed::seed(connection, 0.1).await.expect("seed");
     for sql in [
         "ALTER TABLE tags RENAME TO tags_stored".to_owned(),
-        format!("CREATE VIEW tags AS SELECT * FROM tags_stored WHERE pg_sleep({seconds}) IS NOT NULL"),
+        // An uncorrelated subquery is an InitPlan: the statement sleeps once, not once per row.
+        format!("CREATE VIEW tags AS SELECT * FROM tags_stored WHERE (SELECT pg_sleep({seconds})::text) IS NOT NULL"),
     ] {
         connection.execute_unprepared(&sql).await.expect(&sql);
     }
@@ -63,7 +64,10 @@ fn slow_request(app: &TestApp) -> tokio::task::JoinHandle<reqwest::Result<reqwes
 pub(crate) async fn a_timed_out_read_stops(database: &TestDatabase, args: DatabaseArgs) {
     let connection = database.connect().await;
     let server = ServerArgs {
-        request_timeout: Duration::from_secs(1),
+        limits: gateway::config::LimitArgs {
+            request_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let app = TestApp::builder(&args).server(server).spawn().await;
@@ -309,9 +313,15 @@ async fn slow_bodies_do_not_take_the_slots_of_ready_requests() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let database = TestDatabase::new().await;
     let server = ServerArgs {
-        max_concurrent_requests: 16,
-        queue_timeout: Duration::from_millis(200),
-        body_timeout: Duration::from_secs(2),
+        limits: gateway::config::LimitArgs {
+            max_concurrent_requests: 16,
+            queue_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+        http: gateway::config::HttpArgs {
+            body_timeout: Duration::from_secs(2),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;
@@ -422,7 +432,10 @@ async fn slow_silent_and_idle_connections_are_closed_after_the_header_timeout() 
     use tokio::io::AsyncWriteExt;
     let database = TestDatabase::new().await;
     let server = ServerArgs {
-        header_timeout: Duration::from_secs(1),
+        http: gateway::config::HttpArgs {
+            header_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
         ..ServerArgs::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;
@@ -506,7 +519,10 @@ async fn answers_in_flight_share_one_memory_bound() {
     // Room for one large answer (the database's text is ~10% larger than the response), not two.
     let app = TestApp::builder(&database.args())
         .server(ServerArgs {
-            max_response_bytes_total: size * 3 / 2,
+            limits: gateway::config::LimitArgs {
+                max_response_bytes_total: size * 3 / 2,
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()
@@ -559,9 +575,12 @@ async fn text_matching_costs_its_pattern_times_the_rows_it_scans() {
     migration::Migrator::up(&sqlite, None).await.expect("migrate");
     gateway::sample::seed::seed(&sqlite, 0.1).await.expect("seed");
     let server = || ServerArgs {
-        // 2,000 tasks × 300 characters = 600,000: over; × 100 = 200,000: under.
-        max_text_match_cost: 500_000,
-        max_pattern_length: 400,
+        limits: gateway::config::LimitArgs {
+            // 2,000 tasks × 300 characters = 600,000: over; × 100 = 200,000: under.
+            max_text_match_cost: 500_000,
+            max_pattern_length: 400,
+            ..Default::default()
+        },
         ..ServerArgs::default()
     };
     for app in [
@@ -670,7 +689,10 @@ async fn a_timed_out_write_stops_its_statement() {
     };
     let app = TestApp::builder(&args)
         .server(ServerArgs {
-            request_timeout: Duration::from_secs(1),
+            limits: gateway::config::LimitArgs {
+                request_timeout: Duration::from_secs(1),
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()

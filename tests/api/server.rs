@@ -120,7 +120,10 @@ async fn metrics_count_requests_errors_and_statements() {
     let database = TestDatabase::new().await;
     // Two operation names fit the label; a third name is `other`.
     let server = gateway::config::ServerArgs {
-        metrics_operation_names: 2,
+        operations: gateway::config::OperationArgs {
+            metrics_operation_names: 2,
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;

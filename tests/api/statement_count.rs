@@ -113,7 +113,10 @@ async fn a_four_level_query_is_one_statement_per_root_field_for_any_number_of_ro
 async fn entities_are_one_statement_per_type() {
     let cluster = logging_cluster().await;
     let server = gateway::config::ServerArgs {
-        federation: true,
+        operations: gateway::config::OperationArgs {
+            federation: true,
+            ..Default::default()
+        },
         ..gateway::config::ServerArgs::default()
     };
     let app = TestApp::builder(&DatabaseArgs::with_url(Some(&app_url(&cluster))))

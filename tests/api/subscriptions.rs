@@ -509,7 +509,10 @@ async fn a_consumer_that_stops_reading_is_disconnected_and_memory_stays_flat() {
     let connection = database.connect().await;
     gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let server = ServerArgs {
-        subscription_queue: 2,
+        subscriptions: gateway::config::SubscriptionArgs {
+            subscription_queue: 2,
+            ..Default::default()
+        },
         ..ServerArgs::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;
@@ -577,8 +580,11 @@ async fn a_consumer_that_stops_reading_is_disconnected_and_memory_stays_flat() {
 async fn silent_websockets_are_closed_after_the_idle_timeout() {
     let fixture = Fixture::postgres().await;
     let server = ServerArgs {
-        ws_keepalive: Duration::from_millis(200),
-        ws_idle_timeout: Duration::from_secs(1),
+        subscriptions: gateway::config::SubscriptionArgs {
+            ws_keepalive: Duration::from_millis(200),
+            ws_idle_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
         ..ServerArgs::default()
     };
     let app = TestApp::builder(&gateway::config::DatabaseArgs::with_url(Some(
@@ -627,8 +633,11 @@ async fn connections_are_limited_pinged_and_refuse_duplicate_ids() {
         gateway::config::DatabaseArgs::with_url(Some(&fixture.connection_url()))
     };
     let server = ServerArgs {
-        max_subscriptions_per_connection: 2,
-        ws_keepalive: Duration::from_millis(300),
+        subscriptions: gateway::config::SubscriptionArgs {
+            max_subscriptions_per_connection: 2,
+            ws_keepalive: Duration::from_millis(300),
+            ..Default::default()
+        },
         ..ServerArgs::default()
     };
     let app = TestApp::builder(&database_args).server(server).spawn().await;
@@ -757,7 +766,10 @@ async fn on_sqlite_the_gateways_own_writes_feed_subscriptions() {
 async fn the_process_runs_at_most_the_configured_number_of_subscriptions() {
     let database = TestDatabase::new().await;
     let server = ServerArgs {
-        max_subscriptions: 2,
+        subscriptions: gateway::config::SubscriptionArgs {
+            max_subscriptions: 2,
+            ..Default::default()
+        },
         ..ServerArgs::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;
@@ -795,7 +807,10 @@ async fn a_bulk_write_reaches_a_reading_client_whole_however_small_its_queue() {
     let connection = database.connect().await;
     gateway::sample::seed::seed(&connection, 0.1).await.expect("seed");
     let server = ServerArgs {
-        subscription_queue: 4,
+        subscriptions: gateway::config::SubscriptionArgs {
+            subscription_queue: 4,
+            ..Default::default()
+        },
         ..ServerArgs::default()
     };
     let app = TestApp::builder(&database.args()).server(server).spawn().await;

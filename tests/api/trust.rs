@@ -503,7 +503,10 @@ async fn a_role_the_policy_does_not_name_sees_no_schema_and_no_data() {
 #[tokio::test]
 async fn cost_counts_variables_and_answers_are_bounded() {
     let attack = Attack::new(ServerArgs {
-        max_response_bytes: 2_000,
+        limits: gateway::config::LimitArgs {
+            max_response_bytes: 2_000,
+            ..Default::default()
+        },
         ..ServerArgs::default()
     })
     .await;
@@ -541,7 +544,10 @@ async fn metrics_can_require_a_bearer_token() {
     let database = TestDatabase::new().await;
     let app = TestApp::builder(&database.args())
         .server(ServerArgs {
-            metrics_token: Some("metrics-secret".into()),
+            http: gateway::config::HttpArgs {
+                metrics_token: Some("metrics-secret".into()),
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()
@@ -615,7 +621,10 @@ async fn over_the_websocket_a_mutation_operation_is_one_transaction_and_operatio
     let slow = TestApp::builder(&attack._database.args())
         .auth(&auth())
         .server(ServerArgs {
-            request_timeout: std::time::Duration::from_millis(1),
+            limits: gateway::config::LimitArgs {
+                request_timeout: std::time::Duration::from_millis(1),
+                ..Default::default()
+            },
             ..ServerArgs::default()
         })
         .spawn()
