@@ -4,10 +4,8 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_sample_schema;
-pub mod m20261127_000001_change_feed;
+mod m20261127_000001_change_feed;
 mod m20261201_000001_track_sample;
-
-pub use m20261127_000001_change_feed::{install_log, is_tracked, remove_log, track, untrack};
 
 /// Every migration of the gateway's schema, in order.
 pub struct Migrator;

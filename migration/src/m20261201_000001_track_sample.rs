@@ -1,8 +1,8 @@
-//! The sample's tables announce their changes: the change-feed trigger on each (see
-//! [`crate::m20261127_000001_change_feed`]). Serving never installs triggers uninvited; for a
+//! The sample's tables announce their changes: the change-feed trigger on each (the engine's DDL,
+//! in the `change-feed` crate). Serving never installs triggers uninvited; for a
 //! database of one's own, `gateway changes install` does what this migration does here.
 
-use crate::m20261127_000001_change_feed::{is_tracked, track, untrack};
+use change_feed::{is_tracked, track, untrack};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]

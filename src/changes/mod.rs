@@ -148,7 +148,7 @@ pub async fn untracked(connection: &DatabaseConnection, registry: &Registry) -> 
     let transaction = connection.begin().await?;
     let mut untracked = Vec::new();
     for entity in trackable(registry) {
-        if !migration::is_tracked(&transaction, &entity.table).await? {
+        if !change_feed::is_tracked(&transaction, &entity.table).await? {
             untracked.push(entity.table.clone());
         }
     }
@@ -172,17 +172,17 @@ pub async fn install(connection: &DatabaseConnection, registry: &Registry) -> Re
             .await
             .map_err(failed(log))?;
     }
-    migration::install_log(&transaction).await.map_err(failed(log))?;
+    change_feed::install_log(&transaction).await.map_err(failed(log))?;
     let mut installed = Vec::new();
     for entity in trackable(registry) {
-        if migration::is_tracked(&transaction, &entity.table)
+        if change_feed::is_tracked(&transaction, &entity.table)
             .await
             .map_err(failed(&entity.table))?
         {
             continue;
         }
         let key: Vec<&str> = entity.primary_key.iter().map(String::as_str).collect();
-        migration::track(&transaction, &entity.table, &key)
+        change_feed::track(&transaction, &entity.table, &key)
             .await
             .map_err(failed(&entity.table))?;
         installed.push(entity.table.clone());
@@ -211,17 +211,17 @@ pub async fn uninstall(connection: &DatabaseConnection, registry: &Registry) -> 
     let transaction = connection.begin().await.map_err(failed(log))?;
     let mut removed = Removed::default();
     for entity in trackable(registry) {
-        if migration::is_tracked(&transaction, &entity.table)
+        if change_feed::is_tracked(&transaction, &entity.table)
             .await
             .map_err(failed(&entity.table))?
         {
-            migration::untrack(&transaction, &entity.table)
+            change_feed::untrack(&transaction, &entity.table)
                 .await
                 .map_err(failed(&entity.table))?;
             removed.tables.push(entity.table.clone());
         }
     }
-    removed.log = migration::remove_log(&transaction).await.map_err(failed(log))?;
+    removed.log = change_feed::remove_log(&transaction).await.map_err(failed(log))?;
     transaction.commit().await.map_err(failed(log))?;
     Ok(removed)
 }
