@@ -157,50 +157,14 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
     // byte does not until it is complete.
     let opened = tokio::time::Instant::now();
     let last_frame = Arc::new(AtomicU64::new(0));
-    let input = {
-        let active = active.clone();
-        let last_frame = last_frame.clone();
-        let close_tx = close_tx.clone();
-        let too_big = close_tx.clone();
-        stream
-            .take_while(move |message| {
-                // A message over GATEWAY_MAX_BODY_BYTES ends the connection with 1009, not silence.
-                if let Err(error) = message {
-                    tracing::debug!(%error, "WebSocket read failed");
-                    let _ = too_big.send(Some((MESSAGE_TOO_BIG, "the message is too big".into())));
-                }
-                futures_util::future::ready(message.is_ok())
-            })
-            .filter_map(move |message| {
-                last_frame.store(opened.elapsed().as_millis() as u64, Ordering::Relaxed);
-                let forward = match &message {
-                    Ok(Message::Text(text)) => Some(text.as_bytes()),
-                    Ok(Message::Binary(bytes)) => Some(bytes.as_ref()),
-                    _ => None,
-                }
-                .is_none_or(|bytes| {
-                    if !modern {
-                        return true;
-                    }
-                    let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_slice::<Envelope>(bytes) else {
-                        return true;
-                    };
-                    let mut active = active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    match kind.as_str() {
-                        "subscribe" if !active.insert(id.clone()) => {
-                            let _ = close_tx.send(Some((DUPLICATE_ID, format!("Subscriber for {id} already exists"))));
-                            false
-                        }
-                        "complete" => {
-                            active.remove(&id);
-                            true
-                        }
-                        _ => true,
-                    }
-                });
-                futures_util::future::ready(forward.then_some(message))
-            })
-    };
+    let input = incoming(
+        stream,
+        modern,
+        active.clone(),
+        opened,
+        last_frame.clone(),
+        close_tx.clone(),
+    );
 
     let (expiry_tx, expiry_rx) = watch::channel::<Option<u64>>(None);
     let rejected = Arc::new(AtomicBool::new(false));
@@ -273,45 +237,11 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
             }
             message = outgoing_rx.recv() => match message {
                 None => break None,
-                Some(Message::Text(text)) => {
-                    let text = if modern {
-                        match protocol_error(&text) {
-                            Some((id, error)) => {
-                                active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
-                                refused.insert(id);
-                                error.into()
-                            }
-                            None if text.starts_with(r#"{"type":"complete""#)
-                                && serde_json::from_str::<Envelope>(&text)
-                                    .is_ok_and(|envelope| envelope.id.is_some_and(|id| refused.remove(&id))) =>
-                            {
-                                // `error` ended the operation: no `complete` follows it.
-                                continue;
-                            }
-                            None => text,
-                        }
-                    } else {
-                        text
-                    };
-                    if modern && (text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#))
-                        && let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(&text)
-                    {
-                        active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
-                    }
-                    Message::Text(text)
-                }
-                Some(Message::Close(frame)) => {
-                    let (code, reason) = frame.map_or((PROTOCOL_ERROR, String::new()), |frame| {
-                        (frame.code, frame.reason.to_string())
-                    });
-                    let code = match code {
-                        PROTOCOL_ERROR if rejected.load(Ordering::Relaxed) => FORBIDDEN,
-                        PROTOCOL_ERROR => BAD_MESSAGE,
-                        HANDSHAKE_INCOMPLETE => UNAUTHORIZED,
-                        other => other,
-                    };
-                    break Some((code, reason));
-                }
+                Some(Message::Text(text)) => match outgoing_text(text, modern, &active, &mut refused) {
+                    Some(text) => Message::Text(text),
+                    None => continue,
+                },
+                Some(Message::Close(frame)) => break Some(close_of(frame, rejected.load(Ordering::Relaxed))),
                 Some(_) => continue,
             },
             _ = keepalive.tick(), if !options.keepalive.is_zero() && initialized.load(Ordering::Relaxed) => {
@@ -364,6 +294,117 @@ async fn serve(state: AppState, name: &'static str, upgrade_authorization: Optio
         }));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
     }
+}
+
+/// The client's frames as async-graphql gets them: a read error (a message over
+/// `GATEWAY_MAX_BODY_BYTES`) ends the connection with 1009 instead of silence; every whole frame
+/// marks when the connection last spoke (`last_frame`, ms since `opened`: pongs count, a frame
+/// dripped byte by byte does not until it is complete); on graphql-transport-ws (`modern`) a
+/// `subscribe` with an id in use closes the connection with 4409, and ids are tracked in `active`.
+fn incoming(
+    stream: futures_util::stream::SplitStream<WebSocket>,
+    modern: bool,
+    active: Arc<Mutex<HashSet<String>>>,
+    opened: tokio::time::Instant,
+    last_frame: Arc<AtomicU64>,
+    close_tx: Arc<watch::Sender<Close>>,
+) -> impl futures_util::Stream<Item = Result<Message, axum::Error>> + Send + 'static {
+    let too_big = close_tx.clone();
+    stream
+        .take_while(move |message| {
+            if let Err(error) = message {
+                tracing::debug!(%error, "WebSocket read failed");
+                let _ = too_big.send(Some((MESSAGE_TOO_BIG, "the message is too big".into())));
+            }
+            futures_util::future::ready(message.is_ok())
+        })
+        .filter_map(move |message| {
+            last_frame.store(opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let forward = match &message {
+                Ok(Message::Text(text)) => Some(text.as_bytes()),
+                Ok(Message::Binary(bytes)) => Some(bytes.as_ref()),
+                _ => None,
+            }
+            .is_none_or(|bytes| {
+                if !modern {
+                    return true;
+                }
+                let Ok(Envelope { kind, id: Some(id) }) = serde_json::from_slice::<Envelope>(bytes) else {
+                    return true;
+                };
+                let mut active = active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                match kind.as_str() {
+                    "subscribe" if !active.insert(id.clone()) => {
+                        let _ = close_tx.send(Some((DUPLICATE_ID, format!("Subscriber for {id} already exists"))));
+                        false
+                    }
+                    "complete" => {
+                        active.remove(&id);
+                        true
+                    }
+                    _ => true,
+                }
+            });
+            futures_util::future::ready(forward.then_some(message))
+        })
+}
+
+/// What async-graphql's text message becomes on the wire; `None`: nothing is sent. On
+/// graphql-transport-ws (`modern`) a document that cannot run is answered with the protocol's
+/// `error` message and the `complete` async-graphql sends after it is dropped (`refused` holds
+/// those ids until then); an operation that ends leaves `active`.
+fn outgoing_text(
+    text: axum::extract::ws::Utf8Bytes,
+    modern: bool,
+    active: &Mutex<HashSet<String>>,
+    refused: &mut HashSet<String>,
+) -> Option<axum::extract::ws::Utf8Bytes> {
+    if !modern {
+        return Some(text);
+    }
+    let text = match protocol_error(&text) {
+        Some((id, error)) => {
+            active
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&id);
+            refused.insert(id);
+            error.into()
+        }
+        None if text.starts_with(r#"{"type":"complete""#)
+            && serde_json::from_str::<Envelope>(&text)
+                .is_ok_and(|envelope| envelope.id.is_some_and(|id| refused.remove(&id))) =>
+        {
+            // `error` ended the operation: no `complete` follows it.
+            return None;
+        }
+        None => text,
+    };
+    if (text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#))
+        && let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str::<Envelope>(&text)
+    {
+        active
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&id);
+    }
+    Some(text)
+}
+
+/// The close code and reason for the close frame async-graphql asked for: its generic protocol
+/// error becomes 4403 after a refused `connection_init` (`rejected`), 4400 otherwise, and an
+/// incomplete handshake 4401.
+fn close_of(frame: Option<CloseFrame>, rejected: bool) -> (u16, String) {
+    let (code, reason) = frame.map_or((PROTOCOL_ERROR, String::new()), |frame| {
+        (frame.code, frame.reason.to_string())
+    });
+    let code = match code {
+        PROTOCOL_ERROR if rejected => FORBIDDEN,
+        PROTOCOL_ERROR => BAD_MESSAGE,
+        HANDSHAKE_INCOMPLETE => UNAUTHORIZED,
+        other => other,
+    };
+    (code, reason)
 }
 
 /// graphql-transport-ws answers a document that cannot run (it does not parse or validate) with an
