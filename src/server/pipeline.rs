@@ -195,6 +195,124 @@ pub struct Settings {
     pub operation_names: crate::telemetry::record::OperationNames,
 }
 
+/// What the document stage found: the operation's kind and name (a label only if the document
+/// contains it), the limit it broke if any, and its root fields' response keys (in document
+/// order, for async-graphql's answers).
+struct Checked {
+    kind: OperationType,
+    operation_name: String,
+    refused: Option<async_graphql::ServerError>,
+    keys: Vec<async_graphql::Name>,
+}
+
+/// The document stage: the nesting bound before the parser (which recurses on brackets), one
+/// parse, the operation selection, and the limits with the request's variables — or the answer
+/// that ends the operation here. A prepared `document` was parsed and validated before: only its
+/// cost, which depends on the variables, is checked again.
+fn check(
+    state: &AppState,
+    document: Option<&ExecutableDocument>,
+    request: &mut async_graphql::Request,
+) -> Result<Checked, (String, Outcome)> {
+    let name = request.operation_name.clone();
+    let limits = &state.pipeline.limits;
+    if let Some(document) = document {
+        // (Its root keys are found only if async-graphql runs it: a streamed answer is in
+        // document order already.)
+        return Ok(Checked {
+            kind: OperationType::Query,
+            operation_name: document_operation_name(document, name.as_deref()),
+            refused: limits
+                .check_with(document, &request.variables, Some(&state.engine))
+                .err(),
+            keys: Vec::new(),
+        });
+    }
+    let unnamed = |refused| Checked {
+        kind: OperationType::Query,
+        operation_name: String::new(),
+        refused,
+        keys: Vec::new(),
+    };
+    if let Err(error) = check_nesting(&request.query, limits.nesting) {
+        return Ok(unnamed(Some(error)));
+    }
+    let variables = std::mem::take(&mut request.variables);
+    // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
+    let checked = match request.parsed_query().inspect(|_| crate::telemetry::record::parsed()) {
+        // Execution reports the parse error with its code.
+        Err(_) => Ok(unnamed(None)),
+        Ok(document) => {
+            let kind = selected_operation_type(document, name.as_deref()).unwrap_or(OperationType::Query);
+            if let Some(problem) = unselectable(document, name.as_deref()) {
+                Err((ErrorCode::GraphqlValidationFailed.body(&problem), Outcome::RequestError))
+            } else if kind == OperationType::Subscription {
+                let body = ErrorCode::BadRequest.body(
+                    "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws or graphql-ws)",
+                );
+                Err((body, Outcome::RequestError))
+            } else {
+                let refused = limits.check_with(document, &variables, Some(&state.engine)).err();
+                Ok(Checked {
+                    kind,
+                    operation_name: document_operation_name(document, name.as_deref()),
+                    // Root keys only of a document within the limits: the walk follows fragment spreads.
+                    keys: match refused {
+                        None => root_keys(document, name.as_deref()),
+                        Some(_) => Vec::new(),
+                    },
+                    refused,
+                })
+            }
+        }
+    };
+    request.variables = variables;
+    checked
+}
+
+/// The execution stage: a prepared document whose statements bind streams the database's JSON;
+/// anything else runs through async-graphql with the operation's transaction, answer budget and
+/// text-match tally.
+async fn execute(
+    state: &AppState,
+    schema: &async_graphql::dynamic::Schema,
+    session: Option<&Session>,
+    request: async_graphql::Request,
+    prepared: Option<&Arc<crate::operation::Prepared>>,
+    transaction: &Arc<OperationTransaction>,
+    budget: &Arc<crate::database::budget::ResponseBudget>,
+) -> Executed {
+    if let Some(bound) = prepared.and_then(|prepared| bound(state, session, prepared, &request)) {
+        let budget = state.pipeline.bounds.budget();
+        let context = crate::operation::stream::Context {
+            primary: &state.database,
+            routing: Some(&state.routing),
+            budget: &budget,
+        };
+        return match crate::operation::stream::run(&context, &bound).await {
+            Ok(body) => Executed::Streamed(body),
+            Err(error) => Executed::Response(async_graphql::Response::from_errors(vec![error])),
+        };
+    }
+    let mut request = request
+        .data(transaction.clone())
+        .data(budget.clone())
+        .data(Arc::new(crate::plan::text_cost::TextSpent::default()))
+        .data(LimitsChecked);
+    if let Some(prepared) = prepared {
+        request.set_parsed_query(prepared.document.clone());
+    }
+    if let Some(session) = session {
+        request = request.data(session.clone());
+    }
+    // Boxed: async-graphql's execution future is tens of kilobytes, and every future that held
+    // it inline (this one, the handler's, the router's) would be copied at each move, the
+    // streamed path's too.
+    let mut response = Box::pin(schema.execute(request)).await;
+    transaction.finish(&mut response).await;
+    Executed::Response(response)
+}
+
 /// Runs one operation in its own operation-wide transaction; its JSON result and outcome.
 pub async fn run(state: &AppState, session: Option<&Session>, request: async_graphql::Request) -> (String, Outcome) {
     let schema = match state.schema_for(session.map(|session| session.role.as_str())) {
@@ -204,59 +322,23 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
         }
     };
     let started = std::time::Instant::now();
-    // Known once the document is: a name the document does not contain is never a label.
-    let mut operation_name = String::new();
     let role = session.map(|session| session.role.clone()).unwrap_or_default();
     let name = request.operation_name.clone();
     // A document seen before: parsed and validated already.
     let prepared = prepared(state, session, &request);
     let mut request = request;
-    let (kind, refused, keys) = if let Some(prepared) = &prepared {
-        // Its cost still depends on the variables. (Its root keys are found only if async-graphql
-        // runs it: a streamed answer is in document order already.)
-        let refused = state
-            .pipeline
-            .limits
-            .check_with(&prepared.document, &request.variables, Some(&state.engine))
-            .err();
-        operation_name = document_operation_name(&prepared.document, name.as_deref());
-        (OperationType::Query, refused, Vec::new())
-    } else {
-        // The nesting bound comes before the parser, which recurses on brackets.
-        let variables = std::mem::take(&mut request.variables);
-        let checked = match check_nesting(&request.query, state.pipeline.limits.nesting) {
-            Err(error) => (OperationType::Query, Some(error), Vec::new()),
-            // Parsed once here: the limits are checked on it and async-graphql executes it as parsed.
-            Ok(()) => match request.parsed_query().inspect(|_| crate::telemetry::record::parsed()) {
-                Ok(document) => {
-                    operation_name = document_operation_name(document, name.as_deref());
-                    let kind = selected_operation_type(document, name.as_deref()).unwrap_or(OperationType::Query);
-                    if let Some(problem) = unselectable(document, name.as_deref()) {
-                        let body = ErrorCode::GraphqlValidationFailed.body(&problem);
-                        return (body, Outcome::RequestError);
-                    }
-                    if kind == OperationType::Subscription {
-                        let body = ErrorCode::BadRequest.body(
-                            "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws or graphql-ws)",
-                        );
-                        return (body, Outcome::RequestError);
-                    }
-                    // Root keys only of a document within the limits: the walk follows fragment spreads.
-                    match state
-                        .pipeline
-                        .limits
-                        .check_with(document, &variables, Some(&state.engine))
-                    {
-                        Ok(_) => (kind, None, root_keys(document, name.as_deref())),
-                        Err(error) => (kind, Some(error), Vec::new()),
-                    }
-                }
-                // Execution reports the parse error with its code.
-                Err(_) => (OperationType::Query, None, Vec::new()),
-            },
-        };
-        request.variables = variables;
-        checked
+    let Checked {
+        kind,
+        operation_name,
+        refused,
+        keys,
+    } = match check(
+        state,
+        prepared.as_ref().map(|prepared| &prepared.document),
+        &mut request,
+    ) {
+        Ok(checked) => checked,
+        Err(refusal) => return refusal,
     };
     // An operation that did not run to its answer: its name is a label only if already known.
     let unfinished = |outcome: &'static str, code: ErrorCode| {
@@ -292,9 +374,6 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
         }
         other => other,
     };
-    let bound = prepared
-        .as_ref()
-        .and_then(|prepared| bound(state, session, prepared, &request));
     let transaction = Arc::new(OperationTransaction::new(
         state.database.clone(),
         state.routing.breaker.clone(),
@@ -302,37 +381,15 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
     // Kept until the response is serialized (the end of this function): the answer's values are
     // what it charges the process's answer memory for.
     let executed_budget = Arc::new(state.pipeline.bounds.budget());
-    let execution = async {
-        if let Some(bound) = &bound {
-            let budget = state.pipeline.bounds.budget();
-            let context = crate::operation::stream::Context {
-                primary: &state.database,
-                routing: Some(&state.routing),
-                budget: &budget,
-            };
-            return match crate::operation::stream::run(&context, bound).await {
-                Ok(body) => Executed::Streamed(body),
-                Err(error) => Executed::Response(async_graphql::Response::from_errors(vec![error])),
-            };
-        }
-        let mut request = request
-            .data(transaction.clone())
-            .data(executed_budget.clone())
-            .data(Arc::new(crate::plan::text_cost::TextSpent::default()))
-            .data(LimitsChecked);
-        if let Some(prepared) = &prepared {
-            request.set_parsed_query(prepared.document.clone());
-        }
-        if let Some(session) = session {
-            request = request.data(session.clone());
-        }
-        // Boxed: async-graphql's execution future is tens of kilobytes, and every future that held
-        // it inline (this one, the handler's, the router's) would be copied at each move, the
-        // streamed path's too.
-        let mut response = Box::pin(schema.execute(request)).await;
-        transaction.finish(&mut response).await;
-        Executed::Response(response)
-    };
+    let execution = execute(
+        state,
+        schema,
+        session,
+        request,
+        prepared.as_ref(),
+        &transaction,
+        &executed_budget,
+    );
     // Past the timeout the operation is dropped: its statement is cancelled with the connection's
     // future and its transaction rolls back.
     let mut aborted = state.lifecycle.aborting.subscribe();
