@@ -42,6 +42,19 @@ pub struct BoundSettings {
     pub max_response_bytes_total: usize,
 }
 
+impl From<&crate::config::LimitArgs> for BoundSettings {
+    fn from(args: &crate::config::LimitArgs) -> Self {
+        Self {
+            request_timeout: args.request_timeout,
+            queue_timeout: args.queue_timeout,
+            max_concurrent_requests: args.max_concurrent_requests,
+            max_concurrent_live: args.max_concurrent_live,
+            max_response_bytes: args.max_response_bytes,
+            max_response_bytes_total: args.max_response_bytes_total,
+        }
+    }
+}
+
 impl Bounds {
     pub fn new(settings: BoundSettings) -> Self {
         let max_requests = settings.max_concurrent_requests.max(1);

@@ -131,14 +131,7 @@ impl Application {
         }
         // Record from the first request on.
         metrics::handle();
-        let bounds = Arc::new(crate::bounds::Bounds::new(crate::bounds::BoundSettings {
-            request_timeout: args.limits.request_timeout,
-            queue_timeout: args.limits.queue_timeout,
-            max_concurrent_requests: args.limits.max_concurrent_requests,
-            max_concurrent_live: args.limits.max_concurrent_live,
-            max_response_bytes: args.limits.max_response_bytes,
-            max_response_bytes_total: args.limits.max_response_bytes_total,
-        }));
+        let bounds = Arc::new(crate::bounds::Bounds::new((&args.limits).into()));
         let feed = crate::changes::ChangeFeed::start(
             database.clone(),
             registry.clone(),
@@ -159,49 +152,20 @@ impl Application {
             builder.data(database.clone()).data(feed.clone()).data(routing.clone())
         };
         let schema = with_connections(crate::schema::builder(registry.clone(), options.clone())).finish()?;
-        // Each role of the policy gets a schema showing only what it may read and write.
-        let mut role_schemas = HashMap::new();
-        for role in policy.iter().flat_map(|policy| policy.roles()) {
-            let view = policy.as_ref().map(|policy| policy.view(role)).unwrap_or_default();
-            if crate::schema::view_has_queries(&registry, &view) {
-                // Introspection can be off in general yet on for chosen roles (e.g. developers).
-                let introspection = args.operations.introspection
-                    || args
-                        .operations
-                        .introspection_roles
-                        .iter()
-                        .any(|allowed| allowed == role);
-                let options = crate::schema::SchemaOptions {
-                    view,
-                    introspection,
-                    ..options.clone()
-                };
-                let role_schema = with_connections(crate::schema::builder(registry.clone(), options)).finish()?;
-                role_schemas.insert(role.to_owned(), role_schema);
-            }
-        }
+        let role_schemas = role_schemas(
+            &registry,
+            policy.as_deref(),
+            &args.operations,
+            &options,
+            with_connections,
+        )?;
         let listener = TcpListener::bind(args.listen)
             .await
             .map_err(|source| ServerError::Bind {
                 address: args.listen,
                 source,
             })?;
-        let http = Arc::new(http::HttpOptions {
-            max_body_bytes: args.http.max_body_bytes,
-            max_batch: args.http.max_batch,
-            csrf_headers: args
-                .http
-                .csrf_prevention
-                .then(|| args.http.csrf_required_headers.clone()),
-            playground: args.http.playground,
-            body_timeout: args.http.body_timeout,
-            persisted: http::PersistedQueries::new(
-                args.operations.apq_cache_size,
-                args.operations.safelist_file.as_deref(),
-                args.operations.safelist_roles.clone(),
-            )?,
-            metrics_token: args.http.metrics_token.clone(),
-        });
+        let http = Arc::new(http::HttpOptions::new(&args.http, &args.operations)?);
         let pipeline = Arc::new(pipeline::Settings {
             bounds,
             limits: options.limits,
@@ -211,14 +175,7 @@ impl Application {
         });
         let lifecycle = Arc::new(lifecycle::Lifecycle::default());
         let state = AppState {
-            websocket: websocket::Options {
-                init_timeout: args.subscriptions.ws_init_timeout,
-                keepalive: args.subscriptions.ws_keepalive,
-                idle_timeout: args.subscriptions.ws_idle_timeout,
-                max_subscriptions: args.subscriptions.max_subscriptions_per_connection,
-                max_live_queries: args.subscriptions.max_live_queries_per_connection,
-                max_cost: args.subscriptions.max_subscription_cost_per_connection,
-            },
+            websocket: (&args.subscriptions).into(),
             http,
             pipeline: pipeline.clone(),
             lifecycle: lifecycle.clone(),
@@ -369,6 +326,31 @@ async fn serve(
     Ok(())
 }
 
+/// A schema for each role of the policy that has something to query, showing only what the role
+/// may read and write; introspection can be off in general yet on for chosen roles (developers).
+fn role_schemas(
+    registry: &Arc<Registry>,
+    policy: Option<&crate::permission::Policy>,
+    args: &crate::config::OperationArgs,
+    options: &crate::schema::SchemaOptions,
+    with_connections: impl Fn(async_graphql::dynamic::SchemaBuilder) -> async_graphql::dynamic::SchemaBuilder,
+) -> Result<HashMap<String, Schema>, ServerError> {
+    let mut schemas = HashMap::new();
+    for role in policy.iter().flat_map(|policy| policy.roles()) {
+        let view = policy.map(|policy| policy.view(role)).unwrap_or_default();
+        if crate::schema::view_has_queries(registry, &view) {
+            let options = crate::schema::SchemaOptions {
+                view,
+                introspection: args.introspection || args.introspection_roles.iter().any(|allowed| allowed == role),
+                ..options.clone()
+            };
+            let schema = with_connections(crate::schema::builder(registry.clone(), options)).finish()?;
+            schemas.insert(role.to_owned(), schema);
+        }
+    }
+    Ok(schemas)
+}
+
 /// The CORS layer the settings ask for: explicit origins (credentials allowed only then) or any
 /// origin without credentials.
 fn cors(args: &crate::config::HttpArgs) -> Result<Option<tower_http::cors::CorsLayer>, ServerError> {
@@ -419,7 +401,14 @@ fn router(state: AppState) -> Router {
             state.authenticator.clone(),
             crate::auth::authenticate,
         ))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), http::admit));
+        .route_layer(axum::middleware::from_fn_with_state(
+            http::Admission {
+                http: state.http.clone(),
+                pipeline: state.pipeline.clone(),
+                lifecycle: state.lifecycle.clone(),
+            },
+            http::admit,
+        ));
     let playground = if state.http.playground {
         Router::new()
             .route("/", get(playground::page))

@@ -381,7 +381,9 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
     // Kept until the response is serialized (the end of this function): the answer's values are
     // what it charges the process's answer memory for.
     let executed_budget = Arc::new(state.pipeline.bounds.budget());
-    let execution = execute(
+    // Boxed: the execution future holds async-graphql's and the streamed path's; the deadline
+    // and the select below would copy it at each move.
+    let execution = Box::pin(execute(
         state,
         schema,
         session,
@@ -389,7 +391,7 @@ pub async fn run(state: &AppState, session: Option<&Session>, request: async_gra
         prepared.as_ref(),
         &transaction,
         &executed_budget,
-    );
+    ));
     // Past the timeout the operation is dropped: its statement is cancelled with the connection's
     // future and its transaction rolls back.
     let mut aborted = state.lifecycle.aborting.subscribe();

@@ -74,6 +74,19 @@ pub struct Options {
     pub max_cost: u64,
 }
 
+impl From<&crate::config::SubscriptionArgs> for Options {
+    fn from(args: &crate::config::SubscriptionArgs) -> Self {
+        Self {
+            init_timeout: args.ws_init_timeout,
+            keepalive: args.ws_keepalive,
+            idle_timeout: args.ws_idle_timeout,
+            max_subscriptions: args.max_subscriptions_per_connection,
+            max_live_queries: args.max_live_queries_per_connection,
+            max_cost: args.max_subscription_cost_per_connection,
+        }
+    }
+}
+
 type Close = Option<(u16, String)>;
 
 /// `GET /graphql/ws`.

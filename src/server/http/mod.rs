@@ -32,6 +32,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 
 /// The response media types of the specification.
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -51,6 +52,28 @@ pub struct HttpOptions {
     pub persisted: PersistedQueries,
     /// The bearer token `/metrics` requires, when set.
     pub metrics_token: Option<String>,
+}
+
+impl HttpOptions {
+    /// HTTP's settings from `http`, with persisted queries and the safelist of `operations`.
+    pub fn new(
+        http: &crate::config::HttpArgs,
+        operations: &crate::config::OperationArgs,
+    ) -> Result<Self, SafelistError> {
+        Ok(Self {
+            max_body_bytes: http.max_body_bytes,
+            max_batch: http.max_batch,
+            csrf_headers: http.csrf_prevention.then(|| http.csrf_required_headers.clone()),
+            playground: http.playground,
+            body_timeout: http.body_timeout,
+            persisted: PersistedQueries::new(
+                operations.apq_cache_size,
+                operations.safelist_file.as_deref(),
+                operations.safelist_roles.clone(),
+            )?,
+            metrics_token: http.metrics_token.clone(),
+        })
+    }
 }
 
 /// A request refused before GraphQL runs; its code decides the status.
@@ -278,7 +301,15 @@ pub async fn get(
 
 /// Admission control: at most `GATEWAY_MAX_CONCURRENT_REQUESTS` GraphQL requests run at once;
 /// others wait up to `GATEWAY_QUEUE_TIMEOUT`, then get a quick 503 instead of piling up memory.
-pub async fn admit(State(state): State<AppState>, request: Request<Body>, next: axum::middleware::Next) -> Response {
+/// What admission reads (not the whole `AppState`, which would be cloned for every request).
+#[derive(Clone)]
+pub struct Admission {
+    pub http: Arc<HttpOptions>,
+    pub pipeline: Arc<super::pipeline::Settings>,
+    pub lifecycle: Arc<super::lifecycle::Lifecycle>,
+}
+
+pub async fn admit(State(state): State<Admission>, request: Request<Body>, next: axum::middleware::Next) -> Response {
     let options = &state.http;
     if state.lifecycle.draining() {
         let mut response = HttpError::new(
