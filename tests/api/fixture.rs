@@ -31,9 +31,7 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn postgres() -> Self {
-        let database = TestDatabase::new().await;
-        let connection = database.connect().await;
-        gateway::sample::seed::seed(&connection, SCALE).await.expect("seed");
+        let (database, connection) = TestDatabase::seeded(SCALE).await;
         let app = TestApp::builder(&database.args())
             .server(executed_first())
             .spawn()

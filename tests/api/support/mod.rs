@@ -92,6 +92,35 @@ async fn template() -> &'static str {
         .await
 }
 
+/// Creates (once per process and scale) a template seeded at `scale`, cloned from the migrated one.
+async fn seeded_template(scale: f64) -> &'static str {
+    static TEMPLATES: std::sync::Mutex<Vec<(u64, &'static OnceCell<String>)>> = std::sync::Mutex::new(Vec::new());
+    let cell = {
+        let mut templates = TEMPLATES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match templates.iter().find(|(bits, _)| *bits == scale.to_bits()) {
+            Some((_, cell)) => *cell,
+            None => {
+                let cell: &'static OnceCell<String> = Box::leak(Box::new(OnceCell::new()));
+                templates.push((scale.to_bits(), cell));
+                cell
+            }
+        }
+    };
+    cell.get_or_init(|| async {
+        let seeded = TestDatabase::clone_of(template().await).await;
+        let connection = seeded.connect().await;
+        gateway::sample::seed::seed(&connection, scale)
+            .await
+            .expect("seed the template");
+        connection.close().await.expect("close the template");
+        // Kept for the process: its clones are made from it.
+        let name = seeded.name.clone();
+        std::mem::forget(seeded);
+        name
+    })
+    .await
+}
+
 /// Drops databases of earlier test processes that are gone (their pid is in the name).
 async fn drop_stale_databases(admin: &mut PgConnection) {
     let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'gw\\_%'")
@@ -149,11 +178,12 @@ impl TestDatabase {
         DatabaseArgs::with_url(Some(&self.url))
     }
 
-    /// A fresh database seeded at `scale`, with a connection to it.
+    /// A fresh database seeded at `scale`, with a connection to it: cloned from a template
+    /// seeded once per process and scale (the seed is deterministic, so a clone holds what seeding
+    /// it would have written, sequences included).
     pub async fn seeded(scale: f64) -> (Self, sea_orm::DatabaseConnection) {
-        let database = Self::new().await;
+        let database = Self::clone_of(seeded_template(scale).await).await;
         let connection = database.connect().await;
-        gateway::sample::seed::seed(&connection, scale).await.expect("seed");
         (database, connection)
     }
 
