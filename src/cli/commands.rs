@@ -65,7 +65,7 @@ pub enum CommandError {
     #[error("the policy names no role `{role}`, so it sees nothing (roles: {roles})")]
     UnknownRole { role: String, roles: String },
     #[error(transparent)]
-    Portable(#[from] crate::portable::PortableError),
+    Transfer(#[from] crate::transfer::TransferError),
     #[error(transparent)]
     ChangeFeed(#[from] crate::changes::InstallError),
 }
@@ -163,7 +163,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Export { file } => {
             let connection = open(&cli.database).await?;
             let registry = registry()?;
-            let report = crate::portable::export(&connection, &registry, &file).await?;
+            let report = crate::transfer::export(&connection, &registry, &file).await?;
             summarize("exported", &report.rows, report.elapsed);
             Ok(())
         }
@@ -171,11 +171,11 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             let connection = open(&cli.database).await?;
             let registry = registry()?;
             let mode = match (truncate, upsert) {
-                (true, _) => crate::portable::ImportMode::Truncate,
-                (_, true) => crate::portable::ImportMode::Upsert,
-                _ => crate::portable::ImportMode::IntoEmpty,
+                (true, _) => crate::transfer::ImportMode::Truncate,
+                (_, true) => crate::transfer::ImportMode::Upsert,
+                _ => crate::transfer::ImportMode::IntoEmpty,
             };
-            let report = crate::portable::import(&connection, &registry, &file, mode).await?;
+            let report = crate::transfer::import(&connection, &registry, &file, mode).await?;
             summarize("imported", &report.rows, report.elapsed);
             Ok(())
         }

@@ -16,7 +16,6 @@ mod nesting;
 mod operation_cache;
 mod permissions;
 mod playground;
-mod portable;
 mod protocol;
 mod randomized;
 mod read_engine;
@@ -29,6 +28,7 @@ mod sqlite;
 mod statement_count;
 mod subscriptions;
 mod support;
+mod transfer;
 mod trust;
 
 /// The generated registration file (`league/registry.rs`) names `crate::metadata`, as it does in the

@@ -622,14 +622,14 @@ async fn export_and_import_keep_every_column_byte_for_byte() {
     let dir = tempfile::tempdir().expect("temp dir");
     let first = dir.path().join("first.ndjson");
     let second = dir.path().join("second.ndjson");
-    gateway::portable::export(&source, &registry, &first)
+    gateway::transfer::export(&source, &registry, &first)
         .await
         .expect("export");
     let (_target_database, target) = league(false).await;
-    gateway::portable::import(&target, &registry, &first, gateway::portable::ImportMode::IntoEmpty)
+    gateway::transfer::import(&target, &registry, &first, gateway::transfer::ImportMode::IntoEmpty)
         .await
         .expect("import");
-    gateway::portable::export(&target, &registry, &second)
+    gateway::transfer::export(&target, &registry, &second)
         .await
         .expect("export again");
     let (first, second) = (

@@ -1,7 +1,7 @@
 //! `gateway export`: every registered table, parents first, rows in key order.
 
 use super::file::Output;
-use super::{FORMAT, Header, PortableError, VERSION, dependency_order, table_header};
+use super::{FORMAT, Header, TransferError, VERSION, dependency_order, table_header};
 use crate::metadata::{Registry, ScalarKind};
 use crate::sql::Dialect;
 use futures_util::StreamExt;
@@ -38,7 +38,7 @@ pub async fn export(
     connection: &DatabaseConnection,
     registry: &Registry,
     path: &Path,
-) -> Result<ExportReport, PortableError> {
+) -> Result<ExportReport, TransferError> {
     let started = Instant::now();
     let backend = connection.get_database_backend();
     // One snapshot for the whole file (a row added meanwhile cannot leave a child without its
@@ -67,7 +67,7 @@ pub async fn export(
     }
     let expected: Vec<u64> = tables.iter().map(|table| table.rows).collect();
     let mut output = Output::create(path)?;
-    let written = |source| PortableError::File {
+    let written = |source| TransferError::File {
         path: path.display().to_string(),
         source,
     };
@@ -107,7 +107,7 @@ pub async fn export(
         let mut count = 0u64;
         while let Some(row) = rows.next().await {
             let text: String = row?.try_get_by_index(0)?;
-            let stored: Map<String, Json> = serde_json::from_str(&text).map_err(|error| PortableError::Line {
+            let stored: Map<String, Json> = serde_json::from_str(&text).map_err(|error| TransferError::Line {
                 line: 0,
                 reason: format!("the database returned unreadable JSON for `{}`: {error}", meta.table),
             })?;

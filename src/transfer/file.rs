@@ -1,6 +1,6 @@
 //! Export files: plain, zstd (`.zst`) or gzip (`.gz`) by name; `-` is standard output or input.
 
-use super::PortableError;
+use super::TransferError;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -19,15 +19,15 @@ enum Stream {
     Gzip(flate2::write::GzEncoder<BufWriter<Box<dyn Write>>>),
 }
 
-fn failed(path: &Path) -> impl Fn(std::io::Error) -> PortableError + '_ {
-    move |source| PortableError::File {
+fn failed(path: &Path) -> impl Fn(std::io::Error) -> TransferError + '_ {
+    move |source| TransferError::File {
         path: path.display().to_string(),
         source,
     }
 }
 
 impl Output {
-    pub fn create(path: &Path) -> Result<Self, PortableError> {
+    pub fn create(path: &Path) -> Result<Self, TransferError> {
         let mut rename = None;
         let sink: Box<dyn Write> = if path.as_os_str() == "-" {
             Box::new(std::io::stdout())
@@ -79,7 +79,7 @@ impl Output {
 }
 
 /// The lines of an export file, decompressed by name.
-pub fn open(path: &Path) -> Result<Box<dyn BufRead>, PortableError> {
+pub fn open(path: &Path) -> Result<Box<dyn BufRead>, TransferError> {
     let source: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {

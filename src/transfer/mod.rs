@@ -53,7 +53,7 @@ pub struct ColumnHeader {
 
 /// What went wrong; nothing is written by an import that fails.
 #[derive(Debug, thiserror::Error)]
-pub enum PortableError {
+pub enum TransferError {
     #[error("{path}: {source}")]
     File { path: String, source: std::io::Error },
     #[error("line {line}: {reason}")]

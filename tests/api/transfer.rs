@@ -3,7 +3,7 @@
 //! refused with their line number while nothing is written.
 
 use crate::support::{TestDatabase, run_gateway};
-use gateway::portable::{ImportMode, PortableError, export, import};
+use gateway::transfer::{ImportMode, TransferError, export, import};
 use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
@@ -276,7 +276,7 @@ async fn bad_files_are_refused_with_the_line_and_nothing_is_written() {
             .await
             .expect_err("refused");
         assert!(
-            matches!(error, PortableError::Line { .. }) && error.to_string().starts_with(&expected),
+            matches!(error, TransferError::Line { .. }) && error.to_string().starts_with(&expected),
             "{}: expected `{expected}…`, got `{error}`",
             path.display()
         );

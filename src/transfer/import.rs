@@ -6,7 +6,7 @@
 //! is retried row by row inside savepoints, so the error can name the offending line.
 
 use super::export::progress;
-use super::{FORMAT, Header, PortableError, TableHeader, VERSION, file, table_header};
+use super::{FORMAT, Header, TableHeader, TransferError, VERSION, file, table_header};
 use crate::metadata::{Entity, EntityId, Registry, ScalarKind};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, PostgresQueryBuilder, Query, QueryStatementWriter};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait, Value};
@@ -40,8 +40,8 @@ struct Row {
     values: Vec<Value>,
 }
 
-fn at(line: u64, reason: impl Into<String>) -> PortableError {
-    PortableError::Line {
+fn at(line: u64, reason: impl Into<String>) -> TransferError {
+    TransferError::Line {
         line,
         reason: reason.into(),
     }
@@ -53,7 +53,7 @@ pub async fn import(
     registry: &Registry,
     path: &Path,
     mode: ImportMode,
-) -> Result<ImportReport, PortableError> {
+) -> Result<ImportReport, TransferError> {
     let started = Instant::now();
     let mut lines = Lines {
         inner: file::open(path)?.lines(),
@@ -87,7 +87,7 @@ pub async fn import(
                     .limit(1)
                     .to_owned();
                 if sink.has_rows(&probe).await? {
-                    return Err(PortableError::NotEmpty { table: table.clone() });
+                    return Err(TransferError::NotEmpty { table: table.clone() });
                 }
             }
         }
@@ -219,7 +219,7 @@ struct Lines {
 }
 
 impl Lines {
-    fn next(&mut self) -> Result<Option<String>, PortableError> {
+    fn next(&mut self) -> Result<Option<String>, TransferError> {
         self.number += 1;
         match self.inner.next() {
             None => Ok(None),
@@ -230,7 +230,7 @@ impl Lines {
 }
 
 /// The registry entity of each header table; refuses a table or column this schema lacks.
-fn match_tables(registry: &Registry, tables: &[TableHeader]) -> Result<Vec<EntityId>, PortableError> {
+fn match_tables(registry: &Registry, tables: &[TableHeader]) -> Result<Vec<EntityId>, TransferError> {
     tables
         .iter()
         .map(|table| {
@@ -275,7 +275,7 @@ fn written(entity: &Entity) -> impl Iterator<Item = &crate::metadata::Column> {
 }
 
 /// A row's values in the order of [`written`], parsed with the API's input rules.
-fn parse_row(entity: &Entity, row: &Map<String, Json>, line: u64) -> Result<Vec<Value>, PortableError> {
+fn parse_row(entity: &Entity, row: &Map<String, Json>, line: u64) -> Result<Vec<Value>, TransferError> {
     if let Some(unknown) = row.keys().find(|name| entity.column(name).is_none()) {
         return Err(at(line, format!("`{}` has no column `{unknown}`", entity.table)));
     }
@@ -306,7 +306,7 @@ enum Sink {
 const COPY_BATCH: usize = 5_000;
 
 impl Sink {
-    async fn open(connection: &DatabaseConnection, mode: ImportMode) -> Result<Self, PortableError> {
+    async fn open(connection: &DatabaseConnection, mode: ImportMode) -> Result<Self, TransferError> {
         let postgres = connection.get_database_backend() == DbBackend::Postgres;
         // A large import may take longer than a query is allowed to.
         let unlimited = "SET LOCAL statement_timeout = 0";
@@ -328,7 +328,7 @@ impl Sink {
     async fn run<S: QueryStatementWriter + sea_orm::StatementBuilder>(
         &mut self,
         statement: &S,
-    ) -> Result<(), PortableError> {
+    ) -> Result<(), TransferError> {
         match self {
             Self::Insert(transaction) => {
                 transaction.execute(statement).await?;
@@ -342,7 +342,7 @@ impl Sink {
         Ok(())
     }
 
-    async fn has_rows(&mut self, probe: &sea_orm::sea_query::SelectStatement) -> Result<bool, PortableError> {
+    async fn has_rows(&mut self, probe: &sea_orm::sea_query::SelectStatement) -> Result<bool, TransferError> {
         Ok(match self {
             Self::Insert(transaction) => transaction.query_one(probe).await?.is_some(),
             Self::Copy(transaction) => sqlx::raw_sql(sqlx::AssertSqlSafe(probe.to_string(PostgresQueryBuilder)))
@@ -361,7 +361,7 @@ impl Sink {
     }
 
     /// Writes the batch; a refused batch is retried row by row to name the failing line.
-    async fn write(&mut self, meta: &Entity, mode: ImportMode, batch: &mut Vec<Row>) -> Result<(), PortableError> {
+    async fn write(&mut self, meta: &Entity, mode: ImportMode, batch: &mut Vec<Row>) -> Result<(), TransferError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -372,7 +372,7 @@ impl Sink {
         }
     }
 
-    async fn commit(self) -> Result<(), PortableError> {
+    async fn commit(self) -> Result<(), TransferError> {
         match self {
             Self::Insert(transaction) => transaction.commit().await?,
             Self::Copy(transaction) => transaction.commit().await?,
@@ -386,8 +386,8 @@ impl Sink {
 async fn write_rows(
     meta: &Entity,
     rows: &[Row],
-    mut attempt: impl AsyncFnMut(&[Row]) -> Result<Result<(), String>, PortableError>,
-) -> Result<(), PortableError> {
+    mut attempt: impl AsyncFnMut(&[Row]) -> Result<Result<(), String>, TransferError>,
+) -> Result<(), TransferError> {
     if attempt(rows).await?.is_ok() {
         return Ok(());
     }
@@ -407,7 +407,7 @@ async fn insert_rows(
     meta: &Entity,
     mode: ImportMode,
     rows: &[Row],
-) -> Result<(), PortableError> {
+) -> Result<(), TransferError> {
     let backend = transaction.get_database_backend();
     write_rows(meta, rows, async |rows: &[Row]| {
         let savepoint = transaction.begin().await?;
@@ -429,7 +429,7 @@ async fn copy_rows(
     transaction: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     meta: &Entity,
     rows: &[Row],
-) -> Result<(), PortableError> {
+) -> Result<(), TransferError> {
     let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
     let columns: Vec<String> = written(meta).map(|column| quote(&column.name)).collect();
     let statement = format!("COPY {} ({}) FROM STDIN", quote(&meta.table), columns.join(", "));
