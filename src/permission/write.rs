@@ -9,7 +9,7 @@
 use super::{Access, WriteAccess};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind};
-use crate::plan::write::Assignments;
+use crate::plan::write::{Assignments, InsertRow};
 use crate::plan::{Predicate, RowOp};
 
 /// What a role may do in one kind of write of one table: its policy rule, or no restriction.
@@ -100,6 +100,18 @@ impl WriteGrant<'_> {
             .collect();
         values.extend(rule.presets.iter().cloned());
         Ok(values)
+    }
+
+    /// `rows` with [`values`](Self::values) applied to each.
+    pub fn rows(&self, rows: &[InsertRow]) -> Result<Vec<InsertRow>, GatewayError> {
+        rows.iter()
+            .map(|row| {
+                Ok(InsertRow {
+                    values: self.values(&row.values)?,
+                    ..row.clone()
+                })
+            })
+            .collect()
     }
 
     /// Refuses an upsert that would update, on conflict, a column the role may not update.

@@ -502,7 +502,9 @@ impl async_graphql::Executor for RoleSchemas {
         };
         // The nesting bound comes before the parser; the schema's limits refuse what fails it.
         let name = request.operation_name.clone();
-        let subscription = crate::schema::limits::check_nesting(&request.query, state.pipeline.limits.nesting).is_err()
+        let within_nesting =
+            crate::schema::limits::check_nesting(&request.query, state.pipeline.limits.nesting).is_ok();
+        let subscription = !within_nesting
             || request.parsed_query().map_or(true, |document| {
                 super::pipeline::selected_operation_type(document, name.as_deref())
                     .is_none_or(|kind| kind == async_graphql::parser::types::OperationType::Subscription)
@@ -521,7 +523,7 @@ impl async_graphql::Executor for RoleSchemas {
         }
         // A subscription's cost is checked here, with what the fields return, and counted against
         // the connection's and the role's subscriptions.
-        if crate::schema::limits::check_nesting(&request.query, state.pipeline.limits.nesting).is_ok() {
+        if within_nesting {
             let variables = request.variables.clone();
             if let Ok(document) = request.parsed_query() {
                 match state

@@ -10,15 +10,7 @@ impl Writer<'_> {
         rows: &[InsertRow],
     ) -> Result<Vec<Key>, GatewayError> {
         let grant = self.access.grant(self.registry, self.entity, RowOp::Insert)?;
-        let rows = rows
-            .iter()
-            .map(|row| {
-                Ok(InsertRow {
-                    values: grant.values(&row.values)?,
-                    ..row.clone()
-                })
-            })
-            .collect::<Result<Vec<_>, GatewayError>>()?;
+        let rows = grant.rows(rows)?;
         let keys = self.insert_rows(transaction, &rows).await?;
         self.verify(transaction, &keys, &grant).await?;
         self.verify_references(

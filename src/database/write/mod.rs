@@ -113,15 +113,7 @@ pub(crate) fn statements(
     match &plan.kind {
         WriteAction::Insert(rows) => {
             let grant = access.grant(registry, plan.entity, RowOp::Insert)?;
-            let rows = rows
-                .iter()
-                .map(|row| {
-                    Ok(InsertRow {
-                        values: grant.values(&row.values)?,
-                        ..row.clone()
-                    })
-                })
-                .collect::<Result<Vec<_>, GatewayError>>()?;
+            let rows = grant.rows(rows)?;
             let columns: Vec<&String> = rows
                 .first()
                 .map(|row| row.values.iter().map(|(name, _)| name).collect())
