@@ -596,18 +596,17 @@ async fn cors_allows_only_the_configured_origins() {
 
 #[tokio::test]
 async fn draining_refuses_new_requests_with_503_while_in_flight_ones_finish() {
-    let fixture = crate::fixture::Fixture::postgres().await;
-    let database = gateway::config::DatabaseArgs::with_url(Some(&fixture.connection_url()));
-    let mut app = TestApp::spawn(&database).await;
-    let heavy = "{ tasks(first: 2000) { nodes { id comments { nodes { body author { displayName } } } tags { nodes { name } } } } }";
-    let in_flight = {
-        let client = app.client.clone();
-        let url = app.url("/graphql");
-        tokio::spawn(async move { client.post(url).json(&json!({ "query": heavy })).send().await })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let database = TestDatabase::new().await;
+    let connection = database.connect().await;
+    let mut app = TestApp::spawn(&database.args()).await;
+    // The in-flight request reads tags, which take 2 s: it is certainly running when the drain
+    // begins and when the fresh request arrives (a fast query could finish first and close the
+    // listener).
+    crate::resilience::slow_tags(&connection, 2).await;
+    let in_flight = crate::resilience::slow_request(&app);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     app.signal_stop();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let fresh = reqwest::Client::new();
     let refused = fresh
         .post(app.url("/graphql"))
@@ -623,7 +622,8 @@ async fn draining_refuses_new_requests_with_503_while_in_flight_ones_finish() {
     let finished = in_flight.await.unwrap().expect("the in-flight request is answered");
     assert_eq!(finished.status().as_u16(), 200);
     let body: Value = finished.json().await.expect("a complete body");
-    assert_eq!(body["data"]["tasks"]["nodes"].as_array().map(Vec::len), Some(2000));
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(!body["data"]["tags"]["nodes"].as_array().unwrap().is_empty(), "{body}");
     app.stop().await;
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Makes every read of `tags` take `seconds` in the database (the table behind a sleeping view;
 /// after the gateway started, so its change-feed trigger stays on the table).
-async fn slow_tags(connection: &DatabaseConnection, seconds: u32) {
+pub(crate) async fn slow_tags(connection: &DatabaseConnection, seconds: u32) {
     gateway::sample::seed::seed(connection, 0.1).await.expect("seed");
     for sql in [
         "ALTER TABLE tags RENAME TO tags_stored".to_owned(),
@@ -52,7 +52,7 @@ async fn ended_within(connection: &DatabaseConnection, database: &str, within: D
 const SLOW: &str = "{ tags { nodes { id } } }";
 
 /// Sends the slow query in the background.
-fn slow_request(app: &TestApp) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+pub(crate) fn slow_request(app: &TestApp) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     let client = app.client.clone();
     let url = app.url("/graphql");
     tokio::spawn(async move { client.post(url).json(&json!({ "query": SLOW })).send().await })
