@@ -421,16 +421,7 @@ pub(crate) fn change_statements(
         let fetch = Plan::Connection(ConnectionPlan {
             entity: plan.entity,
             filter: Some(filter),
-            order: meta
-                .primary_key
-                .iter()
-                .map(|column| OrderKey {
-                    path: Vec::new(),
-                    column: column.clone(),
-                    descending: false,
-                    nulls_first: false,
-                })
-                .collect(),
+            order: meta.primary_key.iter().map(|column| OrderKey::column(column)).collect(),
             order_signature: String::new(),
             page: Page::default(),
             outputs: vec![(ConnectionField::Nodes.name().into(), ConnectionOutput::Nodes(node))],

@@ -242,6 +242,14 @@ pub struct Relation {
     pub holds_key: bool,
 }
 
+impl Relation {
+    /// The field of a to-many relation's aggregates beside its connection (`tasksAggregate`);
+    /// none for a many-to-one relation.
+    pub fn aggregate_field(&self) -> Option<String> {
+        (self.kind != RelationKind::ManyToOne).then(|| format!("{}Aggregate", self.field))
+    }
+}
+
 /// One table and everything the engine needs to serve it.
 #[derive(Debug, Clone)]
 pub struct Entity {
@@ -279,6 +287,14 @@ impl Entity {
     /// The relation whose GraphQL field is `field`.
     pub fn relation(&self, field: &str) -> Option<&Relation> {
         self.relations.iter().find(|relation| relation.field == field)
+    }
+
+    /// The to-many relation (its index) whose aggregate field is `field` (`tasksAggregate`).
+    pub fn relation_by_aggregate_field(&self, field: &str) -> Option<usize> {
+        let stem = field.strip_suffix("Aggregate")?;
+        self.relations
+            .iter()
+            .position(|relation| relation.field == stem && relation.kind != RelationKind::ManyToOne)
     }
 }
 

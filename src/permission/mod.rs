@@ -28,11 +28,10 @@ pub use write::{WriteGrant, forbidden_unlink, unreadable_link};
 
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
-use crate::plan::visit::{Visitor, walk_aggregate, walk_connection, walk_node};
+use crate::plan::visit::{Visitor, walk_connection, walk_node};
 use crate::plan::vocabulary::ConnectionField;
 use crate::plan::{
-    AggregatePlan, ConnectionOutput, ConnectionPlan, EventPlan, LookupPlan, NodeField, NodePlan, Page, Plan, Predicate,
-    RowOp,
+    ConnectionOutput, ConnectionPlan, EventPlan, LookupPlan, NodeField, NodePlan, Page, Plan, Predicate, RowOp,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -377,17 +376,17 @@ impl Visitor for Checker<'_> {
         walk_connection(self, plan)
     }
 
-    fn aggregate(&mut self, plan: &AggregatePlan) -> Result<(), GatewayError> {
-        self.access.entity(self.registry, plan.entity)?;
+    fn aggregated(&mut self, entity: EntityId) -> Result<(), GatewayError> {
+        self.access.entity(self.registry, entity)?;
         if let Access::Restricted { role, entities } = self.access
-            && !entities.get(&plan.entity).is_some_and(|access| access.aggregates)
+            && !entities.get(&entity).is_some_and(|access| access.aggregates)
         {
-            let name = &self.registry.entity(plan.entity).type_name;
+            let name = &self.registry.entity(entity).type_name;
             return Err(GatewayError::Forbidden(format!(
                 "role `{role}` may not aggregate {name} rows"
             )));
         }
-        walk_aggregate(self, plan)
+        Ok(())
     }
 
     fn node(&mut self, entity: EntityId, node: &NodePlan) -> Result<(), GatewayError> {

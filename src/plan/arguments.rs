@@ -6,7 +6,7 @@
 //! the offending argument.
 
 use super::vocabulary::{Combinator, Direction, ListQuantifier, Operator};
-use super::{OrderKey, Predicate, Quantifier, TextMatch};
+use super::{AggregateFunction, OrderKey, OrderValue, Predicate, Quantifier, RelatedAggregate, TextMatch};
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind};
 use async_graphql::{Name, Value as GqlValue};
@@ -554,16 +554,41 @@ pub fn parse_order(registry: &Registry, entity: EntityId, value: &GqlValue) -> R
         keys.push(parse_order_key(registry, entity, item, &path, Vec::new())?);
     }
     for column in &registry.entity(entity).primary_key {
-        if !keys.iter().any(|key| key.path.is_empty() && &key.column == column) {
-            keys.push(OrderKey {
-                path: Vec::new(),
-                column: column.clone(),
-                descending: false,
-                nulls_first: false,
-            });
+        let present = keys
+            .iter()
+            .any(|key| key.path.is_empty() && matches!(&key.value, OrderValue::Column(name) if name == column));
+        if !present {
+            keys.push(OrderKey::column(column));
         }
     }
     Ok(keys)
+}
+
+/// The one entry of an ordering object that is set (`{priority: DESC}`), or an error.
+fn single_entry<'v>(value: &'v GqlValue, path: &str) -> Result<(&'v str, &'v GqlValue), GatewayError> {
+    let map = object(value, path)?;
+    let mut entries = map.iter().filter(|(_, value)| !matches!(value, GqlValue::Null));
+    match (entries.next(), entries.next()) {
+        (Some((key, value)), None) => Ok((key.as_str(), value)),
+        _ => Err(GatewayError::bad_input(format!(
+            "{path}: give exactly one field per orderBy entry (use a list for several)"
+        ))),
+    }
+}
+
+fn parse_direction(value: &GqlValue, path: &str) -> Result<Direction, GatewayError> {
+    let direction = match value {
+        GqlValue::Enum(name) => name.as_str(),
+        GqlValue::String(name) => name.as_str(),
+        other => {
+            return Err(GatewayError::bad_input(format!(
+                "{path}: expected an order direction, got {other}"
+            )));
+        }
+    };
+    direction
+        .parse()
+        .map_err(|_| GatewayError::bad_input(format!("{path}: unknown order direction `{direction}`")))
 }
 
 fn parse_order_key(
@@ -573,40 +598,22 @@ fn parse_order_key(
     path: &str,
     mut relations: Vec<usize>,
 ) -> Result<OrderKey, GatewayError> {
-    let map = object(value, path)?;
-    let mut entries = map.iter().filter(|(_, value)| !matches!(value, GqlValue::Null));
-    let (Some((key, direction)), None) = (entries.next(), entries.next()) else {
-        return Err(GatewayError::bad_input(format!(
-            "{path}: give exactly one field per orderBy entry (use a list for several)"
-        )));
-    };
+    let (key, direction) = single_entry(value, path)?;
     let meta = registry.entity(entity);
     let here = format!("{path}.{key}");
-    if let Some(column) = meta.column_by_field(key.as_str()) {
-        let direction = match direction {
-            GqlValue::Enum(name) => name.as_str(),
-            GqlValue::String(name) => name.as_str(),
-            other => {
-                return Err(GatewayError::bad_input(format!(
-                    "{here}: expected an order direction, got {other}"
-                )));
-            }
-        };
-        let direction: Direction = direction
-            .parse()
-            .map_err(|_| GatewayError::bad_input(format!("{here}: unknown order direction `{direction}`")))?;
+    if let Some(column) = meta.column_by_field(key) {
+        let direction = parse_direction(direction, &here)?;
         return Ok(OrderKey {
             path: relations,
-            column: column.name.clone(),
+            value: OrderValue::Column(column.name.clone()),
             descending: direction.descending(),
             nulls_first: direction.nulls_first(),
         });
     }
-    match meta
-        .relations
-        .iter()
-        .position(|relation| relation.field == key.as_str())
-    {
+    if let Some(relation) = meta.relation_by_aggregate_field(key) {
+        return parse_aggregate_key(registry, entity, relation, direction, &here, relations);
+    }
+    match meta.relations.iter().position(|relation| relation.field == key) {
         Some(index) if meta.relations[index].kind == RelationKind::ManyToOne => {
             relations.push(index);
             parse_order_key(registry, meta.relations[index].target, direction, &here, relations)
@@ -616,6 +623,61 @@ fn parse_order_key(
             meta.type_name
         ))),
     }
+}
+
+/// `{count: DESC}`, `{max: {dueOn: DESC}}`, either with a `filter` on the related rows.
+fn parse_aggregate_key(
+    registry: &Registry,
+    entity: EntityId,
+    relation: usize,
+    value: &GqlValue,
+    path: &str,
+    relations: Vec<usize>,
+) -> Result<OrderKey, GatewayError> {
+    let target = registry.entity(entity).relations[relation].target;
+    let mut fields = object(value, path)?.clone();
+    let filter = match fields.shift_remove("filter") {
+        Some(filter) => parse_filter(registry, target, &filter, &format!("{path}.filter"))?,
+        None => None,
+    };
+    let rest = GqlValue::Object(fields);
+    let (name, inner) = single_entry(&rest, path)?;
+    let here = format!("{path}.{name}");
+    let (function, direction) = if name == "count" {
+        (None, parse_direction(inner, &here)?)
+    } else {
+        let function = AggregateFunction::from_field(name).ok_or_else(|| {
+            GatewayError::bad_input(format!(
+                "{here}: not an aggregate (count, sum, avg, min, max, countDistinct)"
+            ))
+        })?;
+        let (field, direction) = single_entry(inner, &here)?;
+        let target_meta = registry.entity(target);
+        let column = target_meta
+            .column_by_field(field)
+            .filter(|column| function.result_kind(&column.kind).is_some())
+            .ok_or_else(|| {
+                GatewayError::bad_input(format!(
+                    "{here}.{field}: {} of `{field}` is not an aggregate of {}",
+                    function.field(),
+                    target_meta.type_name
+                ))
+            })?;
+        (
+            Some((function, column.name.clone())),
+            parse_direction(direction, &format!("{here}.{field}"))?,
+        )
+    };
+    Ok(OrderKey {
+        path: relations,
+        value: OrderValue::Aggregate(Box::new(RelatedAggregate {
+            relation,
+            filter,
+            function,
+        })),
+        descending: direction.descending(),
+        nulls_first: direction.nulls_first(),
+    })
 }
 
 /// A non-negative integer argument.
@@ -749,7 +811,13 @@ mod tests {
             &value(r#"[{"priority": "DESC"}, {"project": {"name": "ASC"}}]"#),
         )
         .unwrap();
-        let columns: Vec<_> = order.iter().map(|key| (key.column.as_str(), key.descending)).collect();
+        let columns: Vec<_> = order
+            .iter()
+            .map(|key| match &key.value {
+                OrderValue::Column(column) => (column.as_str(), key.descending),
+                OrderValue::Aggregate(_) => ("aggregate", key.descending),
+            })
+            .collect();
         assert_eq!(columns, [("priority", true), ("name", false), ("id", false)]);
         assert_eq!(order[1].path.len(), 1);
         let by_key = parse_order(&registry, tasks, &value(r#"[{"id": "DESC"}]"#)).unwrap();

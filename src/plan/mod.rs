@@ -22,11 +22,11 @@ pub use arguments::{
 };
 pub use event::{EventPlan, plan_events};
 pub use field::{DocumentField, Selection, selected_operation};
-pub use selection::{order_column, plan_aggregate, plan_connection, plan_lookup, plan_references, reference_key};
+pub use selection::{order_kind, plan_aggregate, plan_connection, plan_lookup, plan_references, reference_key};
 pub use vocabulary::PageInfoField;
 
 use crate::error::GatewayError;
-use crate::metadata::{Entity, EntityId, Registry};
+use crate::metadata::{Entity, EntityId, Registry, ScalarKind};
 use sea_orm::Value;
 
 /// The root query fields every entity has.
@@ -109,7 +109,7 @@ pub fn plan_root<S: Selection>(
     Ok(match root {
         Root::List => Plan::Connection(plan_connection(registry, entity, &[field])?),
         Root::Lookup => Plan::Lookup(plan_lookup(registry, entity, field)?),
-        Root::Aggregate => Plan::Aggregate(plan_aggregate(registry, entity, field)?),
+        Root::Aggregate => Plan::Aggregate(plan_aggregate(registry, entity, &[field])?),
     })
 }
 
@@ -139,7 +139,7 @@ pub fn for_each_connection(plan: &mut Plan, visit: &mut dyn FnMut(&mut Connectio
     fn node(plan: &mut NodePlan, visit: &mut dyn FnMut(&mut ConnectionPlan)) {
         for (_, field) in &mut plan.fields {
             match field {
-                NodeField::Column(_) | NodeField::Typename(_) => {}
+                NodeField::Column(_) | NodeField::Typename(_) | NodeField::Aggregate { .. } => {}
                 NodeField::Object { node: inner, .. } => node(inner, visit),
                 NodeField::Connection { plan, .. } => connection(plan, visit),
             }
@@ -254,6 +254,8 @@ pub enum NodeField {
     Object { relation: usize, node: NodePlan },
     /// A to-many relation and its own connection plan.
     Connection { relation: usize, plan: Box<ConnectionPlan> },
+    /// Aggregates over a to-many relation's rows (`tasksAggregate`), per row.
+    Aggregate { relation: usize, plan: Box<AggregatePlan> },
     /// `__typename`: the row type's name.
     Typename(String),
 }
@@ -261,11 +263,42 @@ pub enum NodeField {
 /// One key of an ordering.
 #[derive(Debug, Clone)]
 pub struct OrderKey {
-    /// Many-to-one relations to follow (indexes into each entity's relations), then a column.
+    /// Many-to-one relations to follow (indexes into each entity's relations), then the value.
     pub path: Vec<usize>,
-    pub column: String,
+    pub value: OrderValue,
     pub descending: bool,
     pub nulls_first: bool,
+}
+
+impl OrderKey {
+    /// An ascending key on a column of the row itself (how primary keys complete an order).
+    pub fn column(column: &str) -> Self {
+        Self {
+            path: Vec::new(),
+            value: OrderValue::Column(column.to_owned()),
+            descending: false,
+            nulls_first: false,
+        }
+    }
+}
+
+/// What an order key sorts by, on the row at the end of its path.
+#[derive(Debug, Clone)]
+pub enum OrderValue {
+    /// A column, by database name.
+    Column(String),
+    /// An aggregate of a to-many relation's rows (`{tasksAggregate: {count: DESC}}`).
+    Aggregate(Box<RelatedAggregate>),
+}
+
+/// One aggregate of the rows a to-many relation links to a row, optionally filtered.
+#[derive(Debug, Clone)]
+pub struct RelatedAggregate {
+    /// A one-to-many or many-to-many relation (index into the entity's relations).
+    pub relation: usize,
+    pub filter: Option<Predicate>,
+    /// `None`: the count of rows; else a function of one column of the related rows.
+    pub function: Option<(AggregateFunction, String)>,
 }
 
 /// A row condition, from the filter language. `V` is what a comparison compares with: a typed SQL
@@ -476,9 +509,13 @@ pub enum AggregateFunction {
     Avg,
     Min,
     Max,
+    /// How many distinct non-null values the column holds.
+    CountDistinct,
 }
 
 impl AggregateFunction {
+    pub const ALL: [AggregateFunction; 5] = [Self::Sum, Self::Avg, Self::Min, Self::Max, Self::CountDistinct];
+
     /// The GraphQL field name.
     pub fn field(self) -> &'static str {
         match self {
@@ -486,13 +523,36 @@ impl AggregateFunction {
             Self::Avg => "avg",
             Self::Min => "min",
             Self::Max => "max",
+            Self::CountDistinct => "countDistinct",
         }
     }
 
     pub fn from_field(name: &str) -> Option<Self> {
-        [Self::Sum, Self::Avg, Self::Min, Self::Max]
-            .into_iter()
-            .find(|function| function.field() == name)
+        Self::ALL.into_iter().find(|function| function.field() == name)
+    }
+
+    /// The kind this function returns over a column of `kind`, if it applies to such a column.
+    pub fn result_kind(self, kind: &ScalarKind) -> Option<ScalarKind> {
+        match self {
+            Self::Sum => match kind {
+                ScalarKind::Int => Some(ScalarKind::BigInt),
+                ScalarKind::BigInt => Some(ScalarKind::Decimal {
+                    precision: None,
+                    scale: Some(0),
+                }),
+                ScalarKind::Decimal { precision, scale } => Some(ScalarKind::Decimal {
+                    precision: *precision,
+                    scale: *scale,
+                }),
+                ScalarKind::Float => Some(ScalarKind::Float),
+                _ => None,
+            },
+            Self::Avg => kind.is_numeric().then_some(ScalarKind::Float),
+            Self::Min | Self::Max => {
+                (kind.is_ordered() && !matches!(kind, ScalarKind::Enum { .. })).then(|| kind.clone())
+            }
+            Self::CountDistinct => (!kind.is_structured()).then_some(ScalarKind::Int),
+        }
     }
 }
 

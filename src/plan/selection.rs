@@ -54,10 +54,8 @@ pub fn plan_connection<S: Selection>(
     let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
     let order = parse_order(registry, entity, argument(&args, "orderBy"))?;
     let order_signature = signature(registry, entity, &order);
-    let kinds: Vec<&crate::metadata::ScalarKind> = order
-        .iter()
-        .map(|key| &order_column(registry, entity, key).kind)
-        .collect();
+    let kinds: Vec<crate::metadata::ScalarKind> = order.iter().map(|key| order_kind(registry, entity, key)).collect();
+    let kinds: Vec<&crate::metadata::ScalarKind> = kinds.iter().collect();
     let cursor = |name: &str| -> Result<Option<Vec<sea_orm::Value>>, GatewayError> {
         match argument(&args, name) {
             GqlValue::Null => Ok(None),
@@ -134,31 +132,60 @@ fn unknown(field: &str, on: &str) -> GatewayError {
     GatewayError::bad_input(format!("`{field}` is not a field of the {on} type"))
 }
 
-/// The column an order key ends at.
-pub fn order_column<'r>(registry: &'r Registry, entity: EntityId, key: &OrderKey) -> &'r crate::metadata::Column {
+/// The kind of value an order key sorts by (what its cursor holds).
+pub fn order_kind(registry: &Registry, entity: EntityId, key: &OrderKey) -> crate::metadata::ScalarKind {
     let mut current = entity;
     for relation in &key.path {
         current = registry.entity(current).relations[*relation].target;
     }
-    registry
-        .entity(current)
-        .column(&key.column)
-        .expect("order keys are parsed from existing columns")
+    let column = |entity: EntityId, column: &str| {
+        registry
+            .entity(entity)
+            .column(column)
+            .expect("order keys are parsed from existing columns")
+            .kind
+            .clone()
+    };
+    match &key.value {
+        OrderValue::Column(name) => column(current, name),
+        OrderValue::Aggregate(aggregate) => match &aggregate.function {
+            None => crate::metadata::ScalarKind::BigInt,
+            Some((function, name)) => {
+                let target = registry.entity(current).relations[aggregate.relation].target;
+                function
+                    .result_kind(&column(target, name))
+                    .expect("aggregate order keys are parsed from applicable columns")
+            }
+        },
+    }
 }
 
+/// Identifies an ordering within its table, for cursors: relation steps, the value (a column, or
+/// a relation's aggregate with a digest of its filter), direction and null placement.
 fn signature(registry: &Registry, entity: EntityId, order: &[OrderKey]) -> String {
+    use sha2::Digest;
     let keys: Vec<String> = order
         .iter()
         .map(|key| {
-            let path: Vec<String> = key.path.iter().map(usize::to_string).collect();
+            let path: String = key.path.iter().map(|step| format!("{step}.")).collect();
+            let value = match &key.value {
+                OrderValue::Column(column) => column.clone(),
+                OrderValue::Aggregate(aggregate) => {
+                    let function = aggregate
+                        .function
+                        .as_ref()
+                        .map_or("count".to_owned(), |(function, column)| {
+                            format!("{}:{column}", function.field())
+                        });
+                    let filter = aggregate.filter.as_ref().map_or(String::new(), |filter| {
+                        let digest = sha2::Sha256::digest(format!("{filter:?}").as_bytes());
+                        format!("?{}", hex::encode(&digest[..6]))
+                    });
+                    format!("{}({function}{filter})", aggregate.relation)
+                }
+            };
             format!(
-                "{}{}{}{}",
-                if path.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}.", path.join("."))
-                },
-                key.column,
+                "{path}{value}{}{}",
                 if key.descending { "-" } else { "+" },
                 if key.nulls_first { "f" } else { "l" }
             )
@@ -180,6 +207,11 @@ pub(super) fn plan_node<S: Selection>(
             NodeField::Typename(meta.type_name.clone())
         } else if let Some(column) = meta.column_by_field(name) {
             NodeField::Column(column.name.clone())
+        } else if let Some(index) = meta.relation_by_aggregate_field(name) {
+            NodeField::Aggregate {
+                relation: index,
+                plan: Box::new(plan_aggregate(registry, meta.relations[index].target, &occurrence)?),
+            }
         } else if let Some(index) = meta.relations.iter().position(|relation| relation.field == name) {
             let relation = &meta.relations[index];
             if relation.kind == RelationKind::ManyToOne {
@@ -267,13 +299,13 @@ pub fn plan_references<S: Selection>(
 pub fn plan_aggregate<S: Selection>(
     registry: &Registry,
     entity: EntityId,
-    field: S,
+    occurrences: &[S],
 ) -> Result<AggregatePlan, GatewayError> {
-    let args = field.arguments()?;
+    let args = occurrences.first().ok_or(GatewayError::Internal)?.arguments()?;
     let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
     let mut outputs = Vec::new();
     let type_name = &registry.entity(entity).type_name;
-    for (key, occurrences) in members(std::slice::from_ref(&field))? {
+    for (key, occurrences) in members(occurrences)? {
         let name = occurrences[0].name();
         let output = if name == TYPENAME {
             AggregateOutput::Typename(Derived::Aggregate.name(type_name))

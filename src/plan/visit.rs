@@ -9,7 +9,7 @@
 
 use super::{
     AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, GroupOutput, NodeField, NodePlan,
-    OrderKey, Plan, Predicate, Selected,
+    OrderKey, OrderValue, Plan, Predicate, Selected,
 };
 use crate::metadata::{EntityId, Registry};
 
@@ -42,6 +42,11 @@ pub trait Visitor {
     /// A condition on rows of `entity`.
     fn predicate(&mut self, entity: EntityId, predicate: &Predicate) -> Result<(), Self::Error> {
         walk_predicate(self, entity, predicate)
+    }
+
+    /// The statement aggregates rows of `entity` (an aggregate field, or an order by one).
+    fn aggregated(&mut self, _entity: EntityId) -> Result<(), Self::Error> {
+        Ok(())
     }
 
     /// A column of `entity` the statement reads (selects, filters, orders, aggregates or keys on).
@@ -100,6 +105,7 @@ pub fn walk_connection_rows<V: Visitor + ?Sized>(visitor: &mut V, plan: &Connect
 
 pub fn walk_aggregate<V: Visitor + ?Sized>(visitor: &mut V, plan: &AggregatePlan) -> Result<(), V::Error> {
     let entity = plan.entity;
+    visitor.aggregated(entity)?;
     if let Some(filter) = &plan.filter {
         visitor.predicate(entity, filter)?;
     }
@@ -149,6 +155,10 @@ pub fn walk_node<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, node: &
                 visitor.relation(entity, *relation)?;
                 visitor.connection(plan)?;
             }
+            NodeField::Aggregate { relation, plan } => {
+                visitor.relation(entity, *relation)?;
+                visitor.aggregate(plan)?;
+            }
         }
     }
     Ok(())
@@ -160,7 +170,21 @@ pub fn walk_order_key<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, ke
         visitor.relation(current, *relation)?;
         current = visitor.registry().entity(current).relations[*relation].target;
     }
-    visitor.column(current, &key.column)
+    match &key.value {
+        OrderValue::Column(column) => visitor.column(current, column),
+        OrderValue::Aggregate(aggregate) => {
+            visitor.relation(current, aggregate.relation)?;
+            let target = visitor.registry().entity(current).relations[aggregate.relation].target;
+            visitor.aggregated(target)?;
+            if let Some(filter) = &aggregate.filter {
+                visitor.predicate(target, filter)?;
+            }
+            match &aggregate.function {
+                Some((_, column)) => visitor.column(target, column),
+                None => Ok(()),
+            }
+        }
+    }
 }
 
 pub fn walk_predicate<V: Visitor + ?Sized>(

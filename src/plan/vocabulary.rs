@@ -335,6 +335,7 @@ impl Derived {
             Self::Function(AggregateFunction::Avg) => "Avg",
             Self::Function(AggregateFunction::Min) => "Min",
             Self::Function(AggregateFunction::Max) => "Max",
+            Self::Function(AggregateFunction::CountDistinct) => "CountDistinct",
         };
         format!("{base}{suffix}")
     }

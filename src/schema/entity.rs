@@ -22,6 +22,7 @@ pub(super) struct Names {
     group: String,
     group_key: String,
     group_column: String,
+    aggregate_order_by: String,
 }
 
 impl Names {
@@ -38,11 +39,17 @@ impl Names {
             group: Derived::Group.name(base),
             group_key: Derived::GroupKey.name(base),
             group_column: format!("{base}GroupColumn"),
+            aggregate_order_by: format!("{base}AggregateOrderBy"),
         }
     }
 
     fn function(&self, function: AggregateFunction) -> String {
         Derived::Function(function).name(&self.object)
+    }
+
+    /// The input ordering by one function's value of a column (`TaskMaxOrderBy`).
+    fn function_order_by(&self, function: AggregateFunction) -> String {
+        format!("{}OrderBy", self.function(function))
     }
 }
 
@@ -94,29 +101,6 @@ fn looks_like_identity(column: &Column) -> bool {
     matches!(column.field.as_str(), "id" | "_id")
 }
 
-/// The kind a `function` over a column of `kind` returns, if it applies.
-fn aggregate_kind(function: AggregateFunction, kind: &ScalarKind) -> Option<ScalarKind> {
-    match function {
-        AggregateFunction::Sum => match kind {
-            ScalarKind::Int => Some(ScalarKind::BigInt),
-            ScalarKind::BigInt => Some(ScalarKind::Decimal {
-                precision: None,
-                scale: Some(0),
-            }),
-            ScalarKind::Decimal { precision, scale } => Some(ScalarKind::Decimal {
-                precision: *precision,
-                scale: *scale,
-            }),
-            ScalarKind::Float => Some(ScalarKind::Float),
-            _ => None,
-        },
-        AggregateFunction::Avg => kind.is_numeric().then_some(ScalarKind::Float),
-        AggregateFunction::Min | AggregateFunction::Max => {
-            (kind.is_ordered() && !matches!(kind, ScalarKind::Enum { .. })).then(|| kind.clone())
-        }
-    }
-}
-
 /// Registers every type of `entity` and returns its root fields.
 pub fn register(
     mut builder: SchemaBuilder,
@@ -148,6 +132,12 @@ pub fn register(
                     .all(|column| view.column(relation.target, column))
         })
         .collect();
+    // To-many relations whose rows the role may aggregate: an aggregate field and an ordering.
+    let aggregated = relations
+        .iter()
+        .copied()
+        .filter(|relation| relation.aggregate_field().is_some() && view.aggregates(relation.target))
+        .collect();
     let shown = Shown {
         registry,
         id,
@@ -155,6 +145,7 @@ pub fn register(
         names,
         columns,
         relations,
+        aggregated,
     };
     let mut object = shown.object();
     if federation && let Some(fields) = super::federation::key_fields(registry, id, view) {
@@ -175,6 +166,7 @@ struct Shown<'a> {
     names: Names,
     columns: Vec<&'a Column>,
     relations: Vec<&'a Relation>,
+    aggregated: Vec<&'a Relation>,
 }
 
 impl Shown<'_> {
@@ -231,6 +223,22 @@ impl Shown<'_> {
             };
             object = object.field(field);
         }
+        for relation in &self.aggregated {
+            let target = registry.entity(relation.target);
+            let target_names = Names::of(target);
+            object = object.field(
+                Field::new(
+                    relation.aggregate_field().unwrap_or_default(),
+                    TypeRef::named_nn(&target_names.aggregate),
+                    resolve::object,
+                )
+                .description(format!("Aggregates over the related `{}` rows.", target.table))
+                .argument(
+                    InputValue::new("filter", TypeRef::named(&target_names.filter))
+                        .description("Only related rows matching this condition."),
+                ),
+            );
+        }
         object
     }
 
@@ -286,6 +294,16 @@ impl Shown<'_> {
                 order_by = order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
             }
         }
+        for relation in &self.aggregated {
+            let target = Names::of(registry.entity(relation.target));
+            order_by = order_by.field(
+                InputValue::new(
+                    relation.aggregate_field().unwrap_or_default(),
+                    TypeRef::named(&target.aggregate_order_by),
+                )
+                .description("By an aggregate of the related rows (a filter narrows them)."),
+            );
+        }
         for relation in relations.iter() {
             let target = Names::of(registry.entity(relation.target));
             if relation.kind == RelationKind::ManyToOne {
@@ -331,26 +349,34 @@ impl Shown<'_> {
                 TypeRef::named_nn(TypeRef::INT),
                 resolve::scalar(ScalarKind::Int),
             ));
-        for function in [
-            AggregateFunction::Sum,
-            AggregateFunction::Avg,
-            AggregateFunction::Min,
-            AggregateFunction::Max,
-        ] {
+        let mut aggregate_order_by = InputObject::new(&names.aggregate_order_by)
+            .description(format!(
+                "Orders rows by one aggregate of their related {} rows: set `count` or one function's column.",
+                names.object
+            ))
+            .field(InputValue::new("filter", TypeRef::named(&names.filter)).description("Aggregate only these rows."))
+            .field(InputValue::new("count", TypeRef::named("OrderDirection")));
+        for function in AggregateFunction::ALL {
             let mut fields = Object::new(names.function(function));
+            let mut order_fields = InputObject::new(names.function_order_by(function));
             let mut any = false;
             for column in columns.iter().filter(|column| !looks_like_identity(column)) {
-                if let Some(kind) = aggregate_kind(function, &column.kind) {
+                if let Some(kind) = function.result_kind(&column.kind) {
                     fields = fields.field(Field::new(
                         &column.field,
                         TypeRef::named(type_name(&kind)),
                         resolve::scalar(kind),
                     ));
+                    order_fields = order_fields.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
                     any = true;
                 }
             }
             if any {
-                builder = builder.register(fields);
+                builder = builder.register(fields).register(order_fields);
+                aggregate_order_by = aggregate_order_by.field(InputValue::new(
+                    function.field(),
+                    TypeRef::named(names.function_order_by(function)),
+                ));
                 aggregate = aggregate.field(Field::new(
                     function.field(),
                     TypeRef::named_nn(names.function(function)),
@@ -385,6 +411,7 @@ impl Shown<'_> {
         );
         builder
             .register(aggregate)
+            .register(aggregate_order_by)
             .register(group)
             .register(group_key)
             .register(

@@ -132,6 +132,8 @@ pub struct Shapes {
     roots: HashMap<String, (EntityId, RootShape)>,
     /// Per entity: its relation fields' names and indexes.
     relations: Vec<HashMap<String, usize>>,
+    /// Per entity: its to-many relations' aggregate fields (`tasksAggregate`) and their targets.
+    aggregates: Vec<HashMap<String, EntityId>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -180,7 +182,22 @@ impl Shapes {
                     .collect()
             })
             .collect();
-        Self { roots, relations }
+        let aggregates = registry
+            .entities()
+            .iter()
+            .map(|entity| {
+                entity
+                    .relations
+                    .iter()
+                    .filter_map(|relation| Some((relation.aggregate_field()?, relation.target)))
+                    .collect()
+            })
+            .collect();
+        Self {
+            roots,
+            relations,
+            aggregates,
+        }
     }
 }
 
@@ -284,6 +301,9 @@ impl Walk<'_> {
                 }
             }
             Scope::Rows { entity, distinct } => {
+                if let Some(target) = shapes.and_then(|shapes| shapes.aggregates.get(entity)?.get(name)) {
+                    return (parents, Scope::Aggregate(Some(*target)));
+                }
                 // The relation's target and kind, copied out (no clone of its column lists).
                 let relation = shapes
                     .and_then(|shapes| shapes.relations.get(entity)?.get(name))

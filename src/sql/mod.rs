@@ -88,7 +88,7 @@ impl<'r> Compiler<'r> {
         let json = match plan {
             Plan::Connection(connection) => select::subquery(self.connection(connection, None)),
             Plan::Lookup(lookup) => select::subquery(self.lookup(lookup)),
-            Plan::Aggregate(aggregate) => select::subquery(self.aggregate(aggregate)),
+            Plan::Aggregate(aggregate) => select::subquery(self.aggregate(aggregate, None)),
         };
         Query::select()
             .expr_as(self.dialect.as_text(json), Alias::new("result"))

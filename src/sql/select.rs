@@ -9,7 +9,7 @@ use super::{Compiler, column};
 use crate::metadata::{EntityId, ScalarKind};
 use crate::plan::{
     AggregateFunction, AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, GroupOutput,
-    LookupPlan, NodeField, NodePlan, OrderKey, PageInfoField, Selected,
+    LookupPlan, NodeField, NodePlan, OrderKey, OrderValue, PageInfoField, RelatedAggregate, Selected,
 };
 use sea_orm::Value;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, NullOrdering, Order, Query, QueryStatementBuilder, SelectStatement};
@@ -260,7 +260,7 @@ impl Compiler<'_> {
     fn keyset(&self, entity: EntityId, order: &[OrderKey], exprs: &[Expr], values: &[Value], before: bool) -> Expr {
         let kinds: Vec<ScalarKind> = order
             .iter()
-            .map(|key| crate::plan::order_column(self.registry, entity, key).kind.clone())
+            .map(|key| crate::plan::order_kind(self.registry, entity, key))
             .collect();
         let mut alternatives = Vec::new();
         for index in 0..order.len() {
@@ -329,7 +329,10 @@ impl Compiler<'_> {
     /// The value an order key sorts by, following many-to-one relations with scalar subqueries.
     fn order_expr(&mut self, entity: EntityId, key: &OrderKey, alias: &str) -> Expr {
         let Some((first, rest)) = key.path.split_first() else {
-            return column(alias, &key.column);
+            return match &key.value {
+                OrderValue::Column(name) => column(alias, name),
+                OrderValue::Aggregate(aggregate) => self.related_aggregate(entity, aggregate, alias),
+            };
         };
         let target = self.registry.entity(entity).relations[*first].target;
         let child = self.alias();
@@ -349,6 +352,28 @@ impl Compiler<'_> {
         )
     }
 
+    /// One aggregate of the related rows of the row aliased `alias` that the session may read
+    /// (the relation's join carries the target's row filter), as a correlated scalar subquery.
+    fn related_aggregate(&mut self, entity: EntityId, aggregate: &RelatedAggregate, alias: &str) -> Expr {
+        let target = self.registry.entity(entity).relations[aggregate.relation].target;
+        let child = self.alias();
+        let mut condition = self.related_condition(entity, aggregate.relation, alias, &child);
+        if let Some(filter) = &aggregate.filter {
+            condition = condition.and(self.predicate(target, filter, &child));
+        }
+        let value = match &aggregate.function {
+            None => Expr::cust("count(*)"),
+            Some((function, name)) => self.aggregate_value(*function, column(&child, name)),
+        };
+        subquery(
+            Query::select()
+                .expr(value)
+                .from_as(Alias::new(&self.registry.entity(target).table), Alias::new(&child))
+                .and_where(condition)
+                .take(),
+        )
+    }
+
     /// The cursor of the row aliased `alias`, encoded.
     fn cursor(&self, plan: &ConnectionPlan, alias: &str) -> Expr {
         self.dialect.cursor(self.cursor_keys(plan, alias))
@@ -358,8 +383,8 @@ impl Compiler<'_> {
     fn cursor_keys(&self, plan: &ConnectionPlan, alias: &str) -> Expr {
         let mut items = vec![Expr::val(plan.order_signature.as_str())];
         for (index, key) in plan.order.iter().enumerate() {
-            let kind = &crate::plan::order_column(self.registry, plan.entity, key).kind;
-            items.push(self.dialect.output(kind, column(alias, &order_column_name(index))));
+            let kind = crate::plan::order_kind(self.registry, plan.entity, key);
+            items.push(self.dialect.output(&kind, column(alias, &order_column_name(index))));
         }
         self.dialect.array(items)
     }
@@ -375,7 +400,9 @@ impl Compiler<'_> {
                         columns.insert(name.clone());
                     }
                     NodeField::Typename(_) => {}
-                    NodeField::Object { relation, .. } | NodeField::Connection { relation, .. } => {
+                    NodeField::Object { relation, .. }
+                    | NodeField::Connection { relation, .. }
+                    | NodeField::Aggregate { relation, .. } => {
                         columns.extend(entity.relations[*relation].from_columns.iter().cloned());
                     }
                 }
@@ -434,6 +461,15 @@ impl Compiler<'_> {
                     let select = self.connection(plan, Some(parent));
                     self.dialect.nested(subquery(select))
                 }
+                NodeField::Aggregate { relation, plan } => {
+                    let parent = Parent {
+                        entity,
+                        relation: *relation,
+                        alias,
+                    };
+                    let select = self.aggregate(plan, Some(&parent));
+                    self.dialect.nested(subquery(select))
+                }
             };
             pairs.push((key.clone(), value));
         }
@@ -461,11 +497,12 @@ impl Compiler<'_> {
             .take()
     }
 
-    /// The SELECT producing an aggregate's JSON.
-    pub(super) fn aggregate(&mut self, plan: &AggregatePlan) -> SelectStatement {
+    /// The SELECT producing an aggregate's JSON: of a table's rows, or (with `parent`) of the
+    /// rows a to-many relation links to one parent row.
+    pub(super) fn aggregate(&mut self, plan: &AggregatePlan, parent: Option<&Parent<'_>>) -> SelectStatement {
         let alias = self.alias();
         let table = self.registry.entity(plan.entity).table.clone();
-        let condition = self.filter_condition(plan, &alias);
+        let condition = self.filter_condition(plan, parent, &alias);
         let mut pairs = Vec::new();
         for (key, output) in &plan.outputs {
             let value = match output {
@@ -475,7 +512,7 @@ impl Compiler<'_> {
                     self.functions(plan.entity, *function, columns, &alias)
                 }
                 AggregateOutput::GroupBy { columns, outputs } => {
-                    let groups = subquery(self.group_by(plan, columns, outputs));
+                    let groups = subquery(self.group_by(plan, parent, columns, outputs));
                     self.dialect.nested(groups)
                 }
             };
@@ -497,16 +534,21 @@ impl Compiler<'_> {
         select
     }
 
-    /// An aggregate's filter on the rows of `alias` (TRUE without one).
-    fn filter_condition(&mut self, plan: &AggregatePlan, alias: &str) -> Expr {
+    /// Which rows of `alias` an aggregate reads: those the session may read (through the join
+    /// to `parent`, whose condition carries the row filter, or the row filter itself), matching
+    /// its filter.
+    fn filter_condition(&mut self, plan: &AggregatePlan, parent: Option<&Parent<'_>>, alias: &str) -> Expr {
+        let scope = match parent {
+            Some(parent) => Some(self.related_condition(parent.entity, parent.relation, parent.alias, alias)),
+            None => self.visible(plan.entity, alias),
+        };
         let filter = plan
             .filter
             .as_ref()
             .map(|filter| self.predicate(plan.entity, filter, alias));
-        let visible = self.visible(plan.entity, alias);
-        filter
+        scope
             .into_iter()
-            .chain(visible)
+            .chain(filter)
             .reduce(ExprTrait::and)
             .unwrap_or_else(|| Expr::cust("TRUE"))
     }
@@ -522,9 +564,7 @@ impl Compiler<'_> {
             .iter()
             .map(|(key, selected)| {
                 let value = match selected {
-                    Selected::Field(name) => {
-                        self.aggregate_value(self.kind(entity, name), function, column(alias, name))
-                    }
+                    Selected::Field(name) => self.aggregate_sql(self.kind(entity, name), function, column(alias, name)),
                     Selected::Typename(name) => Expr::val(name.as_str()),
                 };
                 (key.clone(), value)
@@ -533,40 +573,45 @@ impl Compiler<'_> {
         self.dialect.object(pairs)
     }
 
-    /// One aggregate of one column, typed as the schema declares it.
-    fn aggregate_value(&self, kind: &ScalarKind, function: AggregateFunction, value: Expr) -> Expr {
+    /// One aggregate of one column as the database computes it (what orderings compare); the
+    /// average is a double on both backends, so a cursor holds it exactly.
+    fn aggregate_value(&self, function: AggregateFunction, value: Expr) -> Expr {
+        let template = match function {
+            AggregateFunction::Sum => "sum({})",
+            AggregateFunction::Avg if self.dialect.postgres() => "CAST(avg({}) AS double precision)",
+            AggregateFunction::Avg => "avg({})",
+            AggregateFunction::Min => "min({})",
+            AggregateFunction::Max => "max({})",
+            AggregateFunction::CountDistinct => "count(DISTINCT {})",
+        };
+        self.dialect.template(template, vec![value])
+    }
+
+    /// One aggregate of one column in the API's form, typed as the schema declares it.
+    fn aggregate_sql(&self, kind: &ScalarKind, function: AggregateFunction, value: Expr) -> Expr {
+        let value = self.aggregate_value(function, value);
         match function {
-            AggregateFunction::Sum => {
-                let sum = self.dialect.template("sum({})", vec![value]);
-                match kind {
-                    // Integer sums are 64-bit (`BigInt`) or wider (PostgreSQL sums bigint into
-                    // numeric): strings, every digit kept.
-                    ScalarKind::Int | ScalarKind::BigInt => sum.cast_as("text"),
-                    other => self.dialect.output(other, sum),
-                }
-            }
-            AggregateFunction::Avg => {
-                let average = self.dialect.template("avg({})", vec![value]);
-                if self.dialect.postgres() {
-                    average.cast_as("double precision")
-                } else {
-                    average
-                }
-            }
-            AggregateFunction::Min => self.dialect.output(kind, self.dialect.template("min({})", vec![value])),
-            AggregateFunction::Max => self.dialect.output(kind, self.dialect.template("max({})", vec![value])),
+            AggregateFunction::Sum => match kind {
+                // Integer sums are 64-bit (`BigInt`) or wider (PostgreSQL sums bigint into
+                // numeric): strings, every digit kept.
+                ScalarKind::Int | ScalarKind::BigInt => value.cast_as("text"),
+                other => self.dialect.output(other, value),
+            },
+            AggregateFunction::Avg | AggregateFunction::CountDistinct => value,
+            AggregateFunction::Min | AggregateFunction::Max => self.dialect.output(kind, value),
         }
     }
 
     fn group_by(
         &mut self,
         plan: &AggregatePlan,
+        parent: Option<&Parent<'_>>,
         columns: &[String],
         outputs: &[(String, GroupOutput)],
     ) -> SelectStatement {
         let alias = self.alias();
         let table = self.registry.entity(plan.entity).table.clone();
-        let condition = self.filter_condition(plan, &alias);
+        let condition = self.filter_condition(plan, parent, &alias);
         let mut pairs = Vec::new();
         for (key, output) in outputs {
             let value = match output {

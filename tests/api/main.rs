@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway against real databases, over real HTTP.
 //! One test binary (as in zero2prod's `tests/api`), one module per capability.
 
+mod aggregates;
 mod authentication;
 mod bounds;
 mod cli;

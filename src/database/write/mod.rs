@@ -287,16 +287,7 @@ impl Writer<'_> {
             columns: meta.primary_key.clone(),
             keys: keys.to_vec(),
         };
-        let order = meta
-            .primary_key
-            .iter()
-            .map(|name| OrderKey {
-                path: Vec::new(),
-                column: name.clone(),
-                descending: false,
-                nulls_first: false,
-            })
-            .collect();
+        let order = meta.primary_key.iter().map(|name| OrderKey::column(name)).collect();
         ConnectionPlan {
             entity: self.entity,
             filter: Some(filter),
