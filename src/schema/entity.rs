@@ -101,6 +101,45 @@ fn looks_like_identity(column: &Column) -> bool {
     matches!(column.field.as_str(), "id" | "_id")
 }
 
+/// The inputs ordering rows by an aggregate of their related `entity` rows, over the columns
+/// `view` shows: `TaskAggregateOrderBy` (`filter`, `count`, one field per function) and one
+/// input per function (`TaskMaxOrderBy`).
+fn aggregate_order_inputs(registry: &Registry, id: EntityId, view: &View) -> Vec<InputObject> {
+    let entity = registry.entity(id);
+    let names = Names::of(entity);
+    let mut inputs = Vec::new();
+    let mut order_by = InputObject::new(&names.aggregate_order_by)
+        .description(format!(
+            "Orders rows by one aggregate of their related {} rows: set `count` or one function's column.",
+            names.object
+        ))
+        .field(InputValue::new("filter", TypeRef::named(&names.filter)).description("Aggregate only these rows."))
+        .field(InputValue::new("count", TypeRef::named("OrderDirection")));
+    for function in AggregateFunction::ALL {
+        let mut fields = InputObject::new(names.function_order_by(function));
+        let mut any = false;
+        for column in entity
+            .columns
+            .iter()
+            .filter(|column| view.column(id, &column.name) && !looks_like_identity(column))
+        {
+            if function.result_kind(&column.kind).is_some() {
+                fields = fields.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
+                any = true;
+            }
+        }
+        if any {
+            order_by = order_by.field(InputValue::new(
+                function.field(),
+                TypeRef::named(names.function_order_by(function)),
+            ));
+            inputs.push(fields);
+        }
+    }
+    inputs.push(order_by);
+    inputs
+}
+
 /// Registers every type of `entity` and returns its root fields.
 pub fn register(
     mut builder: SchemaBuilder,
@@ -146,6 +185,7 @@ pub fn register(
         columns,
         relations,
         aggregated,
+        view,
     };
     let mut object = shown.object();
     if federation && let Some(fields) = super::federation::key_fields(registry, id, view) {
@@ -167,6 +207,7 @@ struct Shown<'a> {
     columns: Vec<&'a Column>,
     relations: Vec<&'a Relation>,
     aggregated: Vec<&'a Relation>,
+    view: &'a View,
 }
 
 impl Shown<'_> {
@@ -294,8 +335,14 @@ impl Shown<'_> {
                 order_by = order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
             }
         }
+        let mut builder = builder;
         for relation in &self.aggregated {
             let target = Names::of(registry.entity(relation.target));
+            // Registered by the parents that order by them (a type twice is one type), so a
+            // table no relation aggregates adds no unused input types.
+            for input in aggregate_order_inputs(registry, relation.target, self.view) {
+                builder = builder.register(input);
+            }
             order_by = order_by.field(
                 InputValue::new(
                     relation.aggregate_field().unwrap_or_default(),
@@ -349,16 +396,8 @@ impl Shown<'_> {
                 TypeRef::named_nn(TypeRef::INT),
                 resolve::scalar(ScalarKind::Int),
             ));
-        let mut aggregate_order_by = InputObject::new(&names.aggregate_order_by)
-            .description(format!(
-                "Orders rows by one aggregate of their related {} rows: set `count` or one function's column.",
-                names.object
-            ))
-            .field(InputValue::new("filter", TypeRef::named(&names.filter)).description("Aggregate only these rows."))
-            .field(InputValue::new("count", TypeRef::named("OrderDirection")));
         for function in AggregateFunction::ALL {
             let mut fields = Object::new(names.function(function));
-            let mut order_fields = InputObject::new(names.function_order_by(function));
             let mut any = false;
             for column in columns.iter().filter(|column| !looks_like_identity(column)) {
                 if let Some(kind) = function.result_kind(&column.kind) {
@@ -367,16 +406,11 @@ impl Shown<'_> {
                         TypeRef::named(type_name(&kind)),
                         resolve::scalar(kind),
                     ));
-                    order_fields = order_fields.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
                     any = true;
                 }
             }
             if any {
-                builder = builder.register(fields).register(order_fields);
-                aggregate_order_by = aggregate_order_by.field(InputValue::new(
-                    function.field(),
-                    TypeRef::named(names.function_order_by(function)),
-                ));
+                builder = builder.register(fields);
                 aggregate = aggregate.field(Field::new(
                     function.field(),
                     TypeRef::named_nn(names.function(function)),
@@ -411,7 +445,6 @@ impl Shown<'_> {
         );
         builder
             .register(aggregate)
-            .register(aggregate_order_by)
             .register(group)
             .register(group_key)
             .register(

@@ -263,6 +263,80 @@ async fn members_of_two_organizations_never_see_each_others_rows_through_any_pat
         .await;
 }
 
+/// A link across organizations (a task of the first tagged with a tag of the second, written by
+/// hand: the policy would refuse it) is counted for neither member, in an aggregate field or an
+/// ordering by one.
+#[tokio::test]
+async fn aggregates_through_relations_count_only_rows_the_member_may_read() {
+    use sea_orm::ConnectionTrait;
+    let tenants = Tenants::new().await;
+    let task: i64 = tenants
+        .value("SELECT min(t.id) FROM tasks t JOIN projects p ON p.id = t.project_id WHERE p.organization_id = 1")
+        .await;
+    let tag: i64 = tenants
+        .value("SELECT min(id) FROM tags WHERE organization_id = 2")
+        .await;
+    tenants
+        .connection
+        .execute_unprepared(&format!(
+            "INSERT INTO task_tags (task_id, tag_id) VALUES ({task}, {tag}) ON CONFLICT DO NOTHING"
+        ))
+        .await
+        .expect("a cross-tenant link");
+    let first = token("member", Some(1));
+    let second = token("member", Some(2));
+    let data = tenants
+        .data(
+            Some(&first),
+            &format!("{{ task(id: {task}) {{ tagsAggregate {{ count }} }} }}"),
+        )
+        .await;
+    let own_tags = tenants
+        .count(&format!(
+            "SELECT count(*) FROM task_tags l JOIN tags g ON g.id = l.tag_id WHERE l.task_id = {task} AND g.organization_id = 1"
+        ))
+        .await;
+    assert_eq!(data["task"]["tagsAggregate"]["count"], own_tags);
+    let data = tenants
+        .data(
+            Some(&second),
+            &format!("{{ tag(id: {tag}) {{ tasksAggregate {{ count }} }} }}"),
+        )
+        .await;
+    let own_tasks = tenants
+        .count(&format!(
+            "SELECT count(*) FROM task_tags l JOIN tasks t ON t.id = l.task_id JOIN projects p ON p.id = t.project_id \
+             WHERE l.tag_id = {tag} AND p.organization_id = 2"
+        ))
+        .await;
+    assert_eq!(data["tag"]["tasksAggregate"]["count"], own_tasks);
+    // The second member's tags ordered by how many of *their* tasks carry each.
+    let data = tenants
+        .data(
+            Some(&second),
+            "{ tags(orderBy: [{tasksAggregate: {count: DESC}}]) { nodes { id tasksAggregate { count } } } }",
+        )
+        .await;
+    let counts: Vec<i64> = data["tags"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["tasksAggregate"]["count"].as_i64().unwrap())
+        .collect();
+    assert!(counts.windows(2).all(|pair| pair[0] >= pair[1]), "{counts:?}");
+    let expected: i64 = tenants
+        .count(
+            "SELECT count(*) FROM task_tags l JOIN tags g ON g.id = l.tag_id JOIN tasks t ON t.id = l.task_id \
+             JOIN projects p ON p.id = t.project_id WHERE g.organization_id = 2 AND p.organization_id = 2",
+        )
+        .await;
+    assert_eq!(
+        counts.iter().sum::<i64>(),
+        expected,
+        "only the member's own links are counted"
+    );
+}
+
 #[tokio::test]
 async fn hidden_columns_cannot_be_selected_filtered_ordered_or_aggregated() {
     let tenants = Tenants::new().await;
@@ -276,6 +350,11 @@ async fn hidden_columns_cannot_be_selected_filtered_ordered_or_aggregated() {
         "{ tasks { nodes { assignee { email } } } }",
         "{ tasks(filter: {assignee: {email: {eq: \"x\"}}}) { totalCount } }",
         "{ tasks(orderBy: [{assignee: {email: ASC}}]) { totalCount } }",
+        "{ organizations { nodes { usersAggregate { max { email } } } } }",
+        "{ organizations { nodes { usersAggregate { countDistinct { email } } } } }",
+        "{ organizations { nodes { usersAggregate(filter: {email: {startsWith: \"a\"}}) { count } } } }",
+        "{ organizations(orderBy: [{usersAggregate: {max: {email: ASC}}}]) { totalCount } }",
+        "{ organizations(orderBy: [{usersAggregate: {filter: {email: {startsWith: \"a\"}}, count: DESC}}]) { totalCount } }",
     ] {
         tenants.refused(Some(&member), query).await;
     }
@@ -594,7 +673,13 @@ async fn select_rules_cap_rows_and_can_forbid_aggregates() {
         100,
         "a larger page is cut down"
     );
-    tenants.refused(None, "{ tasksAggregate { count } }").await;
+    for query in [
+        "{ tasksAggregate { count } }",
+        "{ projects { nodes { tasksAggregate { count } } } }",
+        "{ projects(orderBy: [{tasksAggregate: {count: DESC}}]) { totalCount } }",
+    ] {
+        tenants.refused(None, query).await;
+    }
     let member = tenants
         .data(
             Some(&token("member", Some(1))),
