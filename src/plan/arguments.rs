@@ -6,7 +6,7 @@
 //! the offending argument.
 
 use super::vocabulary::{Combinator, Direction, ListQuantifier, Operator};
-use super::{AggregateFunction, OrderKey, OrderValue, Predicate, Quantifier, RelatedAggregate, TextMatch};
+use super::{AggregateFunction, Measure, OrderKey, OrderValue, Predicate, Quantifier, RelatedAggregate, TextMatch};
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind};
 use async_graphql::{Name, Value as GqlValue};
@@ -643,8 +643,8 @@ fn parse_aggregate_key(
     let rest = GqlValue::Object(fields);
     let (name, inner) = single_entry(&rest, path)?;
     let here = format!("{path}.{name}");
-    let (function, direction) = if name == "count" {
-        (None, parse_direction(inner, &here)?)
+    let (measure, direction) = if name == "count" {
+        (Measure::Count, parse_direction(inner, &here)?)
     } else {
         let function = AggregateFunction::from_field(name).ok_or_else(|| {
             GatewayError::bad_input(format!(
@@ -664,7 +664,7 @@ fn parse_aggregate_key(
                 ))
             })?;
         (
-            Some((function, column.name.clone())),
+            Measure::Of(function, column.name.clone()),
             parse_direction(direction, &format!("{here}.{field}"))?,
         )
     };
@@ -673,7 +673,7 @@ fn parse_aggregate_key(
         value: OrderValue::Aggregate(Box::new(RelatedAggregate {
             relation,
             filter,
-            function,
+            measure,
         })),
         descending: direction.descending(),
         nulls_first: direction.nulls_first(),

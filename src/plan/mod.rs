@@ -9,6 +9,7 @@ mod arguments;
 pub mod cursor;
 mod event;
 mod field;
+pub mod group;
 mod selection;
 pub mod slot;
 pub mod text_cost;
@@ -168,6 +169,40 @@ pub fn for_each_connection(plan: &mut Plan, visit: &mut dyn FnMut(&mut Connectio
     }
 }
 
+/// Calls `visit` on every aggregate of the plan: the root one, and those through relations.
+pub fn for_each_aggregate<'p>(plan: &'p Plan, visit: &mut dyn FnMut(&'p AggregatePlan)) {
+    fn node<'p>(plan: &'p NodePlan, visit: &mut dyn FnMut(&'p AggregatePlan)) {
+        for (_, field) in &plan.fields {
+            match field {
+                NodeField::Column(_) | NodeField::Typename(_) => {}
+                NodeField::Object { node: inner, .. } => node(inner, visit),
+                NodeField::Connection { plan, .. } => connection(plan, visit),
+                NodeField::Aggregate { plan, .. } => visit(plan),
+            }
+        }
+    }
+    fn connection<'p>(plan: &'p ConnectionPlan, visit: &mut dyn FnMut(&'p AggregatePlan)) {
+        for (_, output) in &plan.outputs {
+            match output {
+                ConnectionOutput::Nodes(inner) => node(inner, visit),
+                ConnectionOutput::Edges(fields) => {
+                    for (_, field) in fields {
+                        if let EdgeOutput::Node(inner) = field {
+                            node(inner, visit);
+                        }
+                    }
+                }
+                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount | ConnectionOutput::Typename(_) => {}
+            }
+        }
+    }
+    match plan {
+        Plan::Connection(plan) => connection(plan, visit),
+        Plan::Lookup(lookup) => node(&lookup.node, visit),
+        Plan::Aggregate(aggregate) => visit(aggregate),
+    }
+}
+
 /// Refuses pages larger than `max` and stops unbounded lists at `max` rows.
 pub fn bound_pages(plan: &mut Plan, max: u64) -> Result<(), crate::error::GatewayError> {
     let mut too_large = None;
@@ -297,8 +332,16 @@ pub struct RelatedAggregate {
     /// A one-to-many or many-to-many relation (index into the entity's relations).
     pub relation: usize,
     pub filter: Option<Predicate>,
-    /// `None`: the count of rows; else a function of one column of the related rows.
-    pub function: Option<(AggregateFunction, String)>,
+    pub measure: Measure,
+}
+
+/// One number (or value) computed over a set of rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Measure {
+    /// How many rows.
+    Count,
+    /// A function of one column (by database name).
+    Of(AggregateFunction, String),
 }
 
 /// A row condition, from the filter language. `V` is what a comparison compares with: a typed SQL
@@ -484,22 +527,7 @@ pub enum AggregateOutput {
         /// (response key, column) pairs.
         columns: Vec<(String, Selected<String>)>,
     },
-    GroupBy {
-        columns: Vec<String>,
-        outputs: Vec<(String, GroupOutput)>,
-    },
-    Typename(String),
-}
-
-#[derive(Debug, Clone)]
-pub enum GroupOutput {
-    /// The group's key columns: (response key, column).
-    Key(Vec<(String, Selected<String>)>),
-    Count,
-    Function {
-        function: AggregateFunction,
-        columns: Vec<(String, Selected<String>)>,
-    },
+    GroupBy(Box<group::GroupPlan>),
     Typename(String),
 }
 

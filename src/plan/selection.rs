@@ -5,7 +5,7 @@
 //! and `__typename` becomes the object type's name in the plan, so the JSON the database builds
 //! is the whole answer (async-graphql answers `__typename` itself and ignores the copy).
 
-use super::arguments::{argument_value as argument, column_of_enum, parse_count, parse_filter, parse_order};
+use super::arguments::{argument_value as argument, parse_count, parse_filter, parse_order};
 use super::field::Selection;
 use super::vocabulary::{ConnectionField, Derived, EdgeField, PAGE_INFO};
 use super::*;
@@ -20,7 +20,7 @@ pub(super) fn grouped<S: Selection>(occurrences: &[S]) -> Result<Vec<(String, Ve
 }
 
 /// The sub-fields of every occurrence, `__typename` included, grouped by response key.
-fn members<S: Selection>(occurrences: &[S]) -> Result<Vec<(String, Vec<S>)>, GatewayError> {
+pub(super) fn members<S: Selection>(occurrences: &[S]) -> Result<Vec<(String, Vec<S>)>, GatewayError> {
     group(occurrences, true)
 }
 
@@ -128,7 +128,7 @@ pub fn plan_connection<S: Selection>(
     })
 }
 
-fn unknown(field: &str, on: &str) -> GatewayError {
+pub(super) fn unknown(field: &str, on: &str) -> GatewayError {
     GatewayError::bad_input(format!("`{field}` is not a field of the {on} type"))
 }
 
@@ -148,15 +148,10 @@ pub fn order_kind(registry: &Registry, entity: EntityId, key: &OrderKey) -> crat
     };
     match &key.value {
         OrderValue::Column(name) => column(current, name),
-        OrderValue::Aggregate(aggregate) => match &aggregate.function {
-            None => crate::metadata::ScalarKind::BigInt,
-            Some((function, name)) => {
-                let target = registry.entity(current).relations[aggregate.relation].target;
-                function
-                    .result_kind(&column(target, name))
-                    .expect("aggregate order keys are parsed from applicable columns")
-            }
-        },
+        OrderValue::Aggregate(aggregate) => {
+            let target = registry.entity(current).relations[aggregate.relation].target;
+            super::group::measure_kind(registry, target, &aggregate.measure)
+        }
     }
 }
 
@@ -171,12 +166,10 @@ fn signature(registry: &Registry, entity: EntityId, order: &[OrderKey]) -> Strin
             let value = match &key.value {
                 OrderValue::Column(column) => column.clone(),
                 OrderValue::Aggregate(aggregate) => {
-                    let function = aggregate
-                        .function
-                        .as_ref()
-                        .map_or("count".to_owned(), |(function, column)| {
-                            format!("{}:{column}", function.field())
-                        });
+                    let function = match &aggregate.measure {
+                        Measure::Count => "count".to_owned(),
+                        Measure::Of(function, column) => format!("{}:{column}", function.field()),
+                    };
                     let filter = aggregate.filter.as_ref().map_or(String::new(), |filter| {
                         let digest = sha2::Sha256::digest(format!("{filter:?}").as_bytes());
                         format!("?{}", hex::encode(&digest[..6]))
@@ -322,7 +315,7 @@ pub fn plan_aggregate<S: Selection>(
                 )?,
             }
         } else if name == "groupBy" {
-            plan_group_by(registry, entity, &occurrences)?
+            AggregateOutput::GroupBy(Box::new(super::group::plan_group_by(registry, entity, &occurrences)?))
         } else {
             return Err(unknown(name, "aggregate"));
         };
@@ -336,7 +329,7 @@ pub fn plan_aggregate<S: Selection>(
 }
 
 /// The columns selected in an object of type `object` (an aggregate function's, a group's key).
-fn aggregate_columns<S: Selection>(
+pub(super) fn aggregate_columns<S: Selection>(
     registry: &Registry,
     entity: EntityId,
     occurrences: &[S],
@@ -354,54 +347,4 @@ fn aggregate_columns<S: Selection>(
             Ok((key, Selected::Field(column.name.clone())))
         })
         .collect()
-}
-
-fn plan_group_by<S: Selection>(
-    registry: &Registry,
-    entity: EntityId,
-    occurrences: &[S],
-) -> Result<AggregateOutput, GatewayError> {
-    let meta = registry.entity(entity);
-    let args = occurrences[0].arguments()?;
-    let columns = match argument(&args, "columns") {
-        GqlValue::List(items) => items
-            .iter()
-            .map(|item| column_of_enum(meta, item, "groupBy"))
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => return Err(GatewayError::bad_input("groupBy needs `columns`")),
-    };
-    if columns.is_empty() {
-        return Err(GatewayError::bad_input("groupBy needs at least one column"));
-    }
-    let type_name = &meta.type_name;
-    let mut outputs = Vec::new();
-    for (key, fields) in members(occurrences)? {
-        let name = fields[0].name();
-        let output = if name == TYPENAME {
-            GroupOutput::Typename(Derived::Group.name(type_name))
-        } else if name == "key" {
-            let keys = aggregate_columns(registry, entity, &fields, &Derived::GroupKey.name(type_name))?;
-            let ungrouped = keys.iter().find_map(|(_, column)| match column {
-                Selected::Field(column) if !columns.contains(column) => Some(column),
-                _ => None,
-            });
-            if let Some(column) = ungrouped {
-                return Err(GatewayError::bad_input(format!(
-                    "groupBy: `key` selects `{column}`, which is not grouped by"
-                )));
-            }
-            GroupOutput::Key(keys)
-        } else if name == "count" {
-            GroupOutput::Count
-        } else if let Some(function) = AggregateFunction::from_field(name) {
-            GroupOutput::Function {
-                function,
-                columns: aggregate_columns(registry, entity, &fields, &Derived::Function(function).name(type_name))?,
-            }
-        } else {
-            return Err(unknown(name, "group"));
-        };
-        outputs.push((key, output));
-    }
-    Ok(AggregateOutput::GroupBy { columns, outputs })
 }

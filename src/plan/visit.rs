@@ -7,8 +7,9 @@
 //! match every variant without wildcards, so a new kind of field, output or predicate is either
 //! walked here for every visitor or does not compile.
 
+use super::group::{GroupOrderValue, GroupOutput, GroupPlan};
 use super::{
-    AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, GroupOutput, NodeField, NodePlan,
+    AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, Measure, NodeField, NodePlan,
     OrderKey, OrderValue, Plan, Predicate, Selected,
 };
 use crate::metadata::{EntityId, Registry};
@@ -119,23 +120,44 @@ pub fn walk_aggregate<V: Visitor + ?Sized>(visitor: &mut V, plan: &AggregatePlan
                     }
                 }
             }
-            AggregateOutput::GroupBy { columns, outputs } => {
-                for column in columns {
-                    visitor.column(entity, column)?;
-                }
-                for (_, output) in outputs {
-                    match output {
-                        GroupOutput::Key(keys) | GroupOutput::Function { columns: keys, .. } => {
-                            for (_, column) in keys {
-                                if let Selected::Field(column) = column {
-                                    visitor.column(entity, column)?;
-                                }
-                            }
-                        }
-                        GroupOutput::Count | GroupOutput::Typename(_) => {}
+            AggregateOutput::GroupBy(group) => walk_group(visitor, entity, group)?,
+        }
+    }
+    Ok(())
+}
+
+/// What a `groupBy` reads: its keys (through their relations), the columns its `having`, order
+/// and outputs aggregate.
+pub fn walk_group<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, group: &GroupPlan) -> Result<(), V::Error> {
+    for key in &group.keys {
+        let mut current = entity;
+        for relation in &key.path {
+            visitor.relation(current, *relation)?;
+            current = visitor.registry().entity(current).relations[*relation].target;
+        }
+        visitor.column(current, &key.column)?;
+    }
+    let ordered = group.order.iter().filter_map(|order| match &order.by {
+        GroupOrderValue::Measure(measure) => Some(measure),
+        GroupOrderValue::Key(_) => None,
+    });
+    let compared = group.having.iter().flat_map(|having| having.measures());
+    for measure in ordered.chain(compared) {
+        if let Measure::Of(_, column) = measure {
+            visitor.column(entity, column)?;
+        }
+    }
+    for (_, output) in &group.outputs {
+        match output {
+            GroupOutput::Function { columns, .. } => {
+                for (_, column) in columns {
+                    if let Selected::Field(column) = column {
+                        visitor.column(entity, column)?;
                     }
                 }
             }
+            // Key outputs read the keys, walked above.
+            GroupOutput::Key(_) | GroupOutput::Count | GroupOutput::Typename(_) => {}
         }
     }
     Ok(())
@@ -179,9 +201,9 @@ pub fn walk_order_key<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, ke
             if let Some(filter) = &aggregate.filter {
                 visitor.predicate(target, filter)?;
             }
-            match &aggregate.function {
-                Some((_, column)) => visitor.column(target, column),
-                None => Ok(()),
+            match &aggregate.measure {
+                Measure::Of(_, column) => visitor.column(target, column),
+                Measure::Count => Ok(()),
             }
         }
     }

@@ -23,6 +23,10 @@ pub(super) struct Names {
     group_key: String,
     group_column: String,
     aggregate_order_by: String,
+    group_by: String,
+    group_order_by: String,
+    group_key_order_by: String,
+    having: String,
 }
 
 impl Names {
@@ -40,6 +44,10 @@ impl Names {
             group_key: Derived::GroupKey.name(base),
             group_column: format!("{base}GroupColumn"),
             aggregate_order_by: format!("{base}AggregateOrderBy"),
+            group_by: format!("{base}GroupBy"),
+            group_order_by: format!("{base}GroupOrderBy"),
+            group_key_order_by: format!("{base}GroupKeyOrderBy"),
+            having: format!("{base}Having"),
         }
     }
 
@@ -50,6 +58,11 @@ impl Names {
     /// The input ordering by one function's value of a column (`TaskMaxOrderBy`).
     fn function_order_by(&self, function: AggregateFunction) -> String {
         format!("{}OrderBy", self.function(function))
+    }
+
+    /// The input comparing one function's value of a column in `having` (`TaskAvgHaving`).
+    fn function_having(&self, function: AggregateFunction) -> String {
+        format!("{}Having", self.function(function))
     }
 }
 
@@ -101,12 +114,11 @@ fn looks_like_identity(column: &Column) -> bool {
     matches!(column.field.as_str(), "id" | "_id")
 }
 
-/// The inputs ordering rows by an aggregate of their related `entity` rows, over the columns
-/// `view` shows: `TaskAggregateOrderBy` (`filter`, `count`, one field per function) and one
-/// input per function (`TaskMaxOrderBy`).
-fn aggregate_order_inputs(registry: &Registry, id: EntityId, view: &View) -> Vec<InputObject> {
-    let entity = registry.entity(id);
-    let names = Names::of(entity);
+/// The inputs that order by, and compare, one function's value of a column: `TaskAggregateOrderBy`
+/// (an ordering by related rows' aggregate: `filter`, `count`, one field per function), one
+/// ordering input per function (`TaskMaxOrderBy`, shared by groups' `orderBy`) and one `having`
+/// input per function (`TaskAvgHaving`), over the columns shown.
+fn measure_inputs(names: &Names, columns: &[&Column]) -> Vec<InputObject> {
     let mut inputs = Vec::new();
     let mut order_by = InputObject::new(&names.aggregate_order_by)
         .description(format!(
@@ -115,28 +127,40 @@ fn aggregate_order_inputs(registry: &Registry, id: EntityId, view: &View) -> Vec
         ))
         .field(InputValue::new("filter", TypeRef::named(&names.filter)).description("Aggregate only these rows."))
         .field(InputValue::new("count", TypeRef::named("OrderDirection")));
+    let mut group_order_by = InputObject::new(&names.group_order_by)
+        .description("One sort key of groups: set exactly one field.")
+        .field(InputValue::new("key", TypeRef::named(&names.group_key_order_by)).description("A grouped key."))
+        .field(InputValue::new("count", TypeRef::named("OrderDirection")));
+    let mut having = InputObject::new(&names.having)
+        .description("Conditions on a group's aggregates; all given conditions must hold.")
+        .field(InputValue::new("and", TypeRef::named_nn_list(&names.having)))
+        .field(InputValue::new("or", TypeRef::named_nn_list(&names.having)))
+        .field(InputValue::new("not", TypeRef::named(&names.having)))
+        .field(InputValue::new("count", TypeRef::named(filter_name(&ScalarKind::Int))));
     for function in AggregateFunction::ALL {
-        let mut fields = InputObject::new(names.function_order_by(function));
+        let mut orders = InputObject::new(names.function_order_by(function));
+        let mut comparisons = InputObject::new(names.function_having(function));
         let mut any = false;
-        for column in entity
-            .columns
-            .iter()
-            .filter(|column| view.column(id, &column.name) && !looks_like_identity(column))
-        {
-            if function.result_kind(&column.kind).is_some() {
-                fields = fields.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
+        for column in columns.iter().filter(|column| !looks_like_identity(column)) {
+            if let Some(kind) = function.result_kind(&column.kind) {
+                orders = orders.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
+                comparisons = comparisons.field(InputValue::new(&column.field, TypeRef::named(filter_name(&kind))));
                 any = true;
             }
         }
         if any {
-            order_by = order_by.field(InputValue::new(
+            let order_type = TypeRef::named(names.function_order_by(function));
+            order_by = order_by.field(InputValue::new(function.field(), order_type.clone()));
+            group_order_by = group_order_by.field(InputValue::new(function.field(), order_type));
+            having = having.field(InputValue::new(
                 function.field(),
-                TypeRef::named(names.function_order_by(function)),
+                TypeRef::named(names.function_having(function)),
             ));
-            inputs.push(fields);
+            inputs.push(orders);
+            inputs.push(comparisons);
         }
     }
-    inputs.push(order_by);
+    inputs.extend([order_by, group_order_by, having]);
     inputs
 }
 
@@ -185,7 +209,6 @@ pub fn register(
         columns,
         relations,
         aggregated,
-        view,
     };
     let mut object = shown.object();
     if federation && let Some(fields) = super::federation::key_fields(registry, id, view) {
@@ -207,7 +230,6 @@ struct Shown<'a> {
     columns: Vec<&'a Column>,
     relations: Vec<&'a Relation>,
     aggregated: Vec<&'a Relation>,
-    view: &'a View,
 }
 
 impl Shown<'_> {
@@ -335,14 +357,8 @@ impl Shown<'_> {
                 order_by = order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
             }
         }
-        let mut builder = builder;
         for relation in &self.aggregated {
             let target = Names::of(registry.entity(relation.target));
-            // Registered by the parents that order by them (a type twice is one type), so a
-            // table no relation aggregates adds no unused input types.
-            for input in aggregate_order_inputs(registry, relation.target, self.view) {
-                builder = builder.register(input);
-            }
             order_by = order_by.field(
                 InputValue::new(
                     relation.aggregate_field().unwrap_or_default(),
@@ -427,26 +443,84 @@ impl Shown<'_> {
             .iter()
             .filter(|column| !column.kind.is_structured() && !looks_like_identity(column))
             .collect();
-        let mut group_key = Object::new(&names.group_key).description("The grouped columns' values (others are null).");
+        let mut group_key = Object::new(&names.group_key)
+            .description("The grouped keys' values (a date or timestamp grouped by a unit: the unit's start).");
+        let mut group_by = InputObject::new(&names.group_by)
+            .description("One group key: set exactly one field (a column, or a relation leading to one).");
+        let mut key_order_by = InputObject::new(&names.group_key_order_by).description("One grouped key to sort by.");
         for column in &groupable {
             group_key = group_key.field(Field::new(
                 &column.field,
                 TypeRef::named(type_name(&column.kind)),
                 resolve::scalar(column.kind.clone()),
             ));
+            let bucket = if matches!(column.kind, ScalarKind::Date | ScalarKind::DateTime) {
+                super::scalars::TIME_BUCKET_ENUM
+            } else {
+                super::scalars::GROUP_VALUE_ENUM
+            };
+            group_by = group_by.field(InputValue::new(&column.field, TypeRef::named(bucket)));
+            key_order_by = key_order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
+        }
+        for relation in self
+            .relations
+            .iter()
+            .filter(|relation| relation.kind == RelationKind::ManyToOne)
+        {
+            let target = Names::of(self.registry.entity(relation.target));
+            group_key = group_key.field(Field::new(
+                &relation.field,
+                TypeRef::named(&target.group_key),
+                resolve::object,
+            ));
+            group_by = group_by.field(InputValue::new(&relation.field, TypeRef::named(&target.group_by)));
+            key_order_by = key_order_by.field(InputValue::new(
+                &relation.field,
+                TypeRef::named(&target.group_key_order_by),
+            ));
         }
         aggregate = aggregate.field(
             Field::new("groupBy", TypeRef::named_nn_list_nn(&names.group), resolve::list)
-                .description("The same aggregates per group of rows, ordered by the grouped columns.")
+                .description(
+                    "The same aggregates per group of rows: ordered by `orderBy`, then by the keys; `having` keeps \
+                     the groups whose aggregates pass.",
+                )
+                .argument(
+                    InputValue::new("columns", TypeRef::named_nn_list(&names.group_column))
+                        .description("Group by these columns' values (a shorthand for `by`)."),
+                )
+                .argument(
+                    InputValue::new("by", TypeRef::named_nn_list(&names.group_by))
+                        .description("Group keys: columns, columns of related rows, dates and timestamps by unit."),
+                )
+                .argument(
+                    InputValue::new("timeZone", TypeRef::named(TypeRef::STRING))
+                        .description("The IANA time zone timestamps are cut into units in (default UTC)."),
+                )
+                .argument(
+                    InputValue::new("having", TypeRef::named(&names.having))
+                        .description("Only groups whose aggregates match."),
+                )
                 .argument(InputValue::new(
-                    "columns",
-                    TypeRef::named_nn_list_nn(&names.group_column),
-                )),
+                    "orderBy",
+                    TypeRef::named_nn_list(&names.group_order_by),
+                ))
+                .argument(
+                    InputValue::new("first", TypeRef::named(TypeRef::INT)).description("At most this many groups."),
+                )
+                .argument(
+                    InputValue::new("offset", TypeRef::named(TypeRef::INT)).description("Skip this many groups first."),
+                ),
         );
+        for input in measure_inputs(names, columns) {
+            builder = builder.register(input);
+        }
         builder
             .register(aggregate)
             .register(group)
             .register(group_key)
+            .register(group_by)
+            .register(key_order_by)
             .register(
                 Enum::new(&names.group_column).items(
                     groupable

@@ -356,7 +356,8 @@ impl Walk<'_> {
             },
             Scope::Aggregate(entity) => {
                 if name == GROUP_BY {
-                    let groups = self.sizes.unbounded.min(self.table(entity));
+                    // At most `first` groups, and never more than the table's rows.
+                    let groups = self.page(field).min(self.table(entity));
                     (parents.saturating_mul(groups), Scope::Other)
                 } else {
                     (parents, Scope::Other)

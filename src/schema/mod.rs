@@ -58,6 +58,7 @@ pub struct Engine {
     pub sizes: Arc<crate::database::sizes::TableSizes>,
     /// What each generated field returns, for the cost limit.
     pub shapes: Arc<limits::Shapes>,
+    pub backend: sea_orm::DbBackend,
 }
 
 impl Engine {
@@ -70,6 +71,7 @@ impl Engine {
             max_page_size: options.max_page_size,
             text: options.text,
             sizes: options.sizes.clone(),
+            backend: options.backend,
         }
     }
 
@@ -82,6 +84,15 @@ impl Engine {
         spent: Option<&crate::plan::text_cost::TextSpent>,
     ) -> Result<(), GatewayError> {
         access.authorize(&self.registry, plan, self.max_page_size)?;
+        if self.backend == sea_orm::DbBackend::Sqlite
+            && let Some(zone) = crate::plan::group::time_zones(plan)
+                .into_iter()
+                .find(|zone| *zone != "UTC")
+        {
+            return Err(GatewayError::bad_input(format!(
+                "groupBy.timeZone: SQLite has no time zone database, so its time buckets are UTC; `{zone}` needs PostgreSQL"
+            )));
+        }
         crate::plan::text_cost::check(
             &self.registry,
             plan,
@@ -123,6 +134,8 @@ pub struct SchemaOptions {
     pub text: crate::plan::text_cost::TextLimits,
     /// Estimated table sizes (unknown until the server reads them).
     pub sizes: Arc<crate::database::sizes::TableSizes>,
+    /// The database served: what it cannot answer is refused while planning.
+    pub backend: sea_orm::DbBackend,
 }
 
 impl SchemaOptions {
@@ -141,6 +154,7 @@ impl SchemaOptions {
                 max_cost: args.limits.max_text_match_cost,
             },
             sizes: Arc::new(crate::database::sizes::TableSizes::unknown()),
+            backend: sea_orm::DbBackend::Postgres,
         }
     }
 }
@@ -153,10 +167,19 @@ impl Default for SchemaOptions {
 
 /// Builds the schema for `registry`; the caller attaches the connection and calls `finish`.
 pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder {
+    // Columns' kinds, and what aggregates of them return (`having` compares those; `count` is an Int).
     let kinds: Vec<ScalarKind> = registry
         .entities()
         .iter()
         .flat_map(|entity| entity.columns.iter().map(|column| column.kind.clone()))
+        .flat_map(|kind| {
+            let results = crate::plan::AggregateFunction::ALL
+                .into_iter()
+                .filter_map(|function| function.result_kind(&kind))
+                .collect::<Vec<_>>();
+            std::iter::once(kind).chain(results)
+        })
+        .chain(std::iter::once(ScalarKind::Int))
         .collect();
     // GraphQL forbids empty root types: a view without writes has no Mutation type.
     let writes = (0..registry.entities().len()).any(|id| {

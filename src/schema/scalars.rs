@@ -4,6 +4,7 @@
 use super::resolve;
 use crate::metadata::{ScalarKind, enum_type_name};
 use crate::plan::PageInfoField;
+use crate::plan::group::TimeBucket;
 use crate::plan::vocabulary::{Direction, OperandType, Operator};
 use async_graphql::Value;
 use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, Scalar, SchemaBuilder, TypeRef};
@@ -69,6 +70,11 @@ fn is_decimal_text(value: &Value) -> bool {
     }
 }
 
+/// The enum of a non-temporal group key: `VALUE`.
+pub const GROUP_VALUE_ENUM: &str = "GroupValue";
+/// The enum of a date or timestamp group key: `VALUE` or a calendar unit.
+pub const TIME_BUCKET_ENUM: &str = "TimeBucket";
+
 /// Registers the custom scalars, `PageInfo`, `OrderDirection` and the filter input of each kind used.
 pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuilder {
     builder = builder
@@ -100,6 +106,20 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuild
                 Object::new(crate::plan::vocabulary::PAGE_INFO).description("Where a page sits in the whole list (Relay cursor connections)."),
                 |object, field| object.field(page_info_field(field)),
             ),
+        )
+        .register(
+            Enum::new(GROUP_VALUE_ENUM)
+                .description("Groups rows by the column's exact value.")
+                .item(EnumItem::new(crate::plan::group::GROUP_VALUE)),
+        )
+        .register(
+            Enum::new(TIME_BUCKET_ENUM)
+                .description(
+                    "Groups rows by the column's exact value, or by the calendar unit it falls in (weeks start on \
+                     Monday; timestamps are cut in `groupBy(timeZone:)`, UTC by default).",
+                )
+                .item(EnumItem::new(crate::plan::group::GROUP_VALUE))
+                .items(TimeBucket::iter().map(|bucket| EnumItem::new(<&str>::from(bucket)))),
         )
         .register(
             Enum::new("OrderDirection")

@@ -116,6 +116,7 @@ impl Application {
         let options = crate::schema::SchemaOptions {
             // What text matching costs is weighed with the tables' estimated sizes.
             sizes: crate::database::sizes::TableSizes::read(database.clone(), &registry).await,
+            backend: sea_orm::ConnectionTrait::get_database_backend(&database),
             ..crate::schema::SchemaOptions::new(args, policy.clone())
         };
         // Serving never changes the database: tables without a trigger are reported, and their

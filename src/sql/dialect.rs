@@ -7,6 +7,7 @@
 //! JSON keys taken from the query, is a bind parameter.
 
 use crate::metadata::{ScalarKind, enum_value_name};
+use crate::plan::group::TimeBucket;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{DbBackend, Value};
 use std::borrow::Cow;
@@ -202,6 +203,45 @@ impl Dialect {
             (false, ScalarKind::Bytes) => self.sqlite_base64(value),
             (false, _) => value,
         }
+    }
+
+    /// The start of the calendar `bucket` a date or timestamp falls in: a timestamp's in `zone`
+    /// (UTC without one; a bind parameter, checked against the IANA names), as an instant. Weeks
+    /// start on Monday. SQLite has no time zone database: its buckets are UTC (the planner's
+    /// caller refuses other zones there).
+    pub fn time_bucket(&self, kind: &ScalarKind, bucket: TimeBucket, zone: Option<&str>, value: Expr) -> Expr {
+        let unit = bucket.unit();
+        if self.postgres() {
+            return match kind {
+                ScalarKind::Date => self.template(&format!("CAST(date_trunc('{unit}', {{}}) AS date)"), vec![value]),
+                _ => self.template(
+                    &format!("date_trunc('{unit}', CAST({{}} AS timestamptz), {{}})"),
+                    vec![value, Expr::val(zone.unwrap_or("UTC"))],
+                ),
+            };
+        }
+        let time = if matches!(kind, ScalarKind::Date) {
+            ""
+        } else {
+            " 00:00:00"
+        };
+        let template = match bucket {
+            TimeBucket::Hour if time.is_empty() => "strftime('%Y-%m-%d', {})".to_owned(),
+            TimeBucket::Hour => "strftime('%Y-%m-%d %H:00:00', {})".to_owned(),
+            TimeBucket::Day => format!("strftime('%Y-%m-%d{time}', {{}})"),
+            TimeBucket::Week => format!("strftime('%Y-%m-%d{time}', {{}}, 'weekday 0', '-6 days')"),
+            TimeBucket::Month => format!("strftime('%Y-%m-01{time}', {{}})"),
+            TimeBucket::Quarter => {
+                return self.template(
+                    &format!(
+                        "strftime('%Y-', {{}}) || printf('%02d', ((CAST(strftime('%m', {{}}) AS INTEGER) - 1) / 3) * 3 + 1) || '-01{time}'"
+                    ),
+                    vec![value.clone(), value],
+                );
+            }
+            TimeBucket::Year => format!("strftime('%Y-01-01{time}', {{}})"),
+        };
+        self.template(&template, vec![value])
     }
 
     /// SQLite has no base64 function: the blob's hex digits, three bytes (six digits) at a time,

@@ -37,17 +37,7 @@ impl Compiler<'_> {
                     _ => column(alias, name),
                 };
                 let right = self.bind(entity, name, value.clone());
-                match operator {
-                    Comparison::Eq => left.eq(right),
-                    Comparison::Ne => left.ne(right),
-                    Comparison::Gt => left.gt(right),
-                    Comparison::Gte => left.gte(right),
-                    Comparison::Lt => left.lt(right),
-                    Comparison::Lte => left.lte(right),
-                    Comparison::Contains => left.binary(PgBinOper::Contains, right),
-                    Comparison::ContainedBy => left.binary(PgBinOper::Contained, right),
-                    Comparison::Overlaps => left.binary(PgBinOper::Overlap, right),
-                }
+                compare(left, *operator, right)
             }
             Predicate::In {
                 column: name,
@@ -238,5 +228,20 @@ impl Compiler<'_> {
                 Expr::exists(rows)
             }
         }
+    }
+}
+
+/// `left operator right`.
+pub(super) fn compare(left: Expr, operator: Comparison, right: Expr) -> Expr {
+    match operator {
+        Comparison::Eq => left.eq(right),
+        Comparison::Ne => left.ne(right),
+        Comparison::Gt => left.gt(right),
+        Comparison::Gte => left.gte(right),
+        Comparison::Lt => left.lt(right),
+        Comparison::Lte => left.lte(right),
+        Comparison::Contains => left.binary(PgBinOper::Contains, right),
+        Comparison::ContainedBy => left.binary(PgBinOper::Contained, right),
+        Comparison::Overlaps => left.binary(PgBinOper::Overlap, right),
     }
 }

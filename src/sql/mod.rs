@@ -11,6 +11,7 @@ pub mod change;
 pub(crate) mod constraint;
 mod dialect;
 mod filter;
+mod group;
 mod select;
 
 pub use dialect::Dialect;

@@ -8,14 +8,14 @@
 use super::{Compiler, column};
 use crate::metadata::{EntityId, ScalarKind};
 use crate::plan::{
-    AggregateFunction, AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, GroupOutput,
-    LookupPlan, NodeField, NodePlan, OrderKey, OrderValue, PageInfoField, RelatedAggregate, Selected,
+    AggregateFunction, AggregateOutput, AggregatePlan, ConnectionOutput, ConnectionPlan, EdgeOutput, LookupPlan,
+    NodeField, NodePlan, OrderKey, OrderValue, PageInfoField, RelatedAggregate, Selected,
 };
 use sea_orm::Value;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, NullOrdering, Order, Query, QueryStatementBuilder, SelectStatement};
 use std::collections::BTreeSet;
 
-const ROW_NUMBER: &str = "__gw_rn";
+pub(super) const ROW_NUMBER: &str = "__gw_rn";
 
 fn order_column_name(index: usize) -> String {
     format!("__gw_o{index}")
@@ -27,7 +27,7 @@ pub(super) fn subquery(select: SelectStatement) -> Expr {
 }
 
 /// Where a connection's rows hang from: the parent's relation and the parent row's alias.
-pub(super) struct Parent<'a> {
+pub(crate) struct Parent<'a> {
     pub entity: EntityId,
     pub relation: usize,
     pub alias: &'a str,
@@ -327,7 +327,7 @@ impl Compiler<'_> {
     }
 
     /// The value an order key sorts by, following many-to-one relations with scalar subqueries.
-    fn order_expr(&mut self, entity: EntityId, key: &OrderKey, alias: &str) -> Expr {
+    pub(super) fn order_expr(&mut self, entity: EntityId, key: &OrderKey, alias: &str) -> Expr {
         let Some((first, rest)) = key.path.split_first() else {
             return match &key.value {
                 OrderValue::Column(name) => column(alias, name),
@@ -361,10 +361,7 @@ impl Compiler<'_> {
         if let Some(filter) = &aggregate.filter {
             condition = condition.and(self.predicate(target, filter, &child));
         }
-        let value = match &aggregate.function {
-            None => Expr::cust("count(*)"),
-            Some((function, name)) => self.aggregate_value(*function, column(&child, name)),
-        };
+        let value = self.measure(&aggregate.measure, &child);
         subquery(
             Query::select()
                 .expr(value)
@@ -511,8 +508,8 @@ impl Compiler<'_> {
                 AggregateOutput::Function { function, columns } => {
                     self.functions(plan.entity, *function, columns, &alias)
                 }
-                AggregateOutput::GroupBy { columns, outputs } => {
-                    let groups = subquery(self.group_by(plan, parent, columns, outputs));
+                AggregateOutput::GroupBy(group) => {
+                    let groups = subquery(self.group_by(plan, parent, group));
                     self.dialect.nested(groups)
                 }
             };
@@ -537,7 +534,7 @@ impl Compiler<'_> {
     /// Which rows of `alias` an aggregate reads: those the session may read (through the join
     /// to `parent`, whose condition carries the row filter, or the row filter itself), matching
     /// its filter.
-    fn filter_condition(&mut self, plan: &AggregatePlan, parent: Option<&Parent<'_>>, alias: &str) -> Expr {
+    pub(super) fn filter_condition(&mut self, plan: &AggregatePlan, parent: Option<&Parent<'_>>, alias: &str) -> Expr {
         let scope = match parent {
             Some(parent) => Some(self.related_condition(parent.entity, parent.relation, parent.alias, alias)),
             None => self.visible(plan.entity, alias),
@@ -553,7 +550,7 @@ impl Compiler<'_> {
             .unwrap_or_else(|| Expr::cust("TRUE"))
     }
 
-    fn functions(
+    pub(super) fn functions(
         &self,
         entity: EntityId,
         function: AggregateFunction,
@@ -575,7 +572,7 @@ impl Compiler<'_> {
 
     /// One aggregate of one column as the database computes it (what orderings compare); the
     /// average is a double on both backends, so a cursor holds it exactly.
-    fn aggregate_value(&self, function: AggregateFunction, value: Expr) -> Expr {
+    pub(super) fn aggregate_value(&self, function: AggregateFunction, value: Expr) -> Expr {
         let template = match function {
             AggregateFunction::Sum => "sum({})",
             AggregateFunction::Avg if self.dialect.postgres() => "CAST(avg({}) AS double precision)",
@@ -600,57 +597,6 @@ impl Compiler<'_> {
             AggregateFunction::Avg | AggregateFunction::CountDistinct => value,
             AggregateFunction::Min | AggregateFunction::Max => self.dialect.output(kind, value),
         }
-    }
-
-    fn group_by(
-        &mut self,
-        plan: &AggregatePlan,
-        parent: Option<&Parent<'_>>,
-        columns: &[String],
-        outputs: &[(String, GroupOutput)],
-    ) -> SelectStatement {
-        let alias = self.alias();
-        let table = self.registry.entity(plan.entity).table.clone();
-        let condition = self.filter_condition(plan, parent, &alias);
-        let mut pairs = Vec::new();
-        for (key, output) in outputs {
-            let value = match output {
-                GroupOutput::Key(keys) => {
-                    let key_pairs = keys
-                        .iter()
-                        .map(|(key, selected)| {
-                            let value = match selected {
-                                Selected::Field(name) => {
-                                    self.dialect.output(self.kind(plan.entity, name), column(&alias, name))
-                                }
-                                Selected::Typename(name) => Expr::val(name.as_str()),
-                            };
-                            (key.clone(), value)
-                        })
-                        .collect();
-                    self.dialect.object(key_pairs)
-                }
-                GroupOutput::Count => Expr::cust("count(*)"),
-                GroupOutput::Typename(name) => Expr::val(name.as_str()),
-                GroupOutput::Function { function, columns } => self.functions(plan.entity, *function, columns, &alias),
-            };
-            pairs.push((key.clone(), value));
-        }
-        let window: Vec<(Expr, bool, bool)> = columns.iter().map(|name| (column(&alias, name), false, true)).collect();
-        let mut grouped = Query::select();
-        grouped
-            .expr_as(self.dialect.object(pairs), Alias::new("__gw_group"))
-            .expr_as(self.dialect.row_number(&window), Alias::new(ROW_NUMBER))
-            .from_as(Alias::new(&table), Alias::new(&alias))
-            .and_where(condition)
-            .add_group_by(columns.iter().map(|name| column(&alias, name)).collect::<Vec<_>>());
-        let groups = self.alias();
-        let item = column(&groups, "__gw_group");
-        let order = [(column(&groups, ROW_NUMBER), false)];
-        Query::select()
-            .expr(self.dialect.array_agg(item, &order, None))
-            .from_subquery(grouped.take(), Alias::new(&groups))
-            .take()
     }
 }
 

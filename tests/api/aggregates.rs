@@ -2,6 +2,8 @@
 //! on PostgreSQL and SQLite.
 
 use crate::fixture::{Fixture, node_ids, on_both_backends};
+use chrono::{Datelike, NaiveDate};
+use std::collections::BTreeMap;
 
 on_both_backends!(
     aggregates_through_relations_match_sql_at_any_depth,
@@ -173,6 +175,213 @@ on_both_backends!(
             "{ projects(orderBy: [{tasksAggregate: {filter: {priority: {gt: 1}}}}]) { totalCount } }",
         ] {
             assert_eq!(fixture.error_code(query).await, "BAD_USER_INPUT", "{query}");
+        }
+    }
+);
+
+/// Counts per key, computed in Rust from hand-selected values (the oracle for time buckets,
+/// whose SQL differs between the backends).
+fn counted(values: Vec<Option<String>>, bucket: impl Fn(&str) -> String) -> BTreeMap<Option<String>, i64> {
+    let mut counts = BTreeMap::new();
+    for value in values {
+        *counts.entry(value.as_deref().map(&bucket)).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The groups of an answer as (key, count).
+fn groups(
+    answer: &serde_json::Value,
+    key: impl Fn(&serde_json::Value) -> Option<String>,
+) -> BTreeMap<Option<String>, i64> {
+    answer
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|group| (key(&group["key"]), group["count"].as_i64().unwrap()))
+        .collect()
+}
+
+fn date(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(&text[..10], "%Y-%m-%d").expect("a date")
+}
+
+on_both_backends!(
+    reports_group_by_paths_and_time_units_match_sql,
+    |fixture: Fixture| async move {
+        // Keys through a many-to-one relation, `having`, an order by an aggregate, a page.
+        let data = fixture
+            .data(
+                "{ tasksAggregate { groupBy(by: [{project: {organizationId: VALUE}}, {status: VALUE}],
+                    having: {count: {gt: 5}, or: [{avg: {priority: {gte: 2}}}, {countDistinct: {assigneeId: {lt: 3}}}]},
+                    orderBy: [{count: DESC}], first: 3, offset: 1) {
+                    key { status project { organizationId } } count avg { priority } } } }",
+            )
+            .await;
+        let expected = fixture
+            .ids(
+                "SELECT count(*) FROM tasks t JOIN projects p ON p.id = t.project_id GROUP BY p.organization_id, t.status \
+                 HAVING count(*) > 5 AND (avg(t.priority) >= 2 OR count(DISTINCT t.assignee_id) < 3) \
+                 ORDER BY count(*) DESC, p.organization_id, t.status LIMIT 3 OFFSET 1",
+            )
+            .await;
+        let found: Vec<i64> = data["tasksAggregate"]["groupBy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|group| group["count"].as_i64().unwrap())
+            .collect();
+        assert_eq!(found, expected, "{data}");
+        for group in data["tasksAggregate"]["groupBy"].as_array().unwrap() {
+            assert!(group["key"]["project"]["organizationId"].is_string(), "{group}");
+        }
+        // Dates by month, week (Monday) and quarter; timestamps by day (UTC).
+        let due = fixture.texts("SELECT CAST(due_on AS TEXT) FROM tasks").await;
+        for (unit, bucket) in [
+            (
+                "MONTH",
+                Box::new(|text: &str| format!("{}-01", &text[..7])) as Box<dyn Fn(&str) -> String>,
+            ),
+            (
+                "WEEK",
+                Box::new(|text: &str| {
+                    let day = date(text);
+                    (day - chrono::Days::new(u64::from(day.weekday().num_days_from_monday()))).to_string()
+                }),
+            ),
+            (
+                "QUARTER",
+                Box::new(|text: &str| {
+                    let day = date(text);
+                    format!("{}-{:02}-01", day.year(), (day.month0() / 3) * 3 + 1)
+                }),
+            ),
+        ] {
+            let data = fixture
+                .data(&format!(
+                    "{{ tasksAggregate {{ groupBy(by: [{{dueOn: {unit}}}]) {{ key {{ dueOn }} count }} }} }}"
+                ))
+                .await;
+            let found = groups(&data["tasksAggregate"]["groupBy"], |key| {
+                key["dueOn"].as_str().map(str::to_owned)
+            });
+            assert_eq!(found, counted(due.clone(), &bucket), "{unit}");
+        }
+        let created = fixture.texts("SELECT CAST(created_at AS TEXT) FROM tasks").await;
+        let data = fixture
+            .data(
+                "{ tasksAggregate { groupBy(by: [{createdAt: DAY}], timeZone: \"UTC\") { key { createdAt } count } } }",
+            )
+            .await;
+        let found = groups(&data["tasksAggregate"]["groupBy"], |key| {
+            key["createdAt"].as_str().map(|text| text[..10].to_owned())
+        });
+        assert_eq!(found, counted(created, |text| text[..10].to_owned()));
+        // Groups through a relation aggregate, ordered by a key, descending.
+        let data = fixture
+            .data(
+                "{ project(id: 1) { tasksAggregate { groupBy(by: [{status: VALUE}], orderBy: [{key: {status: DESC}}]) {
+                    key { status } count } } } }",
+            )
+            .await;
+        let statuses: Vec<String> = data["project"]["tasksAggregate"]["groupBy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|group| group["key"]["status"].as_str().unwrap().to_lowercase())
+            .collect();
+        let mut expected = fixture
+            .texts("SELECT DISTINCT CAST(status AS TEXT) FROM tasks WHERE project_id = 1")
+            .await
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>();
+        // The enum's declared order (todo, in_progress, done) reversed; SQLite orders labels as text.
+        if fixture.on_postgres() {
+            let rank = |status: &str| {
+                ["todo", "in_progress", "done"]
+                    .iter()
+                    .position(|known| *known == status)
+            };
+            expected.sort_by_key(|status| std::cmp::Reverse(rank(status)));
+        } else {
+            expected.sort_by(|left, right| right.cmp(left));
+        }
+        assert_eq!(statuses, expected);
+    }
+);
+
+/// On PostgreSQL timestamps fall into units in the requested zone, like `date_trunc(…, zone)`.
+#[tokio::test]
+async fn timestamps_fall_into_units_in_the_requested_time_zone() {
+    let fixture = Fixture::postgres().await;
+    let data = fixture
+        .data(
+            "{ tasksAggregate { groupBy(by: [{createdAt: MONTH}], timeZone: \"Pacific/Auckland\") { key { createdAt } count } } }",
+        )
+        .await;
+    let found = groups(&data["tasksAggregate"]["groupBy"], |key| {
+        key["createdAt"].as_str().map(str::to_owned)
+    });
+    let expected = fixture
+        .texts(
+            "SELECT to_char(date_trunc('month', created_at, 'Pacific/Auckland') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"') \
+             FROM tasks",
+        )
+        .await;
+    assert_eq!(found, counted(expected, str::to_owned));
+    assert!(
+        found.keys().flatten().all(|start| !start.ends_with("T00:00:00+00:00")),
+        "{found:?}"
+    );
+}
+
+on_both_backends!(
+    reports_refuse_bad_input_with_coded_errors,
+    |fixture: Fixture| async move {
+        for (query, code) in [
+            (
+                "{ tasksAggregate { groupBy(by: [{createdAt: DAY}], timeZone: \"Mars/Olympus\") { count } } }",
+                "BAD_USER_INPUT",
+            ),
+            ("{ tasksAggregate { groupBy { count } } }", "BAD_USER_INPUT"),
+            (
+                "{ tasksAggregate { groupBy(by: [{status: VALUE}]) { key { priority } } } }",
+                "BAD_USER_INPUT",
+            ),
+            (
+                "{ tasksAggregate { groupBy(by: [{dueOn: MONTH}, {dueOn: VALUE}]) { count } } }",
+                "BAD_USER_INPUT",
+            ),
+            (
+                "{ tasksAggregate { groupBy(by: [{status: VALUE}], having: {min: {title: {like: \"a%\"}}}) { count } } }",
+                "BAD_USER_INPUT",
+            ),
+            (
+                "{ tasksAggregate { groupBy(by: [{status: VALUE}], orderBy: [{key: {priority: ASC}}]) { count } } }",
+                "BAD_USER_INPUT",
+            ),
+            (
+                "{ tasksAggregate { groupBy(by: [{status: VALUE, priority: VALUE}]) { count } } }",
+                "BAD_USER_INPUT",
+            ),
+            // Only dates and timestamps take a unit: the schema's own types say so.
+            (
+                "{ tasksAggregate { groupBy(by: [{priority: MONTH}]) { count } } }",
+                "GRAPHQL_VALIDATION_FAILED",
+            ),
+        ] {
+            assert_eq!(fixture.error_code(query).await, code, "{query}");
+        }
+        let paris = "{ tasksAggregate { groupBy(by: [{createdAt: DAY}], timeZone: \"Europe/Paris\") { count } } }";
+        if fixture.on_postgres() {
+            fixture.data(paris).await;
+        } else {
+            assert_eq!(
+                fixture.error_code(paris).await,
+                "BAD_USER_INPUT",
+                "SQLite buckets are UTC only"
+            );
         }
     }
 );

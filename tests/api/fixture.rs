@@ -131,6 +131,22 @@ impl Fixture {
             .collect()
     }
 
+    /// The first column of every row of hand-written SQL, as text (NULL as `None`).
+    pub async fn texts(&self, sql: &str) -> Vec<Option<String>> {
+        let rows = self
+            .connection
+            .query_all_raw(Statement::from_string(self.connection.get_database_backend(), sql))
+            .await
+            .expect("query");
+        rows.iter()
+            .map(|row| row.try_get_by_index::<Option<String>>(0).expect("text"))
+            .collect()
+    }
+
+    pub fn on_postgres(&self) -> bool {
+        self.connection.get_database_backend() == DbBackend::Postgres
+    }
+
     pub async fn scalar_i64(&self, sql: &str) -> i64 {
         self.ids(sql).await[0]
     }

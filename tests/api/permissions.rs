@@ -355,6 +355,10 @@ async fn hidden_columns_cannot_be_selected_filtered_ordered_or_aggregated() {
         "{ organizations { nodes { usersAggregate(filter: {email: {startsWith: \"a\"}}) { count } } } }",
         "{ organizations(orderBy: [{usersAggregate: {max: {email: ASC}}}]) { totalCount } }",
         "{ organizations(orderBy: [{usersAggregate: {filter: {email: {startsWith: \"a\"}}, count: DESC}}]) { totalCount } }",
+        "{ usersAggregate { groupBy(by: [{email: VALUE}]) { count } } }",
+        "{ usersAggregate { groupBy(by: [{role: VALUE}], having: {countDistinct: {email: {gt: 1}}}) { count } } }",
+        "{ usersAggregate { groupBy(by: [{role: VALUE}], orderBy: [{max: {email: ASC}}]) { count } } }",
+        "{ tasksAggregate { groupBy(by: [{assignee: {email: VALUE}}]) { count } } }",
     ] {
         tenants.refused(Some(&member), query).await;
     }
