@@ -409,7 +409,26 @@ pub fn parse_filter_with<O: Operands>(
                 }
             }
             _ => {
-                if let Some(column) = meta.column_by_field(key) {
+                if let Some(column) = meta.column_by_field(key)
+                    && matches!(column.kind, ScalarKind::Json)
+                {
+                    let fields = object(value, &here)?;
+                    if let Some(is_null) = fields.get("isNull").filter(|value| !matches!(value, GqlValue::Null)) {
+                        let GqlValue::Boolean(is_null) = is_null else {
+                            return Err(GatewayError::bad_input(format!("{here}.isNull: expected a boolean")));
+                        };
+                        parts.push(Predicate::IsNull {
+                            column: column.name.clone(),
+                            is_null: *is_null,
+                        });
+                    }
+                    for test in super::json::parse_filter(fields, &here)? {
+                        parts.push(Predicate::Json {
+                            column: column.name.clone(),
+                            test,
+                        });
+                    }
+                } else if let Some(column) = meta.column_by_field(key) {
                     parse_column_filter(&column.name, &column.kind, value, &here, &mut parts, operands)?;
                 } else if let Some(index) = meta.relations.iter().position(|relation| relation.field == key) {
                     let relation = &meta.relations[index];

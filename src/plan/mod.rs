@@ -10,8 +10,10 @@ pub mod cursor;
 mod event;
 mod field;
 pub mod group;
+pub mod json;
 mod selection;
 pub mod slot;
+pub mod sqlite;
 pub mod text_cost;
 pub mod visit;
 pub mod vocabulary;
@@ -140,7 +142,10 @@ pub fn for_each_connection(plan: &mut Plan, visit: &mut dyn FnMut(&mut Connectio
     fn node(plan: &mut NodePlan, visit: &mut dyn FnMut(&mut ConnectionPlan)) {
         for (_, field) in &mut plan.fields {
             match field {
-                NodeField::Column(_) | NodeField::Typename(_) | NodeField::Aggregate { .. } => {}
+                NodeField::Column(_)
+                | NodeField::JsonPath { .. }
+                | NodeField::Typename(_)
+                | NodeField::Aggregate { .. } => {}
                 NodeField::Object { node: inner, .. } => node(inner, visit),
                 NodeField::Connection { plan, .. } => connection(plan, visit),
             }
@@ -174,7 +179,7 @@ pub fn for_each_aggregate<'p>(plan: &'p Plan, visit: &mut dyn FnMut(&'p Aggregat
     fn node<'p>(plan: &'p NodePlan, visit: &mut dyn FnMut(&'p AggregatePlan)) {
         for (_, field) in &plan.fields {
             match field {
-                NodeField::Column(_) | NodeField::Typename(_) => {}
+                NodeField::Column(_) | NodeField::JsonPath { .. } | NodeField::Typename(_) => {}
                 NodeField::Object { node: inner, .. } => node(inner, visit),
                 NodeField::Connection { plan, .. } => connection(plan, visit),
                 NodeField::Aggregate { plan, .. } => visit(plan),
@@ -285,6 +290,8 @@ pub struct NodePlan {
 pub enum NodeField {
     /// A column, by database name.
     Column(String),
+    /// The value at a path inside a JSON column (`metadata(path: "size")`), null when absent.
+    JsonPath { column: String, path: Vec<json::Segment> },
     /// A to-one relation (index into the entity's relations) and the related row's selection.
     Object { relation: usize, node: NodePlan },
     /// A to-many relation and its own connection plan.
@@ -375,6 +382,11 @@ pub enum Predicate<V = Value> {
         operator: TextMatch,
         value: String,
     },
+    /// A condition on a JSON column's value.
+    Json {
+        column: String,
+        test: json::JsonTest,
+    },
     /// A condition on related rows.
     Related {
         relation: usize,
@@ -399,6 +411,7 @@ impl<V> Predicate<V> {
                 | Self::In { .. }
                 | Self::KeyIn { .. }
                 | Self::IsNull { .. }
+                | Self::Json { .. }
                 | Self::Text { .. } => {}
             }
         }
@@ -452,6 +465,10 @@ impl<V> Predicate<V> {
                 column: column.clone(),
                 operator: *operator,
                 value: value.clone(),
+            },
+            Self::Json { column, test } => Predicate::Json {
+                column: column.clone(),
+                test: test.clone(),
             },
             Self::Related {
                 relation,

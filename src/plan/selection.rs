@@ -199,7 +199,21 @@ pub(super) fn plan_node<S: Selection>(
         let field = if name == TYPENAME {
             NodeField::Typename(meta.type_name.clone())
         } else if let Some(column) = meta.column_by_field(name) {
-            NodeField::Column(column.name.clone())
+            let arguments = occurrence[0].arguments()?;
+            match argument(&arguments, "path") {
+                GqlValue::Null => NodeField::Column(column.name.clone()),
+                GqlValue::String(path) if matches!(column.kind, crate::metadata::ScalarKind::Json) => {
+                    NodeField::JsonPath {
+                        column: column.name.clone(),
+                        path: super::json::parse_path(path, &format!("{key}(path:)"))?,
+                    }
+                }
+                _ => {
+                    return Err(GatewayError::bad_input(format!(
+                        "{key}(path:): expected a JSON path string"
+                    )));
+                }
+            }
         } else if let Some(index) = meta.relation_by_aggregate_field(name) {
             NodeField::Aggregate {
                 relation: index,

@@ -166,7 +166,7 @@ pub fn walk_group<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, group:
 pub fn walk_node<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, node: &NodePlan) -> Result<(), V::Error> {
     for (_, field) in &node.fields {
         match field {
-            NodeField::Column(column) => visitor.column(entity, column)?,
+            NodeField::Column(column) | NodeField::JsonPath { column, .. } => visitor.column(entity, column)?,
             NodeField::Typename(_) => {}
             NodeField::Object { relation, node } => {
                 visitor.relation(entity, *relation)?;
@@ -222,6 +222,7 @@ pub fn walk_predicate<V: Visitor + ?Sized>(
         Predicate::Compare { column, .. }
         | Predicate::In { column, .. }
         | Predicate::IsNull { column, .. }
+        | Predicate::Json { column, .. }
         | Predicate::Text { column, .. } => visitor.column(entity, column),
         Predicate::KeyIn { columns, .. } => columns.iter().try_for_each(|column| visitor.column(entity, column)),
         Predicate::Related {

@@ -255,14 +255,18 @@ impl Shown<'_> {
         let mut object = Object::new(&names.object).description(described(format!("A row of `{}`.", entity.table)));
         // A search document (`tsvector`) is for `matches` filters, not for reading.
         for column in columns.iter().filter(|column| !column.kind.is_search_document()) {
-            object = object.field(
-                Field::new(
-                    &column.field,
-                    type_ref(&column.kind, column.nullable, false),
-                    resolve::scalar(column.kind.clone()),
-                )
-                .description(format!("`{}.{}`", entity.table, column.name)),
-            );
+            let mut field = Field::new(
+                &column.field,
+                type_ref(&column.kind, column.nullable, false),
+                resolve::scalar(column.kind.clone()),
+            )
+            .description(format!("`{}.{}`", entity.table, column.name));
+            if matches!(column.kind, ScalarKind::Json) {
+                field = field.argument(InputValue::new("path", TypeRef::named(TypeRef::STRING)).description(
+                    "Only the value at this path (keys separated by dots, digits index arrays); null when absent.",
+                ));
+            }
+            object = object.field(field);
         }
         for relation in relations.iter() {
             let target = Names::of(registry.entity(relation.target));

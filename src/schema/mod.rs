@@ -84,14 +84,8 @@ impl Engine {
         spent: Option<&crate::plan::text_cost::TextSpent>,
     ) -> Result<(), GatewayError> {
         access.authorize(&self.registry, plan, self.max_page_size)?;
-        if self.backend == sea_orm::DbBackend::Sqlite
-            && let Some(zone) = crate::plan::group::time_zones(plan)
-                .into_iter()
-                .find(|zone| *zone != "UTC")
-        {
-            return Err(GatewayError::bad_input(format!(
-                "groupBy.timeZone: SQLite has no time zone database, so its time buckets are UTC; `{zone}` needs PostgreSQL"
-            )));
+        if self.backend == sea_orm::DbBackend::Sqlite {
+            crate::plan::sqlite::check(&self.registry, plan)?;
         }
         crate::plan::text_cost::check(
             &self.registry,

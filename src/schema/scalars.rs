@@ -178,7 +178,37 @@ fn page_info_field(field: PageInfoField) -> Field {
     }
 }
 
+/// The filter of JSON columns: containment, keys, and comparisons of the value at a path.
+fn json_filter(name: &str) -> InputObject {
+    let json = || TypeRef::named("JSON");
+    let mut input = InputObject::new(name)
+        .description("Conditions on a JSON column; all given conditions must hold. Comparisons never match NULL: use isNull.")
+        .field(InputValue::new("isNull", TypeRef::named(TypeRef::BOOLEAN)).description("true: only NULL; false: only non-NULL"))
+        .field(InputValue::new("contains", json()).description("contains this JSON (objects: these keys with contained values; arrays: these elements)"))
+        .field(InputValue::new("containedIn", json()).description("is contained in this JSON (PostgreSQL only)"))
+        .field(InputValue::new("hasKey", TypeRef::named(TypeRef::STRING)).description("an object with this key"))
+        .field(InputValue::new("hasAnyKeys", TypeRef::named_nn_list(TypeRef::STRING)).description("an object with at least one of these keys"))
+        .field(InputValue::new("hasAllKeys", TypeRef::named_nn_list(TypeRef::STRING)).description("an object with every one of these keys"))
+        .field(InputValue::new("path", TypeRef::named(TypeRef::STRING)).description(
+            "compare the value at this path (keys separated by dots, digits index arrays: `size.width`, `labels.0`) instead of the whole value",
+        ));
+    for (operator, description) in [
+        ("eq", "equal to this number, string or boolean"),
+        ("ne", "not equal to (values of another JSON type never match)"),
+        ("gt", "greater than (numbers numerically, strings as text)"),
+        ("gte", "at least"),
+        ("lt", "less than"),
+        ("lte", "at most"),
+    ] {
+        input = input.field(InputValue::new(operator, json()).description(description));
+    }
+    input
+}
+
 fn scalar_filter(kind: &ScalarKind, name: &str) -> InputObject {
+    if matches!(kind, ScalarKind::Json) {
+        return json_filter(name);
+    }
     let value = type_name(kind);
     let mut input = InputObject::new(name).description(format!(
         "Conditions on a {value} column; all given conditions must hold. Comparisons never match NULL: use isNull."

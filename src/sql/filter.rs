@@ -23,6 +23,7 @@ impl Compiler<'_> {
                 let inner = self.predicate(entity, inner, alias);
                 self.dialect.template("({}) IS NOT TRUE", vec![inner])
             }
+            Predicate::Json { column: name, test } => self.json_test(column(alias, name), test),
             Predicate::Compare {
                 column: name,
                 operator,

@@ -12,6 +12,7 @@ pub(crate) mod constraint;
 mod dialect;
 mod filter;
 mod group;
+mod json;
 mod select;
 
 pub use dialect::Dialect;

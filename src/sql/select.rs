@@ -393,7 +393,7 @@ impl Compiler<'_> {
         let add_node = |node: &NodePlan, columns: &mut BTreeSet<String>| {
             for (_, field) in &node.fields {
                 match field {
-                    NodeField::Column(name) => {
+                    NodeField::Column(name) | NodeField::JsonPath { column: name, .. } => {
                         columns.insert(name.clone());
                     }
                     NodeField::Typename(_) => {}
@@ -435,6 +435,7 @@ impl Compiler<'_> {
                     let kind = self.kind(entity, name);
                     self.dialect.output(kind, column(alias, name))
                 }
+                NodeField::JsonPath { column: name, path } => self.json_at(column(alias, name), path),
                 NodeField::Typename(name) => Expr::val(name.as_str()),
                 NodeField::Object { relation, node } => {
                     let target = self.registry.entity(entity).relations[*relation].target;

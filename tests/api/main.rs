@@ -11,6 +11,7 @@ mod federation;
 mod fixture;
 mod generic_entities;
 mod hostile;
+mod json_and_search;
 mod league;
 mod mutations;
 mod nesting;

@@ -1,0 +1,50 @@
+//! What a plan asks that SQLite cannot answer, found before anything is compiled, so the answer
+//! is a `BAD_USER_INPUT` naming the feature instead of a wrong result: time buckets in a zone
+//! other than UTC (SQLite has no time zone database) and `containedIn` on JSON (JSON1 has no
+//! containment test).
+
+use super::json::JsonTest;
+use super::visit::{self, Visitor};
+use super::{Plan, Predicate};
+use crate::error::GatewayError;
+use crate::metadata::{EntityId, Registry};
+
+/// Refuses what SQLite cannot answer in `plan`.
+pub fn check(registry: &Registry, plan: &Plan) -> Result<(), GatewayError> {
+    if let Some(zone) = super::group::time_zones(plan).into_iter().find(|zone| *zone != "UTC") {
+        return Err(GatewayError::bad_input(format!(
+            "groupBy.timeZone: SQLite has no time zone database, so its time buckets are UTC; `{zone}` needs PostgreSQL"
+        )));
+    }
+    Unsupported { registry }.plan(plan)
+}
+
+struct Unsupported<'r> {
+    registry: &'r Registry,
+}
+
+impl Visitor for Unsupported<'_> {
+    type Error = GatewayError;
+
+    fn registry(&self) -> &Registry {
+        self.registry
+    }
+
+    fn predicate(&mut self, entity: EntityId, predicate: &Predicate) -> Result<(), GatewayError> {
+        if let Predicate::Json {
+            column,
+            test: JsonTest::ContainedIn(_),
+        } = predicate
+        {
+            let field = self
+                .registry
+                .entity(entity)
+                .column(column)
+                .map_or(column.as_str(), |column| column.field.as_str());
+            return Err(GatewayError::bad_input(format!(
+                "{field}.containedIn: SQLite's JSON functions have no containment test; it needs PostgreSQL"
+            )));
+        }
+        visit::walk_predicate(self, entity, predicate)
+    }
+}
