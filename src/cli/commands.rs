@@ -71,8 +71,10 @@ pub enum CommandError {
 }
 
 /// The served entities, with a warning for every column left out.
-fn registry() -> Result<crate::metadata::Registry, CommandError> {
-    let registry = crate::entities::registry()?;
+fn registry(search: &crate::config::SearchArgs) -> Result<crate::metadata::Registry, CommandError> {
+    let registry = crate::entities::registry()?
+        .with_search(&search.search_columns, &search.search_config)
+        .map_err(|error| crate::metadata::MetadataErrors(vec![error]))?;
     for column in registry.left_out() {
         tracing::warn!("{column}");
     }
@@ -82,7 +84,7 @@ fn registry() -> Result<crate::metadata::Registry, CommandError> {
 /// Runs the command the user asked for (`serve` when none).
 pub async fn run(cli: Cli) -> Result<(), CommandError> {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
-        Command::Serve(server) => serve(&cli.database, &cli.auth, &server).await,
+        Command::Serve(server) => serve(&cli.database, &cli.auth, &cli.search, &server).await,
         Command::Migrate { action } => migrate(&cli.database, action).await,
         Command::Generate {
             from,
@@ -139,7 +141,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             action: ChangesAction::Install,
         } => {
             let connection = open(&cli.database).await?;
-            let installed = crate::changes::install(&connection, &registry()?).await?;
+            let installed = crate::changes::install(&connection, &registry(&cli.search)?).await?;
             match installed.as_slice() {
                 [] => println!("every served table already announces its changes"),
                 tables => println!("installed the change-feed trigger on {}", tables.join(", ")),
@@ -150,7 +152,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             action: ChangesAction::Remove,
         } => {
             let connection = open(&cli.database).await?;
-            let removed = crate::changes::uninstall(&connection, &registry()?).await?;
+            let removed = crate::changes::uninstall(&connection, &registry(&cli.search)?).await?;
             match removed.tables.as_slice() {
                 [] => println!("no served table announces its changes"),
                 tables => println!("removed the change-feed trigger from {}", tables.join(", ")),
@@ -162,14 +164,14 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Export { file } => {
             let connection = open(&cli.database).await?;
-            let registry = registry()?;
+            let registry = registry(&cli.search)?;
             let report = crate::transfer::export(&connection, &registry, &file).await?;
             summarize("exported", &report.rows, report.elapsed);
             Ok(())
         }
         Command::Import { file, truncate, upsert } => {
             let connection = open(&cli.database).await?;
-            let registry = registry()?;
+            let registry = registry(&cli.search)?;
             let mode = match (truncate, upsert) {
                 (true, _) => crate::transfer::ImportMode::Truncate,
                 (_, true) => crate::transfer::ImportMode::Upsert,
@@ -192,7 +194,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Schema { role, federation } => {
-            let registry = Arc::new(registry()?);
+            let registry = Arc::new(registry(&cli.search)?);
             let sdl = match role {
                 None if federation => crate::schema::federation_sdl(registry)?,
                 None => crate::schema::sdl(registry)?,
@@ -235,7 +237,12 @@ async fn open(args: &DatabaseArgs) -> Result<DatabaseConnection, CommandError> {
     Ok(crate::database::connect(&target, &args.pool).await?)
 }
 
-async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Result<(), CommandError> {
+async fn serve(
+    args: &DatabaseArgs,
+    auth: &AuthArgs,
+    search: &crate::config::SearchArgs,
+    server: &ServerArgs,
+) -> Result<(), CommandError> {
     let target = args.target()?;
     let embedded = matches!(target, DatabaseTarget::Sqlite { embedded: true, .. });
     let no_keys = auth.jwt_secret.is_none() && auth.jwt_public_key_file.is_none() && auth.jwks_url.is_none();
@@ -289,7 +296,7 @@ async fn serve(args: &DatabaseArgs, auth: &AuthArgs, server: &ServerArgs) -> Res
             );
         }
     }
-    let registry = Arc::new(registry()?);
+    let registry = Arc::new(registry(search)?);
     let missing = missing_tables(&connection, &registry)
         .await
         .map_err(CommandError::Migration)?;

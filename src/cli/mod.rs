@@ -3,7 +3,7 @@
 
 mod commands;
 
-use crate::config::{AuthArgs, DatabaseArgs, LogArgs, ServerArgs};
+use crate::config::{AuthArgs, DatabaseArgs, LogArgs, SearchArgs, ServerArgs};
 use clap::{Parser, Subcommand};
 
 pub use commands::run;
@@ -18,6 +18,8 @@ pub struct Cli {
     pub log: LogArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub search: SearchArgs,
     /// Server settings when no subcommand is given (`gateway` alone serves).
     #[command(flatten)]
     pub serve: ServerArgs,

@@ -6,8 +6,10 @@
 
 mod auth;
 pub mod database;
+mod search;
 
 pub use auth::AuthArgs;
+pub use search::SearchArgs;
 
 pub use database::{DatabaseArgs, DatabaseTarget, PoolArgs, ReplicaArgs};
 
@@ -149,7 +151,7 @@ pub struct LimitArgs {
     /// refused with `OVERLOADED` (503, retryable) until memory comes free.
     #[arg(long, env = "GATEWAY_MAX_RESPONSE_BYTES_TOTAL", default_value_t = 256 * 1024 * 1024)]
     pub max_response_bytes_total: usize,
-    /// Longest `like`/`ilike`/`startsWith`/`contains`/`matches` operand, in characters.
+    /// Longest `like`/`ilike`/`startsWith`/`contains`/`matches`/`search` operand, in characters.
     #[arg(long, env = "GATEWAY_MAX_PATTERN_LENGTH", default_value_t = 1_000)]
     pub max_pattern_length: usize,
     /// Most pattern characters × estimated table rows one root field's text matching may compare

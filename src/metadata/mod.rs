@@ -198,6 +198,9 @@ pub struct Column {
     pub touched_on_update: bool,
     /// Computed by the database (a generated column): read, never written, not imported.
     pub computed: bool,
+    /// Plain text that the `search` filter and `RELEVANCE` ordering apply to
+    /// (`GATEWAY_SEARCH_COLUMNS`).
+    pub searchable: bool,
 }
 
 impl Column {
@@ -303,6 +306,8 @@ impl Entity {
 pub struct Registry {
     entities: Vec<Entity>,
     left_out: Vec<LeftOut>,
+    /// The PostgreSQL text search configuration of searchable columns.
+    search_config: String,
 }
 
 /// A column the gateway does not serve, because no GraphQL type carries its values yet: the rest
@@ -343,6 +348,12 @@ pub enum MetadataError {
     NoPrimaryKey(String),
     #[error("two GraphQL names would both be `{0}`")]
     DuplicateName(String),
+    #[error("GATEWAY_SEARCH_COLUMNS: `{0}` is not a text column of a served table (write `table.column`)")]
+    NotSearchable(String),
+    #[error(
+        "GATEWAY_SEARCH_CONFIG: `{0}` is not a text search configuration name (letters, digits, `_`, one optional `schema.`)"
+    )]
+    SearchConfig(String),
 }
 
 /// Every problem found in the entity set, reported together.
@@ -412,6 +423,7 @@ impl RegistryBuilder {
                         read_only: key || now_default || kind.is_search_document(),
                         touched_on_update,
                         computed: false,
+                        searchable: false,
                         name,
                         kind,
                         nullable: definition.is_null(),
@@ -615,6 +627,7 @@ impl RegistryBuilder {
         Ok(Registry {
             entities,
             left_out: self.left_out,
+            search_config: "simple".into(),
         })
     }
 }
@@ -641,5 +654,47 @@ impl Registry {
 
     pub fn entity(&self, id: EntityId) -> &Entity {
         &self.entities[id]
+    }
+
+    /// The PostgreSQL text search configuration searchable columns are read with (validated:
+    /// the compiler writes it into the SQL, where an expression index can match it).
+    pub fn search_config(&self) -> &str {
+        &self.search_config
+    }
+
+    /// Marks `columns` (`table.column`, text) searchable, read with the text search
+    /// configuration `config`.
+    pub fn with_search(mut self, columns: &[String], config: &str) -> Result<Self, MetadataError> {
+        let name = |part: &str| {
+            part.chars()
+                .next()
+                .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+                && part
+                    .chars()
+                    .all(|character| character.is_ascii_alphanumeric() || character == '_')
+        };
+        let parts: Vec<&str> = config.split('.').collect();
+        if parts.len() > 2 || !parts.iter().all(|part| name(part)) {
+            return Err(MetadataError::SearchConfig(config.to_owned()));
+        }
+        self.search_config = config.to_owned();
+        for entry in columns
+            .iter()
+            .map(|entry| entry.trim())
+            .filter(|entry| !entry.is_empty())
+        {
+            let column = entry.split_once('.').and_then(|(table, column)| {
+                let entity = self.entities.iter_mut().find(|entity| entity.table == table)?;
+                entity
+                    .columns
+                    .iter_mut()
+                    .find(|found| found.name == column && found.kind == ScalarKind::String)
+            });
+            match column {
+                Some(column) => column.searchable = true,
+                None => return Err(MetadataError::NotSearchable(entry.to_owned())),
+            }
+        }
+        Ok(self)
     }
 }

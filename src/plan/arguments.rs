@@ -5,7 +5,7 @@
 //! labels, ...), and anything that still makes no sense is a `BAD_USER_INPUT` error that names
 //! the offending argument.
 
-use super::vocabulary::{Combinator, Direction, ListQuantifier, Operator};
+use super::vocabulary::{Combinator, Direction, ListQuantifier, Operator, TextOrder};
 use super::{AggregateFunction, Measure, OrderKey, OrderValue, Predicate, Quantifier, RelatedAggregate, TextMatch};
 use crate::error::GatewayError;
 use crate::metadata::{Entity, EntityId, Registry, RelationKind, ScalarKind};
@@ -429,7 +429,7 @@ pub fn parse_filter_with<O: Operands>(
                         });
                     }
                 } else if let Some(column) = meta.column_by_field(key) {
-                    parse_column_filter(&column.name, &column.kind, value, &here, &mut parts, operands)?;
+                    parse_column_filter(column, value, &here, &mut parts, operands)?;
                 } else if let Some(index) = meta.relations.iter().position(|relation| relation.field == key) {
                     let relation = &meta.relations[index];
                     if relation.kind == RelationKind::ManyToOne {
@@ -484,13 +484,13 @@ pub fn parse_filter_with<O: Operands>(
 }
 
 fn parse_column_filter<O: Operands>(
-    column: &str,
-    kind: &ScalarKind,
+    meta: &crate::metadata::Column,
     value: &GqlValue,
     path: &str,
     parts: &mut Vec<Predicate<O::Operand>>,
     operands: &O,
 ) -> Result<(), GatewayError> {
+    let (column, kind) = (meta.name.as_str(), &meta.kind);
     for (operator, operand) in object(value, path)? {
         let operator = operator.as_str();
         let here = format!("{path}.{operator}");
@@ -502,6 +502,17 @@ fn parse_column_filter<O: Operands>(
         let operator: Operator = operator
             .parse()
             .map_err(|_| GatewayError::bad_input(format!("{path}: unknown operator `{operator}`")))?;
+        if !operator.applies_to(kind, meta.searchable) {
+            return Err(GatewayError::bad_input(format!(
+                "{here}: not an operator of `{}`{}",
+                meta.field,
+                if operator == Operator::Search {
+                    " (only columns named in GATEWAY_SEARCH_COLUMNS are searchable)"
+                } else {
+                    ""
+                }
+            )));
+        }
         if let Some(comparison) = operator.comparison(kind) {
             let value = operands.operand(kind, operand, &here)?;
             parts.push(Predicate::Compare {
@@ -583,6 +594,44 @@ pub fn parse_order(registry: &Registry, entity: EntityId, value: &GqlValue) -> R
     Ok(keys)
 }
 
+/// Gives each `RELEVANCE` key the text of the list's `search` filter on its column (one that
+/// every row must match: the filter itself or a part of its top-level `and`), or refuses it.
+pub fn attach_relevance(
+    registry: &Registry,
+    entity: EntityId,
+    order: &mut [OrderKey],
+    filter: Option<&Predicate>,
+) -> Result<(), GatewayError> {
+    for key in order {
+        let OrderValue::Relevance { column, query } = &mut key.value else {
+            continue;
+        };
+        let mut pending: Vec<&Predicate> = filter.into_iter().collect();
+        let mut found = None;
+        while let Some(predicate) = pending.pop() {
+            match predicate {
+                Predicate::And(parts) => pending.extend(parts),
+                Predicate::Text {
+                    column: searched,
+                    operator: TextMatch::Search,
+                    value,
+                } if searched == column => found = Some(value.clone()),
+                _ => {}
+            }
+        }
+        *query = found.ok_or_else(|| {
+            let field = registry
+                .entity(entity)
+                .column(column)
+                .map_or(column.as_str(), |column| column.field.as_str());
+            GatewayError::bad_input(format!(
+                "orderBy: RELEVANCE on `{field}` needs a `search` filter on `{field}` (`filter: {{{field}: {{search: \"…\"}}}}`)"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// The one entry of an ordering object that is set (`{priority: DESC}`), or an error.
 fn single_entry<'v>(value: &'v GqlValue, path: &str) -> Result<(&'v str, &'v GqlValue), GatewayError> {
     let map = object(value, path)?;
@@ -621,12 +670,44 @@ fn parse_order_key(
     let meta = registry.entity(entity);
     let here = format!("{path}.{key}");
     if let Some(column) = meta.column_by_field(key) {
-        let direction = parse_direction(direction, &here)?;
+        let text_order = match direction {
+            GqlValue::Enum(name) => name.as_str().parse::<TextOrder>().ok(),
+            GqlValue::String(name) => name.as_str().parse::<TextOrder>().ok(),
+            _ => None,
+        };
+        let (value, descending, nulls_first) = match text_order {
+            None => {
+                let direction = parse_direction(direction, &here)?;
+                let value = OrderValue::Column(column.name.clone());
+                (value, direction.descending(), direction.nulls_first())
+            }
+            Some(_) if column.kind != ScalarKind::String => {
+                return Err(GatewayError::bad_input(format!(
+                    "{here}: only text columns order ignoring case or by relevance"
+                )));
+            }
+            Some(TextOrder::AscCi) => (OrderValue::Lower(column.name.clone()), false, false),
+            Some(TextOrder::DescCi) => (OrderValue::Lower(column.name.clone()), true, true),
+            Some(TextOrder::Relevance) if !column.searchable || !relations.is_empty() => {
+                return Err(GatewayError::bad_input(format!(
+                    "{here}: RELEVANCE orders by the list's own `search` filter on a searchable column"
+                )));
+            }
+            // The query is the list's `search` filter on the column (`attach_relevance`).
+            Some(TextOrder::Relevance) => (
+                OrderValue::Relevance {
+                    column: column.name.clone(),
+                    query: String::new(),
+                },
+                true,
+                false,
+            ),
+        };
         return Ok(OrderKey {
             path: relations,
-            value: OrderValue::Column(column.name.clone()),
-            descending: direction.descending(),
-            nulls_first: direction.nulls_first(),
+            value,
+            descending,
+            nulls_first,
         });
     }
     if let Some(relation) = meta.relation_by_aggregate_field(key) {
@@ -834,7 +915,7 @@ mod tests {
             .iter()
             .map(|key| match &key.value {
                 OrderValue::Column(column) => (column.as_str(), key.descending),
-                OrderValue::Aggregate(_) => ("aggregate", key.descending),
+                other => panic!("a column key, not {other:?}"),
             })
             .collect();
         assert_eq!(columns, [("priority", true), ("name", false), ("id", false)]);

@@ -331,6 +331,10 @@ pub enum OrderValue {
     Column(String),
     /// An aggregate of a to-many relation's rows (`{tasksAggregate: {count: DESC}}`).
     Aggregate(Box<RelatedAggregate>),
+    /// A text column ignoring case (`ASC_CI`).
+    Lower(String),
+    /// How well a searchable column matches `query`, the list's `search` filter on it.
+    Relevance { column: String, query: String },
 }
 
 /// One aggregate of the rows a to-many relation links to a row, optionally filtered.

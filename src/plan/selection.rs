@@ -52,7 +52,8 @@ pub fn plan_connection<S: Selection>(
     let first_occurrence = occurrences.first().ok_or(GatewayError::Internal)?;
     let args = first_occurrence.arguments()?;
     let filter = parse_filter(registry, entity, argument(&args, "filter"), "filter")?;
-    let order = parse_order(registry, entity, argument(&args, "orderBy"))?;
+    let mut order = parse_order(registry, entity, argument(&args, "orderBy"))?;
+    super::arguments::attach_relevance(registry, entity, &mut order, filter.as_ref())?;
     let order_signature = signature(registry, entity, &order);
     let kinds: Vec<crate::metadata::ScalarKind> = order.iter().map(|key| order_kind(registry, entity, key)).collect();
     let kinds: Vec<&crate::metadata::ScalarKind> = kinds.iter().collect();
@@ -147,7 +148,8 @@ pub fn order_kind(registry: &Registry, entity: EntityId, key: &OrderKey) -> crat
             .clone()
     };
     match &key.value {
-        OrderValue::Column(name) => column(current, name),
+        OrderValue::Column(name) | OrderValue::Lower(name) => column(current, name),
+        OrderValue::Relevance { .. } => crate::metadata::ScalarKind::Float,
         OrderValue::Aggregate(aggregate) => {
             let target = registry.entity(current).relations[aggregate.relation].target;
             super::group::measure_kind(registry, target, &aggregate.measure)
@@ -163,17 +165,23 @@ fn signature(registry: &Registry, entity: EntityId, order: &[OrderKey]) -> Strin
         .iter()
         .map(|key| {
             let path: String = key.path.iter().map(|step| format!("{step}.")).collect();
+            let digest = |text: &str| {
+                let digest = sha2::Sha256::digest(text.as_bytes());
+                hex::encode(&digest[..6])
+            };
             let value = match &key.value {
                 OrderValue::Column(column) => column.clone(),
+                OrderValue::Lower(column) => format!("lower({column})"),
+                OrderValue::Relevance { column, query } => format!("rank({column}?{})", digest(query)),
                 OrderValue::Aggregate(aggregate) => {
                     let function = match &aggregate.measure {
                         Measure::Count => "count".to_owned(),
                         Measure::Of(function, column) => format!("{}:{column}", function.field()),
                     };
-                    let filter = aggregate.filter.as_ref().map_or(String::new(), |filter| {
-                        let digest = sha2::Sha256::digest(format!("{filter:?}").as_bytes());
-                        format!("?{}", hex::encode(&digest[..6]))
-                    });
+                    let filter = aggregate
+                        .filter
+                        .as_ref()
+                        .map_or(String::new(), |filter| format!("?{}", digest(&format!("{filter:?}"))));
                     format!("{}({function}{filter})", aggregate.relation)
                 }
             };

@@ -30,6 +30,8 @@ pub enum Operator {
     ContainedBy,
     Overlaps,
     Matches,
+    /// Full-text search of a plain text column marked searchable (`GATEWAY_SEARCH_COLUMNS`).
+    Search,
     IsNull,
 }
 
@@ -64,6 +66,9 @@ impl Operator {
             Self::ContainedBy => "every value of the list is one of these",
             Self::Overlaps => "the list has at least one of these values",
             Self::Matches => "matches this search (web-search syntax: words, \"quoted phrases\", or, -excluded)",
+            Self::Search => {
+                "has these words (web-search syntax: words, \"quoted phrases\", or, -excluded; stemmed by the search configuration)"
+            }
             Self::IsNull => "true: only NULL; false: only non-NULL",
         }
     }
@@ -72,16 +77,20 @@ impl Operator {
         match self {
             _ if matches!(kind, ScalarKind::Array { .. }) && self != Self::IsNull => OperandType::Value,
             Self::In | Self::NotIn => OperandType::Values,
-            Self::Like | Self::ILike | Self::StartsWith | Self::Contains | Self::Matches => OperandType::Text,
+            Self::Like | Self::ILike | Self::StartsWith | Self::Contains | Self::Matches | Self::Search => {
+                OperandType::Text
+            }
             Self::IsNull => OperandType::Boolean,
             _ => OperandType::Value,
         }
     }
 
-    /// Whether filters on a column of `kind` offer this operator.
-    pub fn applies_to(self, kind: &ScalarKind) -> bool {
+    /// Whether filters on a column of `kind` offer this operator (`search`: only searchable text
+    /// columns, whose filter type is [`SEARCHABLE_FILTER`]).
+    pub fn applies_to(self, kind: &ScalarKind, searchable: bool) -> bool {
         match self {
             Self::IsNull => true,
+            Self::Search => searchable && matches!(kind, ScalarKind::String),
             Self::Matches => kind.is_search_document(),
             _ if matches!(kind, ScalarKind::Json) || kind.is_search_document() => false,
             _ if matches!(kind, ScalarKind::Array { .. }) => {
@@ -126,7 +135,7 @@ impl Operator {
             Self::ILike => TextMatch::ILike,
             Self::StartsWith => TextMatch::StartsWith,
             Self::Contains => TextMatch::Contains,
-            Self::Matches => TextMatch::Search,
+            Self::Matches | Self::Search => TextMatch::Search,
             _ => return None,
         })
     }
@@ -176,6 +185,22 @@ impl ListQuantifier {
             Self::Every => super::Quantifier::Every,
         }
     }
+}
+
+/// The filter type of searchable text columns: `StringFilter` and `search`.
+pub const SEARCHABLE_FILTER: &str = "SearchableStringFilter";
+
+/// How a text column may be ordered beyond [`Direction`] (`TextOrderDirection`, and for
+/// searchable columns `SearchOrderDirection` with `RELEVANCE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum TextOrder {
+    /// Ignoring case (`lower(…)`), NULLs last.
+    AscCi,
+    /// Ignoring case, NULLs first.
+    DescCi,
+    /// Most relevant to the field's `search` filter first.
+    Relevance,
 }
 
 /// A sort direction (`OrderDirection`); ASC puts NULLs last and DESC first unless stated.
@@ -278,6 +303,7 @@ mod tests {
                 "containedBy",
                 "overlaps",
                 "matches",
+                "search",
                 "isNull"
             ]
         );

@@ -5,7 +5,7 @@ use super::resolve;
 use super::scalars::{filter_name, type_name, type_ref};
 use crate::metadata::{Column, Entity, EntityId, Registry, Relation, RelationKind, ScalarKind, enum_value_name};
 use crate::permission::View;
-use crate::plan::vocabulary::{Combinator, ConnectionField, Derived, EdgeField, ListQuantifier};
+use crate::plan::vocabulary::{Combinator, ConnectionField, Derived, EdgeField, ListQuantifier, SEARCHABLE_FILTER};
 use crate::plan::{AggregateFunction, Root};
 use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, SchemaBuilder, TypeRef};
 use strum::IntoEnumIterator;
@@ -353,12 +353,19 @@ impl Shown<'_> {
         }
         let mut order_by = InputObject::new(&names.order_by).description("One sort key: set exactly one field.");
         for column in columns.iter() {
-            filter = filter.field(InputValue::new(
-                &column.field,
-                TypeRef::named(filter_name(&column.kind)),
-            ));
+            let filter_type = if column.searchable {
+                SEARCHABLE_FILTER.to_owned()
+            } else {
+                filter_name(&column.kind)
+            };
+            filter = filter.field(InputValue::new(&column.field, TypeRef::named(filter_type)));
+            let direction = match &column.kind {
+                _ if column.searchable => super::scalars::SEARCH_ORDER_ENUM,
+                ScalarKind::String => super::scalars::TEXT_ORDER_ENUM,
+                _ => "OrderDirection",
+            };
             if !column.kind.is_structured() {
-                order_by = order_by.field(InputValue::new(&column.field, TypeRef::named("OrderDirection")));
+                order_by = order_by.field(InputValue::new(&column.field, TypeRef::named(direction)));
             }
         }
         for relation in &self.aggregated {

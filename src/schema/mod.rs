@@ -187,6 +187,10 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
     let mut builder = scalars::register(
         Schema::build("Query", writes.then_some("Mutation"), reads.then_some("Subscription")),
         &kinds,
+        registry
+            .entities()
+            .iter()
+            .any(|entity| entity.columns.iter().any(|column| column.searchable)),
     );
     if reads {
         builder = subscription::register_common(builder);

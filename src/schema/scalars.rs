@@ -5,7 +5,7 @@ use super::resolve;
 use crate::metadata::{ScalarKind, enum_type_name};
 use crate::plan::PageInfoField;
 use crate::plan::group::TimeBucket;
-use crate::plan::vocabulary::{Direction, OperandType, Operator};
+use crate::plan::vocabulary::{Direction, OperandType, Operator, SEARCHABLE_FILTER, TextOrder};
 use async_graphql::Value;
 use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, Object, Scalar, SchemaBuilder, TypeRef};
 use strum::IntoEnumIterator;
@@ -70,13 +70,28 @@ fn is_decimal_text(value: &Value) -> bool {
     }
 }
 
+/// The sort direction of text columns (`OrderDirection` and `ASC_CI`, `DESC_CI`).
+pub const TEXT_ORDER_ENUM: &str = "TextOrderDirection";
+/// The sort direction of searchable text columns (and `RELEVANCE`).
+pub const SEARCH_ORDER_ENUM: &str = "SearchOrderDirection";
+
 /// The enum of a non-temporal group key: `VALUE`.
 pub const GROUP_VALUE_ENUM: &str = "GroupValue";
 /// The enum of a date or timestamp group key: `VALUE` or a calendar unit.
 pub const TIME_BUCKET_ENUM: &str = "TimeBucket";
 
 /// Registers the custom scalars, `PageInfo`, `OrderDirection` and the filter input of each kind used.
-pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuilder {
+pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind], searchable: bool) -> SchemaBuilder {
+    if searchable {
+        builder = builder
+            .register(scalar_filter(&ScalarKind::String, SEARCHABLE_FILTER, true))
+            .register(
+                Enum::new(SEARCH_ORDER_ENUM)
+                    .description("Sort direction of a searchable text column: RELEVANCE puts the best matches of its `search` filter first.")
+                    .items(Direction::iter().map(|direction| EnumItem::new(direction.name())))
+                    .items(TextOrder::iter().map(|order| EnumItem::new(<&str>::from(order)))),
+            );
+    }
     builder = builder
         .register(
             Scalar::new("BigInt")
@@ -125,6 +140,16 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuild
             Enum::new("OrderDirection")
                 .description("Sort direction; ASC puts NULLs last and DESC puts them first unless stated.")
                 .items(Direction::iter().map(|direction| EnumItem::new(direction.name()))),
+        )
+        .register(
+            Enum::new(TEXT_ORDER_ENUM)
+                .description("Sort direction of a text column; the _CI directions ignore case.")
+                .items(Direction::iter().map(|direction| EnumItem::new(direction.name())))
+                .items(
+                    TextOrder::iter()
+                        .filter(|order| *order != TextOrder::Relevance)
+                        .map(|order| EnumItem::new(<&str>::from(order))),
+                ),
         );
     let mut seen = std::collections::HashSet::new();
     for kind in kinds {
@@ -152,7 +177,7 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind]) -> SchemaBuild
                     ),
             );
         }
-        builder = builder.register(scalar_filter(kind, &name));
+        builder = builder.register(scalar_filter(kind, &name, false));
     }
     builder
 }
@@ -205,7 +230,7 @@ fn json_filter(name: &str) -> InputObject {
     input
 }
 
-fn scalar_filter(kind: &ScalarKind, name: &str) -> InputObject {
+fn scalar_filter(kind: &ScalarKind, name: &str, searchable: bool) -> InputObject {
     if matches!(kind, ScalarKind::Json) {
         return json_filter(name);
     }
@@ -213,7 +238,7 @@ fn scalar_filter(kind: &ScalarKind, name: &str) -> InputObject {
     let mut input = InputObject::new(name).description(format!(
         "Conditions on a {value} column; all given conditions must hold. Comparisons never match NULL: use isNull."
     ));
-    for operator in Operator::iter().filter(|operator| operator.applies_to(kind)) {
+    for operator in Operator::iter().filter(|operator| operator.applies_to(kind, searchable)) {
         let operand = match operator.operand(kind) {
             OperandType::Value => type_ref(kind, true, true),
             OperandType::Values => TypeRef::named_nn_list(&value),

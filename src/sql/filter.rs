@@ -66,6 +66,20 @@ impl Compiler<'_> {
                     column(alias, name).is_not_null()
                 }
             }
+            // A plain text column is searched through `to_tsvector` (or SQLite's fallback); a
+            // search document (`tsvector`) is matched as it is.
+            Predicate::Text {
+                column: name,
+                operator: TextMatch::Search,
+                value,
+            } if self
+                .registry
+                .entity(entity)
+                .column(name)
+                .is_some_and(|column| column.kind == ScalarKind::String) =>
+            {
+                self.search_text(column(alias, name), value)
+            }
             Predicate::Text {
                 column: name,
                 operator,

@@ -13,6 +13,7 @@ mod dialect;
 mod filter;
 mod group;
 mod json;
+mod search;
 mod select;
 
 pub use dialect::Dialect;

@@ -331,6 +331,8 @@ impl Compiler<'_> {
         let Some((first, rest)) = key.path.split_first() else {
             return match &key.value {
                 OrderValue::Column(name) => column(alias, name),
+                OrderValue::Lower(name) => self.dialect.template("lower({})", vec![column(alias, name)]),
+                OrderValue::Relevance { column: name, query } => self.relevance(column(alias, name), query),
                 OrderValue::Aggregate(aggregate) => self.related_aggregate(entity, aggregate, alias),
             };
         };

@@ -29,11 +29,20 @@ pub struct Fixture {
     _sqlite: Option<tempfile::TempDir>,
 }
 
+/// The sample's entities with task titles and comment bodies searchable (English stemming).
+pub fn searchable() -> gateway::metadata::Registry {
+    gateway::entities::registry()
+        .expect("registry")
+        .with_search(&["tasks.title".into(), "comments.body".into()], "english")
+        .expect("searchable columns")
+}
+
 impl Fixture {
     pub async fn postgres() -> Self {
         let (database, connection) = TestDatabase::seeded(SCALE).await;
         let app = TestApp::builder(&database.args())
             .server(executed_first())
+            .registry(searchable())
             .spawn()
             .await;
         Self {
@@ -52,6 +61,7 @@ impl Fixture {
         gateway::sample::seed::seed(&connection, SCALE).await.expect("seed");
         let app = TestApp::builder(&DatabaseArgs::with_url(Some(&url)))
             .server(executed_first())
+            .registry(searchable())
             .spawn()
             .await;
         Self {

@@ -107,3 +107,112 @@ on_both_backends!(json_filters_and_paths_match_sql, |fixture: Fixture| async mov
     let ids = node_ids(&fixture.data("{ tasks(first: 2) { nodes { id } } }").await["tasks"]["nodes"]);
     assert_eq!(ids.len(), 2);
 });
+
+on_both_backends!(
+    text_search_relevance_and_case_insensitive_order_match_sql,
+    |fixture: Fixture| async move {
+        let postgres = fixture.on_postgres();
+        // Words (stemmed on PostgreSQL: "caching" finds "cache"), phrases, exclusions, `or`.
+        for (search, postgres_sql, sqlite_sql) in [
+            (
+                "cache -design",
+                "to_tsvector('english', title) @@ websearch_to_tsquery('english', 'cache -design')",
+                "instr(lower(title), 'cache') > 0 AND instr(lower(title), 'design') = 0",
+            ),
+            (
+                "\\\"document queue\\\" or profile",
+                "to_tsvector('english', title) @@ websearch_to_tsquery('english', '\"document queue\" or profile')",
+                "instr(lower(title), 'document queue') > 0 OR instr(lower(title), 'profile') > 0",
+            ),
+        ] {
+            let expected = fixture
+                .scalar_i64(&format!(
+                    "SELECT count(*) FROM tasks WHERE {}",
+                    if postgres { postgres_sql } else { sqlite_sql }
+                ))
+                .await;
+            assert!(expected > 0, "{search} finds rows");
+            let data = fixture
+                .data(&format!(
+                    "{{ tasks(filter: {{title: {{search: \"{search}\"}}}}) {{ totalCount }} }}"
+                ))
+                .await;
+            assert_eq!(data["tasks"]["totalCount"], expected, "{search}");
+        }
+        if postgres {
+            let stemmed = fixture
+                .data("{ tasks(filter: {title: {search: \"caching\"}}) { totalCount } }")
+                .await;
+            assert!(stemmed["tasks"]["totalCount"].as_i64().unwrap() > 0, "stemmed");
+        }
+        // Relevance first, then the key; pages through cursors agree with one long page.
+        let query = |page: &str| {
+            format!(
+                "{{ tasks({page}, filter: {{title: {{search: \"cache or queue\"}}}}, orderBy: [{{title: RELEVANCE}}]) {{
+                    nodes {{ id }} pageInfo {{ hasNextPage endCursor }} }} }}"
+            )
+        };
+        let all = node_ids(&fixture.data(&query("first: 1000")).await["tasks"]["nodes"]);
+        let expected = fixture
+            .ids(if postgres {
+                "SELECT id FROM tasks WHERE to_tsvector('english', title) @@ websearch_to_tsquery('english', 'cache or queue') \
+                 ORDER BY ts_rank(to_tsvector('english', title), websearch_to_tsquery('english', 'cache or queue'))::float8 DESC, id"
+            } else {
+                "SELECT id FROM tasks WHERE instr(lower(title), 'cache') > 0 OR instr(lower(title), 'queue') > 0 \
+                 ORDER BY (instr(lower(title), 'cache') > 0) + (instr(lower(title), 'queue') > 0) DESC, id"
+            })
+            .await;
+        assert_eq!(all, expected);
+        let mut paged = Vec::new();
+        let mut after = String::new();
+        loop {
+            let data = fixture.data(&query(&format!("first: 7{after}"))).await;
+            paged.extend(node_ids(&data["tasks"]["nodes"]));
+            let info = &data["tasks"]["pageInfo"];
+            if !info["hasNextPage"].as_bool().unwrap() {
+                break;
+            }
+            after = format!(", after: \"{}\"", info["endCursor"].as_str().unwrap());
+        }
+        assert_eq!(paged, all, "cursors over relevance");
+        // Case-insensitive order.
+        let data = fixture
+            .data("{ projects(first: 10, orderBy: [{name: DESC_CI}]) { nodes { id } } }")
+            .await;
+        assert_eq!(
+            node_ids(&data["projects"]["nodes"]),
+            fixture
+                .ids("SELECT id FROM projects ORDER BY lower(name) DESC, id LIMIT 10")
+                .await
+        );
+        // Refusals: RELEVANCE without the search, a search on a column not marked searchable
+        // (absent from its filter type), CI on a number.
+        for (query, code) in [
+            (
+                "{ tasks(orderBy: [{title: RELEVANCE}]) { totalCount } }",
+                "BAD_USER_INPUT",
+            ),
+            (
+                "{ projects(filter: {name: {search: \"x\"}}) { totalCount } }",
+                "GRAPHQL_VALIDATION_FAILED",
+            ),
+            (
+                "{ tasks(orderBy: [{priority: ASC_CI}]) { totalCount } }",
+                "GRAPHQL_VALIDATION_FAILED",
+            ),
+        ] {
+            assert_eq!(fixture.error_code(query).await, code, "{query}");
+        }
+        // A search operand is bounded like a pattern (GATEWAY_MAX_PATTERN_LENGTH, 1,000), and
+        // charged to the text-match cost per row scanned, below lists too.
+        let long = "word ".repeat(250);
+        for query in [
+            format!("{{ tasks(filter: {{title: {{search: \"{long}\"}}}}) {{ totalCount }} }}"),
+            format!(
+                "{{ projects {{ nodes {{ tasks(filter: {{title: {{search: \"{long}\"}}}}) {{ totalCount }} }} }} }}"
+            ),
+        ] {
+            assert_eq!(fixture.error_code(&query).await, "BAD_USER_INPUT");
+        }
+    }
+);
