@@ -29,8 +29,7 @@ fn alternatives(query: &str) -> Vec<Alternative> {
             characters.next();
         }
         let term: String = if characters.next_if_eq(&'"').is_some() {
-            let phrase = characters.by_ref().take_while(|character| *character != '"').collect();
-            phrase
+            characters.by_ref().take_while(|character| *character != '"').collect()
         } else {
             let mut word = String::new();
             while let Some(character) = characters.next_if(|character| !character.is_whitespace()) {
