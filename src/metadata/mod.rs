@@ -253,6 +253,9 @@ impl Relation {
     }
 }
 
+/// The field of a row's Relay global object id.
+pub const NODE_ID_FIELD: &str = "nodeId";
+
 /// One table and everything the engine needs to serve it.
 #[derive(Debug, Clone)]
 pub struct Entity {
@@ -290,6 +293,14 @@ impl Entity {
     /// The relation whose GraphQL field is `field`.
     pub fn relation(&self, field: &str) -> Option<&Relation> {
         self.relations.iter().find(|relation| relation.field == field)
+    }
+
+    /// Whether rows get a Relay global id (`nodeId`): a primary key, and no column or relation
+    /// already named so.
+    pub fn has_node_id(&self) -> bool {
+        !self.primary_key.is_empty()
+            && self.column_by_field(NODE_ID_FIELD).is_none()
+            && self.relation(NODE_ID_FIELD).is_none()
     }
 
     /// The to-many relation (its index) whose aggregate field is `field` (`tasksAggregate`).

@@ -11,6 +11,7 @@ mod event;
 mod field;
 pub mod group;
 pub mod json;
+pub mod node_id;
 mod selection;
 pub mod slot;
 pub mod sqlite;
@@ -143,6 +144,7 @@ pub fn for_each_connection(plan: &mut Plan, visit: &mut dyn FnMut(&mut Connectio
         for (_, field) in &mut plan.fields {
             match field {
                 NodeField::Column(_)
+                | NodeField::NodeId
                 | NodeField::JsonPath { .. }
                 | NodeField::Typename(_)
                 | NodeField::Aggregate { .. } => {}
@@ -179,7 +181,7 @@ pub fn for_each_aggregate<'p>(plan: &'p Plan, visit: &mut dyn FnMut(&'p Aggregat
     fn node<'p>(plan: &'p NodePlan, visit: &mut dyn FnMut(&'p AggregatePlan)) {
         for (_, field) in &plan.fields {
             match field {
-                NodeField::Column(_) | NodeField::JsonPath { .. } | NodeField::Typename(_) => {}
+                NodeField::Column(_) | NodeField::NodeId | NodeField::JsonPath { .. } | NodeField::Typename(_) => {}
                 NodeField::Object { node: inner, .. } => node(inner, visit),
                 NodeField::Connection { plan, .. } => connection(plan, visit),
                 NodeField::Aggregate { plan, .. } => visit(plan),
@@ -290,6 +292,8 @@ pub struct NodePlan {
 pub enum NodeField {
     /// A column, by database name.
     Column(String),
+    /// The row's Relay global id (`nodeId`): its type and key, encoded.
+    NodeId,
     /// The value at a path inside a JSON column (`metadata(path: "size")`), null when absent.
     JsonPath { column: String, path: Vec<json::Segment> },
     /// A to-one relation (index into the entity's relations) and the related row's selection.

@@ -206,6 +206,8 @@ pub(super) fn plan_node<S: Selection>(
         let name = occurrence[0].name();
         let field = if name == TYPENAME {
             NodeField::Typename(meta.type_name.clone())
+        } else if name == crate::metadata::NODE_ID_FIELD && meta.has_node_id() {
+            NodeField::NodeId
         } else if let Some(column) = meta.column_by_field(name) {
             let arguments = occurrence[0].arguments()?;
             match argument(&arguments, "path") {

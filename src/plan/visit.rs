@@ -168,6 +168,13 @@ pub fn walk_node<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, node: &
         match field {
             NodeField::Column(column) | NodeField::JsonPath { column, .. } => visitor.column(entity, column)?,
             NodeField::Typename(_) => {}
+            // The id spells the key out: reading it reads the key columns.
+            NodeField::NodeId => {
+                let meta = visitor.registry().entity(entity);
+                for column in meta.primary_key.clone() {
+                    visitor.column(entity, &column)?;
+                }
+            }
             NodeField::Object { relation, node } => {
                 visitor.relation(entity, *relation)?;
                 let target = visitor.registry().entity(entity).relations[*relation].target;

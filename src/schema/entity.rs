@@ -211,6 +211,11 @@ pub fn register(
         aggregated,
     };
     let mut object = shown.object();
+    if super::relay::shows_node_id(registry, id, view) {
+        object = object
+            .field(super::relay::node_id_field())
+            .implement(super::relay::NODE_INTERFACE);
+    }
     if federation && let Some(fields) = super::federation::key_fields(registry, id, view) {
         object = object.directive(super::federation::key_directive(fields));
     }

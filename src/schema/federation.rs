@@ -4,43 +4,38 @@
 //! directives (async-graphql's SDL export writes them), and `_entities(representations:)`
 //! resolves references from other subgraphs.
 //!
-//! `_entities` is planned like any root field: the representations of one type become one
+//! `_entities` is planned like any root field (through `super::lookup`, which Relay's `nodes`
+//! shares): the representations of one type become one
 //! statement (rows whose key is among theirs, `plan::plan_references`) under the caller's
 //! `Access`, so a router forwarding the client's token gets exactly the rows that client may
 //! read; a row it may not read, or that does not exist, is `null` in its representation's
 //! place, as the federation spec asks.
 
-use crate::auth::Session;
+use super::lookup::Requested;
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry};
 use crate::permission::View;
-use crate::plan::{self, DocumentField};
+use crate::plan;
 use crate::schema::Engine;
 use crate::schema::SchemaOptions;
 use async_graphql::dynamic::{
     Directive, Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar, SchemaBuilder, TypeRef,
     Union,
 };
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve, ResolveInfo,
-};
-use async_graphql::{ErrorExtensions, QueryPathSegment, Request, ServerResult, Value as GqlValue};
-use futures_util::{StreamExt, TryStreamExt};
+use async_graphql::{ErrorExtensions, Value as GqlValue};
 use sea_orm::Value;
-use serde_json::Value as Json;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 /// The names the federation spec gives its types and fields.
 const ENTITY_UNION: &str = "_Entity";
-const ENTITY_LIST: &str = "[_Entity]";
 const ANY_SCALAR: &str = "_Any";
 const SERVICE_TYPE: &str = "_Service";
 const SERVICE_FIELD: &str = "_service";
 const ENTITIES_FIELD: &str = "_entities";
 
 /// Most representations one `_entities` field may resolve (each is a key the statement binds).
-pub const MAX_REPRESENTATIONS: usize = plan::MAX_IN_VALUES;
+pub const MAX_REPRESENTATIONS: usize = super::lookup::MAX_KEYS;
 
 /// The `@key` field set of `entity` in `view`: its primary key's fields, when the view shows them
 /// all.
@@ -67,7 +62,7 @@ pub fn key_directive(fields: String) -> Directive {
 ///
 /// These are ordinary fields, not async-graphql's built-in federation: that one answers
 /// `_entities` and `_service` only while introspection is on, and cannot put `null` in the
-/// `_entities` list (async-graphql#1577) — [`NullEntities`] does that here.
+/// `_entities` list (async-graphql#1577) — [`super::lookup::NullItems`] does that here.
 pub fn register(
     builder: SchemaBuilder,
     query: Object,
@@ -120,7 +115,6 @@ pub fn register(
         );
     let mut query = query.field(service);
     if !types.is_empty() {
-        builder = builder.extension(NullEntities);
         let mut names: Vec<&String> = types.keys().collect();
         names.sort();
         builder = builder.register(
@@ -145,125 +139,25 @@ pub fn register(
     (builder, query)
 }
 
-/// Answers `null` for the `_entities` positions the resolver found nothing for (async-graphql's
-/// union resolution cannot return `null` items). The resolver records them in this request's
-/// [`Unresolved`], which `prepare_request` puts into the request's data.
-pub struct NullEntities;
-
-impl ExtensionFactory for NullEntities {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NullEntitiesExtension(Arc::new(Unresolved::default())))
-    }
-}
-
-/// The `_entities` positions (response key, index) without a row, for one request.
-#[derive(Default)]
-struct Unresolved(Mutex<HashSet<(String, usize)>>);
-
-struct NullEntitiesExtension(Arc<Unresolved>);
-
-#[async_trait::async_trait]
-impl Extension for NullEntitiesExtension {
-    async fn prepare_request(
-        &self,
-        context: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        next.run(context, request.data(self.0.clone())).await
-    }
-
-    async fn resolve(
-        &self,
-        context: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<GqlValue>> {
-        if info.parent_type == ENTITY_LIST
-            && let QueryPathSegment::Index(index) = info.path_node.segment
-            && let Some(parent) = info.path_node.parent
-            && let QueryPathSegment::Name(key) = parent.segment
-            && self
-                .0
-                .0
-                .lock()
-                .is_ok_and(|unresolved| unresolved.contains(&(key.to_owned(), index)))
-        {
-            return Ok(None);
-        }
-        next.run(context, info).await
-    }
-}
-
-/// The representations of one entity type: its distinct keys, where each representation's key is
-/// among them, and the row read for each key (None: missing, or not the caller's to read).
-struct Wanted {
-    entity: EntityId,
-    keys: Vec<Vec<Value>>,
-    /// Key (its canonical form, as `sea_orm::Value` has no `Hash`) → index into `keys`.
-    index: HashMap<String, usize>,
-    rows: Vec<Option<Json>>,
-}
-
-impl Wanted {
-    fn new(entity: EntityId) -> Self {
-        Self {
-            entity,
-            keys: Vec::new(),
-            index: HashMap::new(),
-            rows: Vec::new(),
-        }
-    }
-
-    /// The slot of `key`, added if it is new.
-    fn slot(&mut self, key: Vec<Value>) -> usize {
-        let next = self.keys.len();
-        let slot = *self.index.entry(identity(&key)).or_insert(next);
-        if slot == next {
-            self.keys.push(key);
-            self.rows.push(None);
-        }
-        slot
-    }
-
-    /// Puts a row the database read into the slot of its key (read from its reference columns).
-    fn place(&mut self, meta: &crate::metadata::Entity, mut row: Json) -> Result<(), GatewayError> {
-        let key = meta
-            .primary_key
-            .iter()
-            .map(|column| {
-                let value = row
-                    .as_object_mut()
-                    .and_then(|row| row.remove(&plan::reference_key(column)))
-                    .and_then(|value| GqlValue::from_json(value).ok())
-                    .ok_or(GatewayError::Internal)?;
-                // The database's own rendering of its key: failing to read it back is a bug.
-                plan::parse_key_value(meta, column, &value).map_err(|_| GatewayError::Internal)
-            })
-            .collect::<Result<Vec<Value>, GatewayError>>()?;
-        match self.index.get(&identity(&key)) {
-            Some(slot) => self.rows[*slot] = Some(row),
-            None => tracing::warn!(
-                entity = %meta.type_name,
-                ?key,
-                "a row `_entities` read matches none of the keys asked for (key forms differ)"
-            ),
-        }
-        Ok(())
-    }
-}
-
-/// Where one representation's row is: (index into the groups, slot in its group).
-type Place = (usize, usize);
-
-/// The representations grouped by type, in first-seen order, and each one's place.
-fn group(
-    registry: &Registry,
+/// Reads `_entities`: the representations, grouped by type, through [`super::lookup`].
+async fn entities<'a>(
+    context: ResolverContext<'a>,
     types: &HashMap<String, EntityId>,
-    representations: &async_graphql::dynamic::ListAccessor<'_>,
-) -> Result<(Vec<Wanted>, Vec<Place>), GatewayError> {
-    let mut wanted: Vec<Wanted> = Vec::new();
-    let mut places = Vec::with_capacity(representations.len());
+) -> Result<Option<FieldValue<'a>>, GatewayError> {
+    let engine = context.data::<Engine>().map_err(|_| GatewayError::Internal)?;
+    let registry = &engine.registry;
+    let representations = context
+        .args
+        .try_get("representations")
+        .and_then(|value| value.list())
+        .map_err(|error| GatewayError::bad_input(error.message))?;
+    if representations.len() > MAX_REPRESENTATIONS {
+        return Err(GatewayError::bad_input(format!(
+            "`_entities` takes at most {MAX_REPRESENTATIONS} representations, not {}",
+            representations.len()
+        )));
+    }
+    let mut requested = Requested::default();
     for (position, item) in representations.iter().enumerate() {
         let path = format!("representations[{position}]");
         let object = item
@@ -289,180 +183,8 @@ fn group(
                 plan::parse_scalar(&column.kind, &value, &format!("{path}.{}", column.field))
             })
             .collect::<Result<Vec<Value>, GatewayError>>()?;
-        let group = match wanted.iter().position(|group| group.entity == entity) {
-            Some(group) => group,
-            None => {
-                wanted.push(Wanted::new(entity));
-                wanted.len() - 1
-            }
-        };
-        places.push((group, wanted[group].slot(key)));
+        requested.add(entity, key);
     }
-    Ok((wanted, places))
-}
-
-/// Statements `_entities` runs at once.
-const CONCURRENT_STATEMENTS: usize = 4;
-
-/// Identifies a key among others of the same entity, the same for every form of one value the
-/// database compares equal: decimals without trailing zeros, timestamps in UTC.
-fn identity(key: &[Value]) -> String {
-    let canonical: Vec<String> = key
-        .iter()
-        .map(|value| match value {
-            Value::Decimal(Some(decimal)) => format!("decimal {}", decimal.normalize()),
-            Value::ChronoDateTimeWithTimeZone(Some(time)) => format!(
-                "time {}",
-                time.with_timezone(&chrono::Utc)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            ),
-            other => format!("{other:?}"),
-        })
-        .collect();
-    canonical.join("\u{1f}")
-}
-
-async fn entities<'a>(
-    context: ResolverContext<'a>,
-    types: &HashMap<String, EntityId>,
-) -> Result<Option<FieldValue<'a>>, GatewayError> {
-    let engine = context.data::<Engine>().map_err(|_| GatewayError::Internal)?;
-    let registry = &engine.registry;
-    let representations = context
-        .args
-        .try_get("representations")
-        .and_then(|value| value.list())
-        .map_err(|error| GatewayError::bad_input(error.message))?;
-    if representations.len() > MAX_REPRESENTATIONS {
-        return Err(GatewayError::bad_input(format!(
-            "`_entities` takes at most {MAX_REPRESENTATIONS} representations, not {}",
-            representations.len()
-        )));
-    }
-    let (mut wanted, places) = group(registry, types, &representations)?;
-    let access = engine.access(context.data_opt::<Session>())?;
-    let reader = super::resolve::PlanReader::of(&context, engine, &access).map_err(|_| GatewayError::Internal)?;
-    // Each type's keys in chunks no larger than a page the role may read (GATEWAY_MAX_PAGE_SIZE,
-    // the policy's `limit`): a reference lookup is by key, so no readable row is cut off.
-    let mut chunks = Vec::new();
-    for (group, wanted) in wanted.iter().enumerate() {
-        let limit = access.row_limit(wanted.entity);
-        // The role's `limit` bounds the rows of a type one request reads, here as in lists.
-        if let Some(limit) = limit
-            && wanted.keys.len() as u64 > limit
-        {
-            return Err(GatewayError::LimitExceeded(format!(
-                "`_entities` asks for {} {} rows; this role reads at most {limit} per list (its policy's limit)",
-                wanted.keys.len(),
-                registry.entity(wanted.entity).type_name
-            )));
-        }
-        let size = limit
-            .map_or(engine.max_page_size, |limit| limit.min(engine.max_page_size))
-            .max(1) as usize;
-        for keys in wanted.keys.chunks(size) {
-            let meta = registry.entity(wanted.entity);
-            let field = DocumentField::member_of(context.ctx, ENTITY_UNION, &meta.type_name);
-            chunks.push((
-                group,
-                plan::plan_references(registry, wanted.entity, keys.to_vec(), &[field])?,
-            ));
-        }
-    }
-    let answers: Vec<(usize, Vec<Json>)> = futures_util::stream::iter(chunks)
-        .map(|(group, mut plan)| async move {
-            reader.authorize(&mut plan)?;
-            let Json::Object(mut answer) = reader.read(&plan, ENTITIES_FIELD).await? else {
-                return Err(GatewayError::Internal);
-            };
-            match answer.remove(<&str>::from(plan::vocabulary::ConnectionField::Nodes)) {
-                Some(Json::Array(rows)) => Ok((group, rows)),
-                _ => Err(GatewayError::Internal),
-            }
-        })
-        .buffered(CONCURRENT_STATEMENTS)
-        .try_collect()
-        .await?;
-    for (group, rows) in answers {
-        let meta = registry.entity(wanted[group].entity);
-        for row in rows {
-            wanted[group].place(meta, row)?;
-        }
-    }
-    let unresolved = context.data::<Arc<Unresolved>>().map_err(|_| GatewayError::Internal)?;
-    let field = context.field();
-    let response_key = field.alias().unwrap_or(field.name());
-    let mut unresolved = unresolved.0.lock().map_err(|_| GatewayError::Internal)?;
-    let mut items = Vec::with_capacity(places.len());
-    // A row read once is placed once per representation of it: every copy after the first is
-    // answer the statement did not build, charged to the budget before it is made (its size
-    // measured on its first repetition, so rows asked for once cost nothing more).
-    let mut placed: HashMap<(usize, usize), Option<usize>> = HashMap::new();
-    for (position, (group, slot)) in places.into_iter().enumerate() {
-        let wanted = &wanted[group];
-        items.push(match &wanted.rows[slot] {
-            Some(row) => {
-                match placed.entry((group, slot)) {
-                    std::collections::hash_map::Entry::Occupied(mut size) => {
-                        let size = size
-                            .get_mut()
-                            .get_or_insert_with(|| serde_json::to_string(row).map_or(0, |text| text.len()));
-                        reader.charge(*size)?;
-                    }
-                    std::collections::hash_map::Entry::Vacant(entry) => {
-                        entry.insert(None);
-                    }
-                }
-                FieldValue::owned_any(row.clone()).with_type(registry.entity(wanted.entity).type_name.clone())
-            }
-            None => {
-                unresolved.insert((response_key.to_owned(), position));
-                FieldValue::NULL
-            }
-        });
-    }
-    Ok(Some(FieldValue::list(items)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metadata::ScalarKind;
-
-    fn parsed(kind: &ScalarKind, text: &str) -> Value {
-        plan::parse_scalar(kind, &GqlValue::String(text.into()), "key").expect("a valid key")
-    }
-
-    /// One key written two ways the database compares equal is one identity: a representation
-    /// matches the row the database renders in its own form.
-    #[test]
-    fn equal_keys_in_other_forms_have_one_identity() {
-        let decimal = ScalarKind::Decimal {
-            precision: Some(10),
-            scale: Some(2),
-        };
-        assert_eq!(
-            identity(&[parsed(&decimal, "1.5")]),
-            identity(&[parsed(&decimal, "1.50")])
-        );
-        assert_ne!(
-            identity(&[parsed(&decimal, "1.5")]),
-            identity(&[parsed(&decimal, "1.05")])
-        );
-        let time = ScalarKind::DateTime;
-        assert_eq!(
-            identity(&[parsed(&time, "2026-12-01T10:00:00+02:00")]),
-            identity(&[parsed(&time, "2026-12-01T08:00:00Z")])
-        );
-        assert_eq!(
-            identity(&[parsed(&ScalarKind::BigInt, "7")]),
-            identity(&[plan::parse_scalar(&ScalarKind::BigInt, &GqlValue::from(7), "key").expect("a key")])
-        );
-        // Column boundaries stay: ("a", "bc") is not ("ab", "c").
-        let text = ScalarKind::String;
-        assert_ne!(
-            identity(&[parsed(&text, "a"), parsed(&text, "bc")]),
-            identity(&[parsed(&text, "ab"), parsed(&text, "c")])
-        );
-    }
+    let rows = requested.read(&context, ENTITY_UNION, ENTITIES_FIELD).await?;
+    super::lookup::list(&context, registry, rows).map(Some)
 }

@@ -81,8 +81,16 @@ fn count_aliases(selection_set: &SelectionSet) -> usize {
         .sum()
 }
 
-/// Federation's reference lookup (`GATEWAY_FEDERATION`): one row per representation.
-const ENTITIES: &str = "_entities";
+/// The root fields that return one row per key they are given, and that argument: federation's
+/// `_entities(representations:)` and Relay's `nodes(nodeIds:)` (`node(nodeId:)` is one).
+fn by_reference(field: &str) -> Option<&'static str> {
+    match field {
+        "_entities" => Some("representations"),
+        "nodes" => Some("nodeIds"),
+        "node" => Some("nodeId"),
+        _ => None,
+    }
+}
 /// An aggregate's groups: a list as long as the distinct keys.
 const GROUP_BY: &str = "groupBy";
 /// The fewest rows the cost assumes a table may hold, whatever its estimate says.
@@ -272,10 +280,10 @@ impl Walk<'_> {
         };
         match scope {
             Scope::Root => {
-                if name == ENTITIES {
-                    // A router's reference lookup returns one row per representation.
+                if let Some(argument) = by_reference(name) {
+                    // A router's reference lookup, and Relay's `nodes`, return one row per key.
                     let rows = field
-                        .get_argument("representations")
+                        .get_argument(argument)
                         .and_then(|value| {
                             value
                                 .node

@@ -10,7 +10,9 @@ mod entity;
 mod federation;
 pub mod limits;
 mod literals;
+mod lookup;
 mod mutation;
+mod relay;
 mod resolve;
 mod scalars;
 mod subscription;
@@ -224,6 +226,7 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
     if writes {
         builder = builder.register(mutation);
     }
+    (builder, query) = relay::register(builder, query, &registry, &options.view);
     if options.federation {
         (builder, query) = federation::register(builder, query, &registry, &options);
     }
@@ -231,6 +234,8 @@ pub fn builder(registry: Arc<Registry>, options: SchemaOptions) -> SchemaBuilder
         .register(query)
         .data(Engine::new(registry, &options))
         .extension(codes::ErrorCodes)
+        // `null` items in the lists of `nodes` and `_entities`.
+        .extension(lookup::NullItems)
         .extension(options.limits)
         .limit_depth(options.limits.depth)
         .limit_complexity(options.limits.complexity)

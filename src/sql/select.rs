@@ -399,6 +399,7 @@ impl Compiler<'_> {
                         columns.insert(name.clone());
                     }
                     NodeField::Typename(_) => {}
+                    NodeField::NodeId => columns.extend(entity.primary_key.iter().cloned()),
                     NodeField::Object { relation, .. }
                     | NodeField::Connection { relation, .. }
                     | NodeField::Aggregate { relation, .. } => {
@@ -438,6 +439,14 @@ impl Compiler<'_> {
                     self.dialect.output(kind, column(alias, name))
                 }
                 NodeField::JsonPath { column: name, path } => self.json_at(column(alias, name), path),
+                NodeField::NodeId => {
+                    let meta = self.registry.entity(entity);
+                    let mut items = vec![Expr::val(meta.type_name.as_str())];
+                    for name in &meta.primary_key {
+                        items.push(self.dialect.output(self.kind(entity, name), column(alias, name)));
+                    }
+                    self.dialect.cursor(self.dialect.array(items))
+                }
                 NodeField::Typename(name) => Expr::val(name.as_str()),
                 NodeField::Object { relation, node } => {
                     let target = self.registry.entity(entity).relations[*relation].target;

@@ -45,6 +45,14 @@ async fn apollo_clients_normalised_cache_keeps_aggregates_apart() {
     fixture.app_stop().await;
 }
 
+/// Apollo Client 4 keying its cache by Relay global ids: a row read in a list and through
+/// `node(nodeId:)` is one cache object, which a mutation's answer updates.
+#[tokio::test]
+async fn apollo_clients_cache_keys_rows_by_their_node_ids() {
+    let fixture = Fixture::postgres().await;
+    run_client(&fixture, "apollo-node.mjs").await;
+}
+
 /// Apollo Client 4's `relayStylePagination()`, as README's pagination example uses it (`edges`):
 /// after `fetchMore` with `pageInfo.endCursor` the cache holds both pages, in order.
 #[tokio::test]

@@ -199,9 +199,9 @@ async fn service_sdl_is_the_roles_subgraph_view_with_a_key_on_every_entity() {
     let printed = gateway::schema::role_sdl(registry, &policy, "member", true).expect("SDL");
     assert!(printed.ends_with(sdl), "the CLI prints what `_service` answers");
     for keyed in [
-        "type Task @key(fields: \"id\")",
-        "type User @key(fields: \"id\")",
-        "type TaskTag @key(fields: \"taskId tagId\")",
+        "type Task implements Node @key(fields: \"id\")",
+        "type User implements Node @key(fields: \"id\")",
+        "type TaskTag implements Node @key(fields: \"taskId tagId\")",
     ] {
         assert!(sdl.contains(keyed), "{keyed} in {sdl}");
     }

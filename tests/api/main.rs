@@ -22,6 +22,7 @@ mod protocol;
 mod randomized;
 mod read_engine;
 mod readiness;
+mod relay;
 mod resilience;
 mod scale_out;
 mod seed;
