@@ -2,8 +2,9 @@
 //!
 //! The innermost reads the rows the aggregate may read (the session's row filter, the link to
 //! the parent row for an aggregate through a relation, the filter) and computes each key once as
-//! `__gw_k<i>`: a column, a column of a row reached through many-to-one relations (a correlated
-//! subquery that carries that table's row filter, so a hidden row's value is NULL), or a date or
+//! `__gw_k<i>`: a column, a column of a row reached through many-to-one relations (left-joined
+//! once per path when each step ends at its target's primary key, else a correlated subquery;
+//! either way with that table's row filter, so a hidden row's value is NULL), or a date or
 //! timestamp truncated to a calendar unit in a time zone. The middle one groups by those keys,
 //! keeps the groups `having` lets through, orders them (the requested order, then the keys) and
 //! pages them, numbering them with `row_number()` over the same order; the outer one gathers the
@@ -14,10 +15,34 @@ use super::{Compiler, column};
 use crate::metadata::EntityId;
 use crate::plan::group::{GroupOrderValue, GroupOutput, GroupPlan, Having, KeyOutput, key_kind, measure_kind};
 use crate::plan::{AggregatePlan, Measure, OrderKey, OrderValue};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, NullOrdering, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, NullOrdering, Order, Query, SelectStatement};
 
 fn key_name(index: usize) -> String {
     format!("__gw_k{index}")
+}
+
+/// The columns a group's aggregates read: its outputs', its `having`'s and its order's.
+fn aggregated_columns(group: &GroupPlan) -> std::collections::BTreeSet<String> {
+    let mut columns = std::collections::BTreeSet::new();
+    for (_, output) in &group.outputs {
+        if let GroupOutput::Function { columns: selected, .. } = output {
+            columns.extend(selected.iter().filter_map(|(_, column)| match column {
+                crate::plan::Selected::Field(name) => Some(name.clone()),
+                crate::plan::Selected::Typename(_) => None,
+            }));
+        }
+    }
+    let ordered = group.order.iter().filter_map(|order| match &order.by {
+        GroupOrderValue::Measure(measure) => Some(measure),
+        GroupOrderValue::Key(_) => None,
+    });
+    let compared = group.having.iter().flat_map(Having::measures);
+    for measure in ordered.chain(compared) {
+        if let Measure::Of(_, name) = measure {
+            columns.insert(name.clone());
+        }
+    }
+    columns
 }
 
 impl Compiler<'_> {
@@ -34,15 +59,26 @@ impl Compiler<'_> {
         // Rows, with their keys.
         let row_alias = self.alias();
         let mut rows = Query::select();
-        rows.expr(Expr::col((Alias::new(&row_alias), sea_orm::sea_query::Asterisk)));
+        // Only the columns the aggregates read are carried up (the groups are sorted with them).
+        for name in aggregated_columns(group) {
+            rows.expr_as(column(&row_alias, &name), Alias::new(&name));
+        }
+        // Relations to a primary key are joined (once per path, so the planner can hash them);
+        // others (declared without a foreign key, perhaps not unique) are read as one row.
+        let mut joined: Vec<(Vec<usize>, String)> = Vec::new();
         for (index, key) in group.keys.iter().enumerate() {
-            let order_key = OrderKey {
-                path: key.path.clone(),
-                value: OrderValue::Column(key.column.clone()),
-                descending: false,
-                nulls_first: false,
+            let mut value = match self.join_path(entity, &key.path, &row_alias, &mut rows, &mut joined) {
+                Some(alias) => column(&alias, &key.column),
+                None => {
+                    let order_key = OrderKey {
+                        path: key.path.clone(),
+                        value: OrderValue::Column(key.column.clone()),
+                        descending: false,
+                        nulls_first: false,
+                    };
+                    self.order_expr(entity, &order_key, &row_alias)
+                }
             };
-            let mut value = self.order_expr(entity, &order_key, &row_alias);
             if let Some(bucket) = key.bucket {
                 let kind = key_kind(self.registry, entity, key);
                 value = self
@@ -119,6 +155,61 @@ impl Compiler<'_> {
             .expr(self.dialect.array_agg(item, &order, None))
             .from_subquery(grouped.take(), Alias::new(&groups))
             .take()
+    }
+
+    /// Left-joins the rows `path` leads to from the row aliased `alias` (each with its table's row
+    /// filter in the join, so a row the session may not read joins as NULLs) and returns the last
+    /// one's alias; `None` when a step does not end at its target's primary key (a join could
+    /// then repeat rows). Prefixes already joined (in `joined`) are reused.
+    fn join_path(
+        &mut self,
+        entity: EntityId,
+        path: &[usize],
+        alias: &str,
+        rows: &mut SelectStatement,
+        joined: &mut Vec<(Vec<usize>, String)>,
+    ) -> Option<String> {
+        if path.is_empty() {
+            return Some(alias.to_owned());
+        }
+        let mut current = entity;
+        for step in path {
+            let relation = &self.registry.entity(current).relations[*step];
+            let target = self.registry.entity(relation.target);
+            let mut to = relation.to_columns.clone();
+            let mut key = target.primary_key.clone();
+            to.sort();
+            key.sort();
+            if relation.kind != crate::metadata::RelationKind::ManyToOne || to != key {
+                return None;
+            }
+            current = relation.target;
+        }
+        let mut parent = alias.to_owned();
+        let mut current = entity;
+        for depth in 1..=path.len() {
+            let prefix = &path[..depth];
+            let step = path[depth - 1];
+            let target = self.registry.entity(current).relations[step].target;
+            let child = match joined.iter().find(|(done, _)| done == prefix) {
+                Some((_, child)) => child.clone(),
+                None => {
+                    let child = self.alias();
+                    let condition = self.related_condition(current, step, &parent, &child);
+                    rows.join_as(
+                        JoinType::LeftJoin,
+                        Alias::new(&self.registry.entity(target).table),
+                        Alias::new(&child),
+                        condition,
+                    );
+                    joined.push((prefix.to_vec(), child.clone()));
+                    child
+                }
+            };
+            parent = child;
+            current = target;
+        }
+        Some(parent)
     }
 
     /// A group's `key` object (or one reached through a relation inside it).

@@ -1,5 +1,7 @@
-//! Randomized filters and orderings, compared with an independent model: the rows are read with
-//! SeaORM and filtered, sorted and paged in plain Rust, then compared with the gateway's pages.
+//! Randomized filters (JSON ones included), orderings and reports (groups with keys through
+//! relations and month buckets, `having`, aggregates through relations), compared with an
+//! independent model: the rows are read with SeaORM and filtered, sorted, paged and grouped in
+//! plain Rust, then compared with the gateway's answers.
 
 use crate::fixture::{Fixture, node_ids};
 use chrono::NaiveDate;
@@ -35,6 +37,15 @@ enum Filter {
         quantifier: &'static str,
         text: &'static str,
     },
+    /// `metadata: {path: "points", <operator>: value}`
+    Points {
+        operator: &'static str,
+        value: i64,
+    },
+    /// `metadata: {contains: {labels: [label]}}`
+    Label(&'static str),
+    /// `metadata: {hasKey: key}`
+    HasKey(&'static str),
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Box<Filter>),
@@ -76,6 +87,10 @@ fn leaf() -> impl Strategy<Value = Filter> {
             prop::sample::select(vec!["good", "billing", "work"])
         )
             .prop_map(|(quantifier, text)| Filter::Comments { quantifier, text }),
+        (prop::sample::select(OPERATORS.to_vec()), 0..12i64)
+            .prop_map(|(operator, value)| Filter::Points { operator, value }),
+        prop::sample::select(vec!["settings", "report", "cache", "none"]).prop_map(Filter::Label),
+        prop::sample::select(vec!["points", "labels", "nope"]).prop_map(Filter::HasKey),
     ]
 }
 
@@ -111,6 +126,9 @@ impl Filter {
             Filter::Comments { quantifier, text } => {
                 format!("{{comments: {{{quantifier}: {{body: {{contains: \"{text}\"}}}}}}}}")
             }
+            Filter::Points { operator, value } => format!("{{metadata: {{path: \"points\", {operator}: {value}}}}}"),
+            Filter::Label(label) => format!("{{metadata: {{contains: {{labels: [\"{label}\"]}}}}}}"),
+            Filter::HasKey(key) => format!("{{metadata: {{hasKey: \"{key}\"}}}}"),
             Filter::And(parts) => format!(
                 "{{and: [{}]}}",
                 parts.iter().map(Filter::graphql).collect::<Vec<_>>().join(", ")
@@ -166,6 +184,15 @@ impl Filter {
                 "{{comments: {{{quantifier}: {{body: {{contains: {}}}}}}}}}",
                 variable("String!", (*text).into())
             ),
+            Filter::Points { operator, value } => format!(
+                "{{metadata: {{path: \"points\", {operator}: {}}}}}",
+                variable("JSON!", (*value).into())
+            ),
+            Filter::Label(label) => format!(
+                "{{metadata: {{contains: {}}}}}",
+                variable("JSON!", serde_json::json!({ "labels": [label] }))
+            ),
+            Filter::HasKey(key) => format!("{{metadata: {{hasKey: {}}}}}", variable("String!", (*key).into())),
             Filter::And(parts) | Filter::Or(parts) => {
                 let parts: Vec<String> = parts.iter().map(|part| part.lifted(variables)).collect();
                 let combinator = if matches!(self, Filter::And(_)) { "and" } else { "or" };
@@ -208,6 +235,23 @@ impl Filter {
                     _ => bodies.iter().all(|body| body.contains(text)),
                 }
             }
+            Filter::Points { operator, value } => compare(
+                task.metadata
+                    .as_ref()
+                    .and_then(|metadata| metadata.get("points")?.as_i64())
+                    .map(|points| points.cmp(value)),
+                operator,
+            ),
+            Filter::Label(label) => task.metadata.as_ref().is_some_and(|metadata| {
+                metadata
+                    .get("labels")
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(|labels| labels.iter().any(|item| item == label))
+            }),
+            Filter::HasKey(key) => task
+                .metadata
+                .as_ref()
+                .is_some_and(|metadata| metadata.as_object().is_some_and(|object| object.contains_key(*key))),
             Filter::And(parts) => parts.iter().all(|part| part.matches(task, model)),
             Filter::Or(parts) => parts.iter().any(|part| part.matches(task, model)),
             Filter::Not(inner) => !inner.matches(task, model),
@@ -419,6 +463,142 @@ fn run(backend: DbBackend, cases: u32) {
     if let Err(error) = result {
         panic!("{error}");
     }
+}
+
+/// A group key a report may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GroupKey {
+    Status,
+    Priority,
+    DueMonth,
+    ProjectPublic,
+}
+
+impl GroupKey {
+    fn by(self) -> &'static str {
+        match self {
+            Self::Status => "{status: VALUE}",
+            Self::Priority => "{priority: VALUE}",
+            Self::DueMonth => "{dueOn: MONTH}",
+            Self::ProjectPublic => "{project: {isPublic: VALUE}}",
+        }
+    }
+
+    fn selection(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Priority => "priority",
+            Self::DueMonth => "dueOn",
+            Self::ProjectPublic => "project { isPublic }",
+        }
+    }
+
+    /// The key's value in the answer's `key` object, as text.
+    fn answered(self, key: &serde_json::Value) -> String {
+        match self {
+            Self::Status => key["status"].to_string(),
+            Self::Priority => key["priority"].to_string(),
+            Self::DueMonth => key["dueOn"].to_string(),
+            Self::ProjectPublic => key["project"]["isPublic"].to_string(),
+        }
+    }
+
+    /// The key's value for `task`, as the answer would write it.
+    fn of(self, task: &entity::task::Model, model: &Model) -> String {
+        match self {
+            Self::Status => serde_json::Value::from(status_name(task.status)).to_string(),
+            Self::Priority => task.priority.to_string(),
+            Self::DueMonth => task
+                .due_on
+                .map_or("null".into(), |due| format!("\"{}\"", due.format("%Y-%m-01"))),
+            Self::ProjectPublic => model.projects[&task.project_id].1.to_string(),
+        }
+    }
+}
+
+fn report(backend: DbBackend, cases: u32) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fixture = runtime.block_on(Fixture::on(backend));
+    let model = runtime.block_on(load(&fixture));
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let keys = prop::sample::subsequence(
+        vec![
+            GroupKey::Status,
+            GroupKey::Priority,
+            GroupKey::DueMonth,
+            GroupKey::ProjectPublic,
+        ],
+        1..3,
+    );
+    let strategy = (filter(), keys, 0..40i64, any::<bool>());
+    let result = runner.run(&strategy, |(filter, keys, least, nested)| {
+        let tasks: Vec<&entity::task::Model> = model.tasks.iter().filter(|task| filter.matches(task, &model)).collect();
+        let by = keys.iter().map(|key| key.by()).collect::<Vec<_>>().join(", ");
+        let selection = keys.iter().map(|key| key.selection()).collect::<Vec<_>>().join(" ");
+        // Groups with at least `least` rows, as (keys → (count, sum of priorities)).
+        let mut expected: HashMap<Vec<String>, (i64, i64)> = HashMap::new();
+        for task in &tasks {
+            let entry = expected
+                .entry(keys.iter().map(|key| key.of(task, &model)).collect())
+                .or_default();
+            entry.0 += 1;
+            entry.1 += i64::from(task.priority);
+        }
+        expected.retain(|_, (count, _)| *count >= least);
+        let query = format!(
+            "{{ tasksAggregate(filter: {}) {{ groupBy(by: [{by}], having: {{count: {{gte: {least}}}}}, orderBy: [{{count: DESC}}]) {{
+                key {{ {selection} }} count sum {{ priority }} }} }} }}",
+            filter.graphql()
+        );
+        let data = runtime.block_on(fixture.data(&query));
+        let groups = data["tasksAggregate"]["groupBy"].as_array().expect("groups");
+        let mut found: HashMap<Vec<String>, (i64, i64)> = HashMap::new();
+        let mut counts = Vec::new();
+        for group in groups {
+            let key: Vec<String> = keys.iter().map(|key| key.answered(&group["key"])).collect();
+            let count = group["count"].as_i64().expect("a count");
+            let sum = group["sum"]["priority"].as_str().map_or(0, |sum| sum.parse().expect("a sum"));
+            counts.push(count);
+            found.insert(key, (count, sum));
+        }
+        prop_assert_eq!(&found, &expected, "{}", query);
+        prop_assert!(counts.windows(2).all(|pair| pair[0] >= pair[1]), "ordered by count: {:?}", counts);
+        if nested {
+            // The same filter through a relation: each project's filtered tasks.
+            let data = runtime.block_on(fixture.data(&format!(
+                "{{ projects(first: 20, orderBy: [{{id: ASC}}]) {{ nodes {{ id tasksAggregate(filter: {}) {{ count }} }} }} }}",
+                filter.graphql()
+            )));
+            for project in data["projects"]["nodes"].as_array().expect("projects") {
+                let id: i64 = project["id"].as_str().expect("an id").parse().expect("numeric");
+                let count = tasks.iter().filter(|task| task.project_id == id).count() as i64;
+                prop_assert_eq!(project["tasksAggregate"]["count"].as_i64(), Some(count), "project {}", id);
+            }
+        }
+        Ok(())
+    });
+    runtime.block_on(fixture.app_stop());
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+#[test]
+fn random_reports_match_the_model_on_postgres() {
+    report(DbBackend::Postgres, 48);
+}
+
+#[test]
+fn random_reports_match_the_model_on_sqlite() {
+    report(DbBackend::Sqlite, 32);
 }
 
 #[test]

@@ -105,6 +105,41 @@ async fn a_four_level_query_is_one_statement_per_root_field_for_any_number_of_ro
         2,
         "two root fields, two statements"
     );
+
+    // Aggregates through relations, groups with keys through relations and time buckets, and
+    // orderings by related aggregates: still one statement per root field.
+    let before = log_length(&cluster);
+    let answer = app
+        .graphql(
+            "{ organizations { nodes { projects(first: 5, orderBy: [{tasksAggregate: {filter: {status: {ne: DONE}}, count: DESC}}]) {
+                 nodes { name tasksAggregate { count avg { priority } groupBy(by: [{createdAt: MONTH}, {status: VALUE}]) { count } }
+                   tasks(first: 3, orderBy: [{commentsAggregate: {count: DESC}}]) { nodes { title commentsAggregate { count } } } } } } }
+               tasksAggregate { groupBy(by: [{project: {organizationId: VALUE}}], having: {count: {gt: 1}}, orderBy: [{avg: {priority: DESC}}], first: 3) { count } } }",
+            json!({}),
+        )
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let statements = statements_since(&cluster, before);
+    assert_eq!(statements.len(), 2, "two root fields, two statements: {statements:#?}");
+    app.stop().await;
+}
+
+/// Relay's `nodes` is one statement per type, however many ids.
+#[tokio::test]
+async fn nodes_are_one_statement_per_type() {
+    let cluster = logging_cluster().await;
+    let app = TestApp::spawn(&DatabaseArgs::with_url(Some(&app_url(&cluster)))).await;
+    let mut ids: Vec<String> = (1..=30).map(|id| hex::encode(format!(r#"["Task", "{id}"]"#))).collect();
+    ids.extend((1..=4).map(|id| hex::encode(format!(r#"["Project", "{id}"]"#))));
+    let query = "query($ids: [ID!]!) { nodes(nodeIds: $ids) { nodeId ... on Task { title } ... on Project { name } } }";
+    let before = log_length(&cluster);
+    let answer = app.graphql(query, json!({ "ids": ids })).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert_eq!(answer["data"]["nodes"].as_array().map(Vec::len), Some(34));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let statements = statements_since(&cluster, before);
+    assert_eq!(statements.len(), 2, "one statement per type: {statements:#?}");
     app.stop().await;
 }
 
