@@ -669,6 +669,29 @@ fn parse_order_key(
     let (key, direction) = single_entry(value, path)?;
     let meta = registry.entity(entity);
     let here = format!("{path}.{key}");
+    if let Some(column) = meta.column_by_field(key)
+        && column.kind == ScalarKind::Json
+    {
+        // `{metadata: {path: "points", direction: DESC}}`
+        let fields = object(direction, &here)?;
+        let path = match fields.get("path") {
+            Some(GqlValue::String(path)) => super::json::parse_path(path, &format!("{here}.path"))?,
+            _ => return Err(GatewayError::bad_input(format!("{here}.path: a JSON path is required"))),
+        };
+        let direction = match fields.get("direction") {
+            None | Some(GqlValue::Null) => Direction::Asc,
+            Some(value) => parse_direction(value, &format!("{here}.direction"))?,
+        };
+        return Ok(OrderKey {
+            path: relations,
+            value: OrderValue::JsonPath {
+                column: column.name.clone(),
+                path,
+            },
+            descending: direction.descending(),
+            nulls_first: direction.nulls_first(),
+        });
+    }
     if let Some(column) = meta.column_by_field(key) {
         let text_order = match direction {
             GqlValue::Enum(name) => name.as_str().parse::<TextOrder>().ok(),

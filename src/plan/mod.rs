@@ -339,6 +339,8 @@ pub enum OrderValue {
     Lower(String),
     /// How well a searchable column matches `query`, the list's `search` filter on it.
     Relevance { column: String, query: String },
+    /// The value at a path inside a JSON column, in `jsonb`'s order (PostgreSQL).
+    JsonPath { column: String, path: Vec<json::Segment> },
 }
 
 /// One aggregate of the rows a to-many relation links to a row, optionally filtered.

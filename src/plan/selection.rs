@@ -150,6 +150,7 @@ pub fn order_kind(registry: &Registry, entity: EntityId, key: &OrderKey) -> crat
     match &key.value {
         OrderValue::Column(name) | OrderValue::Lower(name) => column(current, name),
         OrderValue::Relevance { .. } => crate::metadata::ScalarKind::Float,
+        OrderValue::JsonPath { .. } => crate::metadata::ScalarKind::Json,
         OrderValue::Aggregate(aggregate) => {
             let target = registry.entity(current).relations[aggregate.relation].target;
             super::group::measure_kind(registry, target, &aggregate.measure)
@@ -173,6 +174,7 @@ fn signature(registry: &Registry, entity: EntityId, order: &[OrderKey]) -> Strin
                 OrderValue::Column(column) => column.clone(),
                 OrderValue::Lower(column) => format!("lower({column})"),
                 OrderValue::Relevance { column, query } => format!("rank({column}?{})", digest(query)),
+                OrderValue::JsonPath { column, path } => format!("json({column}?{})", digest(&format!("{path:?}"))),
                 OrderValue::Aggregate(aggregate) => {
                     let function = match &aggregate.measure {
                         Measure::Count => "count".to_owned(),

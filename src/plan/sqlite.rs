@@ -1,7 +1,8 @@
 //! What a plan asks that SQLite cannot answer, found before anything is compiled, so the answer
 //! is a `BAD_USER_INPUT` naming the feature instead of a wrong result: time buckets in a zone
-//! other than UTC (SQLite has no time zone database) and `containedIn` on JSON (JSON1 has no
-//! containment test).
+//! other than UTC (SQLite has no time zone database), `containedIn` on JSON (JSON1 has no
+//! containment test) and orderings by a JSON path (JSON1's values have no one order that a
+//! cursor could hold).
 
 use super::json::JsonTest;
 use super::visit::{self, Visitor};
@@ -28,6 +29,15 @@ impl Visitor for Unsupported<'_> {
 
     fn registry(&self) -> &Registry {
         self.registry
+    }
+
+    fn order_key(&mut self, entity: EntityId, key: &super::OrderKey) -> Result<(), GatewayError> {
+        if let super::OrderValue::JsonPath { .. } = key.value {
+            return Err(GatewayError::bad_input(
+                "orderBy: ordering by a JSON path needs PostgreSQL (SQLite's JSON values have no one order)",
+            ));
+        }
+        visit::walk_order_key(self, entity, key)
     }
 
     fn predicate(&mut self, entity: EntityId, predicate: &Predicate) -> Result<(), GatewayError> {

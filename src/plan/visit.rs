@@ -200,9 +200,10 @@ pub fn walk_order_key<V: Visitor + ?Sized>(visitor: &mut V, entity: EntityId, ke
         current = visitor.registry().entity(current).relations[*relation].target;
     }
     match &key.value {
-        OrderValue::Column(column) | OrderValue::Lower(column) | OrderValue::Relevance { column, .. } => {
-            visitor.column(current, column)
-        }
+        OrderValue::Column(column)
+        | OrderValue::Lower(column)
+        | OrderValue::Relevance { column, .. }
+        | OrderValue::JsonPath { column, .. } => visitor.column(current, column),
         OrderValue::Aggregate(aggregate) => {
             visitor.relation(current, aggregate.relation)?;
             let target = visitor.registry().entity(current).relations[aggregate.relation].target;

@@ -371,6 +371,11 @@ impl Shown<'_> {
             };
             if !column.kind.is_structured() {
                 order_by = order_by.field(InputValue::new(&column.field, TypeRef::named(direction)));
+            } else if column.kind == ScalarKind::Json {
+                order_by = order_by.field(InputValue::new(
+                    &column.field,
+                    TypeRef::named(super::scalars::JSON_PATH_ORDER),
+                ));
             }
         }
         for relation in &self.aggregated {

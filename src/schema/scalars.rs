@@ -75,6 +75,9 @@ pub const TEXT_ORDER_ENUM: &str = "TextOrderDirection";
 /// The sort direction of searchable text columns (and `RELEVANCE`).
 pub const SEARCH_ORDER_ENUM: &str = "SearchOrderDirection";
 
+/// The ordering by the value at a JSON path: `{path, direction}`.
+pub const JSON_PATH_ORDER: &str = "JSONPathOrder";
+
 /// The enum of a non-temporal group key: `VALUE`.
 pub const GROUP_VALUE_ENUM: &str = "GroupValue";
 /// The enum of a date or timestamp group key: `VALUE` or a calendar unit.
@@ -174,6 +177,20 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind], searchable: bo
                         values
                             .iter()
                             .map(|label| EnumItem::new(crate::metadata::enum_value_name(label))),
+                    ),
+            );
+        }
+        if matches!(kind, ScalarKind::Json) {
+            builder = builder.register(
+                InputObject::new(JSON_PATH_ORDER)
+                    .description("Sort by the value at a path in a JSON column (jsonb's order; PostgreSQL only).")
+                    .field(
+                        InputValue::new("path", TypeRef::named_nn(TypeRef::STRING))
+                            .description("Keys separated by dots, digits index arrays: `size.width`, `labels.0`."),
+                    )
+                    .field(
+                        InputValue::new("direction", TypeRef::named("OrderDirection"))
+                            .description("ASC when not given."),
                     ),
             );
         }

@@ -104,8 +104,34 @@ on_both_backends!(json_filters_and_paths_match_sql, |fixture: Fixture| async mov
     } else {
         assert_eq!(fixture.error_code(contained).await, "BAD_USER_INPUT");
     }
-    let ids = node_ids(&fixture.data("{ tasks(first: 2) { nodes { id } } }").await["tasks"]["nodes"]);
-    assert_eq!(ids.len(), 2);
+    // Ordering by the value at a path (jsonb's order), paged through cursors.
+    let order = "orderBy: [{metadata: {path: \"points\", direction: DESC}}]";
+    if postgres {
+        let mut paged = Vec::new();
+        let mut after = String::new();
+        loop {
+            let data = fixture
+                .data(&format!(
+                    "{{ tasks(first: 97{after}, {order}) {{ nodes {{ id }} pageInfo {{ hasNextPage endCursor }} }} }}"
+                ))
+                .await;
+            paged.extend(node_ids(&data["tasks"]["nodes"]));
+            let info = &data["tasks"]["pageInfo"];
+            if !info["hasNextPage"].as_bool().unwrap() {
+                break;
+            }
+            after = format!(", after: \"{}\"", info["endCursor"].as_str().unwrap());
+        }
+        let expected = fixture
+            .ids("SELECT id FROM tasks ORDER BY jsonb_extract_path(metadata, 'points') DESC NULLS FIRST, id")
+            .await;
+        assert_eq!(paged, expected);
+    } else {
+        let code = fixture
+            .error_code(&format!("{{ tasks({order}) {{ totalCount }} }}"))
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT");
+    }
 });
 
 on_both_backends!(
