@@ -202,8 +202,13 @@ impl From<DbErr> for GatewayError {
                 sqlx::Error::Database(database) => match database.code().as_deref() {
                     // query_canceled: statement_timeout (or a cancel request).
                     Some("57014") => Self::StatementTimeout,
-                    // Connection exceptions (08…) and a server shutting down or starting (57P01–57P03).
-                    Some(code) if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") => {
+                    // Connection exceptions (08…) and a server shutting down or starting (57P01–57P03);
+                    // but a protocol violation (08P01) is one statement's fault (a bind that does
+                    // not fit its statement): the connection stays usable, and opening the
+                    // breaker would refuse everyone for one bad statement.
+                    Some(code)
+                        if (code.starts_with("08") && code != "08P01") || matches!(code, "57P01" | "57P02" | "57P03") =>
+                    {
                         Self::DatabaseUnavailable
                     }
                     _ => Self::Internal,
