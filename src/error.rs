@@ -207,7 +207,8 @@ impl From<DbErr> for GatewayError {
                     // not fit its statement): the connection stays usable, and opening the
                     // breaker would refuse everyone for one bad statement.
                     Some(code)
-                        if (code.starts_with("08") && code != "08P01") || matches!(code, "57P01" | "57P02" | "57P03") =>
+                        if (code.starts_with("08") && code != "08P01")
+                            || matches!(code, "57P01" | "57P02" | "57P03") =>
                     {
                         Self::DatabaseUnavailable
                     }
