@@ -14,6 +14,7 @@ pub mod budget;
 pub mod diagnose;
 pub mod execute;
 pub mod fresh;
+pub mod fts;
 pub mod replicas;
 pub mod route;
 pub mod sizes;

@@ -201,6 +201,8 @@ pub struct Column {
     /// Plain text that the `search` filter and `RELEVANCE` ordering apply to
     /// (`GATEWAY_SEARCH_COLUMNS`).
     pub searchable: bool,
+    /// The SQLite FTS5 table that indexes this searchable column (`database::fts`).
+    pub search_index: Option<String>,
 }
 
 impl Column {
@@ -435,6 +437,7 @@ impl RegistryBuilder {
                         touched_on_update,
                         computed: false,
                         searchable: false,
+                        search_index: None,
                         name,
                         kind,
                         nullable: definition.is_null(),
@@ -671,6 +674,29 @@ impl Registry {
     /// the compiler writes it into the SQL, where an expression index can match it).
     pub fn search_config(&self) -> &str {
         &self.search_config
+    }
+
+    /// Marks the searchable `column` of `table` (whose one-column primary key is `rowid`) as
+    /// indexed by the FTS5 table `index`; false when no such column is searchable.
+    pub fn with_search_index(&mut self, table: &str, rowid: &str, column: &str, index: &str) -> bool {
+        let Some(entity) = self
+            .entities
+            .iter_mut()
+            .find(|entity| entity.table == table && entity.primary_key == [rowid])
+        else {
+            return false;
+        };
+        match entity
+            .columns
+            .iter_mut()
+            .find(|found| found.name == column && found.searchable)
+        {
+            Some(found) => {
+                found.search_index = Some(index.to_owned());
+                true
+            }
+            None => false,
+        }
     }
 
     /// Marks `columns` (`table.column`, text) searchable, read with the text search

@@ -113,6 +113,8 @@ impl Application {
         policy: Option<Arc<crate::permission::Policy>>,
         routing: crate::database::Routing,
     ) -> Result<Self, ServerError> {
+        // On SQLite, searchable columns an FTS5 table indexes are searched through it.
+        let registry = crate::database::fts::attach(&database, registry).await;
         let options = crate::schema::SchemaOptions {
             // What text matching costs is weighed with the tables' estimated sizes.
             sizes: crate::database::sizes::TableSizes::read(database.clone(), &registry).await,

@@ -279,14 +279,6 @@ impl Dialect {
             ScalarKind::Array { sql_type, .. } | ScalarKind::Textual { sql_type, .. } if self.postgres() => {
                 self.template(&format!("CAST({{}} AS {sql_type})"), vec![Expr::val(value)])
             }
-            // A JSON value (a cursor's, for an order by a JSON path) is compared as `jsonb`.
-            ScalarKind::Json if self.postgres() => {
-                let text = match value {
-                    Value::Json(Some(json)) => Value::String(Some(json.to_string())),
-                    other => other,
-                };
-                self.template("CAST({} AS jsonb)", vec![Expr::val(text)])
-            }
             _ => Expr::val(value),
         }
     }

@@ -78,7 +78,7 @@ impl Compiler<'_> {
                 .column(name)
                 .is_some_and(|column| column.kind == ScalarKind::String) =>
             {
-                self.search_text(column(alias, name), value)
+                self.search_text(entity, alias, name, value)
             }
             Predicate::Text {
                 column: name,

@@ -6,8 +6,11 @@
 //! holds exactly). SQLite has no text search without an FTS5 table: its fallback reads the same
 //! web-search syntax as words and "quoted phrases" that must occur (ignoring ASCII case),
 //! `-word` that must not, and `or` between alternatives; relevance counts the words that occur.
+//! Where an FTS5 table indexes the column (`database::fts`), SQLite asks it instead: the same
+//! query in FTS5's syntax, restricted to the column, ranked by `bm25`.
 
 use super::Compiler;
+use crate::metadata::EntityId;
 use sea_orm::sea_query::{Expr, ExprTrait};
 
 /// One alternative of a web-search query: terms that must occur, and terms that must not.
@@ -54,14 +57,56 @@ fn alternatives(query: &str) -> Vec<Alternative> {
     alternatives
 }
 
+/// The web-search `query` in FTS5's query syntax, limited to `column`: every term a quoted
+/// string (so no operator or column name can be smuggled in), `None` when an alternative has no
+/// word that must occur (FTS5's NOT needs one on its left).
+fn fts_query(column: &str, query: &str) -> Option<String> {
+    let quoted = |term: &str| format!("\"{}\"", term.replace('"', "\"\""));
+    let alternatives = alternatives(query);
+    if alternatives.is_empty() || alternatives.iter().any(|alternative| alternative.required.is_empty()) {
+        return None;
+    }
+    let parts: Vec<String> = alternatives
+        .iter()
+        .map(|alternative| {
+            let required: Vec<String> = alternative.required.iter().map(|term| quoted(term)).collect();
+            alternative
+                .excluded
+                .iter()
+                .fold(format!("({})", required.join(" AND ")), |expression, term| {
+                    format!("({expression} NOT {})", quoted(term))
+                })
+        })
+        .collect();
+    Some(format!("{{{column}}} : ({})", parts.join(" OR ")))
+}
+
 impl Compiler<'_> {
+    /// The FTS5 table and query for a search of `entity.column` on SQLite, when one indexes it.
+    fn search_index(&self, entity: EntityId, column: &str, query: &str) -> Option<(String, String, String)> {
+        if self.dialect.postgres() {
+            return None;
+        }
+        let meta = self.registry.entity(entity);
+        let index = meta.column(column)?.search_index.clone()?;
+        let rowid = meta.primary_key.first()?.clone();
+        Some((index, rowid, fts_query(column, query)?))
+    }
+
     /// The configuration as SQL: a literal, validated when the registry was built.
     fn search_config(&self) -> String {
         format!("'{}'::regconfig", self.registry.search_config())
     }
 
-    /// Whether the plain text `column` matches the web-search `query`.
-    pub(super) fn search_text(&self, column: Expr, query: &str) -> Expr {
+    /// Whether the plain text `name` of `entity` (aliased `alias`) matches the web-search `query`.
+    pub(super) fn search_text(&self, entity: EntityId, alias: &str, name: &str, query: &str) -> Expr {
+        let column = super::column(alias, name);
+        if let Some((index, rowid, fts)) = self.search_index(entity, name, query) {
+            return self.dialect.template(
+                &format!("{{}} IN (SELECT rowid FROM \"{index}\" WHERE \"{index}\" MATCH {{}})"),
+                vec![super::column(alias, &rowid), Expr::val(fts)],
+            );
+        }
         if self.dialect.postgres() {
             let config = self.search_config();
             return self.dialect.template(
@@ -86,8 +131,20 @@ impl Compiler<'_> {
         column.clone().is_not_null().and(any)
     }
 
-    /// How well the plain text `column` matches `query` (higher is better).
-    pub(super) fn relevance(&self, column: Expr, query: &str) -> Expr {
+    /// How well the plain text `name` of `entity` (aliased `alias`) matches `query` (higher is
+    /// better).
+    pub(super) fn relevance(&self, entity: EntityId, alias: &str, name: &str, query: &str) -> Expr {
+        let column = super::column(alias, name);
+        if let Some((index, rowid, fts)) = self.search_index(entity, name, query) {
+            // bm25 is lower for better matches. Rounded to 9 decimals, so that the 15 significant
+            // digits SQLite writes into a cursor read back as the same double.
+            return self.dialect.template(
+                &format!(
+                    "COALESCE((SELECT round(-bm25(\"{index}\"), 9) FROM \"{index}\" WHERE \"{index}\" MATCH {{}} AND rowid = {{}}), 0.0)"
+                ),
+                vec![Expr::val(fts), super::column(alias, &rowid)],
+            );
+        }
         if self.dialect.postgres() {
             let config = self.search_config();
             return self.dialect.template(
@@ -134,5 +191,15 @@ mod tests {
         assert!(alternatives("   ").is_empty());
         assert_eq!(alternatives("or")[0].required, ["or"]);
         assert_eq!(alternatives("\"unclosed phrase")[0].required, ["unclosed phrase"]);
+    }
+
+    #[test]
+    fn fts5_queries_quote_every_term_and_keep_to_the_column() {
+        assert_eq!(
+            fts_query("title", r#"cache -design or "quoted phrase" say"hi body:x"#).as_deref(),
+            Some(r#"{title} : ((("cache") NOT "design") OR ("quoted phrase" AND "say""hi" AND "body:x"))"#)
+        );
+        assert_eq!(fts_query("title", "-only"), None, "FTS5's NOT needs a word on its left");
+        assert_eq!(fts_query("title", "   "), None);
     }
 }

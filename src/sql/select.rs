@@ -332,7 +332,7 @@ impl Compiler<'_> {
             return match &key.value {
                 OrderValue::Column(name) => column(alias, name),
                 OrderValue::Lower(name) => self.dialect.template("lower({})", vec![column(alias, name)]),
-                OrderValue::Relevance { column: name, query } => self.relevance(column(alias, name), query),
+                OrderValue::Relevance { column: name, query } => self.relevance(entity, alias, name, query),
                 OrderValue::JsonPath { column: name, path } => self.json_at(column(alias, name), path),
                 OrderValue::Aggregate(aggregate) => self.related_aggregate(entity, aggregate, alias),
             };

@@ -59,6 +59,13 @@ impl Fixture {
         let connection = sea_orm::Database::connect(&url).await.expect("open SQLite");
         migration::Migrator::up(&connection, None).await.expect("migrate");
         gateway::sample::seed::seed(&connection, SCALE).await.expect("seed");
+        // Task titles are searched through an FTS5 table (comment bodies by word matching).
+        for sql in [
+            "CREATE VIRTUAL TABLE tasks_fts USING fts5(title, content='tasks', content_rowid='id')",
+            "INSERT INTO tasks_fts(tasks_fts) VALUES ('rebuild')",
+        ] {
+            connection.execute_unprepared(sql).await.expect(sql);
+        }
         let app = TestApp::builder(&DatabaseArgs::with_url(Some(&url)))
             .server(executed_first())
             .registry(searchable())

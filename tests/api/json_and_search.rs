@@ -138,17 +138,18 @@ on_both_backends!(
     text_search_relevance_and_case_insensitive_order_match_sql,
     |fixture: Fixture| async move {
         let postgres = fixture.on_postgres();
-        // Words (stemmed on PostgreSQL: "caching" finds "cache"), phrases, exclusions, `or`.
+        // Words (stemmed on PostgreSQL: "caching" finds "cache"), phrases, exclusions, `or`; on
+        // SQLite task titles through their FTS5 table.
         for (search, postgres_sql, sqlite_sql) in [
             (
                 "cache -design",
                 "to_tsvector('english', title) @@ websearch_to_tsquery('english', 'cache -design')",
-                "instr(lower(title), 'cache') > 0 AND instr(lower(title), 'design') = 0",
+                "id IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH '{title} : ((\"cache\") NOT \"design\")')",
             ),
             (
                 "\\\"document queue\\\" or profile",
                 "to_tsvector('english', title) @@ websearch_to_tsquery('english', '\"document queue\" or profile')",
-                "instr(lower(title), 'document queue') > 0 OR instr(lower(title), 'profile') > 0",
+                "id IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH '{title} : ((\"document queue\") OR (\"profile\"))')",
             ),
         ] {
             let expected = fixture
@@ -165,6 +166,18 @@ on_both_backends!(
                 .await;
             assert_eq!(data["tasks"]["totalCount"], expected, "{search}");
         }
+        // Comment bodies have no FTS5 table: SQLite matches words, ignoring ASCII case.
+        let expected = fixture
+            .scalar_i64(if postgres {
+                "SELECT count(*) FROM comments WHERE to_tsvector('english', body) @@ websearch_to_tsquery('english', 'looks -good')"
+            } else {
+                "SELECT count(*) FROM comments WHERE instr(lower(body), 'looks') > 0 AND instr(lower(body), 'good') = 0"
+            })
+            .await;
+        let data = fixture
+            .data("{ comments(filter: {body: {search: \"looks -good\"}}) { totalCount } }")
+            .await;
+        assert_eq!(data["comments"]["totalCount"], expected);
         if postgres {
             let stemmed = fixture
                 .data("{ tasks(filter: {title: {search: \"caching\"}}) { totalCount } }")
@@ -184,10 +197,11 @@ on_both_backends!(
                 "SELECT id FROM tasks WHERE to_tsvector('english', title) @@ websearch_to_tsquery('english', 'cache or queue') \
                  ORDER BY ts_rank(to_tsvector('english', title), websearch_to_tsquery('english', 'cache or queue'))::float8 DESC, id"
             } else {
-                "SELECT id FROM tasks WHERE instr(lower(title), 'cache') > 0 OR instr(lower(title), 'queue') > 0 \
-                 ORDER BY (instr(lower(title), 'cache') > 0) + (instr(lower(title), 'queue') > 0) DESC, id"
+                "SELECT t.id FROM tasks t JOIN tasks_fts f ON f.rowid = t.id \
+                 WHERE tasks_fts MATCH '{title} : ((\"cache\") OR (\"queue\"))' ORDER BY round(-bm25(tasks_fts), 9) DESC, t.id"
             })
             .await;
+        assert!(!expected.is_empty());
         assert_eq!(all, expected);
         let mut paged = Vec::new();
         let mut after = String::new();

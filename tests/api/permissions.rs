@@ -637,7 +637,7 @@ fn gateway_schema_prints_a_roles_view() {
     let (success, member, stderr) = crate::support::run_gateway(&["schema", "--role", "member"], &[]);
     assert!(success, "{stderr}");
     let user = member
-        .split("type User {")
+        .split("type User implements Node {")
         .nth(1)
         .and_then(|rest| rest.split('}').next())
         .expect("a User type");
