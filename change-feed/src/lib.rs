@@ -40,14 +40,23 @@ DECLARE
     old_key jsonb := '{}';
     image bigint;
     key_column text;
+    -- The served table: the trigger's first argument `table=<name>` (PostgreSQL clones a
+    -- partitioned table's trigger onto every partition, where TG_TABLE_NAME is the partition),
+    -- else, for triggers installed before it had one, the table the trigger fired on.
+    served text := TG_TABLE_NAME;
+    key_columns text[] := TG_ARGV;
 BEGIN
+    IF TG_NARGS > 0 AND TG_ARGV[0] LIKE 'table=%' THEN
+        served := substr(TG_ARGV[0], 7);
+        key_columns := TG_ARGV[1:];
+    END IF;
     IF TG_OP <> 'DELETE' THEN
         new_row := to_jsonb(NEW);
     END IF;
     IF TG_OP <> 'INSERT' THEN
         old_row := to_jsonb(OLD);
     END IF;
-    FOREACH key_column IN ARRAY TG_ARGV LOOP
+    FOREACH key_column IN ARRAY key_columns LOOP
         IF new_row IS NOT NULL THEN
             new_key := new_key || jsonb_build_object(key_column, new_row -> key_column);
         END IF;
@@ -57,11 +66,11 @@ BEGIN
     END LOOP;
     IF old_row IS NOT NULL THEN
         INSERT INTO gateway_change_log (table_name, op, row_key, old_key, old_row)
-        VALUES (TG_TABLE_NAME, TG_OP, CASE WHEN new_row IS NULL THEN NULL ELSE new_key END, old_key, old_row)
+        VALUES (served, TG_OP, CASE WHEN new_row IS NULL THEN NULL ELSE new_key END, old_key, old_row)
         RETURNING id INTO image;
     END IF;
     PERFORM pg_notify('gateway_changes', jsonb_build_object(
-        't', TG_TABLE_NAME,
+        't', served,
         'op', TG_OP,
         'k', CASE WHEN new_row IS NULL THEN NULL ELSE new_key END,
         'ok', CASE WHEN old_row IS NULL THEN NULL ELSE old_key END,
@@ -117,9 +126,10 @@ pub async fn track<C: ConnectionTrait>(connection: &C, table: &str, key: &[&str]
     let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
     match connection.get_database_backend() {
         DbBackend::Postgres => {
-            let arguments: Vec<String> = key
-                .iter()
-                .map(|column| format!("'{}'", column.replace('\'', "''")))
+            // The table first, so that the partitions of a partitioned table report it.
+            let arguments: Vec<String> = std::iter::once(format!("table={table}"))
+                .chain(key.iter().map(|column| (*column).to_owned()))
+                .map(|argument| format!("'{}'", argument.replace('\'', "''")))
                 .collect();
             connection
                 .execute_unprepared(&format!(

@@ -889,3 +889,66 @@ async fn an_invalid_subscription_gets_the_protocols_error_message() {
     client.quiet(300).await;
     app.stop().await;
 }
+
+/// Changes made through a partition are announced as the partitioned table's: its trigger,
+/// which PostgreSQL clones onto each partition, names the served table.
+#[tokio::test]
+async fn changes_in_a_partition_are_announced_as_the_partitioned_tables() {
+    let database = TestDatabase::blank().await;
+    let connection = database.connect().await;
+    for sql in [
+        "CREATE TABLE sale (id bigint NOT NULL, sold_on date NOT NULL, amount integer NOT NULL, \
+         PRIMARY KEY (id, sold_on)) PARTITION BY RANGE (sold_on)",
+        "CREATE TABLE sale_2026_h1 PARTITION OF sale FOR VALUES FROM ('2026-01-01') TO ('2026-07-01')",
+        "CREATE TABLE sale_2026_h2 PARTITION OF sale FOR VALUES FROM ('2026-07-01') TO ('2027-01-01')",
+    ] {
+        connection.execute_unprepared(sql).await.expect(sql);
+    }
+    change_feed::install_log(&connection).await.expect("the change log");
+    change_feed::track(&connection, "sale", &["id", "sold_on"]).await.expect("track");
+    // A partition created after the trigger gets a clone of it too.
+    connection
+        .execute_unprepared("CREATE TABLE sale_2027 PARTITION OF sale FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')")
+        .await
+        .expect("a later partition");
+    for sql in [
+        "INSERT INTO sale VALUES (1, '2026-03-01', 10), (2, '2026-09-01', 20), (3, '2027-02-01', 30)",
+        "UPDATE sale SET amount = amount + 1",
+        "DELETE FROM sale WHERE id = 2",
+    ] {
+        connection.execute_unprepared(sql).await.expect(sql);
+    }
+    let rows = connection
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT table_name, op FROM gateway_change_log ORDER BY id",
+        ))
+        .await
+        .expect("the change log");
+    let logged: Vec<(String, String)> = rows
+        .iter()
+        .map(|row| (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap()))
+        .collect();
+    assert_eq!(logged.len(), 4, "three updates and a delete keep their old rows: {logged:?}");
+    assert!(logged.iter().all(|(table, _)| table == "sale"), "{logged:?}");
+    // A trigger installed before the table argument existed still reports its own table.
+    connection
+        .execute_unprepared(
+            "CREATE TABLE plain (id bigint PRIMARY KEY, note text); \
+             CREATE TRIGGER gateway_changes AFTER INSERT OR UPDATE OR DELETE ON plain \
+             FOR EACH ROW EXECUTE FUNCTION gateway_notify_change('id'); \
+             INSERT INTO plain VALUES (1, 'a'); UPDATE plain SET note = 'b'",
+        )
+        .await
+        .expect("an older trigger");
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT table_name, old_key::text FROM gateway_change_log ORDER BY id DESC LIMIT 1",
+        ))
+        .await
+        .expect("the change log")
+        .expect("a row");
+    assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "plain");
+    assert_eq!(row.try_get_by_index::<String>(1).unwrap(), r#"{"id": 1}"#);
+}
