@@ -20,6 +20,10 @@ pub struct Table {
     pub read_only: Option<String>,
     /// Generated columns: the database computes them.
     pub computed: Vec<String>,
+    /// `NOT NULL` columns without a default that a `BEFORE INSERT` row trigger's function
+    /// assigns: optional inputs (the database refuses the row, as a `CONSTRAINT_VIOLATION` naming
+    /// the field, when it leaves one empty).
+    pub filled: Vec<String>,
 }
 
 /// Every table that can become an entity (by name: the catalogs' order is not stable, the
@@ -167,12 +171,40 @@ async fn postgres(url: &str, schema: &str, keys: &[DeclaredKey]) -> Result<Disco
             Some(VIEW.to_owned()),
         ));
     }
+    // The sources of `BEFORE INSERT` row triggers' functions (tgtype bits: row 1, before 2,
+    // insert 4), per table: the columns they assign are filled by the database.
+    let triggers: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, p.prosrc FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid \
+         WHERE n.nspname = $1 AND NOT t.tgisinternal AND (t.tgtype::int & 7) = 7 ORDER BY 1, 2",
+    )
+    .bind(schema)
+    .fetch_all(&pool)
+    .await
+    .map_err(GenerateError::Discover)?;
     for (mut table, read_only) in definitions {
         let name = table.info.name.clone();
         let computed: Vec<String> = table
             .columns
             .iter()
             .filter(|column| column.generated.is_some())
+            .map(|column| column.name.clone())
+            .collect();
+        let assigned: Vec<String> = triggers
+            .iter()
+            .filter(|(table, _)| *table == name)
+            .flat_map(|(_, source)| assigned_columns(source))
+            .collect();
+        let filled: Vec<String> = table
+            .columns
+            .iter()
+            .filter(|column| {
+                column.not_null.is_some()
+                    && column.default.is_none()
+                    && column.generated.is_none()
+                    && !column.is_identity
+                    && assigned.contains(&column.name.to_lowercase())
+            })
             .map(|column| column.name.clone())
             .collect();
         let statement = table.write();
@@ -183,9 +215,48 @@ async fn postgres(url: &str, schema: &str, keys: &[DeclaredKey]) -> Result<Disco
             bare: table.write(),
             read_only,
             computed,
+            filled,
         });
     }
     Ok(Discovered::sorted(DbBackend::Postgres, tables, notes))
+}
+
+/// The columns a PL/pgSQL trigger function assigns (`NEW.search := …`, `NEW."Slug" = …`), lower
+/// case; a function in another language assigns none that can be read.
+fn assigned_columns(source: &str) -> Vec<String> {
+    let lower = source.to_lowercase();
+    let mut found = Vec::new();
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find("new.") {
+        let after = &rest[at + 4..];
+        let name: String = after
+            .trim_start_matches('"')
+            .chars()
+            .take_while(|character| character.is_alphanumeric() || *character == '_')
+            .collect();
+        let tail = after.trim_start_matches('"')[name.len()..]
+            .trim_start_matches('"')
+            .trim_start();
+        // An assignment starts a statement (`IF NEW.x = 0` compares).
+        let before = lower[..lower.len() - rest.len() + at].trim_end();
+        let preceded = before.is_empty()
+            || before.ends_with(';')
+            || ["begin", "then", "else", "loop", "declare"].iter().any(|keyword| {
+                before.ends_with(keyword)
+                    && before[..before.len() - keyword.len()]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|character| !(character.is_alphanumeric() || character == '_'))
+            });
+        if preceded
+            && !name.is_empty()
+            && (tail.starts_with(":=") || (tail.starts_with('=') && !tail.starts_with("==")))
+        {
+            found.push(name);
+        }
+        rest = after;
+    }
+    found
 }
 
 /// Why a table without a key is left out, and how to serve it.
@@ -262,7 +333,21 @@ async fn sqlite(url: &str) -> Result<Discovered, GenerateError> {
             bare: table.write(),
             read_only: None,
             computed,
+            // A SQLite trigger cannot change the row it fires for: nothing is filled.
+            filled: Vec::new(),
         });
     }
     Ok(Discovered::sorted(DbBackend::Sqlite, tables, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::assigned_columns;
+
+    #[test]
+    fn trigger_functions_assign_the_columns_they_set() {
+        let source = "BEGIN\n  NEW.search := to_tsvector(NEW.full_name);\n  new.\"Slug\" = lower(NEW.title);\n  \
+                      IF NEW.total = 0 THEN NEW.total := 1; END IF;\n  renew.x := 1;\nEND";
+        assert_eq!(assigned_columns(source), ["search", "slug", "total"]);
+    }
 }

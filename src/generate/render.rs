@@ -273,6 +273,10 @@ pub fn registry(tables: &[Table], origin: &str, entity_crate: &str) -> String {
             let columns: Vec<String> = table.computed.iter().map(|column| format!("{column:?}")).collect();
             let _ = writeln!(out, "        .computed(&[{}])", columns.join(", "));
         }
+        if !table.filled.is_empty() {
+            let columns: Vec<String> = table.filled.iter().map(|column| format!("{column:?}")).collect();
+            let _ = writeln!(out, "        .filled_by_trigger(&[{}])", columns.join(", "));
+        }
         match table.read_only.as_deref() {
             Some(super::discover::VIEW) => {
                 let _ = writeln!(out, "        .view()");

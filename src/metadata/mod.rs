@@ -507,6 +507,19 @@ impl RegistryBuilder {
         self
     }
 
+    /// Marks `NOT NULL` columns of the entity registered last that a `BEFORE INSERT` trigger may
+    /// fill: optional inputs (the database refuses the row when the trigger leaves one empty).
+    pub fn filled_by_trigger(mut self, columns: &[&str]) -> Self {
+        if let Some(pending) = self.pending.last_mut() {
+            for column in pending.entity.columns.iter_mut() {
+                if columns.contains(&column.name.as_str()) {
+                    column.has_default = true;
+                }
+            }
+        }
+        self
+    }
+
     /// Serves the entity registered last as a view: read-only, and left out of export and import
     /// (its rows are other tables').
     pub fn view(self) -> Self {

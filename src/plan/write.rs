@@ -427,7 +427,10 @@ fn parse_insert_row(
         let given = row.values.iter().any(|(name, _)| *name == column.name)
             || filled.contains(&column.name)
             || presets.sets(entity_id, &column.name);
-        if !column.nullable && !column.has_default && !given {
+        // What the database fills itself (generated columns, search documents kept by a
+        // trigger) is never asked of the client; if it stays empty, the database says so.
+        let filled_by_database = column.computed || column.kind.is_search_document();
+        if !column.nullable && !column.has_default && !given && !filled_by_database {
             return Err(GatewayError::bad_input(format!("{path}: {} is required", column.field)));
         }
     }

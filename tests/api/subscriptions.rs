@@ -905,7 +905,9 @@ async fn changes_in_a_partition_are_announced_as_the_partitioned_tables() {
         connection.execute_unprepared(sql).await.expect(sql);
     }
     change_feed::install_log(&connection).await.expect("the change log");
-    change_feed::track(&connection, "sale", &["id", "sold_on"]).await.expect("track");
+    change_feed::track(&connection, "sale", &["id", "sold_on"])
+        .await
+        .expect("track");
     // A partition created after the trigger gets a clone of it too.
     connection
         .execute_unprepared("CREATE TABLE sale_2027 PARTITION OF sale FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')")
@@ -929,7 +931,11 @@ async fn changes_in_a_partition_are_announced_as_the_partitioned_tables() {
         .iter()
         .map(|row| (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap()))
         .collect();
-    assert_eq!(logged.len(), 4, "three updates and a delete keep their old rows: {logged:?}");
+    assert_eq!(
+        logged.len(),
+        4,
+        "three updates and a delete keep their old rows: {logged:?}"
+    );
     assert!(logged.iter().all(|(table, _)| table == "sale"), "{logged:?}");
     // A trigger installed before the table argument existed still reports its own table.
     connection

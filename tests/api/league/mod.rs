@@ -526,6 +526,35 @@ async fn every_mutation_form_works_on_the_generated_entities() {
     assert!(refused["errors"][0]["extensions"]["code"].is_string(), "{refused}");
     let matches = oracle(&connection, "SELECT count(*) FROM match").await;
     assert_eq!(matches, json!(4));
+
+    // `player.search` is NOT NULL without a default, kept by a BEFORE INSERT trigger: never a
+    // required input (the create above left it out); the trigger filled it.
+    let search = oracle(
+        &connection,
+        &format!(
+            "SELECT to_json(search::text) FROM player WHERE player_id = '{}'",
+            player["playerId"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert!(search.as_str().is_some_and(|text| text.contains("moreno")), "{search}");
+    // Without the trigger the database refuses the row: a coded error naming the field.
+    connection
+        .execute_unprepared("DROP TRIGGER player_search ON player")
+        .await
+        .expect("drop the trigger");
+    let refused = app
+        .graphql(
+            r#"mutation { createPlayer(input: {fullName: "Ana Lind", position: DEFENDER}) { playerId } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "CONSTRAINT_VIOLATION",
+        "{refused}"
+    );
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("search"), "{message}");
     app.stop().await;
 }
 

@@ -16,6 +16,7 @@ pub fn registry() -> Result<Registry, MetadataErrors> {
         .register::<crate::league::entity::match_official::Entity>()
         .register::<crate::league::entity::player::Entity>()
         .computed(&["name_upper"])
+        .filled_by_trigger(&["search"])
         .register::<crate::league::entity::player_profile::Entity>()
         .register::<crate::league::entity::referee::Entity>()
         .register::<crate::league::entity::season::Entity>()

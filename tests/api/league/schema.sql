@@ -1,7 +1,7 @@
 -- A football league, designed apart from the sample domain, for `gateway generate`'s tests:
 -- int4, uuid, text and identity keys, composite keys, a self-reference, two foreign keys to one
 -- table (twice), two junctions, arrays, bytea, enums, a domain, defaults, a generated column,
--- time, interval, inet and tsvector columns, a view (its key declared in the names file), a
+-- time, interval, inet and tsvector columns (one NOT NULL, kept by a trigger), a view (its key declared in the names file), a
 -- table without a primary key, and a relation only the names file declares.
 
 CREATE TYPE match_status AS ENUM ('scheduled', 'live', 'finished', 'postponed');
@@ -52,9 +52,18 @@ CREATE TABLE player (
     mentor_id uuid REFERENCES player (player_id),
     born_on date,
     rating numeric(4, 1),
-    search tsvector,
+    search tsvector NOT NULL,
     created_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
+
+-- The usual full-text pattern: a NOT NULL search document with no default, kept by a trigger.
+CREATE FUNCTION player_search() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search := to_tsvector('english', NEW.full_name || ' ' || NEW.position);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER player_search BEFORE INSERT OR UPDATE ON player FOR EACH ROW EXECUTE FUNCTION player_search();
 
 CREATE TABLE staff (
     staff_id serial PRIMARY KEY,

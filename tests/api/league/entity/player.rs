@@ -20,8 +20,8 @@ pub struct Model {
     pub born_on: Option<Date>,
     #[sea_orm(column_type = "Decimal(Some((4, 1)))", nullable)]
     pub rating: Option<Decimal>,
-    #[sea_orm(column_type = "custom(\"tsvector\")", select_as = "text", nullable)]
-    pub search: Option<String>,
+    #[sea_orm(column_type = "custom(\"tsvector\")", select_as = "text")]
+    pub search: String,
     #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTimeWithTimeZone,
 }
