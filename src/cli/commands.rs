@@ -68,6 +68,8 @@ pub enum CommandError {
     Transfer(#[from] crate::transfer::TransferError),
     #[error(transparent)]
     ChangeFeed(#[from] crate::changes::InstallError),
+    #[error("{0} generated file(s) no longer match the database: run `gateway generate` and commit the result")]
+    Drift(usize),
 }
 
 /// The served entities, with a warning for every column left out.
@@ -93,6 +95,7 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             registry,
             names,
             entity_crate,
+            check,
         } => {
             let options = crate::generate::Options {
                 url: from,
@@ -102,6 +105,20 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
                 names,
                 entity_crate,
             };
+            if check {
+                let drifts = crate::generate::check::check(&options).await?;
+                for drift in &drifts {
+                    println!("differs  {}", drift.path.display());
+                    for line in &drift.lines {
+                        println!("         {line}");
+                    }
+                }
+                if drifts.is_empty() {
+                    println!("the entities, the registration and the names file match the database");
+                    return Ok(());
+                }
+                return Err(CommandError::Drift(drifts.len()));
+            }
             let report = crate::generate::run(&options).await?;
             println!(
                 "generated {} entities: {}",

@@ -55,6 +55,10 @@ pub enum Command {
         /// How the registration file refers to the entity crate.
         #[arg(long, default_value = "entity")]
         entity_crate: String,
+        /// Write nothing: exit non-zero, printing what would change, when the files no longer
+        /// match the database (for CI)
+        #[arg(long)]
+        check: bool,
     },
     /// Apply, revert or inspect the schema migrations.
     Migrate {

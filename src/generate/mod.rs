@@ -7,6 +7,7 @@
 //! and defaults and writes `entity/src/lib.rs` and the gateway's `src/entities.rs`. Re-running it
 //! after a schema change rewrites those files and keeps the names file's edits.
 
+pub mod check;
 mod discover;
 mod relations;
 mod render;

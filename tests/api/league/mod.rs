@@ -750,3 +750,61 @@ async fn generate_reads_a_sqlite_database_too() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `gateway generate --check` passes on the committed files, and after a migration that forgot
+/// to regenerate (a column added) fails naming the file and the line, writing nothing.
+#[tokio::test]
+async fn the_drift_check_catches_a_migration_that_forgot_to_regenerate() {
+    let (database, connection) = league(false).await;
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("league-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(out.join("entity")).expect("output directory");
+    for entry in std::fs::read_dir(here().join("entity")).expect("committed entities") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), out.join("entity").join(entry.file_name())).expect("copy");
+    }
+    for file in ["registry.rs", "gateway-names.toml"] {
+        std::fs::copy(here().join(file), out.join(file)).expect("copy");
+    }
+    let path = |name: &str| out.join(name).display().to_string();
+    let check = || {
+        run_gateway(
+            &[
+                "generate",
+                "--check",
+                "--from",
+                &database.url,
+                "--entities",
+                &path("entity"),
+                "--registry",
+                &path("registry.rs"),
+                "--names",
+                &path("gateway-names.toml"),
+                "--entity-crate",
+                "crate::league::entity",
+            ],
+            &[],
+        )
+    };
+    let (success, stdout, stderr) = check();
+    assert!(success, "the committed files match: {stdout}{stderr}");
+    assert!(stdout.contains("match the database"), "{stdout}");
+    connection
+        .execute_unprepared("ALTER TABLE venue ADD COLUMN roof boolean")
+        .await
+        .expect("a migration");
+    let (success, stdout, stderr) = check();
+    assert!(!success, "an added column is drift: {stdout}");
+    assert!(stdout.contains("venue.rs") && stdout.contains("roof"), "{stdout}");
+    assert!(stderr.contains("no longer match the database"), "{stderr}");
+    let kept = std::fs::read_to_string(out.join("entity/venue.rs")).expect("venue");
+    assert!(!kept.contains("roof"), "the check writes nothing");
+    assert!(
+        std::fs::read_dir(&out)
+            .expect("out")
+            .flatten()
+            .all(|entry| !entry.file_name().to_string_lossy().starts_with(".gateway-check")),
+        "the scratch directory is gone"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
