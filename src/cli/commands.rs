@@ -37,6 +37,10 @@ pub enum CommandError {
     },
     #[error("the database has no table {tables} of the served entities: {hint}")]
     MissingTables { tables: String, hint: &'static str },
+    #[error(
+        "the database no longer matches the served entities: {0}; run `gateway generate` (`gateway generate --check` shows the difference) and build again"
+    )]
+    ColumnsChanged(String),
     #[error(transparent)]
     Server(#[from] ServerError),
     #[error(transparent)]
@@ -330,6 +334,12 @@ async fn serve(
                 "run its migrations, or `gateway generate` again if its schema changed"
             },
         });
+    }
+    let changed = crate::database::columns::mismatches(&connection, &registry)
+        .await
+        .map_err(CommandError::Migration)?;
+    if !changed.is_empty() {
+        return Err(CommandError::ColumnsChanged(changed.join(", ")));
     }
     let policy = match &auth.policy_file {
         Some(path) => Some(Arc::new(crate::permission::Policy::load(

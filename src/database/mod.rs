@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod breaker;
 pub mod budget;
+pub mod columns;
 pub mod diagnose;
 pub mod execute;
 pub mod fresh;

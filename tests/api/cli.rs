@@ -116,3 +116,34 @@ async fn serving_a_database_the_gateway_did_not_migrate_leaves_it_alone() {
         .expect("row");
     assert_eq!(row.try_get_by_index::<i64>(0).expect("count"), 0);
 }
+
+/// `serve` refuses to start when a served column is gone or changed to a type its entity cannot
+/// read, naming each (a migration the entities were not regenerated for).
+#[tokio::test]
+async fn serve_refuses_a_database_whose_columns_changed() {
+    use sea_orm::ConnectionTrait;
+    let database = crate::support::TestDatabase::new().await;
+    let connection = database.connect().await;
+    for sql in [
+        "ALTER TABLE tasks ALTER COLUMN priority TYPE text",
+        "ALTER TABLE comments DROP COLUMN body",
+    ] {
+        connection.execute_unprepared(sql).await.expect(sql);
+    }
+    // Were the check to pass, serving would still fail on a port already taken: never a hang.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = taken.local_addr().expect("its address").to_string();
+    let (success, _, stderr) = run_gateway(
+        &["serve"],
+        &[
+            ("DATABASE_URL", database.url.as_str()),
+            ("GATEWAY_LISTEN", address.as_str()),
+            ("GATEWAY_ALLOW_ALL", "true"),
+        ],
+    );
+    assert!(!success, "{stderr}");
+    assert!(
+        stderr.contains("`tasks.priority` is `text`") && stderr.contains("`comments.body` is missing"),
+        "{stderr}"
+    );
+}
