@@ -200,6 +200,13 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             };
             let report = crate::transfer::import(&connection, &registry, &file, mode).await?;
             summarize("imported", &report.rows, report.elapsed);
+            if !report.silenced.is_empty() {
+                println!(
+                    "the change feed stayed silent for {}: subscribers were not told of the replaced rows \
+                     (live queries see them at the next change of their tables)",
+                    report.silenced.join(", ")
+                );
+            }
             Ok(())
         }
         Command::Token { role, sub, claims, ttl } => {

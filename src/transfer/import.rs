@@ -32,6 +32,8 @@ pub enum ImportMode {
 pub struct ImportReport {
     pub rows: Vec<(String, u64)>,
     pub elapsed: Duration,
+    /// Tables whose change feed stayed silent (`--truncate`): their subscribers were not told.
+    pub silenced: Vec<String>,
 }
 
 /// One parsed row, with the line it came from.
@@ -77,6 +79,7 @@ pub async fn import(
     let entities = match_tables(registry, &header.tables)?;
 
     let mut sink = Sink::open(connection, mode).await?;
+    let mut silenced = Vec::new();
     match mode {
         ImportMode::IntoEmpty => {
             for &entity in &entities {
@@ -92,6 +95,14 @@ pub async fn import(
             }
         }
         ImportMode::Truncate => {
+            // Replacing a table is not a stream of changes: its change feed stays silent for the
+            // import (one log row and notification per row made it several times slower, and what
+            // subscribers should make of it was unspecified), in the same transaction.
+            for &entity in &entities {
+                if sink.silence(registry.entity(entity)).await? {
+                    silenced.push(entity);
+                }
+            }
             for &entity in entities.iter().rev() {
                 let delete = Query::delete()
                     .from_table(Alias::new(&registry.entity(entity).table))
@@ -200,8 +211,15 @@ pub async fn import(
             }
         }
     }
+    for &entity in &silenced {
+        sink.announce(registry.entity(entity)).await?;
+    }
     sink.commit().await?;
     Ok(ImportReport {
+        silenced: silenced
+            .iter()
+            .map(|entity| registry.entity(*entity).table.clone())
+            .collect(),
         rows: header
             .tables
             .iter()
@@ -210,6 +228,11 @@ pub async fn import(
             .collect(),
         elapsed: started.elapsed(),
     })
+}
+
+/// A table name as a quoted SQL identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The file's lines, numbered from 1.
@@ -370,6 +393,68 @@ impl Sink {
             Self::Insert(transaction) => insert_rows(transaction, meta, mode, &rows).await,
             Self::Copy(transaction) => copy_rows(transaction, meta, &rows).await,
         }
+    }
+
+    /// Stops the change-feed trigger of `meta`'s table until [`Sink::announce`] (in this
+    /// transaction: nobody else ever sees it stopped); false when the table has none.
+    async fn silence(&mut self, meta: &Entity) -> Result<bool, TransferError> {
+        match self {
+            Self::Insert(transaction) => {
+                if !change_feed::is_tracked(transaction, &meta.table).await? {
+                    return Ok(false);
+                }
+                if transaction.get_database_backend() == DbBackend::Postgres {
+                    transaction
+                        .execute_unprepared(&format!(
+                            "ALTER TABLE {} DISABLE TRIGGER gateway_changes",
+                            quoted(&meta.table)
+                        ))
+                        .await?;
+                } else {
+                    // SQLite cannot disable a trigger: it is dropped and made again.
+                    change_feed::untrack(transaction, &meta.table).await?;
+                }
+                Ok(true)
+            }
+            Self::Copy(transaction) => {
+                let tracked = sqlx::query_scalar::<_, i32>(
+                    "SELECT 1 FROM pg_trigger WHERE tgname = 'gateway_changes' AND tgrelid = to_regclass(quote_ident($1))",
+                )
+                .bind(&meta.table)
+                .fetch_optional(&mut **transaction)
+                .await?
+                .is_some();
+                if tracked {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "ALTER TABLE {} DISABLE TRIGGER gateway_changes",
+                        quoted(&meta.table)
+                    )))
+                    .execute(&mut **transaction)
+                    .await?;
+                }
+                Ok(tracked)
+            }
+        }
+    }
+
+    /// Starts the change-feed trigger [`Sink::silence`] stopped again.
+    async fn announce(&mut self, meta: &Entity) -> Result<(), TransferError> {
+        let enable = format!("ALTER TABLE {} ENABLE TRIGGER gateway_changes", quoted(&meta.table));
+        match self {
+            Self::Insert(transaction) if transaction.get_database_backend() == DbBackend::Postgres => {
+                transaction.execute_unprepared(&enable).await?;
+            }
+            Self::Insert(transaction) => {
+                let key: Vec<&str> = meta.primary_key.iter().map(String::as_str).collect();
+                change_feed::track(transaction, &meta.table, &key).await?;
+            }
+            Self::Copy(transaction) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(enable))
+                    .execute(&mut **transaction)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn commit(self) -> Result<(), TransferError> {

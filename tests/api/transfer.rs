@@ -327,10 +327,28 @@ async fn a_non_empty_database_needs_truncate_or_upsert_and_the_cli_compresses_by
         "changed"
     );
     assert_eq!(count(connection.clone()).await, "2001");
-    // Truncate replaces.
-    let (ok, _, stderr) = run_gateway(&["import", "--truncate", &file], &[("DATABASE_URL", &url)]);
+    // Truncate replaces, with the change feed silent (no log row for the thousands of deleted
+    // rows), and says so; afterwards changes are announced again.
+    let logged = |connection: DatabaseConnection| async move {
+        one_text(&connection, "SELECT count(*)::text FROM gateway_change_log").await
+    };
+    connection
+        .execute_unprepared("DELETE FROM gateway_change_log")
+        .await
+        .unwrap();
+    let (ok, stdout, stderr) = run_gateway(&["import", "--truncate", &file], &[("DATABASE_URL", &url)]);
     assert!(ok, "{stderr}");
     assert_eq!(count(connection.clone()).await, "2000");
+    assert_eq!(logged(connection.clone()).await, "0", "the import logged changes");
+    assert!(
+        stdout.contains("the change feed stayed silent for") && stdout.contains("tasks"),
+        "{stdout}"
+    );
+    connection
+        .execute_unprepared("UPDATE tasks SET title = 'after' WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(logged(connection.clone()).await, "1", "the trigger is on again");
 
     // gzip and zstd by file name, and back.
     for name in ["copy.ndjson.gz", "copy.ndjson.zst"] {
