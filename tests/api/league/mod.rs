@@ -808,3 +808,38 @@ async fn the_drift_check_catches_a_migration_that_forgot_to_regenerate() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The first `generate` of a fresh clone replaces the sample's entities and says so in one line
+/// (not a "kept" line per file).
+#[tokio::test]
+async fn the_first_generate_replaces_the_samples_entities_in_one_line() {
+    let (database, _connection) = league(false).await;
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("league-fresh-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(out.join("entity")).expect("output directory");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("entity/src");
+    for entry in std::fs::read_dir(&sample).expect("the sample's entities") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), out.join("entity").join(entry.file_name())).expect("copy");
+    }
+    let path = |name: &str| out.join(name).display().to_string();
+    let (success, stdout, stderr) = run_gateway(
+        &[
+            "generate",
+            "--from",
+            &database.url,
+            "--entities",
+            &path("entity"),
+            "--registry",
+            &path("registry.rs"),
+            "--names",
+            &path("gateway-names.toml"),
+        ],
+        &[],
+    );
+    assert!(success, "{stdout}{stderr}");
+    assert!(stdout.contains("replaced the sample's 8 entity files"), "{stdout}");
+    assert!(!stdout.contains("kept `"), "{stdout}");
+    assert!(!out.join("entity/task_tag.rs").exists(), "the sample's module is gone");
+    let _ = std::fs::remove_dir_all(&out);
+}
