@@ -209,6 +209,7 @@ pub fn register(
         columns,
         relations,
         aggregated,
+        referenced: Referenced::of(registry, id, view),
     };
     let mut object = shown.object();
     if super::relay::shows_node_id(registry, id, view) {
@@ -235,6 +236,38 @@ struct Shown<'a> {
     columns: Vec<&'a Column>,
     relations: Vec<&'a Relation>,
     aggregated: Vec<&'a Relation>,
+    referenced: Referenced,
+}
+
+/// How the other tables of a view refer to one: whether a to-many relation lists its rows (its
+/// list filter is used) and whether one orders by their aggregate (its aggregate ordering is).
+struct Referenced {
+    listed: bool,
+    aggregated: bool,
+}
+
+impl Referenced {
+    fn of(registry: &Registry, id: EntityId, view: &View) -> Self {
+        let mut referenced = Self {
+            listed: false,
+            aggregated: false,
+        };
+        for (parent, entity) in registry.entities().iter().enumerate() {
+            if !view.entity(parent) {
+                continue;
+            }
+            for relation in entity.relations.iter().filter(|relation| {
+                relation.target == id
+                    && relation.kind != RelationKind::ManyToOne
+                    && relation.from_columns.iter().all(|column| view.column(parent, column))
+                    && relation.to_columns.iter().all(|column| view.column(id, column))
+            }) {
+                referenced.listed = true;
+                referenced.aggregated |= relation.aggregate_field().is_some() && view.aggregates(id);
+            }
+        }
+        referenced
+    }
 }
 
 impl Shown<'_> {
@@ -397,21 +430,20 @@ impl Shown<'_> {
                 filter = filter.field(InputValue::new(&relation.field, TypeRef::named(&target.list_filter)));
             }
         }
-        builder
-            .register(filter)
-            .register(order_by)
-            .register(
-                ListQuantifier::iter().fold(
-                    InputObject::new(&names.list_filter)
-                        .description(format!("Conditions on related {} rows.", names.object)),
-                    |input, quantifier| {
-                        input.field(
-                            InputValue::new(quantifier.name(), TypeRef::named(&names.filter))
-                                .description(quantifier.description()),
-                        )
-                    },
-                ),
-            )
+        let builder = builder.register(filter).register(order_by);
+        // Only a to-many relation into this table filters by its list filter.
+        if !self.referenced.listed {
+            return builder;
+        }
+        builder.register(ListQuantifier::iter().fold(
+            InputObject::new(&names.list_filter).description(format!("Conditions on related {} rows.", names.object)),
+            |input, quantifier| {
+                input.field(
+                    InputValue::new(quantifier.name(), TypeRef::named(&names.filter))
+                        .description(quantifier.description()),
+                )
+            },
+        ))
     }
 
     /// The aggregate, group and group-key types.
@@ -534,6 +566,10 @@ impl Shown<'_> {
                 ),
         );
         for input in measure_inputs(names, columns) {
+            // Only a to-many relation into this table orders by its aggregate.
+            if input.type_name() == names.aggregate_order_by && !self.referenced.aggregated {
+                continue;
+            }
             builder = builder.register(input);
         }
         builder

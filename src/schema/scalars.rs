@@ -95,33 +95,45 @@ pub fn register(mut builder: SchemaBuilder, kinds: &[ScalarKind], searchable: bo
                     .items(TextOrder::iter().map(|order| EnumItem::new(<&str>::from(order)))),
             );
     }
+    // A custom scalar only where a column (or an aggregate of one) has its kind: `gateway
+    // schema` prints no type the API does not use.
+    let used = |name: &str| {
+        kinds.iter().any(|kind| match kind {
+            ScalarKind::Array { element, .. } => type_name(element) == name,
+            other => type_name(other) == name,
+        })
+    };
+    let scalars = [
+        Scalar::new("BigInt")
+            .description("A 64-bit integer, as a string in JSON so no digit is lost in JavaScript; accepts a string or a number.")
+            .validator(is_integer_text),
+        Scalar::new("Decimal")
+            .description("An exact decimal number, as a string (e.g. \"12.50\"); accepts a string or a number.")
+            .validator(is_decimal_text),
+        Scalar::new("UUID").description("A UUID in its canonical text form.").specified_by_url("https://www.rfc-editor.org/rfc/rfc9562").validator(|value| {
+            matches!(value, Value::String(text) if sea_orm::prelude::Uuid::parse_str(text).is_ok())
+        }),
+        Scalar::new("Date").description("A calendar date, ISO 8601 (YYYY-MM-DD).").specified_by_url("https://www.rfc-editor.org/rfc/rfc3339#section-5.6").validator(|value| {
+            matches!(value, Value::String(text) if text.parse::<sea_orm::prelude::ChronoDate>().is_ok())
+        }),
+        Scalar::new("DateTime").description("A point in time, ISO 8601 with offset (2026-01-01T10:00:00+00:00).").specified_by_url("https://scalars.graphql.org/andimarek/date-time").validator(
+            |value| matches!(value, Value::String(text) if crate::plan::parse_datetime(text).is_some()),
+        ),
+        Scalar::new("JSON").description("Any JSON value.").specified_by_url("https://www.rfc-editor.org/rfc/rfc8259"),
+        Scalar::new("Base64").description("Binary data in standard base64 with padding (RFC 4648 section 4).").specified_by_url("https://www.rfc-editor.org/rfc/rfc4648#section-4").validator(
+            |value| matches!(value, Value::String(text) if crate::plan::decode_base64(text).is_some()),
+        ),
+    ];
+    for scalar in scalars {
+        if used(scalar.type_name()) {
+            builder = builder.register(scalar);
+        }
+    }
     builder = builder
         .register(
-            Scalar::new("BigInt")
-                .description("A 64-bit integer, as a string in JSON so no digit is lost in JavaScript; accepts a string or a number.")
-                .validator(is_integer_text),
-        )
-        .register(
-            Scalar::new("Decimal")
-                .description("An exact decimal number, as a string (e.g. \"12.50\"); accepts a string or a number.")
-                .validator(is_decimal_text),
-        )
-        .register(Scalar::new("UUID").description("A UUID in its canonical text form.").specified_by_url("https://www.rfc-editor.org/rfc/rfc9562").validator(|value| {
-            matches!(value, Value::String(text) if sea_orm::prelude::Uuid::parse_str(text).is_ok())
-        }))
-        .register(Scalar::new("Date").description("A calendar date, ISO 8601 (YYYY-MM-DD).").specified_by_url("https://www.rfc-editor.org/rfc/rfc3339#section-5.6").validator(|value| {
-            matches!(value, Value::String(text) if text.parse::<sea_orm::prelude::ChronoDate>().is_ok())
-        }))
-        .register(Scalar::new("DateTime").description("A point in time, ISO 8601 with offset (2026-01-01T10:00:00+00:00).").specified_by_url("https://scalars.graphql.org/andimarek/date-time").validator(
-            |value| matches!(value, Value::String(text) if crate::plan::parse_datetime(text).is_some()),
-        ))
-        .register(Scalar::new("JSON").description("Any JSON value.").specified_by_url("https://www.rfc-editor.org/rfc/rfc8259"))
-        .register(Scalar::new("Base64").description("Binary data in standard base64 with padding (RFC 4648 section 4).").specified_by_url("https://www.rfc-editor.org/rfc/rfc4648#section-4").validator(
-            |value| matches!(value, Value::String(text) if crate::plan::decode_base64(text).is_some()),
-        ))
-        .register(
             PageInfoField::iter().fold(
-                Object::new(crate::plan::vocabulary::PAGE_INFO).description("Where a page sits in the whole list (Relay cursor connections)."),
+                Object::new(crate::plan::vocabulary::PAGE_INFO)
+                    .description("Where a page sits in the whole list (Relay cursor connections)."),
                 |object, field| object.field(page_info_field(field)),
             ),
         )
