@@ -106,13 +106,26 @@ pub async fn install_log<C: ConnectionTrait>(connection: &C) -> Result<(), DbErr
     connection.execute_unprepared(setup).await.map(|_| ())
 }
 
+/// PostgreSQL: a row when the table named `$1` has the change-feed trigger.
+pub const POSTGRES_TRACKED: &str =
+    "SELECT 1 FROM pg_trigger WHERE tgname = 'gateway_changes' AND tgrelid = to_regclass(quote_ident($1))";
+
+/// PostgreSQL: the statement that turns `table`'s change-feed trigger off, or on again (inside a
+/// transaction that replaces the table's rows, nobody else sees it off). SQLite cannot: there the
+/// trigger is taken away ([`untrack`]) and put back ([`track`]).
+pub fn postgres_switch(table: &str, on: bool) -> String {
+    format!(
+        "ALTER TABLE \"{}\" {} TRIGGER gateway_changes",
+        table.replace('"', "\"\""),
+        if on { "ENABLE" } else { "DISABLE" }
+    )
+}
+
 /// Whether changes of `table` are announced (its trigger is installed).
 pub async fn is_tracked<C: ConnectionTrait>(connection: &C, table: &str) -> Result<bool, DbErr> {
     let backend = connection.get_database_backend();
     let sql = match backend {
-        DbBackend::Postgres => {
-            "SELECT 1 FROM pg_trigger WHERE tgname = 'gateway_changes' AND tgrelid = to_regclass(quote_ident($1))"
-        }
+        DbBackend::Postgres => POSTGRES_TRACKED,
         _ => "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'gateway_changes_%'",
     };
     let found = connection

@@ -81,26 +81,13 @@ pub async fn check(options: &Options) -> Result<Vec<Drift>, GenerateError> {
             });
         }
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&generated.entities)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
-        .collect();
-    files.sort();
+    let files = super::listing(&generated.entities);
     for file in &files {
         let name = file.file_name().unwrap_or_default();
         compare(&options.entities.join(name), file);
     }
     // A generated module no table needs any more would be removed.
-    let mut present: Vec<PathBuf> = std::fs::read_dir(&options.entities)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
-        .collect();
-    present.sort();
-    for path in present {
+    for path in super::listing(&options.entities) {
         let stale = !files.iter().any(|file| file.file_name() == path.file_name())
             && read(&path).is_some_and(|text| text.contains(GENERATED));
         if stale {

@@ -195,15 +195,7 @@ pub async fn run(options: &Options) -> Result<Report, GenerateError> {
     }
     let mut removed = Vec::new();
     let mut replaced = Vec::new();
-    // `read_dir` has no order; the report should.
-    let mut present: Vec<PathBuf> = std::fs::read_dir(&options.entities)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
-        .collect();
-    present.sort();
-    for path in present {
+    for path in listing(&options.entities) {
         if path.extension().is_none_or(|extension| extension != "rs") || written.contains(&path) {
             continue;
         }
@@ -248,6 +240,19 @@ pub async fn run(options: &Options) -> Result<Report, GenerateError> {
         removed,
         notes,
     })
+}
+
+/// The paths in `dir`, sorted (`read_dir` has no order; reports and comparisons should); none
+/// when it cannot be read.
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    paths.sort();
+    paths
 }
 
 /// A column type as the database names it, where codegen kept the name (`tsvector`).

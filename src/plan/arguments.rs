@@ -644,7 +644,7 @@ fn single_entry<'v>(value: &'v GqlValue, path: &str) -> Result<(&'v str, &'v Gql
     }
 }
 
-fn parse_direction(value: &GqlValue, path: &str) -> Result<Direction, GatewayError> {
+pub(super) fn parse_direction(value: &GqlValue, path: &str) -> Result<Direction, GatewayError> {
     let direction = match value {
         GqlValue::Enum(name) => name.as_str(),
         GqlValue::String(name) => name.as_str(),

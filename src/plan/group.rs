@@ -6,10 +6,10 @@
 //! Every name here comes from the registry and every operand is a typed value; the time zone is
 //! checked against the IANA database (`chrono-tz`) and reaches SQL as a bind parameter.
 
-use super::arguments::{argument_value as argument, column_of_enum, parse_count, parse_scalar};
+use super::arguments::{argument_value as argument, column_of_enum, parse_count, parse_direction, parse_scalar};
 use super::field::Selection;
 use super::selection::{aggregate_columns, members, unknown};
-use super::vocabulary::{Derived, Direction};
+use super::vocabulary::{Derived, Operator};
 use super::{AggregateFunction, Comparison, Measure, Selected};
 use crate::error::GatewayError;
 use crate::metadata::{EntityId, Registry, RelationKind, ScalarKind};
@@ -149,20 +149,6 @@ pub enum KeyOutput {
         fields: Vec<(String, KeyOutput)>,
     },
     Typename(String),
-}
-
-/// The time zones of every `groupBy` in `plan` (nested aggregates included).
-pub fn time_zones(plan: &super::Plan) -> Vec<&str> {
-    let mut aggregates = Vec::new();
-    super::for_each_aggregate(plan, &mut |aggregate| aggregates.push(aggregate));
-    aggregates
-        .into_iter()
-        .flat_map(|aggregate| &aggregate.outputs)
-        .filter_map(|(_, output)| match output {
-            super::AggregateOutput::GroupBy(group) => group.time_zone.as_deref(),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The entity a key path ends at.
@@ -546,15 +532,11 @@ fn parse_comparisons(
     };
     for (operator, operand) in map.iter().filter(|(_, value)| !matches!(value, GqlValue::Null)) {
         let here = format!("{path}.{operator}");
-        let comparison = match operator.as_str() {
-            "eq" => Some(Comparison::Eq),
-            "ne" => Some(Comparison::Ne),
-            "gt" => Some(Comparison::Gt),
-            "gte" => Some(Comparison::Gte),
-            "lt" => Some(Comparison::Lt),
-            "lte" => Some(Comparison::Lte),
-            _ => None,
-        };
+        let comparison = operator
+            .as_str()
+            .parse::<Operator>()
+            .ok()
+            .and_then(Operator::scalar_comparison);
         parts.push(match (comparison, operator.as_str()) {
             (Some(operator), _) => Having::Compare {
                 measure: measure.clone(),
@@ -613,9 +595,7 @@ fn parse_group_order(
             .ok_or_else(|| GatewayError::bad_input(format!("{here}: groups are ordered by `key` or an aggregate")))?;
         (GroupOrderValue::Measure(measure), direction, at)
     };
-    let direction = enum_name(direction)
-        .and_then(|name| name.parse::<Direction>().ok())
-        .ok_or_else(|| GatewayError::bad_input(format!("{at}: expected an order direction")))?;
+    let direction = parse_direction(direction, &at)?;
     Ok(GroupOrder {
         by,
         descending: direction.descending(),

@@ -5,6 +5,7 @@
 //! malformed path is `BAD_USER_INPUT` and never SQL text.
 
 use super::Comparison;
+use super::vocabulary::Operator;
 use crate::error::GatewayError;
 use async_graphql::Value as GqlValue;
 
@@ -117,15 +118,11 @@ pub fn parse_filter(
     let mut tests = Vec::new();
     for (name, value) in fields.iter().filter(|(_, value)| !matches!(value, GqlValue::Null)) {
         let here = format!("{at}.{name}");
-        let comparison = match name.as_str() {
-            "eq" => Some(Comparison::Eq),
-            "ne" => Some(Comparison::Ne),
-            "gt" => Some(Comparison::Gt),
-            "gte" => Some(Comparison::Gte),
-            "lt" => Some(Comparison::Lt),
-            "lte" => Some(Comparison::Lte),
-            _ => None,
-        };
+        let comparison = name
+            .as_str()
+            .parse::<Operator>()
+            .ok()
+            .and_then(Operator::scalar_comparison);
         if let Some(operator) = comparison {
             let value = json(value, &here)?;
             if !(value.is_number() || value.is_string() || value.is_boolean()) {

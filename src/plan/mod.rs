@@ -176,40 +176,6 @@ pub fn for_each_connection(plan: &mut Plan, visit: &mut dyn FnMut(&mut Connectio
     }
 }
 
-/// Calls `visit` on every aggregate of the plan: the root one, and those through relations.
-pub fn for_each_aggregate<'p>(plan: &'p Plan, visit: &mut dyn FnMut(&'p AggregatePlan)) {
-    fn node<'p>(plan: &'p NodePlan, visit: &mut dyn FnMut(&'p AggregatePlan)) {
-        for (_, field) in &plan.fields {
-            match field {
-                NodeField::Column(_) | NodeField::NodeId | NodeField::JsonPath { .. } | NodeField::Typename(_) => {}
-                NodeField::Object { node: inner, .. } => node(inner, visit),
-                NodeField::Connection { plan, .. } => connection(plan, visit),
-                NodeField::Aggregate { plan, .. } => visit(plan),
-            }
-        }
-    }
-    fn connection<'p>(plan: &'p ConnectionPlan, visit: &mut dyn FnMut(&'p AggregatePlan)) {
-        for (_, output) in &plan.outputs {
-            match output {
-                ConnectionOutput::Nodes(inner) => node(inner, visit),
-                ConnectionOutput::Edges(fields) => {
-                    for (_, field) in fields {
-                        if let EdgeOutput::Node(inner) = field {
-                            node(inner, visit);
-                        }
-                    }
-                }
-                ConnectionOutput::PageInfo(_) | ConnectionOutput::TotalCount | ConnectionOutput::Typename(_) => {}
-            }
-        }
-    }
-    match plan {
-        Plan::Connection(plan) => connection(plan, visit),
-        Plan::Lookup(lookup) => node(&lookup.node, visit),
-        Plan::Aggregate(aggregate) => visit(aggregate),
-    }
-}
-
 /// Refuses pages larger than `max` and stops unbounded lists at `max` rows.
 pub fn bound_pages(plan: &mut Plan, max: u64) -> Result<(), crate::error::GatewayError> {
     let mut too_large = None;

@@ -12,11 +12,6 @@ use crate::metadata::{EntityId, Registry};
 
 /// Refuses what SQLite cannot answer in `plan`.
 pub fn check(registry: &Registry, plan: &Plan) -> Result<(), GatewayError> {
-    if let Some(zone) = super::group::time_zones(plan).into_iter().find(|zone| *zone != "UTC") {
-        return Err(GatewayError::bad_input(format!(
-            "groupBy.timeZone: SQLite has no time zone database, so its time buckets are UTC; `{zone}` needs PostgreSQL"
-        )));
-    }
     Unsupported { registry }.plan(plan)
 }
 
@@ -29,6 +24,19 @@ impl Visitor for Unsupported<'_> {
 
     fn registry(&self) -> &Registry {
         self.registry
+    }
+
+    fn aggregate(&mut self, plan: &super::AggregatePlan) -> Result<(), GatewayError> {
+        for (_, output) in &plan.outputs {
+            if let super::AggregateOutput::GroupBy(group) = output
+                && let Some(zone) = group.time_zone.as_deref().filter(|zone| *zone != "UTC")
+            {
+                return Err(GatewayError::bad_input(format!(
+                    "groupBy.timeZone: SQLite has no time zone database, so its time buckets are UTC; `{zone}` needs PostgreSQL"
+                )));
+            }
+        }
+        visit::walk_aggregate(self, plan)
     }
 
     fn order_key(&mut self, entity: EntityId, key: &super::OrderKey) -> Result<(), GatewayError> {

@@ -118,6 +118,12 @@ impl Operator {
                 _ => {}
             }
         }
+        self.scalar_comparison()
+    }
+
+    /// The comparison of one value with another (`eq`…`lte`): what `having` and JSON path
+    /// comparisons offer.
+    pub fn scalar_comparison(self) -> Option<Comparison> {
         Some(match self {
             Self::Eq => Comparison::Eq,
             Self::Ne => Comparison::Ne,

@@ -230,11 +230,6 @@ pub async fn import(
     })
 }
 
-/// A table name as a quoted SQL identifier.
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The file's lines, numbered from 1.
 struct Lines {
     inner: std::io::Lines<Box<dyn BufRead>>,
@@ -398,39 +393,31 @@ impl Sink {
     /// Stops the change-feed trigger of `meta`'s table until [`Sink::announce`] (in this
     /// transaction: nobody else ever sees it stopped); false when the table has none.
     async fn silence(&mut self, meta: &Entity) -> Result<bool, TransferError> {
+        let table = &meta.table;
         match self {
             Self::Insert(transaction) => {
-                if !change_feed::is_tracked(transaction, &meta.table).await? {
+                if !change_feed::is_tracked(transaction, table).await? {
                     return Ok(false);
                 }
                 if transaction.get_database_backend() == DbBackend::Postgres {
                     transaction
-                        .execute_unprepared(&format!(
-                            "ALTER TABLE {} DISABLE TRIGGER gateway_changes",
-                            quoted(&meta.table)
-                        ))
+                        .execute_unprepared(&change_feed::postgres_switch(table, false))
                         .await?;
                 } else {
-                    // SQLite cannot disable a trigger: it is dropped and made again.
-                    change_feed::untrack(transaction, &meta.table).await?;
+                    change_feed::untrack(transaction, table).await?;
                 }
                 Ok(true)
             }
             Self::Copy(transaction) => {
-                let tracked = sqlx::query_scalar::<_, i32>(
-                    "SELECT 1 FROM pg_trigger WHERE tgname = 'gateway_changes' AND tgrelid = to_regclass(quote_ident($1))",
-                )
-                .bind(&meta.table)
-                .fetch_optional(&mut **transaction)
-                .await?
-                .is_some();
+                let tracked = sqlx::query(change_feed::POSTGRES_TRACKED)
+                    .bind(table)
+                    .fetch_optional(&mut **transaction)
+                    .await?
+                    .is_some();
                 if tracked {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "ALTER TABLE {} DISABLE TRIGGER gateway_changes",
-                        quoted(&meta.table)
-                    )))
-                    .execute(&mut **transaction)
-                    .await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(change_feed::postgres_switch(table, false)))
+                        .execute(&mut **transaction)
+                        .await?;
                 }
                 Ok(tracked)
             }
@@ -439,17 +426,19 @@ impl Sink {
 
     /// Starts the change-feed trigger [`Sink::silence`] stopped again.
     async fn announce(&mut self, meta: &Entity) -> Result<(), TransferError> {
-        let enable = format!("ALTER TABLE {} ENABLE TRIGGER gateway_changes", quoted(&meta.table));
+        let table = &meta.table;
         match self {
             Self::Insert(transaction) if transaction.get_database_backend() == DbBackend::Postgres => {
-                transaction.execute_unprepared(&enable).await?;
+                transaction
+                    .execute_unprepared(&change_feed::postgres_switch(table, true))
+                    .await?;
             }
             Self::Insert(transaction) => {
                 let key: Vec<&str> = meta.primary_key.iter().map(String::as_str).collect();
-                change_feed::track(transaction, &meta.table, &key).await?;
+                change_feed::track(transaction, table, &key).await?;
             }
             Self::Copy(transaction) => {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(enable))
+                sqlx::raw_sql(sqlx::AssertSqlSafe(change_feed::postgres_switch(table, true)))
                     .execute(&mut **transaction)
                     .await?;
             }
